@@ -1,0 +1,109 @@
+// CPU optimizer updates with Keras 3's update rules. One fused pass over all
+// parameters; bias corrections are computed once per call on the host.
+#include <cmath>
+#include <stdexcept>
+
+#include "deepcore/kernels.h"
+
+namespace deepcore {
+
+int optimizer_slots(const OptSpec& o) {
+  switch (o.kind) {
+    case Opt::SGD:
+      return o.momentum > 0 ? 1 : 0;
+    case Opt::Adam:
+    case Opt::AdamW:
+      return 2;
+    case Opt::RMSprop:
+      return 3;  // velocity, momentum, average gradient (the last two may stay unused)
+    case Opt::Adagrad:
+      return 1;
+  }
+  return 0;
+}
+
+float optimizer_slot_init(const OptSpec& o, int slot) {
+  return (o.kind == Opt::Adagrad && slot == 0) ? o.initial_accumulator_value : 0.f;
+}
+
+template <class T>
+void optimizer_update(const OptSpec& o, T lr, int64_t step, T* w, const T* g, T* s0, T* s1,
+                      T* s2, int64_t n) {
+  // Decoupled weight decay (AdamW, or any optimizer given weight_decay), applied first.
+  if (o.weight_decay > 0) {
+    const T f = T(1) - lr * T(o.weight_decay);
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) w[i] *= f;
+  }
+  const T eps = T(o.epsilon);
+  switch (o.kind) {
+    case Opt::SGD: {
+      const T mom = T(o.momentum);
+      if (mom <= 0) {
+#pragma omp simd
+        for (int64_t i = 0; i < n; ++i) w[i] -= lr * g[i];
+      } else if (o.nesterov) {
+#pragma omp simd
+        for (int64_t i = 0; i < n; ++i) {
+          s0[i] = s0[i] * mom - g[i] * lr;
+          w[i] += s0[i] * mom - g[i] * lr;
+        }
+      } else {
+#pragma omp simd
+        for (int64_t i = 0; i < n; ++i) {
+          s0[i] = s0[i] * mom - g[i] * lr;
+          w[i] += s0[i];
+        }
+      }
+      return;
+    }
+    case Opt::Adam:
+    case Opt::AdamW: {
+      const double b1 = o.beta_1, b2 = o.beta_2;
+      const T alpha = T(double(lr) * std::sqrt(1.0 - std::pow(b2, double(step))) /
+                        (1.0 - std::pow(b1, double(step))));
+      const T c1 = T(1) - T(b1), c2 = T(1) - T(b2);
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) {
+        s0[i] += (g[i] - s0[i]) * c1;
+        s1[i] += (g[i] * g[i] - s1[i]) * c2;
+        w[i] -= alpha * s0[i] / (std::sqrt(s1[i]) + eps);
+      }
+      return;
+    }
+    case Opt::RMSprop: {
+      const T rho = T(o.rho), mom = T(o.momentum);
+      for (int64_t i = 0; i < n; ++i) {
+        s0[i] = rho * s0[i] + (T(1) - rho) * g[i] * g[i];
+        T denom = s0[i] + eps;
+        if (o.centered) {
+          s2[i] = rho * s2[i] + (T(1) - rho) * g[i];
+          denom = s0[i] - s2[i] * s2[i] + eps;
+        }
+        T inc = lr * g[i] / std::sqrt(denom);
+        if (mom > 0) {
+          s1[i] = mom * s1[i] + inc;
+          w[i] -= s1[i];
+        } else {
+          w[i] -= inc;
+        }
+      }
+      return;
+    }
+    case Opt::Adagrad:
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) {
+        s0[i] += g[i] * g[i];
+        w[i] -= lr * g[i] / std::sqrt(s0[i] + eps);
+      }
+      return;
+  }
+  throw std::invalid_argument("unknown optimizer");
+}
+
+template void optimizer_update<float>(const OptSpec&, float, int64_t, float*, const float*,
+                                      float*, float*, float*, int64_t);
+template void optimizer_update<double>(const OptSpec&, double, int64_t, double*, const double*,
+                                       double*, double*, double*, int64_t);
+
+}  // namespace deepcore

@@ -1,0 +1,115 @@
+#include "layers.h"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+namespace deepcore {
+namespace {
+
+// A tensor of shape (rows, *shape) seen as a matrix over its last axis.
+struct Mat {
+  int64_t rows, cols;
+};
+Mat last_axis(const Shape& s, int64_t rows) {
+  const int64_t cols = s.empty() ? 1 : s.back();
+  return {rows * (cols ? shape_size(s) / cols : 0), cols};
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------- Dense
+void Dense::build(const Shape& in) {
+  if (in.empty())
+    throw std::invalid_argument("Dense expects inputs with at least one feature axis");
+  in_shape = in;
+  in_ = in.back();
+  out_shape = in;
+  out_shape.back() = units_;
+  rows_per_sample_ = shape_size(in) / std::max<int64_t>(in_, 1);
+}
+
+std::vector<Shape> Dense::param_shapes() const {
+  std::vector<Shape> s{{in_, units_}};
+  if (use_bias_) s.push_back({units_});
+  return s;
+}
+
+void Dense::bind(float* w, float* g) {
+  w_ = w;
+  gw_ = g;
+  b_ = use_bias_ ? w + in_ * units_ : nullptr;
+  gb_ = use_bias_ ? g + in_ * units_ : nullptr;
+}
+
+void Dense::reserve(int64_t rows) {
+  const auto n = static_cast<size_t>(rows * rows_per_sample_ * units_);
+  if (act_.kind != Act::Linear) {
+    z_.resize(n);
+    dz_.resize(n);
+  }
+}
+
+void Dense::forward(Backend& be, const float* x, float* y, int64_t rows, bool, uint64_t) {
+  const int64_t m = rows * rows_per_sample_;
+  float* z = act_.kind == Act::Linear ? y : z_.data();
+  be.gemm(false, false, m, units_, in_, 1.f, x, in_, w_, units_, 0.f, z, units_);
+  be.bias_act(act_, b_, z, y, m, units_);
+}
+
+void Dense::backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
+                     int64_t rows, bool dy_is_preact) {
+  const int64_t m = rows * rows_per_sample_;
+  const float* dz = dy;
+  if (!dy_is_preact && act_.kind != Act::Linear) {
+    be.act_backward(act_, z_.data(), y, dy, dz_.data(), m, units_);
+    dz = dz_.data();
+  }
+  be.gemm(true, false, in_, units_, m, 1.f, x, in_, dz, units_, 0.f, gw_, units_);
+  if (use_bias_) be.col_sum(dz, m, units_, gb_);
+  if (dx) be.gemm(false, true, m, in_, units_, 1.f, dz, units_, w_, units_, 0.f, dx, in_);
+}
+
+// ----------------------------------------------------------------- Activation
+void Activation::forward(Backend& be, const float* x, float* y, int64_t rows, bool, uint64_t) {
+  const Mat mt = last_axis(out_shape, rows);
+  std::memcpy(y, x, sizeof(float) * mt.rows * mt.cols);
+  be.bias_act(act_, nullptr, y, y, mt.rows, mt.cols);
+}
+
+void Activation::backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
+                          int64_t rows, bool dy_is_preact) {
+  if (!dx) return;
+  const Mat mt = last_axis(out_shape, rows);
+  if (dy_is_preact)
+    std::memcpy(dx, dy, sizeof(float) * mt.rows * mt.cols);
+  else
+    be.act_backward(act_, x, y, dy, dx, mt.rows, mt.cols);
+}
+
+// -------------------------------------------------------------------- Dropout
+void Dropout::reserve(int64_t rows) { mask_.resize(static_cast<size_t>(rows * shape_size(in_shape))); }
+
+void Dropout::forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
+                      uint64_t seed) {
+  const int64_t n = rows * shape_size(in_shape);
+  active_ = training && rate_ > 0.f;
+  if (active_)
+    be.dropout(rate_, seed, x, y, mask_.data(), n);
+  else
+    std::memcpy(y, x, sizeof(float) * n);
+}
+
+void Dropout::backward(Backend&, const float*, const float*, const float* dy, float* dx,
+                       int64_t rows, bool) {
+  if (!dx) return;
+  const int64_t n = rows * shape_size(in_shape);
+  if (!active_) {
+    std::memcpy(dx, dy, sizeof(float) * n);
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * mask_[i];
+}
+
+}  // namespace deepcore

@@ -1,0 +1,93 @@
+// Engine layers: forward and backward of each layer side by side. Internal header.
+#pragma once
+
+#include <vector>
+
+#include "deepcore/backend.h"
+#include "deepcore/kernels.h"
+
+namespace deepcore {
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+  virtual const char* name() const = 0;
+  // Sets out_shape from in_shape; throws std::invalid_argument on a bad shape.
+  virtual void build(const Shape& in) {
+    in_shape = in;
+    out_shape = in;
+  }
+  virtual std::vector<Shape> param_shapes() const { return {}; }
+  // Points the layer at its slices of the flat weight and gradient buffers.
+  virtual void bind(float* /*w*/, float* /*g*/) {}
+  virtual void reserve(int64_t /*rows*/) {}
+  virtual void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
+                       uint64_t seed) = 0;
+  // dy: gradient wrt the output, or wrt the pre-activation when `dy_is_preact`
+  // (a loss fused with the activation). dx may be null (first layer).
+  virtual void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
+                        int64_t rows, bool dy_is_preact) = 0;
+  // The activation that ends this layer, and the values it was applied to.
+  virtual ActSpec activation() const { return {}; }
+  virtual const float* preact(const float* x, const float* y) const { return y; }
+
+  Shape in_shape, out_shape;
+};
+
+class Dense final : public Layer {
+ public:
+  Dense(int64_t units, ActSpec act, bool use_bias) : units_(units), act_(act), use_bias_(use_bias) {}
+  const char* name() const override { return "Dense"; }
+  void build(const Shape& in) override;
+  std::vector<Shape> param_shapes() const override;
+  void bind(float* w, float* g) override;
+  void reserve(int64_t rows) override;
+  void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
+               uint64_t seed) override;
+  void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
+                int64_t rows, bool dy_is_preact) override;
+  ActSpec activation() const override { return act_; }
+  const float* preact(const float* x, const float* y) const override {
+    return act_.kind == Act::Linear ? y : z_.data();
+  }
+
+ private:
+  int64_t units_, in_ = 0, rows_per_sample_ = 1;
+  ActSpec act_;
+  bool use_bias_;
+  float *w_ = nullptr, *b_ = nullptr, *gw_ = nullptr, *gb_ = nullptr;
+  std::vector<float> z_, dz_;
+};
+
+class Activation final : public Layer {
+ public:
+  explicit Activation(ActSpec act) : act_(act) {}
+  const char* name() const override { return "Activation"; }
+  void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
+               uint64_t seed) override;
+  void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
+                int64_t rows, bool dy_is_preact) override;
+  ActSpec activation() const override { return act_; }
+  const float* preact(const float* x, const float*) const override { return x; }
+
+ private:
+  ActSpec act_;
+};
+
+class Dropout final : public Layer {
+ public:
+  explicit Dropout(float rate) : rate_(rate) {}
+  const char* name() const override { return "Dropout"; }
+  void reserve(int64_t rows) override;
+  void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
+               uint64_t seed) override;
+  void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
+                int64_t rows, bool dy_is_preact) override;
+
+ private:
+  float rate_;
+  bool active_ = false;  // whether the last forward dropped anything
+  std::vector<float> mask_;
+};
+
+}  // namespace deepcore

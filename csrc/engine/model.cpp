@@ -1,0 +1,327 @@
+#include "deepcore/model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+
+#include "deepcore/rng.h"
+#include "layers.h"
+
+namespace deepcore {
+
+namespace {
+std::string shape_str(const Shape& s) {
+  std::string r = "(";
+  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+  return r + (s.size() == 1 ? ",)" : ")");
+}
+}  // namespace
+
+Model::Model(Device device) : be_(get_backend(device)) {}
+Model::~Model() = default;
+
+// ------------------------------------------------------------------ building
+static void check_not_built(bool built) {
+  if (built) throw std::invalid_argument("cannot add layers to a model that is already built");
+}
+
+void Model::add_dense(int64_t units, ActSpec act, bool use_bias) {
+  check_not_built(built_);
+  if (units <= 0)
+    throw std::invalid_argument("Dense units must be a positive integer, received: units=" +
+                                std::to_string(units));
+  layers_.push_back(std::make_unique<Dense>(units, act, use_bias));
+}
+
+void Model::add_activation(ActSpec act) {
+  check_not_built(built_);
+  layers_.push_back(std::make_unique<Activation>(act));
+}
+
+void Model::add_dropout(float rate) {
+  check_not_built(built_);
+  if (!(rate >= 0.f && rate < 1.f))
+    throw std::invalid_argument("Dropout rate must be in [0, 1), received: rate=" +
+                                std::to_string(rate));
+  layers_.push_back(std::make_unique<Dropout>(rate));
+}
+
+void Model::build(const Shape& input_shape) {
+  if (layers_.empty()) throw std::invalid_argument("the model has no layers");
+  for (int64_t d : input_shape)
+    if (d <= 0)
+      throw std::invalid_argument("input shape must have positive sizes, received: " +
+                                  shape_str(input_shape));
+  input_shape_ = input_shape;
+  params_.clear();
+  int64_t total = 0;
+  Shape s = input_shape;
+  std::vector<int64_t> first(layers_.size());
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    layers_[i]->build(s);
+    first[i] = total;
+    for (const Shape& ps : layers_[i]->param_shapes()) {
+      params_.push_back({static_cast<int64_t>(i), total, ps});
+      total += shape_size(ps);
+    }
+    s = layers_[i]->out_shape;
+  }
+  weights_.assign(static_cast<size_t>(total), 0.f);
+  grads_.assign(static_cast<size_t>(total), 0.f);
+  for (size_t i = 0; i < layers_.size(); ++i)
+    layers_[i]->bind(weights_.data() + first[i], grads_.data() + first[i]);
+  capacity_ = 0;
+  built_ = true;
+}
+
+const Shape& Model::output_shape(int64_t layer) const {
+  if (!built_) throw std::invalid_argument("the model is not built yet");
+  if (layer < 0) layer += num_layers();
+  if (layer < 0 || layer >= num_layers())
+    throw std::out_of_range("layer index out of range: " + std::to_string(layer));
+  return layers_[static_cast<size_t>(layer)]->out_shape;
+}
+
+ActSpec Model::output_activation() const {
+  return layers_.empty() ? ActSpec{} : layers_.back()->activation();
+}
+
+void Model::set_regularizer(int64_t param, float l1, float l2) {
+  if (param < 0 || param >= static_cast<int64_t>(params_.size()))
+    throw std::out_of_range("parameter index out of range: " + std::to_string(param));
+  params_[static_cast<size_t>(param)].l1 = l1;
+  params_[static_cast<size_t>(param)].l2 = l2;
+  any_regularizer_ = std::any_of(params_.begin(), params_.end(),
+                                 [](const Param& p) { return p.l1 != 0.f || p.l2 != 0.f; });
+}
+
+// ------------------------------------------------------------------- compile
+void Model::compile(const LossSpec& loss, const OptSpec& opt, const std::vector<Metric>& metrics) {
+  if (!built_) throw std::invalid_argument("build the model before compiling it");
+  loss_ = loss;
+  opt_ = opt;
+  metrics_ = metrics;
+  // Probabilities followed by a cross-entropy: compute the loss from the logits
+  // (log-sum-exp), so that saturated outputs keep finite losses and gradients.
+  const Act last = output_activation().kind;
+  const bool ce = loss.kind == Loss::CategoricalCrossentropy ||
+                  loss.kind == Loss::SparseCategoricalCrossentropy;
+  fused_loss_ = !loss.from_logits && ((last == Act::Softmax && ce) ||
+                                      (last == Act::Sigmoid && loss.kind == Loss::BinaryCrossentropy));
+  if (fused_loss_) loss_.from_logits = true;
+  const int nslots = optimizer_slots(opt);
+  const size_t n = weights_.size();
+  slots_.resize(nslots * n);
+  for (int k = 0; k < nslots; ++k)
+    std::fill(slots_.begin() + k * n, slots_.begin() + (k + 1) * n, optimizer_slot_init(opt, k));
+  iterations_ = 0;
+  compiled_ = true;
+}
+
+void Model::check_compiled() const {
+  if (!compiled_)
+    throw std::invalid_argument("the model must be compiled before training or evaluating");
+}
+
+void Model::check_batch(int64_t n, int64_t ycols, int64_t batch_size) const {
+  if (n <= 0) throw std::invalid_argument("received an empty dataset (0 samples)");
+  if (batch_size <= 0)
+    throw std::invalid_argument("batch_size must be positive, received: batch_size=" +
+                                std::to_string(batch_size));
+  if (ycols <= 0) throw std::invalid_argument("labels must have at least one value per sample");
+}
+
+// ----------------------------------------------------------------- workspace
+void Model::reserve(int64_t rows) {
+  if (rows <= capacity_) return;
+  const size_t L = layers_.size();
+  acts_.resize(L);
+  dacts_.resize(L);
+  for (size_t i = 0; i < L; ++i) {
+    acts_[i].resize(static_cast<size_t>(rows * shape_size(layers_[i]->out_shape)));
+    dacts_[i].resize(i ? static_cast<size_t>(rows * shape_size(layers_[i]->in_shape)) : 0);
+    layers_[i]->reserve(rows);
+  }
+  xbuf_.resize(static_cast<size_t>(rows * shape_size(input_shape_)));
+  dout_.resize(acts_.back().size());
+  wbuf_.resize(static_cast<size_t>(rows));
+  capacity_ = rows;
+}
+
+// ------------------------------------------------------------------- passes
+const float* Model::forward(const float* x, int64_t rows, bool training) {
+  const float* in = x;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const uint64_t seed = training ? random_bits(seed_, draws_++) : 0;
+    layers_[i]->forward(be_, in, acts_[i].data(), rows, training, seed);
+    in = acts_[i].data();
+  }
+  return in;
+}
+
+double Model::loss_and_backward(const float* x, const float* y, const float* w, int64_t rows,
+                                int64_t ycols, bool backward) {
+  const float* out = forward(x, rows, backward);
+  const size_t L = layers_.size();
+  const Layer& last = *layers_.back();
+  const int64_t cols = last.out_shape.back();
+  const int64_t per = shape_size(last.out_shape) / cols;  // loss rows per sample
+  const int64_t lrows = rows * per;
+  if (w && per != 1)
+    throw std::invalid_argument("sample weights need one loss value per sample");
+  const float* pred = fused_loss_ ? last.preact(L > 1 ? acts_[L - 2].data() : x, out) : out;
+  const double sum = be_.loss(loss_, pred, y, w, backward ? dout_.data() : nullptr, lrows, cols,
+                              ycols / per, 1.f / static_cast<float>(lrows));
+  if (backward) {
+    const float* dy = dout_.data();
+    for (size_t i = L; i-- > 0;) {
+      const float* xin = i ? acts_[i - 1].data() : x;
+      float* dx = i ? dacts_[i].data() : nullptr;
+      layers_[i]->backward(be_, xin, acts_[i].data(), dy, dx, rows, fused_loss_ && i == L - 1);
+      dy = dx;
+    }
+  }
+  return sum / static_cast<double>(lrows);
+}
+
+double Model::regularize(bool add_to_grads) {
+  if (!any_regularizer_) return 0.0;
+  double r = 0;
+  for (const Param& p : params_) {
+    if (p.l1 == 0.f && p.l2 == 0.f) continue;
+    const float* wp = weights_.data() + p.offset;
+    float* gp = grads_.data() + p.offset;
+    const int64_t n = shape_size(p.shape);
+    for (int64_t i = 0; i < n; ++i) {
+      r += double(p.l1) * std::abs(wp[i]) + double(p.l2) * wp[i] * wp[i];
+      if (add_to_grads) gp[i] += p.l1 * ((wp[i] > 0) - (wp[i] < 0)) + 2.f * p.l2 * wp[i];
+    }
+  }
+  return r;
+}
+
+void Model::apply_update() {
+  float* g = grads_.data();
+  const int64_t n = num_params();
+  if (opt_.clipvalue > 0)
+    for (int64_t i = 0; i < n; ++i) g[i] = std::min(std::max(g[i], -opt_.clipvalue), opt_.clipvalue);
+  auto clip = [](float* v, int64_t len, float max_norm) {
+    double ss = 0;
+    for (int64_t i = 0; i < len; ++i) ss += double(v[i]) * v[i];
+    const double norm = std::sqrt(ss);
+    if (norm > max_norm) {
+      const float s = static_cast<float>(max_norm / norm);
+      for (int64_t i = 0; i < len; ++i) v[i] *= s;
+    }
+  };
+  if (opt_.clipnorm > 0)
+    for (const Param& p : params_) clip(g + p.offset, shape_size(p.shape), opt_.clipnorm);
+  if (opt_.global_clipnorm > 0) clip(g, n, opt_.global_clipnorm);
+  const int nslots = optimizer_slots(opt_);
+  auto slot = [&](int k) { return k < nslots ? slots_.data() + k * n : nullptr; };
+  ++iterations_;
+  be_.optimizer_update(opt_, opt_.learning_rate, iterations_, weights_.data(), g, slot(0), slot(1),
+                       slot(2), n);
+}
+
+void Model::accumulate_metrics(const float* y, const float* w, int64_t rows, int64_t ycols,
+                               std::vector<double>& sums) {
+  if (metrics_.empty()) return;
+  const Layer& last = *layers_.back();
+  const int64_t cols = last.out_shape.back();
+  const int64_t per = shape_size(last.out_shape) / cols;
+  const float* out = acts_.back().data();
+  for (size_t k = 0; k < metrics_.size(); ++k)
+    sums[k] += be_.metric(metrics_[k], out, y, w, rows * per, cols, ycols / per);
+}
+
+RunResult Model::run(const float* x, const float* y, const float* w, int64_t n, int64_t ycols,
+                     int64_t batch_size, bool train, bool shuffle) {
+  check_compiled();
+  check_batch(n, ycols, batch_size);
+  const int64_t in_size = shape_size(input_shape_);
+  const int64_t cap = std::min(batch_size, n);
+  reserve(cap);
+  if (static_cast<int64_t>(ybuf_.size()) < cap * ycols) ybuf_.resize(static_cast<size_t>(cap * ycols));
+  if (shuffle) {
+    order_.resize(static_cast<size_t>(n));
+    std::iota(order_.begin(), order_.end(), int64_t{0});
+    for (int64_t i = n - 1; i > 0; --i)
+      std::swap(order_[i], order_[random_bits(seed_, draws_++) % static_cast<uint64_t>(i + 1)]);
+  }
+  const int64_t per = shape_size(layers_.back()->out_shape) / layers_.back()->out_shape.back();
+  RunResult res;
+  std::vector<double> sums(metrics_.size(), 0.0);
+  double loss_total = 0, weight_total = 0;
+  for (int64_t start = 0; start < n; start += batch_size) {
+    const int64_t rows = std::min(batch_size, n - start);
+    const float *xb = x + start * in_size, *yb = y + start * ycols, *wb = w ? w + start : nullptr;
+    if (shuffle) {
+      const int64_t* idx = order_.data() + start;
+      be_.gather_rows(x, idx, rows, in_size, xbuf_.data());
+      be_.gather_rows(y, idx, rows, ycols, ybuf_.data());
+      xb = xbuf_.data();
+      yb = ybuf_.data();
+      if (w) {
+        for (int64_t r = 0; r < rows; ++r) wbuf_[r] = w[idx[r]];
+        wb = wbuf_.data();
+      }
+    }
+    const double batch_loss = loss_and_backward(xb, yb, wb, rows, ycols, train) + regularize(train);
+    loss_total += batch_loss * static_cast<double>(rows);
+    accumulate_metrics(yb, wb, rows, ycols, sums);
+    if (wb)
+      for (int64_t r = 0; r < rows; ++r) weight_total += wb[r];
+    else
+      weight_total += static_cast<double>(rows * per);
+    if (train) apply_update();
+  }
+  res.loss = loss_total / static_cast<double>(n);
+  res.metrics.resize(sums.size());
+  for (size_t k = 0; k < sums.size(); ++k)
+    res.metrics[k] = weight_total > 0 ? sums[k] / weight_total : 0.0;
+  res.samples = n;
+  return res;
+}
+
+RunResult Model::fit_epoch(const float* x, const float* y, const float* w, int64_t n,
+                           int64_t ycols, int64_t batch_size, bool shuffle) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return run(x, y, w, n, ycols, batch_size, true, shuffle);
+}
+
+RunResult Model::evaluate(const float* x, const float* y, const float* w, int64_t n,
+                          int64_t ycols, int64_t batch_size) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return run(x, y, w, n, ycols, batch_size, false, false);
+}
+
+void Model::predict(const float* x, int64_t n, int64_t batch_size, float* out) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!built_) throw std::invalid_argument("the model is not built yet");
+  check_batch(n, 1, batch_size);
+  const int64_t in_size = shape_size(input_shape_);
+  const int64_t out_size = shape_size(layers_.back()->out_shape);
+  reserve(std::min(batch_size, n));
+  for (int64_t start = 0; start < n; start += batch_size) {
+    const int64_t rows = std::min(batch_size, n - start);
+    const float* o = forward(x + start * in_size, rows, false);
+    std::memcpy(out + start * out_size, o, sizeof(float) * rows * out_size);
+  }
+}
+
+double Model::gradients(const float* x, const float* y, const float* w, int64_t n, int64_t ycols,
+                        float* grad_out) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  check_compiled();
+  check_batch(n, ycols, n);
+  reserve(n);
+  const double loss = loss_and_backward(x, y, w, n, ycols, true) + regularize(true);
+  std::copy(grads_.begin(), grads_.end(), grad_out);
+  return loss;
+}
+
+}  // namespace deepcore

@@ -1,0 +1,53 @@
+// The backend seam: everything the engine runs on a device goes through this
+// interface. cpu/ implements it today; a cuda/ backend implements the same
+// contract (see kernels.h) behind the DEEPCORE_CUDA CMake option.
+#pragma once
+
+#include <cstdint>
+
+#include "deepcore/kernels.h"
+
+namespace deepcore {
+
+enum class Device : int { CPU = 0, CUDA = 1 };
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+
+  // Row-major C = alpha * op(A) * op(B) + beta * C with op(A): m x k, op(B): k x n.
+  virtual void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                    const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+                    int64_t ldc) = 0;
+  // z += bias (per column, bias may be null); y = act(z). y may alias z.
+  virtual void bias_act(ActSpec act, const float* bias, float* z, float* y, int64_t rows,
+                        int64_t cols) = 0;
+  virtual void act_backward(ActSpec act, const float* x, const float* y, const float* dy,
+                            float* dx, int64_t rows, int64_t cols) = 0;
+  // out[c] = sum_r x[r, c]
+  virtual void col_sum(const float* x, int64_t rows, int64_t cols, float* out) = 0;
+  virtual double loss(const LossSpec& l, const float* pred, const float* y, const float* w,
+                      float* grad, int64_t rows, int64_t cols, int64_t ycols,
+                      float grad_scale) = 0;
+  virtual double metric(Metric m, const float* pred, const float* y, const float* w,
+                        int64_t rows, int64_t cols, int64_t ycols) = 0;
+  virtual void optimizer_update(const OptSpec& o, float lr, int64_t step, float* w,
+                                const float* g, float* s0, float* s1, float* s2, int64_t n) = 0;
+  // y = x * mask where mask holds 0 or 1/(1-rate), drawn from `seed`.
+  virtual void dropout(float rate, uint64_t seed, const float* x, float* y, float* mask,
+                       int64_t n) = 0;
+  // dst[i, :] = src[idx[i], :] for i < rows.
+  virtual void gather_rows(const float* src, const int64_t* idx, int64_t rows, int64_t cols,
+                           float* dst) = 0;
+};
+
+// The one place that picks the kernels for a device. Throws if the device was not
+// built in or is not present.
+Backend& get_backend(Device d);
+
+// Threads used by the CPU kernels and the GEMM library (0: library default).
+void set_num_threads(int n);
+int get_num_threads();
+
+}  // namespace deepcore

@@ -1,0 +1,125 @@
+// The maths contract of deepcore: every kernel the engine needs, with its exact
+// semantics. Each backend (cpu/, later cuda/) implements this contract; tests
+// compare every implementation with a float64 NumPy reference.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace deepcore {
+
+using Shape = std::vector<int64_t>;
+
+inline int64_t shape_size(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+// ---------------------------------------------------------------- activations
+enum class Act : int {
+  Linear,
+  Relu,
+  LeakyRelu,
+  Elu,
+  Selu,
+  Sigmoid,
+  HardSigmoid,
+  Tanh,
+  Softmax,  // over the last axis (`cols`)
+  Softplus,
+  Softsign,
+  Swish,
+  Gelu,  // exact (erf) form, as Keras' default approximate=False
+  Exponential,
+  Step,  // Heaviside: 1 if x >= 0 else 0; forward only
+};
+
+struct ActSpec {
+  Act kind = Act::Linear;
+  float alpha = 0.f;  // slope of leaky_relu, scale of elu
+};
+
+// y = act(x) on a rows x cols matrix (rows only matter for softmax).
+template <class T>
+void act_forward(ActSpec a, const T* x, T* y, int64_t rows, int64_t cols);
+
+// dx = dL/dx given x (the input), y = act(x) and dy = dL/dy. dx may alias dy.
+template <class T>
+void act_backward(ActSpec a, const T* x, const T* y, const T* dy, T* dx, int64_t rows,
+                  int64_t cols);
+
+// --------------------------------------------------------------------- losses
+enum class Loss : int {
+  MeanSquaredError,
+  MeanAbsoluteError,
+  Huber,
+  BinaryCrossentropy,
+  CategoricalCrossentropy,
+  SparseCategoricalCrossentropy,
+  Hinge,
+};
+
+struct LossSpec {
+  Loss kind = Loss::MeanSquaredError;
+  bool from_logits = false;  // cross-entropies: `pred` holds logits
+  float delta = 1.f;         // huber
+};
+
+// Keras' epsilon for clipping probabilities in cross-entropies.
+constexpr double kProbEpsilon = 1e-7;
+
+// Loss over a batch of `rows` samples. pred: rows x cols; y: rows x ycols (ycols is
+// 1 for the sparse loss, cols otherwise); w: per-row sample weights or nullptr.
+// Per-row loss (mean over the last axis, or sum over classes for cross-entropies)
+// goes to row_loss if not null. grad (if not null) receives
+// d(sum_r w_r * loss_r * grad_scale)/d pred. Returns sum_r w_r * loss_r.
+template <class T>
+double loss_forward_backward(const LossSpec& l, const T* pred, const T* y, const T* w, T* grad,
+                             T* row_loss, int64_t rows, int64_t cols, int64_t ycols,
+                             T grad_scale);
+
+// -------------------------------------------------------------------- metrics
+enum class Metric : int {
+  BinaryAccuracy,
+  CategoricalAccuracy,
+  SparseCategoricalAccuracy,
+  MeanSquaredError,
+  MeanAbsoluteError,
+};
+
+// Sum over rows of w_r * metric_r (w = 1 when null).
+double metric_sum(Metric m, const float* pred, const float* y, const float* w, int64_t rows,
+                  int64_t cols, int64_t ycols, float threshold = 0.5f);
+
+// ----------------------------------------------------------------- optimizers
+enum class Opt : int { SGD, Adam, AdamW, RMSprop, Adagrad };
+
+struct OptSpec {
+  Opt kind = Opt::SGD;
+  float learning_rate = 0.01f;
+  float momentum = 0.f;  // SGD, RMSprop
+  bool nesterov = false;
+  float beta_1 = 0.9f, beta_2 = 0.999f;  // Adam(W)
+  float epsilon = 1e-7f;
+  float rho = 0.9f;  // RMSprop
+  bool centered = false;
+  float weight_decay = 0.f;  // AdamW's decoupled decay
+  float initial_accumulator_value = 0.1f;  // Adagrad
+  float clipnorm = 0.f, clipvalue = 0.f, global_clipnorm = 0.f;  // 0: off
+};
+
+// Number of state slots (each the size of the parameters) the optimizer keeps.
+int optimizer_slots(const OptSpec& o);
+// Initial value of each slot.
+float optimizer_slot_init(const OptSpec& o, int slot);
+
+// One update of n parameters w with gradient g (g is read only). `step` is the
+// 1-based iteration count; `lr` the learning rate for this step. s0/s1/s2: slots.
+template <class T>
+void optimizer_update(const OptSpec& o, T lr, int64_t step, T* w, const T* g, T* s0, T* s1,
+                      T* s2, int64_t n);
+
+}  // namespace deepcore

@@ -1,0 +1,113 @@
+// The deepcore engine: a Sequential model whose whole training step (forward,
+// loss, backward, regularisation, clipping, optimizer update, metrics) runs in C++.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "deepcore/backend.h"
+#include "deepcore/kernels.h"
+
+namespace deepcore {
+
+class Layer;
+
+struct Param {
+  int64_t layer = 0;   // index of the layer owning it
+  int64_t offset = 0;  // into the flat parameter buffer
+  Shape shape;
+  float l1 = 0.f, l2 = 0.f;  // regulariser: l1 * sum|w| + l2 * sum w^2 added to the loss
+};
+
+// Mean loss (regularisation included) and mean metrics over the samples seen.
+struct RunResult {
+  double loss = 0;
+  std::vector<double> metrics;
+  int64_t samples = 0;
+};
+
+class Model {
+ public:
+  explicit Model(Device device = Device::CPU);
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  // ---- architecture (before build)
+  void add_dense(int64_t units, ActSpec act, bool use_bias);
+  void add_activation(ActSpec act);
+  void add_dropout(float rate);
+  // Allocates parameters (zeros) and shapes for `input_shape` (without the batch axis).
+  void build(const Shape& input_shape);
+  bool built() const { return built_; }
+  int64_t num_layers() const { return static_cast<int64_t>(layers_.size()); }
+  const Shape& input_shape() const { return input_shape_; }
+  const Shape& output_shape(int64_t layer) const;
+  ActSpec output_activation() const;
+
+  // ---- parameters: one flat buffer, layer by layer, each layer's tensors in order
+  const std::vector<Param>& params() const { return params_; }
+  float* param_data() { return weights_.data(); }
+  int64_t num_params() const { return static_cast<int64_t>(weights_.size()); }
+  void set_regularizer(int64_t param, float l1, float l2);
+
+  // ---- training configuration
+  void compile(const LossSpec& loss, const OptSpec& opt, const std::vector<Metric>& metrics);
+  bool compiled() const { return compiled_; }
+  void set_metrics(const std::vector<Metric>& metrics) { metrics_ = metrics; }
+  void set_learning_rate(float lr) { opt_.learning_rate = lr; }
+  float learning_rate() const { return opt_.learning_rate; }
+  int64_t iterations() const { return iterations_; }
+  void set_iterations(int64_t it) { iterations_ = it; }
+  // Optimizer slots, each num_params() long, one after the other.
+  std::vector<float>& optimizer_state() { return slots_; }
+  void set_seed(uint64_t seed) { seed_ = seed; }
+  uint64_t seed() const { return seed_; }
+
+  // ---- runs. x: n x input size, y: n x ycols, w: n sample weights or null.
+  RunResult fit_epoch(const float* x, const float* y, const float* w, int64_t n, int64_t ycols,
+                      int64_t batch_size, bool shuffle);
+  RunResult evaluate(const float* x, const float* y, const float* w, int64_t n, int64_t ycols,
+                     int64_t batch_size);
+  void predict(const float* x, int64_t n, int64_t batch_size, float* out);
+  // Loss of one batch and its gradient (flat, like the parameters) without updating.
+  double gradients(const float* x, const float* y, const float* w, int64_t n, int64_t ycols,
+                   float* grad_out);
+
+ private:
+  void check_compiled() const;
+  void check_batch(int64_t n, int64_t ycols, int64_t batch_size) const;
+  void reserve(int64_t rows);
+  const float* forward(const float* x, int64_t rows, bool training);
+  // Loss (sum over rows, weighted) and, when `backward`, the gradients in grads_.
+  double loss_and_backward(const float* x, const float* y, const float* w, int64_t rows,
+                           int64_t ycols, bool backward);
+  double regularize(bool add_to_grads);
+  void apply_update();
+  void accumulate_metrics(const float* y, const float* w, int64_t rows, int64_t ycols,
+                          std::vector<double>& sums);
+  RunResult run(const float* x, const float* y, const float* w, int64_t n, int64_t ycols,
+                int64_t batch_size, bool train, bool shuffle);
+
+  Backend& be_;
+  std::vector<std::unique_ptr<Layer>> layers_;
+  Shape input_shape_;
+  bool built_ = false, compiled_ = false, fused_loss_ = false, any_regularizer_ = false;
+  std::vector<Param> params_;
+  std::vector<float> weights_, grads_, slots_;
+  LossSpec loss_;
+  OptSpec opt_;
+  std::vector<Metric> metrics_;
+  int64_t iterations_ = 0;
+  uint64_t seed_ = 0, draws_ = 0;
+  // Workspace, grown only when a larger batch arrives.
+  int64_t capacity_ = 0;
+  std::vector<std::vector<float>> acts_, dacts_;
+  std::vector<float> xbuf_, ybuf_, wbuf_, dout_;
+  std::vector<int64_t> order_;
+  std::mutex mutex_;
+};
+
+}  // namespace deepcore

@@ -1,0 +1,269 @@
+// The only pybind11 file: NumPy arrays <-> engine pointers, C++ exceptions ->
+// Python exceptions. No logic lives here beyond checking array sizes.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <optional>
+#include <string>
+
+#include "deepcore/backend.h"
+#include "deepcore/kernels.h"
+#include "deepcore/model.h"
+
+namespace py = pybind11;
+using namespace deepcore;
+
+namespace {
+
+template <class T>
+using Arr = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+// Number of rows of `a` when each row holds `row_size` values; checks the total.
+int64_t rows_of(const py::array& a, int64_t row_size, const char* name) {
+  if (a.ndim() == 0 || a.shape(0) == 0)
+    throw std::invalid_argument(std::string(name) + " is empty");
+  const int64_t n = a.shape(0);
+  if (a.size() != n * row_size)
+    throw std::invalid_argument(std::string(name) + " has " + std::to_string(a.size() / n) +
+                                " values per sample, expected " + std::to_string(row_size));
+  return n;
+}
+
+int64_t last_dim(const py::array& a) { return a.ndim() ? a.shape(a.ndim() - 1) : 1; }
+
+template <class T>
+py::array_t<T> activation(ActSpec spec, Arr<T> x) {
+  py::array_t<T> y(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+  const int64_t cols = last_dim(x), rows = cols ? x.size() / cols : 0;
+  act_forward<T>(spec, x.data(), y.mutable_data(), rows, cols);
+  return y;
+}
+
+template <class T>
+py::array_t<T> activation_grad(ActSpec spec, Arr<T> x, Arr<T> y, Arr<T> dy) {
+  if (y.size() != x.size() || dy.size() != x.size())
+    throw std::invalid_argument("x, y and dy must have the same size");
+  py::array_t<T> dx(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+  const int64_t cols = last_dim(x), rows = cols ? x.size() / cols : 0;
+  act_backward<T>(spec, x.data(), y.data(), dy.data(), dx.mutable_data(), rows, cols);
+  return dx;
+}
+
+// Per-sample losses and the gradient of their sum with respect to pred.
+template <class T>
+py::tuple loss(const LossSpec& spec, Arr<T> y_true, Arr<T> y_pred) {
+  const int64_t cols = last_dim(y_pred), rows = cols ? y_pred.size() / cols : 0;
+  const int64_t ycols = rows ? y_true.size() / rows : 0;
+  if (rows == 0 || y_true.size() != rows * ycols)
+    throw std::invalid_argument("y_true and y_pred do not describe the same samples");
+  py::array_t<T> grad(std::vector<py::ssize_t>(y_pred.shape(), y_pred.shape() + y_pred.ndim()));
+  py::array_t<T> per_row(rows);
+  loss_forward_backward<T>(spec, y_pred.data(), y_true.data(), nullptr, grad.mutable_data(),
+                           per_row.mutable_data(), rows, cols, ycols, T(1));
+  return py::make_tuple(per_row, grad);
+}
+
+template <class T>
+void optimizer_step(const OptSpec& o, double lr, int64_t step, py::array_t<T> w,
+                    py::array_t<T> g, std::vector<py::array_t<T>> slots) {
+  const int64_t n = w.size();
+  if (g.size() != n) throw std::invalid_argument("w and g must have the same size");
+  T* s[3] = {nullptr, nullptr, nullptr};
+  if (static_cast<int>(slots.size()) != optimizer_slots(o))
+    throw std::invalid_argument("this optimizer needs " + std::to_string(optimizer_slots(o)) +
+                                " state arrays");
+  for (size_t k = 0; k < slots.size(); ++k) {
+    if (slots[k].size() != n) throw std::invalid_argument("state arrays must match w in size");
+    s[k] = slots[k].mutable_data();
+  }
+  optimizer_update<T>(o, T(lr), step, w.mutable_data(), g.data(), s[0], s[1], s[2], n);
+}
+
+py::tuple result(const RunResult& r) { return py::make_tuple(r.loss, r.metrics); }
+
+// A NumPy view of engine memory that keeps the model alive.
+py::array_t<float> view(float* data, int64_t n, py::handle owner) {
+  return py::array_t<float>({static_cast<py::ssize_t>(n)}, {sizeof(float)}, data, owner);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "deepcore engine (private; use the deepcore package)";
+
+  py::enum_<Act>(m, "Act")
+      .value("linear", Act::Linear)
+      .value("relu", Act::Relu)
+      .value("leaky_relu", Act::LeakyRelu)
+      .value("elu", Act::Elu)
+      .value("selu", Act::Selu)
+      .value("sigmoid", Act::Sigmoid)
+      .value("hard_sigmoid", Act::HardSigmoid)
+      .value("tanh", Act::Tanh)
+      .value("softmax", Act::Softmax)
+      .value("softplus", Act::Softplus)
+      .value("softsign", Act::Softsign)
+      .value("swish", Act::Swish)
+      .value("gelu", Act::Gelu)
+      .value("exponential", Act::Exponential)
+      .value("step", Act::Step);
+  py::enum_<Loss>(m, "Loss")
+      .value("mean_squared_error", Loss::MeanSquaredError)
+      .value("mean_absolute_error", Loss::MeanAbsoluteError)
+      .value("huber", Loss::Huber)
+      .value("binary_crossentropy", Loss::BinaryCrossentropy)
+      .value("categorical_crossentropy", Loss::CategoricalCrossentropy)
+      .value("sparse_categorical_crossentropy", Loss::SparseCategoricalCrossentropy)
+      .value("hinge", Loss::Hinge);
+  py::enum_<Metric>(m, "Metric")
+      .value("binary_accuracy", Metric::BinaryAccuracy)
+      .value("categorical_accuracy", Metric::CategoricalAccuracy)
+      .value("sparse_categorical_accuracy", Metric::SparseCategoricalAccuracy)
+      .value("mean_squared_error", Metric::MeanSquaredError)
+      .value("mean_absolute_error", Metric::MeanAbsoluteError);
+  py::enum_<Opt>(m, "Opt")
+      .value("SGD", Opt::SGD)
+      .value("Adam", Opt::Adam)
+      .value("AdamW", Opt::AdamW)
+      .value("RMSprop", Opt::RMSprop)
+      .value("Adagrad", Opt::Adagrad);
+
+  py::class_<ActSpec>(m, "ActSpec")
+      .def(py::init([](Act k, float alpha) { return ActSpec{k, alpha}; }), py::arg("kind"),
+           py::arg("alpha") = 0.f)
+      .def_readwrite("kind", &ActSpec::kind)
+      .def_readwrite("alpha", &ActSpec::alpha);
+  py::class_<LossSpec>(m, "LossSpec")
+      .def(py::init([](Loss k, bool from_logits, float delta) {
+             return LossSpec{k, from_logits, delta};
+           }),
+           py::arg("kind"), py::arg("from_logits") = false, py::arg("delta") = 1.f);
+  py::class_<OptSpec>(m, "OptSpec")
+      .def(py::init<>())
+      .def_readwrite("kind", &OptSpec::kind)
+      .def_readwrite("learning_rate", &OptSpec::learning_rate)
+      .def_readwrite("momentum", &OptSpec::momentum)
+      .def_readwrite("nesterov", &OptSpec::nesterov)
+      .def_readwrite("beta_1", &OptSpec::beta_1)
+      .def_readwrite("beta_2", &OptSpec::beta_2)
+      .def_readwrite("epsilon", &OptSpec::epsilon)
+      .def_readwrite("rho", &OptSpec::rho)
+      .def_readwrite("centered", &OptSpec::centered)
+      .def_readwrite("weight_decay", &OptSpec::weight_decay)
+      .def_readwrite("initial_accumulator_value", &OptSpec::initial_accumulator_value)
+      .def_readwrite("clipnorm", &OptSpec::clipnorm)
+      .def_readwrite("clipvalue", &OptSpec::clipvalue)
+      .def_readwrite("global_clipnorm", &OptSpec::global_clipnorm);
+  m.def("optimizer_slots", &optimizer_slots);
+  m.def("optimizer_slot_init", &optimizer_slot_init);
+
+  // Kernels, in float32 (what training uses) and float64 (for gradient checks).
+  m.def("activation", &activation<double>);
+  m.def("activation", &activation<float>);
+  m.def("activation_grad", &activation_grad<double>);
+  m.def("activation_grad", &activation_grad<float>);
+  m.def("loss", &loss<double>);
+  m.def("loss", &loss<float>);
+  m.def("optimizer_step", &optimizer_step<double>);
+  m.def("optimizer_step", &optimizer_step<float>);
+  m.def("metric", [](Metric k, Arr<float> y_true, Arr<float> y_pred, float threshold) {
+    const int64_t cols = last_dim(y_pred), rows = cols ? y_pred.size() / cols : 0;
+    if (rows == 0) throw std::invalid_argument("y_pred is empty");
+    return metric_sum(k, y_pred.data(), y_true.data(), nullptr, rows, cols, y_true.size() / rows,
+                      threshold) / double(rows);
+  });
+
+  m.def("set_num_threads", &set_num_threads);
+  m.def("get_num_threads", &get_num_threads);
+
+  py::class_<Model>(m, "Model")
+      .def(py::init([](int device) { return new Model(static_cast<Device>(device)); }),
+           py::arg("device") = 0)
+      .def("add_dense", &Model::add_dense)
+      .def("add_activation", &Model::add_activation)
+      .def("add_dropout", &Model::add_dropout)
+      .def("build", &Model::build)
+      .def_property_readonly("built", &Model::built)
+      .def_property_readonly("compiled", &Model::compiled)
+      .def("output_shape", &Model::output_shape)
+      .def_property_readonly("num_params", &Model::num_params)
+      .def("param_info",
+           [](const Model& md) {
+             py::list out;
+             for (const Param& p : md.params()) out.append(py::make_tuple(p.layer, p.offset, p.shape));
+             return out;
+           })
+      .def("weights",
+           [](py::object self) {
+             Model& md = self.cast<Model&>();
+             return view(md.param_data(), md.num_params(), self);
+           })
+      .def("optimizer_state",
+           [](py::object self) {
+             Model& md = self.cast<Model&>();
+             return view(md.optimizer_state().data(), md.optimizer_state().size(), self);
+           })
+      .def("set_regularizer", &Model::set_regularizer)
+      .def("compile", &Model::compile)
+      .def("set_metrics", &Model::set_metrics)
+      .def_property("learning_rate", &Model::learning_rate, &Model::set_learning_rate)
+      .def_property("iterations", &Model::iterations, &Model::set_iterations)
+      .def_property("seed", &Model::seed, &Model::set_seed)
+      .def("fit_epoch",
+           [](Model& md, Arr<float> x, Arr<float> y, std::optional<Arr<float>> w,
+              int64_t batch_size, bool shuffle) {
+             const int64_t n = rows_of(x, shape_size(md.input_shape()), "x");
+             if (y.ndim() == 0 || y.shape(0) != n)
+               throw std::invalid_argument("x and y must have the same number of samples");
+             const int64_t ycols = y.size() / n;
+             if (w && w->size() != n)
+               throw std::invalid_argument("sample_weight must have one value per sample");
+             const float* wp = w ? w->data() : nullptr;
+             RunResult r;
+             {
+               py::gil_scoped_release release;
+               r = md.fit_epoch(x.data(), y.data(), wp, n, ycols, batch_size, shuffle);
+             }
+             return result(r);
+           })
+      .def("evaluate",
+           [](Model& md, Arr<float> x, Arr<float> y, std::optional<Arr<float>> w,
+              int64_t batch_size) {
+             const int64_t n = rows_of(x, shape_size(md.input_shape()), "x");
+             if (y.ndim() == 0 || y.shape(0) != n)
+               throw std::invalid_argument("x and y must have the same number of samples");
+             if (w && w->size() != n)
+               throw std::invalid_argument("sample_weight must have one value per sample");
+             const float* wp = w ? w->data() : nullptr;
+             RunResult r;
+             {
+               py::gil_scoped_release release;
+               r = md.evaluate(x.data(), y.data(), wp, n, y.size() / n, batch_size);
+             }
+             return result(r);
+           })
+      .def("predict",
+           [](Model& md, Arr<float> x, int64_t batch_size) {
+             const int64_t n = rows_of(x, shape_size(md.input_shape()), "x");
+             std::vector<py::ssize_t> shape{n};
+             for (int64_t d : md.output_shape(-1)) shape.push_back(d);
+             py::array_t<float> out(shape);
+             float* o = out.mutable_data();
+             {
+               py::gil_scoped_release release;
+               md.predict(x.data(), n, batch_size, o);
+             }
+             return out;
+           })
+      .def("gradients",
+           [](Model& md, Arr<float> x, Arr<float> y, std::optional<Arr<float>> w) {
+             const int64_t n = rows_of(x, shape_size(md.input_shape()), "x");
+             if (y.ndim() == 0 || y.shape(0) != n)
+               throw std::invalid_argument("x and y must have the same number of samples");
+             py::array_t<float> g(md.num_params());
+             const double l = md.gradients(x.data(), y.data(), w ? w->data() : nullptr, n,
+                                           y.size() / n, g.mutable_data());
+             return py::make_tuple(l, g);
+           });
+}

@@ -1,0 +1,5 @@
+"""Small data sets that ship with deepcore."""
+
+from . import iris
+
+__all__ = ["iris"]

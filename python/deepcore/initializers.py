@@ -1,0 +1,166 @@
+"""Weight initializers with Keras' names and formulas.
+
+All draws come from `deepcore.utils.rng()` (or a per-initializer `seed`), so
+`deepcore.utils.set_random_seed` makes initial weights reproducible.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import utils
+from ._registry import lookup
+
+__all__ = [
+    "Initializer", "Zeros", "Ones", "Constant", "RandomNormal", "RandomUniform",
+    "GlorotUniform", "GlorotNormal", "HeUniform", "HeNormal", "LecunUniform", "LecunNormal",
+    "get",
+]
+
+
+def compute_fans(shape) -> tuple[float, float]:
+    """fan_in, fan_out: (in, out) for a kernel, times the receptive field for convolutions."""
+    if len(shape) == 0:
+        return 1.0, 1.0
+    if len(shape) == 1:
+        return float(shape[0]), float(shape[0])
+    receptive = float(np.prod(shape[:-2])) if len(shape) > 2 else 1.0
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+class Initializer:
+    """Base class: `initializer(shape)` returns a float32 array."""
+
+    def __init__(self, seed: int | None = None):
+        self.seed = seed
+
+    def _rng(self) -> np.random.Generator:
+        return np.random.default_rng(self.seed) if self.seed is not None else utils.rng()
+
+    def __call__(self, shape, dtype=np.float32) -> np.ndarray:
+        return self.sample(tuple(int(s) for s in shape)).astype(dtype)
+
+    def sample(self, shape):
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {"seed": self.seed}
+
+
+class Zeros(Initializer):
+    def sample(self, shape):
+        return np.zeros(shape)
+
+
+class Ones(Initializer):
+    def sample(self, shape):
+        return np.ones(shape)
+
+
+class Constant(Initializer):
+    def __init__(self, value=0.0):
+        super().__init__()
+        self.value = float(value)
+
+    def sample(self, shape):
+        return np.full(shape, self.value)
+
+    def get_config(self):
+        return {"value": self.value}
+
+
+class RandomNormal(Initializer):
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        super().__init__(seed)
+        self.mean, self.stddev = mean, stddev
+
+    def sample(self, shape):
+        return self._rng().normal(self.mean, self.stddev, shape)
+
+
+class RandomUniform(Initializer):
+    def __init__(self, minval=-0.05, maxval=0.05, seed=None):
+        super().__init__(seed)
+        self.minval, self.maxval = minval, maxval
+
+    def sample(self, shape):
+        return self._rng().uniform(self.minval, self.maxval, shape)
+
+
+class VarianceScaling(Initializer):
+    """scale / fan (fan_in, fan_out or their mean) as variance, uniform or truncated normal."""
+
+    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+        super().__init__(seed)
+        if mode not in ("fan_in", "fan_out", "fan_avg"):
+            raise ValueError(f"Unknown mode {mode!r}. Known: fan_in, fan_out, fan_avg")
+        if distribution not in ("truncated_normal", "uniform", "untruncated_normal"):
+            raise ValueError(f"Unknown distribution {distribution!r}")
+        self.scale, self.mode, self.distribution = scale, mode, distribution
+
+    def sample(self, shape):
+        fan_in, fan_out = compute_fans(shape)
+        fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
+        variance = self.scale / max(1.0, fan)
+        rng = self._rng()
+        if self.distribution == "uniform":
+            limit = np.sqrt(3.0 * variance)
+            return rng.uniform(-limit, limit, shape)
+        if self.distribution == "untruncated_normal":
+            return rng.normal(0.0, np.sqrt(variance), shape)
+        # Truncated at two standard deviations; 0.8796... restores the variance.
+        std = np.sqrt(variance) / 0.87962566103423978
+        out = rng.normal(0.0, std, shape)
+        bad = np.abs(out) > 2 * std
+        while bad.any():
+            out[bad] = rng.normal(0.0, std, int(bad.sum()))
+            bad = np.abs(out) > 2 * std
+        return out
+
+
+class GlorotUniform(VarianceScaling):
+    def __init__(self, seed=None):
+        super().__init__(1.0, "fan_avg", "uniform", seed)
+
+
+class GlorotNormal(VarianceScaling):
+    def __init__(self, seed=None):
+        super().__init__(1.0, "fan_avg", "truncated_normal", seed)
+
+
+class HeUniform(VarianceScaling):
+    def __init__(self, seed=None):
+        super().__init__(2.0, "fan_in", "uniform", seed)
+
+
+class HeNormal(VarianceScaling):
+    def __init__(self, seed=None):
+        super().__init__(2.0, "fan_in", "truncated_normal", seed)
+
+
+class LecunUniform(VarianceScaling):
+    def __init__(self, seed=None):
+        super().__init__(1.0, "fan_in", "uniform", seed)
+
+
+class LecunNormal(VarianceScaling):
+    def __init__(self, seed=None):
+        super().__init__(1.0, "fan_in", "truncated_normal", seed)
+
+
+_BY_NAME = {
+    "zeros": Zeros, "ones": Ones, "constant": Constant, "random_normal": RandomNormal,
+    "random_uniform": RandomUniform, "glorot_uniform": GlorotUniform,
+    "glorot_normal": GlorotNormal, "he_uniform": HeUniform, "he_normal": HeNormal,
+    "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal,
+    "variance_scaling": VarianceScaling,
+}
+
+
+def get(identifier) -> Initializer:
+    """Resolves a name or an `Initializer` instance/class to an instance."""
+    if isinstance(identifier, Initializer):
+        return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Initializer):
+        return identifier()
+    return lookup("initializer", identifier, _BY_NAME)()

@@ -1,0 +1,210 @@
+"""Core layers: Input, Dense, Activation, Dropout."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import activations, initializers, regularizers
+
+__all__ = ["Layer", "InputLayer", "Input", "Dense", "Activation", "Dropout"]
+
+_name_counts: dict[str, int] = {}
+
+
+def _auto_name(base: str) -> str:
+    n = _name_counts.get(base, 0)
+    _name_counts[base] = n + 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+def _snake(name: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+
+def _shape_arg(shape, name: str, owner: str) -> tuple:
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
+    try:
+        shape = tuple(int(d) for d in shape)
+    except (TypeError, ValueError):
+        raise ValueError(f"{owner}: `{name}` must be a tuple of positive integers. "
+                         f"Received: {name}={shape!r}") from None
+    if not shape or any(d <= 0 for d in shape):
+        raise ValueError(f"{owner}: `{name}` must be a tuple of positive integers. "
+                         f"Received: {name}={shape!r}")
+    return shape
+
+
+class Layer:
+    """Base class. A layer stores its settings; its weights live in the model's engine.
+
+    Args:
+        name: Layer name (unique names are generated from the class name by default).
+        input_shape: Shape of one sample, for the first layer of a Sequential model.
+        input_dim: Shorthand for `input_shape=(input_dim,)`.
+    """
+
+    def __init__(self, name=None, input_shape=None, input_dim=None, trainable=True, dtype=None,
+                 **kwargs):
+        if kwargs:
+            raise TypeError(f"Unrecognized keyword arguments passed to {type(self).__name__}: "
+                            f"{kwargs}")
+        if dtype not in (None, "float32", np.float32):
+            raise ValueError(f"{type(self).__name__}: only float32 is supported. "
+                             f"Received: dtype={dtype!r}")
+        self.name = name or _auto_name(_snake(type(self).__name__))
+        if input_shape is None and input_dim is not None:
+            input_shape = (input_dim,)
+        self.input_shape_arg = (None if input_shape is None
+                                else _shape_arg(input_shape, "input_shape", self.name))
+        self.trainable = trainable
+        self._views: list[np.ndarray] = []
+
+    # --- what a subclass provides
+    def add_to(self, engine) -> None:
+        """Appends this layer to the engine's model."""
+        raise NotImplementedError
+
+    def weight_settings(self) -> list[tuple]:
+        """(initializer, regularizer) for each weight, in the engine's order."""
+        return []
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "trainable": self.trainable}
+
+    # --- weights
+    @property
+    def weights(self) -> list[np.ndarray]:
+        """Live views of this layer's weights inside the engine (Keras shapes)."""
+        return list(self._views)
+
+    def bind(self, views: list[np.ndarray]) -> None:
+        self._views = views
+
+    def initialize(self) -> None:
+        for view, (init, _) in zip(self._views, self.weight_settings()):
+            view[...] = init(view.shape)
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [v.copy() for v in self._views]
+
+    def set_weights(self, weights) -> None:
+        weights = list(weights)
+        if len(weights) != len(self._views):
+            raise ValueError(f"Layer {self.name!r} expects {len(self._views)} weight arrays, "
+                             f"received {len(weights)}")
+        checked = []
+        for i, (view, w) in enumerate(zip(self._views, weights)):
+            w = np.asarray(w, dtype=np.float32)
+            if w.shape != view.shape:
+                raise ValueError(f"Layer {self.name!r} weight {i} expects shape {view.shape}, "
+                                 f"received {w.shape}")
+            if not np.isfinite(w).all():
+                raise ValueError(f"Layer {self.name!r} weight {i} contains NaN or inf")
+            checked.append(w)
+        for view, w in zip(self._views, checked):
+            view[...] = w
+
+    def count_params(self) -> int:
+        return int(sum(v.size for v in self._views))
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}>"
+
+
+class InputLayer(Layer):
+    """Declares the shape of one input sample (without the batch axis)."""
+
+    def __init__(self, shape=None, batch_size=None, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.shape = _shape_arg(shape, "shape", self.name)
+        self.batch_size = batch_size
+
+
+def Input(shape=None, batch_size=None, name=None) -> InputLayer:
+    """`deepcore.Input(shape=(4,))` starts a Sequential model with a known input shape."""
+    return InputLayer(shape=shape, batch_size=batch_size, name=name)
+
+
+class Dense(Layer):
+    """Fully connected layer: output = activation(input @ kernel + bias).
+
+    Args:
+        units: Output size (positive integer).
+        activation: Activation name or function (None: linear).
+        use_bias: Whether to add a bias vector.
+        kernel_initializer: Initializer of the `(in, units)` kernel.
+        bias_initializer: Initializer of the bias.
+        kernel_regularizer: Penalty on the kernel, e.g. `deepcore.regularizers.l2(0.01)`.
+        bias_regularizer: Penalty on the bias.
+    """
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
+            raise ValueError(f"Dense {self.name!r}: `units` must be a positive integer. "
+                             f"Received: units={units!r}")
+        self.units = int(units)
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+
+    def add_to(self, engine):
+        engine.add_dense(self.units, activations.spec(self.activation), self.use_bias)
+
+    def weight_settings(self):
+        s = [(self.kernel_initializer, self.kernel_regularizer)]
+        return s + [(self.bias_initializer, self.bias_regularizer)] if self.use_bias else s
+
+    @property
+    def kernel(self):
+        return self._views[0] if self._views else None
+
+    @property
+    def bias(self):
+        return self._views[1] if self.use_bias and self._views else None
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units,
+                "activation": activations.serialize(self.activation), "use_bias": self.use_bias}
+
+
+class Activation(Layer):
+    """Applies an activation function to its input."""
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+
+    def add_to(self, engine):
+        engine.add_activation(activations.spec(self.activation))
+
+    def get_config(self):
+        return {**super().get_config(), "activation": activations.serialize(self.activation)}
+
+
+class Dropout(Layer):
+    """Sets a fraction `rate` of inputs to 0 during training and scales the rest by 1/(1-rate).
+
+    Inactive in evaluate and predict.
+    """
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+            raise ValueError(f"Dropout {self.name!r}: `rate` must be in [0, 1). "
+                             f"Received: rate={rate!r}")
+        if noise_shape is not None:
+            raise ValueError("Dropout: noise_shape is not supported yet")
+        self.rate = float(rate)
+
+    def add_to(self, engine):
+        engine.add_dropout(self.rate)
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate}

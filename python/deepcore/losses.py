@@ -1,0 +1,199 @@
+"""Losses, in Keras' function and class forms, computed by the engine's kernels.
+
+Function forms (`mean_squared_error(y_true, y_pred)`) return one loss per sample.
+Class forms reduce with `reduction="sum_over_batch_size"` (the mean) like Keras.
+In a model, a cross-entropy that follows a sigmoid/softmax output is computed from
+the logits, so saturated outputs keep finite losses and gradients.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+from ._registry import lookup
+
+__all__ = [
+    "Loss", "MeanSquaredError", "MeanAbsoluteError", "Huber", "BinaryCrossentropy",
+    "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "Hinge",
+    "mean_squared_error", "mean_absolute_error", "huber", "binary_crossentropy",
+    "categorical_crossentropy", "sparse_categorical_crossentropy", "hinge", "mse", "mae",
+    "get",
+]
+
+_REDUCTIONS = ("sum_over_batch_size", "sum", "none", None)
+
+
+class Loss:
+    """Base class: a loss kind of the engine plus its settings."""
+
+    kind = None
+    name = "loss"
+
+    def __init__(self, reduction: str | None = "sum_over_batch_size", name: str | None = None,
+                 from_logits: bool = False, delta: float = 1.0):
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"Unknown reduction {reduction!r}. Known: {_REDUCTIONS}")
+        self.reduction = reduction
+        self.name = name or type(self).name
+        self.from_logits = bool(from_logits)
+        self.delta = float(delta)
+
+    def spec(self):
+        """The engine's description of this loss."""
+        return _core.LossSpec(self.kind, self.from_logits, self.delta)
+
+    @property
+    def sparse(self) -> bool:
+        return self.kind == _core.Loss.sparse_categorical_crossentropy
+
+    def prepare_targets(self, y: np.ndarray) -> np.ndarray:
+        """Converts labels once before use (hinge maps {0, 1} to {-1, 1}, as Keras)."""
+        return y
+
+    def per_sample(self, y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
+        """Per-sample losses and the gradient of their sum with respect to y_pred."""
+        y_pred = np.asarray(y_pred)
+        dtype = np.float64 if np.asarray(y_true).dtype == np.float64 or y_pred.dtype == np.float64 else np.float32
+        y_pred = np.ascontiguousarray(y_pred, dtype)
+        y_true = np.ascontiguousarray(self.prepare_targets(np.asarray(y_true, dtype)), dtype)
+        expected = y_pred.shape[:-1] + ((1,) if self.sparse else y_pred.shape[-1:])
+        if y_true.size != int(np.prod(expected)):
+            raise ValueError(
+                f"Loss {self.name!r} expects y_true of shape {expected} for y_pred of shape "
+                f"{y_pred.shape}. Received: y_true.shape={y_true.shape}"
+            )
+        per, grad = _core.loss(self.spec(), y_true, y_pred)
+        return per.reshape(y_pred.shape[:-1]), grad
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        per, _ = self.per_sample(y_true, y_pred)
+        if sample_weight is not None:
+            per = per * np.asarray(sample_weight, per.dtype).reshape(per.shape)
+        if self.reduction == "sum_over_batch_size":
+            return per.mean()
+        if self.reduction == "sum":
+            return per.sum()
+        return per
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "reduction": self.reduction, "from_logits": self.from_logits}
+
+
+class MeanSquaredError(Loss):
+    """mean((y_true - y_pred)^2) over the last axis."""
+
+    kind, name = _core.Loss.mean_squared_error, "mean_squared_error"
+
+    def __init__(self, reduction="sum_over_batch_size", name=None):
+        super().__init__(reduction, name)
+
+
+class MeanAbsoluteError(Loss):
+    """mean(|y_true - y_pred|) over the last axis."""
+
+    kind, name = _core.Loss.mean_absolute_error, "mean_absolute_error"
+
+    def __init__(self, reduction="sum_over_batch_size", name=None):
+        super().__init__(reduction, name)
+
+
+class Huber(Loss):
+    """mean over the last axis of 0.5 e^2 if |e| <= delta else delta (|e| - 0.5 delta)."""
+
+    kind, name = _core.Loss.huber, "huber_loss"
+
+    def __init__(self, delta: float = 1.0, reduction="sum_over_batch_size", name=None):
+        if not delta > 0:
+            raise ValueError(f"Huber delta must be positive. Received: delta={delta}")
+        super().__init__(reduction, name, delta=delta)
+
+    def get_config(self):
+        return {**super().get_config(), "delta": self.delta}
+
+
+class BinaryCrossentropy(Loss):
+    """-mean(y log p + (1 - y) log(1 - p)) over the last axis; p clipped to [1e-7, 1 - 1e-7]."""
+
+    kind, name = _core.Loss.binary_crossentropy, "binary_crossentropy"
+
+    def __init__(self, from_logits: bool = False, reduction="sum_over_batch_size", name=None):
+        super().__init__(reduction, name, from_logits)
+
+
+class CategoricalCrossentropy(Loss):
+    """-sum(y log q) with q = p / sum(p) clipped to [1e-7, 1 - 1e-7]; one-hot labels."""
+
+    kind, name = _core.Loss.categorical_crossentropy, "categorical_crossentropy"
+
+    def __init__(self, from_logits: bool = False, reduction="sum_over_batch_size", name=None):
+        super().__init__(reduction, name, from_logits)
+
+
+class SparseCategoricalCrossentropy(Loss):
+    """Categorical cross-entropy with integer labels in [0, classes)."""
+
+    kind, name = _core.Loss.sparse_categorical_crossentropy, "sparse_categorical_crossentropy"
+
+    def __init__(self, from_logits: bool = False, reduction="sum_over_batch_size", name=None):
+        super().__init__(reduction, name, from_logits)
+
+
+class Hinge(Loss):
+    """mean(max(1 - y_true * y_pred, 0)); labels in {0, 1} are mapped to {-1, 1}."""
+
+    kind, name = _core.Loss.hinge, "hinge"
+
+    def __init__(self, reduction="sum_over_batch_size", name=None):
+        super().__init__(reduction, name)
+
+    def prepare_targets(self, y):
+        if np.isin(y, (0, 1)).all():
+            return 2 * y - 1
+        return y
+
+
+def _function(cls, doc):
+    def fn(y_true, y_pred, **kwargs):
+        return cls(reduction="none", **kwargs)(y_true, y_pred)
+
+    fn.__name__ = cls.name if cls is not Huber else "huber"
+    fn.__doc__ = f"Per-sample {doc} (see `{cls.__name__}`)."
+    return fn
+
+
+mean_squared_error = mse = _function(MeanSquaredError, "mean squared error")
+mean_absolute_error = mae = _function(MeanAbsoluteError, "mean absolute error")
+huber = _function(Huber, "Huber loss")
+binary_crossentropy = _function(BinaryCrossentropy, "binary cross-entropy")
+categorical_crossentropy = _function(CategoricalCrossentropy, "categorical cross-entropy")
+sparse_categorical_crossentropy = _function(
+    SparseCategoricalCrossentropy, "sparse categorical cross-entropy")
+hinge = _function(Hinge, "hinge loss")
+
+_BY_NAME = {
+    "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
+    "huber": Huber, "huber_loss": Huber,
+    "binary_crossentropy": BinaryCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "hinge": Hinge,
+}
+_BY_FUNCTION = {
+    mean_squared_error: MeanSquaredError, mean_absolute_error: MeanAbsoluteError,
+    huber: Huber, binary_crossentropy: BinaryCrossentropy,
+    categorical_crossentropy: CategoricalCrossentropy,
+    sparse_categorical_crossentropy: SparseCategoricalCrossentropy, hinge: Hinge,
+}
+
+
+def get(identifier) -> Loss:
+    """Resolves a name, a loss function or a `Loss` instance/class to a `Loss` instance."""
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Loss) and identifier.kind is not None:
+        return identifier()
+    if callable(identifier) and identifier in _BY_FUNCTION:
+        return _BY_FUNCTION[identifier]()
+    return lookup("loss", identifier, _BY_NAME)()

@@ -1,0 +1,5 @@
+"""Models."""
+
+from .sequential import Sequential
+
+__all__ = ["Sequential"]

@@ -1,0 +1,170 @@
+"""Optimizers with Keras 3's names, defaults and update rules.
+
+The update itself runs in the engine as one fused pass over all parameters.
+`learning_rate` can be changed at any time, also during training (callbacks).
+"""
+
+from __future__ import annotations
+
+from . import _core
+from ._registry import lookup
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "get"]
+
+
+def _check(name: str, value, low=0.0, inclusive=True, high=None):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (
+        value >= low if inclusive else value > low
+    ) and (high is None or value < high)
+    if not ok:
+        bound = f"{'>=' if inclusive else '>'} {low}" + (f" and < {high}" if high else "")
+        raise ValueError(f"`{name}` must be a number {bound}. Received: {name}={value!r}")
+    return float(value)
+
+
+class Optimizer:
+    """Base class. Subclasses set `kind` and their hyper-parameters."""
+
+    kind = None
+
+    def __init__(self, learning_rate, clipnorm=None, clipvalue=None, global_clipnorm=None,
+                 weight_decay=None, name=None):
+        clips = [c for c in (clipnorm, clipvalue, global_clipnorm) if c is not None]
+        if len([c for c in (clipnorm, global_clipnorm) if c is not None]) > 1:
+            raise ValueError("Only one of `clipnorm` and `global_clipnorm` can be set.")
+        for c in clips:
+            _check("clip", c, 0.0, inclusive=False)
+        self._learning_rate = _check("learning_rate", learning_rate, 0.0, inclusive=False)
+        self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
+        self.weight_decay = None if weight_decay is None else _check("weight_decay", weight_decay)
+        self.name = name or type(self).__name__.lower()
+        self._engine = None
+
+    @property
+    def learning_rate(self) -> float:
+        return self._engine.learning_rate if self._engine is not None else self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self._learning_rate = _check("learning_rate", float(value), 0.0, inclusive=False)
+        if self._engine is not None:
+            self._engine.learning_rate = self._learning_rate
+
+    @property
+    def iterations(self) -> int:
+        """Number of updates applied so far."""
+        return self._engine.iterations if self._engine is not None else 0
+
+    def _hyper(self) -> dict:
+        return {}
+
+    def spec(self):
+        """The engine's description of this optimizer."""
+        s = _core.OptSpec()
+        s.kind = self.kind
+        s.learning_rate = self._learning_rate
+        s.clipnorm = self.clipnorm or 0.0
+        s.clipvalue = self.clipvalue or 0.0
+        s.global_clipnorm = self.global_clipnorm or 0.0
+        s.weight_decay = self.weight_decay or 0.0
+        for k, v in self._hyper().items():
+            setattr(s, k, v)
+        return s
+
+    def attach(self, engine) -> None:
+        self._engine = engine
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "learning_rate": self.learning_rate, "clipnorm": self.clipnorm,
+                "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm,
+                "weight_decay": self.weight_decay, **self._hyper()}
+
+
+class SGD(Optimizer):
+    """Gradient descent: v = momentum v - lr g; w += v (nesterov: w += momentum v - lr g)."""
+
+    kind = _core.Opt.SGD
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.momentum = _check("momentum", momentum, 0.0, high=1.0 + 1e-12)
+        self.nesterov = bool(nesterov)
+
+    def _hyper(self):
+        return {"momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class Adam(Optimizer):
+    """Adam: m, v moving averages; w -= lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) + eps)."""
+
+    kind = _core.Opt.Adam
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 amsgrad=False, **kwargs):
+        if amsgrad:
+            raise ValueError("amsgrad=True is not supported by deepcore yet. Received: amsgrad=True")
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1 = _check("beta_1", beta_1, 0.0, high=1.0)
+        self.beta_2 = _check("beta_2", beta_2, 0.0, high=1.0)
+        self.epsilon = _check("epsilon", epsilon)
+
+    def _hyper(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: w -= lr * weight_decay * w before each update."""
+
+    kind = _core.Opt.AdamW
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay=weight_decay,
+                         **kwargs)
+
+
+class RMSprop(Optimizer):
+    """RMSprop: v = rho v + (1 - rho) g^2; w -= lr g / sqrt(v + eps) (with momentum, centered)."""
+
+    kind = _core.Opt.RMSprop
+
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False,
+                 **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.rho = _check("rho", rho, 0.0, high=1.0)
+        self.momentum = _check("momentum", momentum, 0.0, high=1.0)
+        self.epsilon = _check("epsilon", epsilon)
+        self.centered = bool(centered)
+
+    def _hyper(self):
+        return {"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,
+                "centered": self.centered}
+
+
+class Adagrad(Optimizer):
+    """Adagrad: a += g^2; w -= lr g / sqrt(a + eps), a starting at initial_accumulator_value."""
+
+    kind = _core.Opt.Adagrad
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7,
+                 **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.initial_accumulator_value = _check(
+            "initial_accumulator_value", initial_accumulator_value)
+        self.epsilon = _check("epsilon", epsilon)
+
+    def _hyper(self):
+        return {"initial_accumulator_value": self.initial_accumulator_value,
+                "epsilon": self.epsilon}
+
+
+_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}
+
+
+def get(identifier) -> Optimizer:
+    """Resolves a name or an `Optimizer` instance/class to an `Optimizer` instance."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Optimizer) and identifier.kind is not None:
+        return identifier()
+    return lookup("optimizer", identifier, _BY_NAME)()

@@ -1,0 +1,52 @@
+"""Weight penalties added to the loss: l1 * sum|w| + l2 * sum(w^2) ("weight decay")."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._registry import lookup
+
+__all__ = ["Regularizer", "L1", "L2", "L1L2", "l1", "l2", "l1_l2", "get"]
+
+
+class Regularizer:
+    """penalty(w) = l1 * sum(|w|) + l2 * sum(w^2); its gradient is added in the engine."""
+
+    def __init__(self, l1: float = 0.0, l2: float = 0.0):
+        for name, v in (("l1", l1), ("l2", l2)):
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+                raise ValueError(f"`{name}` must be a number >= 0. Received: {name}={v!r}")
+        self.l1, self.l2 = float(l1), float(l2)
+
+    def __call__(self, w) -> float:
+        w = np.asarray(w, dtype=np.float64)
+        return self.l1 * np.abs(w).sum() + self.l2 * np.square(w).sum()
+
+    def get_config(self) -> dict:
+        return {"l1": self.l1, "l2": self.l2}
+
+
+class L1(Regularizer):
+    def __init__(self, l1: float = 0.01):
+        super().__init__(l1=l1)
+
+
+class L2(Regularizer):
+    def __init__(self, l2: float = 0.01):
+        super().__init__(l2=l2)
+
+
+class L1L2(Regularizer):
+    def __init__(self, l1: float = 0.0, l2: float = 0.0):
+        super().__init__(l1, l2)
+
+
+l1, l2, l1_l2 = L1, L2, L1L2
+_BY_NAME = {"l1": L1, "l2": L2, "l1_l2": L1L2}
+
+
+def get(identifier):
+    """Resolves None, a name or a `Regularizer` to a `Regularizer` (or None)."""
+    if identifier is None or isinstance(identifier, Regularizer):
+        return identifier
+    return lookup("regularizer", identifier, _BY_NAME)()

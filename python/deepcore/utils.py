@@ -1,0 +1,96 @@
+"""Utilities: one-hot encoding, seeding, and input conversion shared by the package."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+__all__ = ["to_categorical", "set_random_seed", "normalize"]
+
+_rng = np.random.default_rng()
+
+
+def set_random_seed(seed: int) -> None:
+    """Seeds every random draw deepcore makes (initializers, shuffling, dropout).
+
+    With the same seed, two runs of the same program give bit-identical weights.
+    Python's `random` and NumPy's global generator are seeded too, as in Keras.
+
+    Args:
+        seed: A non-negative integer.
+    """
+    global _rng
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer. Received: seed={seed!r}")
+    _rng = np.random.default_rng(int(seed))
+    random.seed(int(seed))
+    np.random.seed(int(seed) % 2**32)
+
+
+def rng() -> np.random.Generator:
+    """The generator behind every random draw of deepcore (see `set_random_seed`)."""
+    return _rng
+
+
+def to_categorical(x, num_classes: int | None = None) -> np.ndarray:
+    """One-hot encodes integer class labels.
+
+    Args:
+        x: Integer labels, shape `(n,)` (a trailing axis of size 1 is dropped).
+        num_classes: Number of classes; `max(x) + 1` when None.
+
+    Returns:
+        float32 array of shape `x.shape + (num_classes,)`.
+    """
+    x = np.asarray(x)
+    if x.ndim > 1 and x.shape[-1] == 1:
+        x = x.reshape(x.shape[:-1])
+    if x.size and not np.all(np.equal(np.mod(x, 1), 0)):
+        raise ValueError("to_categorical expects integer class labels.")
+    x = x.astype(np.int64)
+    if x.size and x.min() < 0:
+        raise ValueError(f"class labels must be >= 0. Received: min label {x.min()}")
+    if num_classes is None:
+        num_classes = int(x.max()) + 1 if x.size else 0
+    elif x.size and x.max() >= num_classes:
+        raise ValueError(
+            f"label {int(x.max())} does not fit num_classes={num_classes}."
+        )
+    out = np.zeros(x.shape + (num_classes,), dtype=np.float32)
+    np.put_along_axis(out, x[..., None], 1.0, axis=-1)
+    return out
+
+
+def normalize(x, axis: int = -1, order: int = 2) -> np.ndarray:
+    """Scales `x` to unit `order`-norm along `axis` (zero vectors stay zero)."""
+    x = np.asarray(x, dtype=np.float64)
+    norm = np.linalg.norm(x, ord=order, axis=axis, keepdims=True)
+    return x / np.where(norm == 0, 1, norm)
+
+
+def as_float_array(x, name: str, allow_empty: bool = False) -> np.ndarray:
+    """Converts `x` (array, list, any real dtype, any strides) once to C-contiguous float32.
+
+    Raises TypeError for non-numeric data and ValueError for empty input or NaN/inf,
+    naming the argument.
+    """
+    arr = np.asarray(x)
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
+    ) or np.iscomplexobj(arr):
+        raise TypeError(
+            f"`{name}` must hold real numbers (float or int). Received dtype: {arr.dtype}"
+        )
+    if arr.ndim == 0:
+        raise ValueError(f"`{name}` must be an array with a batch axis. Received a scalar: {arr}")
+    if arr.shape[0] == 0 and not allow_empty:
+        raise ValueError(f"`{name}` is empty. Received shape: {arr.shape}")
+    out = np.ascontiguousarray(arr, dtype=np.float32)
+    if not np.isfinite(out).all():
+        bad = np.argwhere(~np.isfinite(out))[0]
+        raise ValueError(
+            f"`{name}` contains NaN or inf (first at index {tuple(int(i) for i in bad)}: "
+            f"{out[tuple(bad)]}). Expected finite values."
+        )
+    return out
