@@ -8,7 +8,7 @@ import time
 import deepcore as dc
 
 dc.utils.set_random_seed(42)
-(x_train, y_train), (x_test, y_test) = dc.datasets.iris.load_data(test_split=0.2, seed=0)
+(x_train, y_train), (x_test, y_test) = dc.datasets.iris.load_data(test_split=0.2, seed=1)
 mean, std = x_train.mean(axis=0), x_train.std(axis=0)
 x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
 
