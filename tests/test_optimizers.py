@@ -220,7 +220,7 @@ def test_step_counter_drives_bias_correction(rng):
 
 def test_optimizer_step_does_not_clip(rng):
     # Clipping belongs to the model's training step, not to the update kernel.
-    opt = O.SGD(learning_rate=0.1, clipnorm=1e-3, clipvalue=1e-3)
+    opt = O.SGD(learning_rate=0.1, clipnorm=1e-3)
     w0 = rng.normal(size=6)
     g = 10.0 * rng.normal(size=6)
     w, _ = run_engine(opt, w0, [g])
@@ -434,9 +434,15 @@ def test_clipvalue_keeps_values_inside_the_range(rng):
     assert_sgd_step(old, ref_clipvalue(grads, threshold), new)
 
 
-def test_only_one_of_clipnorm_and_global_clipnorm():
+@pytest.mark.parametrize("kwargs", [
+    {"clipnorm": 1.0, "global_clipnorm": 1.0},
+    {"clipnorm": 1.0, "clipvalue": 1.0},
+    {"clipvalue": 1.0, "global_clipnorm": 1.0},
+])
+def test_only_one_clip_option_can_be_set(kwargs):
+    # Keras 3: "Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set."
     with pytest.raises(ValueError):
-        O.SGD(clipnorm=1.0, global_clipnorm=1.0)
+        O.SGD(**kwargs)
 
 
 @pytest.mark.parametrize("kwargs", [{"clipnorm": -1.0}, {"clipvalue": 0.0},

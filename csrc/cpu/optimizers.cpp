@@ -22,8 +22,8 @@ int optimizer_slots(const OptSpec& o) {
   return 0;
 }
 
-float optimizer_slot_init(const OptSpec& o, int slot) {
-  return (o.kind == Opt::Adagrad && slot == 0) ? o.initial_accumulator_value : 0.f;
+double optimizer_slot_init(const OptSpec& o, int slot) {
+  return (o.kind == Opt::Adagrad && slot == 0) ? o.initial_accumulator_value : 0.0;
 }
 
 template <class T>

@@ -116,7 +116,8 @@ void Model::compile(const LossSpec& loss, const OptSpec& opt, const std::vector<
   const size_t n = weights_.size();
   slots_.resize(nslots * n);
   for (int k = 0; k < nslots; ++k)
-    std::fill(slots_.begin() + k * n, slots_.begin() + (k + 1) * n, optimizer_slot_init(opt, k));
+    std::fill(slots_.begin() + k * n, slots_.begin() + (k + 1) * n,
+              static_cast<float>(optimizer_slot_init(opt, k)));
   iterations_ = 0;
   compiled_ = true;
 }
@@ -206,9 +207,11 @@ double Model::regularize(bool add_to_grads) {
 void Model::apply_update() {
   float* g = grads_.data();
   const int64_t n = num_params();
-  if (opt_.clipvalue > 0)
-    for (int64_t i = 0; i < n; ++i) g[i] = std::min(std::max(g[i], -opt_.clipvalue), opt_.clipvalue);
-  auto clip = [](float* v, int64_t len, float max_norm) {
+  if (opt_.clipvalue > 0) {
+    const float cv = static_cast<float>(opt_.clipvalue);
+    for (int64_t i = 0; i < n; ++i) g[i] = std::min(std::max(g[i], -cv), cv);
+  }
+  auto clip = [](float* v, int64_t len, double max_norm) {
     double ss = 0;
     for (int64_t i = 0; i < len; ++i) ss += double(v[i]) * v[i];
     const double norm = std::sqrt(ss);
@@ -223,7 +226,7 @@ void Model::apply_update() {
   const int nslots = optimizer_slots(opt_);
   auto slot = [&](int k) { return k < nslots ? slots_.data() + k * n : nullptr; };
   ++iterations_;
-  be_.optimizer_update(opt_, opt_.learning_rate, iterations_, weights_.data(), g, slot(0), slot(1),
+  be_.optimizer_update(opt_, static_cast<float>(opt_.learning_rate), iterations_, weights_.data(), g, slot(0), slot(1),
                        slot(2), n);
 }
 

@@ -130,15 +130,15 @@ PYBIND11_MODULE(_core, m) {
       .value("Adagrad", Opt::Adagrad);
 
   py::class_<ActSpec>(m, "ActSpec")
-      .def(py::init([](Act k, float alpha) { return ActSpec{k, alpha}; }), py::arg("kind"),
-           py::arg("alpha") = 0.f)
+      .def(py::init([](Act k, double alpha) { return ActSpec{k, alpha}; }), py::arg("kind"),
+           py::arg("alpha") = 0.0)
       .def_readwrite("kind", &ActSpec::kind)
       .def_readwrite("alpha", &ActSpec::alpha);
   py::class_<LossSpec>(m, "LossSpec")
-      .def(py::init([](Loss k, bool from_logits, float delta) {
+      .def(py::init([](Loss k, bool from_logits, double delta) {
              return LossSpec{k, from_logits, delta};
            }),
-           py::arg("kind"), py::arg("from_logits") = false, py::arg("delta") = 1.f);
+           py::arg("kind"), py::arg("from_logits") = false, py::arg("delta") = 1.0);
   py::class_<OptSpec>(m, "OptSpec")
       .def(py::init<>())
       .def_readwrite("kind", &OptSpec::kind)

@@ -12,6 +12,7 @@ def lookup(family: str, identifier, table: dict):
         key = identifier.lower()
         if key in table:
             return table[key]
+    plural = family + ("es" if family.endswith("s") else "s")
     raise ValueError(
-        f"Unknown {family}: {identifier!r}. Known {family}s: {', '.join(sorted(table))}"
+        f"Unknown {family}: {identifier!r}. Known {plural}: {', '.join(sorted(table))}"
     )

@@ -30,8 +30,11 @@ class Optimizer:
     def __init__(self, learning_rate, clipnorm=None, clipvalue=None, global_clipnorm=None,
                  weight_decay=None, name=None):
         clips = [c for c in (clipnorm, clipvalue, global_clipnorm) if c is not None]
-        if len([c for c in (clipnorm, global_clipnorm) if c is not None]) > 1:
-            raise ValueError("Only one of `clipnorm` and `global_clipnorm` can be set.")
+        if len(clips) > 1:
+            raise ValueError(
+                "Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set. Received: "
+                f"clipnorm={clipnorm}, clipvalue={clipvalue}, global_clipnorm={global_clipnorm}"
+            )
         for c in clips:
             _check("clip", c, 0.0, inclusive=False)
         self._learning_rate = _check("learning_rate", learning_rate, 0.0, inclusive=False)

@@ -39,7 +39,7 @@ enum class Act : int {
 
 struct ActSpec {
   Act kind = Act::Linear;
-  float alpha = 0.f;  // slope of leaky_relu, scale of elu
+  double alpha = 0.0;  // slope of leaky_relu, scale of elu
 };
 
 // y = act(x) on a rows x cols matrix (rows only matter for softmax).
@@ -65,7 +65,7 @@ enum class Loss : int {
 struct LossSpec {
   Loss kind = Loss::MeanSquaredError;
   bool from_logits = false;  // cross-entropies: `pred` holds logits
-  float delta = 1.f;         // huber
+  double delta = 1.0;        // huber
 };
 
 // Keras' epsilon for clipping probabilities in cross-entropies.
@@ -98,23 +98,24 @@ double metric_sum(Metric m, const float* pred, const float* y, const float* w, i
 enum class Opt : int { SGD, Adam, AdamW, RMSprop, Adagrad };
 
 struct OptSpec {
+  // Hyper-parameters are doubles so that float64 kernels use the exact values.
   Opt kind = Opt::SGD;
-  float learning_rate = 0.01f;
-  float momentum = 0.f;  // SGD, RMSprop
+  double learning_rate = 0.01;
+  double momentum = 0.0;  // SGD, RMSprop
   bool nesterov = false;
-  float beta_1 = 0.9f, beta_2 = 0.999f;  // Adam(W)
-  float epsilon = 1e-7f;
-  float rho = 0.9f;  // RMSprop
+  double beta_1 = 0.9, beta_2 = 0.999;  // Adam(W)
+  double epsilon = 1e-7;
+  double rho = 0.9;  // RMSprop
   bool centered = false;
-  float weight_decay = 0.f;  // AdamW's decoupled decay
-  float initial_accumulator_value = 0.1f;  // Adagrad
-  float clipnorm = 0.f, clipvalue = 0.f, global_clipnorm = 0.f;  // 0: off
+  double weight_decay = 0.0;               // decoupled decay (AdamW's default 0.004)
+  double initial_accumulator_value = 0.1;  // Adagrad
+  double clipnorm = 0.0, clipvalue = 0.0, global_clipnorm = 0.0;  // 0: off
 };
 
 // Number of state slots (each the size of the parameters) the optimizer keeps.
 int optimizer_slots(const OptSpec& o);
 // Initial value of each slot.
-float optimizer_slot_init(const OptSpec& o, int slot);
+double optimizer_slot_init(const OptSpec& o, int slot);
 
 // One update of n parameters w with gradient g (g is read only). `step` is the
 // 1-based iteration count; `lr` the learning rate for this step. s0/s1/s2: slots.

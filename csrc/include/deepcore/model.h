@@ -57,8 +57,8 @@ class Model {
   void compile(const LossSpec& loss, const OptSpec& opt, const std::vector<Metric>& metrics);
   bool compiled() const { return compiled_; }
   void set_metrics(const std::vector<Metric>& metrics) { metrics_ = metrics; }
-  void set_learning_rate(float lr) { opt_.learning_rate = lr; }
-  float learning_rate() const { return opt_.learning_rate; }
+  void set_learning_rate(double lr) { opt_.learning_rate = lr; }
+  double learning_rate() const { return opt_.learning_rate; }
   int64_t iterations() const { return iterations_; }
   void set_iterations(int64_t it) { iterations_ = it; }
   // Optimizer slots, each num_params() long, one after the other.
