@@ -61,8 +61,10 @@ def flops_per_step(sizes, batch):
 
 def data(sizes, n, seed=0):
     rng = np.random.default_rng(seed)
-    return (rng.standard_normal((n, sizes[0]), dtype=np.float32),
-            rng.integers(0, sizes[-1], n).astype(np.int64))
+    return (
+        rng.standard_normal((n, sizes[0]), dtype=np.float32),
+        rng.integers(0, sizes[-1], n).astype(np.int64),
+    )
 
 
 def deepcore_model(sizes):
@@ -98,7 +100,7 @@ def torch_step(sizes, batch, steps):
     def epoch():
         perm = torch.randperm(len(x))
         for s in range(steps):
-            idx = perm[s * batch:(s + 1) * batch]
+            idx = perm[s * batch : (s + 1) * batch]
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(model(x[idx]), y[idx])
             loss.backward()
@@ -111,8 +113,10 @@ def numpy_step(sizes, batch, steps):
     """The same step written in NumPy float32 (forward, backward, Adam)."""
     x, y = data(sizes, batch * steps)
     rng = np.random.default_rng(1)
-    ws = [rng.standard_normal((a, b), dtype=np.float32) * np.float32(np.sqrt(2 / a))
-          for a, b in zip(sizes[:-1], sizes[1:])]
+    ws = [
+        rng.standard_normal((a, b), dtype=np.float32) * np.float32(np.sqrt(2 / a))
+        for a, b in zip(sizes[:-1], sizes[1:])
+    ]
     bs = [np.zeros(b, np.float32) for b in sizes[1:]]
     params = ws + bs
     m = [np.zeros_like(p) for p in params]
@@ -144,7 +148,7 @@ def numpy_step(sizes, batch, steps):
     def epoch():
         perm = np.random.permutation(len(x))
         for s in range(steps):
-            idx = perm[s * batch:(s + 1) * batch]
+            idx = perm[s * batch : (s + 1) * batch]
             step(x[idx], y[idx])
 
     return best_time(epoch) / steps
@@ -167,7 +171,7 @@ def iris_fit_times():
         for _ in range(100):
             perm = torch.randperm(150)
             for s in range(0, 150, 16):
-                idx = perm[s:s + 16]
+                idx = perm[s : s + 16]
                 opt.zero_grad(set_to_none=True)
                 loss_fn(tm(xt[idx]), yt[idx]).backward()
                 opt.step()
@@ -176,9 +180,14 @@ def iris_fit_times():
         os.environ.setdefault("KERAS_BACKEND", "torch")
         import keras
 
-        km = keras.Sequential([keras.Input((4,)), keras.layers.Dense(16, activation="relu"),
-                               keras.layers.Dense(16, activation="relu"),
-                               keras.layers.Dense(3, activation="softmax")])
+        km = keras.Sequential(
+            [
+                keras.Input((4,)),
+                keras.layers.Dense(16, activation="relu"),
+                keras.layers.Dense(16, activation="relu"),
+                keras.layers.Dense(3, activation="softmax"),
+            ]
+        )
         km.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
         start = time.perf_counter()
         km.fit(x, y, batch_size=16, epochs=100, verbose=0)
@@ -231,25 +240,33 @@ def main():
             torch.set_num_threads(args.threads)
     dc.utils.set_random_seed(0)
     peak = sgemm_peak()
-    print(f"date: {time.strftime('%Y-%m-%d')}  machine: {platform.processor() or platform.machine()}"
-          f", {os.cpu_count()} cores  deepcore threads: {dc.config.get_num_threads()}"
-          f"  torch: {torch.__version__ if torch else 'not installed'}")
+    print(
+        f"date: {time.strftime('%Y-%m-%d')}  machine: {platform.processor() or platform.machine()}"
+        f", {os.cpu_count()} cores  deepcore threads: {dc.config.get_num_threads()}"
+        f"  torch: {torch.__version__ if torch else 'not installed'}"
+    )
     print(f"sgemm peak (NumPy 1024^3): {peak:.1f} GFLOP/s\n")
 
-    print(f"{'case':<24}{'batch':>6}{'deepcore us':>13}{'numpy us':>11}{'torch us':>11}"
-          f"{'x torch':>9}{'GFLOP/s':>9}{'% peak':>8}")
+    print(
+        f"{'case':<24}{'batch':>6}{'deepcore us':>13}{'numpy us':>11}{'torch us':>11}"
+        f"{'x torch':>9}{'GFLOP/s':>9}{'% peak':>8}"
+    )
     for name, sizes, batch in CASES:
         steps = 4 if args.quick and batch > 100 else 16
         t_dc = deepcore_step(sizes, batch, steps)
         t_np = numpy_step(sizes, batch, steps)
         t_th = torch_step(sizes, batch, steps) if torch else float("nan")
         gf = flops_per_step(sizes, batch) / t_dc / 1e9
-        print(f"{name:<24}{batch:>6}{t_dc * 1e6:>13.1f}{t_np * 1e6:>11.1f}{t_th * 1e6:>11.1f}"
-              f"{t_th / t_dc:>9.1f}{gf:>9.1f}{100 * gf / peak:>7.1f}%")
+        print(
+            f"{name:<24}{batch:>6}{t_dc * 1e6:>13.1f}{t_np * 1e6:>11.1f}{t_th * 1e6:>11.1f}"
+            f"{t_th / t_dc:>9.1f}{gf:>9.1f}{100 * gf / peak:>7.1f}%"
+        )
 
     iris = iris_fit_times()
-    print("\nIris fit (150 samples, 100 epochs, batch 16): " + ", ".join(
-        f"{k} {v * 1e3:.1f} ms" for k, v in iris.items()))
+    print(
+        "\nIris fit (150 samples, 100 epochs, batch 16): "
+        + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in iris.items())
+    )
     for other in ("pytorch", "keras"):
         if other in iris:
             print(f"  deepcore is {iris[other] / iris['deepcore']:.0f}x faster than {other}")
@@ -258,8 +275,10 @@ def main():
     for name, sizes, _ in CASES[:2]:
         lat = predict_latency(sizes)
         ratio = lat.get("pytorch", float("nan")) / lat["deepcore"]
-        print(f"  {name:<24} deepcore {lat['deepcore'] * 1e6:7.1f} us   pytorch "
-              f"{lat.get('pytorch', float('nan')) * 1e6:7.1f} us   ratio {ratio:5.1f}x")
+        print(
+            f"  {name:<24} deepcore {lat['deepcore'] * 1e6:7.1f} us   pytorch "
+            f"{lat.get('pytorch', float('nan')) * 1e6:7.1f} us   ratio {ratio:5.1f}x"
+        )
 
     if not args.quick:
         sizes = [784, 512, 256, 10]
@@ -267,8 +286,10 @@ def main():
         print(f"{'batch':>6}{'us/step':>10}{'us/sample':>11}{'GFLOP/s':>9}{'fit RSS MB':>12}")
         for batch in (32, 64, 128, 256, 512, 1024):
             t = deepcore_step(sizes, batch, 8)
-            print(f"{batch:>6}{t * 1e6:>10.1f}{t * 1e6 / batch:>11.2f}"
-                  f"{flops_per_step(sizes, batch) / t / 1e9:>9.1f}{scaling_rss(batch):>12.1f}")
+            print(
+                f"{batch:>6}{t * 1e6:>10.1f}{t * 1e6 / batch:>11.2f}"
+                f"{flops_per_step(sizes, batch) / t / 1e9:>9.1f}{scaling_rss(batch):>12.1f}"
+            )
 
 
 if __name__ == "__main__":

@@ -21,13 +21,16 @@ model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accur
 model.summary()
 
 start = time.perf_counter()
-history = model.fit(x_train, dc.utils.to_categorical(y_train, 3), epochs=100, batch_size=16,
-                    verbose=0)
+history = model.fit(
+    x_train, dc.utils.to_categorical(y_train, 3), epochs=100, batch_size=16, verbose=0
+)
 seconds = time.perf_counter() - start
 
 loss, accuracy = model.evaluate(x_test, dc.utils.to_categorical(y_test, 3), verbose=0)
 print(f"train samples: {len(x_train)}, test samples: {len(x_test)}")
 print(f"final training loss: {history.history['loss'][-1]:.4f}")
 print(f"test accuracy: {accuracy:.4f}  (test loss {loss:.4f})")
-print(f"training time: {seconds * 1e3:.1f} ms for 100 epochs "
-      f"({seconds / (100 * -(-len(x_train) // 16)) * 1e6:.1f} us per step)")
+print(
+    f"training time: {seconds * 1e3:.1f} ms for 100 epochs "
+    f"({seconds / (100 * -(-len(x_train) // 16)) * 1e6:.1f} us per step)"
+)

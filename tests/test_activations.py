@@ -147,17 +147,38 @@ def dref_exponential(x, dy, a=None):
 
 
 FORWARD = {
-    "linear": ref_linear, "relu": ref_relu, "leaky_relu": ref_leaky_relu, "elu": ref_elu,
-    "selu": ref_selu, "sigmoid": ref_sigmoid, "hard_sigmoid": ref_hard_sigmoid,
-    "tanh": ref_tanh, "softmax": ref_softmax, "softplus": ref_softplus,
-    "softsign": ref_softsign, "swish": ref_swish, "silu": ref_swish, "gelu": ref_gelu,
-    "exponential": ref_exponential, "step": ref_step,
+    "linear": ref_linear,
+    "relu": ref_relu,
+    "leaky_relu": ref_leaky_relu,
+    "elu": ref_elu,
+    "selu": ref_selu,
+    "sigmoid": ref_sigmoid,
+    "hard_sigmoid": ref_hard_sigmoid,
+    "tanh": ref_tanh,
+    "softmax": ref_softmax,
+    "softplus": ref_softplus,
+    "softsign": ref_softsign,
+    "swish": ref_swish,
+    "silu": ref_swish,
+    "gelu": ref_gelu,
+    "exponential": ref_exponential,
+    "step": ref_step,
 }
 DERIVATIVE = {
-    "linear": dref_linear, "relu": dref_relu, "leaky_relu": dref_leaky_relu, "elu": dref_elu,
-    "selu": dref_selu, "sigmoid": dref_sigmoid, "hard_sigmoid": dref_hard_sigmoid,
-    "tanh": dref_tanh, "softmax": dref_softmax, "softplus": dref_softplus,
-    "softsign": dref_softsign, "swish": dref_swish, "silu": dref_swish, "gelu": dref_gelu,
+    "linear": dref_linear,
+    "relu": dref_relu,
+    "leaky_relu": dref_leaky_relu,
+    "elu": dref_elu,
+    "selu": dref_selu,
+    "sigmoid": dref_sigmoid,
+    "hard_sigmoid": dref_hard_sigmoid,
+    "tanh": dref_tanh,
+    "softmax": dref_softmax,
+    "softplus": dref_softplus,
+    "softsign": dref_softsign,
+    "swish": dref_swish,
+    "silu": dref_swish,
+    "gelu": dref_gelu,
     "exponential": dref_exponential,
 }
 ALL_NAMES = sorted(FORWARD)
@@ -328,8 +349,7 @@ def test_gradient_of_saturated_sigmoid_and_softmax_is_finite():
         y = getattr(A, name)(x)
         dx = _core.activation_grad(A.spec(name), x, y, np.ones_like(x))
         assert np.all(np.isfinite(dx)), name
-        np.testing.assert_allclose(dx, DERIVATIVE[name](x, np.ones_like(x)), rtol=1e-10,
-                                   atol=1e-15)
+        np.testing.assert_allclose(dx, DERIVATIVE[name](x, np.ones_like(x)), rtol=1e-10, atol=1e-15)
 
 
 def test_step_has_no_gradient():

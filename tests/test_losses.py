@@ -23,7 +23,7 @@ def ref_mae(y, p):
 
 def ref_huber(y, p, delta=1.0):
     e = np.abs(p - y)
-    return np.mean(np.where(e <= delta, 0.5 * e ** 2, delta * e - 0.5 * delta ** 2), axis=-1)
+    return np.mean(np.where(e <= delta, 0.5 * e**2, delta * e - 0.5 * delta**2), axis=-1)
 
 
 def ref_bce(y, p):
@@ -125,18 +125,31 @@ CASES = {
     "mae": (L.MeanAbsoluteError, L.mean_absolute_error, ref_mae, data_regression),
     "huber": (L.Huber, L.huber, ref_huber, data_regression),
     "bce": (L.BinaryCrossentropy, L.binary_crossentropy, ref_bce, data_binary),
-    "bce_logits": (lambda **kw: L.BinaryCrossentropy(from_logits=True, **kw),
-                   lambda y, p: L.binary_crossentropy(y, p, from_logits=True),
-                   ref_bce_logits, data_logits),
+    "bce_logits": (
+        lambda **kw: L.BinaryCrossentropy(from_logits=True, **kw),
+        lambda y, p: L.binary_crossentropy(y, p, from_logits=True),
+        ref_bce_logits,
+        data_logits,
+    ),
     "cce": (L.CategoricalCrossentropy, L.categorical_crossentropy, ref_cce, data_categorical),
-    "cce_logits": (lambda **kw: L.CategoricalCrossentropy(from_logits=True, **kw),
-                   lambda y, p: L.categorical_crossentropy(y, p, from_logits=True),
-                   ref_cce_logits, data_sparse_logits),
-    "scce": (L.SparseCategoricalCrossentropy, L.sparse_categorical_crossentropy, ref_scce,
-             data_sparse),
-    "scce_logits": (lambda **kw: L.SparseCategoricalCrossentropy(from_logits=True, **kw),
-                    lambda y, p: L.sparse_categorical_crossentropy(y, p, from_logits=True),
-                    ref_scce_logits, data_sparse_logits),
+    "cce_logits": (
+        lambda **kw: L.CategoricalCrossentropy(from_logits=True, **kw),
+        lambda y, p: L.categorical_crossentropy(y, p, from_logits=True),
+        ref_cce_logits,
+        data_sparse_logits,
+    ),
+    "scce": (
+        L.SparseCategoricalCrossentropy,
+        L.sparse_categorical_crossentropy,
+        ref_scce,
+        data_sparse,
+    ),
+    "scce_logits": (
+        lambda **kw: L.SparseCategoricalCrossentropy(from_logits=True, **kw),
+        lambda y, p: L.sparse_categorical_crossentropy(y, p, from_logits=True),
+        ref_scce_logits,
+        data_sparse_logits,
+    ),
     "hinge": (L.Hinge, L.hinge, ref_hinge, data_hinge),
 }
 
@@ -167,8 +180,9 @@ def test_function_form_float32(name, rng):
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["mse", "mae", "huber", "bce", "bce_logits", "cce",
-                                  "cce_logits", "hinge"])
+@pytest.mark.parametrize(
+    "name", ["mse", "mae", "huber", "bce", "bce_logits", "cce", "cce_logits", "hinge"]
+)
 def test_function_form_keeps_leading_axes(name, rng):
     y, p = make_data(name, rng)
     y3, p3 = y.reshape(2, 3, C), p.reshape(2, 3, C)
@@ -209,8 +223,9 @@ def test_bce_clips_probabilities_like_keras():
 
 def test_cce_normalises_by_row_sum(rng):
     y, p = data_categorical(rng)
-    np.testing.assert_allclose(L.categorical_crossentropy(y, 3.0 * p),
-                               L.categorical_crossentropy(y, p), rtol=1e-12)
+    np.testing.assert_allclose(
+        L.categorical_crossentropy(y, 3.0 * p), L.categorical_crossentropy(y, p), rtol=1e-12
+    )
     np.testing.assert_allclose(L.categorical_crossentropy(y, p), ref_cce(y, p), rtol=1e-10)
 
 
@@ -224,8 +239,9 @@ def test_cce_soft_labels(rng):
     y = rng.dirichlet(np.ones(C), size=N)
     p = rng.uniform(0.2, 1.0, size=(N, C))
     np.testing.assert_allclose(L.categorical_crossentropy(y, p), ref_cce(y, p), rtol=1e-10)
-    np.testing.assert_allclose(L.categorical_crossentropy(y, p, from_logits=True),
-                               ref_cce_logits(y, p), rtol=1e-10)
+    np.testing.assert_allclose(
+        L.categorical_crossentropy(y, p, from_logits=True), ref_cce_logits(y, p), rtol=1e-10
+    )
 
 
 @pytest.mark.parametrize("shape", [(N,), (N, 1)])
@@ -240,8 +256,11 @@ def test_scce_label_shapes(shape, from_logits, rng):
 
 def test_scce_equals_cce_on_one_hot(rng):
     labels, p = data_sparse(rng)
-    np.testing.assert_allclose(L.sparse_categorical_crossentropy(labels, p),
-                               L.categorical_crossentropy(one_hot(labels, C), p), rtol=1e-12)
+    np.testing.assert_allclose(
+        L.sparse_categorical_crossentropy(labels, p),
+        L.categorical_crossentropy(one_hot(labels, C), p),
+        rtol=1e-12,
+    )
 
 
 def test_scce_rejects_out_of_range_label():
@@ -267,8 +286,9 @@ def test_class_form_reductions(name, rng):
     per = CASES[name][2](y, p)
     factory = CASES[name][0]
     np.testing.assert_allclose(factory()(y, p), per.mean(), rtol=1e-10)
-    np.testing.assert_allclose(factory(reduction="sum_over_batch_size")(y, p), per.mean(),
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        factory(reduction="sum_over_batch_size")(y, p), per.mean(), rtol=1e-10
+    )
     np.testing.assert_allclose(factory(reduction="sum")(y, p), per.sum(), rtol=1e-10)
     none = factory(reduction="none")(y, p)
     assert none.shape == (N,)
@@ -282,12 +302,13 @@ def test_sample_weight(name, rng):
     per = CASES[name][2](y, p)
     factory = CASES[name][0]
     # Keras: weighted per-sample losses, divided by the number of samples (not sum(w)).
-    np.testing.assert_allclose(factory()(y, p, sample_weight=w), np.sum(w * per) / N,
-                               rtol=1e-10)
-    np.testing.assert_allclose(factory(reduction="sum")(y, p, sample_weight=w),
-                               np.sum(w * per), rtol=1e-10)
-    np.testing.assert_allclose(factory(reduction="none")(y, p, sample_weight=w), w * per,
-                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(factory()(y, p, sample_weight=w), np.sum(w * per) / N, rtol=1e-10)
+    np.testing.assert_allclose(
+        factory(reduction="sum")(y, p, sample_weight=w), np.sum(w * per), rtol=1e-10
+    )
+    np.testing.assert_allclose(
+        factory(reduction="none")(y, p, sample_weight=w), w * per, rtol=1e-10, atol=1e-12
+    )
 
 
 def test_unknown_reduction_is_rejected():
@@ -351,11 +372,13 @@ def test_cce_soft_label_gradients(rng):
     y = rng.dirichlet(np.ones(C), size=N)
     p = rng.uniform(0.2, 1.0, size=(N, C))
     _, grad = L.CategoricalCrossentropy().per_sample(y, p)
-    np.testing.assert_allclose(grad, finite_difference(lambda q: ref_cce(y, q), p),
-                               rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(
+        grad, finite_difference(lambda q: ref_cce(y, q), p), rtol=1e-6, atol=1e-8
+    )
     _, grad = L.CategoricalCrossentropy(from_logits=True).per_sample(y, p)
-    np.testing.assert_allclose(grad, finite_difference(lambda q: ref_cce_logits(y, q), p),
-                               rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(
+        grad, finite_difference(lambda q: ref_cce_logits(y, q), p), rtol=1e-6, atol=1e-8
+    )
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -404,14 +427,20 @@ def test_scce_from_logits_saturated(dtype):
 
 
 # ---------------------------------------------------------------------- registry
-@pytest.mark.parametrize("name, cls", [
-    ("mse", L.MeanSquaredError), ("mean_squared_error", L.MeanSquaredError),
-    ("mae", L.MeanAbsoluteError), ("mean_absolute_error", L.MeanAbsoluteError),
-    ("huber", L.Huber), ("binary_crossentropy", L.BinaryCrossentropy),
-    ("categorical_crossentropy", L.CategoricalCrossentropy),
-    ("sparse_categorical_crossentropy", L.SparseCategoricalCrossentropy),
-    ("hinge", L.Hinge),
-])
+@pytest.mark.parametrize(
+    "name, cls",
+    [
+        ("mse", L.MeanSquaredError),
+        ("mean_squared_error", L.MeanSquaredError),
+        ("mae", L.MeanAbsoluteError),
+        ("mean_absolute_error", L.MeanAbsoluteError),
+        ("huber", L.Huber),
+        ("binary_crossentropy", L.BinaryCrossentropy),
+        ("categorical_crossentropy", L.CategoricalCrossentropy),
+        ("sparse_categorical_crossentropy", L.SparseCategoricalCrossentropy),
+        ("hinge", L.Hinge),
+    ],
+)
 def test_get_by_name(name, cls):
     assert type(L.get(name)) is cls
 
@@ -432,8 +461,15 @@ def test_get_unknown_name_lists_known_names():
         L.get("nope")
     message = str(info.value)
     assert "nope" in message
-    for name in ("mean_squared_error", "mae", "huber", "binary_crossentropy",
-                 "categorical_crossentropy", "sparse_categorical_crossentropy", "hinge"):
+    for name in (
+        "mean_squared_error",
+        "mae",
+        "huber",
+        "binary_crossentropy",
+        "categorical_crossentropy",
+        "sparse_categorical_crossentropy",
+        "hinge",
+    ):
         assert name in message
 
 

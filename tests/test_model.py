@@ -104,7 +104,7 @@ def np_loss_grad(loss, p, y):
 
 def np_total_loss(params, acts, loss, x, y, l2=0.0):
     p = np_forward(params, acts, x)[-1][1]
-    return np_loss(loss, p, y) + l2 * sum(np.sum(W ** 2) for W in params[0::2])
+    return np_loss(loss, p, y) + l2 * sum(np.sum(W**2) for W in params[0::2])
 
 
 def np_backprop(params, acts, loss, x, y, l2=0.0):
@@ -132,8 +132,10 @@ def finite_diff(params, acts, loss, x, y, l2=0.0, eps=1e-6):
             minus = [q.copy() for q in params]
             plus[k][idx] += eps
             minus[k][idx] -= eps
-            g[idx] = (np_total_loss(plus, acts, loss, x, y, l2)
-                      - np_total_loss(minus, acts, loss, x, y, l2)) / (2 * eps)
+            g[idx] = (
+                np_total_loss(plus, acts, loss, x, y, l2)
+                - np_total_loss(minus, acts, loss, x, y, l2)
+            ) / (2 * eps)
         grads.append(g)
     return grads
 
@@ -141,8 +143,9 @@ def finite_diff(params, acts, loss, x, y, l2=0.0, eps=1e-6):
 def build_mlp(sizes, acts, l2=None):
     reg = None if l2 is None else dc.regularizers.l2(l2)
     layers = [dc.Input(shape=(sizes[0],))]
-    layers += [dc.layers.Dense(u, activation=a, kernel_regularizer=reg)
-               for u, a in zip(sizes[1:], acts)]
+    layers += [
+        dc.layers.Dense(u, activation=a, kernel_regularizer=reg) for u, a in zip(sizes[1:], acts)
+    ]
     return dc.Sequential(layers)
 
 
@@ -166,6 +169,7 @@ def make_targets(rng, loss, n, k):
 
 
 # --------------------------------------------------------------------------- forward
+
 
 @pytest.mark.parametrize("act", sorted(NP_ACT))
 def test_dense_forward_matches_numpy(rng, act):
@@ -191,9 +195,13 @@ def test_dense_forward_hand_set_weights():
 
 
 def test_two_layer_forward_and_no_bias(rng):
-    model = dc.Sequential([dc.Input(shape=(3,)),
-                           dc.layers.Dense(4, activation="tanh", use_bias=False),
-                           dc.layers.Dense(2, activation="softmax")])
+    model = dc.Sequential(
+        [
+            dc.Input(shape=(3,)),
+            dc.layers.Dense(4, activation="tanh", use_bias=False),
+            dc.layers.Dense(2, activation="softmax"),
+        ]
+    )
     W0 = rng.normal(size=(3, 4)).astype(np.float32)
     W1 = rng.normal(size=(4, 2)).astype(np.float32)
     b1 = rng.normal(size=(2,)).astype(np.float32)
@@ -204,8 +212,9 @@ def test_two_layer_forward_and_no_bias(rng):
 
 
 def test_dense_on_3d_input_applies_to_last_axis(rng):
-    model = dc.Sequential([dc.Input(shape=(5, 4)), dc.layers.Dense(3, activation="tanh"),
-                           dc.layers.Dense(2)])
+    model = dc.Sequential(
+        [dc.Input(shape=(5, 4)), dc.layers.Dense(3, activation="tanh"), dc.layers.Dense(2)]
+    )
     assert model.output_shape == (None, 5, 2)
     params = random_params(rng, [4, 3, 2])
     model.set_weights(params)
@@ -253,8 +262,9 @@ GRAD_CASES = [
 ]
 
 
-@pytest.mark.parametrize("sizes,acts,loss", GRAD_CASES,
-                         ids=[f"{'-'.join(a)}-{l}" for _, a, l in GRAD_CASES])
+@pytest.mark.parametrize(
+    "sizes,acts,loss", GRAD_CASES, ids=[f"{'-'.join(a)}-{l}" for _, a, l in GRAD_CASES]
+)
 @pytest.mark.parametrize("l2", [None, 0.01], ids=["no_reg", "l2"])
 def test_gradients_match_backprop_and_finite_differences(rng, sizes, acts, loss, l2):
     n = 7
@@ -286,14 +296,15 @@ def test_gradients_match_backprop_and_finite_differences(rng, sizes, acts, loss,
 
 
 def test_l2_penalty_in_loss_and_gradient_exactly():
-    model = dc.Sequential([dc.Input(shape=(3,)),
-                           dc.layers.Dense(2, kernel_regularizer=dc.regularizers.l2(0.1))])
+    model = dc.Sequential(
+        [dc.Input(shape=(3,)), dc.layers.Dense(2, kernel_regularizer=dc.regularizers.l2(0.1))]
+    )
     model.compile(optimizer="sgd", loss="mse")
     W = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
     model.set_weights([W, np.zeros(2)])
-    x, y = np.zeros((2, 3)), np.zeros((2, 2))   # data loss and data gradient are 0
+    x, y = np.zeros((2, 3)), np.zeros((2, 2))  # data loss and data gradient are 0
     loss, grads = model.gradients(x, y)
-    np.testing.assert_allclose(loss, 0.1 * np.sum(W ** 2), rtol=1e-6)
+    np.testing.assert_allclose(loss, 0.1 * np.sum(W**2), rtol=1e-6)
     np.testing.assert_allclose(grads[0], 2 * 0.1 * W, rtol=1e-6)
     np.testing.assert_array_equal(grads[1], np.zeros(2))
 
@@ -311,12 +322,123 @@ def test_gradients_with_integer_labels_column_vector(rng):
     assert l1 == pytest.approx(l2, rel=1e-7)
     for a, b in zip(g1, g2):
         np.testing.assert_allclose(a, b, rtol=1e-7)
-    np.testing.assert_allclose(l1, np_total_loss(params, ["softmax"],
-                                                 "sparse_categorical_crossentropy", x, y),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        l1, np_total_loss(params, ["softmax"], "sparse_categorical_crossentropy", x, y), rtol=1e-5
+    )
+
+
+def test_saturated_outputs_use_logits():
+    # Logit gap of 200: probabilities saturate in float32, but the loss is exact from logits.
+    m = dc.Sequential([dc.Input(shape=(3,)), dc.layers.Dense(2, activation="softmax")])
+    m.compile(optimizer="sgd", loss="categorical_crossentropy")
+    m.set_weights([np.array([[100.0, -100.0], [0, 0], [0, 0]]), np.zeros(2)])
+    x = np.array([[1.0, 0, 0], [1.0, 0, 0]])
+    y = np.array([[0.0, 1.0], [1.0, 0.0]])  # first sample wrong by 200 nats
+    loss, grads = m.gradients(x, y)
+    assert loss == pytest.approx(100.0, rel=1e-6)
+    # dL/dz = (p - y) / n = ([1, -1] + [0, 0]) / 2 for the logits.
+    np.testing.assert_allclose(grads[1], [0.5, -0.5], atol=1e-6)
+    np.testing.assert_allclose(grads[0][0], [0.5, -0.5], atol=1e-6)
+
+    b = dc.Sequential([dc.Input(shape=(3,)), dc.layers.Dense(1, activation="sigmoid")])
+    b.compile(optimizer="sgd", loss="binary_crossentropy")
+    b.set_weights([np.array([[60.0], [0], [0]]), np.zeros(1)])
+    loss, grads = b.gradients(x, np.array([0.0, 1.0]))
+    assert loss == pytest.approx(30.0, rel=1e-6)  # softplus(60) / 2
+    np.testing.assert_allclose(grads[1], [0.5], atol=1e-6)
+    assert np.isfinite(b.evaluate(x, np.array([0.0, 1.0]), verbose=0))
+
+
+def test_separate_activation_layer_equals_dense_activation(rng):
+    params = random_params(rng, [4, 5, 3])
+    fused = build_mlp([4, 5, 3], ["tanh", "softmax"])
+    split = dc.Sequential(
+        [
+            dc.Input(shape=(4,)),
+            dc.layers.Dense(5),
+            dc.layers.Activation("tanh"),
+            dc.layers.Dense(3),
+            dc.layers.Activation("softmax"),
+        ]
+    )
+    x = rng.normal(size=(8, 4))
+    y = np.eye(3)[rng.integers(0, 3, 8)]
+    results = []
+    for m in (fused, split):
+        m.compile(optimizer="sgd", loss="categorical_crossentropy")
+        m.set_weights(params)
+        results.append((m.predict(x, verbose=0), *m.gradients(x, y)))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-6, atol=1e-7)
+    assert results[0][1] == pytest.approx(results[1][1], rel=1e-6)
+    for a, b in zip(results[0][2], results[1][2]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        results[1][2][0],
+        np_backprop(params, ["tanh", "softmax"], "categorical_crossentropy", x, y)[0],
+        rtol=1e-4,
+        atol=1e-6,
+    )
+
+
+def test_sample_weight_and_class_weight_scale_per_sample_losses(rng):
+    # Keras: sum_over_batch_size divides the weighted sum by the number of samples.
+    params = random_params(rng, [3, 4, 1])
+    acts, loss = ["tanh", "sigmoid"], "binary_crossentropy"
+    m = build_mlp([3, 4, 1], acts)
+    m.compile(optimizer="sgd", loss=loss)
+    m.set_weights(params)
+    x = rng.normal(size=(6, 3))
+    y = np.array([0.0, 1, 1, 0, 1, 0])[:, None]
+    w = np.array([1.0, 2.0, 0.0, 0.5, 3.0, 1.0])
+    p = np_forward(params, acts, x)[-1][1]
+    per = -(y * np.log(p) + (1 - y) * np.log(1 - p))[:, 0]
+    expected = np.sum(w * per) / len(w)
+    got, grads = m.gradients(x, y, sample_weight=w)
+    assert got == pytest.approx(expected, rel=1e-5)
+    assert m.evaluate(x, y, sample_weight=w, verbose=0) == pytest.approx(expected, rel=1e-5)
+    # Gradient: a sample with weight 0 contributes nothing -> same as scaling rows by w.
+    unweighted = np_backprop(params, acts, loss, x, y)
+    assert not np.allclose(grads[0], unweighted[0], rtol=1e-3)
+    # Weighted gradient by hand: dL/dz_out = w * (p - y) / n.
+    a1 = np_forward(params, acts, x)[0][1]
+    dz2 = (w[:, None] * (p - y)) / len(w)
+    np.testing.assert_allclose(grads[3], dz2.sum(0), rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(grads[2], a1.T @ dz2, rtol=1e-4, atol=1e-7)
+    # class_weight {0: 0.5, 1: 2} behaves as the matching sample weights in fit.
+    cw = {0: 0.5, 1: 2.0}
+    sw = np.where(y[:, 0] == 1, 2.0, 0.5)
+    runs = []
+    for kwargs in ({"class_weight": cw}, {"sample_weight": sw}):
+        mm = build_mlp([3, 4, 1], acts)
+        mm.compile(optimizer=dc.optimizers.SGD(learning_rate=0.5), loss=loss)
+        mm.set_weights(params)
+        h = mm.fit(x, y, batch_size=6, epochs=2, shuffle=False, verbose=0, **kwargs)
+        runs.append((mm.get_weights(), h.history["loss"]))
+    np.testing.assert_allclose(runs[0][1][0], np.sum(sw * per) / 6, rtol=1e-5)
+    np.testing.assert_allclose(runs[0][1], runs[1][1], rtol=1e-6)
+    for a, b in zip(runs[0][0], runs[1][0]):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_uneven_batches_in_evaluate_and_predict(rng):
+    params = random_params(rng, [4, 5, 3])
+    m = build_mlp([4, 5, 3], ["relu", "softmax"])
+    m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    m.set_weights(params)
+    x = rng.normal(size=(23, 4))
+    y = rng.integers(0, 3, 23)
+    p = np_forward(params, ["relu", "softmax"], x)[-1][1]
+    expected_loss = np_loss("sparse_categorical_crossentropy", p, y)
+    expected_acc = np.mean(p.argmax(1) == y)
+    for bs in (1, 5, 7, 23, 100):
+        np.testing.assert_allclose(m.predict(x, batch_size=bs, verbose=0), p, rtol=1e-5, atol=1e-6)
+        loss, acc = m.evaluate(x, y, batch_size=bs, verbose=0)
+        assert loss == pytest.approx(expected_loss, rel=1e-5), bs
+        assert acc == pytest.approx(expected_acc, abs=1e-6), bs
 
 
 # --------------------------------------------------------------------------- optimizer steps
+
 
 def np_sgd(params, grads, state, lr, momentum, nesterov):
     if not state:
@@ -339,7 +461,7 @@ def np_adam(params, grads, state, lr, b1=0.9, b2=0.999, eps=1e-7):
         state.append([np.zeros_like(p) for p in params])
     state[0] += 1
     t = state[0]
-    alpha = lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+    alpha = lr * np.sqrt(1 - b2**t) / (1 - b1**t)
     out = []
     for p, g, m, v in zip(params, grads, state[1], state[2]):
         m += (g - m) * (1 - b1)
@@ -349,23 +471,38 @@ def np_adam(params, grads, state, lr, b1=0.9, b2=0.999, eps=1e-7):
 
 
 OPT_CASES = {
-    "sgd": (lambda: dc.optimizers.SGD(learning_rate=0.1),
-            lambda p, g, s: np_sgd(p, g, s, 0.1, 0.0, False)),
-    "sgd_momentum": (lambda: dc.optimizers.SGD(learning_rate=0.1, momentum=0.9),
-                     lambda p, g, s: np_sgd(p, g, s, 0.1, 0.9, False)),
-    "sgd_nesterov": (lambda: dc.optimizers.SGD(learning_rate=0.05, momentum=0.8, nesterov=True),
-                     lambda p, g, s: np_sgd(p, g, s, 0.05, 0.8, True)),
-    "adam": (lambda: dc.optimizers.Adam(learning_rate=0.01),
-             lambda p, g, s: np_adam(p, g, s, 0.01)),
-    "adam_betas": (lambda: dc.optimizers.Adam(learning_rate=0.02, beta_1=0.8, beta_2=0.99),
-                   lambda p, g, s: np_adam(p, g, s, 0.02, 0.8, 0.99)),
+    "sgd": (
+        lambda: dc.optimizers.SGD(learning_rate=0.1),
+        lambda p, g, s: np_sgd(p, g, s, 0.1, 0.0, False),
+    ),
+    "sgd_momentum": (
+        lambda: dc.optimizers.SGD(learning_rate=0.1, momentum=0.9),
+        lambda p, g, s: np_sgd(p, g, s, 0.1, 0.9, False),
+    ),
+    "sgd_nesterov": (
+        lambda: dc.optimizers.SGD(learning_rate=0.05, momentum=0.8, nesterov=True),
+        lambda p, g, s: np_sgd(p, g, s, 0.05, 0.8, True),
+    ),
+    "adam": (
+        lambda: dc.optimizers.Adam(learning_rate=0.01),
+        lambda p, g, s: np_adam(p, g, s, 0.01),
+    ),
+    "adam_betas": (
+        lambda: dc.optimizers.Adam(learning_rate=0.02, beta_1=0.8, beta_2=0.99),
+        lambda p, g, s: np_adam(p, g, s, 0.02, 0.8, 0.99),
+    ),
 }
 
 
 @pytest.mark.parametrize("opt", sorted(OPT_CASES))
-@pytest.mark.parametrize("net", [([4, 5, 3], ["tanh", "softmax"], "categorical_crossentropy"),
-                                 ([4, 6, 2], ["relu", "linear"], "mse")],
-                         ids=["tanh-softmax-cce", "relu-linear-mse"])
+@pytest.mark.parametrize(
+    "net",
+    [
+        ([4, 5, 3], ["tanh", "softmax"], "categorical_crossentropy"),
+        ([4, 6, 2], ["relu", "linear"], "mse"),
+    ],
+    ids=["tanh-softmax-cce", "relu-linear-mse"],
+)
 def test_fit_steps_match_numpy(rng, opt, net):
     sizes, acts, loss = net
     make_opt, np_step = OPT_CASES[opt]
@@ -383,7 +520,7 @@ def test_fit_steps_match_numpy(rng, opt, net):
         expected_losses.append(np_total_loss(p, acts, loss, x, y))
         p = np_step(p, np_backprop(p, acts, loss, x, y), state)
     for got, want, init in zip(model.get_weights(), p, params):
-        assert not np.allclose(want, init)   # the steps did move the weights
+        assert not np.allclose(want, init)  # the steps did move the weights
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(history.history["loss"], expected_losses, rtol=1e-5)
     assert model.optimizer.iterations == 3
@@ -391,7 +528,7 @@ def test_fit_steps_match_numpy(rng, opt, net):
 
 def test_fit_multiple_batches_per_epoch_loss_is_weighted_mean(rng):
     sizes, acts, loss = [3, 4, 2], ["tanh", "softmax"], "categorical_crossentropy"
-    n, bs = 11, 4                               # batches of 4, 4, 3
+    n, bs = 11, 4  # batches of 4, 4, 3
     params = random_params(rng, sizes)
     x = rng.normal(size=(n, 3)).astype(np.float32).astype(np.float64)
     y = make_targets(rng, loss, n, 2)
@@ -404,7 +541,7 @@ def test_fit_multiple_batches_per_epoch_loss_is_weighted_mean(rng):
     for _ in range(2):
         total = 0.0
         for s in range(0, n, bs):
-            xb, yb = x[s:s + bs], y[s:s + bs]
+            xb, yb = x[s : s + bs], y[s : s + bs]
             total += np_total_loss(p, acts, loss, xb, yb) * len(xb)
             p = np_sgd(p, np_backprop(p, acts, loss, xb, yb), state, 0.3, 0.5, False)
         epoch_losses.append(total / n)
@@ -451,11 +588,23 @@ def test_fit_with_l2_regularizer_matches_numpy(rng):
 
 # --------------------------------------------------------------------------- dropout
 
+
 def _dropout_pair(rng, rate=0.5):
-    with_do = dc.Sequential([dc.Input(shape=(6,)), dc.layers.Dense(8, activation="relu"),
-                             dc.layers.Dropout(rate), dc.layers.Dense(3, activation="softmax")])
-    without = dc.Sequential([dc.Input(shape=(6,)), dc.layers.Dense(8, activation="relu"),
-                             dc.layers.Dense(3, activation="softmax")])
+    with_do = dc.Sequential(
+        [
+            dc.Input(shape=(6,)),
+            dc.layers.Dense(8, activation="relu"),
+            dc.layers.Dropout(rate),
+            dc.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    without = dc.Sequential(
+        [
+            dc.Input(shape=(6,)),
+            dc.layers.Dense(8, activation="relu"),
+            dc.layers.Dense(3, activation="softmax"),
+        ]
+    )
     params = random_params(rng, [6, 8, 3])
     with_do.set_weights(params)
     without.set_weights(params)
@@ -473,8 +622,9 @@ def test_dropout_inactive_in_predict_and_evaluate(rng):
     np.testing.assert_allclose(p1, without.predict(x, verbose=0), rtol=1e-6, atol=1e-7)
     expected = np_forward(params, ["relu", "softmax"], x)[-1][1]
     np.testing.assert_allclose(p1, expected, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(with_do.evaluate(x, y, verbose=0),
-                               without.evaluate(x, y, verbose=0), rtol=1e-6)
+    np.testing.assert_allclose(
+        with_do.evaluate(x, y, verbose=0), without.evaluate(x, y, verbose=0), rtol=1e-6
+    )
 
 
 def test_dropout_active_in_training(rng):
@@ -502,13 +652,28 @@ def test_dropout_rate_zero_is_identity_in_training(rng):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
+def test_dropout_inactive_in_validation_during_fit(rng):
+    with_do, _, _ = _dropout_pair(rng, rate=0.5)
+    x, y = rng.normal(size=(30, 6)), np.eye(3)[rng.integers(0, 3, 30)]
+    xv, yv = rng.normal(size=(12, 6)), np.eye(3)[rng.integers(0, 3, 12)]
+    h = with_do.fit(x, y, epochs=2, validation_data=(xv, yv), verbose=0)
+    vl, va = with_do.evaluate(xv, yv, verbose=0)
+    assert h.history["val_loss"][-1] == pytest.approx(vl, rel=1e-6)
+    assert h.history["val_accuracy"][-1] == pytest.approx(va, abs=1e-6)
+
+
 @pytest.mark.parametrize("rate", [0.3, 0.6])
 def test_dropout_mask_fraction_and_scaling(rate):
     # Dropout -> Dense(1, kernel=1, no bias), x = 1, y = 0, mse:
     #   out = s * kept,  loss = out^2,  dL/dW_j = 2 * out * mask_j * s,  s = 1 / (1 - rate).
     d = 5000
-    model = dc.Sequential([dc.Input(shape=(d,)), dc.layers.Dropout(rate),
-                           dc.layers.Dense(1, use_bias=False, kernel_initializer="ones")])
+    model = dc.Sequential(
+        [
+            dc.Input(shape=(d,)),
+            dc.layers.Dropout(rate),
+            dc.layers.Dense(1, use_bias=False, kernel_initializer="ones"),
+        ]
+    )
     model.compile(optimizer="sgd", loss="mse")
     s = 1.0 / (1.0 - rate)
     masks = []
@@ -519,19 +684,24 @@ def test_dropout_mask_fraction_and_scaling(rate):
         masks.append(kept)
         assert abs((1 - kept.mean()) - rate) < 0.03, "fraction of dropped units"
         out = s * kept.sum()
-        np.testing.assert_allclose(loss, out ** 2, rtol=1e-4)      # kept units scaled by s
+        np.testing.assert_allclose(loss, out**2, rtol=1e-4)  # kept units scaled by s
         np.testing.assert_allclose(g[kept], 2 * out * s, rtol=1e-4)
     assert not np.array_equal(masks[0], masks[1]), "a fresh mask is drawn for every step"
 
 
 # --------------------------------------------------------------------------- structure
 
+
 def test_summary_prints_names_shapes_and_params(capsys):
-    model = dc.Sequential([dc.Input(shape=(4,)),
-                           dc.layers.Dense(3, activation="relu", name="hidden"),
-                           dc.layers.Dropout(0.2, name="drop"),
-                           dc.layers.Dense(2, activation="softmax", name="out")],
-                          name="my_model")
+    model = dc.Sequential(
+        [
+            dc.Input(shape=(4,)),
+            dc.layers.Dense(3, activation="relu", name="hidden"),
+            dc.layers.Dropout(0.2, name="drop"),
+            dc.layers.Dense(2, activation="softmax", name="out"),
+        ],
+        name="my_model",
+    )
     model.summary()
     text = capsys.readouterr().out
     lines = text.splitlines()
@@ -565,9 +735,16 @@ def test_summary_print_fn():
 
 
 def test_count_params_and_weight_shapes():
-    model = dc.Sequential([dc.Input(shape=(4,)), dc.layers.Dense(16, activation="relu"),
-                           dc.layers.Dropout(0.5), dc.layers.Dense(8, use_bias=False),
-                           dc.layers.Activation("tanh"), dc.layers.Dense(3)])
+    model = dc.Sequential(
+        [
+            dc.Input(shape=(4,)),
+            dc.layers.Dense(16, activation="relu"),
+            dc.layers.Dropout(0.5),
+            dc.layers.Dense(8, use_bias=False),
+            dc.layers.Activation("tanh"),
+            dc.layers.Dense(3),
+        ]
+    )
     shapes = [w.shape for w in model.get_weights()]
     assert shapes == [(4, 16), (16,), (16, 8), (8, 3), (3,)]
     assert model.count_params() == sum(int(np.prod(s)) for s in shapes) == 80 + 128 + 27
@@ -588,9 +765,14 @@ def test_get_set_weights_round_trip(rng):
         np.testing.assert_array_equal(got, want.astype(np.float32))
     after = model.predict(x, verbose=0)
     assert not np.allclose(before, after)
-    np.testing.assert_allclose(after, np_forward([w.astype(np.float32).astype(np.float64)
-                                                  for w in new], ["relu", "softmax"], x)[-1][1],
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        after,
+        np_forward([w.astype(np.float32).astype(np.float64) for w in new], ["relu", "softmax"], x)[
+            -1
+        ][1],
+        rtol=1e-5,
+        atol=1e-6,
+    )
     # get_weights returns copies.
     w = model.get_weights()
     w[0][...] = 0
@@ -614,13 +796,20 @@ def test_set_weights_transfers_predictions_between_models(rng):
 
 # --------------------------------------------------------------------------- determinism
 
+
 def _seeded_run(seed):
     dc.utils.set_random_seed(seed)
     data = np.random.default_rng(99)
     x = data.normal(size=(64, 5))
     y = data.integers(0, 3, 64)
-    model = dc.Sequential([dc.Input(shape=(5,)), dc.layers.Dense(16, activation="relu"),
-                           dc.layers.Dropout(0.3), dc.layers.Dense(3, activation="softmax")])
+    model = dc.Sequential(
+        [
+            dc.Input(shape=(5,)),
+            dc.layers.Dense(16, activation="relu"),
+            dc.layers.Dropout(0.3),
+            dc.layers.Dense(3, activation="softmax"),
+        ]
+    )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     history = model.fit(x, y, batch_size=8, epochs=4, shuffle=True, verbose=0)
     return model.get_weights(), history.history["loss"]
@@ -663,6 +852,7 @@ def test_same_seed_same_initial_weights_and_shuffle_changes_result():
 
 # --------------------------------------------------------------------------- input types
 
+
 def _input_variants(x_int):
     x32 = x_int.astype(np.float32)
     wide = np.zeros((x_int.shape[0], 2 * x_int.shape[1]), dtype=np.float64)
@@ -686,8 +876,9 @@ def test_input_types_give_same_predictions(rng):
     for name, x in _input_variants(x_int).items():
         if name == "strided_view":
             assert not x.flags.c_contiguous
-        np.testing.assert_allclose(model.predict(x, verbose=0), ref, rtol=1e-6, atol=0,
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            model.predict(x, verbose=0), ref, rtol=1e-6, atol=0, err_msg=name
+        )
 
 
 def test_input_types_give_same_training(rng):
@@ -724,6 +915,7 @@ def test_one_hot_labels_as_list_and_float64(rng):
 
 # --------------------------------------------------------------------------- metrics
 
+
 def _set_random(model, rng):
     model.set_weights([rng.normal(0, 1, w.shape) for w in model.get_weights()])
 
@@ -741,7 +933,7 @@ def test_accuracy_resolves_to_binary_for_one_unit(rng):
     assert acc == pytest.approx(expected_acc, abs=1e-6)
     expected_loss = np.mean(-(y * np.log(p) + (1 - y) * np.log(1 - p)))
     assert loss == pytest.approx(expected_loss, rel=1e-5)
-    loss2, acc2 = model.evaluate(x, y[:, None], verbose=0)   # (n, 1) labels too
+    loss2, acc2 = model.evaluate(x, y[:, None], verbose=0)  # (n, 1) labels too
     assert acc2 == pytest.approx(expected_acc, abs=1e-6) and loss2 == pytest.approx(loss)
 
 
@@ -768,8 +960,7 @@ def test_accuracy_resolves_to_sparse_for_integer_labels(rng):
     assert 0.0 < expected < 1.0
     loss, acc = model.evaluate(x, y, verbose=0)
     assert acc == pytest.approx(expected, abs=1e-6)
-    assert loss == pytest.approx(-np.mean(np.log(p[np.arange(60), y].astype(np.float64))),
-                                 rel=1e-5)
+    assert loss == pytest.approx(-np.mean(np.log(p[np.arange(60), y].astype(np.float64))), rel=1e-5)
     _, acc_col = model.evaluate(x, y[:, None], verbose=0)
     assert acc_col == pytest.approx(expected, abs=1e-6)
 
@@ -784,7 +975,7 @@ def test_accuracy_resolves_to_categorical_for_one_hot(rng):
     p = model.predict(x, verbose=0)
     expected = np.mean(p.argmax(axis=1) == labels)
     assert 0.0 < expected < 1.0
-    loss, acc = model.evaluate(x, y, verbose=0)
+    _, acc = model.evaluate(x, y, verbose=0)
     assert acc == pytest.approx(expected, abs=1e-6)
     # Also with mse as the loss: "accuracy" still follows the labels (one-hot -> categorical).
     model.compile(optimizer="adam", loss="mse", metrics=["accuracy"])
@@ -794,8 +985,11 @@ def test_accuracy_resolves_to_categorical_for_one_hot(rng):
 
 def test_explicit_accuracy_metric_names(rng):
     model = dc.Sequential([dc.Input(shape=(4,)), dc.layers.Dense(3, activation="softmax")])
-    model.compile(optimizer="adam", loss="categorical_crossentropy",
-                  metrics=["categorical_accuracy", dc.metrics.categorical_accuracy])
+    model.compile(
+        optimizer="adam",
+        loss="categorical_crossentropy",
+        metrics=["categorical_accuracy", dc.metrics.categorical_accuracy],
+    )
     _set_random(model, rng)
     x = rng.normal(size=(30, 4))
     labels = rng.integers(0, 3, 30)
@@ -822,8 +1016,11 @@ def test_mse_mae_metrics(rng):
 
 def test_training_metric_uses_predictions_before_update(rng):
     model = dc.Sequential([dc.Input(shape=(4,)), dc.layers.Dense(3, activation="softmax")])
-    model.compile(optimizer=dc.optimizers.SGD(learning_rate=1.0), loss="categorical_crossentropy",
-                  metrics=["accuracy", "mse"])
+    model.compile(
+        optimizer=dc.optimizers.SGD(learning_rate=1.0),
+        loss="categorical_crossentropy",
+        metrics=["accuracy", "mse"],
+    )
     _set_random(model, rng)
     x = rng.normal(size=(40, 4))
     labels = rng.integers(0, 3, 40)
@@ -841,8 +1038,11 @@ def test_history_keys_and_validation_split(rng):
 
     def model():
         m = build_mlp([4, 5, 3], ["relu", "softmax"])
-        m.compile(optimizer=dc.optimizers.SGD(learning_rate=0.1),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        m.compile(
+            optimizer=dc.optimizers.SGD(learning_rate=0.1),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
         m.set_weights(init)
         return m
 
@@ -860,6 +1060,12 @@ def test_history_keys_and_validation_split(rng):
     vl, va = m.evaluate(x[30:], y[30:], verbose=0)
     assert h.history["val_loss"][-1] == pytest.approx(vl, rel=1e-6)
     assert h.history["val_accuracy"][-1] == pytest.approx(va, abs=1e-6)
+    # With shuffle=True the validation slice is still the last 25% (taken before shuffling).
+    m2 = model()
+    h2 = m2.fit(x, y, batch_size=8, epochs=2, validation_split=0.25, shuffle=True, verbose=0)
+    assert h2.history["val_loss"][-1] == pytest.approx(
+        m2.evaluate(x[30:], y[30:], verbose=0)[0], rel=1e-6
+    )
     # ... and training used only the first 75%.
     ref = model()
     ref.fit(x[:30], y[:30], batch_size=30, epochs=3, shuffle=False, verbose=0)
@@ -892,6 +1098,7 @@ def test_fit_verbose_prints_epochs(rng, capsys):
 
 # --------------------------------------------------------------------------- callbacks
 
+
 class WeightRecorder(Callback):
     def __init__(self):
         super().__init__()
@@ -903,8 +1110,9 @@ class WeightRecorder(Callback):
 
 def _linear_ramp_model():
     # w_{t+1} = w_t + 0.2 (1 - w_t) from w=0: 0.2, 0.36, 0.488, 0.5904, 0.6723, ...
-    m = dc.Sequential([dc.Input(shape=(1,)),
-                       dc.layers.Dense(1, use_bias=False, kernel_initializer="zeros")])
+    m = dc.Sequential(
+        [dc.Input(shape=(1,)), dc.layers.Dense(1, use_bias=False, kernel_initializer="zeros")]
+    )
     m.compile(optimizer=dc.optimizers.SGD(learning_rate=0.1), loss="mse")
     return m
 
@@ -912,12 +1120,20 @@ def _linear_ramp_model():
 def test_early_stopping_restores_best_when_epochs_run_out():
     m = _linear_ramp_model()
     x, y = np.ones((8, 1)), np.ones((8, 1))
-    xv, yv = np.ones((4, 1)), np.full((4, 1), 0.5)    # val loss (w - 0.5)^2 is best at w=0.488
+    xv, yv = np.ones((4, 1)), np.full((4, 1), 0.5)  # val loss (w - 0.5)^2 is best at w=0.488
     rec = WeightRecorder()
     es = EarlyStopping(monitor="val_loss", patience=10, restore_best_weights=True)
-    h = m.fit(x, y, batch_size=8, epochs=6, validation_data=(xv, yv), callbacks=[rec, es],
-              shuffle=False, verbose=0)
-    assert len(h.history["loss"]) == 6                   # ran out of epochs, no early stop
+    h = m.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=6,
+        validation_data=(xv, yv),
+        callbacks=[rec, es],
+        shuffle=False,
+        verbose=0,
+    )
+    assert len(h.history["loss"]) == 6  # ran out of epochs, no early stop
     ws = [w[0][0, 0] for w in rec.weights]
     np.testing.assert_allclose(ws, [0.2, 0.36, 0.488, 0.5904, 0.67232, 0.737856], rtol=1e-5)
     best = int(np.argmin(h.history["val_loss"]))
@@ -931,9 +1147,16 @@ def test_early_stopping_without_restore_keeps_last_weights():
     m = _linear_ramp_model()
     rec = WeightRecorder()
     es = EarlyStopping(monitor="val_loss", patience=10, restore_best_weights=False)
-    m.fit(np.ones((8, 1)), np.ones((8, 1)), batch_size=8, epochs=6,
-          validation_data=(np.ones((4, 1)), np.full((4, 1), 0.5)), callbacks=[rec, es],
-          shuffle=False, verbose=0)
+    m.fit(
+        np.ones((8, 1)),
+        np.ones((8, 1)),
+        batch_size=8,
+        epochs=6,
+        validation_data=(np.ones((4, 1)), np.full((4, 1), 0.5)),
+        callbacks=[rec, es],
+        shuffle=False,
+        verbose=0,
+    )
     np.testing.assert_array_equal(m.get_weights()[0], rec.weights[-1][0])
 
 
@@ -943,8 +1166,9 @@ def test_early_stopping_stops_on_plateau(rng, patience, expected_epochs):
     m = build_mlp([3, 4, 2], ["tanh", "softmax"])
     m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     es = EarlyStopping(monitor="loss", patience=patience, min_delta=100.0)
-    h = m.fit(rng.normal(size=(16, 3)), rng.integers(0, 2, 16), epochs=20, callbacks=[es],
-              verbose=0)
+    h = m.fit(
+        rng.normal(size=(16, 3)), rng.integers(0, 2, 16), epochs=20, callbacks=[es], verbose=0
+    )
     assert len(h.history["loss"]) == expected_epochs
     assert es.stopped_epoch == expected_epochs - 1
     assert m.stop_training
@@ -956,8 +1180,9 @@ def test_early_stopping_stops_when_loss_diverges_and_restores(rng):
     m.compile(optimizer=dc.optimizers.SGD(learning_rate=5.0), loss="mse")
     rec = WeightRecorder()
     es = EarlyStopping(monitor="loss", patience=1, restore_best_weights=True)
-    h = m.fit(np.ones((4, 1)), np.ones((4, 1)), batch_size=4, epochs=50, callbacks=[rec, es],
-              verbose=0)
+    h = m.fit(
+        np.ones((4, 1)), np.ones((4, 1)), batch_size=4, epochs=50, callbacks=[rec, es], verbose=0
+    )
     losses = h.history["loss"]
     assert len(losses) == 2 and losses[1] > losses[0]
     np.testing.assert_array_equal(m.get_weights()[0], rec.weights[0][0])
@@ -1004,9 +1229,10 @@ def test_batch_hooks_called_once_per_batch(rng):
     assert all(np.isfinite(cb.losses))
     # Epoch loss is the batch-size-weighted mean of the batch losses.
     for e in range(3):
-        bl = cb.losses[3 * e:3 * e + 3]
-        assert h.history["loss"][e] == pytest.approx((4 * bl[0] + 4 * bl[1] + 2 * bl[2]) / 10,
-                                                     rel=1e-6)
+        bl = cb.losses[3 * e : 3 * e + 3]
+        assert h.history["loss"][e] == pytest.approx(
+            (4 * bl[0] + 4 * bl[1] + 2 * bl[2]) / 10, rel=1e-6
+        )
     # Training with batch hooks gives the same result as without.
     m2, h2 = run([])
     for a, b in zip(m.get_weights(), m2.get_weights()):
@@ -1024,6 +1250,11 @@ def test_callback_can_stop_training_and_sees_model(rng):
 
     m = build_mlp([2, 1], ["sigmoid"])
     m.compile(optimizer="adam", loss="binary_crossentropy")
-    h = m.fit(rng.normal(size=(8, 2)), rng.integers(0, 2, 8), epochs=10,
-              callbacks=[StopAfterTwo()], verbose=0)
+    h = m.fit(
+        rng.normal(size=(8, 2)),
+        rng.integers(0, 2, 8),
+        epochs=10,
+        callbacks=[StopAfterTwo()],
+        verbose=0,
+    )
     assert len(h.history["loss"]) == 2

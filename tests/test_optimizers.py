@@ -40,7 +40,7 @@ def ref_adam(w, g, state, t, hp):
     lr, b1, b2, eps = hp["learning_rate"], hp["beta_1"], hp["beta_2"], hp["epsilon"]
     w = ref_weight_decay(w, hp)
     m, v = state
-    alpha = lr * np.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t)
+    alpha = lr * np.sqrt(1.0 - b2**t) / (1.0 - b1**t)
     m = m + (g - m) * (1.0 - b1)
     v = v + (g * g - v) * (1.0 - b2)
     return w - alpha * m / (np.sqrt(v) + eps), [m, v]
@@ -71,10 +71,25 @@ def ref_adagrad(w, g, state, t, hp):
     return w - lr * g / np.sqrt(acc + eps), [acc]
 
 
-REFERENCE = {O.SGD: ref_sgd, O.Adam: ref_adam, O.AdamW: ref_adam, O.RMSprop: ref_rmsprop,
-             O.Adagrad: ref_adagrad}
-HYPER = ("learning_rate", "momentum", "nesterov", "beta_1", "beta_2", "epsilon", "rho",
-         "centered", "weight_decay", "initial_accumulator_value")
+REFERENCE = {
+    O.SGD: ref_sgd,
+    O.Adam: ref_adam,
+    O.AdamW: ref_adam,
+    O.RMSprop: ref_rmsprop,
+    O.Adagrad: ref_adagrad,
+}
+HYPER = (
+    "learning_rate",
+    "momentum",
+    "nesterov",
+    "beta_1",
+    "beta_2",
+    "epsilon",
+    "rho",
+    "centered",
+    "weight_decay",
+    "initial_accumulator_value",
+)
 
 CONFIGS = {
     "sgd": lambda: O.SGD(),
@@ -89,8 +104,7 @@ CONFIGS = {
     "rmsprop": lambda: O.RMSprop(),
     "rmsprop_momentum": lambda: O.RMSprop(learning_rate=0.01, momentum=0.9),
     "rmsprop_centered": lambda: O.RMSprop(centered=True),
-    "rmsprop_centered_momentum": lambda: O.RMSprop(learning_rate=0.01, momentum=0.5,
-                                                   centered=True),
+    "rmsprop_centered_momentum": lambda: O.RMSprop(learning_rate=0.01, momentum=0.5, centered=True),
     "adagrad": lambda: O.Adagrad(),
     "adagrad_custom": lambda: O.Adagrad(learning_rate=0.1, initial_accumulator_value=0.5),
 }
@@ -125,8 +139,10 @@ def problem(rng, shape=(3, 4)):
 
 
 def initial_slots(spec, w):
-    return [np.full_like(w, _core.optimizer_slot_init(spec, k))
-            for k in range(_core.optimizer_slots(spec))]
+    return [
+        np.full_like(w, _core.optimizer_slot_init(spec, k))
+        for k in range(_core.optimizer_slots(spec))
+    ]
 
 
 def run_engine(opt, w0, grads, dtype=np.float64):
@@ -175,8 +191,9 @@ def test_update_rule_float32(name, rng):
         np.testing.assert_allclose(s, s_ref, rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["sgd_momentum", "adam", "adamw", "rmsprop",
-                                  "rmsprop_centered", "adagrad"])
+@pytest.mark.parametrize(
+    "name", ["sgd_momentum", "adam", "adamw", "rmsprop", "rmsprop_centered", "adagrad"]
+)
 def test_float64_update_uses_exact_hyperparameters(name, rng):
     # Keras computes float64 variables with beta_1 = 0.9, rho = 0.9, ... exactly.
     opt = CONFIGS[name]()
@@ -211,8 +228,7 @@ def test_step_counter_drives_bias_correction(rng):
         w = np.zeros(5)
         slots = initial_slots(spec, w)
         _core.optimizer_step(spec, opt.learning_rate, t, w, g, slots)
-        w_ref, _ = ref_adam(np.zeros(5), g, initial_slots(spec, np.zeros(5)), t,
-                            engine_hyper(opt))
+        w_ref, _ = ref_adam(np.zeros(5), g, initial_slots(spec, np.zeros(5)), t, engine_hyper(opt))
         np.testing.assert_allclose(w, w_ref, rtol=1e-12, atol=1e-15)
         results.append(w)
     assert not np.allclose(results[0], results[1])
@@ -249,11 +265,20 @@ def test_optimizer_step_checks_sizes():
 
 
 # ------------------------------------------------------------------------- slots
-@pytest.mark.parametrize("opt, count", [
-    (O.SGD(), 0), (O.SGD(momentum=0.9), 1), (O.SGD(momentum=0.9, nesterov=True), 1),
-    (O.Adam(), 2), (O.AdamW(), 2), (O.RMSprop(), 3), (O.RMSprop(momentum=0.5), 3),
-    (O.RMSprop(centered=True), 3), (O.Adagrad(), 1),
-])
+@pytest.mark.parametrize(
+    "opt, count",
+    [
+        (O.SGD(), 0),
+        (O.SGD(momentum=0.9), 1),
+        (O.SGD(momentum=0.9, nesterov=True), 1),
+        (O.Adam(), 2),
+        (O.AdamW(), 2),
+        (O.RMSprop(), 3),
+        (O.RMSprop(momentum=0.5), 3),
+        (O.RMSprop(centered=True), 3),
+        (O.Adagrad(), 1),
+    ],
+)
 def test_slot_count(opt, count):
     assert _core.optimizer_slots(opt.spec()) == count
 
@@ -269,16 +294,34 @@ def test_slot_initial_values():
 
 
 # ---------------------------------------------------------------------- defaults
-@pytest.mark.parametrize("cls, defaults", [
-    (O.SGD, {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False}),
-    (O.Adam, {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}),
-    (O.AdamW, {"learning_rate": 0.001, "weight_decay": 0.004, "beta_1": 0.9,
-               "beta_2": 0.999, "epsilon": 1e-7}),
-    (O.RMSprop, {"learning_rate": 0.001, "rho": 0.9, "momentum": 0.0, "epsilon": 1e-7,
-                 "centered": False}),
-    (O.Adagrad, {"learning_rate": 0.001, "initial_accumulator_value": 0.1,
-                 "epsilon": 1e-7}),
-])
+@pytest.mark.parametrize(
+    "cls, defaults",
+    [
+        (O.SGD, {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False}),
+        (O.Adam, {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}),
+        (
+            O.AdamW,
+            {
+                "learning_rate": 0.001,
+                "weight_decay": 0.004,
+                "beta_1": 0.9,
+                "beta_2": 0.999,
+                "epsilon": 1e-7,
+            },
+        ),
+        (
+            O.RMSprop,
+            {
+                "learning_rate": 0.001,
+                "rho": 0.9,
+                "momentum": 0.0,
+                "epsilon": 1e-7,
+                "centered": False,
+            },
+        ),
+        (O.Adagrad, {"learning_rate": 0.001, "initial_accumulator_value": 0.1, "epsilon": 1e-7}),
+    ],
+)
 def test_keras_defaults(cls, defaults):
     opt = cls()
     spec = opt.spec()
@@ -304,8 +347,16 @@ def test_spec_kind():
 
 
 # ---------------------------------------------------------------------- registry
-@pytest.mark.parametrize("name, cls", [("sgd", O.SGD), ("adam", O.Adam), ("adamw", O.AdamW),
-                                       ("rmsprop", O.RMSprop), ("adagrad", O.Adagrad)])
+@pytest.mark.parametrize(
+    "name, cls",
+    [
+        ("sgd", O.SGD),
+        ("adam", O.Adam),
+        ("adamw", O.AdamW),
+        ("rmsprop", O.RMSprop),
+        ("adagrad", O.Adagrad),
+    ],
+)
 def test_get_by_name(name, cls):
     assert type(O.get(name)) is cls
 
@@ -325,17 +376,20 @@ def test_get_unknown_name_lists_known_names():
         assert name in message
 
 
-@pytest.mark.parametrize("make, argument", [
-    (lambda: O.SGD(learning_rate=-1), "learning_rate"),
-    (lambda: O.Adam(learning_rate=-1), "learning_rate"),
-    (lambda: O.Adam(beta_1=1.5), "beta_1"),
-    (lambda: O.Adam(beta_2=-0.1), "beta_2"),
-    (lambda: O.Adam(epsilon=-1.0), "epsilon"),
-    (lambda: O.SGD(momentum=-0.5), "momentum"),
-    (lambda: O.RMSprop(rho=1.5), "rho"),
-    (lambda: O.Adagrad(initial_accumulator_value=-1.0), "initial_accumulator_value"),
-    (lambda: O.AdamW(weight_decay=-0.1), "weight_decay"),
-])
+@pytest.mark.parametrize(
+    "make, argument",
+    [
+        (lambda: O.SGD(learning_rate=-1), "learning_rate"),
+        (lambda: O.Adam(learning_rate=-1), "learning_rate"),
+        (lambda: O.Adam(beta_1=1.5), "beta_1"),
+        (lambda: O.Adam(beta_2=-0.1), "beta_2"),
+        (lambda: O.Adam(epsilon=-1.0), "epsilon"),
+        (lambda: O.SGD(momentum=-0.5), "momentum"),
+        (lambda: O.RMSprop(rho=1.5), "rho"),
+        (lambda: O.Adagrad(initial_accumulator_value=-1.0), "initial_accumulator_value"),
+        (lambda: O.AdamW(weight_decay=-0.1), "weight_decay"),
+    ],
+)
 def test_invalid_hyperparameters_name_the_argument(make, argument):
     with pytest.raises(ValueError, match=argument):
         make()
@@ -364,7 +418,7 @@ def ref_clipnorm(grads, clipnorm):
 
 
 def ref_global_clipnorm(grads, clipnorm):
-    norm = np.sqrt(sum(np.sum(g ** 2) for g in grads))
+    norm = np.sqrt(sum(np.sum(g**2) for g in grads))
     return [g * clipnorm / max(norm, clipnorm) for g in grads]
 
 
@@ -434,19 +488,23 @@ def test_clipvalue_keeps_values_inside_the_range(rng):
     assert_sgd_step(old, ref_clipvalue(grads, threshold), new)
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"clipnorm": 1.0, "global_clipnorm": 1.0},
-    {"clipnorm": 1.0, "clipvalue": 1.0},
-    {"clipvalue": 1.0, "global_clipnorm": 1.0},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"clipnorm": 1.0, "global_clipnorm": 1.0},
+        {"clipnorm": 1.0, "clipvalue": 1.0},
+        {"clipvalue": 1.0, "global_clipnorm": 1.0},
+    ],
+)
 def test_only_one_clip_option_can_be_set(kwargs):
     # Keras 3: "Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set."
     with pytest.raises(ValueError):
         O.SGD(**kwargs)
 
 
-@pytest.mark.parametrize("kwargs", [{"clipnorm": -1.0}, {"clipvalue": 0.0},
-                                    {"global_clipnorm": -0.5}])
+@pytest.mark.parametrize(
+    "kwargs", [{"clipnorm": -1.0}, {"clipvalue": 0.0}, {"global_clipnorm": -0.5}]
+)
 def test_invalid_clip_values(kwargs):
     with pytest.raises(ValueError):
         O.SGD(**kwargs)

@@ -161,6 +161,14 @@ template double loss_forward_backward<double>(const LossSpec&, const double*, co
                                               const double*, double*, double*, int64_t, int64_t,
                                               int64_t, double);
 
+bool all_finite(const float* x, int64_t n) {
+  // x - x is 0 for finite values and NaN otherwise; the sum stays 0 only if all are finite.
+  float acc = 0.f;
+#pragma omp simd reduction(+ : acc)
+  for (int64_t i = 0; i < n; ++i) acc += x[i] - x[i];
+  return acc == 0.f;
+}
+
 double metric_sum(Metric m, const float* pred, const float* y, const float* w, int64_t rows,
                   int64_t cols, int64_t ycols, float threshold) {
   auto argmax = [cols](const float* v) {

@@ -174,6 +174,7 @@ PYBIND11_MODULE(_core, m) {
                       threshold) / double(rows);
   });
 
+  m.def("all_finite", [](Arr<float> x) { return all_finite(x.data(), x.size()); });
   m.def("set_num_threads", &set_num_threads);
   m.def("get_num_threads", &get_num_threads);
 

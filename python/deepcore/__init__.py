@@ -21,7 +21,21 @@ from .neuron import Neuron, Perceptron
 __version__ = "0.1.0"
 
 __all__ = [
-    "Input", "Sequential", "Neuron", "Perceptron", "activations", "callbacks", "config",
-    "datasets", "initializers", "layers", "losses", "metrics", "models", "optimizers",
-    "regularizers", "utils", "__version__",
+    "Input",
+    "Sequential",
+    "Neuron",
+    "Perceptron",
+    "activations",
+    "callbacks",
+    "config",
+    "datasets",
+    "initializers",
+    "layers",
+    "losses",
+    "metrics",
+    "models",
+    "optimizers",
+    "regularizers",
+    "utils",
+    "__version__",
 ]

@@ -12,9 +12,24 @@ from . import _core
 from ._registry import lookup
 
 __all__ = [
-    "linear", "relu", "leaky_relu", "elu", "selu", "sigmoid", "hard_sigmoid", "tanh",
-    "softmax", "softplus", "softsign", "swish", "silu", "gelu", "exponential", "step",
-    "get", "serialize",
+    "linear",
+    "relu",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "sigmoid",
+    "hard_sigmoid",
+    "tanh",
+    "softmax",
+    "softplus",
+    "softsign",
+    "swish",
+    "silu",
+    "gelu",
+    "exponential",
+    "step",
+    "get",
+    "serialize",
 ]
 
 
@@ -103,10 +118,22 @@ def step(x):
 
 
 _BY_NAME = {
-    "linear": linear, "relu": relu, "leaky_relu": leaky_relu, "elu": elu, "selu": selu,
-    "sigmoid": sigmoid, "hard_sigmoid": hard_sigmoid, "tanh": tanh, "softmax": softmax,
-    "softplus": softplus, "softsign": softsign, "swish": swish, "silu": swish, "gelu": gelu,
-    "exponential": exponential, "step": step,
+    "linear": linear,
+    "relu": relu,
+    "leaky_relu": leaky_relu,
+    "elu": elu,
+    "selu": selu,
+    "sigmoid": sigmoid,
+    "hard_sigmoid": hard_sigmoid,
+    "tanh": tanh,
+    "softmax": softmax,
+    "softplus": softplus,
+    "softsign": softsign,
+    "swish": swish,
+    "silu": swish,
+    "gelu": gelu,
+    "exponential": exponential,
+    "step": step,
 }
 _KIND = {f: getattr(_core.Act, f.__name__) for f in set(_BY_NAME.values())}
 _DEFAULT_ALPHA = {leaky_relu: 0.2, elu: 1.0}

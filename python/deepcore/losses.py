@@ -14,10 +14,23 @@ from . import _core
 from ._registry import lookup
 
 __all__ = [
-    "Loss", "MeanSquaredError", "MeanAbsoluteError", "Huber", "BinaryCrossentropy",
-    "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "Hinge",
-    "mean_squared_error", "mean_absolute_error", "huber", "binary_crossentropy",
-    "categorical_crossentropy", "sparse_categorical_crossentropy", "hinge", "mse", "mae",
+    "Loss",
+    "MeanSquaredError",
+    "MeanAbsoluteError",
+    "Huber",
+    "BinaryCrossentropy",
+    "CategoricalCrossentropy",
+    "SparseCategoricalCrossentropy",
+    "Hinge",
+    "mean_squared_error",
+    "mean_absolute_error",
+    "huber",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+    "hinge",
+    "mse",
+    "mae",
     "get",
 ]
 
@@ -30,8 +43,13 @@ class Loss:
     kind = None
     name = "loss"
 
-    def __init__(self, reduction: str | None = "sum_over_batch_size", name: str | None = None,
-                 from_logits: bool = False, delta: float = 1.0):
+    def __init__(
+        self,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = None,
+        from_logits: bool = False,
+        delta: float = 1.0,
+    ):
         if reduction not in _REDUCTIONS:
             raise ValueError(f"Unknown reduction {reduction!r}. Known: {_REDUCTIONS}")
         self.reduction = reduction
@@ -54,7 +72,11 @@ class Loss:
     def per_sample(self, y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
         """Per-sample losses and the gradient of their sum with respect to y_pred."""
         y_pred = np.asarray(y_pred)
-        dtype = np.float64 if np.asarray(y_true).dtype == np.float64 or y_pred.dtype == np.float64 else np.float32
+        dtype = (
+            np.float64
+            if np.asarray(y_true).dtype == np.float64 or y_pred.dtype == np.float64
+            else np.float32
+        )
         y_pred = np.ascontiguousarray(y_pred, dtype)
         y_true = np.ascontiguousarray(self.prepare_targets(np.asarray(y_true, dtype)), dtype)
         expected = y_pred.shape[:-1] + ((1,) if self.sparse else y_pred.shape[-1:])
@@ -168,23 +190,30 @@ huber = _function(Huber, "Huber loss")
 binary_crossentropy = _function(BinaryCrossentropy, "binary cross-entropy")
 categorical_crossentropy = _function(CategoricalCrossentropy, "categorical cross-entropy")
 sparse_categorical_crossentropy = _function(
-    SparseCategoricalCrossentropy, "sparse categorical cross-entropy")
+    SparseCategoricalCrossentropy, "sparse categorical cross-entropy"
+)
 hinge = _function(Hinge, "hinge loss")
 
 _BY_NAME = {
-    "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
-    "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
-    "huber": Huber, "huber_loss": Huber,
+    "mean_squared_error": MeanSquaredError,
+    "mse": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError,
+    "mae": MeanAbsoluteError,
+    "huber": Huber,
+    "huber_loss": Huber,
     "binary_crossentropy": BinaryCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
     "hinge": Hinge,
 }
 _BY_FUNCTION = {
-    mean_squared_error: MeanSquaredError, mean_absolute_error: MeanAbsoluteError,
-    huber: Huber, binary_crossentropy: BinaryCrossentropy,
+    mean_squared_error: MeanSquaredError,
+    mean_absolute_error: MeanAbsoluteError,
+    huber: Huber,
+    binary_crossentropy: BinaryCrossentropy,
     categorical_crossentropy: CategoricalCrossentropy,
-    sparse_categorical_crossentropy: SparseCategoricalCrossentropy, hinge: Hinge,
+    sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
+    hinge: Hinge,
 }
 
 
@@ -192,7 +221,11 @@ def get(identifier) -> Loss:
     """Resolves a name, a loss function or a `Loss` instance/class to a `Loss` instance."""
     if isinstance(identifier, Loss):
         return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Loss) and identifier.kind is not None:
+    if (
+        isinstance(identifier, type)
+        and issubclass(identifier, Loss)
+        and identifier.kind is not None
+    ):
         return identifier()
     if callable(identifier) and identifier in _BY_FUNCTION:
         return _BY_FUNCTION[identifier]()

@@ -11,8 +11,13 @@ import numpy as np
 from . import _core
 
 __all__ = [
-    "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
-    "mean_squared_error", "mean_absolute_error", "get", "resolve",
+    "binary_accuracy",
+    "categorical_accuracy",
+    "sparse_categorical_accuracy",
+    "mean_squared_error",
+    "mean_absolute_error",
+    "get",
+    "resolve",
 ]
 
 _M = _core.Metric
@@ -22,8 +27,9 @@ def _per_sample(kind, y_true, y_pred, threshold=0.5):
     y_pred = np.ascontiguousarray(y_pred, np.float32)
     y_pred2 = y_pred.reshape(-1, y_pred.shape[-1] if y_pred.ndim else 1)
     y_true2 = np.ascontiguousarray(y_true, np.float32).reshape(len(y_pred2), -1)
-    return np.array([_core.metric(kind, t[None], p[None], threshold)
-                     for t, p in zip(y_true2, y_pred2)]).reshape(y_pred.shape[:-1])
+    return np.array(
+        [_core.metric(kind, t[None], p[None], threshold) for t, p in zip(y_true2, y_pred2)]
+    ).reshape(y_pred.shape[:-1])
 
 
 def binary_accuracy(y_true, y_pred, threshold=0.5):
@@ -50,15 +56,21 @@ def mean_absolute_error(y_true, y_pred):
 
 
 _BY_NAME = {
-    "binary_accuracy": _M.binary_accuracy, "categorical_accuracy": _M.categorical_accuracy,
+    "binary_accuracy": _M.binary_accuracy,
+    "categorical_accuracy": _M.categorical_accuracy,
     "sparse_categorical_accuracy": _M.sparse_categorical_accuracy,
-    "mean_squared_error": _M.mean_squared_error, "mse": _M.mean_squared_error,
-    "mean_absolute_error": _M.mean_absolute_error, "mae": _M.mean_absolute_error,
+    "mean_squared_error": _M.mean_squared_error,
+    "mse": _M.mean_squared_error,
+    "mean_absolute_error": _M.mean_absolute_error,
+    "mae": _M.mean_absolute_error,
 }
-_BY_FUNCTION = {binary_accuracy: "binary_accuracy", categorical_accuracy: "categorical_accuracy",
-                sparse_categorical_accuracy: "sparse_categorical_accuracy",
-                mean_squared_error: "mean_squared_error",
-                mean_absolute_error: "mean_absolute_error"}
+_BY_FUNCTION = {
+    binary_accuracy: "binary_accuracy",
+    categorical_accuracy: "categorical_accuracy",
+    sparse_categorical_accuracy: "sparse_categorical_accuracy",
+    mean_squared_error: "mean_squared_error",
+    mean_absolute_error: "mean_absolute_error",
+}
 
 
 def get(identifier):

@@ -21,8 +21,10 @@ class Neuron:
     def __init__(self, weights, bias, activation="sigmoid"):
         self.weights = np.asarray(weights, dtype=np.float64)
         if self.weights.ndim != 1 or self.weights.size == 0:
-            raise ValueError(f"Neuron weights must be a non-empty 1-D array. "
-                             f"Received shape: {self.weights.shape}")
+            raise ValueError(
+                f"Neuron weights must be a non-empty 1-D array. "
+                f"Received shape: {self.weights.shape}"
+            )
         self.bias = float(bias)
         self.activation = activations.get(activation)
 
@@ -30,8 +32,9 @@ class Neuron:
         """activation(weights . inputs + bias) for one input vector or a batch of rows."""
         x = np.asarray(inputs, dtype=np.float64)
         if x.shape[-1:] != self.weights.shape:
-            raise ValueError(f"Neuron expects inputs with {self.weights.size} values. "
-                             f"Received shape: {x.shape}")
+            raise ValueError(
+                f"Neuron expects inputs with {self.weights.size} values. Received shape: {x.shape}"
+            )
         out = self.activation(np.atleast_1d(x @ self.weights + self.bias))
         return out[0] if x.ndim == 1 else out
 
@@ -65,18 +68,21 @@ class Perceptron:
             raise ValueError("Perceptron.predict called before fit.")
         x = np.asarray(x, dtype=np.float64)
         if x.shape[-1:] != self.weights.shape:
-            raise ValueError(f"Perceptron expects inputs with {self.weights.size} values. "
-                             f"Received shape: {x.shape}")
-        return activations.step(np.atleast_1d(self.logit(x))).astype(np.int64).reshape(
-            x.shape[:-1])
+            raise ValueError(
+                f"Perceptron expects inputs with {self.weights.size} values. "
+                f"Received shape: {x.shape}"
+            )
+        return activations.step(np.atleast_1d(self.logit(x))).astype(np.int64).reshape(x.shape[:-1])
 
     def fit(self, x, y):
         """Applies the learning rule sample by sample for `epochs` passes."""
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y).reshape(-1)
         if x.ndim != 2 or len(x) != len(y) or len(x) == 0:
-            raise ValueError(f"Perceptron.fit expects x of shape (n, features) and n labels. "
-                             f"Received: x {x.shape}, y {y.shape}")
+            raise ValueError(
+                f"Perceptron.fit expects x of shape (n, features) and n labels. "
+                f"Received: x {x.shape}, y {y.shape}"
+            )
         if not np.isin(y, (0, 1)).all():
             raise ValueError("Perceptron labels must be 0 or 1.")
         self.weights = np.zeros(x.shape[1])

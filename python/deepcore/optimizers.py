@@ -13,9 +13,12 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "get"]
 
 
 def _check(name: str, value, low=0.0, inclusive=True, high=None):
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (
-        value >= low if inclusive else value > low
-    ) and (high is None or value < high)
+    ok = (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and (value >= low if inclusive else value > low)
+        and (high is None or value < high)
+    )
     if not ok:
         bound = f"{'>=' if inclusive else '>'} {low}" + (f" and < {high}" if high else "")
         raise ValueError(f"`{name}` must be a number {bound}. Received: {name}={value!r}")
@@ -27,8 +30,15 @@ class Optimizer:
 
     kind = None
 
-    def __init__(self, learning_rate, clipnorm=None, clipvalue=None, global_clipnorm=None,
-                 weight_decay=None, name=None):
+    def __init__(
+        self,
+        learning_rate,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        weight_decay=None,
+        name=None,
+    ):
         clips = [c for c in (clipnorm, clipvalue, global_clipnorm) if c is not None]
         if len(clips) > 1:
             raise ValueError(
@@ -78,9 +88,15 @@ class Optimizer:
         self._engine = engine
 
     def get_config(self) -> dict:
-        return {"name": self.name, "learning_rate": self.learning_rate, "clipnorm": self.clipnorm,
-                "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm,
-                "weight_decay": self.weight_decay, **self._hyper()}
+        return {
+            "name": self.name,
+            "learning_rate": self.learning_rate,
+            "clipnorm": self.clipnorm,
+            "clipvalue": self.clipvalue,
+            "global_clipnorm": self.global_clipnorm,
+            "weight_decay": self.weight_decay,
+            **self._hyper(),
+        }
 
 
 class SGD(Optimizer):
@@ -102,10 +118,13 @@ class Adam(Optimizer):
 
     kind = _core.Opt.Adam
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 amsgrad=False, **kwargs):
+    def __init__(
+        self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kwargs
+    ):
         if amsgrad:
-            raise ValueError("amsgrad=True is not supported by deepcore yet. Received: amsgrad=True")
+            raise ValueError(
+                "amsgrad=True is not supported by deepcore yet. Received: amsgrad=True"
+            )
         super().__init__(learning_rate, **kwargs)
         self.beta_1 = _check("beta_1", beta_1, 0.0, high=1.0)
         self.beta_2 = _check("beta_2", beta_2, 0.0, high=1.0)
@@ -120,10 +139,18 @@ class AdamW(Adam):
 
     kind = _core.Opt.AdamW
 
-    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-7, **kwargs):
-        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay=weight_decay,
-                         **kwargs)
+    def __init__(
+        self,
+        learning_rate=0.001,
+        weight_decay=0.004,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-7,
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate, beta_1, beta_2, epsilon, weight_decay=weight_decay, **kwargs
+        )
 
 
 class RMSprop(Optimizer):
@@ -131,8 +158,9 @@ class RMSprop(Optimizer):
 
     kind = _core.Opt.RMSprop
 
-    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False,
-                 **kwargs):
+    def __init__(
+        self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **kwargs
+    ):
         super().__init__(learning_rate, **kwargs)
         self.rho = _check("rho", rho, 0.0, high=1.0)
         self.momentum = _check("momentum", momentum, 0.0, high=1.0)
@@ -140,8 +168,12 @@ class RMSprop(Optimizer):
         self.centered = bool(centered)
 
     def _hyper(self):
-        return {"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,
-                "centered": self.centered}
+        return {
+            "rho": self.rho,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "centered": self.centered,
+        }
 
 
 class Adagrad(Optimizer):
@@ -149,16 +181,18 @@ class Adagrad(Optimizer):
 
     kind = _core.Opt.Adagrad
 
-    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7,
-                 **kwargs):
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, **kwargs):
         super().__init__(learning_rate, **kwargs)
         self.initial_accumulator_value = _check(
-            "initial_accumulator_value", initial_accumulator_value)
+            "initial_accumulator_value", initial_accumulator_value
+        )
         self.epsilon = _check("epsilon", epsilon)
 
     def _hyper(self):
-        return {"initial_accumulator_value": self.initial_accumulator_value,
-                "epsilon": self.epsilon}
+        return {
+            "initial_accumulator_value": self.initial_accumulator_value,
+            "epsilon": self.epsilon,
+        }
 
 
 _BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}
@@ -168,6 +202,10 @@ def get(identifier) -> Optimizer:
     """Resolves a name or an `Optimizer` instance/class to an `Optimizer` instance."""
     if isinstance(identifier, Optimizer):
         return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Optimizer) and identifier.kind is not None:
+    if (
+        isinstance(identifier, type)
+        and issubclass(identifier, Optimizer)
+        and identifier.kind is not None
+    ):
         return identifier()
     return lookup("optimizer", identifier, _BY_NAME)()

@@ -6,6 +6,8 @@ import random
 
 import numpy as np
 
+from . import _core
+
 __all__ = ["to_categorical", "set_random_seed", "normalize"]
 
 _rng = np.random.default_rng()
@@ -54,9 +56,7 @@ def to_categorical(x, num_classes: int | None = None) -> np.ndarray:
     if num_classes is None:
         num_classes = int(x.max()) + 1 if x.size else 0
     elif x.size and x.max() >= num_classes:
-        raise ValueError(
-            f"label {int(x.max())} does not fit num_classes={num_classes}."
-        )
+        raise ValueError(f"label {int(x.max())} does not fit num_classes={num_classes}.")
     out = np.zeros(x.shape + (num_classes,), dtype=np.float32)
     np.put_along_axis(out, x[..., None], 1.0, axis=-1)
     return out
@@ -76,9 +76,11 @@ def as_float_array(x, name: str, allow_empty: bool = False) -> np.ndarray:
     naming the argument.
     """
     arr = np.asarray(x)
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
-    ) or np.iscomplexobj(arr):
+    if (
+        arr.dtype == object
+        or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_)
+        or np.iscomplexobj(arr)
+    ):
         raise TypeError(
             f"`{name}` must hold real numbers (float or int). Received dtype: {arr.dtype}"
         )
@@ -87,7 +89,7 @@ def as_float_array(x, name: str, allow_empty: bool = False) -> np.ndarray:
     if arr.shape[0] == 0 and not allow_empty:
         raise ValueError(f"`{name}` is empty. Received shape: {arr.shape}")
     out = np.ascontiguousarray(arr, dtype=np.float32)
-    if not np.isfinite(out).all():
+    if not _core.all_finite(out):
         bad = np.argwhere(~np.isfinite(out))[0]
         raise ValueError(
             f"`{name}` contains NaN or inf (first at index {tuple(int(i) for i in bad)}: "

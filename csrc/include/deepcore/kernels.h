@@ -94,6 +94,9 @@ enum class Metric : int {
 double metric_sum(Metric m, const float* pred, const float* y, const float* w, int64_t rows,
                   int64_t cols, int64_t ycols, float threshold = 0.5f);
 
+// True when no value is NaN or infinite.
+bool all_finite(const float* x, int64_t n);
+
 // ----------------------------------------------------------------- optimizers
 enum class Opt : int { SGD, Adam, AdamW, RMSprop, Adagrad };
 

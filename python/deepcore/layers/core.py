@@ -27,11 +27,13 @@ def _shape_arg(shape, name: str, owner: str) -> tuple:
     try:
         shape = tuple(int(d) for d in shape)
     except (TypeError, ValueError):
-        raise ValueError(f"{owner}: `{name}` must be a tuple of positive integers. "
-                         f"Received: {name}={shape!r}") from None
+        raise ValueError(
+            f"{owner}: `{name}` must be a tuple of positive integers. Received: {name}={shape!r}"
+        ) from None
     if not shape or any(d <= 0 for d in shape):
-        raise ValueError(f"{owner}: `{name}` must be a tuple of positive integers. "
-                         f"Received: {name}={shape!r}")
+        raise ValueError(
+            f"{owner}: `{name}` must be a tuple of positive integers. Received: {name}={shape!r}"
+        )
     return shape
 
 
@@ -44,19 +46,23 @@ class Layer:
         input_dim: Shorthand for `input_shape=(input_dim,)`.
     """
 
-    def __init__(self, name=None, input_shape=None, input_dim=None, trainable=True, dtype=None,
-                 **kwargs):
+    def __init__(
+        self, name=None, input_shape=None, input_dim=None, trainable=True, dtype=None, **kwargs
+    ):
         if kwargs:
-            raise TypeError(f"Unrecognized keyword arguments passed to {type(self).__name__}: "
-                            f"{kwargs}")
+            raise TypeError(
+                f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}"
+            )
         if dtype not in (None, "float32", np.float32):
-            raise ValueError(f"{type(self).__name__}: only float32 is supported. "
-                             f"Received: dtype={dtype!r}")
+            raise ValueError(
+                f"{type(self).__name__}: only float32 is supported. Received: dtype={dtype!r}"
+            )
         self.name = name or _auto_name(_snake(type(self).__name__))
         if input_shape is None and input_dim is not None:
             input_shape = (input_dim,)
-        self.input_shape_arg = (None if input_shape is None
-                                else _shape_arg(input_shape, "input_shape", self.name))
+        self.input_shape_arg = (
+            None if input_shape is None else _shape_arg(input_shape, "input_shape", self.name)
+        )
         self.trainable = trainable
         self._views: list[np.ndarray] = []
 
@@ -91,14 +97,17 @@ class Layer:
     def set_weights(self, weights) -> None:
         weights = list(weights)
         if len(weights) != len(self._views):
-            raise ValueError(f"Layer {self.name!r} expects {len(self._views)} weight arrays, "
-                             f"received {len(weights)}")
+            raise ValueError(
+                f"Layer {self.name!r} expects {len(self._views)} weight arrays, "
+                f"received {len(weights)}"
+            )
         checked = []
         for i, (view, w) in enumerate(zip(self._views, weights)):
             w = np.asarray(w, dtype=np.float32)
             if w.shape != view.shape:
-                raise ValueError(f"Layer {self.name!r} weight {i} expects shape {view.shape}, "
-                                 f"received {w.shape}")
+                raise ValueError(
+                    f"Layer {self.name!r} weight {i} expects shape {view.shape}, received {w.shape}"
+                )
             if not np.isfinite(w).all():
                 raise ValueError(f"Layer {self.name!r} weight {i} contains NaN or inf")
             checked.append(w)
@@ -139,13 +148,23 @@ class Dense(Layer):
         bias_regularizer: Penalty on the bias.
     """
 
-    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
-                 **kwargs):
+    def __init__(
+        self,
+        units,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
-            raise ValueError(f"Dense {self.name!r}: `units` must be a positive integer. "
-                             f"Received: units={units!r}")
+            raise ValueError(
+                f"Dense {self.name!r}: `units` must be a positive integer. "
+                f"Received: units={units!r}"
+            )
         self.units = int(units)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
@@ -170,8 +189,12 @@ class Dense(Layer):
         return self._views[1] if self.use_bias and self._views else None
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units,
-                "activation": activations.serialize(self.activation), "use_bias": self.use_bias}
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+        }
 
 
 class Activation(Layer):
@@ -197,8 +220,9 @@ class Dropout(Layer):
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(rate, (int, float)) or not 0 <= rate < 1:
-            raise ValueError(f"Dropout {self.name!r}: `rate` must be in [0, 1). "
-                             f"Received: rate={rate!r}")
+            raise ValueError(
+                f"Dropout {self.name!r}: `rate` must be in [0, 1). Received: rate={rate!r}"
+            )
         if noise_shape is not None:
             raise ValueError("Dropout: noise_shape is not supported yet")
         self.rate = float(rate)

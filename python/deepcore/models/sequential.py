@@ -11,8 +11,9 @@ import time
 
 import numpy as np
 
-from .. import _core, callbacks as callbacks_module, losses, metrics as metrics_module
-from .. import optimizers, utils
+from .. import _core, losses, optimizers, utils
+from .. import callbacks as callbacks_module
+from .. import metrics as metrics_module
 from ..layers.core import InputLayer, Layer
 
 __all__ = ["Sequential"]
@@ -109,15 +110,17 @@ class Sequential:
         try:
             engine.build(list(self._input_shape))
         except ValueError as e:
-            raise ValueError(f"Model {self.name!r} cannot be built for input shape "
-                             f"{(None, *self._input_shape)}: {e}") from None
+            raise ValueError(
+                f"Model {self.name!r} cannot be built for input shape "
+                f"{(None, *self._input_shape)}: {e}"
+            ) from None
         engine.seed = int(utils.rng().integers(2**63))
         flat = engine.weights()
         views = {id(l): [] for l in self._layers}
-        for index, (li, offset, shape) in enumerate(engine.param_info()):
+        for li, offset, shape in engine.param_info():
             layer = self._layers[li]
             size = int(np.prod(shape))
-            views[id(layer)].append(flat[offset:offset + size].reshape(shape))
+            views[id(layer)].append(flat[offset : offset + size].reshape(shape))
         for layer in self._layers:
             layer.bind(views[id(layer)])
             layer.initialize()
@@ -153,7 +156,12 @@ class Sequential:
             loss: Name, function or `deepcore.losses.Loss`.
             metrics: List of metric names (e.g. ["accuracy"]) or functions.
         """
-        unknown = set(kwargs) - {"run_eagerly", "jit_compile", "steps_per_execution", "auto_scale_loss"}
+        unknown = set(kwargs) - {
+            "run_eagerly",
+            "jit_compile",
+            "steps_per_execution",
+            "auto_scale_loss",
+        }
         if unknown:
             raise TypeError(f"Unrecognized keyword arguments passed to compile: {sorted(unknown)}")
         self.optimizer = optimizers.get(optimizer)
@@ -176,19 +184,33 @@ class Sequential:
         if not self.compiled:
             raise ValueError(f"You must call compile() before {what}() on model {self.name!r}.")
         if self._loss is None:
-            raise ValueError(f"Model {self.name!r} was compiled without a loss; {what}() needs "
-                             "one: compile(loss=...).")
+            raise ValueError(
+                f"Model {self.name!r} was compiled without a loss; {what}() needs "
+                "one: compile(loss=...)."
+            )
 
     # -------------------------------------------------------------------- data
     def _inputs(self, x, name="x"):
+        engine = self._engine
+        if (
+            engine is not None
+            and type(x) is np.ndarray
+            and x.dtype == np.float32
+            and x.flags.c_contiguous
+            and x.shape[1:] == self._input_shape
+            and len(x)
+            and _core.all_finite(x)
+        ):
+            return x, engine  # already in the engine's format: no copy, no conversion
         if x is None:
             raise ValueError(f"`{name}` is required. Received: {name}=None")
         x = utils.as_float_array(x, name)
         if self._input_shape is None:
             if x.ndim < 2:
-                raise ValueError(f"`{name}` must have a batch axis and a feature axis. "
-                                 f"Received shape: {x.shape}")
-            self._input_shape = x.shape[1:]
+                raise ValueError(
+                    f"`{name}` must have a batch axis and a feature axis. Received shape: {x.shape}"
+                )
+            self._input_shape = tuple(x.shape[1:])
         engine = self._require_engine("fit")
         if x.shape[1:] != tuple(self._input_shape):
             first = self._layers[0]
@@ -203,8 +225,10 @@ class Sequential:
             raise ValueError(f"`{name}` is required to train or evaluate. Received: {name}=None")
         y = utils.as_float_array(y, name)
         if len(y) != n:
-            raise ValueError(f"x and {name} must have the same number of samples. "
-                             f"Received: x has {n}, {name} has {len(y)}.")
+            raise ValueError(
+                f"x and {name} must have the same number of samples. "
+                f"Received: x has {n}, {name} has {len(y)}."
+            )
         out = tuple(self._engine.output_shape(-1))
         loss = self._loss
         if loss.sparse:
@@ -215,10 +239,11 @@ class Sequential:
                     f"Received: {name}.shape={y.shape}. For one-hot labels use "
                     "categorical_crossentropy."
                 )
-            if not (np.all(y == np.floor(y)) and y.min() >= 0 and y.max() < out[-1]):
+            bad = np.flatnonzero((y != np.floor(y)) | (y < 0) | (y >= out[-1]))
+            if bad.size:
                 raise ValueError(
                     f"Loss {loss.name!r} expects integer labels in [0, {out[-1]}). Received "
-                    f"values from {y.min()} to {y.max()}."
+                    f"{name}[{bad[0]}] = {y.reshape(-1)[bad[0]]}."
                 )
             return y
         expected = (n, *out)
@@ -228,8 +253,10 @@ class Sequential:
             else:
                 hint = ""
                 if y.ndim == len(expected) - 1 and out[-1] > 1:
-                    hint = (" Integer class labels need sparse_categorical_crossentropy or "
-                            "deepcore.utils.to_categorical.")
+                    hint = (
+                        " Integer class labels need sparse_categorical_crossentropy or "
+                        "deepcore.utils.to_categorical."
+                    )
                 raise ValueError(
                     f"Loss {loss.name!r} expects {name} of shape {expected} to match the model "
                     f"output. Received: {name}.shape={y.shape}.{hint}"
@@ -241,25 +268,36 @@ class Sequential:
         if sample_weight is not None:
             w = utils.as_float_array(sample_weight, "sample_weight").reshape(-1)
             if w.shape != (n,):
-                raise ValueError(f"`sample_weight` must have one value per sample: expected "
-                                 f"shape ({n},), received {np.shape(sample_weight)}.")
+                raise ValueError(
+                    f"`sample_weight` must have one value per sample: expected "
+                    f"shape ({n},), received {np.shape(sample_weight)}."
+                )
             if (w < 0).any():
                 raise ValueError("`sample_weight` must be >= 0.")
         if class_weight is not None:
-            labels = (y.reshape(n, -1).argmax(axis=1) if (y.ndim > 1 and y.shape[-1] > 1)
-                      else y.reshape(n, -1)[:, 0].round()).astype(np.int64)
+            labels = (
+                y.reshape(n, -1).argmax(axis=1)
+                if (y.ndim > 1 and y.shape[-1] > 1)
+                else y.reshape(n, -1)[:, 0].round()
+            ).astype(np.int64)
             try:
                 cw = np.array([class_weight[int(c)] for c in labels], dtype=np.float32)
             except KeyError as e:
-                raise ValueError(f"`class_weight` has no entry for class {e.args[0]}. "
-                                 f"Received keys: {sorted(class_weight)}") from None
+                raise ValueError(
+                    f"`class_weight` has no entry for class {e.args[0]}. "
+                    f"Received keys: {sorted(class_weight)}"
+                ) from None
             w = cw if w is None else w * cw
         return w
 
     def _set_metrics(self, y):
         out = tuple(self._engine.output_shape(-1))
-        kinds = [metrics_module.resolve(m, y.ndim - 1, y.shape[-1] if y.ndim > 1 else 1,
-                                        len(out), out[-1]) for m in self._metric_names]
+        kinds = [
+            metrics_module.resolve(
+                m, y.ndim - 1, y.shape[-1] if y.ndim > 1 else 1, len(out), out[-1]
+            )
+            for m in self._metric_names
+        ]
         self._engine.set_metrics(kinds)
 
     @property
@@ -267,21 +305,39 @@ class Sequential:
         return ["loss", *self._metric_names]
 
     # --------------------------------------------------------------------- fit
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
-            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_batch_size=None,
-            validation_freq=1):
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs=1,
+        verbose="auto",
+        callbacks=None,
+        validation_split=0.0,
+        validation_data=None,
+        shuffle=True,
+        class_weight=None,
+        sample_weight=None,
+        initial_epoch=0,
+        steps_per_epoch=None,
+        validation_batch_size=None,
+        validation_freq=1,
+    ):
         """Trains the model; returns a `History` whose `.history` holds per-epoch logs."""
         self._check_ready("fit")
         if steps_per_epoch is not None:
-            raise ValueError("steps_per_epoch is not supported for NumPy inputs yet; every "
-                             "epoch covers the whole dataset.")
+            raise ValueError(
+                "steps_per_epoch is not supported for NumPy inputs yet; every "
+                "epoch covers the whole dataset."
+            )
         batch_size = _positive_int(batch_size, "batch_size", 32)
         if not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"`epochs` must be an integer >= 0. Received: epochs={epochs!r}")
         if not 0.0 <= float(validation_split) < 1.0:
-            raise ValueError(f"`validation_split` must be in [0, 1). "
-                             f"Received: validation_split={validation_split}")
+            raise ValueError(
+                f"`validation_split` must be in [0, 1). "
+                f"Received: validation_split={validation_split}"
+            )
         x, engine = self._inputs(x)
         n = len(x)
         y = self._targets(y, n)
@@ -289,18 +345,23 @@ class Sequential:
         val = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-                raise ValueError("`validation_data` must be a tuple (x_val, y_val) or "
-                                 "(x_val, y_val, sample_weight_val).")
+                raise ValueError(
+                    "`validation_data` must be a tuple (x_val, y_val) or "
+                    "(x_val, y_val, sample_weight_val)."
+                )
             xv, _ = self._inputs(validation_data[0], "validation_data[0]")
             yv = self._targets(validation_data[1], len(xv), "validation_data[1]")
-            wv = self._weights_for(validation_data[2] if len(validation_data) == 3 else None,
-                                   None, yv, len(xv))
+            wv = self._weights_for(
+                validation_data[2] if len(validation_data) == 3 else None, None, yv, len(xv)
+            )
             val = (xv, yv, wv)
         elif validation_split:
             split = int(n * (1.0 - validation_split))
             if split <= 0 or split >= n:
-                raise ValueError(f"validation_split={validation_split} leaves an empty training "
-                                 f"or validation set for {n} samples.")
+                raise ValueError(
+                    f"validation_split={validation_split} leaves an empty training "
+                    f"or validation set for {n} samples."
+                )
             val = (x[split:], y[split:], None if w is None else w[split:])
             x, y, w = x[:split], y[:split], (None if w is None else w[:split])
             n = split
@@ -310,12 +371,15 @@ class Sequential:
 
         history = callbacks_module.History()
         cbs = callbacks_module.CallbackList(
-            [history, *(callbacks or [])], self,
-            {"epochs": epochs, "steps": -(-n // batch_size), "verbose": verbose})
+            [history, *(callbacks or [])],
+            self,
+            {"epochs": epochs, "steps": -(-n // batch_size), "verbose": verbose},
+        )
         batch_hooks = any(
             type(cb).on_train_batch_begin is not callbacks_module.Callback.on_train_batch_begin
             or type(cb).on_train_batch_end is not callbacks_module.Callback.on_train_batch_end
-            for cb in cbs.callbacks)
+            for cb in cbs.callbacks
+        )
         self.stop_training = False
         logs = {}
         cbs.on_train_begin()
@@ -332,8 +396,9 @@ class Sequential:
                 logs["val_loss"] = vloss
                 logs.update({f"val_{k}": v for k, v in zip(self._metric_names, vvalues)})
             if verbose:
-                self._print_epoch(epoch, epochs, time.perf_counter() - start,
-                                  -(-n // batch_size), logs)
+                self._print_epoch(
+                    epoch, epochs, time.perf_counter() - start, -(-n // batch_size), logs
+                )
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
@@ -346,10 +411,11 @@ class Sequential:
         order = utils.rng().permutation(n) if shuffle else np.arange(n)
         loss_sum, metric_sums = 0.0, np.zeros(len(self._metric_names))
         for b, start in enumerate(range(0, n, batch_size)):
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             cbs.on_train_batch_begin(b)
-            loss, values = self._engine.fit_epoch(x[idx], y[idx], None if w is None else w[idx],
-                                                  len(idx), False)
+            loss, values = self._engine.fit_epoch(
+                x[idx], y[idx], None if w is None else w[idx], len(idx), False
+            )
             loss_sum += loss * len(idx)
             metric_sums += np.asarray(values) * len(idx)
             cbs.on_train_batch_end(b, {"loss": loss, **dict(zip(self._metric_names, values))})
@@ -361,12 +427,23 @@ class Sequential:
     @staticmethod
     def _print_epoch(epoch, epochs, seconds, steps, logs):
         items = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
-        print(f"Epoch {epoch + 1}/{epochs}\n{steps}/{steps} - {seconds:.2f}s - "
-              f"{1e3 * seconds / max(steps, 1):.3f}ms/step - {items}", file=sys.stdout)
+        print(
+            f"Epoch {epoch + 1}/{epochs}\n{steps}/{steps} - {seconds:.2f}s - "
+            f"{1e3 * seconds / max(steps, 1):.3f}ms/step - {items}",
+            file=sys.stdout,
+        )
 
     # ------------------------------------------------------- evaluate, predict
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
-                 return_dict=False, **kwargs):
+    def evaluate(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        verbose="auto",
+        sample_weight=None,
+        return_dict=False,
+        **kwargs,
+    ):
         """Loss (and metrics) on the given data, in inference mode."""
         self._check_ready("evaluate")
         batch_size = _positive_int(batch_size, "batch_size", 32)
@@ -418,12 +495,13 @@ class Sequential:
         weights = list(weights)
         expected = sum(len(l.weights) for l in self._layers)
         if len(weights) != expected:
-            raise ValueError(f"Model {self.name!r} expects {expected} weight arrays, "
-                             f"received {len(weights)}.")
+            raise ValueError(
+                f"Model {self.name!r} expects {expected} weight arrays, received {len(weights)}."
+            )
         i = 0
         for layer in self._layers:
             k = len(layer.weights)
-            layer.set_weights(weights[i:i + k])
+            layer.set_weights(weights[i : i + k])
             i += k
 
     @property
@@ -442,8 +520,9 @@ class Sequential:
         for layer in self._layers:
             if layer.name == name:
                 return layer
-        raise ValueError(f"No such layer: {name!r}. Existing layers: "
-                         f"{[l.name for l in self._layers]}")
+        raise ValueError(
+            f"No such layer: {name!r}. Existing layers: {[l.name for l in self._layers]}"
+        )
 
     def gradients(self, x, y, sample_weight=None):
         """Loss of one batch and the gradient of every weight (Keras shapes), no update."""
@@ -454,22 +533,42 @@ class Sequential:
         loss, flat = engine.gradients(x, y, w)
         grads = []
         for _, offset, shape in engine.param_info():
-            grads.append(flat[offset:offset + int(np.prod(shape))].reshape(shape))
+            grads.append(flat[offset : offset + int(np.prod(shape))].reshape(shape))
         return loss, grads
 
     # ------------------------------------------------------------------ summary
     def summary(self, print_fn=None) -> None:
         """Prints each layer's output shape and parameter count, and the totals."""
         engine = self._require_engine("summary")
-        rows = [(f"{l.name} ({type(l).__name__})", str((None, *engine.output_shape(i))),
-                 f"{l.count_params():,}") for i, l in enumerate(self._layers)]
-        widths = [max(len(h), *(len(r[k]) for r in rows))
-                  for k, h in enumerate(("Layer (type)", "Output Shape", "Param #"))]
+        rows = [
+            (
+                f"{l.name} ({type(l).__name__})",
+                str((None, *engine.output_shape(i))),
+                f"{l.count_params():,}",
+            )
+            for i, l in enumerate(self._layers)
+        ]
+        widths = [
+            max(len(h), *(len(r[k]) for r in rows))
+            for k, h in enumerate(("Layer (type)", "Output Shape", "Param #"))
+        ]
         line = "-" * (sum(widths) + 6)
         fmt = lambda r: f"{r[0]:<{widths[0]}}   {r[1]:<{widths[1]}}   {r[2]:>{widths[2]}}"
         total = self.count_params()
-        text = [f'Model: "{self.name}"', line, fmt(("Layer (type)", "Output Shape", "Param #")),
-                line.replace("-", "=")] + [fmt(r) for r in rows] + [
-            line, f"Total params: {total:,}", f"Trainable params: {total:,}",
-            "Non-trainable params: 0", line]
+        text = (
+            [
+                f'Model: "{self.name}"',
+                line,
+                fmt(("Layer (type)", "Output Shape", "Param #")),
+                line.replace("-", "="),
+            ]
+            + [fmt(r) for r in rows]
+            + [
+                line,
+                f"Total params: {total:,}",
+                f"Trainable params: {total:,}",
+                "Non-trainable params: 0",
+                line,
+            ]
+        )
         (print_fn or print)("\n".join(text))
