@@ -52,7 +52,7 @@ def best_time(fn, min_seconds=0.3, repeats=5):
 def sgemm_peak():
     a = np.random.rand(1024, 1024).astype(np.float32)
     b = np.random.rand(1024, 1024).astype(np.float32)
-    return 2 * 1024**3 / best_time(lambda: a @ b) / 1e9
+    return 2 * 1024**3 / best_time(lambda: a @ b, min_seconds=1.0, repeats=10) / 1e9
 
 
 def flops_per_step(sizes, batch):
@@ -75,10 +75,24 @@ def deepcore_model(sizes):
     return model
 
 
-def deepcore_step(sizes, batch, steps):
+def interleaved(fns: dict, rounds=5, min_seconds=0.1):
+    """Best seconds per call of each function, measured in alternating rounds so that
+    machine noise hits every contender alike."""
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            best[name] = min(best[name], best_time(fn, min_seconds, repeats=1))
+    return best
+
+
+def deepcore_epoch(sizes, batch, steps):
     x, y = data(sizes, batch * steps)
     model = deepcore_model(sizes)
-    return best_time(lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0)) / steps
+    return lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+
+
+def deepcore_step(sizes, batch, steps):
+    return best_time(deepcore_epoch(sizes, batch, steps)) / steps
 
 
 def torch_model(sizes):
@@ -90,7 +104,7 @@ def torch_model(sizes):
     return torch.nn.Sequential(*mods)
 
 
-def torch_step(sizes, batch, steps):
+def torch_epoch(sizes, batch, steps):
     x, y = data(sizes, batch * steps)
     x, y = torch.from_numpy(x), torch.from_numpy(y)
     model = torch_model(sizes)
@@ -106,10 +120,10 @@ def torch_step(sizes, batch, steps):
             loss.backward()
             opt.step()
 
-    return best_time(epoch) / steps
+    return epoch
 
 
-def numpy_step(sizes, batch, steps):
+def numpy_epoch(sizes, batch, steps):
     """The same step written in NumPy float32 (forward, backward, Adam)."""
     x, y = data(sizes, batch * steps)
     rng = np.random.default_rng(1)
@@ -151,7 +165,7 @@ def numpy_step(sizes, batch, steps):
             idx = perm[s * batch : (s + 1) * batch]
             step(x[idx], y[idx])
 
-    return best_time(epoch) / steps
+    return epoch
 
 
 def iris_fit_times():
@@ -200,7 +214,7 @@ def iris_fit_times():
 def predict_latency(sizes):
     x1 = data(sizes, 1)[0]
     model = deepcore_model(sizes)
-    out = {"deepcore": best_time(lambda: model.predict(x1), 0.2)}
+    fns = {"deepcore": lambda: model.predict(x1)}
     if torch is not None:
         tm = torch_model(sizes).eval()
         xt = torch.from_numpy(x1)
@@ -209,8 +223,8 @@ def predict_latency(sizes):
             with torch.inference_mode():
                 tm(xt)
 
-        out["pytorch"] = best_time(run, 0.2)
-    return out
+        fns["pytorch"] = run
+    return interleaved(fns, rounds=5, min_seconds=0.05)
 
 
 def scaling_rss(batch):
@@ -253,9 +267,12 @@ def main():
     )
     for name, sizes, batch in CASES:
         steps = 4 if args.quick and batch > 100 else 16
-        t_dc = deepcore_step(sizes, batch, steps)
-        t_np = numpy_step(sizes, batch, steps)
-        t_th = torch_step(sizes, batch, steps) if torch else float("nan")
+        fns = {"deepcore": deepcore_epoch(sizes, batch, steps),
+               "numpy": numpy_epoch(sizes, batch, steps)}
+        if torch is not None:
+            fns["torch"] = torch_epoch(sizes, batch, steps)
+        t = {k: v / steps for k, v in interleaved(fns, rounds=3 if args.quick else 5).items()}
+        t_dc, t_np, t_th = t["deepcore"], t["numpy"], t.get("torch", float("nan"))
         gf = flops_per_step(sizes, batch) / t_dc / 1e9
         print(
             f"{name:<24}{batch:>6}{t_dc * 1e6:>13.1f}{t_np * 1e6:>11.1f}{t_th * 1e6:>11.1f}"

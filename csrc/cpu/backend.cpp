@@ -163,9 +163,10 @@ class CpuBackend final : public Backend {
     }
   }
 
-  double loss(const LossSpec& l, const float* pred, const float* y, const float* w, float* grad,
-              int64_t rows, int64_t cols, int64_t ycols, float grad_scale) override {
-    return loss_forward_backward<float>(l, pred, y, w, grad, nullptr, rows, cols, ycols,
+  double loss(const LossSpec& l, const float* pred, const float* probs, const float* y,
+              const float* w, float* grad, int64_t rows, int64_t cols, int64_t ycols,
+              float grad_scale) override {
+    return loss_forward_backward<float>(l, pred, probs, y, w, grad, nullptr, rows, cols, ycols,
                                         grad_scale);
   }
 

@@ -35,7 +35,7 @@ T log_softmax_row(const T* z, T* p, int64_t cols) {
 
 // Row loss and d(row loss)/d pred_row written to g (g has cols entries, scratch p too).
 template <class T>
-T row_loss(const LossSpec& l, const T* z, const T* y, T* g, T* p, int64_t cols) {
+T row_loss(const LossSpec& l, const T* z, const T* probs, const T* y, T* g, T* p, int64_t cols) {
   const T eps = T(kProbEpsilon);
   const T inv_cols = T(1) / T(cols);
   T loss = 0;
@@ -79,9 +79,18 @@ T row_loss(const LossSpec& l, const T* z, const T* y, T* g, T* p, int64_t cols) 
     case Loss::BinaryCrossentropy:
       for (int64_t c = 0; c < cols; ++c) {
         if (l.from_logits) {
-          T x = z[c];
-          loss += std::max(x, T(0)) - x * y[c] + std::log1p(std::exp(-std::abs(x)));
-          T s = x >= 0 ? T(1) / (T(1) + std::exp(-x)) : std::exp(x) / (T(1) + std::exp(x));
+          // log1p(exp(-|x|)) = -log(max(s, 1 - s)) with s = sigmoid(x).
+          const T x = z[c];
+          T s, soft;
+          if (probs) {
+            s = probs[c];
+            soft = -std::log(std::max(s, T(1) - s));
+          } else {
+            const T e = std::exp(-std::abs(x));
+            s = x >= 0 ? T(1) / (T(1) + e) : e / (T(1) + e);
+            soft = std::log1p(e);
+          }
+          loss += std::max(x, T(0)) - x * y[c] + soft;
           g[c] = (s - y[c]) * inv_cols;
         } else {
           T pc = std::min(std::max(z[c], eps), T(1) - eps);
@@ -97,7 +106,14 @@ T row_loss(const LossSpec& l, const T* z, const T* y, T* g, T* p, int64_t cols) 
       const int64_t label = sparse ? checked_label(y[0], cols) : -1;
       auto target = [&](int64_t c) { return sparse ? T(c == label) : y[c]; };
       if (l.from_logits) {
-        T lse = log_softmax_row(z, p, cols);
+        T lse;
+        if (probs) {  // lse = z_a - log(p_a), exact for the largest p_a (>= 1/cols)
+          const int64_t a = static_cast<int64_t>(std::max_element(probs, probs + cols) - probs);
+          lse = z[a] - std::log(probs[a]);
+          std::copy(probs, probs + cols, p);
+        } else {
+          lse = log_softmax_row(z, p, cols);
+        }
         T ysum = 0;
         for (int64_t c = 0; c < cols; ++c) {
           T t = target(c);
@@ -129,9 +145,9 @@ T row_loss(const LossSpec& l, const T* z, const T* y, T* g, T* p, int64_t cols) 
 }  // namespace
 
 template <class T>
-double loss_forward_backward(const LossSpec& l, const T* pred, const T* y, const T* w, T* grad,
-                             T* row_losses, int64_t rows, int64_t cols, int64_t ycols,
-                             T grad_scale) {
+double loss_forward_backward(const LossSpec& l, const T* pred, const T* probs, const T* y,
+                             const T* w, T* grad, T* row_losses, int64_t rows, int64_t cols,
+                             int64_t ycols, T grad_scale) {
   const bool sparse = l.kind == Loss::SparseCategoricalCrossentropy;
   if ((sparse && ycols != 1) || (!sparse && ycols != cols))
     throw std::invalid_argument("labels have " + std::to_string(ycols) +
@@ -142,7 +158,8 @@ double loss_forward_backward(const LossSpec& l, const T* pred, const T* y, const
   double total = 0;
   for (int64_t r = 0; r < rows; ++r) {
     T* g = grad ? grad + r * cols : buf.data() + cols;
-    T lr = row_loss(l, pred + r * cols, y + r * ycols, g, buf.data(), cols);
+    T lr = row_loss(l, pred + r * cols, probs ? probs + r * cols : nullptr, y + r * ycols, g,
+                    buf.data(), cols);
     const T wr = w ? w[r] : T(1);
     if (row_losses) row_losses[r] = lr;
     total += double(wr) * double(lr);
@@ -155,11 +172,11 @@ double loss_forward_backward(const LossSpec& l, const T* pred, const T* y, const
 }
 
 template double loss_forward_backward<float>(const LossSpec&, const float*, const float*,
-                                             const float*, float*, float*, int64_t, int64_t,
-                                             int64_t, float);
+                                             const float*, const float*, float*, float*, int64_t,
+                                             int64_t, int64_t, float);
 template double loss_forward_backward<double>(const LossSpec&, const double*, const double*,
-                                              const double*, double*, double*, int64_t, int64_t,
-                                              int64_t, double);
+                                              const double*, const double*, double*, double*,
+                                              int64_t, int64_t, int64_t, double);
 
 bool all_finite(const float* x, int64_t n) {
   // x - x is 0 for finite values and NaN otherwise; the sum stays 0 only if all are finite.

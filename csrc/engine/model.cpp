@@ -174,8 +174,9 @@ double Model::loss_and_backward(const float* x, const float* y, const float* w, 
   if (w && per != 1)
     throw std::invalid_argument("sample weights need one loss value per sample");
   const float* pred = fused_loss_ ? last.preact(L > 1 ? acts_[L - 2].data() : x, out) : out;
-  const double sum = be_.loss(loss_, pred, y, w, backward ? dout_.data() : nullptr, lrows, cols,
-                              ycols / per, 1.f / static_cast<float>(lrows));
+  const double sum = be_.loss(loss_, pred, fused_loss_ ? out : nullptr, y, w,
+                              backward ? dout_.data() : nullptr, lrows, cols, ycols / per,
+                              1.f / static_cast<float>(lrows));
   if (backward) {
     const float* dy = dout_.data();
     for (size_t i = L; i-- > 0;) {

@@ -59,7 +59,8 @@ py::tuple loss(const LossSpec& spec, Arr<T> y_true, Arr<T> y_pred) {
     throw std::invalid_argument("y_true and y_pred do not describe the same samples");
   py::array_t<T> grad(std::vector<py::ssize_t>(y_pred.shape(), y_pred.shape() + y_pred.ndim()));
   py::array_t<T> per_row(rows);
-  loss_forward_backward<T>(spec, y_pred.data(), y_true.data(), nullptr, grad.mutable_data(),
+  loss_forward_backward<T>(spec, y_pred.data(), nullptr, y_true.data(), nullptr,
+                           grad.mutable_data(),
                            per_row.mutable_data(), rows, cols, ycols, T(1));
   return py::make_tuple(per_row, grad);
 }

@@ -27,8 +27,8 @@ class Backend {
                             float* dx, int64_t rows, int64_t cols) = 0;
   // out[c] = sum_r x[r, c]
   virtual void col_sum(const float* x, int64_t rows, int64_t cols, float* out) = 0;
-  virtual double loss(const LossSpec& l, const float* pred, const float* y, const float* w,
-                      float* grad, int64_t rows, int64_t cols, int64_t ycols,
+  virtual double loss(const LossSpec& l, const float* pred, const float* probs, const float* y,
+                      const float* w, float* grad, int64_t rows, int64_t cols, int64_t ycols,
                       float grad_scale) = 0;
   virtual double metric(Metric m, const float* pred, const float* y, const float* w,
                         int64_t rows, int64_t cols, int64_t ycols) = 0;

@@ -76,10 +76,12 @@ constexpr double kProbEpsilon = 1e-7;
 // Per-row loss (mean over the last axis, or sum over classes for cross-entropies)
 // goes to row_loss if not null. grad (if not null) receives
 // d(sum_r w_r * loss_r * grad_scale)/d pred. Returns sum_r w_r * loss_r.
+// probs: for cross-entropies from logits, the softmax/sigmoid of pred when the
+// caller has it already (saves recomputing the exponentials), or nullptr.
 template <class T>
-double loss_forward_backward(const LossSpec& l, const T* pred, const T* y, const T* w, T* grad,
-                             T* row_loss, int64_t rows, int64_t cols, int64_t ycols,
-                             T grad_scale);
+double loss_forward_backward(const LossSpec& l, const T* pred, const T* probs, const T* y,
+                             const T* w, T* grad, T* row_loss, int64_t rows, int64_t cols,
+                             int64_t ycols, T grad_scale);
 
 // -------------------------------------------------------------------- metrics
 enum class Metric : int {
