@@ -312,12 +312,16 @@ def main():
     if not args.quick:
         sizes = [784, 512, 256, 10]
         print("\nscaling, mnist 784-512-256-10 (us per sample should stay flat):")
-        print(f"{'batch':>6}{'us/step':>10}{'us/sample':>11}{'GFLOP/s':>9}{'fit RSS MB':>12}")
+        print(
+            f"{'batch':>6}{'us/step':>10}{'us/sample':>11}{'GFLOP/s':>9}"
+            f"{'peak RSS +MB':>14}{'data+model MB':>15}"
+        )
         for batch in (32, 64, 128, 256, 512, 1024):
-            t = deepcore_step(sizes, batch, 8)
+            t = interleaved({"dc": deepcore_epoch(sizes, batch, 8)}, rounds=3)["dc"] / 8
+            rss, need = scaling_rss(batch)
             print(
                 f"{batch:>6}{t * 1e6:>10.1f}{t * 1e6 / batch:>11.2f}"
-                f"{flops_per_step(sizes, batch) / t / 1e9:>9.1f}{scaling_rss(batch):>12.1f}"
+                f"{flops_per_step(sizes, batch) / t / 1e9:>9.1f}{rss:>14.1f}{need:>15.1f}"
             )
 
 
