@@ -170,9 +170,9 @@ class CpuBackend final : public Backend {
                                         grad_scale);
   }
 
-  double metric(Metric m, const float* pred, const float* y, const float* w, int64_t rows,
-                int64_t cols, int64_t ycols) override {
-    return metric_sum(m, pred, y, w, rows, cols, ycols);
+  void metric_update(const MetricSpec& m, const float* pred, const float* y, const float* w,
+                     int64_t rows, int64_t cols, int64_t ycols, double* state) override {
+    deepcore::metric_update(m, pred, y, w, rows, cols, ycols, state);
   }
 
   void optimizer_update(const OptSpec& o, float lr, int64_t step, float* w, const float* g,

@@ -186,39 +186,4 @@ bool all_finite(const float* x, int64_t n) {
   return acc == 0.f;
 }
 
-double metric_sum(Metric m, const float* pred, const float* y, const float* w, int64_t rows,
-                  int64_t cols, int64_t ycols, float threshold) {
-  auto argmax = [cols](const float* v) {
-    return static_cast<int64_t>(std::max_element(v, v + cols) - v);
-  };
-  double total = 0;
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* p = pred + r * cols;
-    const float* t = y + r * ycols;
-    double v = 0;
-    switch (m) {
-      case Metric::BinaryAccuracy:
-        for (int64_t c = 0; c < cols; ++c) v += (p[c] > threshold) == (t[c] > 0.5f);
-        v /= double(cols);
-        break;
-      case Metric::CategoricalAccuracy:
-        v = argmax(p) == static_cast<int64_t>(std::max_element(t, t + ycols) - t);
-        break;
-      case Metric::SparseCategoricalAccuracy:
-        v = argmax(p) == static_cast<int64_t>(t[0]);
-        break;
-      case Metric::MeanSquaredError:
-        for (int64_t c = 0; c < cols; ++c) v += double(p[c] - t[c]) * double(p[c] - t[c]);
-        v /= double(cols);
-        break;
-      case Metric::MeanAbsoluteError:
-        for (int64_t c = 0; c < cols; ++c) v += std::abs(double(p[c]) - double(t[c]));
-        v /= double(cols);
-        break;
-    }
-    total += (w ? double(w[r]) : 1.0) * v;
-  }
-  return total;
-}
-
 }  // namespace deepcore

@@ -99,7 +99,8 @@ void Model::set_regularizer(int64_t param, float l1, float l2) {
 }
 
 // ------------------------------------------------------------------- compile
-void Model::compile(const LossSpec& loss, const OptSpec& opt, const std::vector<Metric>& metrics) {
+void Model::compile(const LossSpec& loss, const OptSpec& opt,
+                    const std::vector<MetricSpec>& metrics) {
   if (!built_) throw std::invalid_argument("build the model before compiling it");
   loss_ = loss;
   opt_ = opt;
@@ -232,14 +233,16 @@ void Model::apply_update() {
 }
 
 void Model::accumulate_metrics(const float* y, const float* w, int64_t rows, int64_t ycols,
-                               std::vector<double>& sums) {
-  if (metrics_.empty()) return;
+                               std::vector<double>& states) {
   const Layer& last = *layers_.back();
   const int64_t cols = last.out_shape.back();
   const int64_t per = shape_size(last.out_shape) / cols;
   const float* out = acts_.back().data();
-  for (size_t k = 0; k < metrics_.size(); ++k)
-    sums[k] += be_.metric(metrics_[k], out, y, w, rows * per, cols, ycols / per);
+  double* state = states.data();
+  for (const MetricSpec& m : metrics_) {
+    be_.metric_update(m, out, y, w, rows * per, cols, ycols / per, state);
+    state += metric_state_size(m);
+  }
 }
 
 RunResult Model::run(const float* x, const float* y, const float* w, int64_t n, int64_t ycols,
@@ -256,10 +259,11 @@ RunResult Model::run(const float* x, const float* y, const float* w, int64_t n, 
     for (int64_t i = n - 1; i > 0; --i)
       std::swap(order_[i], order_[random_bits(seed_, draws_++) % static_cast<uint64_t>(i + 1)]);
   }
-  const int64_t per = shape_size(layers_.back()->out_shape) / layers_.back()->out_shape.back();
+  int64_t state_size = 0;
+  for (const MetricSpec& m : metrics_) state_size += metric_state_size(m);
+  std::vector<double> states(static_cast<size_t>(state_size), 0.0);
   RunResult res;
-  std::vector<double> sums(metrics_.size(), 0.0);
-  double loss_total = 0, weight_total = 0;
+  double loss_total = 0;
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t rows = std::min(batch_size, n - start);
     const float *xb = x + start * in_size, *yb = y + start * ycols, *wb = w ? w + start : nullptr;
@@ -276,17 +280,15 @@ RunResult Model::run(const float* x, const float* y, const float* w, int64_t n, 
     }
     const double batch_loss = loss_and_backward(xb, yb, wb, rows, ycols, train) + regularize(train);
     loss_total += batch_loss * static_cast<double>(rows);
-    accumulate_metrics(yb, wb, rows, ycols, sums);
-    if (wb)
-      for (int64_t r = 0; r < rows; ++r) weight_total += wb[r];
-    else
-      weight_total += static_cast<double>(rows * per);
+    accumulate_metrics(yb, wb, rows, ycols, states);
     if (train) apply_update();
   }
   res.loss = loss_total / static_cast<double>(n);
-  res.metrics.resize(sums.size());
-  for (size_t k = 0; k < sums.size(); ++k)
-    res.metrics[k] = weight_total > 0 ? sums[k] / weight_total : 0.0;
+  const double* state = states.data();
+  for (const MetricSpec& m : metrics_) {
+    res.metrics.push_back(metric_result(m, state));
+    state += metric_state_size(m);
+  }
   res.samples = n;
   return res;
 }

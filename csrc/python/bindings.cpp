@@ -122,7 +122,18 @@ PYBIND11_MODULE(_core, m) {
       .value("categorical_accuracy", Metric::CategoricalAccuracy)
       .value("sparse_categorical_accuracy", Metric::SparseCategoricalAccuracy)
       .value("mean_squared_error", Metric::MeanSquaredError)
-      .value("mean_absolute_error", Metric::MeanAbsoluteError);
+      .value("mean_absolute_error", Metric::MeanAbsoluteError)
+      .value("top_k_categorical_accuracy", Metric::TopKCategoricalAccuracy)
+      .value("precision", Metric::Precision)
+      .value("recall", Metric::Recall)
+      .value("auc", Metric::AUC);
+  py::class_<MetricSpec>(m, "MetricSpec")
+      .def(py::init([](Metric k, float threshold, int top_k, int num_thresholds) {
+             return MetricSpec{k, threshold, top_k, num_thresholds};
+           }),
+           py::arg("kind"), py::arg("threshold") = 0.5f, py::arg("k") = 5,
+           py::arg("num_thresholds") = 200)
+      .def_readonly("kind", &MetricSpec::kind);
   py::enum_<Opt>(m, "Opt")
       .value("SGD", Opt::SGD)
       .value("Adam", Opt::Adam)
@@ -168,13 +179,30 @@ PYBIND11_MODULE(_core, m) {
   m.def("loss", &loss<float>);
   m.def("optimizer_step", &optimizer_step<double>);
   m.def("optimizer_step", &optimizer_step<float>);
-  m.def("metric", [](Metric k, Arr<float> y_true, Arr<float> y_pred, float threshold) {
+  // Value of a metric over one batch (a fresh state), for the function forms and tests.
+  m.def("metric", [](const MetricSpec& spec, Arr<float> y_true, Arr<float> y_pred) {
     const int64_t cols = last_dim(y_pred), rows = cols ? y_pred.size() / cols : 0;
     if (rows == 0) throw std::invalid_argument("y_pred is empty");
-    return metric_sum(k, y_pred.data(), y_true.data(), nullptr, rows, cols, y_true.size() / rows,
-                      threshold) / double(rows);
+    if (y_true.size() % rows != 0)
+      throw std::invalid_argument("y_true and y_pred do not describe the same samples");
+    std::vector<double> state(static_cast<size_t>(metric_state_size(spec)), 0.0);
+    metric_update(spec, y_pred.data(), y_true.data(), nullptr, rows, cols, y_true.size() / rows,
+                  state.data());
+    return metric_result(spec, state.data());
   });
-
+  // C = A @ B through the CPU backend's GEMM (tests and the sgemm-peak benchmark).
+  m.def("gemm", [](Arr<float> a, Arr<float> b) {
+    if (a.ndim() != 2 || b.ndim() != 2 || a.shape(1) != b.shape(0))
+      throw std::invalid_argument("gemm expects matrices (m, k) and (k, n)");
+    const int64_t m = a.shape(0), k = a.shape(1), n = b.shape(1);
+    py::array_t<float> c({m, n});
+    float* cp = c.mutable_data();
+    {
+      py::gil_scoped_release release;
+      get_backend(Device::CPU).gemm(false, false, m, n, k, 1.f, a.data(), k, b.data(), n, 0.f, cp, n);
+    }
+    return c;
+  });
   m.def("all_finite", [](Arr<float> x) { return all_finite(x.data(), x.size()); });
   m.def("set_num_threads", &set_num_threads);
   m.def("get_num_threads", &get_num_threads);
@@ -212,6 +240,7 @@ PYBIND11_MODULE(_core, m) {
       .def_property("learning_rate", &Model::learning_rate, &Model::set_learning_rate)
       .def_property("iterations", &Model::iterations, &Model::set_iterations)
       .def_property("seed", &Model::seed, &Model::set_seed)
+      .def_property("draws", &Model::draws, &Model::set_draws)
       .def("fit_epoch",
            [](Model& md, Arr<float> x, Arr<float> y, std::optional<Arr<float>> w,
               int64_t batch_size, bool shuffle) {

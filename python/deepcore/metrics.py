@@ -2,6 +2,8 @@
 
 `"accuracy"` resolves as in Keras: binary accuracy for one output unit, sparse
 categorical accuracy for integer labels, categorical accuracy for one-hot labels.
+Metrics accumulate over the epoch (Precision, Recall and AUC from counts, the
+others as weighted means); sample weights apply to every metric.
 """
 
 from __future__ import annotations
@@ -11,70 +13,158 @@ import numpy as np
 from . import _core
 
 __all__ = [
-    "binary_accuracy",
-    "categorical_accuracy",
-    "sparse_categorical_accuracy",
-    "mean_squared_error",
-    "mean_absolute_error",
-    "get",
-    "resolve",
+    "Metric", "BinaryAccuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy",
+    "TopKCategoricalAccuracy", "MeanSquaredError", "MeanAbsoluteError", "Precision", "Recall",
+    "AUC", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
+    "top_k_categorical_accuracy", "mean_squared_error", "mean_absolute_error", "get", "resolve",
 ]
 
 _M = _core.Metric
 
 
-def _per_sample(kind, y_true, y_pred, threshold=0.5):
-    y_pred = np.ascontiguousarray(y_pred, np.float32)
-    y_pred2 = y_pred.reshape(-1, y_pred.shape[-1] if y_pred.ndim else 1)
-    y_true2 = np.ascontiguousarray(y_true, np.float32).reshape(len(y_pred2), -1)
-    return np.array(
-        [_core.metric(kind, t[None], p[None], threshold) for t, p in zip(y_true2, y_pred2)]
-    ).reshape(y_pred.shape[:-1])
+class Metric:
+    """A metric of the engine: `kind`, its settings, and the name used in logs."""
+
+    kind = None
+    default_name = "metric"
+
+    def __init__(self, name: str | None = None, threshold: float = 0.5, k: int = 5,
+                 num_thresholds: int = 200):
+        self.name = name or self.default_name
+        self.threshold, self.k, self.num_thresholds = float(threshold), int(k), int(num_thresholds)
+
+    def spec(self):
+        return _core.MetricSpec(self.kind, self.threshold, self.k, self.num_thresholds)
+
+    def __call__(self, y_true, y_pred) -> float:
+        """Value of the metric over one batch."""
+        y_pred = np.ascontiguousarray(y_pred, np.float32)
+        return _core.metric(self.spec(), np.ascontiguousarray(y_true, np.float32), y_pred)
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+
+def _metric_class(class_name, kind, default_name, doc, **defaults):
+    def __init__(self, name=None, **kwargs):
+        Metric.__init__(self, name, **{**defaults, **kwargs})
+
+    return type(class_name, (Metric,), {"kind": kind, "default_name": default_name,
+                                        "__init__": __init__, "__doc__": doc})
+
+
+BinaryAccuracy = _metric_class("BinaryAccuracy", _M.binary_accuracy, "binary_accuracy",
+                               "Mean of (y_pred > threshold) == y_true.")
+CategoricalAccuracy = _metric_class("CategoricalAccuracy", _M.categorical_accuracy,
+                                    "categorical_accuracy", "argmax(y_pred) == argmax(y_true).")
+SparseCategoricalAccuracy = _metric_class(
+    "SparseCategoricalAccuracy", _M.sparse_categorical_accuracy, "sparse_categorical_accuracy",
+    "argmax(y_pred) == y_true (integer labels).")
+MeanSquaredError = _metric_class("MeanSquaredError", _M.mean_squared_error,
+                                 "mean_squared_error", "mean((y_true - y_pred)^2).")
+MeanAbsoluteError = _metric_class("MeanAbsoluteError", _M.mean_absolute_error,
+                                  "mean_absolute_error", "mean(|y_true - y_pred|).")
+
+
+class TopKCategoricalAccuracy(Metric):
+    """Whether the true class is among the k highest predictions (one-hot or integer labels)."""
+
+    kind, default_name = _M.top_k_categorical_accuracy, "top_k_categorical_accuracy"
+
+    def __init__(self, k: int = 5, name=None):
+        if not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"TopKCategoricalAccuracy: k must be a positive integer. "
+                             f"Received: k={k!r}")
+        super().__init__(name, k=k)
+
+
+class Precision(Metric):
+    """tp / (tp + fp) over the epoch; a prediction is positive when > thresholds (0.5)."""
+
+    kind, default_name = _M.precision, "precision"
+
+    def __init__(self, thresholds: float | None = None, name=None):
+        super().__init__(name, threshold=0.5 if thresholds is None else thresholds)
+
+
+class Recall(Metric):
+    """tp / (tp + fn) over the epoch; a prediction is positive when > thresholds (0.5)."""
+
+    kind, default_name = _M.recall, "recall"
+
+    def __init__(self, thresholds: float | None = None, name=None):
+        super().__init__(name, threshold=0.5 if thresholds is None else thresholds)
+
+
+class AUC(Metric):
+    """Area under the ROC curve from counts at `num_thresholds` thresholds (Keras' method)."""
+
+    kind, default_name = _M.auc, "auc"
+
+    def __init__(self, num_thresholds: int = 200, name=None):
+        if not isinstance(num_thresholds, (int, np.integer)) or num_thresholds < 2:
+            raise ValueError(f"AUC: num_thresholds must be an integer > 1. "
+                             f"Received: num_thresholds={num_thresholds!r}")
+        super().__init__(name, num_thresholds=num_thresholds)
+
+
+def _per_sample(metric: Metric, y_true, y_pred):
+    y_pred = np.asarray(y_pred, np.float32)
+    rows = y_pred.reshape(-1, y_pred.shape[-1] if y_pred.ndim else 1)
+    labels = np.asarray(y_true, np.float32).reshape(len(rows), -1)
+    return np.array([metric(t[None], p[None]) for t, p in zip(labels, rows)]).reshape(
+        y_pred.shape[:-1])
 
 
 def binary_accuracy(y_true, y_pred, threshold=0.5):
     """Per-sample mean of (y_pred > threshold) == y_true."""
-    return _per_sample(_M.binary_accuracy, y_true, y_pred, threshold)
+    return _per_sample(BinaryAccuracy(threshold=threshold), y_true, y_pred)
 
 
 def categorical_accuracy(y_true, y_pred):
     """Per-sample argmax(y_pred) == argmax(y_true)."""
-    return _per_sample(_M.categorical_accuracy, y_true, y_pred)
+    return _per_sample(CategoricalAccuracy(), y_true, y_pred)
 
 
 def sparse_categorical_accuracy(y_true, y_pred):
     """Per-sample argmax(y_pred) == y_true."""
-    return _per_sample(_M.sparse_categorical_accuracy, y_true, y_pred)
+    return _per_sample(SparseCategoricalAccuracy(), y_true, y_pred)
+
+
+def top_k_categorical_accuracy(y_true, y_pred, k=5):
+    """Per-sample: the true class is among the k highest predictions."""
+    return _per_sample(TopKCategoricalAccuracy(k), y_true, y_pred)
 
 
 def mean_squared_error(y_true, y_pred):
-    return _per_sample(_M.mean_squared_error, y_true, y_pred)
+    return _per_sample(MeanSquaredError(), y_true, y_pred)
 
 
 def mean_absolute_error(y_true, y_pred):
-    return _per_sample(_M.mean_absolute_error, y_true, y_pred)
+    return _per_sample(MeanAbsoluteError(), y_true, y_pred)
 
 
 _BY_NAME = {
-    "binary_accuracy": _M.binary_accuracy,
-    "categorical_accuracy": _M.categorical_accuracy,
-    "sparse_categorical_accuracy": _M.sparse_categorical_accuracy,
-    "mean_squared_error": _M.mean_squared_error,
-    "mse": _M.mean_squared_error,
-    "mean_absolute_error": _M.mean_absolute_error,
-    "mae": _M.mean_absolute_error,
+    "binary_accuracy": BinaryAccuracy, "categorical_accuracy": CategoricalAccuracy,
+    "sparse_categorical_accuracy": SparseCategoricalAccuracy,
+    "top_k_categorical_accuracy": TopKCategoricalAccuracy,
+    "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
+    "precision": Precision, "recall": Recall, "auc": AUC,
 }
-_BY_FUNCTION = {
-    binary_accuracy: "binary_accuracy",
-    categorical_accuracy: "categorical_accuracy",
-    sparse_categorical_accuracy: "sparse_categorical_accuracy",
-    mean_squared_error: "mean_squared_error",
-    mean_absolute_error: "mean_absolute_error",
-}
+_BY_FUNCTION = {binary_accuracy: "binary_accuracy", categorical_accuracy: "categorical_accuracy",
+                sparse_categorical_accuracy: "sparse_categorical_accuracy",
+                top_k_categorical_accuracy: "top_k_categorical_accuracy",
+                mean_squared_error: "mean_squared_error",
+                mean_absolute_error: "mean_absolute_error"}
 
 
 def get(identifier):
-    """Checks a metric identifier and returns its name."""
+    """Checks a metric identifier; returns its log name (str) or the `Metric` instance."""
+    if isinstance(identifier, Metric):
+        return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Metric) and identifier.kind:
+        return identifier()
     if callable(identifier) and identifier in _BY_FUNCTION:
         return _BY_FUNCTION[identifier]
     if isinstance(identifier, str) and identifier.lower() in (*_BY_NAME, "accuracy", "acc"):
@@ -85,12 +175,19 @@ def get(identifier):
     )
 
 
-def resolve(name: str, y_ndim: int, y_last: int, out_ndim: int, out_last: int):
-    """The engine metric for `name`, given the label and output shapes (Keras' rules)."""
-    if name in ("accuracy", "acc"):
+def name_of(metric) -> str:
+    """The key under which a metric appears in logs and History."""
+    return metric.name if isinstance(metric, Metric) else metric
+
+
+def resolve(metric, y_ndim: int, y_last: int, out_ndim: int, out_last: int):
+    """The engine's MetricSpec for `metric`, given label and output shapes (Keras' rules)."""
+    if isinstance(metric, Metric):
+        return metric.spec()
+    if metric in ("accuracy", "acc"):
         if out_last == 1:
-            return _M.binary_accuracy
+            return BinaryAccuracy().spec()
         if y_ndim < out_ndim or y_last == 1:
-            return _M.sparse_categorical_accuracy
-        return _M.categorical_accuracy
-    return _BY_NAME[name]
+            return SparseCategoricalAccuracy().spec()
+        return CategoricalAccuracy().spec()
+    return _BY_NAME[metric]().spec()

@@ -30,8 +30,9 @@ class Backend {
   virtual double loss(const LossSpec& l, const float* pred, const float* probs, const float* y,
                       const float* w, float* grad, int64_t rows, int64_t cols, int64_t ycols,
                       float grad_scale) = 0;
-  virtual double metric(Metric m, const float* pred, const float* y, const float* w,
-                        int64_t rows, int64_t cols, int64_t ycols) = 0;
+  virtual void metric_update(const MetricSpec& m, const float* pred, const float* y,
+                             const float* w, int64_t rows, int64_t cols, int64_t ycols,
+                             double* state) = 0;
   virtual void optimizer_update(const OptSpec& o, float lr, int64_t step, float* w,
                                 const float* g, float* s0, float* s1, float* s2, int64_t n) = 0;
   // y = x * mask where mask holds 0 or 1/(1-rate), drawn from `seed`.

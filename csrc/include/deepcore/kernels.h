@@ -90,11 +90,26 @@ enum class Metric : int {
   SparseCategoricalAccuracy,
   MeanSquaredError,
   MeanAbsoluteError,
+  TopKCategoricalAccuracy,
+  Precision,
+  Recall,
+  AUC,  // ROC curve, trapezoidal sum over num_thresholds thresholds (Keras' default)
 };
 
-// Sum over rows of w_r * metric_r (w = 1 when null).
-double metric_sum(Metric m, const float* pred, const float* y, const float* w, int64_t rows,
-                  int64_t cols, int64_t ycols, float threshold = 0.5f);
+struct MetricSpec {
+  Metric kind = Metric::BinaryAccuracy;
+  float threshold = 0.5f;     // binary accuracy, precision, recall: positive if pred > threshold
+  int k = 5;                  // top-k accuracy
+  int num_thresholds = 200;   // AUC
+};
+
+// A metric accumulates a state (doubles, zero at the start of an epoch) over batches;
+// its value is computed from the state at the end. Sample weights w (or null) apply
+// per row.
+int64_t metric_state_size(const MetricSpec& m);
+void metric_update(const MetricSpec& m, const float* pred, const float* y, const float* w,
+                   int64_t rows, int64_t cols, int64_t ycols, double* state);
+double metric_result(const MetricSpec& m, const double* state);
 
 // True when no value is NaN or infinite.
 bool all_finite(const float* x, int64_t n);

@@ -54,17 +54,20 @@ class Model {
   void set_regularizer(int64_t param, float l1, float l2);
 
   // ---- training configuration
-  void compile(const LossSpec& loss, const OptSpec& opt, const std::vector<Metric>& metrics);
+  void compile(const LossSpec& loss, const OptSpec& opt, const std::vector<MetricSpec>& metrics);
   bool compiled() const { return compiled_; }
-  void set_metrics(const std::vector<Metric>& metrics) { metrics_ = metrics; }
+  void set_metrics(const std::vector<MetricSpec>& metrics) { metrics_ = metrics; }
   void set_learning_rate(double lr) { opt_.learning_rate = lr; }
   double learning_rate() const { return opt_.learning_rate; }
   int64_t iterations() const { return iterations_; }
   void set_iterations(int64_t it) { iterations_ = it; }
   // Optimizer slots, each num_params() long, one after the other.
   std::vector<float>& optimizer_state() { return slots_; }
+  // Random state: every draw (shuffle, dropout) is random_bits(seed, draws++).
   void set_seed(uint64_t seed) { seed_ = seed; }
   uint64_t seed() const { return seed_; }
+  void set_draws(uint64_t draws) { draws_ = draws; }
+  uint64_t draws() const { return draws_; }
 
   // ---- runs. x: n x input size, y: n x ycols, w: n sample weights or null.
   RunResult fit_epoch(const float* x, const float* y, const float* w, int64_t n, int64_t ycols,
@@ -87,7 +90,7 @@ class Model {
   double regularize(bool add_to_grads);
   void apply_update();
   void accumulate_metrics(const float* y, const float* w, int64_t rows, int64_t ycols,
-                          std::vector<double>& sums);
+                          std::vector<double>& states);
   RunResult run(const float* x, const float* y, const float* w, int64_t n, int64_t ycols,
                 int64_t batch_size, bool train, bool shuffle);
 
@@ -99,7 +102,7 @@ class Model {
   std::vector<float> weights_, grads_, slots_;
   LossSpec loss_;
   OptSpec opt_;
-  std::vector<Metric> metrics_;
+  std::vector<MetricSpec> metrics_;
   int64_t iterations_ = 0;
   uint64_t seed_ = 0, draws_ = 0;
   // Workspace, grown only when a larger batch arrives.

@@ -44,6 +44,7 @@ class Sequential:
         self.optimizer = None
         self.loss = None
         self._loss = None
+        self._metrics: list = []
         self._metric_names: list[str] = []
         self.compiled = False
         self.stop_training = False
@@ -169,7 +170,8 @@ class Sequential:
         self._loss = None if loss is None else losses.get(loss)
         if isinstance(metrics, (str,)) or callable(metrics):
             metrics = [metrics]
-        self._metric_names = [metrics_module.get(m) for m in (metrics or [])]
+        self._metrics = [metrics_module.get(m) for m in (metrics or [])]
+        self._metric_names = [metrics_module.name_of(m) for m in self._metrics]
         self.compiled = True
         if self._engine is not None:
             self._compile_engine()
@@ -296,7 +298,7 @@ class Sequential:
             metrics_module.resolve(
                 m, y.ndim - 1, y.shape[-1] if y.ndim > 1 else 1, len(out), out[-1]
             )
-            for m in self._metric_names
+            for m in self._metrics
         ]
         self._engine.set_metrics(kinds)
 
