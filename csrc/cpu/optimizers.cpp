@@ -1,11 +1,43 @@
 // CPU optimizer updates with Keras 3's update rules. One fused pass over all
 // parameters; bias corrections are computed once per call on the host.
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
 #include "deepcore/kernels.h"
 
 namespace deepcore {
+
+double schedule_value(const ScheduleSpec& s, int64_t step_count) {
+  const double step = static_cast<double>(step_count);
+  switch (s.kind) {
+    case Schedule::Constant:
+      return s.initial_learning_rate;
+    case Schedule::ExponentialDecay: {
+      double p = step / s.decay_steps;
+      if (s.staircase) p = std::floor(p);
+      return s.initial_learning_rate * std::pow(s.decay_rate, p);
+    }
+    case Schedule::PiecewiseConstantDecay: {
+      size_t i = 0;
+      while (i < s.boundaries.size() && step > s.boundaries[i]) ++i;
+      return s.values.at(i);
+    }
+    case Schedule::CosineDecay: {
+      double start = s.initial_learning_rate, t = step;
+      if (s.warmup) {
+        if (step < s.warmup_steps)
+          return start + (s.warmup_target - start) * step / s.warmup_steps;
+        start = s.warmup_target;
+        t = step - s.warmup_steps;
+      }
+      const double frac = std::min(t, s.decay_steps) / s.decay_steps;
+      const double cosine = 0.5 * (1.0 + std::cos(M_PI * frac));
+      return start * ((1.0 - s.alpha) * cosine + s.alpha);
+    }
+  }
+  throw std::invalid_argument("unknown learning-rate schedule");
+}
 
 int optimizer_slots(const OptSpec& o) {
   switch (o.kind) {

@@ -227,8 +227,9 @@ void Model::apply_update() {
   if (opt_.global_clipnorm > 0) clip(g, n, opt_.global_clipnorm);
   const int nslots = optimizer_slots(opt_);
   auto slot = [&](int k) { return k < nslots ? slots_.data() + k * n : nullptr; };
+  const auto lr = static_cast<float>(learning_rate());
   ++iterations_;
-  be_.optimizer_update(opt_, static_cast<float>(opt_.learning_rate), iterations_, weights_.data(), g, slot(0), slot(1),
+  be_.optimizer_update(opt_, lr, iterations_, weights_.data(), g, slot(0), slot(1),
                        slot(2), n);
 }
 

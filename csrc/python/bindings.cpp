@@ -151,6 +151,25 @@ PYBIND11_MODULE(_core, m) {
              return LossSpec{k, from_logits, delta};
            }),
            py::arg("kind"), py::arg("from_logits") = false, py::arg("delta") = 1.0);
+  py::enum_<Schedule>(m, "Schedule")
+      .value("constant", Schedule::Constant)
+      .value("exponential_decay", Schedule::ExponentialDecay)
+      .value("piecewise_constant_decay", Schedule::PiecewiseConstantDecay)
+      .value("cosine_decay", Schedule::CosineDecay);
+  py::class_<ScheduleSpec>(m, "ScheduleSpec")
+      .def(py::init<>())
+      .def_readwrite("kind", &ScheduleSpec::kind)
+      .def_readwrite("initial_learning_rate", &ScheduleSpec::initial_learning_rate)
+      .def_readwrite("decay_steps", &ScheduleSpec::decay_steps)
+      .def_readwrite("decay_rate", &ScheduleSpec::decay_rate)
+      .def_readwrite("staircase", &ScheduleSpec::staircase)
+      .def_readwrite("boundaries", &ScheduleSpec::boundaries)
+      .def_readwrite("values", &ScheduleSpec::values)
+      .def_readwrite("alpha", &ScheduleSpec::alpha)
+      .def_readwrite("warmup", &ScheduleSpec::warmup)
+      .def_readwrite("warmup_target", &ScheduleSpec::warmup_target)
+      .def_readwrite("warmup_steps", &ScheduleSpec::warmup_steps);
+  m.def("schedule_value", &schedule_value);
   py::class_<OptSpec>(m, "OptSpec")
       .def(py::init<>())
       .def_readwrite("kind", &OptSpec::kind)
@@ -166,7 +185,8 @@ PYBIND11_MODULE(_core, m) {
       .def_readwrite("initial_accumulator_value", &OptSpec::initial_accumulator_value)
       .def_readwrite("clipnorm", &OptSpec::clipnorm)
       .def_readwrite("clipvalue", &OptSpec::clipvalue)
-      .def_readwrite("global_clipnorm", &OptSpec::global_clipnorm);
+      .def_readwrite("global_clipnorm", &OptSpec::global_clipnorm)
+      .def_readwrite("schedule", &OptSpec::schedule);
   m.def("optimizer_slots", &optimizer_slots);
   m.def("optimizer_slot_init", &optimizer_slot_init);
 

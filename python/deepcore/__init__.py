@@ -12,6 +12,7 @@ from . import (
     models,
     optimizers,
     regularizers,
+    schedules,
     utils,
 )
 from .layers import Input
@@ -36,6 +37,7 @@ __all__ = [
     "models",
     "optimizers",
     "regularizers",
+    "schedules",
     "utils",
     "__version__",
 ]

@@ -6,7 +6,7 @@ The update itself runs in the engine as one fused pass over all parameters.
 
 from __future__ import annotations
 
-from . import _core
+from . import _core, schedules
 from ._registry import lookup
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "get"]
@@ -47,6 +47,9 @@ class Optimizer:
             )
         for c in clips:
             _check("clip", c, 0.0, inclusive=False)
+        self.schedule = None
+        if isinstance(learning_rate, schedules.LearningRateSchedule):
+            self.schedule, learning_rate = learning_rate, learning_rate(0)
         self._learning_rate = _check("learning_rate", learning_rate, 0.0, inclusive=False)
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
         self.weight_decay = None if weight_decay is None else _check("weight_decay", weight_decay)
@@ -55,11 +58,15 @@ class Optimizer:
 
     @property
     def learning_rate(self) -> float:
+        """The rate of the next update (the schedule's value when there is one)."""
         return self._engine.learning_rate if self._engine is not None else self._learning_rate
 
     @learning_rate.setter
     def learning_rate(self, value):
+        """Sets a fixed rate; this replaces a schedule (Keras refuses; deepcore allows it so
+        that callbacks such as ReduceLROnPlateau work after a schedule)."""
         self._learning_rate = _check("learning_rate", float(value), 0.0, inclusive=False)
+        self.schedule = None
         if self._engine is not None:
             self._engine.learning_rate = self._learning_rate
 
@@ -80,6 +87,8 @@ class Optimizer:
         s.clipvalue = self.clipvalue or 0.0
         s.global_clipnorm = self.global_clipnorm or 0.0
         s.weight_decay = self.weight_decay or 0.0
+        if self.schedule is not None:
+            s.schedule = self.schedule.spec()
         for k, v in self._hyper().items():
             setattr(s, k, v)
         return s

@@ -117,6 +117,24 @@ bool all_finite(const float* x, int64_t n);
 // ----------------------------------------------------------------- optimizers
 enum class Opt : int { SGD, Adam, AdamW, RMSprop, Adagrad };
 
+// Learning-rate schedules, evaluated at each optimizer step (Keras 3 formulas).
+enum class Schedule : int { Constant, ExponentialDecay, PiecewiseConstantDecay, CosineDecay };
+
+struct ScheduleSpec {
+  Schedule kind = Schedule::Constant;
+  double initial_learning_rate = 0.01;
+  double decay_steps = 1.0;
+  double decay_rate = 1.0;  // exponential: lr0 * rate^(step / decay_steps)
+  bool staircase = false;   // exponential: floor(step / decay_steps)
+  std::vector<double> boundaries, values;  // piecewise: values[i] for boundaries[i-1] < step <= boundaries[i]
+  double alpha = 0.0;       // cosine: final fraction of the rate
+  bool warmup = false;      // cosine: linear warm-up from the initial rate to warmup_target
+  double warmup_target = 0.0, warmup_steps = 0.0;
+};
+
+// The learning rate for the update that follows `step` earlier updates.
+double schedule_value(const ScheduleSpec& s, int64_t step);
+
 struct OptSpec {
   // Hyper-parameters are doubles so that float64 kernels use the exact values.
   Opt kind = Opt::SGD;
@@ -130,6 +148,7 @@ struct OptSpec {
   double weight_decay = 0.0;               // decoupled decay (AdamW's default 0.004)
   double initial_accumulator_value = 0.1;  // Adagrad
   double clipnorm = 0.0, clipvalue = 0.0, global_clipnorm = 0.0;  // 0: off
+  ScheduleSpec schedule;  // kind Constant: learning_rate is used as it is
 };
 
 // Number of state slots (each the size of the parameters) the optimizer keeps.

@@ -57,8 +57,16 @@ class Model {
   void compile(const LossSpec& loss, const OptSpec& opt, const std::vector<MetricSpec>& metrics);
   bool compiled() const { return compiled_; }
   void set_metrics(const std::vector<MetricSpec>& metrics) { metrics_ = metrics; }
-  void set_learning_rate(double lr) { opt_.learning_rate = lr; }
-  double learning_rate() const { return opt_.learning_rate; }
+  // A fixed learning rate replaces any schedule.
+  void set_learning_rate(double lr) {
+    opt_.learning_rate = lr;
+    opt_.schedule.kind = Schedule::Constant;
+  }
+  // The rate of the next update (from the schedule when there is one).
+  double learning_rate() const {
+    return opt_.schedule.kind == Schedule::Constant ? opt_.learning_rate
+                                                    : schedule_value(opt_.schedule, iterations_);
+  }
   int64_t iterations() const { return iterations_; }
   void set_iterations(int64_t it) { iterations_ = it; }
   // Optimizer slots, each num_params() long, one after the other.
