@@ -189,6 +189,27 @@ class CpuBackend final : public Backend {
     }
   }
 
+  void im2col(const Window2D& g, const float* x, int64_t batch, float* cols) override {
+    deepcore::im2col(g, x, batch, cols);
+  }
+  void col2im(const Window2D& g, const float* cols, int64_t batch, float* dx) override {
+    deepcore::col2im(g, cols, batch, dx);
+  }
+  void maxpool_forward(const Window2D& g, const float* x, int64_t batch, float* y,
+                       int32_t* argmax) override {
+    deepcore::maxpool_forward(g, x, batch, y, argmax);
+  }
+  void maxpool_backward(const Window2D& g, const float* dy, const int32_t* argmax,
+                        int64_t batch, float* dx) override {
+    deepcore::maxpool_backward(g, dy, argmax, batch, dx);
+  }
+  void avgpool_forward(const Window2D& g, const float* x, int64_t batch, float* y) override {
+    deepcore::avgpool_forward(g, x, batch, y);
+  }
+  void avgpool_backward(const Window2D& g, const float* dy, int64_t batch, float* dx) override {
+    deepcore::avgpool_backward(g, dy, batch, dx);
+  }
+
   void gather_rows(const float* src, const int64_t* idx, int64_t rows, int64_t cols,
                    float* dst) override {
     for (int64_t r = 0; r < rows; ++r)

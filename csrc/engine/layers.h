@@ -90,4 +90,82 @@ class Dropout final : public Layer {
   std::vector<float> mask_;
 };
 
+// Conv2D over NHWC images: im2col, then the same GEMM and fused bias + activation as Dense.
+class Conv2D final : public Layer {
+ public:
+  Conv2D(int64_t filters, int64_t kh, int64_t kw, int64_t sh, int64_t sw, bool same, ActSpec act,
+         bool use_bias)
+      : filters_(filters), kh_(kh), kw_(kw), sh_(sh), sw_(sw), same_(same), act_(act),
+        use_bias_(use_bias) {}
+  const char* name() const override { return "Conv2D"; }
+  void build(const Shape& in) override;
+  std::vector<Shape> param_shapes() const override;
+  void bind(float* w, float* g) override;
+  void reserve(int64_t rows) override;
+  void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
+               uint64_t seed) override;
+  void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
+                int64_t rows, bool dy_is_preact) override;
+  ActSpec activation() const override { return act_; }
+  const float* preact(const float* x, const float* y) const override {
+    return act_.kind == Act::Linear ? y : z_.data();
+  }
+
+ private:
+  int64_t filters_, kh_, kw_, sh_, sw_;
+  bool same_;
+  ActSpec act_;
+  bool use_bias_;
+  Window2D g_;
+  float *w_ = nullptr, *b_ = nullptr, *gw_ = nullptr, *gb_ = nullptr;
+  std::vector<float> cols_, z_, dz_;
+};
+
+// MaxPooling2D and AveragePooling2D.
+class Pool2D final : public Layer {
+ public:
+  Pool2D(bool max, int64_t ph, int64_t pw, int64_t sh, int64_t sw, bool same)
+      : max_(max), ph_(ph), pw_(pw), sh_(sh), sw_(sw), same_(same) {}
+  const char* name() const override { return max_ ? "MaxPooling2D" : "AveragePooling2D"; }
+  void build(const Shape& in) override;
+  void reserve(int64_t rows) override;
+  void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
+               uint64_t seed) override;
+  void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
+                int64_t rows, bool dy_is_preact) override;
+
+ private:
+  bool max_;
+  int64_t ph_, pw_, sh_, sw_;
+  bool same_;
+  Window2D g_;
+  std::vector<int32_t> argmax_;
+};
+
+// Flatten and Reshape: the same values under another shape.
+class Reshape final : public Layer {
+ public:
+  explicit Reshape(Shape target) : target_(std::move(target)) {}  // empty: flatten
+  const char* name() const override { return target_.empty() ? "Flatten" : "Reshape"; }
+  void build(const Shape& in) override;
+  void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
+               uint64_t seed) override;
+  void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
+                int64_t rows, bool dy_is_preact) override;
+
+ private:
+  Shape target_;
+};
+
+// Mean over height and width: (h, w, c) -> (c).
+class GlobalAveragePooling2D final : public Layer {
+ public:
+  const char* name() const override { return "GlobalAveragePooling2D"; }
+  void build(const Shape& in) override;
+  void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
+               uint64_t seed) override;
+  void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
+                int64_t rows, bool dy_is_preact) override;
+};
+
 }  // namespace deepcore

@@ -49,6 +49,39 @@ void Model::add_dropout(float rate) {
   layers_.push_back(std::make_unique<Dropout>(rate));
 }
 
+static void check_positive(const char* layer, const char* what, std::initializer_list<int64_t> v) {
+  for (int64_t x : v)
+    if (x <= 0)
+      throw std::invalid_argument(std::string(layer) + ": " + what +
+                                  " must be positive integers, received: " + std::to_string(x));
+}
+
+void Model::add_conv2d(int64_t filters, int64_t kh, int64_t kw, int64_t sh, int64_t sw, bool same,
+                       ActSpec act, bool use_bias) {
+  check_not_built(built_);
+  check_positive("Conv2D", "filters", {filters});
+  check_positive("Conv2D", "kernel_size", {kh, kw});
+  check_positive("Conv2D", "strides", {sh, sw});
+  layers_.push_back(std::make_unique<Conv2D>(filters, kh, kw, sh, sw, same, act, use_bias));
+}
+
+void Model::add_pool2d(bool max, int64_t ph, int64_t pw, int64_t sh, int64_t sw, bool same) {
+  check_not_built(built_);
+  check_positive(max ? "MaxPooling2D" : "AveragePooling2D", "pool_size and strides",
+                 {ph, pw, sh, sw});
+  layers_.push_back(std::make_unique<Pool2D>(max, ph, pw, sh, sw, same));
+}
+
+void Model::add_reshape(const Shape& target) {
+  check_not_built(built_);
+  layers_.push_back(std::make_unique<Reshape>(target));
+}
+
+void Model::add_global_average_pooling2d() {
+  check_not_built(built_);
+  layers_.push_back(std::make_unique<GlobalAveragePooling2D>());
+}
+
 void Model::build(const Shape& input_shape) {
   if (layers_.empty()) throw std::invalid_argument("the model has no layers");
   for (int64_t d : input_shape)
@@ -61,7 +94,11 @@ void Model::build(const Shape& input_shape) {
   Shape s = input_shape;
   std::vector<int64_t> first(layers_.size());
   for (size_t i = 0; i < layers_.size(); ++i) {
-    layers_[i]->build(s);
+    try {
+      layers_[i]->build(s);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument("layer #" + std::to_string(i) + ": " + e.what());
+    }
     first[i] = total;
     for (const Shape& ps : layers_[i]->param_shapes()) {
       params_.push_back({static_cast<int64_t>(i), total, ps});
@@ -246,6 +283,14 @@ void Model::accumulate_metrics(const float* y, const float* w, int64_t rows, int
   }
 }
 
+const std::vector<int64_t>& Model::shuffle(int64_t n) {
+  order_.resize(static_cast<size_t>(n));
+  std::iota(order_.begin(), order_.end(), int64_t{0});
+  for (int64_t i = n - 1; i > 0; --i)
+    std::swap(order_[i], order_[random_bits(seed_, draws_++) % static_cast<uint64_t>(i + 1)]);
+  return order_;
+}
+
 RunResult Model::run(const float* x, const float* y, const float* w, int64_t n, int64_t ycols,
                      int64_t batch_size, bool train, bool shuffle) {
   check_compiled();
@@ -254,12 +299,7 @@ RunResult Model::run(const float* x, const float* y, const float* w, int64_t n, 
   const int64_t cap = std::min(batch_size, n);
   reserve(cap);
   if (static_cast<int64_t>(ybuf_.size()) < cap * ycols) ybuf_.resize(static_cast<size_t>(cap * ycols));
-  if (shuffle) {
-    order_.resize(static_cast<size_t>(n));
-    std::iota(order_.begin(), order_.end(), int64_t{0});
-    for (int64_t i = n - 1; i > 0; --i)
-      std::swap(order_[i], order_[random_bits(seed_, draws_++) % static_cast<uint64_t>(i + 1)]);
-  }
+  if (shuffle) this->shuffle(n);
   int64_t state_size = 0;
   for (const MetricSpec& m : metrics_) state_size += metric_state_size(m);
   std::vector<double> states(static_cast<size_t>(state_size), 0.0);

@@ -233,6 +233,10 @@ PYBIND11_MODULE(_core, m) {
       .def("add_dense", &Model::add_dense)
       .def("add_activation", &Model::add_activation)
       .def("add_dropout", &Model::add_dropout)
+      .def("add_conv2d", &Model::add_conv2d)
+      .def("add_pool2d", &Model::add_pool2d)
+      .def("add_reshape", &Model::add_reshape)
+      .def("add_global_average_pooling2d", &Model::add_global_average_pooling2d)
       .def("build", &Model::build)
       .def_property_readonly("built", &Model::built)
       .def_property_readonly("compiled", &Model::compiled)
@@ -261,6 +265,12 @@ PYBIND11_MODULE(_core, m) {
       .def_property("iterations", &Model::iterations, &Model::set_iterations)
       .def_property("seed", &Model::seed, &Model::set_seed)
       .def_property("draws", &Model::draws, &Model::set_draws)
+      .def("permutation",
+           [](Model& md, int64_t n) {
+             if (n < 0) throw std::invalid_argument("n must be >= 0");
+             const std::vector<int64_t>& order = md.shuffle(n);
+             return py::array_t<int64_t>(static_cast<py::ssize_t>(order.size()), order.data());
+           })
       .def("fit_epoch",
            [](Model& md, Arr<float> x, Arr<float> y, std::optional<Arr<float>> w,
               int64_t batch_size, bool shuffle) {

@@ -38,6 +38,16 @@ class Backend {
   // y = x * mask where mask holds 0 or 1/(1-rate), drawn from `seed`.
   virtual void dropout(float rate, uint64_t seed, const float* x, float* y, float* mask,
                        int64_t n) = 0;
+  // Convolution and pooling kernels (see kernels.h for their contract).
+  virtual void im2col(const Window2D& g, const float* x, int64_t batch, float* cols) = 0;
+  virtual void col2im(const Window2D& g, const float* cols, int64_t batch, float* dx) = 0;
+  virtual void maxpool_forward(const Window2D& g, const float* x, int64_t batch, float* y,
+                               int32_t* argmax) = 0;
+  virtual void maxpool_backward(const Window2D& g, const float* dy, const int32_t* argmax,
+                                int64_t batch, float* dx) = 0;
+  virtual void avgpool_forward(const Window2D& g, const float* x, int64_t batch, float* y) = 0;
+  virtual void avgpool_backward(const Window2D& g, const float* dy, int64_t batch,
+                                float* dx) = 0;
   // dst[i, :] = src[idx[i], :] for i < rows.
   virtual void gather_rows(const float* src, const int64_t* idx, int64_t rows, int64_t cols,
                            float* dst) = 0;

@@ -111,6 +111,35 @@ void metric_update(const MetricSpec& m, const float* pred, const float* y, const
                    int64_t rows, int64_t cols, int64_t ycols, double* state);
 double metric_result(const MetricSpec& m, const double* state);
 
+// ------------------------------------------------------------ convolutions
+// Geometry of a 2-D window (convolution or pooling) over NHWC images.
+struct Window2D {
+  int64_t h = 0, w = 0, c = 0;          // input height, width, channels
+  int64_t kh = 1, kw = 1;               // window size
+  int64_t sh = 1, sw = 1;               // strides
+  int64_t pad_top = 0, pad_left = 0;    // "same" padding (Keras/TensorFlow split)
+  int64_t oh = 0, ow = 0;               // output height, width
+};
+
+// Keras' output size and padding for `same` (true) or `valid` (false).
+Window2D make_window(int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t sh,
+                     int64_t sw, bool same);
+
+// cols[(n, oy, ox), (ky, kx, ci)] = x[n, oy*sh + ky - pad_top, ox*sw + kx - pad_left, ci]
+// (0 outside the image). cols: (batch * oh * ow) x (kh * kw * c).
+void im2col(const Window2D& g, const float* x, int64_t batch, float* cols);
+// The adjoint: dx = 0, then dx[...] += cols[...] for every entry im2col reads.
+void col2im(const Window2D& g, const float* cols, int64_t batch, float* dx);
+
+// Max pooling over each window (padding never wins); argmax keeps the input index of
+// each maximum for the backward pass.
+void maxpool_forward(const Window2D& g, const float* x, int64_t batch, float* y, int32_t* argmax);
+void maxpool_backward(const Window2D& g, const float* dy, const int32_t* argmax, int64_t batch,
+                      float* dx);
+// Average pooling over the valid (non-padding) part of each window.
+void avgpool_forward(const Window2D& g, const float* x, int64_t batch, float* y);
+void avgpool_backward(const Window2D& g, const float* dy, int64_t batch, float* dx);
+
 // True when no value is NaN or infinite.
 bool all_finite(const float* x, int64_t n);
 

@@ -39,6 +39,11 @@ class Model {
   void add_dense(int64_t units, ActSpec act, bool use_bias);
   void add_activation(ActSpec act);
   void add_dropout(float rate);
+  void add_conv2d(int64_t filters, int64_t kh, int64_t kw, int64_t sh, int64_t sw, bool same,
+                  ActSpec act, bool use_bias);
+  void add_pool2d(bool max, int64_t ph, int64_t pw, int64_t sh, int64_t sw, bool same);
+  void add_reshape(const Shape& target);  // empty target: Flatten
+  void add_global_average_pooling2d();
   // Allocates parameters (zeros) and shapes for `input_shape` (without the batch axis).
   void build(const Shape& input_shape);
   bool built() const { return built_; }
@@ -76,6 +81,9 @@ class Model {
   uint64_t seed() const { return seed_; }
   void set_draws(uint64_t draws) { draws_ = draws; }
   uint64_t draws() const { return draws_; }
+  // The next shuffle order of n rows (Fisher-Yates over the draws); fit_epoch with
+  // shuffle=true trains in this order.
+  const std::vector<int64_t>& shuffle(int64_t n);
 
   // ---- runs. x: n x input size, y: n x ycols, w: n sample weights or null.
   RunResult fit_epoch(const float* x, const float* y, const float* w, int64_t n, int64_t ycols,

@@ -1,5 +1,16 @@
 """Layers with Keras' names and arguments."""
 
+from .convolutional import (
+    AveragePooling2D,
+    Conv2D,
+    Flatten,
+    GlobalAveragePooling2D,
+    MaxPooling2D,
+    Reshape,
+)
 from .core import Activation, Dense, Dropout, Input, InputLayer, Layer
 
-__all__ = ["Layer", "InputLayer", "Input", "Dense", "Activation", "Dropout"]
+__all__ = [
+    "Layer", "InputLayer", "Input", "Dense", "Activation", "Dropout", "Conv2D", "MaxPooling2D",
+    "AveragePooling2D", "GlobalAveragePooling2D", "Flatten", "Reshape",
+]
