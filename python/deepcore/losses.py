@@ -32,6 +32,8 @@ __all__ = [
     "mse",
     "mae",
     "get",
+    "serialize",
+    "deserialize",
 ]
 
 _REDUCTIONS = ("sum_over_batch_size", "sum", "none", None)
@@ -99,7 +101,12 @@ class Loss:
         return per
 
     def get_config(self) -> dict:
-        return {"name": self.name, "reduction": self.reduction, "from_logits": self.from_logits}
+        """The constructor's arguments: `type(loss).from_config(loss.get_config())` copies it."""
+        return {"name": self.name, "reduction": self.reduction}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
 
 
 class MeanSquaredError(Loss):
@@ -142,6 +149,9 @@ class BinaryCrossentropy(Loss):
     def __init__(self, from_logits: bool = False, reduction="sum_over_batch_size", name=None):
         super().__init__(reduction, name, from_logits)
 
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits}
+
 
 class CategoricalCrossentropy(Loss):
     """-sum(y log q) with q = p / sum(p) clipped to [1e-7, 1 - 1e-7]; one-hot labels."""
@@ -151,6 +161,9 @@ class CategoricalCrossentropy(Loss):
     def __init__(self, from_logits: bool = False, reduction="sum_over_batch_size", name=None):
         super().__init__(reduction, name, from_logits)
 
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits}
+
 
 class SparseCategoricalCrossentropy(Loss):
     """Categorical cross-entropy with integer labels in [0, classes)."""
@@ -159,6 +172,9 @@ class SparseCategoricalCrossentropy(Loss):
 
     def __init__(self, from_logits: bool = False, reduction="sum_over_batch_size", name=None):
         super().__init__(reduction, name, from_logits)
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits}
 
 
 class Hinge(Loss):
@@ -230,3 +246,14 @@ def get(identifier) -> Loss:
     if callable(identifier) and identifier in _BY_FUNCTION:
         return _BY_FUNCTION[identifier]()
     return lookup("loss", identifier, _BY_NAME)()
+
+
+def serialize(loss: Loss) -> dict:
+    """`{"class_name": ..., "config": ...}` of a `Loss` instance."""
+    return {"class_name": type(loss).__name__, "config": loss.get_config()}
+
+
+def deserialize(config: dict) -> Loss:
+    """The loss described by `serialize`'s output."""
+    classes = {c.__name__.lower(): c for c in set(_BY_NAME.values())}
+    return lookup("loss", config["class_name"], classes).from_config(config["config"])

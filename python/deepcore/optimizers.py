@@ -9,7 +9,9 @@ from __future__ import annotations
 from . import _core, schedules
 from ._registry import lookup
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "get"]
+__all__ = [
+    "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "get", "serialize", "deserialize",
+]
 
 
 def _check(name: str, value, low=0.0, inclusive=True, high=None):
@@ -97,15 +99,31 @@ class Optimizer:
         self._engine = engine
 
     def get_config(self) -> dict:
+        """The constructor's arguments (a schedule as {"class_name": ..., "config": ...})."""
+        lr = self.learning_rate
+        if self.schedule is not None:
+            lr = {"class_name": type(self.schedule).__name__, "config": self.schedule.get_config()}
         return {
             "name": self.name,
-            "learning_rate": self.learning_rate,
+            "learning_rate": lr,
             "clipnorm": self.clipnorm,
             "clipvalue": self.clipvalue,
             "global_clipnorm": self.global_clipnorm,
             "weight_decay": self.weight_decay,
             **self._hyper(),
         }
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        lr = config.get("learning_rate")
+        if isinstance(lr, dict):
+            schedule = getattr(schedules, str(lr["class_name"]), None)
+            if not (isinstance(schedule, type)
+                    and issubclass(schedule, schedules.LearningRateSchedule)):
+                raise ValueError(f"Unknown learning-rate schedule: {lr['class_name']!r}")
+            config["learning_rate"] = schedule(**lr["config"])
+        return cls(**config)
 
 
 class SGD(Optimizer):
@@ -218,3 +236,13 @@ def get(identifier) -> Optimizer:
     ):
         return identifier()
     return lookup("optimizer", identifier, _BY_NAME)()
+
+
+def serialize(optimizer: Optimizer) -> dict:
+    """`{"class_name": ..., "config": ...}` of an `Optimizer` instance."""
+    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+
+
+def deserialize(config: dict) -> Optimizer:
+    """The optimizer described by `serialize`'s output."""
+    return lookup("optimizer", config["class_name"], _BY_NAME).from_config(config["config"])

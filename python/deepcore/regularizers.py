@@ -6,7 +6,9 @@ import numpy as np
 
 from ._registry import lookup
 
-__all__ = ["Regularizer", "L1", "L2", "L1L2", "l1", "l2", "l1_l2", "get"]
+__all__ = [
+    "Regularizer", "L1", "L2", "L1L2", "l1", "l2", "l1_l2", "get", "serialize", "deserialize",
+]
 
 
 class Regularizer:
@@ -25,15 +27,25 @@ class Regularizer:
     def get_config(self) -> dict:
         return {"l1": self.l1, "l2": self.l2}
 
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
 
 class L1(Regularizer):
     def __init__(self, l1: float = 0.01):
         super().__init__(l1=l1)
 
+    def get_config(self):
+        return {"l1": self.l1}
+
 
 class L2(Regularizer):
     def __init__(self, l2: float = 0.01):
         super().__init__(l2=l2)
+
+    def get_config(self):
+        return {"l2": self.l2}
 
 
 class L1L2(Regularizer):
@@ -46,7 +58,22 @@ _BY_NAME = {"l1": L1, "l2": L2, "l1_l2": L1L2}
 
 
 def get(identifier):
-    """Resolves None, a name or a `Regularizer` to a `Regularizer` (or None)."""
+    """Resolves None, a name, a `serialize` dict or a `Regularizer` to a `Regularizer` (or None)."""
     if identifier is None or isinstance(identifier, Regularizer):
         return identifier
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
     return lookup("regularizer", identifier, _BY_NAME)()
+
+
+def serialize(regularizer) -> dict | None:
+    """`{"class_name": ..., "config": ...}` of a regularizer (None for None)."""
+    if regularizer is None:
+        return None
+    return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
+
+
+def deserialize(config: dict) -> Regularizer:
+    """The regularizer described by `serialize`'s output."""
+    classes = {c.__name__.lower(): c for c in (Regularizer, L1, L2, L1L2)}
+    return lookup("regularizer", config["class_name"], classes).from_config(config["config"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from .. import activations, initializers, regularizers
@@ -18,7 +20,9 @@ def _auto_name(base: str) -> str:
 
 
 def _snake(name: str) -> str:
-    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+    """Keras' layer-name rule: "Conv2D" -> "conv2d", "MaxPooling2D" -> "max_pooling2d"."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def _shape_arg(shape, name: str, owner: str) -> tuple:
@@ -75,8 +79,17 @@ class Layer:
         """(initializer, regularizer) for each weight, in the engine's order."""
         return []
 
+    def weight_names(self) -> list[str]:
+        """Names of the weights, in the engine's order (used as keys in saved files)."""
+        return [f"weight_{i}" for i in range(len(self.weight_settings()))]
+
     def get_config(self) -> dict:
+        """The constructor's arguments: `type(layer).from_config(layer.get_config())` copies it."""
         return {"name": self.name, "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
 
     # --- weights
     @property
@@ -180,6 +193,9 @@ class Dense(Layer):
         s = [(self.kernel_initializer, self.kernel_regularizer)]
         return s + [(self.bias_initializer, self.bias_regularizer)] if self.use_bias else s
 
+    def weight_names(self):
+        return ["kernel", "bias"] if self.use_bias else ["kernel"]
+
     @property
     def kernel(self):
         return self._views[0] if self._views else None
@@ -194,6 +210,8 @@ class Dense(Layer):
             "units": self.units,
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
         }
 
 

@@ -1,13 +1,16 @@
 """The Sequential model: a stack of layers trained by the C++ engine.
 
-Python calls the engine once per epoch (fit), or once per batch only when a
-callback asks for batch-level hooks; the data is converted to float32 once.
+Python calls the engine once per epoch (fit), once per batch only when a
+callback asks for batch-level hooks, or in chunks of batches to redraw the
+progress bar on a terminal; the data is converted to float32 once.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -25,6 +28,219 @@ def _positive_int(value, name, default=None):
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
         raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
     return int(value)
+
+
+# ------------------------------------------------------------ epoch helpers
+# Metrics whose epoch value comes from counts (not a mean of per-sample values):
+# an epoch split over several engine calls cannot reproduce them exactly.
+_COUNT_METRICS = (_core.Metric.precision, _core.Metric.recall, _core.Metric.auc)
+_CLASS_LOSSES = (
+    _core.Loss.binary_crossentropy,
+    _core.Loss.categorical_crossentropy,
+    _core.Loss.sparse_categorical_crossentropy,
+    _core.Loss.hinge,
+)
+
+
+def _splitmix64(x):
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def _engine_permutation(engine, n: int) -> np.ndarray:
+    """The row order `engine.fit_epoch(..., shuffle=True)` would draw next, drawn the same way.
+
+    The engine shuffles with a Fisher-Yates pass whose i-th draw is
+    random_bits(seed, draws++) (csrc/include/deepcore/rng.h); this repeats it and
+    advances `engine.draws` as the engine would, so training on the rows in this
+    order without shuffling gives bit-identical weights (tests/test_fit_workflow.py
+    checks it).
+    """
+    draws = int(engine.draws)
+    if n > 1:
+        with np.errstate(over="ignore"):
+            seed = _splitmix64(np.array([engine.seed], dtype=np.uint64))
+            k = np.arange(n - 1, dtype=np.uint64) + np.uint64(draws)
+            bits = _splitmix64(seed ^ (k * np.uint64(0xD1B54A32D192ED03)))
+        js = (bits % np.arange(n, 1, -1, dtype=np.uint64)).tolist()
+        order = list(range(n))
+        for i, j in zip(range(n - 1, 0, -1), js):
+            order[i], order[j] = order[j], order[i]
+        engine.draws = draws + n - 1
+        return np.fromiter(order, dtype=np.int64, count=n)
+    return np.arange(n, dtype=np.int64)
+
+
+class _RowStream:
+    """Rows for `steps_per_epoch`: one pass over the data after the other, each in a
+    fresh order (the engine's draws) when shuffling; an epoch takes the next rows."""
+
+    def __init__(self, engine, n: int, shuffle: bool):
+        self.engine, self.n, self.shuffle = engine, n, shuffle
+        self.order, self.pos = None, n
+
+    def take(self, count: int) -> np.ndarray:
+        parts = []
+        while count > 0:
+            if self.pos == self.n:
+                self.order = (
+                    _engine_permutation(self.engine, self.n)
+                    if self.shuffle
+                    else np.arange(self.n, dtype=np.int64)
+                )
+                self.pos = 0
+            k = min(count, self.n - self.pos)
+            parts.append(self.order[self.pos : self.pos + k])
+            self.pos += k
+            count -= k
+        return np.concatenate(parts)
+
+
+class _Totals:
+    """Epoch loss and metrics from the results of several engine calls.
+
+    The loss is a mean over rows and the mean metrics are weighted means, so they
+    combine exactly (up to rounding); count metrics (precision, recall, AUC) can only
+    be averaged over the calls, which is why fit avoids splitting epochs that have them.
+    """
+
+    def __init__(self, count_flags):
+        self.count_flags = list(count_flags)
+        self.calls, self.rows, self.loss = 0, 0, 0.0
+        self.sums = np.zeros(len(self.count_flags))
+        self.weights = np.zeros(len(self.count_flags))
+        self.first = None
+
+    def add(self, loss, values, rows, weight):
+        self.calls += 1
+        if self.calls == 1:
+            self.first = (loss, list(values))
+        self.rows += rows
+        self.loss += loss * rows
+        for i, (v, counted) in enumerate(zip(values, self.count_flags)):
+            wi = rows if counted else weight
+            self.sums[i] += v * wi
+            self.weights[i] += wi
+
+    def result(self):
+        if self.calls == 1:
+            return self.first
+        values = [s / wt if wt > 0 else 0.0 for s, wt in zip(self.sums, self.weights)]
+        return self.loss / max(self.rows, 1), values
+
+
+def _format_value(v) -> str:
+    return f"{v:.4f}" if v == 0 or abs(v) >= 1e-3 or v != v else f"{v:.4e}"
+
+
+def _format_logs(logs) -> str:
+    keys = sorted(k for k in logs if not k.startswith("val_"))
+    keys += sorted(k for k in logs if k.startswith("val_"))
+    return " - ".join(f"{k}: {_format_value(logs[k])}" for k in keys)
+
+
+def _format_step_time(seconds: float) -> str:
+    if seconds >= 1 or seconds == 0:
+        return f"{seconds:.0f}s/step"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.0f}ms/step"
+    return f"{seconds * 1e6:.0f}us/step"
+
+
+def _format_eta(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+    if seconds >= 60:
+        return f"{seconds // 60}:{seconds % 60:02d}"
+    return f"{seconds}s"
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+class _Progress:
+    """fit's output: a progress bar redrawn in place ("\\r") when verbose=1 and stdout is a
+    terminal, otherwise (verbose=2, or verbose=1 into a file or pipe) one line per epoch."""
+
+    interval = 0.1  # seconds between two redraws of the bar (and the target chunk length)
+    width = 30
+
+    def __init__(self, verbose: int, epochs: int, steps: int):
+        self.stream = sys.stdout
+        self.verbose, self.epochs, self.steps = verbose, epochs, steps
+        self.live = verbose == 1 and _isatty(self.stream)
+        self.shown = 0
+
+    def _write(self, text: str):
+        self.stream.write(text)
+        self.stream.flush()
+
+    def _line(self, text: str):
+        # overwrite the previous bar; pad with spaces when the new line is shorter
+        pad = max(self.shown - len(text), 0)
+        self._write("\r" + text + " " * pad)
+        self.shown = len(text)
+
+    def _bar(self, done: int) -> str:
+        steps = max(self.steps, 1)
+        digits = len(str(steps))
+        filled = int(self.width * min(done, steps) / steps)
+        if done < steps:
+            bar = "=" * max(filled - 1, 0) + (">" if filled else "") + "." * (self.width - filled)
+        else:
+            bar = "=" * self.width
+        return f"{done:>{digits}}/{steps} [{bar}]"
+
+    def epoch_begin(self, epoch: int):
+        self.start = self.last = time.perf_counter()
+        self.shown = 0
+        if self.live:
+            self._write(f"Epoch {epoch + 1}/{self.epochs}\n")
+            self._line(self._bar(0))
+
+    def update(self, done: int, logs=None):
+        """Redraws the bar after `done` batches, at most once per `interval` seconds."""
+        if not self.live:
+            return
+        now = time.perf_counter()
+        if now - self.last < self.interval and done < self.steps:
+            return
+        self.last = now
+        eta = (now - self.start) / max(done, 1) * max(self.steps - done, 0)
+        text = f"{self._bar(done)} - ETA: {_format_eta(eta)}"
+        if logs:
+            text += " - " + _format_logs(logs)
+        self._line(text)
+
+    def epoch_end(self, epoch: int, done: int, seconds: float, logs):
+        if not self.verbose:
+            return
+        stats = (
+            f"{seconds:.0f}s - {_format_step_time(seconds / max(done, 1))}"
+            + (" - " + _format_logs(logs) if logs else "")
+        )
+        if self.live:
+            self._line(f"{self._bar(done)} - {stats}")
+            self._write("\n")
+        else:
+            digits = len(str(self.steps))
+            self._write(
+                f"Epoch {epoch + 1}/{self.epochs} - {done:>{digits}}/{self.steps} - {stats}\n"
+            )
+
+
+def _overrides(callback, hook: str) -> bool:
+    """Whether `callback` implements `hook` (a method override or a function set on the
+    instance, as LambdaCallback does)."""
+    f = getattr(callback, hook, None)
+    return getattr(f, "__func__", f) is not getattr(callbacks_module.Callback, hook)
 
 
 class Sequential:
@@ -111,9 +327,15 @@ class Sequential:
         try:
             engine.build(list(self._input_shape))
         except ValueError as e:
+            message = str(e)
+            found = re.match(r"layer #(\d+): (.*)", message, re.S)
+            where = f"model {self.name!r}"
+            if found:
+                layer = self._layers[int(found.group(1))]
+                where = f"layer {layer.name!r} ({type(layer).__name__}) of {where}"
+                message = found.group(2)
             raise ValueError(
-                f"Model {self.name!r} cannot be built for input shape "
-                f"{(None, *self._input_shape)}: {e}"
+                f"Cannot build {where} for input shape {(None, *self._input_shape)}: {message}"
             ) from None
         engine.seed = int(utils.rng().integers(2**63))
         flat = engine.weights()
@@ -301,6 +523,7 @@ class Sequential:
             for m in self._metrics
         ]
         self._engine.set_metrics(kinds)
+        self._count_flags = [k.kind in _COUNT_METRICS for k in kinds]
 
     @property
     def metrics_names(self) -> list[str]:
@@ -324,21 +547,81 @@ class Sequential:
         steps_per_epoch=None,
         validation_batch_size=None,
         validation_freq=1,
+        validation_split_mode="last",
     ):
-        """Trains the model; returns a `History` whose `.history` holds per-epoch logs."""
+        """Trains the model; returns a `History` whose `.history` holds per-epoch logs.
+
+        Args:
+            x, y: Inputs and targets (NumPy arrays or anything `np.asarray` accepts).
+            batch_size: Rows per gradient step (default 32).
+            epochs: Index of the last epoch (training starts at `initial_epoch`).
+            verbose: "auto" (= 1), 0 (silent), 1 (progress bar on a terminal, one line
+                per epoch otherwise) or 2 (one line per epoch).
+            callbacks: `deepcore.callbacks.Callback` instances.
+            validation_split: Fraction of the rows held out for validation.
+            validation_split_mode: Which rows `validation_split` holds out:
+                "last" (Keras: the last rows, taken before any shuffling), "shuffle"
+                (rows drawn at random from `deepcore.utils.rng()`) or "stratify" (drawn
+                at random class by class, so each class keeps its proportion in both
+                parts; classes come from integer labels, one-hot rows or binary 0/1
+                labels). Both parts keep the original row order.
+            validation_data: `(x_val, y_val)` or `(x_val, y_val, sample_weight_val)`;
+                takes precedence over `validation_split`.
+            shuffle: Reshuffle the training rows every epoch.
+            class_weight: `{class: weight}`, multiplied into the sample weights.
+            sample_weight: One weight per training row.
+            initial_epoch: Epoch to start from (for resuming).
+            steps_per_epoch: Batches per epoch; the data is cycled (see below).
+            validation_batch_size: Batch size of the validation pass (default batch_size).
+            validation_freq: Validate every `validation_freq` epochs.
+
+        Differences from Keras:
+            * A `UserWarning` names the classes that `validation_split` puts in the
+              validation part only (typically sorted labels with the Keras default
+              "last"): the model never trains on them.
+            * `class_weight` weights the validation loss and metrics too (with any
+              `validation_data` sample weights), so `loss` and `val_loss` measure the
+              same objective; Keras applies it to training only. Every metric is
+              weighted by the sample weights, in training and validation.
+            * `steps_per_epoch` with arrays cycles through the data: an epoch takes the
+              next `steps_per_epoch * batch_size` rows of an endless sequence of passes,
+              each pass in a fresh order when `shuffle` (batches may span two passes).
+              Keras stops with a warning when the arrays run out.
+            * `verbose=1` prints the progress bar only when stdout is a terminal; into a
+              file or pipe it prints one line per epoch, as `verbose=2` does:
+              "Epoch 3/10 - 8/8 - 0s - 1ms/step - accuracy: 0.9000 - loss: 0.2500".
+            * The logs of `on_train_batch_end` hold that batch's values, not running
+              epoch means. With batch-level hooks the epoch values of Precision, Recall
+              and AUC are means of the batch values (weighted by batch size): exact
+              epoch counts need one engine call per epoch.
+
+        On a terminal, `verbose=1` trains each epoch in chunks of batches (about
+        0.1 s each) to redraw the bar; the chunks follow the row order the engine
+        would have drawn, so the weights are bit-identical to training in one call.
+        Epochs that are fast, or whose metrics are counts (Precision, Recall, AUC), run
+        in one call and the bar is drawn when they end.
+        """
         self._check_ready("fit")
-        if steps_per_epoch is not None:
-            raise ValueError(
-                "steps_per_epoch is not supported for NumPy inputs yet; every "
-                "epoch covers the whole dataset."
-            )
         batch_size = _positive_int(batch_size, "batch_size", 32)
-        if not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        if steps_per_epoch is not None:
+            steps_per_epoch = _positive_int(steps_per_epoch, "steps_per_epoch")
+        if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 0:
             raise ValueError(f"`epochs` must be an integer >= 0. Received: epochs={epochs!r}")
+        if verbose == "auto":
+            verbose = 1
+        if verbose not in (0, 1, 2):  # True and False count as 1 and 0
+            raise ValueError(f"`verbose` must be 'auto', 0, 1 or 2. Received: verbose={verbose!r}")
+        verbose = int(verbose)
+        validation_freq = _positive_int(validation_freq, "validation_freq")
         if not 0.0 <= float(validation_split) < 1.0:
             raise ValueError(
                 f"`validation_split` must be in [0, 1). "
                 f"Received: validation_split={validation_split}"
+            )
+        if validation_split_mode not in ("last", "shuffle", "stratify"):
+            raise ValueError(
+                "`validation_split_mode` must be 'last', 'shuffle' or 'stratify'. "
+                f"Received: validation_split_mode={validation_split_mode!r}"
             )
         x, engine = self._inputs(x)
         n = len(x)
@@ -354,53 +637,88 @@ class Sequential:
             xv, _ = self._inputs(validation_data[0], "validation_data[0]")
             yv = self._targets(validation_data[1], len(xv), "validation_data[1]")
             wv = self._weights_for(
-                validation_data[2] if len(validation_data) == 3 else None, None, yv, len(xv)
+                validation_data[2] if len(validation_data) == 3 else None,
+                class_weight,
+                yv,
+                len(xv),
             )
             val = (xv, yv, wv)
         elif validation_split:
-            split = int(n * (1.0 - validation_split))
-            if split <= 0 or split >= n:
-                raise ValueError(
-                    f"validation_split={validation_split} leaves an empty training "
-                    f"or validation set for {n} samples."
-                )
-            val = (x[split:], y[split:], None if w is None else w[split:])
-            x, y, w = x[:split], y[:split], (None if w is None else w[:split])
-            n = split
+            (x, y, w), val = self._split(x, y, w, validation_split, validation_split_mode)
+            n = len(x)
         val_batch = _positive_int(validation_batch_size, "validation_batch_size", batch_size)
         self._set_metrics(y)
-        verbose = 1 if verbose == "auto" else int(verbose)
+        steps = steps_per_epoch or -(-n // batch_size)
 
         history = callbacks_module.History()
         cbs = callbacks_module.CallbackList(
             [history, *(callbacks or [])],
             self,
-            {"epochs": epochs, "steps": -(-n // batch_size), "verbose": verbose},
+            {
+                "epochs": epochs,
+                "steps": steps,
+                "verbose": verbose,
+                "do_validation": val is not None,
+            },
         )
+        # Batch-level hooks cost one engine call per batch: only when a callback has them.
         batch_hooks = any(
-            type(cb).on_train_batch_begin is not callbacks_module.Callback.on_train_batch_begin
-            or type(cb).on_train_batch_end is not callbacks_module.Callback.on_train_batch_end
+            _overrides(cb, hook)
             for cb in cbs.callbacks
+            for hook in ("on_train_batch_begin", "on_train_batch_end")
         )
+        progress = _Progress(verbose, epochs, steps)
+        stream = _RowStream(engine, n, bool(shuffle)) if steps_per_epoch else None
+        last_seconds, order_seconds = None, 0.0
         self.stop_training = False
         logs = {}
-        cbs.on_train_begin()
+        cbs.on_train_begin({})
         for epoch in range(int(initial_epoch), int(epochs)):
-            cbs.on_epoch_begin(epoch)
+            cbs.on_epoch_begin(epoch, {})
             start = time.perf_counter()
-            if batch_hooks:
-                loss, values = self._epoch_with_batch_hooks(x, y, w, batch_size, shuffle, cbs)
+            progress.epoch_begin(epoch)
+            # Live bar: chunks of batches, unless the epoch is fast (the bar at its end
+            # is enough), the row order costs too much, or counts metrics need one call.
+            live = (
+                progress.live
+                and steps > 1
+                and not any(self._count_flags)
+                and (
+                    last_seconds is None
+                    or (
+                        last_seconds >= 5 * progress.interval
+                        and order_seconds <= 0.1 * last_seconds
+                    )
+                )
+            )
+            if stream is not None:
+                idx = stream.take(steps * batch_size)
+            elif (batch_hooks or live) and shuffle:
+                t = time.perf_counter()
+                idx = _engine_permutation(engine, n)
+                order_seconds = time.perf_counter() - t
             else:
+                idx = None
+            if stream is None and not batch_hooks and not live:
                 loss, values = engine.fit_epoch(x, y, w, batch_size, bool(shuffle))
+                done = steps
+            else:
+                loss, values, done = self._fit_rows(
+                    x,
+                    y,
+                    w,
+                    idx,
+                    batch_size,
+                    cbs if batch_hooks else None,
+                    progress if (live or batch_hooks) else None,
+                )
             logs = {"loss": loss, **dict(zip(self._metric_names, values))}
             if val is not None and (epoch + 1) % validation_freq == 0:
                 vloss, vvalues = engine.evaluate(val[0], val[1], val[2], val_batch)
                 logs["val_loss"] = vloss
                 logs.update({f"val_{k}": v for k, v in zip(self._metric_names, vvalues)})
-            if verbose:
-                self._print_epoch(
-                    epoch, epochs, time.perf_counter() - start, -(-n // batch_size), logs
-                )
+            last_seconds = time.perf_counter() - start
+            progress.epoch_end(epoch, done, last_seconds, logs)
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
@@ -408,32 +726,130 @@ class Sequential:
         self.history = history
         return history
 
-    def _epoch_with_batch_hooks(self, x, y, w, batch_size, shuffle, cbs):
-        n = len(x)
-        order = utils.rng().permutation(n) if shuffle else np.arange(n)
-        loss_sum, metric_sums = 0.0, np.zeros(len(self._metric_names))
-        for b, start in enumerate(range(0, n, batch_size)):
-            idx = order[start : start + batch_size]
-            cbs.on_train_batch_begin(b)
-            loss, values = self._engine.fit_epoch(
-                x[idx], y[idx], None if w is None else w[idx], len(idx), False
-            )
-            loss_sum += loss * len(idx)
-            metric_sums += np.asarray(values) * len(idx)
-            cbs.on_train_batch_end(b, {"loss": loss, **dict(zip(self._metric_names, values))})
-            if self.stop_training:
-                n = start + len(idx)
-                break
-        return loss_sum / n, list(metric_sums / n)
+    def _fit_rows(self, x, y, w, idx, batch_size, cbs=None, progress=None):
+        """Trains on the rows `idx` (all rows in order when None), in that order.
 
-    @staticmethod
-    def _print_epoch(epoch, epochs, seconds, steps, logs):
-        items = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
-        print(
-            f"Epoch {epoch + 1}/{epochs}\n{steps}/{steps} - {seconds:.2f}s - "
-            f"{1e3 * seconds / max(steps, 1):.3f}ms/step - {items}",
-            file=sys.stdout,
-        )
+        One engine call covers all of them, unless `cbs` (batch-level hooks: one call
+        per batch) or `progress` (calls of about `progress.interval` seconds, to redraw
+        the bar). Returns the epoch loss, the metric values and the batches done.
+        """
+        engine = self._engine
+        rows = len(x) if idx is None else len(idx)
+        steps = -(-rows // batch_size)
+        totals = _Totals(self._count_flags)
+        done, start = 0, time.perf_counter()
+        while done < steps:
+            if cbs is not None or (progress is not None and done == 0):
+                k = 1
+            elif progress is None:
+                k = steps
+            else:
+                per_batch = (time.perf_counter() - start) / done
+                k = max(1, int(progress.interval / per_batch)) if per_batch > 0 else steps
+            lo, hi = done * batch_size, min(rows, (done + k) * batch_size)
+            sel = slice(lo, hi) if idx is None else idx[lo:hi]
+            xb, yb, wb = x[sel], y[sel], None if w is None else w[sel]
+            if cbs is not None:
+                cbs.on_train_batch_begin(done, {})
+            loss, values = engine.fit_epoch(xb, yb, wb, batch_size, False)
+            totals.add(
+                loss, values, hi - lo, hi - lo if wb is None else float(wb.sum(dtype=np.float64))
+            )
+            done = min(done + k, steps)
+            if cbs is not None:
+                cbs.on_train_batch_end(
+                    done - 1, {"loss": loss, **dict(zip(self._metric_names, values))}
+                )
+            if progress is not None:
+                t_loss, t_values = totals.result()
+                progress.update(done, {"loss": t_loss, **dict(zip(self._metric_names, t_values))})
+            if cbs is not None and self.stop_training:
+                break
+        loss, values = totals.result()
+        return loss, values, done
+
+    def _split(self, x, y, w, fraction, mode):
+        """(x, y, w) of the training part and of the validation part."""
+        n = len(x)
+        n_train = int(n * (1.0 - fraction))
+        if n_train <= 0 or n_train >= n:
+            raise ValueError(
+                f"validation_split={fraction} leaves an empty training "
+                f"or validation set for {n} samples."
+            )
+        labels = self._class_labels(y)
+        if mode == "stratify" and labels is None:
+            raise ValueError(
+                "validation_split_mode='stratify' needs class labels: integer labels, "
+                "one-hot rows or binary 0/1 labels, one per sample. Received targets of "
+                f"shape {y.shape}; use validation_split_mode='shuffle' for other targets."
+            )
+        if mode == "last":
+            train, val = slice(0, n_train), slice(n_train, n)
+        elif mode == "shuffle":
+            order = utils.rng().permutation(n)
+            train, val = np.sort(order[: n_train]), np.sort(order[n_train:])
+        else:
+            classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+            inverse = inverse.reshape(-1)
+            # rows per class for validation: proportional, largest remainders (ties at
+            # random) so that the total is n - n_train; every class keeps a training row
+            ideal = counts * ((n - n_train) / n)
+            take = np.floor(ideal).astype(np.int64)
+            extra = (n - n_train) - int(take.sum())
+            if extra > 0:
+                rank = np.lexsort((utils.rng().random(len(classes)), -(ideal - take)))
+                take[rank[:extra]] += 1
+            take = np.clip(take, 0, counts - 1)
+            order = utils.rng().permutation(n)
+            order = order[np.argsort(inverse[order], kind="stable")]  # by class, random within
+            first = np.concatenate(([0], np.cumsum(counts)[:-1]))
+            position = np.arange(n) - first[inverse[order]]
+            is_val = np.zeros(n, dtype=bool)
+            is_val[order[position < take[inverse[order]]]] = True
+            train, val = np.flatnonzero(~is_val), np.flatnonzero(is_val)
+        if labels is not None and (
+            self._loss.kind in _CLASS_LOSSES or (y.ndim == 2 and y.shape[1] > 1)
+        ):
+            missing = np.setdiff1d(np.unique(labels[val]), np.unique(labels[train]))
+            if missing.size:
+                shown = ", ".join(str(int(c)) for c in missing[:10])
+                if missing.size > 10:
+                    shown += f", ... ({missing.size} classes)"
+                hint = (
+                    " Keras' 'last' mode takes the last rows before any shuffling, so "
+                    "data sorted by label puts whole classes there."
+                    if mode == "last"
+                    else ""
+                )
+                warnings.warn(
+                    f"validation_split={fraction} (validation_split_mode={mode!r}) puts "
+                    f"class(es) {shown} in the validation part only: the model never "
+                    f"trains on them.{hint} Use validation_split_mode='stratify', or "
+                    "shuffle the rows before fit.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+
+        def part(rows):
+            return x[rows], y[rows], None if w is None else w[rows]
+
+        return part(train), part(val)
+
+    def _class_labels(self, y):
+        """One integer class per sample, or None when the targets are not class labels."""
+        n = len(y)
+        flat = y.reshape(n, -1)
+        if flat.shape[1] == 1:
+            v = flat[:, 0]
+            if not np.array_equal(v, np.round(v)):
+                return None
+            if self._loss.kind == _core.Loss.hinge and np.isin(v, (-1.0, 1.0)).all():
+                v = v > 0  # hinge's targets were mapped from {0, 1} to {-1, 1}
+            return v.astype(np.int64)
+        if y.ndim == 2 and np.isin(flat, (0.0, 1.0)).all() and (flat.sum(axis=1) == 1).all():
+            return flat.argmax(axis=1)
+        return None
 
     # ------------------------------------------------------- evaluate, predict
     def evaluate(
@@ -574,3 +990,24 @@ class Sequential:
             ]
         )
         (print_fn or print)("\n".join(text))
+
+    # ------------------------------------------------------------------- saving
+    def save(self, filepath, overwrite=True) -> None:
+        """Saves the whole model to one file: architecture, weights, compile config and the
+        training state needed to resume exactly (`deepcore.models.load_model` reads it).
+        The format is documented in `deepcore.saving`; the write is atomic."""
+        from .. import saving
+
+        saving.save_model(self, filepath, overwrite=overwrite)
+
+    def save_weights(self, filepath, overwrite=True) -> None:
+        """Saves the weights (with the architecture, to validate `load_weights`)."""
+        from .. import saving
+
+        saving.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath) -> None:
+        """Loads weights written by `save_weights` or `save`; the architecture must match."""
+        from .. import saving
+
+        saving.load_weights(self, filepath)
