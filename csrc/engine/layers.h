@@ -20,6 +20,9 @@ class Layer {
   virtual std::vector<Shape> param_shapes() const { return {}; }
   // Points the layer at its slices of the flat weight and gradient buffers.
   virtual void bind(float* /*w*/, float* /*g*/) {}
+  // Non-trainable state (e.g. moving statistics): shapes and binding.
+  virtual std::vector<Shape> state_shapes() const { return {}; }
+  virtual void bind_state(float* /*s*/) {}
   virtual void reserve(int64_t /*rows*/) {}
   virtual void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
                        uint64_t seed) = 0;
@@ -166,6 +169,35 @@ class GlobalAveragePooling2D final : public Layer {
                uint64_t seed) override;
   void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
                 int64_t rows, bool dy_is_preact) override;
+};
+
+// BatchNormalization over the last axis (Keras semantics): batch statistics in training,
+// moving statistics (updated in training) in inference.
+class BatchNormalization final : public Layer {
+ public:
+  BatchNormalization(double momentum, double epsilon, bool center, bool scale)
+      : momentum_(momentum), epsilon_(epsilon), center_(center), scale_(scale) {}
+  const char* name() const override { return "BatchNormalization"; }
+  void build(const Shape& in) override;
+  std::vector<Shape> param_shapes() const override;
+  std::vector<Shape> state_shapes() const override { return {{c_}, {c_}}; }
+  void bind(float* w, float* g) override;
+  void bind_state(float* s) override;
+  void reserve(int64_t rows) override;
+  void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
+               uint64_t seed) override;
+  void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
+                int64_t rows, bool dy_is_preact) override;
+
+ private:
+  double momentum_, epsilon_;
+  bool center_, scale_;
+  int64_t c_ = 0;
+  float *gamma_ = nullptr, *beta_ = nullptr, *ggamma_ = nullptr, *gbeta_ = nullptr;
+  float *moving_mean_ = nullptr, *moving_var_ = nullptr;
+  std::vector<float> xhat_, inv_std_;
+  std::vector<double> sum_a_, sum_b_;  // per-channel sums (mean/var, or dy/dy*xhat)
+  bool used_batch_stats_ = false;
 };
 
 }  // namespace deepcore

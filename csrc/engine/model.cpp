@@ -82,6 +82,17 @@ void Model::add_global_average_pooling2d() {
   layers_.push_back(std::make_unique<GlobalAveragePooling2D>());
 }
 
+void Model::add_batch_normalization(double momentum, double epsilon, bool center, bool scale) {
+  check_not_built(built_);
+  if (!(momentum >= 0 && momentum <= 1))
+    throw std::invalid_argument("BatchNormalization momentum must be in [0, 1], received: " +
+                                std::to_string(momentum));
+  if (!(epsilon > 0))
+    throw std::invalid_argument("BatchNormalization epsilon must be positive, received: " +
+                                std::to_string(epsilon));
+  layers_.push_back(std::make_unique<BatchNormalization>(momentum, epsilon, center, scale));
+}
+
 void Model::build(const Shape& input_shape) {
   if (layers_.empty()) throw std::invalid_argument("the model has no layers");
   for (int64_t d : input_shape)
@@ -90,9 +101,9 @@ void Model::build(const Shape& input_shape) {
                                   shape_str(input_shape));
   input_shape_ = input_shape;
   params_.clear();
-  int64_t total = 0;
+  int64_t total = 0, state_total = 0;
   Shape s = input_shape;
-  std::vector<int64_t> first(layers_.size());
+  std::vector<int64_t> first(layers_.size()), first_state(layers_.size());
   for (size_t i = 0; i < layers_.size(); ++i) {
     try {
       layers_[i]->build(s);
@@ -101,15 +112,23 @@ void Model::build(const Shape& input_shape) {
     }
     first[i] = total;
     for (const Shape& ps : layers_[i]->param_shapes()) {
-      params_.push_back({static_cast<int64_t>(i), total, ps});
+      params_.push_back({static_cast<int64_t>(i), total, ps, true});
       total += shape_size(ps);
+    }
+    first_state[i] = state_total;
+    for (const Shape& ss : layers_[i]->state_shapes()) {
+      params_.push_back({static_cast<int64_t>(i), state_total, ss, false});
+      state_total += shape_size(ss);
     }
     s = layers_[i]->out_shape;
   }
   weights_.assign(static_cast<size_t>(total), 0.f);
   grads_.assign(static_cast<size_t>(total), 0.f);
-  for (size_t i = 0; i < layers_.size(); ++i)
+  states_.assign(static_cast<size_t>(state_total), 0.f);
+  for (size_t i = 0; i < layers_.size(); ++i) {
     layers_[i]->bind(weights_.data() + first[i], grads_.data() + first[i]);
+    layers_[i]->bind_state(states_.data() + first_state[i]);
+  }
   capacity_ = 0;
   built_ = true;
 }
@@ -231,7 +250,7 @@ double Model::regularize(bool add_to_grads) {
   if (!any_regularizer_) return 0.0;
   double r = 0;
   for (const Param& p : params_) {
-    if (p.l1 == 0.f && p.l2 == 0.f) continue;
+    if (!p.trainable || (p.l1 == 0.f && p.l2 == 0.f)) continue;
     const float* wp = weights_.data() + p.offset;
     float* gp = grads_.data() + p.offset;
     const int64_t n = shape_size(p.shape);
@@ -260,7 +279,8 @@ void Model::apply_update() {
     }
   };
   if (opt_.clipnorm > 0)
-    for (const Param& p : params_) clip(g + p.offset, shape_size(p.shape), opt_.clipnorm);
+    for (const Param& p : params_)
+      if (p.trainable) clip(g + p.offset, shape_size(p.shape), opt_.clipnorm);
   if (opt_.global_clipnorm > 0) clip(g, n, opt_.global_clipnorm);
   const int nslots = optimizer_slots(opt_);
   auto slot = [&](int k) { return k < nslots ? slots_.data() + k * n : nullptr; };

@@ -237,6 +237,7 @@ PYBIND11_MODULE(_core, m) {
       .def("add_pool2d", &Model::add_pool2d)
       .def("add_reshape", &Model::add_reshape)
       .def("add_global_average_pooling2d", &Model::add_global_average_pooling2d)
+      .def("add_batch_normalization", &Model::add_batch_normalization)
       .def("build", &Model::build)
       .def_property_readonly("built", &Model::built)
       .def_property_readonly("compiled", &Model::compiled)
@@ -245,13 +246,19 @@ PYBIND11_MODULE(_core, m) {
       .def("param_info",
            [](const Model& md) {
              py::list out;
-             for (const Param& p : md.params()) out.append(py::make_tuple(p.layer, p.offset, p.shape));
+             for (const Param& p : md.params())
+               out.append(py::make_tuple(p.layer, p.offset, p.shape, p.trainable));
              return out;
            })
       .def("weights",
            [](py::object self) {
              Model& md = self.cast<Model&>();
              return view(md.param_data(), md.num_params(), self);
+           })
+      .def("states",
+           [](py::object self) {
+             Model& md = self.cast<Model&>();
+             return view(md.state_data().data(), md.state_data().size(), self);
            })
       .def("optimizer_state",
            [](py::object self) {

@@ -16,8 +16,9 @@ class Layer;
 
 struct Param {
   int64_t layer = 0;   // index of the layer owning it
-  int64_t offset = 0;  // into the flat parameter buffer
+  int64_t offset = 0;  // into the flat weight buffer, or the state buffer if not trainable
   Shape shape;
+  bool trainable = true;     // false: layer state (e.g. moving statistics), never optimised
   float l1 = 0.f, l2 = 0.f;  // regulariser: l1 * sum|w| + l2 * sum w^2 added to the loss
 };
 
@@ -44,6 +45,7 @@ class Model {
   void add_pool2d(bool max, int64_t ph, int64_t pw, int64_t sh, int64_t sw, bool same);
   void add_reshape(const Shape& target);  // empty target: Flatten
   void add_global_average_pooling2d();
+  void add_batch_normalization(double momentum, double epsilon, bool center, bool scale);
   // Allocates parameters (zeros) and shapes for `input_shape` (without the batch axis).
   void build(const Shape& input_shape);
   bool built() const { return built_; }
@@ -55,6 +57,7 @@ class Model {
   // ---- parameters: one flat buffer, layer by layer, each layer's tensors in order
   const std::vector<Param>& params() const { return params_; }
   float* param_data() { return weights_.data(); }
+  std::vector<float>& state_data() { return states_; }
   int64_t num_params() const { return static_cast<int64_t>(weights_.size()); }
   void set_regularizer(int64_t param, float l1, float l2);
 
@@ -115,7 +118,7 @@ class Model {
   Shape input_shape_;
   bool built_ = false, compiled_ = false, fused_loss_ = false, any_regularizer_ = false;
   std::vector<Param> params_;
-  std::vector<float> weights_, grads_, slots_;
+  std::vector<float> weights_, grads_, slots_, states_;
   LossSpec loss_;
   OptSpec opt_;
   std::vector<MetricSpec> metrics_;

@@ -8,9 +8,9 @@ from .convolutional import (
     MaxPooling2D,
     Reshape,
 )
-from .core import Activation, Dense, Dropout, Input, InputLayer, Layer
+from .core import Activation, BatchNormalization, Dense, Dropout, Input, InputLayer, Layer
 
 __all__ = [
     "Layer", "InputLayer", "Input", "Dense", "Activation", "Dropout", "Conv2D", "MaxPooling2D",
-    "AveragePooling2D", "GlobalAveragePooling2D", "Flatten", "Reshape",
+    "AveragePooling2D", "GlobalAveragePooling2D", "Flatten", "Reshape", "BatchNormalization",
 ]

@@ -338,12 +338,12 @@ class Sequential:
                 f"Cannot build {where} for input shape {(None, *self._input_shape)}: {message}"
             ) from None
         engine.seed = int(utils.rng().integers(2**63))
-        flat = engine.weights()
+        buffers = {True: engine.weights(), False: engine.states()}
         views = {id(l): [] for l in self._layers}
-        for li, offset, shape in engine.param_info():
-            layer = self._layers[li]
+        for li, offset, shape, trainable in engine.param_info():
             size = int(np.prod(shape))
-            views[id(layer)].append(flat[offset : offset + size].reshape(shape))
+            flat = buffers[trainable]
+            views[id(self._layers[li])].append(flat[offset : offset + size].reshape(shape))
         for layer in self._layers:
             layer.bind(views[id(layer)])
             layer.initialize()
@@ -930,7 +930,9 @@ class Sequential:
     trainable_weights = weights
 
     def count_params(self) -> int:
-        return int(self._require_engine("count_params").num_params)
+        """All weights, trainable and not (e.g. BatchNormalization's moving statistics)."""
+        self._require_engine("count_params")
+        return sum(layer.count_params() for layer in self._layers)
 
     def get_layer(self, name=None, index=None) -> Layer:
         if index is not None:
@@ -943,15 +945,17 @@ class Sequential:
         )
 
     def gradients(self, x, y, sample_weight=None):
-        """Loss of one batch and the gradient of every weight (Keras shapes), no update."""
+        """Loss of one batch and the gradient of every trainable weight (Keras shapes), no
+        update."""
         self._check_ready("gradients")
         x, engine = self._inputs(x)
         y = self._targets(y, len(x))
         w = self._weights_for(sample_weight, None, y, len(x))
         loss, flat = engine.gradients(x, y, w)
         grads = []
-        for _, offset, shape in engine.param_info():
-            grads.append(flat[offset : offset + int(np.prod(shape))].reshape(shape))
+        for _, offset, shape, trainable in engine.param_info():
+            if trainable:
+                grads.append(flat[offset : offset + int(np.prod(shape))].reshape(shape))
         return loss, grads
 
     # ------------------------------------------------------------------ summary
@@ -972,7 +976,7 @@ class Sequential:
         ]
         line = "-" * (sum(widths) + 6)
         fmt = lambda r: f"{r[0]:<{widths[0]}}   {r[1]:<{widths[1]}}   {r[2]:>{widths[2]}}"
-        total = self.count_params()
+        total, trainable = self.count_params(), int(engine.num_params)
         text = (
             [
                 f'Model: "{self.name}"',
@@ -984,8 +988,8 @@ class Sequential:
             + [
                 line,
                 f"Total params: {total:,}",
-                f"Trainable params: {total:,}",
-                "Non-trainable params: 0",
+                f"Trainable params: {trainable:,}",
+                f"Non-trainable params: {total - trainable:,}",
                 line,
             ]
         )

@@ -1,0 +1,109 @@
+// BatchNormalization over the last axis: forward and backward side by side.
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "layers.h"
+
+namespace deepcore {
+
+void BatchNormalization::build(const Shape& in) {
+  if (in.empty())
+    throw std::invalid_argument("BatchNormalization expects inputs with a feature axis");
+  in_shape = out_shape = in;
+  c_ = in.back();
+}
+
+std::vector<Shape> BatchNormalization::param_shapes() const {
+  std::vector<Shape> s;
+  if (scale_) s.push_back({c_});
+  if (center_) s.push_back({c_});
+  return s;
+}
+
+void BatchNormalization::bind(float* w, float* g) {
+  gamma_ = scale_ ? w : nullptr;
+  ggamma_ = scale_ ? g : nullptr;
+  beta_ = center_ ? w + (scale_ ? c_ : 0) : nullptr;
+  gbeta_ = center_ ? g + (scale_ ? c_ : 0) : nullptr;
+}
+
+void BatchNormalization::bind_state(float* s) {
+  moving_mean_ = s;
+  moving_var_ = s + c_;
+}
+
+void BatchNormalization::reserve(int64_t rows) {
+  xhat_.resize(static_cast<size_t>(rows * shape_size(in_shape)));
+  inv_std_.resize(static_cast<size_t>(c_));
+  sum_a_.resize(static_cast<size_t>(c_));
+  sum_b_.resize(static_cast<size_t>(c_));
+}
+
+void BatchNormalization::forward(Backend&, const float* x, float* y, int64_t rows, bool training,
+                                 uint64_t) {
+  const int64_t m = rows * shape_size(in_shape) / c_;  // values per channel
+  used_batch_stats_ = training;
+  std::vector<double>& mean = sum_a_;
+  std::vector<double>& var = sum_b_;
+  std::fill(mean.begin(), mean.end(), 0.0);
+  std::fill(var.begin(), var.end(), 0.0);
+  if (training) {
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t c = 0; c < c_; ++c) mean[c] += x[r * c_ + c];
+    for (int64_t c = 0; c < c_; ++c) mean[c] /= double(m);
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t c = 0; c < c_; ++c) {
+        const double d = x[r * c_ + c] - mean[c];
+        var[c] += d * d;
+      }
+    for (int64_t c = 0; c < c_; ++c) {
+      var[c] /= double(m);
+      moving_mean_[c] = static_cast<float>(moving_mean_[c] * momentum_ + mean[c] * (1 - momentum_));
+      moving_var_[c] = static_cast<float>(moving_var_[c] * momentum_ + var[c] * (1 - momentum_));
+    }
+  } else {
+    for (int64_t c = 0; c < c_; ++c) {
+      mean[c] = moving_mean_[c];
+      var[c] = moving_var_[c];
+    }
+  }
+  for (int64_t c = 0; c < c_; ++c) inv_std_[c] = static_cast<float>(1.0 / std::sqrt(var[c] + epsilon_));
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t c = 0; c < c_; ++c) {
+      const int64_t i = r * c_ + c;
+      xhat_[i] = static_cast<float>((x[i] - mean[c]) * inv_std_[c]);
+      y[i] = (gamma_ ? gamma_[c] : 1.f) * xhat_[i] + (beta_ ? beta_[c] : 0.f);
+    }
+}
+
+void BatchNormalization::backward(Backend&, const float*, const float*, const float* dy,
+                                  float* dx, int64_t rows, bool) {
+  if (!used_batch_stats_)
+    throw std::invalid_argument("BatchNormalization backward needs a training-mode forward");
+  const int64_t m = rows * shape_size(in_shape) / c_;
+  std::vector<double>& sum_dy = sum_a_;
+  std::vector<double>& sum_dy_xhat = sum_b_;
+  std::fill(sum_dy.begin(), sum_dy.end(), 0.0);
+  std::fill(sum_dy_xhat.begin(), sum_dy_xhat.end(), 0.0);
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t c = 0; c < c_; ++c) {
+      sum_dy[c] += dy[r * c_ + c];
+      sum_dy_xhat[c] += double(dy[r * c_ + c]) * xhat_[r * c_ + c];
+    }
+  for (int64_t c = 0; c < c_; ++c) {
+    if (ggamma_) ggamma_[c] = static_cast<float>(sum_dy_xhat[c]);
+    if (gbeta_) gbeta_[c] = static_cast<float>(sum_dy[c]);
+  }
+  if (!dx) return;
+  // dx = gamma * inv_std / m * (m * dy - sum(dy) - xhat * sum(dy * xhat))
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t c = 0; c < c_; ++c) {
+      const int64_t i = r * c_ + c;
+      const double k = (gamma_ ? gamma_[c] : 1.f) * inv_std_[c] / double(m);
+      dx[i] = static_cast<float>(k * (double(m) * dy[i] - sum_dy[c] - xhat_[i] * sum_dy_xhat[c]));
+    }
+}
+
+}  // namespace deepcore
