@@ -1,8 +1,60 @@
-"""Callbacks with Keras' hook names."""
+"""Callbacks with Keras' hook names.
+
+fit calls every hook with its logs as a positional argument (a dict, never None):
+`on_train_begin(logs)`, `on_epoch_begin(epoch, logs)`, `on_epoch_end(epoch, logs)`,
+`on_train_batch_begin(batch, logs)`, `on_train_batch_end(batch, logs)`,
+`on_train_end(logs)`. Batch-level hooks cost one engine call per batch, so fit
+calls them only when a callback implements them.
+"""
 
 from __future__ import annotations
 
-__all__ = ["Callback", "CallbackList", "History", "EarlyStopping"]
+import csv
+import inspect
+import math
+import os
+
+__all__ = [
+    "Callback",
+    "CallbackList",
+    "History",
+    "EarlyStopping",
+    "ModelCheckpoint",
+    "ReduceLROnPlateau",
+    "LearningRateScheduler",
+    "TerminateOnNaN",
+    "CSVLogger",
+    "LambdaCallback",
+]
+
+
+def _auto_mode(monitor: str) -> str:
+    """Mode "max" for accuracy, AUC, precision and recall (and their val_ forms), else "min"."""
+    name = monitor[4:] if monitor.startswith("val_") else monitor
+    return "max" if any(s in name for s in ("acc", "auc", "precision", "recall")) else "min"
+
+
+def _check_mode(mode):
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"mode must be 'auto', 'min' or 'max'. Received: mode={mode!r}")
+
+
+def _monitored(callback, monitor: str, logs, who: str):
+    """The value of `monitor` in `logs`; None for a val_ quantity on an epoch without
+    validation (validation_freq > 1); a ValueError when it can never be in the logs."""
+    logs = logs or {}
+    if monitor in logs:
+        return logs[monitor]
+    if (
+        monitor.startswith("val_")
+        and callback.params.get("do_validation")
+        and not any(k.startswith("val_") for k in logs)
+    ):
+        return None
+    raise ValueError(
+        f"{who} monitors {monitor!r}, which is not in the logs. "
+        f"Available: {', '.join(sorted(logs))}"
+    )
 
 
 class Callback:
@@ -53,12 +105,17 @@ class CallbackList:
 
 
 class History(Callback):
-    """Records the logs of every epoch: `history.history["loss"]` is a list per epoch."""
+    """Records the logs of every epoch: `history.history["loss"]` is a list per epoch.
+
+    A key present only on some epochs (val_ keys with `validation_freq` > 1) has a
+    shorter list; `plot` puts each value at the epoch it came from.
+    """
 
     def __init__(self):
         super().__init__()
         self.history: dict[str, list] = {}
         self.epoch: list[int] = []
+        self._epochs: dict[str, list[int]] = {}
 
     def on_train_begin(self, logs=None):
         self.epoch = []
@@ -67,6 +124,72 @@ class History(Callback):
         self.epoch.append(epoch)
         for k, v in (logs or {}).items():
             self.history.setdefault(k, []).append(v)
+            self._epochs.setdefault(k, []).append(epoch)
+
+    def plot(self, path=None):
+        """Draws the loss and each metric per epoch, training and validation.
+
+        One panel per quantity (loss first), with the training curve and, when
+        present, the validation curve. Needs matplotlib, an optional dependency:
+        `pip install "deepcore[plot]"`.
+
+        Args:
+            path: When given, the figure is saved there (format from the extension,
+                e.g. "history.png"), drawn with the Agg canvas: no window and no
+                change to pyplot's backend. When None, the figure comes from pyplot
+                (shown by notebooks, or by `plt.show()`).
+
+        Returns:
+            The matplotlib `Figure`.
+        """
+        try:
+            from matplotlib.figure import Figure
+        except ImportError:
+            raise ImportError(
+                "History.plot needs matplotlib, an optional dependency: "
+                'pip install "deepcore[plot]"'
+            ) from None
+        if not self.history:
+            raise ValueError("History.plot: nothing to plot yet (no epoch has ended).")
+        names = [k for k in self.history if not k.startswith("val_")]
+        names += [k[4:] for k in self.history if k.startswith("val_") and k[4:] not in names]
+        names.sort(key=lambda k: k != "loss")  # loss first, the others in log order
+        cols = min(len(names), 3)
+        rows = -(-len(names) // cols)
+        size = (4.5 * cols, 3.5 * rows)
+        if path is None:
+            import matplotlib.pyplot as plt
+
+            fig = plt.figure(figsize=size)
+        else:
+            from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+            fig = Figure(figsize=size)
+            FigureCanvasAgg(fig)
+        axes = fig.subplots(rows, cols, squeeze=False).reshape(-1)
+        for ax, name in zip(axes, names):
+            for key, label in ((name, "training"), (f"val_{name}", "validation")):
+                values = self.history.get(key)
+                if not values:
+                    continue
+                epochs = self._epochs.get(key)
+                if epochs is None or len(epochs) != len(values):
+                    epochs = range(len(values))
+                ax.plot(
+                    [e + 1 for e in epochs],
+                    values,
+                    marker="." if len(values) < 50 else None,
+                    label=label,
+                )
+            ax.set_title(name)
+            ax.set_xlabel("epoch")
+            ax.legend()
+        for ax in axes[len(names) :]:
+            ax.set_visible(False)
+        fig.tight_layout()
+        if path is not None:
+            fig.savefig(os.fspath(path))
+        return fig
 
 
 class EarlyStopping(Callback):
@@ -81,7 +204,7 @@ class EarlyStopping(Callback):
         min_delta: Smallest change counted as an improvement.
         patience: Epochs without improvement before stopping.
         verbose: 1 prints when stopping or restoring.
-        mode: "min", "max" or "auto" (max for accuracy-like names).
+        mode: "min", "max" or "auto" (max for names with acc, auc, precision or recall).
         baseline: Value the monitor must beat.
         restore_best_weights: Restore the weights of the best epoch at the end.
         start_from_epoch: Epochs to wait before watching.
@@ -99,21 +222,22 @@ class EarlyStopping(Callback):
         start_from_epoch=0,
     ):
         super().__init__()
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"mode must be 'auto', 'min' or 'max'. Received: mode={mode!r}")
+        _check_mode(mode)
         if patience < 0:
             raise ValueError(f"patience must be >= 0. Received: patience={patience}")
         self.monitor, self.patience, self.verbose = monitor, int(patience), verbose
         self.baseline, self.restore_best_weights = baseline, restore_best_weights
         self.start_from_epoch = start_from_epoch
         if mode == "auto":
-            mode = "max" if ("acc" in monitor or monitor.endswith("auc")) else "min"
+            mode = _auto_mode(monitor)
         self.mode = mode
         self.min_delta = abs(min_delta) * (1 if mode == "max" else -1)
         self.stopped_epoch = 0
         self.best_epoch = 0
 
     def _better(self, current, reference):
+        if current != current:  # NaN never improves
+            return False
         if reference is None:
             return True
         if self.mode == "max":
@@ -128,13 +252,8 @@ class EarlyStopping(Callback):
         self.best_epoch = 0
 
     def on_epoch_end(self, epoch, logs=None):
-        current = (logs or {}).get(self.monitor)
-        if current is None:
-            raise ValueError(
-                f"EarlyStopping monitors {self.monitor!r}, which is not in the logs. "
-                f"Available: {', '.join(sorted(logs or {}))}"
-            )
-        if epoch < self.start_from_epoch:
+        current = _monitored(self, self.monitor, logs, "EarlyStopping")
+        if current is None or epoch < self.start_from_epoch:
             return
         if self.restore_best_weights and self.best_weights is None:
             self.best_weights = self.model.get_weights()
@@ -160,3 +279,357 @@ class EarlyStopping(Callback):
                     f"{self.best_epoch + 1}."
                 )
             self.model.set_weights(self.best_weights)
+
+
+class ModelCheckpoint(Callback):
+    """Saves the model (or its weights) during training.
+
+    Args:
+        filepath: Where to save; may hold "{epoch:02d}" (1-based, as Keras) and any log
+            key, e.g. "ckpt/{epoch:02d}-{val_loss:.2f}.keras". Missing folders are created.
+        monitor: Quantity compared when `save_best_only`.
+        verbose: 1 prints a line each time the callback saves (or declines to).
+        save_best_only: Save only when `monitor` improves on the best value seen so
+            far (strictly; NaN never improves).
+        save_weights_only: `model.save_weights(path)` instead of `model.save(path)`.
+        mode: "min", "max" or "auto" (max for names with acc, auc, precision or recall).
+        save_freq: "epoch" (at the end of every epoch) or an integer: every that many
+            batches (then fit calls batch-level hooks: one engine call per batch).
+        initial_value_threshold: Value `monitor` must beat for the first save.
+
+    Differences from Keras: no file-extension rule (the format is that of
+    `model.save` / `model.save_weights`); a `monitor` that can never be in the logs
+    (e.g. "val_loss" without validation data) raises a ValueError instead of a warning,
+    and epochs without validation (`validation_freq` > 1) are skipped.
+    """
+
+    def __init__(
+        self,
+        filepath,
+        monitor="val_loss",
+        verbose=0,
+        save_best_only=False,
+        save_weights_only=False,
+        mode="auto",
+        save_freq="epoch",
+        initial_value_threshold=None,
+    ):
+        super().__init__()
+        _check_mode(mode)
+        if save_freq != "epoch" and (
+            not isinstance(save_freq, int) or isinstance(save_freq, bool) or save_freq <= 0
+        ):
+            raise ValueError(
+                "save_freq must be 'epoch' or a positive integer. "
+                f"Received: save_freq={save_freq!r}"
+            )
+        self.filepath = os.fspath(filepath)
+        self.monitor, self.verbose = monitor, verbose
+        self.save_best_only, self.save_weights_only = bool(save_best_only), bool(save_weights_only)
+        self.mode = _auto_mode(monitor) if mode == "auto" else mode
+        self.save_freq = save_freq
+        self.best = initial_value_threshold
+        self._epoch, self._batches_seen = 0, 0
+        if save_freq != "epoch":  # batch hooks only when needed: they slow fit down
+            self.on_train_batch_end = self._on_train_batch_end
+
+    def _improved(self, current) -> bool:
+        current = float(current)
+        if current != current:
+            return False
+        if self.best is None:
+            return True
+        return current > self.best if self.mode == "max" else current < self.best
+
+    def on_train_begin(self, logs=None):
+        self._batches_seen = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._save(epoch, None, logs or {})
+
+    def _on_train_batch_end(self, batch, logs=None):
+        self._batches_seen += 1
+        if self._batches_seen % self.save_freq == 0:
+            self._save(self._epoch, batch, logs or {})
+
+    def _path(self, epoch, batch, logs) -> str:
+        fields = {**logs, "epoch": epoch + 1}
+        if batch is not None:
+            fields["batch"] = batch + 1
+        try:
+            return self.filepath.format(**fields)
+        except (KeyError, IndexError, ValueError) as e:
+            raise ValueError(
+                f"ModelCheckpoint cannot format filepath {self.filepath!r}: {e!r}. "
+                f"Available keys: {', '.join(sorted(fields))}"
+            ) from None
+
+    def _save(self, epoch, batch, logs):
+        path = self._path(epoch, batch, logs)
+        what = "weights" if self.save_weights_only else "model"
+        if self.save_best_only:
+            current = _monitored(self, self.monitor, logs, "ModelCheckpoint")
+            if current is None:
+                return
+            if not self._improved(current):
+                if self.verbose > 0:
+                    print(f"Epoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
+                return
+            if self.verbose > 0:
+                previous = "inf" if self.best is None else f"{self.best:.5f}"
+                print(
+                    f"Epoch {epoch + 1}: {self.monitor} improved from {previous} to "
+                    f"{float(current):.5f}, saving {what} to {path}"
+                )
+            self.best = float(current)
+        elif self.verbose > 0:
+            print(f"Epoch {epoch + 1}: saving {what} to {path}")
+        folder = os.path.dirname(path)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            self.model.save(path)
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiplies the learning rate by `factor` when `monitor` has stopped improving.
+
+    Sets `model.optimizer.learning_rate`, which the engine uses from the next batch.
+
+    Args:
+        monitor: Quantity to watch.
+        factor: New rate = rate * factor (0 < factor < 1).
+        patience: Epochs without improvement before reducing.
+        verbose: 1 prints each reduction.
+        mode: "min", "max" or "auto" (max for names with acc, auc, precision or recall).
+        min_delta: An improvement must beat the best value by more than this.
+        cooldown: Epochs to wait after a reduction before counting again.
+        min_lr: Lower bound of the learning rate.
+
+    Differences from Keras: "auto" mode also maximizes AUC, precision and recall; a
+    `monitor` that can never be in the logs raises a ValueError instead of a warning.
+    """
+
+    def __init__(
+        self,
+        monitor="val_loss",
+        factor=0.1,
+        patience=10,
+        verbose=0,
+        mode="auto",
+        min_delta=1e-4,
+        cooldown=0,
+        min_lr=0.0,
+    ):
+        super().__init__()
+        _check_mode(mode)
+        if not 0.0 < factor < 1.0:
+            raise ValueError(
+                f"ReduceLROnPlateau: factor must be in (0, 1). Received: factor={factor}"
+            )
+        if patience < 0 or cooldown < 0 or min_lr < 0:
+            raise ValueError(
+                "ReduceLROnPlateau: patience, cooldown and min_lr must be >= 0. Received: "
+                f"patience={patience}, cooldown={cooldown}, min_lr={min_lr}"
+            )
+        self.monitor, self.factor, self.patience = monitor, float(factor), int(patience)
+        self.verbose, self.min_delta = verbose, abs(float(min_delta))
+        self.cooldown, self.min_lr = int(cooldown), float(min_lr)
+        self.mode = _auto_mode(monitor) if mode == "auto" else mode
+
+    def _improved(self, current) -> bool:
+        if self.mode == "max":
+            return current > self.best + self.min_delta
+        return current < self.best - self.min_delta
+
+    def on_train_begin(self, logs=None):
+        self.best = -math.inf if self.mode == "max" else math.inf
+        self.wait = 0
+        self.cooldown_counter = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        current = _monitored(self, self.monitor, logs, "ReduceLROnPlateau")
+        if current is None:
+            return
+        current = float(current)
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._improved(current):
+            self.best = current
+            self.wait = 0
+        elif self.cooldown_counter == 0:
+            self.wait += 1
+            if self.wait >= self.patience:
+                old = float(self.model.optimizer.learning_rate)
+                if old > self.min_lr:
+                    new = max(old * self.factor, self.min_lr)
+                    self.model.optimizer.learning_rate = new
+                    if self.verbose > 0:
+                        print(
+                            f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new}."
+                        )
+                    self.cooldown_counter = self.cooldown
+                    self.wait = 0
+
+
+class LearningRateScheduler(Callback):
+    """Sets the learning rate at the start of every epoch: `schedule(epoch, lr) -> new lr`.
+
+    `epoch` counts from 0; `lr` is the current rate. A schedule that takes a single
+    argument is called as `schedule(epoch)`. (Keras tries two arguments and falls back
+    to one on any TypeError, which also hides TypeErrors raised inside the schedule;
+    here the signature decides.)
+    """
+
+    def __init__(self, schedule, verbose=0):
+        super().__init__()
+        if not callable(schedule):
+            raise TypeError(f"schedule must be callable. Received: {schedule!r}")
+        self.schedule, self.verbose = schedule, verbose
+        try:
+            params = inspect.signature(schedule).parameters.values()
+        except (TypeError, ValueError):
+            self._with_lr = True
+        else:
+            kinds = [p.kind for p in params]
+            positional = sum(
+                k in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p, k in zip(params, kinds)
+            )
+            self._with_lr = positional >= 2 or inspect.Parameter.VAR_POSITIONAL in kinds
+
+    def on_epoch_begin(self, epoch, logs=None):
+        lr = float(self.model.optimizer.learning_rate)
+        new = self.schedule(epoch, lr) if self._with_lr else self.schedule(epoch)
+        try:
+            value = float(new)
+        except (TypeError, ValueError):
+            value = None
+        if value is None or isinstance(new, (bool, str)) or not math.isfinite(value) or value <= 0:
+            raise ValueError(
+                "LearningRateScheduler: the schedule must return a finite number > 0. "
+                f"Received: {new!r} at epoch {epoch}"
+            )
+        self.model.optimizer.learning_rate = value
+        if self.verbose > 0:
+            print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {value}.")
+
+
+class TerminateOnNaN(Callback):
+    """Stops training at the end of an epoch whose loss is NaN or infinite.
+
+    Keras checks every batch; here the epoch loss is checked (no batch-level hooks,
+    so fit stays one engine call per epoch). The weights are then not finite: pair
+    it with EarlyStopping(restore_best_weights=True) or ModelCheckpoint to keep good ones.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            print(f"Epoch {epoch + 1}: invalid loss ({loss}), terminating training")
+            self.model.stop_training = True
+
+
+class CSVLogger(Callback):
+    """Writes the logs of every epoch to a CSV file: a header "epoch,<keys...>", then one
+    row per epoch (epoch counted from 0, as Keras).
+
+    Args:
+        filename: The CSV file.
+        separator: Field separator.
+        append: Append to an existing file (no second header) instead of overwriting it.
+
+    The columns are the keys of the first epoch, plus the val_ keys when fit validates
+    on later epochs only (`validation_freq` > 1); a missing value is written "NA".
+    The file is flushed after every row.
+    """
+
+    def __init__(self, filename, separator=",", append=False):
+        super().__init__()
+        self.filename = os.fspath(filename)
+        self.sep, self.append = separator, bool(append)
+        self.keys = None
+        self._file = None
+
+    def on_train_begin(self, logs=None):
+        self._header = not (
+            self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
+        )
+        self._file = open(self.filename, "a" if self.append else "w", newline="")
+        self._writer = csv.writer(self._file, delimiter=self.sep, lineterminator="\n")
+        self.keys = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.keys is None:
+            keys = list(logs)
+            if self.params.get("do_validation") and not any(k.startswith("val_") for k in keys):
+                keys += [f"val_{k}" for k in keys]
+            self.keys = sorted(keys)
+            if self._header:
+                self._writer.writerow(["epoch", *self.keys])
+        self._writer.writerow([epoch, *(logs.get(k, "NA") for k in self.keys)])
+        self._file.flush()
+
+    def on_train_end(self, logs=None):
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class LambdaCallback(Callback):
+    """A callback made of functions, called as the hooks of the same name:
+    `on_epoch_begin(epoch, logs)`, `on_epoch_end(epoch, logs)`, `on_train_begin(logs)`,
+    `on_train_end(logs)`, `on_train_batch_begin(batch, logs)`,
+    `on_train_batch_end(batch, logs)`. Hooks left None do nothing; fit calls
+    batch-level hooks (one engine call per batch) only when one is given.
+    """
+
+    _HOOKS = (
+        "on_epoch_begin",
+        "on_epoch_end",
+        "on_train_begin",
+        "on_train_end",
+        "on_train_batch_begin",
+        "on_train_batch_end",
+        "on_test_begin",
+        "on_test_end",
+    )
+
+    def __init__(
+        self,
+        on_epoch_begin=None,
+        on_epoch_end=None,
+        on_train_begin=None,
+        on_train_end=None,
+        on_train_batch_begin=None,
+        on_train_batch_end=None,
+        **kwargs,
+    ):
+        super().__init__()
+        unknown = set(kwargs) - set(self._HOOKS)
+        if unknown:
+            raise TypeError(
+                f"LambdaCallback: unknown hooks {sorted(unknown)}. Known: {', '.join(self._HOOKS)}"
+            )
+        hooks = {
+            "on_epoch_begin": on_epoch_begin,
+            "on_epoch_end": on_epoch_end,
+            "on_train_begin": on_train_begin,
+            "on_train_end": on_train_end,
+            "on_train_batch_begin": on_train_batch_begin,
+            "on_train_batch_end": on_train_batch_end,
+            **kwargs,
+        }
+        for name, fn in hooks.items():
+            if fn is None:
+                continue
+            if not callable(fn):
+                raise TypeError(f"LambdaCallback: {name} must be callable. Received: {fn!r}")
+            setattr(self, name, fn)

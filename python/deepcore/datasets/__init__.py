@@ -1,5 +1,5 @@
-"""Small data sets that ship with deepcore."""
+"""Small data sets: Iris (shipped), scikit-learn's 8x8 digits, MNIST from local IDX files."""
 
-from . import iris
+from . import digits, iris, mnist
 
-__all__ = ["iris"]
+__all__ = ["digits", "iris", "mnist"]

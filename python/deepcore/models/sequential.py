@@ -222,10 +222,9 @@ class _Progress:
     def epoch_end(self, epoch: int, done: int, seconds: float, logs):
         if not self.verbose:
             return
-        stats = (
-            f"{seconds:.0f}s - {_format_step_time(seconds / max(done, 1))}"
-            + (" - " + _format_logs(logs) if logs else "")
-        )
+        stats = f"{seconds:.0f}s - {_format_step_time(seconds / max(done, 1))}"
+        if logs:
+            stats += " - " + _format_logs(logs)
         if self.live:
             self._line(f"{self._bar(done)} - {stats}")
             self._write("\n")
@@ -435,6 +434,11 @@ class Sequential:
                     f"`{name}` must have a batch axis and a feature axis. Received shape: {x.shape}"
                 )
             self._input_shape = tuple(x.shape[1:])
+            try:
+                self.build()
+            except ValueError:
+                self._input_shape = None  # the data's shape was wrong, not the model
+                raise
         engine = self._require_engine("fit")
         if x.shape[1:] != tuple(self._input_shape):
             first = self._layers[0]
@@ -788,7 +792,7 @@ class Sequential:
             train, val = slice(0, n_train), slice(n_train, n)
         elif mode == "shuffle":
             order = utils.rng().permutation(n)
-            train, val = np.sort(order[: n_train]), np.sort(order[n_train:])
+            train, val = np.sort(order[:n_train]), np.sort(order[n_train:])
         else:
             classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
             inverse = inverse.reshape(-1)
