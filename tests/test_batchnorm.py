@@ -6,12 +6,16 @@ import deepcore as dc
 
 def _model(features=4, momentum=0.9, center=True, scale=True, image=False):
     shape = (3, 3, features) if image else (features,)
-    model = dc.Sequential([
-        dc.Input(shape=shape),
-        dc.layers.BatchNormalization(momentum=momentum, epsilon=1e-3, center=center, scale=scale),
-        dc.layers.Flatten(),
-        dc.layers.Dense(3, activation="softmax"),
-    ])
+    model = dc.Sequential(
+        [
+            dc.Input(shape=shape),
+            dc.layers.BatchNormalization(
+                momentum=momentum, epsilon=1e-3, center=center, scale=scale
+            ),
+            dc.layers.Flatten(),
+            dc.layers.Dense(3, activation="softmax"),
+        ]
+    )
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     return model
 
@@ -41,8 +45,9 @@ def test_weights_order_and_inference_uses_moving_statistics(rng, image):
     weights[3] = rng.uniform(0.5, 2, 4).astype(np.float32)
     model.set_weights(weights)
     x = rng.standard_normal((5, 3, 3, 4) if image else (5, 4)).astype(np.float32)
-    np.testing.assert_allclose(model.predict(x), _forward_ref(weights, x.astype(np.float64),
-                                                              False), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        model.predict(x), _forward_ref(weights, x.astype(np.float64), False), rtol=1e-5, atol=1e-6
+    )
     assert model.count_params() == 16 + 3 * 4 * (9 if image else 1) + 3
     lines = []
     model.summary(print_fn=lines.append)
@@ -76,8 +81,14 @@ def test_gradients_match_finite_differences(rng, center, scale):
 
     def loss(ws):
         named = dict(zip(names, ws))
-        params = [named.get("gamma", full["gamma"]), named.get("beta", full["beta"]),
-                  named["moving_mean"], named["moving_variance"], named["kernel"], named["bias"]]
+        params = [
+            named.get("gamma", full["gamma"]),
+            named.get("beta", full["beta"]),
+            named["moving_mean"],
+            named["moving_variance"],
+            named["kernel"],
+            named["bias"],
+        ]
         p = _forward_ref(params, x, True)
         return -np.log(p[np.arange(len(y)), y]).mean()
 
@@ -97,8 +108,14 @@ def test_gradients_match_finite_differences(rng, center, scale):
 
 def test_input_gradient_through_batchnorm(rng):
     """A Dense before BatchNormalization gets the right gradient (dx of the BN layer)."""
-    model = dc.Sequential([dc.Input(shape=(3,)), dc.layers.Dense(4, use_bias=False),
-                           dc.layers.BatchNormalization(), dc.layers.Dense(1)])
+    model = dc.Sequential(
+        [
+            dc.Input(shape=(3,)),
+            dc.layers.Dense(4, use_bias=False),
+            dc.layers.BatchNormalization(),
+            dc.layers.Dense(1),
+        ]
+    )
     model.compile(optimizer="sgd", loss="mse")
     x = rng.standard_normal((8, 3))
     y = rng.standard_normal((8, 1))
@@ -119,9 +136,10 @@ def test_input_gradient_through_batchnorm(rng):
     np.testing.assert_allclose(grads[0], num, rtol=2e-3, atol=2e-5)
 
 
-@pytest.mark.parametrize("kwargs,match", [({"momentum": 1.5}, "momentum=1.5"),
-                                          ({"epsilon": 0}, "epsilon=0"),
-                                          ({"axis": 1}, "axis=1")])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [({"momentum": 1.5}, "momentum=1.5"), ({"epsilon": 0}, "epsilon=0"), ({"axis": 1}, "axis=1")],
+)
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         dc.layers.BatchNormalization(**kwargs)

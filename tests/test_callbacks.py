@@ -295,11 +295,12 @@ def test_lambda_callback_calls_every_hook_in_order(rng):
 
 def test_lambda_callback_without_batch_hooks_keeps_one_engine_call_per_epoch(monkeypatch):
     called = []
-    monkeypatch.setattr(
-        sequential_module.Sequential,
-        "_fit_rows",
-        lambda *a, **k: called.append(1) or (_ for _ in ()).throw(AssertionError),
-    )
+
+    def per_batch_path(*args, **kwargs):  # fit's path for batch hooks (or a live bar)
+        called.append(1)
+        raise AssertionError("batch-level path used")
+
+    monkeypatch.setattr(sequential_module.Sequential, "_fit_rows", per_batch_path)
     epochs = []
     m = ramp_model()
     m.fit(
@@ -395,6 +396,8 @@ def test_model_checkpoint_save_freq_in_batches_and_errors(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["e1-b3.weights", "e2-b2.weights"]
     with pytest.raises(ValueError, match="save_freq must be 'epoch' or a positive integer"):
         ModelCheckpoint("x", save_freq=0)
+    with pytest.raises(ValueError, match="batch logs hold no validation values"):
+        ModelCheckpoint("x", save_freq=2, save_best_only=True)  # monitor="val_loss"
     with pytest.raises(ValueError, match=r"cannot format filepath.*val_acc"):
         m.fit(
             X1,

@@ -10,13 +10,15 @@ def _train(threads, rng_seed=3):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((512, 96)).astype(np.float32)
     y = rng.integers(0, 10, 512)
-    model = dc.Sequential([
-        dc.Input(shape=(96,)),
-        dc.layers.Dense(256, activation="relu"),
-        dc.layers.Dropout(0.1),
-        dc.layers.Dense(128, activation="tanh"),
-        dc.layers.Dense(10, activation="softmax"),
-    ])
+    model = dc.Sequential(
+        [
+            dc.Input(shape=(96,)),
+            dc.layers.Dense(256, activation="relu"),
+            dc.layers.Dropout(0.1),
+            dc.layers.Dense(128, activation="tanh"),
+            dc.layers.Dense(10, activation="softmax"),
+        ]
+    )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, batch_size=128, epochs=3, verbose=0)
     return model.get_weights()

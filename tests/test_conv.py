@@ -967,9 +967,15 @@ def digits_cnn():
     )
 
 
-def test_cnn_learns_the_digits_quickly():
-    """>= 97% test accuracy on the fixed split (seeds 0..5 give 97.8-98.3%), in < 60 s."""
+def test_cnn_learns_the_digits_quickly(restore_threads):
+    """>= 97% test accuracy on the fixed split (seeds 0..5 give 97.8-98.3%), in < 60 s.
+
+    One engine thread: the result is the same for any thread count (tested above), and
+    OpenBLAS' threads slow down 10-30x when other processes keep the cores busy (a
+    shared test machine), which would make the time bound measure the neighbours.
+    """
     pytest.importorskip("sklearn")
+    dc.config.set_num_threads(1)
     (x_train, y_train), (x_test, y_test) = dc.datasets.digits.load_data(test_split=0.2, seed=0)
     assert x_train.shape == (1438, 8, 8) and x_test.shape == (359, 8, 8)
     x_train = (x_train / 16.0).astype(np.float32)[..., None]

@@ -16,7 +16,8 @@ import deepcore as dc
 from deepcore.callbacks import EarlyStopping, LambdaCallback
 from deepcore.models import sequential as sequential_module
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# the child processes import the same deepcore as this one (source tree or installed)
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(dc.__file__)))
 
 
 def classifier(n_in=4, n_out=3, hidden=8, dropout=0.0):
@@ -384,12 +385,14 @@ def test_steps_per_epoch_cycles_through_the_data():
     np.testing.assert_allclose(h.history["loss"], expected_losses, rtol=1e-5)
 
 
-def test_steps_per_epoch_one_full_pass_equals_plain_fit(rng):
+@pytest.mark.parametrize("n", [40, 3000])
+def test_steps_per_epoch_one_full_pass_equals_plain_fit(rng, n):
     # With steps_per_epoch * batch_size == n, each epoch is one shuffled pass drawn as the
-    # engine draws it: bit-identical weights (and no batch hooks needed).
-    x, y = rng.normal(size=(40, 4)), rng.integers(0, 3, 40)
+    # engine draws it (one engine call, rows in that order, no shuffling): bit-identical
+    # weights. This also guards `engine.permutation`, the order the engine shuffles in.
+    x, y = rng.normal(size=(n, 4)), rng.integers(0, 3, n)
     results = []
-    for steps in (None, 5):
+    for steps in (None, n // 8):
         dc.utils.set_random_seed(3)
         m = classifier(dropout=0.2)
         m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -519,9 +522,7 @@ CHILD = textwrap.dedent(
 
 def _child_env():
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [os.path.join(REPO, "python"), *filter(None, [env.get("PYTHONPATH")])]
-    )
+    env["PYTHONPATH"] = os.pathsep.join([PACKAGE_PARENT, *filter(None, [env.get("PYTHONPATH")])])
     return env
 
 

@@ -492,3 +492,18 @@ def test_scce_with_one_hot_targets_raises(rng):
     labels, p = data_sparse(rng)
     with pytest.raises(ValueError):
         L.SparseCategoricalCrossentropy()(one_hot(labels, C), p)
+
+
+def test_sum_reduction_is_used_in_training_and_evaluation():
+    model = dc.Sequential(
+        [dc.Input(shape=(1,)), dc.layers.Dense(1, use_bias=False, kernel_initializer="zeros")]
+    )
+    model.compile(
+        optimizer=dc.optimizers.SGD(0.1), loss=dc.losses.MeanSquaredError(reduction="sum")
+    )
+    x = np.ones((4, 1), np.float32)
+    assert model.evaluate(x, x, verbose=0) == pytest.approx(4.0)
+    _, grads = model.gradients(x, x)
+    assert grads[0][0, 0] == pytest.approx(-8.0)  # d/dw sum (w - 1)^2 over 4 samples at w = 0
+    with pytest.raises(ValueError, match="reduction='none'"):
+        model.compile(optimizer="sgd", loss=dc.losses.MeanSquaredError(reduction="none"))

@@ -38,8 +38,9 @@ def test_exponential_decay(staircase):
 
 def test_piecewise_constant_decay():
     s = S.PiecewiseConstantDecay([3, 8], [1.0, 0.5, 0.25])
-    assert [s(t) for t in range(12)] == [ref_piecewise([3, 8], [1.0, 0.5, 0.25], t)
-                                         for t in range(12)]
+    assert [s(t) for t in range(12)] == [
+        ref_piecewise([3, 8], [1.0, 0.5, 0.25], t) for t in range(12)
+    ]
     with pytest.raises(ValueError, match="len\\(values\\)"):
         S.PiecewiseConstantDecay([1, 2], [1.0])
 
@@ -48,8 +49,9 @@ def test_piecewise_constant_decay():
 def test_cosine_decay(target, warm, alpha):
     s = S.CosineDecay(0.05, 20, alpha=alpha, warmup_target=target, warmup_steps=warm)
     for t in range(40):
-        assert s(t) == pytest.approx(ref_cosine(0.05, 20, alpha, target, warm, t), rel=1e-12,
-                                     abs=1e-15)
+        assert s(t) == pytest.approx(
+            ref_cosine(0.05, 20, alpha, target, warm, t), rel=1e-12, abs=1e-15
+        )
 
 
 def test_schedule_drives_each_training_step():
@@ -65,7 +67,7 @@ def test_schedule_drives_each_training_step():
     t = 0
     for _ in range(2):
         for s in range(0, 8, 2):
-            xb, yb = x[s:s + 2].astype(np.float64), y[s:s + 2].astype(np.float64)
+            xb, yb = x[s : s + 2].astype(np.float64), y[s : s + 2].astype(np.float64)
             grad = xb.T @ (2 * (xb @ w - yb) / 2)
             w -= sched(t) * grad
             t += 1

@@ -231,9 +231,10 @@ double Model::loss_and_backward(const float* x, const float* y, const float* w, 
   if (w && per != 1)
     throw std::invalid_argument("sample weights need one loss value per sample");
   const float* pred = fused_loss_ ? last.preact(L > 1 ? acts_[L - 2].data() : x, out) : out;
+  const double scale = loss_.sum ? 1.0 : 1.0 / static_cast<double>(lrows);
   const double sum = be_.loss(loss_, pred, fused_loss_ ? out : nullptr, y, w,
                               backward ? dout_.data() : nullptr, lrows, cols, ycols / per,
-                              1.f / static_cast<float>(lrows));
+                              static_cast<float>(scale));
   if (backward) {
     const float* dy = dout_.data();
     for (size_t i = L; i-- > 0;) {
@@ -243,7 +244,7 @@ double Model::loss_and_backward(const float* x, const float* y, const float* w, 
       dy = dx;
     }
   }
-  return sum / static_cast<double>(lrows);
+  return sum * scale;
 }
 
 double Model::regularize(bool add_to_grads) {

@@ -147,10 +147,11 @@ PYBIND11_MODULE(_core, m) {
       .def_readwrite("kind", &ActSpec::kind)
       .def_readwrite("alpha", &ActSpec::alpha);
   py::class_<LossSpec>(m, "LossSpec")
-      .def(py::init([](Loss k, bool from_logits, double delta) {
-             return LossSpec{k, from_logits, delta};
+      .def(py::init([](Loss k, bool from_logits, double delta, bool sum) {
+             return LossSpec{k, from_logits, delta, sum};
            }),
-           py::arg("kind"), py::arg("from_logits") = false, py::arg("delta") = 1.0);
+           py::arg("kind"), py::arg("from_logits") = false, py::arg("delta") = 1.0,
+           py::arg("sum") = false);
   py::enum_<Schedule>(m, "Schedule")
       .value("constant", Schedule::Constant)
       .value("exponential_decay", Schedule::ExponentialDecay)

@@ -286,15 +286,18 @@ class ModelCheckpoint(Callback):
 
     Args:
         filepath: Where to save; may hold "{epoch:02d}" (1-based, as Keras) and any log
-            key, e.g. "ckpt/{epoch:02d}-{val_loss:.2f}.keras". Missing folders are created.
+            key, e.g. "ckpt/{epoch:02d}-{val_loss:.2f}.keras" (and "{batch}" when saving
+            every few batches). Missing folders are created.
         monitor: Quantity compared when `save_best_only`.
         verbose: 1 prints a line each time the callback saves (or declines to).
         save_best_only: Save only when `monitor` improves on the best value seen so
-            far (strictly; NaN never improves).
+            far (strictly; NaN never improves; the best value carries over to later fit
+            calls, as in Keras).
         save_weights_only: `model.save_weights(path)` instead of `model.save(path)`.
         mode: "min", "max" or "auto" (max for names with acc, auc, precision or recall).
         save_freq: "epoch" (at the end of every epoch) or an integer: every that many
-            batches (then fit calls batch-level hooks: one engine call per batch).
+            batches (then fit calls batch-level hooks: one engine call per batch, and
+            `save_best_only` needs a training quantity as `monitor`).
         initial_value_threshold: Value `monitor` must beat for the first save.
 
     Differences from Keras: no file-extension rule (the format is that of
@@ -322,6 +325,12 @@ class ModelCheckpoint(Callback):
             raise ValueError(
                 "save_freq must be 'epoch' or a positive integer. "
                 f"Received: save_freq={save_freq!r}"
+            )
+        if save_freq != "epoch" and save_best_only and monitor.startswith("val_"):
+            raise ValueError(
+                f"ModelCheckpoint: save_best_only with save_freq={save_freq} (batches) "
+                f"cannot monitor {monitor!r}: batch logs hold no validation values. "
+                "Monitor a training quantity (e.g. 'loss') or use save_freq='epoch'."
             )
         self.filepath = os.fspath(filepath)
         self.monitor, self.verbose = monitor, verbose

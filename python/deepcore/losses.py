@@ -61,7 +61,7 @@ class Loss:
 
     def spec(self):
         """The engine's description of this loss."""
-        return _core.LossSpec(self.kind, self.from_logits, self.delta)
+        return _core.LossSpec(self.kind, self.from_logits, self.delta, self.reduction == "sum")
 
     @property
     def sparse(self) -> bool:

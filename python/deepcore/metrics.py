@@ -13,10 +13,24 @@ import numpy as np
 from . import _core
 
 __all__ = [
-    "Metric", "BinaryAccuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy",
-    "TopKCategoricalAccuracy", "MeanSquaredError", "MeanAbsoluteError", "Precision", "Recall",
-    "AUC", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
-    "top_k_categorical_accuracy", "mean_squared_error", "mean_absolute_error", "get", "resolve",
+    "Metric",
+    "BinaryAccuracy",
+    "CategoricalAccuracy",
+    "SparseCategoricalAccuracy",
+    "TopKCategoricalAccuracy",
+    "MeanSquaredError",
+    "MeanAbsoluteError",
+    "Precision",
+    "Recall",
+    "AUC",
+    "binary_accuracy",
+    "categorical_accuracy",
+    "sparse_categorical_accuracy",
+    "top_k_categorical_accuracy",
+    "mean_squared_error",
+    "mean_absolute_error",
+    "get",
+    "resolve",
 ]
 
 _M = _core.Metric
@@ -28,8 +42,9 @@ class Metric:
     kind = None
     default_name = "metric"
 
-    def __init__(self, name: str | None = None, threshold: float = 0.5, k: int = 5,
-                 num_thresholds: int = 200):
+    def __init__(
+        self, name: str | None = None, threshold: float = 0.5, k: int = 5, num_thresholds: int = 200
+    ):
         self.name = name or self.default_name
         self.threshold, self.k, self.num_thresholds = float(threshold), int(k), int(num_thresholds)
 
@@ -49,21 +64,37 @@ def _metric_class(class_name, kind, default_name, doc, **defaults):
     def __init__(self, name=None, **kwargs):
         Metric.__init__(self, name, **{**defaults, **kwargs})
 
-    return type(class_name, (Metric,), {"kind": kind, "default_name": default_name,
-                                        "__init__": __init__, "__doc__": doc})
+    return type(
+        class_name,
+        (Metric,),
+        {"kind": kind, "default_name": default_name, "__init__": __init__, "__doc__": doc},
+    )
 
 
-BinaryAccuracy = _metric_class("BinaryAccuracy", _M.binary_accuracy, "binary_accuracy",
-                               "Mean of (y_pred > threshold) == y_true.")
-CategoricalAccuracy = _metric_class("CategoricalAccuracy", _M.categorical_accuracy,
-                                    "categorical_accuracy", "argmax(y_pred) == argmax(y_true).")
+BinaryAccuracy = _metric_class(
+    "BinaryAccuracy",
+    _M.binary_accuracy,
+    "binary_accuracy",
+    "Mean of (y_pred > threshold) == y_true.",
+)
+CategoricalAccuracy = _metric_class(
+    "CategoricalAccuracy",
+    _M.categorical_accuracy,
+    "categorical_accuracy",
+    "argmax(y_pred) == argmax(y_true).",
+)
 SparseCategoricalAccuracy = _metric_class(
-    "SparseCategoricalAccuracy", _M.sparse_categorical_accuracy, "sparse_categorical_accuracy",
-    "argmax(y_pred) == y_true (integer labels).")
-MeanSquaredError = _metric_class("MeanSquaredError", _M.mean_squared_error,
-                                 "mean_squared_error", "mean((y_true - y_pred)^2).")
-MeanAbsoluteError = _metric_class("MeanAbsoluteError", _M.mean_absolute_error,
-                                  "mean_absolute_error", "mean(|y_true - y_pred|).")
+    "SparseCategoricalAccuracy",
+    _M.sparse_categorical_accuracy,
+    "sparse_categorical_accuracy",
+    "argmax(y_pred) == y_true (integer labels).",
+)
+MeanSquaredError = _metric_class(
+    "MeanSquaredError", _M.mean_squared_error, "mean_squared_error", "mean((y_true - y_pred)^2)."
+)
+MeanAbsoluteError = _metric_class(
+    "MeanAbsoluteError", _M.mean_absolute_error, "mean_absolute_error", "mean(|y_true - y_pred|)."
+)
 
 
 class TopKCategoricalAccuracy(Metric):
@@ -73,8 +104,9 @@ class TopKCategoricalAccuracy(Metric):
 
     def __init__(self, k: int = 5, name=None):
         if not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"TopKCategoricalAccuracy: k must be a positive integer. "
-                             f"Received: k={k!r}")
+            raise ValueError(
+                f"TopKCategoricalAccuracy: k must be a positive integer. Received: k={k!r}"
+            )
         super().__init__(name, k=k)
 
 
@@ -103,8 +135,10 @@ class AUC(Metric):
 
     def __init__(self, num_thresholds: int = 200, name=None):
         if not isinstance(num_thresholds, (int, np.integer)) or num_thresholds < 2:
-            raise ValueError(f"AUC: num_thresholds must be an integer > 1. "
-                             f"Received: num_thresholds={num_thresholds!r}")
+            raise ValueError(
+                f"AUC: num_thresholds must be an integer > 1. "
+                f"Received: num_thresholds={num_thresholds!r}"
+            )
         super().__init__(name, num_thresholds=num_thresholds)
 
 
@@ -113,7 +147,8 @@ def _per_sample(metric: Metric, y_true, y_pred):
     rows = y_pred.reshape(-1, y_pred.shape[-1] if y_pred.ndim else 1)
     labels = np.asarray(y_true, np.float32).reshape(len(rows), -1)
     return np.array([metric(t[None], p[None]) for t, p in zip(labels, rows)]).reshape(
-        y_pred.shape[:-1])
+        y_pred.shape[:-1]
+    )
 
 
 def binary_accuracy(y_true, y_pred, threshold=0.5):
@@ -145,18 +180,26 @@ def mean_absolute_error(y_true, y_pred):
 
 
 _BY_NAME = {
-    "binary_accuracy": BinaryAccuracy, "categorical_accuracy": CategoricalAccuracy,
+    "binary_accuracy": BinaryAccuracy,
+    "categorical_accuracy": CategoricalAccuracy,
     "sparse_categorical_accuracy": SparseCategoricalAccuracy,
     "top_k_categorical_accuracy": TopKCategoricalAccuracy,
-    "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
-    "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
-    "precision": Precision, "recall": Recall, "auc": AUC,
+    "mean_squared_error": MeanSquaredError,
+    "mse": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError,
+    "mae": MeanAbsoluteError,
+    "precision": Precision,
+    "recall": Recall,
+    "auc": AUC,
 }
-_BY_FUNCTION = {binary_accuracy: "binary_accuracy", categorical_accuracy: "categorical_accuracy",
-                sparse_categorical_accuracy: "sparse_categorical_accuracy",
-                top_k_categorical_accuracy: "top_k_categorical_accuracy",
-                mean_squared_error: "mean_squared_error",
-                mean_absolute_error: "mean_absolute_error"}
+_BY_FUNCTION = {
+    binary_accuracy: "binary_accuracy",
+    categorical_accuracy: "categorical_accuracy",
+    sparse_categorical_accuracy: "sparse_categorical_accuracy",
+    top_k_categorical_accuracy: "top_k_categorical_accuracy",
+    mean_squared_error: "mean_squared_error",
+    mean_absolute_error: "mean_absolute_error",
+}
 
 
 def get(identifier):

@@ -10,7 +10,15 @@ from . import _core, schedules
 from ._registry import lookup
 
 __all__ = [
-    "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "get", "serialize", "deserialize",
+    "Optimizer",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "RMSprop",
+    "Adagrad",
+    "get",
+    "serialize",
+    "deserialize",
 ]
 
 
@@ -119,8 +127,9 @@ class Optimizer:
         lr = config.get("learning_rate")
         if isinstance(lr, dict):
             schedule = getattr(schedules, str(lr["class_name"]), None)
-            if not (isinstance(schedule, type)
-                    and issubclass(schedule, schedules.LearningRateSchedule)):
+            if not (
+                isinstance(schedule, type) and issubclass(schedule, schedules.LearningRateSchedule)
+            ):
                 raise ValueError(f"Unknown learning-rate schedule: {lr['class_name']!r}")
             config["learning_rate"] = schedule(**lr["config"])
         return cls(**config)

@@ -7,7 +7,16 @@ import numpy as np
 from ._registry import lookup
 
 __all__ = [
-    "Regularizer", "L1", "L2", "L1L2", "l1", "l2", "l1_l2", "get", "serialize", "deserialize",
+    "Regularizer",
+    "L1",
+    "L2",
+    "L1L2",
+    "l1",
+    "l2",
+    "l1_l2",
+    "get",
+    "serialize",
+    "deserialize",
 ]
 
 

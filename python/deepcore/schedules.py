@@ -36,9 +36,10 @@ class ExponentialDecay(LearningRateSchedule):
     """lr = initial_learning_rate * decay_rate ^ (step / decay_steps) (floored if staircase)."""
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False):
-        self.initial, self.decay_steps = _positive("initial_learning_rate",
-                                                   initial_learning_rate), _positive(
-            "decay_steps", decay_steps)
+        self.initial, self.decay_steps = (
+            _positive("initial_learning_rate", initial_learning_rate),
+            _positive("decay_steps", decay_steps),
+        )
         self.decay_rate, self.staircase = _positive("decay_rate", decay_rate), bool(staircase)
 
     def spec(self):
@@ -49,8 +50,12 @@ class ExponentialDecay(LearningRateSchedule):
         return s
 
     def get_config(self):
-        return {"initial_learning_rate": self.initial, "decay_steps": self.decay_steps,
-                "decay_rate": self.decay_rate, "staircase": self.staircase}
+        return {
+            "initial_learning_rate": self.initial,
+            "decay_steps": self.decay_steps,
+            "decay_rate": self.decay_rate,
+            "staircase": self.staircase,
+        }
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
@@ -60,8 +65,10 @@ class PiecewiseConstantDecay(LearningRateSchedule):
     def __init__(self, boundaries, values):
         boundaries, values = [float(b) for b in boundaries], [float(v) for v in values]
         if len(values) != len(boundaries) + 1:
-            raise ValueError(f"PiecewiseConstantDecay needs len(values) == len(boundaries) + 1. "
-                             f"Received {len(boundaries)} boundaries and {len(values)} values.")
+            raise ValueError(
+                f"PiecewiseConstantDecay needs len(values) == len(boundaries) + 1. "
+                f"Received {len(boundaries)} boundaries and {len(values)} values."
+            )
         if boundaries != sorted(boundaries):
             raise ValueError(f"`boundaries` must be increasing. Received: {boundaries}")
         self.boundaries, self.values = boundaries, values
@@ -81,18 +88,21 @@ class CosineDecay(LearningRateSchedule):
     """Optional linear warm-up from initial_learning_rate to warmup_target over
     warmup_steps, then cosine decay over decay_steps to alpha times the start rate."""
 
-    def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, warmup_target=None,
-                 warmup_steps=0):
+    def __init__(
+        self, initial_learning_rate, decay_steps, alpha=0.0, warmup_target=None, warmup_steps=0
+    ):
         if initial_learning_rate < 0:
-            raise ValueError(f"`initial_learning_rate` must be >= 0. "
-                             f"Received: {initial_learning_rate}")
+            raise ValueError(
+                f"`initial_learning_rate` must be >= 0. Received: {initial_learning_rate}"
+            )
         self.initial = float(initial_learning_rate)
         self.decay_steps = _positive("decay_steps", decay_steps)
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"`alpha` must be in [0, 1]. Received: alpha={alpha}")
         self.alpha = float(alpha)
-        self.warmup_target = None if warmup_target is None else _positive("warmup_target",
-                                                                          warmup_target)
+        self.warmup_target = (
+            None if warmup_target is None else _positive("warmup_target", warmup_target)
+        )
         if self.warmup_target is not None:
             self.warmup_steps = _positive("warmup_steps", warmup_steps)
         else:
@@ -108,6 +118,10 @@ class CosineDecay(LearningRateSchedule):
         return s
 
     def get_config(self):
-        return {"initial_learning_rate": self.initial, "decay_steps": self.decay_steps,
-                "alpha": self.alpha, "warmup_target": self.warmup_target,
-                "warmup_steps": self.warmup_steps}
+        return {
+            "initial_learning_rate": self.initial,
+            "decay_steps": self.decay_steps,
+            "alpha": self.alpha,
+            "warmup_target": self.warmup_target,
+            "warmup_steps": self.warmup_steps,
+        }

@@ -66,6 +66,7 @@ struct LossSpec {
   Loss kind = Loss::MeanSquaredError;
   bool from_logits = false;  // cross-entropies: `pred` holds logits
   double delta = 1.0;        // huber
+  bool sum = false;          // a model's batch loss: sum over samples (true) or mean
 };
 
 // Keras' epsilon for clipping probabilities in cross-entropies.

@@ -11,6 +11,17 @@ from .convolutional import (
 from .core import Activation, BatchNormalization, Dense, Dropout, Input, InputLayer, Layer
 
 __all__ = [
-    "Layer", "InputLayer", "Input", "Dense", "Activation", "Dropout", "Conv2D", "MaxPooling2D",
-    "AveragePooling2D", "GlobalAveragePooling2D", "Flatten", "Reshape", "BatchNormalization",
+    "Layer",
+    "InputLayer",
+    "Input",
+    "Dense",
+    "Activation",
+    "Dropout",
+    "Conv2D",
+    "MaxPooling2D",
+    "AveragePooling2D",
+    "GlobalAveragePooling2D",
+    "Flatten",
+    "Reshape",
+    "BatchNormalization",
 ]

@@ -7,30 +7,42 @@ import numpy as np
 from .. import activations, initializers, regularizers
 from .core import Layer
 
-__all__ = ["Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "Flatten",
-           "Reshape"]
+__all__ = [
+    "Conv2D",
+    "MaxPooling2D",
+    "AveragePooling2D",
+    "GlobalAveragePooling2D",
+    "Flatten",
+    "Reshape",
+]
 
 
 def _pair(value, name: str, owner: str) -> tuple[int, int]:
     pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-                                 and v > 0 for v in pair):
-        raise ValueError(f"{owner}: `{name}` must be a positive integer or a pair of them. "
-                         f"Received: {name}={value!r}")
+    if len(pair) != 2 or not all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in pair
+    ):
+        raise ValueError(
+            f"{owner}: `{name}` must be a positive integer or a pair of them. "
+            f"Received: {name}={value!r}"
+        )
     return int(pair[0]), int(pair[1])
 
 
 def _padding(padding, owner: str) -> bool:
     if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
-        raise ValueError(f"{owner}: `padding` must be 'valid' or 'same'. "
-                         f"Received: padding={padding!r}")
+        raise ValueError(
+            f"{owner}: `padding` must be 'valid' or 'same'. Received: padding={padding!r}"
+        )
     return padding.lower() == "same"
 
 
 def _channels_last(data_format, owner: str) -> None:
     if data_format not in (None, "channels_last"):
-        raise ValueError(f"{owner}: only data_format='channels_last' (NHWC) is supported. "
-                         f"Received: data_format={data_format!r}")
+        raise ValueError(
+            f"{owner}: only data_format='channels_last' (NHWC) is supported. "
+            f"Received: data_format={data_format!r}"
+        )
 
 
 class Conv2D(Layer):
@@ -45,14 +57,27 @@ class Conv2D(Layer):
         bias_regularizer: as in `Dense`. The kernel has shape (kh, kw, in_channels, filters).
     """
 
-    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
-                 activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
-                 **kwargs):
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=(1, 1),
+        padding="valid",
+        data_format=None,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if not isinstance(filters, (int, np.integer)) or isinstance(filters, bool) or filters <= 0:
-            raise ValueError(f"Conv2D {self.name!r}: `filters` must be a positive integer. "
-                             f"Received: filters={filters!r}")
+            raise ValueError(
+                f"Conv2D {self.name!r}: `filters` must be a positive integer. "
+                f"Received: filters={filters!r}"
+            )
         self.filters = int(filters)
         self.kernel_size = _pair(kernel_size, "kernel_size", f"Conv2D {self.name!r}")
         self.strides = _pair(strides, "strides", f"Conv2D {self.name!r}")
@@ -66,26 +91,35 @@ class Conv2D(Layer):
         self.bias_regularizer = regularizers.get(bias_regularizer)
 
     def add_to(self, engine):
-        engine.add_conv2d(self.filters, *self.kernel_size, *self.strides,
-                          self.padding == "same", activations.spec(self.activation),
-                          self.use_bias)
+        engine.add_conv2d(
+            self.filters,
+            *self.kernel_size,
+            *self.strides,
+            self.padding == "same",
+            activations.spec(self.activation),
+            self.use_bias,
+        )
 
     def weight_settings(self):
         s = [(self.kernel_initializer, self.kernel_regularizer)]
         return s + [(self.bias_initializer, self.bias_regularizer)] if self.use_bias else s
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters,
-                "kernel_size": self.kernel_size, "strides": self.strides,
-                "padding": self.padding, "activation": activations.serialize(self.activation),
-                "use_bias": self.use_bias}
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+        }
 
 
 class _Pooling2D(Layer):
     is_max = True
 
-    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None,
-                 **kwargs):
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(**kwargs)
         owner = f"{type(self).__name__} {self.name!r}"
         self.pool_size = _pair(pool_size, "pool_size", owner)
@@ -97,8 +131,12 @@ class _Pooling2D(Layer):
         engine.add_pool2d(self.is_max, *self.pool_size, *self.strides, self.padding == "same")
 
     def get_config(self):
-        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,
-                "padding": self.padding}
+        return {
+            **super().get_config(),
+            "pool_size": self.pool_size,
+            "strides": self.strides,
+            "padding": self.padding,
+        }
 
 
 class MaxPooling2D(_Pooling2D):
@@ -143,11 +181,15 @@ class Reshape(Layer):
         try:
             self.target_shape = tuple(int(d) for d in target_shape)
         except (TypeError, ValueError):
-            raise ValueError(f"Reshape {self.name!r}: `target_shape` must be a tuple of "
-                             f"integers. Received: {target_shape!r}") from None
+            raise ValueError(
+                f"Reshape {self.name!r}: `target_shape` must be a tuple of "
+                f"integers. Received: {target_shape!r}"
+            ) from None
         if not self.target_shape or any(d == 0 or d < -1 for d in self.target_shape):
-            raise ValueError(f"Reshape {self.name!r}: `target_shape` must hold positive sizes "
-                             f"(one may be -1). Received: {target_shape!r}")
+            raise ValueError(
+                f"Reshape {self.name!r}: `target_shape` must hold positive sizes "
+                f"(one may be -1). Received: {target_shape!r}"
+            )
 
     def add_to(self, engine):
         engine.add_reshape(list(self.target_shape))

@@ -261,19 +261,35 @@ class BatchNormalization(Layer):
     gamma, beta (trainable), moving_mean, moving_variance (not trainable).
     """
 
-    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
-                 beta_initializer="zeros", gamma_initializer="ones",
-                 moving_mean_initializer="zeros", moving_variance_initializer="ones", **kwargs):
+    def __init__(
+        self,
+        axis=-1,
+        momentum=0.99,
+        epsilon=1e-3,
+        center=True,
+        scale=True,
+        beta_initializer="zeros",
+        gamma_initializer="ones",
+        moving_mean_initializer="zeros",
+        moving_variance_initializer="ones",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if axis != -1:
-            raise ValueError(f"BatchNormalization {self.name!r}: only axis=-1 (channels_last) "
-                             f"is supported. Received: axis={axis!r}")
+            raise ValueError(
+                f"BatchNormalization {self.name!r}: only axis=-1 (channels_last) "
+                f"is supported. Received: axis={axis!r}"
+            )
         if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"BatchNormalization {self.name!r}: `momentum` must be in [0, 1]. "
-                             f"Received: momentum={momentum!r}")
+            raise ValueError(
+                f"BatchNormalization {self.name!r}: `momentum` must be in [0, 1]. "
+                f"Received: momentum={momentum!r}"
+            )
         if not epsilon > 0:
-            raise ValueError(f"BatchNormalization {self.name!r}: `epsilon` must be positive. "
-                             f"Received: epsilon={epsilon!r}")
+            raise ValueError(
+                f"BatchNormalization {self.name!r}: `epsilon` must be positive. "
+                f"Received: epsilon={epsilon!r}"
+            )
         self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
         self.center, self.scale = bool(center), bool(scale)
         self.gamma_initializer = initializers.get(gamma_initializer)
@@ -287,13 +303,20 @@ class BatchNormalization(Layer):
     def weight_settings(self):
         s = [(self.gamma_initializer, None)] if self.scale else []
         s += [(self.beta_initializer, None)] if self.center else []
-        return s + [(self.moving_mean_initializer, None),
-                    (self.moving_variance_initializer, None)]
+        return s + [(self.moving_mean_initializer, None), (self.moving_variance_initializer, None)]
 
     def weight_names(self):
-        return (["gamma"] if self.scale else []) + (["beta"] if self.center else []) + [
-            "moving_mean", "moving_variance"]
+        return (
+            (["gamma"] if self.scale else [])
+            + (["beta"] if self.center else [])
+            + ["moving_mean", "moving_variance"]
+        )
 
     def get_config(self):
-        return {**super().get_config(), "momentum": self.momentum, "epsilon": self.epsilon,
-                "center": self.center, "scale": self.scale}
+        return {
+            **super().get_config(),
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+        }

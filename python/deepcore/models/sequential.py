@@ -42,37 +42,6 @@ _CLASS_LOSSES = (
 )
 
 
-def _splitmix64(x):
-    x = x + np.uint64(0x9E3779B97F4A7C15)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
-def _engine_permutation(engine, n: int) -> np.ndarray:
-    """The row order `engine.fit_epoch(..., shuffle=True)` would draw next, drawn the same way.
-
-    The engine shuffles with a Fisher-Yates pass whose i-th draw is
-    random_bits(seed, draws++) (csrc/include/deepcore/rng.h); this repeats it and
-    advances `engine.draws` as the engine would, so training on the rows in this
-    order without shuffling gives bit-identical weights (tests/test_fit_workflow.py
-    checks it).
-    """
-    draws = int(engine.draws)
-    if n > 1:
-        with np.errstate(over="ignore"):
-            seed = _splitmix64(np.array([engine.seed], dtype=np.uint64))
-            k = np.arange(n - 1, dtype=np.uint64) + np.uint64(draws)
-            bits = _splitmix64(seed ^ (k * np.uint64(0xD1B54A32D192ED03)))
-        js = (bits % np.arange(n, 1, -1, dtype=np.uint64)).tolist()
-        order = list(range(n))
-        for i, j in zip(range(n - 1, 0, -1), js):
-            order[i], order[j] = order[j], order[i]
-        engine.draws = draws + n - 1
-        return np.fromiter(order, dtype=np.int64, count=n)
-    return np.arange(n, dtype=np.int64)
-
-
 class _RowStream:
     """Rows for `steps_per_epoch`: one pass over the data after the other, each in a
     fresh order (the engine's draws) when shuffling; an epoch takes the next rows."""
@@ -86,7 +55,7 @@ class _RowStream:
         while count > 0:
             if self.pos == self.n:
                 self.order = (
-                    _engine_permutation(self.engine, self.n)
+                    self.engine.permutation(self.n)
                     if self.shuffle
                     else np.arange(self.n, dtype=np.int64)
                 )
@@ -389,6 +358,12 @@ class Sequential:
         self.optimizer = optimizers.get(optimizer)
         self.loss = loss
         self._loss = None if loss is None else losses.get(loss)
+        if self._loss is not None and self._loss.reduction in ("none", None):
+            raise ValueError(
+                f"compile needs a loss that reduces to one number per batch. Received "
+                f"{self._loss.name!r} with reduction={self._loss.reduction!r}; use "
+                "'sum_over_batch_size' (the mean) or 'sum'."
+            )
         if isinstance(metrics, (str,)) or callable(metrics):
             metrics = [metrics]
         self._metrics = [metrics_module.get(m) for m in (metrics or [])]
@@ -682,7 +657,8 @@ class Sequential:
             start = time.perf_counter()
             progress.epoch_begin(epoch)
             # Live bar: chunks of batches, unless the epoch is fast (the bar at its end
-            # is enough), the row order costs too much, or counts metrics need one call.
+            # is enough), drawing the row order in Python costs more than 5% of an epoch,
+            # or count metrics need one call.
             live = (
                 progress.live
                 and steps > 1
@@ -691,7 +667,7 @@ class Sequential:
                     last_seconds is None
                     or (
                         last_seconds >= 5 * progress.interval
-                        and order_seconds <= 0.1 * last_seconds
+                        and order_seconds <= 0.05 * last_seconds
                     )
                 )
             )
@@ -699,7 +675,7 @@ class Sequential:
                 idx = stream.take(steps * batch_size)
             elif (batch_hooks or live) and shuffle:
                 t = time.perf_counter()
-                idx = _engine_permutation(engine, n)
+                idx = engine.permutation(n)
                 order_seconds = time.perf_counter() - t
             else:
                 idx = None
