@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import activations, initializers, regularizers
-from .core import Layer
+from .. import activations
+from .core import KernelLayer, Layer, positive_int
 
 __all__ = [
     "Conv2D",
@@ -45,7 +45,7 @@ def _channels_last(data_format, owner: str) -> None:
         )
 
 
-class Conv2D(Layer):
+class Conv2D(KernelLayer):
     """2-D convolution: output = activation(conv(input, kernel) + bias), NHWC.
 
     Args:
@@ -66,29 +66,15 @@ class Conv2D(Layer):
         data_format=None,
         activation=None,
         use_bias=True,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        bias_regularizer=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        if not isinstance(filters, (int, np.integer)) or isinstance(filters, bool) or filters <= 0:
-            raise ValueError(
-                f"Conv2D {self.name!r}: `filters` must be a positive integer. "
-                f"Received: filters={filters!r}"
-            )
-        self.filters = int(filters)
-        self.kernel_size = _pair(kernel_size, "kernel_size", f"Conv2D {self.name!r}")
-        self.strides = _pair(strides, "strides", f"Conv2D {self.name!r}")
-        self.padding = "same" if _padding(padding, f"Conv2D {self.name!r}") else "valid"
-        _channels_last(data_format, f"Conv2D {self.name!r}")
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
+        super().__init__(activation, use_bias, **kwargs)
+        owner = f"Conv2D {self.name!r}"
+        self.filters = positive_int(filters, "filters", owner)
+        self.kernel_size = _pair(kernel_size, "kernel_size", owner)
+        self.strides = _pair(strides, "strides", owner)
+        self.padding = "same" if _padding(padding, owner) else "valid"
+        _channels_last(data_format, owner)
 
     def add_to(self, engine):
         engine.add_conv2d(
@@ -100,10 +86,6 @@ class Conv2D(Layer):
             self.use_bias,
         )
 
-    def weight_settings(self):
-        s = [(self.kernel_initializer, self.kernel_regularizer)]
-        return s + [(self.bias_initializer, self.bias_regularizer)] if self.use_bias else s
-
     def get_config(self):
         return {
             **super().get_config(),
@@ -111,8 +93,6 @@ class Conv2D(Layer):
             "kernel_size": self.kernel_size,
             "strides": self.strides,
             "padding": self.padding,
-            "activation": activations.serialize(self.activation),
-            "use_bias": self.use_bias,
         }
 
 

@@ -148,22 +148,15 @@ def Input(shape=None, batch_size=None, name=None) -> InputLayer:
     return InputLayer(shape=shape, batch_size=batch_size, name=name)
 
 
-class Dense(Layer):
-    """Fully connected layer: output = activation(input @ kernel + bias).
+class KernelLayer(Layer):
+    """Base of layers computing activation(input (*) kernel + bias): Dense and Conv2D.
 
-    Args:
-        units: Output size (positive integer).
-        activation: Activation name or function (None: linear).
-        use_bias: Whether to add a bias vector.
-        kernel_initializer: Initializer of the `(in, units)` kernel.
-        bias_initializer: Initializer of the bias.
-        kernel_regularizer: Penalty on the kernel, e.g. `deepcore.regularizers.l2(0.01)`.
-        bias_regularizer: Penalty on the bias.
+    Holds the settings they share: activation, use_bias, the initializers and the
+    regularizers of the kernel and the bias.
     """
 
     def __init__(
         self,
-        units,
         activation=None,
         use_bias=True,
         kernel_initializer="glorot_uniform",
@@ -173,21 +166,12 @@ class Dense(Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
-            raise ValueError(
-                f"Dense {self.name!r}: `units` must be a positive integer. "
-                f"Received: units={units!r}"
-            )
-        self.units = int(units)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-
-    def add_to(self, engine):
-        engine.add_dense(self.units, activations.spec(self.activation), self.use_bias)
 
     def weight_settings(self):
         s = [(self.kernel_initializer, self.kernel_regularizer)]
@@ -207,12 +191,44 @@ class Dense(Layer):
     def get_config(self):
         return {
             **super().get_config(),
-            "units": self.units,
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
             "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
             "bias_regularizer": regularizers.serialize(self.bias_regularizer),
         }
+
+
+def positive_int(value, name: str, owner: str) -> int:
+    """`value` as an int, or a ValueError naming the layer and the argument."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
+        raise ValueError(
+            f"{owner}: `{name}` must be a positive integer. Received: {name}={value!r}"
+        )
+    return int(value)
+
+
+class Dense(KernelLayer):
+    """Fully connected layer: output = activation(input @ kernel + bias).
+
+    Args:
+        units: Output size (positive integer).
+        activation: Activation name or function (None: linear).
+        use_bias: Whether to add a bias vector.
+        kernel_initializer: Initializer of the `(in, units)` kernel.
+        bias_initializer: Initializer of the bias.
+        kernel_regularizer: Penalty on the kernel, e.g. `deepcore.regularizers.l2(0.01)`.
+        bias_regularizer: Penalty on the bias.
+    """
+
+    def __init__(self, units, activation=None, use_bias=True, **kwargs):
+        super().__init__(activation, use_bias, **kwargs)
+        self.units = positive_int(units, "units", f"Dense {self.name!r}")
+
+    def add_to(self, engine):
+        engine.add_dense(self.units, activations.spec(self.activation), self.use_bias)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
 
 
 class Activation(Layer):
