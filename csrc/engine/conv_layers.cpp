@@ -42,46 +42,24 @@ std::vector<Shape> Conv2D::param_shapes() const {
   return s;
 }
 
-void Conv2D::bind(float* w, float* g) {
-  const int64_t k = kh_ * kw_ * g_.c * filters_;
-  w_ = w;
-  gw_ = g;
-  b_ = use_bias_ ? w + k : nullptr;
-  gb_ = use_bias_ ? g + k : nullptr;
-}
-
 void Conv2D::reserve(int64_t rows) {
-  const auto m = static_cast<size_t>(rows * g_.oh * g_.ow);
-  cols_.resize(m * kh_ * kw_ * g_.c);
-  if (act_.kind != Act::Linear) {
-    z_.resize(m * filters_);
-    dz_.resize(m * filters_);
-  }
+  const int64_t m = rows * g_.oh * g_.ow;
+  cols_.resize(static_cast<size_t>(m * kh_ * kw_ * g_.c));
+  reserve_affine(m, filters_);
 }
 
 void Conv2D::forward(Backend& be, const float* x, float* y, int64_t rows, bool, uint64_t) {
-  const int64_t m = rows * g_.oh * g_.ow, k = kh_ * kw_ * g_.c;
   be.im2col(g_, x, rows, cols_.data());
-  float* z = act_.kind == Act::Linear ? y : z_.data();
-  be.gemm(false, false, m, filters_, k, 1.f, cols_.data(), k, w_, filters_, 0.f, z, filters_);
-  be.bias_act(act_, b_, z, y, m, filters_);
+  forward_affine(be, cols_.data(), rows * g_.oh * g_.ow, kh_ * kw_ * g_.c, filters_, y);
 }
 
-void Conv2D::backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
+void Conv2D::backward(Backend& be, const float*, const float* y, const float* dy, float* dx,
                       int64_t rows, bool dy_is_preact) {
-  const int64_t m = rows * g_.oh * g_.ow, k = kh_ * kw_ * g_.c;
-  const float* dz = dy;
-  if (!dy_is_preact && act_.kind != Act::Linear) {
-    be.act_backward(act_, z_.data(), y, dy, dz_.data(), m, filters_);
-    dz = dz_.data();
-  }
-  // cols_ still holds this batch's im2col from the forward pass.
-  be.gemm(true, false, k, filters_, m, 1.f, cols_.data(), k, dz, filters_, 0.f, gw_, filters_);
-  if (use_bias_) be.col_sum(dz, m, filters_, gb_);
-  if (dx) {
-    be.gemm(false, true, m, k, filters_, 1.f, dz, filters_, w_, filters_, 0.f, cols_.data(), k);
-    be.col2im(g_, cols_.data(), rows, dx);
-  }
+  // cols_ holds this batch's im2col from the forward pass; the input gradient of the
+  // matrix product goes back into it, then col2im scatters it onto the image.
+  backward_affine(be, cols_.data(), y, dy, dx ? cols_.data() : nullptr, rows * g_.oh * g_.ow,
+                  kh_ * kw_ * g_.c, filters_, dy_is_preact);
+  if (dx) be.col2im(g_, cols_.data(), rows, dx);
 }
 
 // --------------------------------------------------------------------- Pool2D

@@ -19,6 +19,39 @@ Mat last_axis(const Shape& s, int64_t rows) {
 
 }  // namespace
 
+// ---------------------------------------------------------------- AffineLayer
+void AffineLayer::bind_affine(float* w, float* g, int64_t kernel_size) {
+  w_ = w;
+  gw_ = g;
+  b_ = use_bias_ ? w + kernel_size : nullptr;
+  gb_ = use_bias_ ? g + kernel_size : nullptr;
+}
+
+void AffineLayer::reserve_affine(int64_t m, int64_t n) {
+  if (act_.kind == Act::Linear) return;
+  z_.resize(static_cast<size_t>(m * n));
+  dz_.resize(static_cast<size_t>(m * n));
+}
+
+void AffineLayer::forward_affine(Backend& be, const float* a, int64_t m, int64_t k, int64_t n,
+                                 float* y) {
+  float* z = act_.kind == Act::Linear ? y : z_.data();
+  be.gemm(false, false, m, n, k, 1.f, a, k, w_, n, 0.f, z, n);
+  be.bias_act(act_, b_, z, y, m, n);
+}
+
+void AffineLayer::backward_affine(Backend& be, const float* a, const float* y, const float* dy,
+                                  float* da, int64_t m, int64_t k, int64_t n, bool dy_is_preact) {
+  const float* dz = dy;
+  if (!dy_is_preact && act_.kind != Act::Linear) {
+    be.act_backward(act_, z_.data(), y, dy, dz_.data(), m, n);
+    dz = dz_.data();
+  }
+  be.gemm(true, false, k, n, m, 1.f, a, k, dz, n, 0.f, gw_, n);
+  if (use_bias_) be.col_sum(dz, m, n, gb_);
+  if (da) be.gemm(false, true, m, k, n, 1.f, dz, n, w_, n, 0.f, da, k);
+}
+
 // ---------------------------------------------------------------------- Dense
 void Dense::build(const Shape& in) {
   if (in.empty())
@@ -36,39 +69,13 @@ std::vector<Shape> Dense::param_shapes() const {
   return s;
 }
 
-void Dense::bind(float* w, float* g) {
-  w_ = w;
-  gw_ = g;
-  b_ = use_bias_ ? w + in_ * units_ : nullptr;
-  gb_ = use_bias_ ? g + in_ * units_ : nullptr;
-}
-
-void Dense::reserve(int64_t rows) {
-  const auto n = static_cast<size_t>(rows * rows_per_sample_ * units_);
-  if (act_.kind != Act::Linear) {
-    z_.resize(n);
-    dz_.resize(n);
-  }
-}
-
 void Dense::forward(Backend& be, const float* x, float* y, int64_t rows, bool, uint64_t) {
-  const int64_t m = rows * rows_per_sample_;
-  float* z = act_.kind == Act::Linear ? y : z_.data();
-  be.gemm(false, false, m, units_, in_, 1.f, x, in_, w_, units_, 0.f, z, units_);
-  be.bias_act(act_, b_, z, y, m, units_);
+  forward_affine(be, x, rows * rows_per_sample_, in_, units_, y);
 }
 
 void Dense::backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
                      int64_t rows, bool dy_is_preact) {
-  const int64_t m = rows * rows_per_sample_;
-  const float* dz = dy;
-  if (!dy_is_preact && act_.kind != Act::Linear) {
-    be.act_backward(act_, z_.data(), y, dy, dz_.data(), m, units_);
-    dz = dz_.data();
-  }
-  be.gemm(true, false, in_, units_, m, 1.f, x, in_, dz, units_, 0.f, gw_, units_);
-  if (use_bias_) be.col_sum(dz, m, units_, gb_);
-  if (dx) be.gemm(false, true, m, in_, units_, 1.f, dz, units_, w_, units_, 0.f, dx, in_);
+  backward_affine(be, x, y, dy, dx, rows * rows_per_sample_, in_, units_, dy_is_preact);
 }
 
 // ----------------------------------------------------------------- Activation

@@ -37,29 +37,45 @@ class Layer {
   Shape in_shape, out_shape;
 };
 
-class Dense final : public Layer {
+// y = act(a W + b) for a matrix a (m x k) and kernel W (k x n): the maths Dense and
+// Conv2D share once their input is a matrix (Conv2D's is its im2col).
+class AffineLayer : public Layer {
  public:
-  Dense(int64_t units, ActSpec act, bool use_bias) : units_(units), act_(act), use_bias_(use_bias) {}
-  const char* name() const override { return "Dense"; }
-  void build(const Shape& in) override;
-  std::vector<Shape> param_shapes() const override;
-  void bind(float* w, float* g) override;
-  void reserve(int64_t rows) override;
-  void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
-               uint64_t seed) override;
-  void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
-                int64_t rows, bool dy_is_preact) override;
+  AffineLayer(ActSpec act, bool use_bias) : act_(act), use_bias_(use_bias) {}
   ActSpec activation() const override { return act_; }
-  const float* preact(const float* x, const float* y) const override {
+  const float* preact(const float*, const float* y) const override {
     return act_.kind == Act::Linear ? y : z_.data();
   }
 
- private:
-  int64_t units_, in_ = 0, rows_per_sample_ = 1;
+ protected:
+  void bind_affine(float* w, float* g, int64_t kernel_size);
+  void reserve_affine(int64_t m, int64_t n);
+  void forward_affine(Backend& be, const float* a, int64_t m, int64_t k, int64_t n, float* y);
+  // Parameter gradients, and da = dz W^T when da is not null.
+  void backward_affine(Backend& be, const float* a, const float* y, const float* dy, float* da,
+                       int64_t m, int64_t k, int64_t n, bool dy_is_preact);
+
   ActSpec act_;
   bool use_bias_;
   float *w_ = nullptr, *b_ = nullptr, *gw_ = nullptr, *gb_ = nullptr;
   std::vector<float> z_, dz_;
+};
+
+class Dense final : public AffineLayer {
+ public:
+  Dense(int64_t units, ActSpec act, bool use_bias) : AffineLayer(act, use_bias), units_(units) {}
+  const char* name() const override { return "Dense"; }
+  void build(const Shape& in) override;
+  std::vector<Shape> param_shapes() const override;
+  void bind(float* w, float* g) override { bind_affine(w, g, in_ * units_); }
+  void reserve(int64_t rows) override { reserve_affine(rows * rows_per_sample_, units_); }
+  void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
+               uint64_t seed) override;
+  void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
+                int64_t rows, bool dy_is_preact) override;
+
+ private:
+  int64_t units_, in_ = 0, rows_per_sample_ = 1;
 };
 
 class Activation final : public Layer {
@@ -94,34 +110,27 @@ class Dropout final : public Layer {
 };
 
 // Conv2D over NHWC images: im2col, then the same GEMM and fused bias + activation as Dense.
-class Conv2D final : public Layer {
+class Conv2D final : public AffineLayer {
  public:
   Conv2D(int64_t filters, int64_t kh, int64_t kw, int64_t sh, int64_t sw, bool same, ActSpec act,
          bool use_bias)
-      : filters_(filters), kh_(kh), kw_(kw), sh_(sh), sw_(sw), same_(same), act_(act),
-        use_bias_(use_bias) {}
+      : AffineLayer(act, use_bias), filters_(filters), kh_(kh), kw_(kw), sh_(sh), sw_(sw),
+        same_(same) {}
   const char* name() const override { return "Conv2D"; }
   void build(const Shape& in) override;
   std::vector<Shape> param_shapes() const override;
-  void bind(float* w, float* g) override;
+  void bind(float* w, float* g) override { bind_affine(w, g, kh_ * kw_ * g_.c * filters_); }
   void reserve(int64_t rows) override;
   void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
                uint64_t seed) override;
   void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
                 int64_t rows, bool dy_is_preact) override;
-  ActSpec activation() const override { return act_; }
-  const float* preact(const float* x, const float* y) const override {
-    return act_.kind == Act::Linear ? y : z_.data();
-  }
 
  private:
   int64_t filters_, kh_, kw_, sh_, sw_;
   bool same_;
-  ActSpec act_;
-  bool use_bias_;
   Window2D g_;
-  float *w_ = nullptr, *b_ = nullptr, *gw_ = nullptr, *gb_ = nullptr;
-  std::vector<float> cols_, z_, dz_;
+  std::vector<float> cols_;
 };
 
 // MaxPooling2D and AveragePooling2D.
