@@ -502,3 +502,14 @@ def test_bad_inputs_do_not_crash_the_process():
     )
     assert proc.returncode == 0, proc.stderr
     assert "caught 12" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_model_set_weights_is_all_or_nothing():
+    model = dc.Sequential([dc.Input(shape=(2,)), dc.layers.Dense(3), dc.layers.Dense(1)])
+    before = model.get_weights()
+    bad = [np.ones_like(w) for w in before]
+    bad[-1] = np.ones((2,), np.float32)  # last bias has the wrong shape
+    with pytest.raises(ValueError, match=r"expects shape \(1,\), received \(2,\)"):
+        model.set_weights(bad)
+    for a, b in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(a, b)  # the first layer was not changed either

@@ -372,12 +372,9 @@ def _assign_weights(model, architecture: dict, tensors: dict) -> None:
         found = [k[len(prefix) :] for k in tensors if k.startswith(prefix)]
         if sorted(found) != sorted(names):
             raise ValueError(f"{where} has weights {names}, the file has {found}")
-        for name, view in zip(names, layer.weights):
-            received = tensors[prefix + name].shape
-            if received != view.shape:
-                raise ValueError(
-                    f"{where}: weight {name!r} expects shape {view.shape}, received {received}"
-                )
-        updates.append((layer, [tensors[prefix + name] for name in names]))
+        try:
+            updates.append((layer, layer.check_weights([tensors[prefix + n] for n in names])))
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from None
     for layer, weights in updates:
         layer.set_weights(weights)

@@ -107,7 +107,9 @@ class Layer:
     def get_weights(self) -> list[np.ndarray]:
         return [v.copy() for v in self._views]
 
-    def set_weights(self, weights) -> None:
+    def check_weights(self, weights) -> list[np.ndarray]:
+        """`weights` as float32 arrays, or a ValueError naming the layer, the weight and the
+        expected and received shapes (NaN and inf refused). Changes nothing."""
         weights = list(weights)
         if len(weights) != len(self._views):
             raise ValueError(
@@ -124,7 +126,11 @@ class Layer:
             if not np.isfinite(w).all():
                 raise ValueError(f"Layer {self.name!r} weight {i} contains NaN or inf")
             checked.append(w)
-        for view, w in zip(self._views, checked):
+        return checked
+
+    def set_weights(self, weights) -> None:
+        """Sets all weights, or none when any is invalid."""
+        for view, w in zip(self._views, self.check_weights(weights)):
             view[...] = w
 
     def count_params(self) -> int:

@@ -896,11 +896,13 @@ class Sequential:
             raise ValueError(
                 f"Model {self.name!r} expects {expected} weight arrays, received {len(weights)}."
             )
-        i = 0
-        for layer in self._layers:
+        checked, i = [], 0
+        for layer in self._layers:  # check every layer first: all weights are set, or none
             k = len(layer.weights)
-            layer.set_weights(weights[i : i + k])
+            checked.append(layer.check_weights(weights[i : i + k]))
             i += k
+        for layer, ws in zip(self._layers, checked):
+            layer.set_weights(ws)
 
     @property
     def weights(self):
