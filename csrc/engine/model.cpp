@@ -312,15 +312,14 @@ const std::vector<int64_t>& Model::shuffle(int64_t n) {
   return order_;
 }
 
-RunResult Model::run(const float* x, const float* y, const float* w, int64_t n, int64_t ycols,
-                     int64_t batch_size, bool train, bool shuffle) {
+RunResult Model::run(const float* x, const float* y, const float* w, int64_t ycols,
+                     int64_t batch_size, bool train, const int64_t* order, int64_t n) {
   check_compiled();
   check_batch(n, ycols, batch_size);
   const int64_t in_size = shape_size(input_shape_);
   const int64_t cap = std::min(batch_size, n);
   reserve(cap);
   if (static_cast<int64_t>(ybuf_.size()) < cap * ycols) ybuf_.resize(static_cast<size_t>(cap * ycols));
-  if (shuffle) this->shuffle(n);
   int64_t state_size = 0;
   for (const MetricSpec& m : metrics_) state_size += metric_state_size(m);
   std::vector<double> states(static_cast<size_t>(state_size), 0.0);
@@ -329,8 +328,8 @@ RunResult Model::run(const float* x, const float* y, const float* w, int64_t n, 
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t rows = std::min(batch_size, n - start);
     const float *xb = x + start * in_size, *yb = y + start * ycols, *wb = w ? w + start : nullptr;
-    if (shuffle) {
-      const int64_t* idx = order_.data() + start;
+    if (order) {
+      const int64_t* idx = order + start;
       be_.gather_rows(x, idx, rows, in_size, xbuf_.data());
       be_.gather_rows(y, idx, rows, ycols, ybuf_.data());
       xb = xbuf_.data();
@@ -358,13 +357,19 @@ RunResult Model::run(const float* x, const float* y, const float* w, int64_t n, 
 RunResult Model::fit_epoch(const float* x, const float* y, const float* w, int64_t n,
                            int64_t ycols, int64_t batch_size, bool shuffle) {
   std::lock_guard<std::mutex> lock(mutex_);
-  return run(x, y, w, n, ycols, batch_size, true, shuffle);
+  return run(x, y, w, ycols, batch_size, true, shuffle ? this->shuffle(n).data() : nullptr, n);
+}
+
+RunResult Model::fit_rows(const float* x, const float* y, const float* w, int64_t ycols,
+                          int64_t batch_size, const int64_t* order, int64_t count) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return run(x, y, w, ycols, batch_size, true, order, count);
 }
 
 RunResult Model::evaluate(const float* x, const float* y, const float* w, int64_t n,
                           int64_t ycols, int64_t batch_size) {
   std::lock_guard<std::mutex> lock(mutex_);
-  return run(x, y, w, n, ycols, batch_size, false, false);
+  return run(x, y, w, ycols, batch_size, false, nullptr, n);
 }
 
 void Model::predict(const float* x, int64_t n, int64_t batch_size, float* out) {

@@ -30,6 +30,14 @@ int64_t rows_of(const py::array& a, int64_t row_size, const char* name) {
   return n;
 }
 
+// y (and w) must describe the same n samples as x.
+void check_labels(const py::array& y, const std::optional<Arr<float>>& w, int64_t n) {
+  if (y.ndim() == 0 || y.shape(0) != n)
+    throw std::invalid_argument("x and y must have the same number of samples");
+  if (w && w->size() != n)
+    throw std::invalid_argument("sample_weight must have one value per sample");
+}
+
 int64_t last_dim(const py::array& a) { return a.ndim() ? a.shape(a.ndim() - 1) : 1; }
 
 template <class T>
@@ -283,16 +291,30 @@ PYBIND11_MODULE(_core, m) {
            [](Model& md, Arr<float> x, Arr<float> y, std::optional<Arr<float>> w,
               int64_t batch_size, bool shuffle) {
              const int64_t n = rows_of(x, shape_size(md.input_shape()), "x");
-             if (y.ndim() == 0 || y.shape(0) != n)
-               throw std::invalid_argument("x and y must have the same number of samples");
-             const int64_t ycols = y.size() / n;
-             if (w && w->size() != n)
-               throw std::invalid_argument("sample_weight must have one value per sample");
+             check_labels(y, w, n);
              const float* wp = w ? w->data() : nullptr;
              RunResult r;
              {
                py::gil_scoped_release release;
-               r = md.fit_epoch(x.data(), y.data(), wp, n, ycols, batch_size, shuffle);
+               r = md.fit_epoch(x.data(), y.data(), wp, n, y.size() / n, batch_size, shuffle);
+             }
+             return result(r);
+           })
+      .def("fit_rows",
+           [](Model& md, Arr<float> x, Arr<float> y, std::optional<Arr<float>> w,
+              int64_t batch_size, py::array_t<int64_t, py::array::c_style | py::array::forcecast> order) {
+             const int64_t n = rows_of(x, shape_size(md.input_shape()), "x");
+             check_labels(y, w, n);
+             const int64_t* o = order.data();
+             for (int64_t i = 0; i < order.size(); ++i)
+               if (o[i] < 0 || o[i] >= n)
+                 throw std::invalid_argument("row index " + std::to_string(o[i]) +
+                                             " out of range for " + std::to_string(n) + " rows");
+             const float* wp = w ? w->data() : nullptr;
+             RunResult r;
+             {
+               py::gil_scoped_release release;
+               r = md.fit_rows(x.data(), y.data(), wp, y.size() / n, batch_size, o, order.size());
              }
              return result(r);
            })
@@ -300,10 +322,7 @@ PYBIND11_MODULE(_core, m) {
            [](Model& md, Arr<float> x, Arr<float> y, std::optional<Arr<float>> w,
               int64_t batch_size) {
              const int64_t n = rows_of(x, shape_size(md.input_shape()), "x");
-             if (y.ndim() == 0 || y.shape(0) != n)
-               throw std::invalid_argument("x and y must have the same number of samples");
-             if (w && w->size() != n)
-               throw std::invalid_argument("sample_weight must have one value per sample");
+             check_labels(y, w, n);
              const float* wp = w ? w->data() : nullptr;
              RunResult r;
              {

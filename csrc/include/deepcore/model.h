@@ -91,6 +91,10 @@ class Model {
   // ---- runs. x: n x input size, y: n x ycols, w: n sample weights or null.
   RunResult fit_epoch(const float* x, const float* y, const float* w, int64_t n, int64_t ycols,
                       int64_t batch_size, bool shuffle);
+  // One training pass over the rows order[0..count) of the data, in that order (the
+  // order of `shuffle`, or part of it): what fit_epoch does, in pieces.
+  RunResult fit_rows(const float* x, const float* y, const float* w, int64_t ycols,
+                     int64_t batch_size, const int64_t* order, int64_t count);
   RunResult evaluate(const float* x, const float* y, const float* w, int64_t n, int64_t ycols,
                      int64_t batch_size);
   void predict(const float* x, int64_t n, int64_t batch_size, float* out);
@@ -110,8 +114,9 @@ class Model {
   void apply_update();
   void accumulate_metrics(const float* y, const float* w, int64_t rows, int64_t ycols,
                           std::vector<double>& states);
-  RunResult run(const float* x, const float* y, const float* w, int64_t n, int64_t ycols,
-                int64_t batch_size, bool train, bool shuffle);
+  // Runs over n rows: rows order[0..n) of the data, or its first n rows when order is null.
+  RunResult run(const float* x, const float* y, const float* w, int64_t ycols,
+                int64_t batch_size, bool train, const int64_t* order, int64_t n);
 
   Backend& be_;
   std::vector<std::unique_ptr<Layer>> layers_;

@@ -727,11 +727,14 @@ class Sequential:
                 per_batch = (time.perf_counter() - start) / done
                 k = max(1, int(progress.interval / per_batch)) if per_batch > 0 else steps
             lo, hi = done * batch_size, min(rows, (done + k) * batch_size)
-            sel = slice(lo, hi) if idx is None else idx[lo:hi]
-            xb, yb, wb = x[sel], y[sel], None if w is None else w[sel]
             if cbs is not None:
                 cbs.on_train_batch_begin(done, {})
-            loss, values = engine.fit_epoch(xb, yb, wb, batch_size, False)
+            if idx is None:  # contiguous rows: views, no copy
+                wb = None if w is None else w[lo:hi]
+                loss, values = engine.fit_epoch(x[lo:hi], y[lo:hi], wb, batch_size, False)
+            else:  # the engine gathers the rows itself
+                wb = None if w is None else w[idx[lo:hi]]
+                loss, values = engine.fit_rows(x, y, w, batch_size, idx[lo:hi])
             totals.add(
                 loss, values, hi - lo, hi - lo if wb is None else float(wb.sum(dtype=np.float64))
             )
