@@ -54,3 +54,72 @@ def test_results_bit_identical_across_thread_counts(restore_threads):
     # and the seed matters, so the comparison is not vacuous
     other = _train(2, rng_seed=4)
     assert any(not np.array_equal(a, b) for a, b in zip(one, other))
+
+
+def _cnn(seed):
+    """A CNN big enough that every kernel is shared among the threads."""
+    dc.utils.set_random_seed(seed)
+    model = dc.Sequential(
+        [
+            dc.Input(shape=(28, 28, 1)),
+            dc.layers.Conv2D(16, 3, activation="relu"),
+            dc.layers.MaxPooling2D(),
+            dc.layers.Conv2D(32, 3, activation="relu"),
+            dc.layers.Flatten(),
+            dc.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return model
+
+
+def _cnn_data():
+    rng = np.random.default_rng(5)
+    return rng.random((128, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 128)
+
+
+def _fit_cnn(model):
+    x, y = _cnn_data()
+    model.fit(x, y, batch_size=64, epochs=1, shuffle=False, verbose=0)
+    return model.get_weights()
+
+
+def test_models_trained_at_once_from_two_python_threads_match_one_at_a_time(restore_threads):
+    import threading
+
+    dc.config.set_num_threads(2)
+    models = [_cnn(seed) for seed in (1, 2)]
+    alone = [_fit_cnn(m) for m in [_cnn(seed) for seed in (1, 2)]]
+    results = [None, None]
+
+    def work(i):
+        results[i] = _fit_cnn(models[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got, want in zip(results, alone):
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)
+
+
+def _fit_in_child(queue):
+    queue.put(_fit_cnn(_cnn(1)))
+
+
+def test_training_in_a_forked_child_after_threads_ran(restore_threads):
+    import multiprocessing
+
+    dc.config.set_num_threads(2)
+    want = _fit_cnn(_cnn(1))  # the parent's workers exist now; the child has none
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_fit_in_child, args=(queue,))
+    child.start()
+    got = queue.get(timeout=120)
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)

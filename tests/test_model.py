@@ -1258,3 +1258,18 @@ def test_callback_can_stop_training_and_sees_model(rng):
         verbose=0,
     )
     assert len(h.history["loss"]) == 2
+
+
+def test_model_with_an_input_is_built_at_once_and_add_keeps_earlier_weights():
+    layers = lambda: [dc.layers.Dense(8, activation="relu"), dc.layers.Dense(3)]  # noqa: E731
+    dc.utils.set_random_seed(7)
+    listed = dc.Sequential([dc.Input(shape=(4,)), *layers()])
+    assert listed.built
+    dc.utils.set_random_seed(7)
+    added = dc.Sequential([dc.Input(shape=(4,))])
+    for layer in layers():
+        added.add(layer)
+    dc.utils.set_random_seed(8)
+    dc.utils.rng().random(3)  # later draws do not touch built models
+    for a, b in zip(listed.get_weights(), added.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -9,13 +9,40 @@
 
 #include "deepcore/backend.h"
 #include "deepcore/rng.h"
+#include "parallel.h"
 
 namespace deepcore {
 namespace {
 
-// Below this many multiply-adds the call overhead of the BLAS library dominates,
-// and the register-blocked kernel below is faster (measured by bench_engine).
+// The register-blocked kernel below beats the BLAS library when the call overhead
+// dominates (below 48^3 multiply-adds), when op(B) is a panel that stays in L2 while
+// the rows of A stream past (convolutions over few channels: k of 9..288 with up to 64
+// filters), when A has a few rows only, and when C is small enough to stay in registers while A^T and B stream
+// past (those convolutions' weight gradients). Measured with bench_engine.
 constexpr int64_t kSmallGemm = 48 * 48 * 48;
+constexpr int64_t kL2Panel = 20 * 1024;
+constexpr int64_t kRegisterPanel = 32 * 64;
+
+bool use_small_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k) {
+  if (m * n * k <= kSmallGemm) return true;
+  if (!ta && !tb && m <= 4) return true;  // a few rows (predicting one sample): B streams once
+  return ta ? m * n <= kRegisterPanel : k * n <= kL2Panel;
+}
+
+// Multiply-adds from which a BLAS product is cut into 2 or 4 blocks for the threads.
+constexpr int64_t kSplit2 = int64_t(4) << 20;
+constexpr int64_t kSplit4 = int64_t(64) << 20;
+
+void blas_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+               int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  scipy_cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                    static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k),
+                    alpha, a, static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c,
+                    static_cast<blasint>(ldc));
+}
+
+// Rows per panel of the small kernel: a multiple of every block height below.
+constexpr int64_t kPanel = 24;
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -62,6 +89,19 @@ void small_block(int64_t i0, int64_t n, int64_t k, float alpha, const float* a, 
   }
 }
 
+// The last `rest` < R rows in one block of that height.
+template <bool TA, int R, int NV>
+void last_rows(int64_t rest, int64_t i0, int64_t n, int64_t k, float alpha, const float* a,
+               int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
+               int64_t j0) {
+  if constexpr (R > 0) {
+    if (rest == R)
+      small_block<TA, R, NV>(i0, n, k, alpha, a, lda, b, ldb, beta, c, ldc, j0);
+    else
+      last_rows<TA, R - 1, NV>(rest, i0, n, k, alpha, a, lda, b, ldb, beta, c, ldc, j0);
+  }
+}
+
 template <bool TA, int NV>
 void small_cols(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                 const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int64_t j0) {
@@ -69,18 +109,25 @@ void small_cols(int64_t m, int64_t n, int64_t k, float alpha, const float* a, in
   int64_t i = 0;
   for (; i + MR <= m; i += MR)
     small_block<TA, MR, NV>(i, n, k, alpha, a, lda, b, ldb, beta, c, ldc, j0);
-  for (; i < m; ++i) small_block<TA, 1, NV>(i, n, k, alpha, a, lda, b, ldb, beta, c, ldc, j0);
+  last_rows<TA, MR - 1, NV>(m - i, i, n, k, alpha, a, lda, b, ldb, beta, c, ldc, j0);
 }
 
+// Panels of kPanel rows run over all column blocks
+// while their rows of A stay in L1; op(B) is read from L2 once per panel.
 template <bool TA>
 void small_gemm_nn(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                    const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  for (int64_t j0 = 0; j0 < n; j0 += 64) {
-    switch (std::min<int64_t>(4, (n - j0 + 15) / 16)) {
-      case 1: small_cols<TA, 1>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, j0); break;
-      case 2: small_cols<TA, 2>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, j0); break;
-      case 3: small_cols<TA, 3>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, j0); break;
-      default: small_cols<TA, 4>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, j0); break;
+  for (int64_t i0 = 0; i0 < m; i0 += kPanel) {
+    const int64_t mi = std::min(kPanel, m - i0);
+    const float* ai = TA ? a + i0 : a + i0 * lda;
+    float* ci = c + i0 * ldc;
+    for (int64_t j0 = 0; j0 < n; j0 += 64) {
+      switch (std::min<int64_t>(4, (n - j0 + 15) / 16)) {
+        case 1: small_cols<TA, 1>(mi, n, k, alpha, ai, lda, b, ldb, beta, ci, ldc, j0); break;
+        case 2: small_cols<TA, 2>(mi, n, k, alpha, ai, lda, b, ldb, beta, ci, ldc, j0); break;
+        case 3: small_cols<TA, 3>(mi, n, k, alpha, ai, lda, b, ldb, beta, ci, ldc, j0); break;
+        default: small_cols<TA, 4>(mi, n, k, alpha, ai, lda, b, ldb, beta, ci, ldc, j0); break;
+      }
     }
   }
 }
@@ -101,8 +148,10 @@ void small_gemm_nn(int64_t m, int64_t n, int64_t k, float alpha, const float* a,
 }
 #endif
 
-// Small GEMMs: op(B) transposed into a per-thread scratch when needed (no
-// allocation once the first step has run), then the register-blocked kernel.
+// Our kernel: op(B) transposed into a per-thread scratch when needed (no allocation
+// once the first step has run), then panels of rows (or, for a single panel, blocks
+// of 16 columns) shared among the threads. Each element is computed the same way
+// whatever the split.
 void small_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
                 int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   if (tb) {
@@ -113,10 +162,59 @@ void small_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, 
     b = bt.data();
     ldb = n;
   }
-  if (ta)
-    small_gemm_nn<true>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  else
-    small_gemm_nn<false>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  auto run = [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+    const float* ai = ta ? a + i0 : a + i0 * lda;
+    if (ta)
+      small_gemm_nn<true>(i1 - i0, j1 - j0, k, alpha, ai, lda, b + j0, ldb, beta,
+                          c + i0 * ldc + j0, ldc);
+    else
+      small_gemm_nn<false>(i1 - i0, j1 - j0, k, alpha, ai, lda, b + j0, ldb, beta,
+                           c + i0 * ldc + j0, ldc);
+  };
+  constexpr int64_t kMinMacs = int64_t(1) << 20;
+  const int64_t panels = (m + kPanel - 1) / kPanel, blocks = (n + 15) / 16;
+  if (panels > 1) {
+    const int64_t grain = std::max<int64_t>(1, kMinMacs / (kPanel * n * k));
+    parallel_for(panels, grain, [&](int64_t p0, int64_t p1) {
+      run(p0 * kPanel, std::min(p1 * kPanel, m), 0, n);
+    });
+  } else {
+    const int64_t grain = grain_for(16 * k);  // memory-bound: B's columns stream once
+    parallel_for(blocks, grain, [&](int64_t b0, int64_t b1) {
+      run(0, m, b0 * 16, std::min(b1 * 16, n));
+    });
+  }
+}
+
+// z += bias (per column, may be null); y = act(z), in one pass when y is z.
+void bias_act_rows(ActSpec act, const float* bias, float* z, float* y, int64_t rows,
+                   int64_t cols) {
+  if (bias && z == y && (act.kind == Act::Relu || act.kind == Act::Linear)) {
+    const bool relu = act.kind == Act::Relu;
+    for (int64_t r = 0; r < rows; ++r) {
+      float* yr = y + r * cols;
+#pragma omp simd
+      for (int64_t c = 0; c < cols; ++c) {
+        const float v = yr[c] + bias[c];
+        yr[c] = !relu || v > 0.f ? v : 0.f;
+      }
+    }
+    return;
+  }
+  if (bias) {
+    for (int64_t r = 0; r < rows; ++r) {
+      float* zr = z + r * cols;
+#pragma omp simd
+      for (int64_t c = 0; c < cols; ++c) zr[c] += bias[c];
+    }
+  }
+  act_forward<float>(act, z, y, rows, cols);
+}
+
+// Calls f(n0, n1) over parts of a batch of images, each image `floats` long.
+template <class F>
+void by_images(int64_t batch, int64_t floats, F&& f) {
+  parallel_for(batch, grain_for(floats), f);
 }
 
 class CpuBackend final : public Backend {
@@ -127,39 +225,70 @@ class CpuBackend final : public Backend {
             int64_t lda, const float* b, int64_t ldb, float beta, float* c,
             int64_t ldc) override {
     if (m == 0 || n == 0) return;
-    if (m * n * k <= kSmallGemm) {
+    if (use_small_gemm(ta, tb, m, n, k)) {
       small_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
       return;
     }
-    scipy_cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), alpha,
-                a, static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c,
-                static_cast<blasint>(ldc));
+    // The BLAS library, single-threaded, on blocks of columns (or rows, when A is the
+    // larger operand) that the pool's threads share. The blocks depend on the shape
+    // alone, so the result is the same for any thread count.
+    const int64_t macs = m * n * k;
+    const int64_t parts = macs >= kSplit4 ? 4 : (macs >= kSplit2 ? 2 : 1);
+    const bool by_cols = n >= m;
+    const int64_t len = by_cols ? n : m;
+    const int64_t block = ((len + parts - 1) / parts + 15) / 16 * 16;
+    parallel_for((len + block - 1) / block, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t i = b0 * block; i < std::min(b1 * block, len); i += block) {
+        const int64_t w = std::min(block, len - i);
+        if (by_cols)
+          blas_gemm(ta, tb, m, w, k, alpha, a, lda, tb ? b + i * ldb : b + i, ldb, beta, c + i,
+                    ldc);
+        else
+          blas_gemm(ta, tb, w, n, k, alpha, ta ? a + i : a + i * lda, lda, b, ldb, beta,
+                    c + i * ldc, ldc);
+      }
+    });
   }
 
   void bias_act(ActSpec act, const float* bias, float* z, float* y, int64_t rows,
                 int64_t cols) override {
-    if (bias) {
-      for (int64_t r = 0; r < rows; ++r) {
-        float* zr = z + r * cols;
-#pragma omp simd
-        for (int64_t c = 0; c < cols; ++c) zr[c] += bias[c];
-      }
-    }
-    act_forward<float>(act, z, y, rows, cols);
+    parallel_for(rows, grain_for(cols), [&](int64_t r0, int64_t r1) {
+      bias_act_rows(act, bias, z + r0 * cols, y + r0 * cols, r1 - r0, cols);
+    });
   }
 
   void act_backward(ActSpec act, const float* x, const float* y, const float* dy, float* dx,
                     int64_t rows, int64_t cols) override {
-    deepcore::act_backward<float>(act, x, y, dy, dx, rows, cols);
+    parallel_for(rows, grain_for(3 * cols), [&](int64_t r0, int64_t r1) {
+      const int64_t o = r0 * cols;
+      deepcore::act_backward<float>(act, x + o, y + o, dy + o, dx + o, r1 - r0, cols);
+    });
   }
 
   void col_sum(const float* x, int64_t rows, int64_t cols, float* out) override {
-    std::fill(out, out + cols, 0.f);
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* xr = x + r * cols;
+    // Partial sums over fixed chunks of rows (the same for any thread count), then
+    // their sum in chunk order.
+    constexpr int64_t kChunk = 512;
+    const int64_t chunks = (rows + kChunk - 1) / kChunk;
+    thread_local std::vector<float> partial;
+    if (static_cast<int64_t>(partial.size()) < chunks * cols) partial.resize(chunks * cols);
+    float* part = partial.data();
+    parallel_for(chunks, grain_for(kChunk * cols), [&](int64_t c0, int64_t c1) {
+      for (int64_t ch = c0; ch < c1; ++ch) {
+        float* o = part + ch * cols;
+        std::fill(o, o + cols, 0.f);
+        for (int64_t r = ch * kChunk; r < std::min(rows, (ch + 1) * kChunk); ++r) {
+          const float* xr = x + r * cols;
 #pragma omp simd
-      for (int64_t c = 0; c < cols; ++c) out[c] += xr[c];
+          for (int64_t c = 0; c < cols; ++c) o[c] += xr[c];
+        }
+      }
+    });
+    std::fill(out, out + cols, 0.f);
+    for (int64_t ch = 0; ch < chunks; ++ch) {
+      const float* o = part + ch * cols;
+#pragma omp simd
+      for (int64_t c = 0; c < cols; ++c) out[c] += o[c];
     }
   }
 
@@ -177,37 +306,62 @@ class CpuBackend final : public Backend {
 
   void optimizer_update(const OptSpec& o, float lr, int64_t step, float* w, const float* g,
                         float* s0, float* s1, float* s2, int64_t n) override {
-    deepcore::optimizer_update<float>(o, lr, step, w, g, s0, s1, s2, n);
+    auto at = [](float* p, int64_t i) { return p ? p + i : nullptr; };
+    parallel_for(n, int64_t(1) << 14, [&](int64_t i0, int64_t i1) {
+      deepcore::optimizer_update<float>(o, lr, step, w + i0, g + i0, at(s0, i0), at(s1, i0),
+                                        at(s2, i0), i1 - i0);
+    });
   }
 
   void dropout(float rate, uint64_t seed, const float* x, float* y, float* mask,
                int64_t n) override {
     const float keep = 1.f - rate, scale = 1.f / keep;
-    for (int64_t i = 0; i < n; ++i) {
-      mask[i] = uniform01(seed, static_cast<uint64_t>(i)) < keep ? scale : 0.f;
-      y[i] = x[i] * mask[i];
-    }
+    parallel_for(n, grain_for(3), [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        mask[i] = uniform01(seed, static_cast<uint64_t>(i)) < keep ? scale : 0.f;
+        y[i] = x[i] * mask[i];
+      }
+    });
   }
 
+  // Images are independent: each part of the batch runs the kernel on its images.
   void im2col(const Window2D& g, const float* x, int64_t batch, float* cols) override {
-    deepcore::im2col(g, x, batch, cols);
+    const int64_t in = g.h * g.w * g.c, out = g.oh * g.ow * g.kh * g.kw * g.c;
+    by_images(batch, in + out, [&](int64_t n0, int64_t n1) {
+      deepcore::im2col(g, x + n0 * in, n1 - n0, cols + n0 * out);
+    });
   }
   void col2im(const Window2D& g, const float* cols, int64_t batch, float* dx) override {
-    deepcore::col2im(g, cols, batch, dx);
+    const int64_t in = g.h * g.w * g.c, out = g.oh * g.ow * g.kh * g.kw * g.c;
+    by_images(batch, in + out, [&](int64_t n0, int64_t n1) {
+      deepcore::col2im(g, cols + n0 * out, n1 - n0, dx + n0 * in);
+    });
   }
   void maxpool_forward(const Window2D& g, const float* x, int64_t batch, float* y,
                        int32_t* argmax) override {
-    deepcore::maxpool_forward(g, x, batch, y, argmax);
+    const int64_t in = g.h * g.w * g.c, out = g.oh * g.ow * g.c;
+    by_images(batch, in + 2 * out, [&](int64_t n0, int64_t n1) {
+      deepcore::maxpool_forward(g, x + n0 * in, n1 - n0, y + n0 * out, argmax + n0 * out);
+    });
   }
   void maxpool_backward(const Window2D& g, const float* dy, const int32_t* argmax,
                         int64_t batch, float* dx) override {
-    deepcore::maxpool_backward(g, dy, argmax, batch, dx);
+    const int64_t in = g.h * g.w * g.c, out = g.oh * g.ow * g.c;
+    by_images(batch, in + 2 * out, [&](int64_t n0, int64_t n1) {
+      deepcore::maxpool_backward(g, dy + n0 * out, argmax + n0 * out, n1 - n0, dx + n0 * in);
+    });
   }
   void avgpool_forward(const Window2D& g, const float* x, int64_t batch, float* y) override {
-    deepcore::avgpool_forward(g, x, batch, y);
+    const int64_t in = g.h * g.w * g.c, out = g.oh * g.ow * g.c;
+    by_images(batch, in + out, [&](int64_t n0, int64_t n1) {
+      deepcore::avgpool_forward(g, x + n0 * in, n1 - n0, y + n0 * out);
+    });
   }
   void avgpool_backward(const Window2D& g, const float* dy, int64_t batch, float* dx) override {
-    deepcore::avgpool_backward(g, dy, batch, dx);
+    const int64_t in = g.h * g.w * g.c, out = g.oh * g.ow * g.c;
+    by_images(batch, in + out, [&](int64_t n0, int64_t n1) {
+      deepcore::avgpool_backward(g, dy + n0 * out, n1 - n0, dx + n0 * in);
+    });
   }
 
   void gather_rows(const float* src, const int64_t* idx, int64_t rows, int64_t cols,
@@ -220,7 +374,14 @@ class CpuBackend final : public Backend {
 }  // namespace
 
 Backend& get_backend(Device d) {
-  static CpuBackend cpu;
+  // One set of threads: ours. The BLAS library runs single-threaded inside them; we
+  // start with as many as it would have used (its default honours
+  // OPENBLAS_NUM_THREADS and OMP_NUM_THREADS).
+  static CpuBackend& cpu = *[] {
+    set_pool_threads(scipy_openblas_get_num_threads());
+    scipy_openblas_set_num_threads(1);
+    return new CpuBackend;
+  }();
   if (d == Device::CPU) return cpu;
   throw std::invalid_argument(
       "device 'cuda' is not available: this build of deepcore has no CUDA backend");
@@ -228,9 +389,13 @@ Backend& get_backend(Device d) {
 
 void set_num_threads(int n) {
   if (n < 0) throw std::invalid_argument("num_threads must be >= 0, received: " + std::to_string(n));
-  scipy_openblas_set_num_threads(n == 0 ? scipy_openblas_get_num_procs() : n);
+  get_backend(Device::CPU);  // sets the default first
+  set_pool_threads(n == 0 ? scipy_openblas_get_num_procs() : n);
 }
 
-int get_num_threads() { return scipy_openblas_get_num_threads(); }
+int get_num_threads() {
+  get_backend(Device::CPU);
+  return pool_threads();
+}
 
 }  // namespace deepcore

@@ -30,50 +30,71 @@ Window2D make_window(int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, in
   return g;
 }
 
+namespace {
+
+// Copies (or adds) one run of n contiguous floats: a window row of kw * c values.
+inline void copy_run(float* __restrict d, const float* __restrict s, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) d[i] = s[i];
+}
+inline void add_run(float* __restrict d, const float* __restrict s, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) d[i] += s[i];
+}
+
+// Calls f(col, in, len) for every run of the window of output (n, oy, ox) that lies in
+// the image: `len` floats at input offset `in` (from image n) and at offset `col` of
+// the window's im2col row. Runs outside the image are left to the caller (zeros).
+template <class F>
+inline void window_runs(const Window2D& g, int64_t oy, int64_t ox, F&& f) {
+  const int64_t x0 = ox * g.sw - g.pad_left;
+  const int64_t kx0 = std::max<int64_t>(0, -x0), kx1 = std::min<int64_t>(g.kw, g.w - x0);
+  if (kx1 <= kx0) return;
+  for (int64_t ky = 0; ky < g.kh; ++ky) {
+    const int64_t iy = oy * g.sh + ky - g.pad_top;
+    if (iy < 0 || iy >= g.h) continue;
+    f((ky * g.kw + kx0) * g.c, (iy * g.w + x0 + kx0) * g.c, (kx1 - kx0) * g.c);
+  }
+}
+
+}  // namespace
+
 void im2col(const Window2D& g, const float* x, int64_t batch, float* cols) {
-  const int64_t row = g.kh * g.kw * g.c;
+  const int64_t row = g.kh * g.kw * g.c, image = g.h * g.w * g.c;
+  const bool padded = g.pad_top > 0 || g.pad_left > 0 || (g.oh - 1) * g.sh + g.kh > g.h ||
+                      (g.ow - 1) * g.sw + g.kw > g.w;
   for (int64_t n = 0; n < batch; ++n) {
-    const float* xn = x + n * g.h * g.w * g.c;
+    const float* xn = x + n * image;
     for (int64_t oy = 0; oy < g.oh; ++oy)
       for (int64_t ox = 0; ox < g.ow; ++ox) {
         float* dst = cols + ((n * g.oh + oy) * g.ow + ox) * row;
-        for (int64_t ky = 0; ky < g.kh; ++ky) {
-          const int64_t iy = oy * g.sh + ky - g.pad_top;
-          for (int64_t kx = 0; kx < g.kw; ++kx, dst += g.c) {
-            const int64_t ix = ox * g.sw + kx - g.pad_left;
-            if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w)
-              std::fill(dst, dst + g.c, 0.f);
-            else
-              std::memcpy(dst, xn + (iy * g.w + ix) * g.c, sizeof(float) * g.c);
-          }
-        }
+        if (padded) std::fill(dst, dst + row, 0.f);
+        window_runs(g, oy, ox, [&](int64_t col, int64_t in, int64_t len) {
+          copy_run(dst + col, xn + in, len);
+        });
       }
   }
 }
 
 void col2im(const Window2D& g, const float* cols, int64_t batch, float* dx) {
-  const int64_t row = g.kh * g.kw * g.c;
-  std::fill(dx, dx + batch * g.h * g.w * g.c, 0.f);
+  const int64_t row = g.kh * g.kw * g.c, image = g.h * g.w * g.c;
+  std::fill(dx, dx + batch * image, 0.f);
   for (int64_t n = 0; n < batch; ++n) {
-    float* dn = dx + n * g.h * g.w * g.c;
+    float* dn = dx + n * image;
     for (int64_t oy = 0; oy < g.oh; ++oy)
       for (int64_t ox = 0; ox < g.ow; ++ox) {
         const float* src = cols + ((n * g.oh + oy) * g.ow + ox) * row;
-        for (int64_t ky = 0; ky < g.kh; ++ky) {
-          const int64_t iy = oy * g.sh + ky - g.pad_top;
-          for (int64_t kx = 0; kx < g.kw; ++kx, src += g.c) {
-            const int64_t ix = ox * g.sw + kx - g.pad_left;
-            if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
-            float* d = dn + (iy * g.w + ix) * g.c;
-#pragma omp simd
-            for (int64_t ci = 0; ci < g.c; ++ci) d[ci] += src[ci];
-          }
-        }
+        window_runs(g, oy, ox, [&](int64_t col, int64_t in, int64_t len) {
+          add_run(dn + in, src + col, len);
+        });
       }
   }
 }
 
-// Calls f(out_index, in_index, first) for every valid input position of every window.
+// Calls f(n, out, in, first, count) for every valid position of every window of image
+// n: out is the offset of the window's output (first channel), in the position's
+// offset in image n, first whether it is the window's first valid position and count
+// how many valid positions the window has.
 template <class F>
 static void for_each_window(const Window2D& g, int64_t batch, F&& f) {
   for (int64_t n = 0; n < batch; ++n)
@@ -87,18 +108,32 @@ static void for_each_window(const Window2D& g, int64_t batch, F&& f) {
         bool first = true;
         for (int64_t iy = y0; iy < y1; ++iy)
           for (int64_t ix = x0; ix < x1; ++ix, first = false)
-            f(out, ((n * g.h + iy) * g.w + ix) * g.c, first, (y1 - y0) * (x1 - x0));
+            f(n, out, (iy * g.w + ix) * g.c, first, (y1 - y0) * (x1 - x0));
       }
 }
 
 void maxpool_forward(const Window2D& g, const float* x, int64_t batch, float* y,
                      int32_t* argmax) {
-  for_each_window(g, batch, [&](int64_t out, int64_t in, bool first, int64_t) {
-    for (int64_t ci = 0; ci < g.c; ++ci)
-      if (first || x[in + ci] > y[out + ci]) {
-        y[out + ci] = x[in + ci];
-        argmax[out + ci] = static_cast<int32_t>(in + ci - (out / (g.oh * g.ow * g.c)) * g.h * g.w * g.c);
+  const int64_t image = g.h * g.w * g.c;
+  for_each_window(g, batch, [&](int64_t n, int64_t out, int64_t in, bool first, int64_t) {
+    const float* __restrict xi = x + n * image + in;
+    float* __restrict yo = y + out;
+    int32_t* __restrict ao = argmax + out;
+    const int32_t base = static_cast<int32_t>(in);
+    if (first) {
+#pragma omp simd
+      for (int64_t ci = 0; ci < g.c; ++ci) {
+        yo[ci] = xi[ci];
+        ao[ci] = base + static_cast<int32_t>(ci);
       }
+      return;
+    }
+#pragma omp simd
+    for (int64_t ci = 0; ci < g.c; ++ci) {
+      const bool more = xi[ci] > yo[ci];
+      ao[ci] = more ? base + static_cast<int32_t>(ci) : ao[ci];
+      yo[ci] = more ? xi[ci] : yo[ci];
+    }
   });
 }
 
@@ -112,18 +147,26 @@ void maxpool_backward(const Window2D& g, const float* dy, const int32_t* argmax,
 }
 
 void avgpool_forward(const Window2D& g, const float* x, int64_t batch, float* y) {
+  const int64_t image = g.h * g.w * g.c;
   std::fill(y, y + batch * g.oh * g.ow * g.c, 0.f);
-  for_each_window(g, batch, [&](int64_t out, int64_t in, bool, int64_t count) {
+  for_each_window(g, batch, [&](int64_t n, int64_t out, int64_t in, bool, int64_t count) {
     const float inv = 1.f / static_cast<float>(count);
-    for (int64_t ci = 0; ci < g.c; ++ci) y[out + ci] += x[in + ci] * inv;
+    const float* __restrict xi = x + n * image + in;
+    float* __restrict yo = y + out;
+#pragma omp simd
+    for (int64_t ci = 0; ci < g.c; ++ci) yo[ci] += xi[ci] * inv;
   });
 }
 
 void avgpool_backward(const Window2D& g, const float* dy, int64_t batch, float* dx) {
-  std::fill(dx, dx + batch * g.h * g.w * g.c, 0.f);
-  for_each_window(g, batch, [&](int64_t out, int64_t in, bool, int64_t count) {
+  const int64_t image = g.h * g.w * g.c;
+  std::fill(dx, dx + batch * image, 0.f);
+  for_each_window(g, batch, [&](int64_t n, int64_t out, int64_t in, bool, int64_t count) {
     const float inv = 1.f / static_cast<float>(count);
-    for (int64_t ci = 0; ci < g.c; ++ci) dx[in + ci] += dy[out + ci] * inv;
+    const float* __restrict dyo = dy + out;
+    float* __restrict di = dx + n * image + in;
+#pragma omp simd
+    for (int64_t ci = 0; ci < g.c; ++ci) di[ci] += dyo[ci] * inv;
   });
 }
 

@@ -29,13 +29,13 @@ void AffineLayer::bind_affine(float* w, float* g, int64_t kernel_size) {
 
 void AffineLayer::reserve_affine(int64_t m, int64_t n) {
   if (act_.kind == Act::Linear) return;
-  z_.resize(static_cast<size_t>(m * n));
+  if (keeps_z()) z_.resize(static_cast<size_t>(m * n));
   dz_.resize(static_cast<size_t>(m * n));
 }
 
 void AffineLayer::forward_affine(Backend& be, const float* a, int64_t m, int64_t k, int64_t n,
                                  float* y) {
-  float* z = act_.kind == Act::Linear ? y : z_.data();
+  float* z = keeps_z() ? z_.data() : y;
   be.gemm(false, false, m, n, k, 1.f, a, k, w_, n, 0.f, z, n);
   be.bias_act(act_, b_, z, y, m, n);
 }
@@ -44,7 +44,7 @@ void AffineLayer::backward_affine(Backend& be, const float* a, const float* y, c
                                   float* da, int64_t m, int64_t k, int64_t n, bool dy_is_preact) {
   const float* dz = dy;
   if (!dy_is_preact && act_.kind != Act::Linear) {
-    be.act_backward(act_, z_.data(), y, dy, dz_.data(), m, n);
+    be.act_backward(act_, keeps_z() ? z_.data() : y, y, dy, dz_.data(), m, n);
     dz = dz_.data();
   }
   be.gemm(true, false, k, n, m, 1.f, a, k, dz, n, 0.f, gw_, n);

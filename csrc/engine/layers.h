@@ -44,7 +44,7 @@ class AffineLayer : public Layer {
   AffineLayer(ActSpec act, bool use_bias) : act_(act), use_bias_(use_bias) {}
   ActSpec activation() const override { return act_; }
   const float* preact(const float*, const float* y) const override {
-    return act_.kind == Act::Linear ? y : z_.data();
+    return keeps_z() ? z_.data() : y;
   }
 
  protected:
@@ -54,6 +54,10 @@ class AffineLayer : public Layer {
   // Parameter gradients, and da = dz W^T when da is not null.
   void backward_affine(Backend& be, const float* a, const float* y, const float* dy, float* da,
                        int64_t m, int64_t k, int64_t n, bool dy_is_preact);
+
+  // The pre-activation z is kept for the backward pass unless the activation's
+  // derivative is known from its output (linear; relu: z > 0 exactly when y > 0).
+  bool keeps_z() const { return act_.kind != Act::Linear && act_.kind != Act::Relu; }
 
   ActSpec act_;
   bool use_bias_;

@@ -322,14 +322,13 @@ def _restore(tensors: dict, meta: dict):
         if layer["class_name"] not in _LAYERS:
             raise ValueError(f"unknown layer class {layer['class_name']!r}")
         layers.append(_LAYERS[layer["class_name"]].from_config(layer["config"]))
-    model = Sequential(
-        [Input(shape=config["input_shape"]), *layers],
-        name=config["name"],
-        trainable=config["trainable"],
-    )
     state = utils.rng().bit_generator.state  # building draws initial weights: keep the
     try:  # global random stream as it was, so loading has no effect on later draws
-        model.build()
+        model = Sequential(
+            [Input(shape=config["input_shape"]), *layers],
+            name=config["name"],
+            trainable=config["trainable"],
+        )
     finally:
         utils.rng().bit_generator.state = state
     _assign_weights(model, architecture, tensors)

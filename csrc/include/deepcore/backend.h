@@ -57,7 +57,7 @@ class Backend {
 // built in or is not present.
 Backend& get_backend(Device d);
 
-// Threads used by the CPU kernels and the GEMM library (0: library default).
+// Threads of the CPU backend, for its kernels and its GEMMs (0: one per core).
 void set_num_threads(int n);
 int get_num_threads();
 

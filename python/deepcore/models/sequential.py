@@ -234,7 +234,9 @@ class Sequential:
         self.stop_training = False
         self.history = None
         for layer in layers or []:
-            self.add(layer)
+            self._append(layer)
+        if self._layers and self._input_shape is not None:
+            self.build()  # as Keras: the weights exist once the input shape is known
 
     # ------------------------------------------------------------- structure
     @property
@@ -242,7 +244,19 @@ class Sequential:
         return list(self._layers)
 
     def add(self, layer) -> None:
-        """Appends a layer (or sets the input shape with `deepcore.Input`)."""
+        """Appends a layer (or sets the input shape with `deepcore.Input`). Once the input
+        shape is known the model is built: the new layer's weights are drawn, the
+        earlier layers keep theirs."""
+        before = (list(self._layers), self._input_shape, self._engine)
+        self._append(layer)
+        if self._layers and self._input_shape is not None:
+            try:
+                self._rebuild(len(before[0]))
+            except Exception:  # a layer that does not fit leaves the model as it was
+                self._layers, self._input_shape, self._engine = before
+                raise
+
+    def _append(self, layer) -> None:
         if isinstance(layer, InputLayer):
             if self._layers:
                 raise ValueError("deepcore.Input must come before every other layer.")
@@ -254,24 +268,16 @@ class Sequential:
             raise ValueError(f"Layer {layer.name!r} is already in the model.")
         if not self._layers and self._input_shape is None and layer.input_shape_arg:
             self._input_shape = layer.input_shape_arg
-        kept = [l.get_weights() for l in self._layers] if self._engine is not None else None
         self._layers.append(layer)
-        self._engine = None
-        if kept is not None:
-            self.build()
-            for l, w in zip(self._layers, kept):
-                l.set_weights(w)
 
     def pop(self) -> Layer:
         if not self._layers:
             raise ValueError("There are no layers in the model.")
         layer = self._layers.pop()
-        kept = [l.get_weights() for l in self._layers] if self._engine is not None else None
-        self._engine = None
-        if kept is not None and self._layers:
-            self.build()
-            for l, w in zip(self._layers, kept):
-                l.set_weights(w)
+        if self._engine is not None and self._layers:
+            self._rebuild(len(self._layers))
+        else:
+            self._engine = None
         return layer
 
     @property
@@ -282,6 +288,20 @@ class Sequential:
         """Creates the engine and the weights. `input_shape` includes the batch axis."""
         if input_shape is not None:
             self._input_shape = tuple(int(d) for d in tuple(input_shape)[1:])
+        self._build()
+
+    def _rebuild(self, keep: int) -> None:
+        """Builds again after a change of layers: when the model was built, its first
+        `keep` layers keep their weights and the engine its random seed, so that a
+        model grown with `add` equals the one given the same layers at once."""
+        old = self._engine
+        kept = [l.get_weights() for l in self._layers[:keep]] if old else []
+        self._engine = None
+        self._build(kept, old.seed if old else None)
+
+    def _build(self, keep=(), seed=None) -> None:
+        """keep: weights (`get_weights` lists) of the first layers, used instead of new
+        draws; seed: the engine's random seed, drawn when None."""
         if not self._layers:
             raise ValueError(f"Model {self.name!r} has no layers: add layers before building it.")
         if self._input_shape is None:
@@ -305,16 +325,19 @@ class Sequential:
             raise ValueError(
                 f"Cannot build {where} for input shape {(None, *self._input_shape)}: {message}"
             ) from None
-        engine.seed = int(utils.rng().integers(2**63))
+        engine.seed = int(utils.rng().integers(2**63)) if seed is None else seed
         buffers = {True: engine.weights(), False: engine.states()}
         views = {id(l): [] for l in self._layers}
         for li, offset, shape, trainable in engine.param_info():
             size = int(np.prod(shape))
             flat = buffers[trainable]
             views[id(self._layers[li])].append(flat[offset : offset + size].reshape(shape))
-        for layer in self._layers:
+        for i, layer in enumerate(self._layers):
             layer.bind(views[id(layer)])
-            layer.initialize()
+            if i < len(keep):
+                layer.set_weights(keep[i])
+            else:
+                layer.initialize()
         index = 0
         for layer in self._layers:
             for _, reg in layer.weight_settings():

@@ -1,0 +1,27 @@
+// The CPU backend's own worker threads, for the kernels that are not the BLAS
+// library's GEMM (which has its own). Internal header.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+namespace deepcore {
+
+// Runs f(begin, end) over [0, n) cut into contiguous parts of at least `grain` items,
+// one part per thread (the caller runs the first). Every item is done by exactly one
+// part, so a kernel whose items are independent gives the same bits for any thread
+// count. Runs serially when n < 2 * grain, with one thread, or when called from
+// inside another parallel_for or while another thread is using the workers.
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f);
+
+// Items per part so that each part gets at least ~64K floats of memory traffic:
+// below that, waking a worker costs more than it saves.
+inline int64_t grain_for(int64_t floats_per_item) {
+  constexpr int64_t kMinWork = int64_t(1) << 16;
+  return floats_per_item >= kMinWork ? 1 : kMinWork / (floats_per_item > 0 ? floats_per_item : 1);
+}
+
+void set_pool_threads(int n);
+int pool_threads();
+
+}  // namespace deepcore
