@@ -123,3 +123,18 @@ def test_training_in_a_forked_child_after_threads_ran(restore_threads):
     assert child.exitcode == 0
     for a, b in zip(got, want):
         np.testing.assert_array_equal(a, b)
+
+
+def test_an_error_inside_a_kernel_shared_among_threads_reaches_python(restore_threads):
+    # 512 x 2048 activations: the backward pass of the step activation (which has no
+    # gradient and throws) runs on both threads; the error surfaces as a ValueError.
+    dc.config.set_num_threads(2)
+    model = dc.Sequential(
+        [dc.Input(shape=(64,)), dc.layers.Dense(2048, activation="step"), dc.layers.Dense(2)]
+    )
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.ones((512, 64), np.float32), np.ones((512, 2), np.float32)
+    for _ in range(2):  # and the threads still work afterwards
+        with pytest.raises(ValueError, match="'step' has no gradient"):
+            model.fit(x, y, batch_size=512, verbose=0)
+    assert np.isfinite(model.predict(x, verbose=0)).all()

@@ -8,8 +8,10 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <exception>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #if defined(__x86_64__)
@@ -27,7 +29,7 @@ namespace {
 constexpr std::chrono::microseconds kSpin(100);
 
 struct Pool {
-  int threads = 1;                // caller included
+  std::atomic<int> threads{1};    // caller included
   std::vector<int> started;       // worker ids started (1..threads-1)
   std::mutex busy;                // held by the thread running a parallel_for
   std::mutex m;
@@ -38,6 +40,7 @@ struct Pool {
   // The job of the current generation.
   const std::function<void(int64_t, int64_t)>* job = nullptr;
   int64_t n = 0, parts = 0;
+  std::exception_ptr error;
 };
 
 // Leaked on purpose: workers are detached and may still wait on it at exit, and a
@@ -45,9 +48,16 @@ struct Pool {
 Pool* g_pool = nullptr;
 thread_local bool t_inside = false;
 
+// Runs one part; an exception is kept for the caller to rethrow once every part is
+// done (the job lives on the caller's stack until then).
 void run_part(Pool& p, int64_t part) {
   const int64_t begin = p.n * part / p.parts, end = p.n * (part + 1) / p.parts;
-  if (begin < end) (*p.job)(begin, end);
+  try {
+    if (begin < end) (*p.job)(begin, end);
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(p.m);
+    if (!p.error) p.error = std::current_exception();
+  }
 }
 
 // `seen`: the generation before the first job this worker is to run.
@@ -80,9 +90,9 @@ Pool& pool() {
   std::call_once(once, [] {
     g_pool = new Pool;
     pthread_atfork(nullptr, nullptr, [] {
-      const int threads = g_pool->threads;
+      const int threads = g_pool->threads.load();
       g_pool = new Pool;
-      g_pool->threads = threads;
+      g_pool->threads.store(threads);
     });
   });
   return *g_pool;
@@ -93,7 +103,7 @@ Pool& pool() {
 void set_pool_threads(int n) {
   Pool& p = pool();
   std::lock_guard<std::mutex> lock(p.busy);
-  p.threads = n < 1 ? 1 : n;
+  p.threads.store(n < 1 ? 1 : n);
 }
 
 int pool_threads() { return pool().threads; }
@@ -123,6 +133,7 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
   run_part(p, 0);
   t_inside = false;
   while (p.pending.load(std::memory_order_acquire) > 0) DEEPCORE_PAUSE();
+  if (p.error) std::rethrow_exception(std::exchange(p.error, nullptr));
 }
 
 }  // namespace deepcore
