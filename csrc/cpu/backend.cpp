@@ -211,6 +211,16 @@ void bias_act_rows(ActSpec act, const float* bias, float* z, float* y, int64_t r
   act_forward<float>(act, z, y, rows, cols);
 }
 
+// out[c] = sum_r x[r, c], adding the rows in order.
+void sum_rows(const float* x, int64_t rows, int64_t cols, float* out) {
+  std::fill(out, out + cols, 0.f);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * cols;
+#pragma omp simd
+    for (int64_t c = 0; c < cols; ++c) out[c] += xr[c];
+  }
+}
+
 // Calls f(n0, n1) over parts of a batch of images, each image `floats` long.
 template <class F>
 void by_images(int64_t batch, int64_t floats, F&& f) {
@@ -267,29 +277,19 @@ class CpuBackend final : public Backend {
 
   void col_sum(const float* x, int64_t rows, int64_t cols, float* out) override {
     // Partial sums over fixed chunks of rows (the same for any thread count), then
-    // their sum in chunk order.
+    // their sum in chunk order; one chunk is summed straight into out.
     constexpr int64_t kChunk = 512;
     const int64_t chunks = (rows + kChunk - 1) / kChunk;
+    if (chunks <= 1) return sum_rows(x, rows, cols, out);
     thread_local std::vector<float> partial;
     if (static_cast<int64_t>(partial.size()) < chunks * cols) partial.resize(chunks * cols);
     float* part = partial.data();
     parallel_for(chunks, grain_for(kChunk * cols), [&](int64_t c0, int64_t c1) {
-      for (int64_t ch = c0; ch < c1; ++ch) {
-        float* o = part + ch * cols;
-        std::fill(o, o + cols, 0.f);
-        for (int64_t r = ch * kChunk; r < std::min(rows, (ch + 1) * kChunk); ++r) {
-          const float* xr = x + r * cols;
-#pragma omp simd
-          for (int64_t c = 0; c < cols; ++c) o[c] += xr[c];
-        }
-      }
+      for (int64_t ch = c0; ch < c1; ++ch)
+        sum_rows(x + ch * kChunk * cols, std::min(kChunk, rows - ch * kChunk), cols,
+                 part + ch * cols);
     });
-    std::fill(out, out + cols, 0.f);
-    for (int64_t ch = 0; ch < chunks; ++ch) {
-      const float* o = part + ch * cols;
-#pragma omp simd
-      for (int64_t c = 0; c < cols; ++c) out[c] += o[c];
-    }
+    sum_rows(part, chunks, cols, out);
   }
 
   double loss(const LossSpec& l, const float* pred, const float* probs, const float* y,

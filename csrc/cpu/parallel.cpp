@@ -108,7 +108,7 @@ void set_pool_threads(int n) {
 
 int pool_threads() { return pool().threads; }
 
-void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f) {
+void parallel_run(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f) {
   Pool& p = pool();
   int64_t parts = std::min<int64_t>(p.threads, grain > 0 ? n / grain : n);
   std::unique_lock<std::mutex> busy(p.busy, std::defer_lock);

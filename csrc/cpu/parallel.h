@@ -4,15 +4,26 @@
 
 #include <cstdint>
 #include <functional>
+#include <utility>
 
 namespace deepcore {
+
+// The threaded path of parallel_for, and the thread count.
+void parallel_run(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f);
+int pool_threads();
 
 // Runs f(begin, end) over [0, n) cut into contiguous parts of at least `grain` items,
 // one part per thread (the caller runs the first). Every item is done by exactly one
 // part, so a kernel whose items are independent gives the same bits for any thread
 // count. Runs serially when n < 2 * grain, with one thread, or when called from
 // inside another parallel_for or while another thread is using the workers.
-void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f);
+template <class F>
+inline void parallel_for(int64_t n, int64_t grain, F&& f) {
+  if (n >= 2 * grain && n >= 2 && pool_threads() > 1)
+    parallel_run(n, grain, std::ref(f));
+  else if (n > 0)
+    f(int64_t(0), n);
+}
 
 // Items per part so that each part gets at least ~64K floats of memory traffic:
 // below that, waking a worker costs more than it saves.
@@ -22,6 +33,5 @@ inline int64_t grain_for(int64_t floats_per_item) {
 }
 
 void set_pool_threads(int n);
-int pool_threads();
 
 }  // namespace deepcore
