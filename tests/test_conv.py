@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 import pytest
+from reference import NP_ACT, act_backward
 
 import deepcore as dc
 
@@ -32,36 +33,6 @@ def geometry(size, k, s, padding):
         total = max((out - 1) * s + k - size, 0)
         return out, total // 2, total - total // 2
     return (size - k) // s + 1, 0, 0
-
-
-def np_softmax(z):
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-NP_ACT = {
-    None: lambda z: z,
-    "linear": lambda z: z,
-    "relu": lambda z: np.maximum(z, 0.0),
-    "tanh": np.tanh,
-    "sigmoid": lambda z: 1.0 / (1.0 + np.exp(-z)),
-    "elu": lambda z: np.where(z > 0, z, np.expm1(z)),
-    "softmax": np_softmax,
-}
-
-
-def act_backward(name, z, a, da):
-    if name in (None, "linear"):
-        return da
-    if name == "relu":
-        return da * (z > 0)
-    if name == "tanh":
-        return da * (1.0 - a * a)
-    if name == "sigmoid":
-        return da * a * (1.0 - a)
-    if name == "softmax":
-        return a * (da - (da * a).sum(axis=-1, keepdims=True))
-    raise NotImplementedError(name)
 
 
 def _conv_setup(x, kernel_shape, strides, padding):
@@ -250,7 +221,7 @@ def np_forward(spec, params, x):
             b = params[pi + 1] if s.get("bias", True) else None
             pi += 2 if s.get("bias", True) else 1
             z = np_conv2d(a, W, b, pair(s.get("strides", (1, 1))), s.get("padding", "valid"))
-            a = NP_ACT[s.get("act")](z)
+            a = NP_ACT[s.get("act") or "linear"](z)
         elif kind in ("max", "avg"):
             pool = pair(s.get("pool", (2, 2)))
             st = pool if s.get("strides") is None else pair(s["strides"])
@@ -265,7 +236,7 @@ def np_forward(spec, params, x):
             W, b = params[pi], params[pi + 1]
             pi += 2
             z = a @ W + b
-            a = NP_ACT[s.get("act")](z)
+            a = NP_ACT[s.get("act") or "linear"](z)
         caches.append((inp, z, a))
     return a, caches
 
