@@ -221,10 +221,14 @@ void sum_rows(const float* x, int64_t rows, int64_t cols, float* out) {
   }
 }
 
-// Calls f(n0, n1) over parts of a batch of images, each image `floats` long.
+// Images are independent: calls f(n0, count, in, out) for each part of a batch, with
+// `in` the floats of one input image and `out` those of one output (an im2col block
+// when `cols`, else a pooled image).
 template <class F>
-void by_images(int64_t batch, int64_t floats, F&& f) {
-  parallel_for(batch, grain_for(floats), f);
+void by_images(const Window2D& g, int64_t batch, bool cols, F&& f) {
+  const int64_t in = g.h * g.w * g.c, out = g.oh * g.ow * g.c * (cols ? g.kh * g.kw : 1);
+  parallel_for(batch, grain_for(in + out),
+               [&](int64_t n0, int64_t n1) { f(n0, n1 - n0, in, out); });
 }
 
 class CpuBackend final : public Backend {
@@ -324,43 +328,36 @@ class CpuBackend final : public Backend {
     });
   }
 
-  // Images are independent: each part of the batch runs the kernel on its images.
   void im2col(const Window2D& g, const float* x, int64_t batch, float* cols) override {
-    const int64_t in = g.h * g.w * g.c, out = g.oh * g.ow * g.kh * g.kw * g.c;
-    by_images(batch, in + out, [&](int64_t n0, int64_t n1) {
-      deepcore::im2col(g, x + n0 * in, n1 - n0, cols + n0 * out);
+    by_images(g, batch, true, [&](int64_t n, int64_t count, int64_t in, int64_t out) {
+      deepcore::im2col(g, x + n * in, count, cols + n * out);
     });
   }
   void col2im(const Window2D& g, const float* cols, int64_t batch, float* dx) override {
-    const int64_t in = g.h * g.w * g.c, out = g.oh * g.ow * g.kh * g.kw * g.c;
-    by_images(batch, in + out, [&](int64_t n0, int64_t n1) {
-      deepcore::col2im(g, cols + n0 * out, n1 - n0, dx + n0 * in);
+    by_images(g, batch, true, [&](int64_t n, int64_t count, int64_t in, int64_t out) {
+      deepcore::col2im(g, cols + n * out, count, dx + n * in);
     });
   }
   void maxpool_forward(const Window2D& g, const float* x, int64_t batch, float* y,
                        int32_t* argmax) override {
-    const int64_t in = g.h * g.w * g.c, out = g.oh * g.ow * g.c;
-    by_images(batch, in + 2 * out, [&](int64_t n0, int64_t n1) {
-      deepcore::maxpool_forward(g, x + n0 * in, n1 - n0, y + n0 * out, argmax + n0 * out);
+    by_images(g, batch, false, [&](int64_t n, int64_t count, int64_t in, int64_t out) {
+      deepcore::maxpool_forward(g, x + n * in, count, y + n * out, argmax + n * out);
     });
   }
   void maxpool_backward(const Window2D& g, const float* dy, const int32_t* argmax,
                         int64_t batch, float* dx) override {
-    const int64_t in = g.h * g.w * g.c, out = g.oh * g.ow * g.c;
-    by_images(batch, in + 2 * out, [&](int64_t n0, int64_t n1) {
-      deepcore::maxpool_backward(g, dy + n0 * out, argmax + n0 * out, n1 - n0, dx + n0 * in);
+    by_images(g, batch, false, [&](int64_t n, int64_t count, int64_t in, int64_t out) {
+      deepcore::maxpool_backward(g, dy + n * out, argmax + n * out, count, dx + n * in);
     });
   }
   void avgpool_forward(const Window2D& g, const float* x, int64_t batch, float* y) override {
-    const int64_t in = g.h * g.w * g.c, out = g.oh * g.ow * g.c;
-    by_images(batch, in + out, [&](int64_t n0, int64_t n1) {
-      deepcore::avgpool_forward(g, x + n0 * in, n1 - n0, y + n0 * out);
+    by_images(g, batch, false, [&](int64_t n, int64_t count, int64_t in, int64_t out) {
+      deepcore::avgpool_forward(g, x + n * in, count, y + n * out);
     });
   }
   void avgpool_backward(const Window2D& g, const float* dy, int64_t batch, float* dx) override {
-    const int64_t in = g.h * g.w * g.c, out = g.oh * g.ow * g.c;
-    by_images(batch, in + out, [&](int64_t n0, int64_t n1) {
-      deepcore::avgpool_backward(g, dy + n0 * out, n1 - n0, dx + n0 * in);
+    by_images(g, batch, false, [&](int64_t n, int64_t count, int64_t in, int64_t out) {
+      deepcore::avgpool_backward(g, dy + n * out, count, dx + n * in);
     });
   }
 

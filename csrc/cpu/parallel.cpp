@@ -12,7 +12,6 @@
 #include <mutex>
 #include <thread>
 #include <utility>
-#include <vector>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -30,13 +29,12 @@ constexpr std::chrono::microseconds kSpin(100);
 
 struct Pool {
   std::atomic<int> threads{1};    // caller included
-  std::vector<int> started;       // worker ids started (1..threads-1)
+  int workers = 0;                // started so far, ids 1..workers
   std::mutex busy;                // held by the thread running a parallel_for
   std::mutex m;
   std::condition_variable wake;
   std::atomic<uint64_t> generation{0};
   std::atomic<int> pending{0};
-  int sleepers = 0;
   // The job of the current generation.
   const std::function<void(int64_t, int64_t)>* job = nullptr;
   int64_t n = 0, parts = 0;
@@ -72,9 +70,7 @@ void worker(Pool* p, int id, uint64_t seen) {
     }
     if (g == seen) {
       std::unique_lock<std::mutex> lock(p->m);
-      ++p->sleepers;
       p->wake.wait(lock, [&] { return p->generation.load(std::memory_order_acquire) != seen; });
-      --p->sleepers;
       g = p->generation.load(std::memory_order_acquire);
     }
     seen = g;
@@ -116,14 +112,14 @@ void parallel_run(int64_t n, int64_t grain, const std::function<void(int64_t, in
     if (n > 0) f(0, n);
     return;
   }
-  for (int id = static_cast<int>(p.started.size()) + 1; id < parts; ++id) {
-    p.started.push_back(id);
+  for (int id = p.workers + 1; id < parts; ++id) {
+    p.workers = id;
     std::thread(worker, &p, id, p.generation.load()).detach();
   }
   p.job = &f;
   p.n = n;
   p.parts = parts;
-  p.pending.store(static_cast<int>(p.started.size()), std::memory_order_relaxed);
+  p.pending.store(p.workers, std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> lock(p.m);
     p.generation.fetch_add(1, std::memory_order_acq_rel);
