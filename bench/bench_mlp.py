@@ -82,12 +82,19 @@ def deepcore_model(sizes):
     return model
 
 
+# Seconds to wait before timing a contender: the BLAS threads of NumPy's OpenBLAS spin
+# for ~0.1 s after a call and PyTorch's for a while too, taking a core from whatever
+# runs next; each contender is timed once they are asleep.
+COOL_DOWN = 0.25
+
+
 def interleaved(fns: dict, rounds=5, min_seconds=0.1):
     """Best seconds per call of each function, measured in alternating rounds so that
     machine noise hits every contender alike."""
     best = dict.fromkeys(fns, float("inf"))
     for _ in range(rounds):
         for name, fn in fns.items():
+            time.sleep(COOL_DOWN)
             best[name] = min(best[name], best_time(fn, min_seconds, repeats=1))
     return best
 

@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -54,6 +58,24 @@ def test_results_bit_identical_across_thread_counts(restore_threads):
     # and the seed matters, so the comparison is not vacuous
     other = _train(2, rng_seed=4)
     assert any(not np.array_equal(a, b) for a, b in zip(one, other))
+
+
+def test_results_bit_identical_while_other_programs_take_the_cores(restore_threads):
+    # Busy processes on every core deschedule our threads at random points, so the parts
+    # of each kernel end up on whichever thread is running: the result must not change.
+    alone = _train(1)
+    hogs = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        for _ in range(os.cpu_count() or 2)
+    ]
+    try:
+        contended = _train(4)
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
+    for a, b in zip(alone, contended):
+        np.testing.assert_array_equal(a, b)
 
 
 def _cnn(seed):

@@ -1,5 +1,8 @@
-// A small fork-join pool: workers spin briefly for the next job (kernels come in
-// quick succession within a training step), then sleep on a condition variable.
+// A small fork-join pool. A job is cut into a few parts per thread that the caller
+// and the workers claim one at a time, so a thread that the OS has descheduled (a
+// core taken by another program's threads) delays the job by at most one part.
+// Workers spin briefly for the next job (kernels come in quick succession within a
+// training step), then sleep on a condition variable.
 #include "parallel.h"
 
 #include <pthread.h>
@@ -24,20 +27,39 @@ namespace deepcore {
 namespace {
 
 // How long an idle worker spins before sleeping: the gap between two kernels of a
-// step, short enough not to take a core from the BLAS library's threads for long.
+// step, short enough not to take a core from other programs for long.
 constexpr std::chrono::microseconds kSpin(100);
+// Parts per thread: enough for the others to take over a stalled thread's share.
+constexpr int64_t kPartsPerThread = 4;
+
+// The claim word: job generation, threads allowed to work on it, its part count and
+// the next unclaimed part. One atomic, so a claim can never mix two jobs.
+struct Ticket {
+  static constexpr int kPartBits = 12, kThreadBits = 8;
+  static constexpr uint64_t kPartMask = (uint64_t(1) << kPartBits) - 1;
+  static constexpr int64_t kMaxParts = int64_t(kPartMask);
+  static constexpr int kMaxThreads = (1 << kThreadBits) - 1;
+  static uint64_t make(uint64_t gen, int threads, int64_t parts) {
+    return (gen << (2 * kPartBits + kThreadBits)) | (uint64_t(threads) << (2 * kPartBits)) |
+           (uint64_t(parts) << kPartBits);
+  }
+  static uint64_t gen(uint64_t t) { return t >> (2 * kPartBits + kThreadBits); }
+  static int threads(uint64_t t) { return int((t >> (2 * kPartBits)) & kMaxThreads); }
+  static int64_t parts(uint64_t t) { return int64_t((t >> kPartBits) & kPartMask); }
+  static int64_t next(uint64_t t) { return int64_t(t & kPartMask); }
+};
 
 struct Pool {
-  std::atomic<int> threads{1};    // caller included
-  int workers = 0;                // started so far, ids 1..workers
-  std::mutex busy;                // held by the thread running a parallel_for
+  std::atomic<int> threads{1};  // caller included
+  int workers = 0;              // started so far, ids 1..workers
+  std::mutex busy;              // held by the thread running a parallel_for
   std::mutex m;
   std::condition_variable wake;
-  std::atomic<uint64_t> generation{0};
-  std::atomic<int> pending{0};
-  // The job of the current generation.
+  std::atomic<uint64_t> ticket{0};
+  std::atomic<int64_t> done{0};  // parts finished of the current job
+  // The current job; stays valid until all its parts are done.
   const std::function<void(int64_t, int64_t)>* job = nullptr;
-  int64_t n = 0, parts = 0;
+  int64_t n = 0;
   std::exception_ptr error;
 };
 
@@ -46,38 +68,45 @@ struct Pool {
 Pool* g_pool = nullptr;
 thread_local bool t_inside = false;
 
-// Runs one part; an exception is kept for the caller to rethrow once every part is
-// done (the job lives on the caller's stack until then).
-void run_part(Pool& p, int64_t part) {
-  const int64_t begin = p.n * part / p.parts, end = p.n * (part + 1) / p.parts;
-  try {
-    if (begin < end) (*p.job)(begin, end);
-  } catch (...) {
-    std::lock_guard<std::mutex> lock(p.m);
-    if (!p.error) p.error = std::current_exception();
+// Claims and runs parts of job `gen` until none is left. A claim holds the job open
+// (the caller waits for every part), so the job's settings can be read after it.
+// An exception is kept for the caller to rethrow once every part is done.
+void run_parts(Pool& p, uint64_t gen) {
+  for (;;) {
+    uint64_t t = p.ticket.load(std::memory_order_acquire);
+    const int64_t part = Ticket::next(t), parts = Ticket::parts(t);
+    if (Ticket::gen(t) != gen || part >= parts) return;
+    if (!p.ticket.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel)) continue;
+    const int64_t begin = p.n * part / parts, end = p.n * (part + 1) / parts;
+    try {
+      if (begin < end) (*p.job)(begin, end);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(p.m);
+      if (!p.error) p.error = std::current_exception();
+    }
+    p.done.fetch_add(1, std::memory_order_acq_rel);
   }
 }
 
 // `seen`: the generation before the first job this worker is to run.
 void worker(Pool* p, int id, uint64_t seen) {
   t_inside = true;
+  auto current = [p] { return Ticket::gen(p->ticket.load(std::memory_order_acquire)); };
   for (;;) {
-    uint64_t g = seen;
+    uint64_t g = current();
     const auto until = std::chrono::steady_clock::now() + kSpin;
-    while (g == seen && std::chrono::steady_clock::now() < until) {
+    for (int i = 0; g == seen; ++i) {
       DEEPCORE_PAUSE();
-      g = p->generation.load(std::memory_order_acquire);
+      g = current();
+      if (i % 64 == 63 && std::chrono::steady_clock::now() > until) break;
     }
     if (g == seen) {
       std::unique_lock<std::mutex> lock(p->m);
-      p->wake.wait(lock, [&] { return p->generation.load(std::memory_order_acquire) != seen; });
-      g = p->generation.load(std::memory_order_acquire);
+      p->wake.wait(lock, [&] { return current() != seen; });
+      g = current();
     }
     seen = g;
-    // Every started worker acknowledges every job, so none can see the next job's
-    // settings while still on this one.
-    if (id < p->parts) run_part(*p, id);
-    p->pending.fetch_sub(1, std::memory_order_acq_rel);
+    if (id < Ticket::threads(p->ticket.load(std::memory_order_acquire))) run_parts(*p, g);
   }
 }
 
@@ -99,36 +128,45 @@ Pool& pool() {
 void set_pool_threads(int n) {
   Pool& p = pool();
   std::lock_guard<std::mutex> lock(p.busy);
-  p.threads.store(n < 1 ? 1 : n);
+  p.threads.store(std::clamp(n, 1, Ticket::kMaxThreads));
 }
 
 int pool_threads() { return pool().threads; }
 
 void parallel_run(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f) {
   Pool& p = pool();
-  int64_t parts = std::min<int64_t>(p.threads, grain > 0 ? n / grain : n);
+  const int threads = int(std::min<int64_t>(p.threads, grain > 0 ? n / grain : n));
   std::unique_lock<std::mutex> busy(p.busy, std::defer_lock);
-  if (parts < 2 || t_inside || !busy.try_lock()) {
+  if (threads < 2 || t_inside || !busy.try_lock()) {
     if (n > 0) f(0, n);
     return;
   }
-  for (int id = p.workers + 1; id < parts; ++id) {
+  const int64_t parts = std::min({grain > 0 ? n / grain : n, threads * kPartsPerThread,
+                                  Ticket::kMaxParts});
+  for (int id = p.workers + 1; id < threads; ++id) {
     p.workers = id;
-    std::thread(worker, &p, id, p.generation.load()).detach();
+    std::thread(worker, &p, id, Ticket::gen(p.ticket.load())).detach();
   }
   p.job = &f;
   p.n = n;
-  p.parts = parts;
-  p.pending.store(p.workers, std::memory_order_relaxed);
+  p.done.store(0, std::memory_order_relaxed);
+  const uint64_t gen = Ticket::gen(p.ticket.load()) + 1;
   {
     std::lock_guard<std::mutex> lock(p.m);
-    p.generation.fetch_add(1, std::memory_order_acq_rel);
+    p.ticket.store(Ticket::make(gen, threads, parts), std::memory_order_release);
   }
   p.wake.notify_all();
   t_inside = true;
-  run_part(p, 0);
+  run_parts(p, gen);
   t_inside = false;
-  while (p.pending.load(std::memory_order_acquire) > 0) DEEPCORE_PAUSE();
+  // A part still running elsewhere: spin a little, then give the core away in case
+  // its thread is waiting for one.
+  for (int i = 0; p.done.load(std::memory_order_acquire) < parts; ++i) {
+    if (i < 4096)
+      DEEPCORE_PAUSE();
+    else
+      std::this_thread::yield();
+  }
   if (p.error) std::rethrow_exception(std::exchange(p.error, nullptr));
 }
 

@@ -1,5 +1,5 @@
-// The CPU backend's own worker threads, for the kernels that are not the BLAS
-// library's GEMM (which has its own). Internal header.
+// The CPU backend's worker threads: every kernel, and the BLAS library's GEMMs cut
+// into blocks, share them. Internal header.
 #pragma once
 
 #include <cstdint>
@@ -13,10 +13,11 @@ void parallel_run(int64_t n, int64_t grain, const std::function<void(int64_t, in
 int pool_threads();
 
 // Runs f(begin, end) over [0, n) cut into contiguous parts of at least `grain` items,
-// one part per thread (the caller runs the first). Every item is done by exactly one
-// part, so a kernel whose items are independent gives the same bits for any thread
-// count. Runs serially when n < 2 * grain, with one thread, or when called from
-// inside another parallel_for or while another thread is using the workers.
+// a few per thread, which the caller and the workers claim one at a time. Every item
+// is done by exactly one part, so a kernel whose items are independent gives the same
+// bits for any thread count and any claiming order. Runs serially when n < 2 * grain,
+// with one thread, or when called from inside another parallel_for or while another
+// thread is using the workers.
 template <class F>
 inline void parallel_for(int64_t n, int64_t grain, F&& f) {
   if (n >= 2 * grain && n >= 2 && pool_threads() > 1)
