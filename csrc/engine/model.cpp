@@ -312,18 +312,27 @@ const std::vector<int64_t>& Model::shuffle(int64_t n) {
   return order_;
 }
 
+int64_t Model::metric_states() const {
+  int64_t size = 0;
+  for (const MetricSpec& m : metrics_) size += metric_state_size(m);
+  return size;
+}
+
 RunResult Model::run(const float* x, const float* y, const float* w, int64_t ycols,
-                     int64_t batch_size, bool train, const int64_t* order, int64_t n) {
+                     int64_t batch_size, bool train, const int64_t* order, int64_t n,
+                     const double* carry) {
   check_compiled();
   check_batch(n, ycols, batch_size);
   const int64_t in_size = shape_size(input_shape_);
   const int64_t cap = std::min(batch_size, n);
   reserve(cap);
   if (static_cast<int64_t>(ybuf_.size()) < cap * ycols) ybuf_.resize(static_cast<size_t>(cap * ycols));
-  int64_t state_size = 0;
-  for (const MetricSpec& m : metrics_) state_size += metric_state_size(m);
-  std::vector<double> states(static_cast<size_t>(state_size), 0.0);
   RunResult res;
+  std::vector<double>& states = res.states;
+  if (carry)
+    states.assign(carry, carry + metric_states());
+  else
+    states.assign(static_cast<size_t>(metric_states()), 0.0);
   double loss_total = 0;
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t rows = std::min(batch_size, n - start);
@@ -355,15 +364,18 @@ RunResult Model::run(const float* x, const float* y, const float* w, int64_t yco
 }
 
 RunResult Model::fit_epoch(const float* x, const float* y, const float* w, int64_t n,
-                           int64_t ycols, int64_t batch_size, bool shuffle) {
+                           int64_t ycols, int64_t batch_size, bool shuffle,
+                           const double* carry) {
   std::lock_guard<std::mutex> lock(mutex_);
-  return run(x, y, w, ycols, batch_size, true, shuffle ? this->shuffle(n).data() : nullptr, n);
+  return run(x, y, w, ycols, batch_size, true, shuffle ? this->shuffle(n).data() : nullptr, n,
+             carry);
 }
 
 RunResult Model::fit_rows(const float* x, const float* y, const float* w, int64_t ycols,
-                          int64_t batch_size, const int64_t* order, int64_t count) {
+                          int64_t batch_size, const int64_t* order, int64_t count,
+                          const double* carry) {
   std::lock_guard<std::mutex> lock(mutex_);
-  return run(x, y, w, ycols, batch_size, true, order, count);
+  return run(x, y, w, ycols, batch_size, true, order, count, carry);
 }
 
 RunResult Model::evaluate(const float* x, const float* y, const float* w, int64_t n,

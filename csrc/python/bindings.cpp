@@ -91,6 +91,23 @@ void optimizer_step(const OptSpec& o, double lr, int64_t step, py::array_t<T> w,
 
 py::tuple result(const RunResult& r) { return py::make_tuple(r.loss, r.metrics); }
 
+// Training results with the metric states to continue from: (loss, metrics, states).
+py::tuple train_result(const RunResult& r) {
+  return py::make_tuple(r.loss, r.metrics,
+                        py::array_t<double>(static_cast<py::ssize_t>(r.states.size()),
+                                            r.states.data()));
+}
+
+// The metric states an epoch trained in pieces goes on from (None: start from zero).
+const double* carried(const Model& md, const std::optional<Arr<double>>& carry) {
+  if (!carry) return nullptr;
+  if (carry->ndim() != 1 || carry->size() != md.metric_states())
+    throw std::invalid_argument("carry must hold " + std::to_string(md.metric_states()) +
+                                " metric state values, received " +
+                                std::to_string(carry->size()));
+  return carry->data();
+}
+
 // A NumPy view of engine memory that keeps the model alive.
 py::array_t<float> view(float* data, int64_t n, py::handle owner) {
   return py::array_t<float>({static_cast<py::ssize_t>(n)}, {sizeof(float)}, data, owner);
@@ -287,22 +304,27 @@ PYBIND11_MODULE(_core, m) {
              const std::vector<int64_t>& order = md.shuffle(n);
              return py::array_t<int64_t>(static_cast<py::ssize_t>(order.size()), order.data());
            })
-      .def("fit_epoch",
-           [](Model& md, Arr<float> x, Arr<float> y, std::optional<Arr<float>> w,
-              int64_t batch_size, bool shuffle) {
-             const int64_t n = rows_of(x, shape_size(md.input_shape()), "x");
-             check_labels(y, w, n);
-             const float* wp = w ? w->data() : nullptr;
-             RunResult r;
-             {
-               py::gil_scoped_release release;
-               r = md.fit_epoch(x.data(), y.data(), wp, n, y.size() / n, batch_size, shuffle);
-             }
-             return result(r);
-           })
+      .def(
+          "fit_epoch",
+          [](Model& md, Arr<float> x, Arr<float> y, std::optional<Arr<float>> w,
+             int64_t batch_size, bool shuffle, std::optional<Arr<double>> carry) {
+            const int64_t n = rows_of(x, shape_size(md.input_shape()), "x");
+            check_labels(y, w, n);
+            const float* wp = w ? w->data() : nullptr;
+            const double* c = carried(md, carry);
+            RunResult r;
+            {
+              py::gil_scoped_release release;
+              r = md.fit_epoch(x.data(), y.data(), wp, n, y.size() / n, batch_size, shuffle, c);
+            }
+            return train_result(r);
+          },
+          py::arg("x"), py::arg("y"), py::arg("w"), py::arg("batch_size"), py::arg("shuffle"),
+          py::arg("carry") = py::none())
       .def("fit_rows",
            [](Model& md, Arr<float> x, Arr<float> y, std::optional<Arr<float>> w,
-              int64_t batch_size, py::array_t<int64_t, py::array::c_style | py::array::forcecast> order) {
+              int64_t batch_size, py::array_t<int64_t, py::array::c_style | py::array::forcecast> order,
+              std::optional<Arr<double>> carry) {
              const int64_t n = rows_of(x, shape_size(md.input_shape()), "x");
              check_labels(y, w, n);
              const int64_t* o = order.data();
@@ -311,13 +333,16 @@ PYBIND11_MODULE(_core, m) {
                  throw std::invalid_argument("row index " + std::to_string(o[i]) +
                                              " out of range for " + std::to_string(n) + " rows");
              const float* wp = w ? w->data() : nullptr;
+             const double* c = carried(md, carry);
              RunResult r;
              {
                py::gil_scoped_release release;
-               r = md.fit_rows(x.data(), y.data(), wp, y.size() / n, batch_size, o, order.size());
+               r = md.fit_rows(x.data(), y.data(), wp, y.size() / n, batch_size, o, order.size(), c);
              }
-             return result(r);
-           })
+             return train_result(r);
+           },
+           py::arg("x"), py::arg("y"), py::arg("w"), py::arg("batch_size"), py::arg("order"),
+           py::arg("carry") = py::none())
       .def("evaluate",
            [](Model& md, Arr<float> x, Arr<float> y, std::optional<Arr<float>> w,
               int64_t batch_size) {

@@ -22,10 +22,12 @@ struct Param {
   float l1 = 0.f, l2 = 0.f;  // regulariser: l1 * sum|w| + l2 * sum w^2 added to the loss
 };
 
-// Mean loss (regularisation included) and mean metrics over the samples seen.
+// Mean loss (regularisation included) and metrics over the samples seen. The metrics
+// come from `states` (counts and sums), which a later run can continue from.
 struct RunResult {
   double loss = 0;
   std::vector<double> metrics;
+  std::vector<double> states;
   int64_t samples = 0;
 };
 
@@ -89,12 +91,17 @@ class Model {
   const std::vector<int64_t>& shuffle(int64_t n);
 
   // ---- runs. x: n x input size, y: n x ycols, w: n sample weights or null.
+  // `carry`: the metric states of an earlier run to go on from (an epoch trained in
+  // pieces), or null to start from zero; it must hold metric_states() values.
   RunResult fit_epoch(const float* x, const float* y, const float* w, int64_t n, int64_t ycols,
-                      int64_t batch_size, bool shuffle);
+                      int64_t batch_size, bool shuffle, const double* carry = nullptr);
   // One training pass over the rows order[0..count) of the data, in that order (the
   // order of `shuffle`, or part of it): what fit_epoch does, in pieces.
   RunResult fit_rows(const float* x, const float* y, const float* w, int64_t ycols,
-                     int64_t batch_size, const int64_t* order, int64_t count);
+                     int64_t batch_size, const int64_t* order, int64_t count,
+                     const double* carry = nullptr);
+  // Number of metric state values (the size of RunResult::states).
+  int64_t metric_states() const;
   RunResult evaluate(const float* x, const float* y, const float* w, int64_t n, int64_t ycols,
                      int64_t batch_size);
   void predict(const float* x, int64_t n, int64_t batch_size, float* out);
@@ -116,7 +123,8 @@ class Model {
                           std::vector<double>& states);
   // Runs over n rows: rows order[0..n) of the data, or its first n rows when order is null.
   RunResult run(const float* x, const float* y, const float* w, int64_t ycols,
-                int64_t batch_size, bool train, const int64_t* order, int64_t n);
+                int64_t batch_size, bool train, const int64_t* order, int64_t n,
+                const double* carry = nullptr);
 
   Backend& be_;
   std::vector<std::unique_ptr<Layer>> layers_;

@@ -31,9 +31,6 @@ def _positive_int(value, name, default=None):
 
 
 # ------------------------------------------------------------ epoch helpers
-# Metrics whose epoch value comes from counts (not a mean of per-sample values):
-# an epoch split over several engine calls cannot reproduce them exactly.
-_COUNT_METRICS = (_core.Metric.precision, _core.Metric.recall, _core.Metric.auc)
 _CLASS_LOSSES = (
     _core.Loss.binary_crossentropy,
     _core.Loss.categorical_crossentropy,
@@ -65,39 +62,6 @@ class _RowStream:
             self.pos += k
             count -= k
         return np.concatenate(parts)
-
-
-class _Totals:
-    """Epoch loss and metrics from the results of several engine calls.
-
-    The loss is a mean over rows and the mean metrics are weighted means, so they
-    combine exactly (up to rounding); count metrics (precision, recall, AUC) can only
-    be averaged over the calls, which is why fit avoids splitting epochs that have them.
-    """
-
-    def __init__(self, count_flags):
-        self.count_flags = list(count_flags)
-        self.calls, self.rows, self.loss = 0, 0, 0.0
-        self.sums = np.zeros(len(self.count_flags))
-        self.weights = np.zeros(len(self.count_flags))
-        self.first = None
-
-    def add(self, loss, values, rows, weight):
-        self.calls += 1
-        if self.calls == 1:
-            self.first = (loss, list(values))
-        self.rows += rows
-        self.loss += loss * rows
-        for i, (v, counted) in enumerate(zip(values, self.count_flags)):
-            wi = rows if counted else weight
-            self.sums[i] += v * wi
-            self.weights[i] += wi
-
-    def result(self):
-        if self.calls == 1:
-            return self.first
-        values = [s / wt if wt > 0 else 0.0 for s, wt in zip(self.sums, self.weights)]
-        return self.loss / max(self.rows, 1), values
 
 
 def _format_value(v) -> str:
@@ -525,7 +489,6 @@ class Sequential:
             for m in self._metrics
         ]
         self._engine.set_metrics(kinds)
-        self._count_flags = [k.kind in _COUNT_METRICS for k in kinds]
 
     @property
     def metrics_names(self) -> list[str]:
@@ -592,10 +555,6 @@ class Sequential:
             * `verbose=1` prints the progress bar only when stdout is a terminal; into a
               file or pipe it prints one line per epoch, as `verbose=2` does:
               "Epoch 3/10 - 8/8 - 0s - 1ms/step - accuracy: 0.9000 - loss: 0.2500".
-            * The logs of `on_train_batch_end` hold that batch's values, not running
-              epoch means. With batch-level hooks the epoch values of Precision, Recall
-              and AUC are means of the batch values (weighted by batch size): exact
-              epoch counts need one engine call per epoch.
 
         On a terminal, `verbose=1` trains each epoch in chunks of batches (about
         0.1 s each) to redraw the bar; the chunks follow the row order the engine
@@ -680,12 +639,10 @@ class Sequential:
             start = time.perf_counter()
             progress.epoch_begin(epoch)
             # Live bar: chunks of batches, unless the epoch is fast (the bar at its end
-            # is enough), drawing the row order in Python costs more than 5% of an epoch,
-            # or count metrics need one call.
+            # is enough) or drawing the row order in Python costs more than 5% of an epoch.
             live = (
                 progress.live
                 and steps > 1
-                and not any(self._count_flags)
                 and (
                     last_seconds is None
                     or (
@@ -703,7 +660,7 @@ class Sequential:
             else:
                 idx = None
             if stream is None and not batch_hooks and not live:
-                loss, values = engine.fit_epoch(x, y, w, batch_size, bool(shuffle))
+                loss, values, _ = engine.fit_epoch(x, y, w, batch_size, bool(shuffle))
                 done = steps
             else:
                 loss, values, done = self._fit_rows(
@@ -734,13 +691,15 @@ class Sequential:
 
         One engine call covers all of them, unless `cbs` (batch-level hooks: one call
         per batch) or `progress` (calls of about `progress.interval` seconds, to redraw
-        the bar). Returns the epoch loss, the metric values and the batches done.
+        the bar). Each call goes on from the metric counts of the one before, so the
+        values passed on are those of the epoch so far, as one call would give them.
+        Returns the epoch loss, the metric values and the batches done.
         """
         engine = self._engine
         rows = len(x) if idx is None else len(idx)
         steps = -(-rows // batch_size)
-        totals = _Totals(self._count_flags)
         done, start = 0, time.perf_counter()
+        seen, loss_sum, states = 0, 0.0, None
         while done < steps:
             if cbs is not None or (progress is not None and done == 0):
                 k = 1
@@ -754,25 +713,26 @@ class Sequential:
                 cbs.on_train_batch_begin(done, {})
             if idx is None:  # contiguous rows: views, no copy
                 wb = None if w is None else w[lo:hi]
-                loss, values = engine.fit_epoch(x[lo:hi], y[lo:hi], wb, batch_size, False)
-            else:  # the engine gathers the rows itself
-                wb = None if w is None else w[idx[lo:hi]]
-                loss, values = engine.fit_rows(x, y, w, batch_size, idx[lo:hi])
-            totals.add(
-                loss, values, hi - lo, hi - lo if wb is None else float(wb.sum(dtype=np.float64))
-            )
-            done = min(done + k, steps)
-            if cbs is not None:
-                cbs.on_train_batch_end(
-                    done - 1, {"loss": loss, **dict(zip(self._metric_names, values))}
+                loss, values, states = engine.fit_epoch(
+                    x[lo:hi], y[lo:hi], wb, batch_size, False, carry=states
                 )
+            else:  # the engine gathers the rows itself
+                loss, values, states = engine.fit_rows(
+                    x, y, w, batch_size, idx[lo:hi], carry=states
+                )
+            if done == 0 and hi == rows:  # one call: its loss as it is
+                loss_sum, seen = loss, 1
+            else:
+                loss_sum, seen = loss_sum + loss * (hi - lo), seen + hi - lo
+            done = min(done + k, steps)
+            logs = {"loss": loss_sum / seen, **dict(zip(self._metric_names, values))}
+            if cbs is not None:
+                cbs.on_train_batch_end(done - 1, logs)
             if progress is not None:
-                t_loss, t_values = totals.result()
-                progress.update(done, {"loss": t_loss, **dict(zip(self._metric_names, t_values))})
+                progress.update(done, logs)
             if cbs is not None and self.stop_training:
                 break
-        loss, values = totals.result()
-        return loss, values, done
+        return loss_sum / max(seen, 1), values, done
 
     def _split(self, x, y, w, fraction, mode):
         """(x, y, w) of the training part and of the validation part."""
@@ -903,7 +863,7 @@ class Sequential:
         y = self._targets(y, len(x))
         w = self._weights_for(sample_weight, class_weight, y, len(x))
         self._set_metrics(y)
-        loss, values = engine.fit_epoch(x, y, w, len(x), False)
+        loss, values, _ = engine.fit_epoch(x, y, w, len(x), False)
         logs = {"loss": loss, **dict(zip(self._metric_names, values))}
         if return_dict:
             return logs
