@@ -24,7 +24,10 @@ __all__ = [
     "HeNormal",
     "LecunUniform",
     "LecunNormal",
+    "VarianceScaling",
     "get",
+    "serialize",
+    "deserialize",
 ]
 
 
@@ -54,7 +57,12 @@ class Initializer:
         raise NotImplementedError
 
     def get_config(self) -> dict:
+        """The constructor's arguments: `type(i).from_config(i.get_config())` copies it."""
         return {"seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
 
 
 class Zeros(Initializer):
@@ -87,6 +95,9 @@ class RandomNormal(Initializer):
     def sample(self, shape):
         return self._rng().normal(self.mean, self.stddev, shape)
 
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
+
 
 class RandomUniform(Initializer):
     def __init__(self, minval=-0.05, maxval=0.05, seed=None):
@@ -95,6 +106,9 @@ class RandomUniform(Initializer):
 
     def sample(self, shape):
         return self._rng().uniform(self.minval, self.maxval, shape)
+
+    def get_config(self):
+        return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
 
 
 class VarianceScaling(Initializer):
@@ -107,6 +121,16 @@ class VarianceScaling(Initializer):
         if distribution not in ("truncated_normal", "uniform", "untruncated_normal"):
             raise ValueError(f"Unknown distribution {distribution!r}")
         self.scale, self.mode, self.distribution = scale, mode, distribution
+
+    def get_config(self):
+        if type(self) is not VarianceScaling:  # Glorot, He, Lecun: the seed is all they take
+            return {"seed": self.seed}
+        return {
+            "scale": self.scale,
+            "mode": self.mode,
+            "distribution": self.distribution,
+            "seed": self.seed,
+        }
 
     def sample(self, shape):
         fan_in, fan_out = compute_fans(shape)
@@ -175,9 +199,22 @@ _BY_NAME = {
 
 
 def get(identifier) -> Initializer:
-    """Resolves a name or an `Initializer` instance/class to an instance."""
+    """Resolves a name, a `serialize` dict or an `Initializer` instance/class to an instance."""
     if isinstance(identifier, Initializer):
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, Initializer):
         return identifier()
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
     return lookup("initializer", identifier, _BY_NAME)()
+
+
+def serialize(initializer: Initializer) -> dict:
+    """`{"class_name": ..., "config": ...}` of an initializer."""
+    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+
+
+def deserialize(config: dict) -> Initializer:
+    """The initializer described by `serialize`'s output."""
+    classes = {c.__name__.lower(): c for c in set(_BY_NAME.values())}
+    return lookup("initializer", config["class_name"], classes).from_config(config["config"])

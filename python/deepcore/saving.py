@@ -28,8 +28,8 @@ The header's ``"__metadata__"`` maps strings to strings; structured values are J
     ``contents``        ``"model"`` (`model.save`) or ``"weights"`` (`model.save_weights`)
     ``model``           the architecture: ``{"class_name": "Sequential", "config": {"name",
                         "trainable", "input_shape", "layers": [{"class_name", "config"}, ...]}}``
-                        with each layer's `get_config()` (Dense: units, activation, use_bias,
-                        kernel/bias regularizer l1/l2; Activation: activation; Dropout: rate)
+                        with each layer's `get_config()`: its constructor's arguments, with
+                        initializers and regularizers as ``{"class_name", "config"}``
     ``compile``         (model files of compiled models) ``{"optimizer": {"class_name",
                         "config"}, "loss": name | {"class_name", "config"} | null,
                         "metrics": [name | {"class_name", "config"}, ...]}``
@@ -57,14 +57,20 @@ import uuid
 
 import numpy as np
 
+from . import layers as layers_module
 from . import losses, metrics, optimizers, utils
-from .layers.core import Activation, Dense, Dropout, Input
+from .layers.core import Input
 
 __all__ = ["load_model", "save_model", "save_weights", "load_weights", "write_file", "read_file"]
 
 FORMAT = "deepcore"
 FORMAT_VERSION = 1
-_LAYERS = {c.__name__: c for c in (Dense, Activation, Dropout)}
+# Every layer a Sequential model can hold, by class name.
+_LAYERS = {
+    name: getattr(layers_module, name)
+    for name in layers_module.__all__
+    if name not in ("Layer", "InputLayer", "Input")
+}
 _CHECKSUM = b'"sha256":"'
 _ZERO = b"0" * 64
 
