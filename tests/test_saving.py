@@ -268,6 +268,28 @@ def test_every_layer_kind_survives_save_and_resume(tmp_path):
         assert np.array_equal(wa, wc)
 
 
+def test_get_config_from_config_and_clone_model():
+    model = _cnn()
+    config = model.get_config()
+    assert config["input_shape"] == [8, 8, 2] and len(config["layers"]) == 10
+    json.dumps(config)  # plain data
+    copy = dc.Sequential.from_config(config)
+    assert copy.get_config() == config
+    assert not copy.compiled
+    clone = dc.models.clone_model(model)
+    assert clone.get_config() == config
+    assert any(not np.array_equal(a, b) for a, b in zip(clone.get_weights(), model.get_weights()))
+    clone.set_weights(model.get_weights())
+    x = np.random.default_rng(0).normal(size=(4, 8, 8, 2)).astype(np.float32)
+    assert np.array_equal(clone.predict(x, verbose=0), model.predict(x, verbose=0))
+    # A model whose input shape is not known yet has no weights, but a config.
+    lazy = dc.Sequential([dc.layers.Dense(3)], name="lazy")
+    assert lazy.get_config()["input_shape"] is None
+    assert dc.Sequential.from_config(lazy.get_config()).get_config() == lazy.get_config()
+    with pytest.raises(ValueError, match="unknown layer class 'Bogus'"):
+        dc.Sequential.from_config({"layers": [{"class_name": "Bogus", "config": {}}]})
+
+
 # ---------------------------------------------------------------------------------- resume
 
 

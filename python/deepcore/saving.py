@@ -206,7 +206,7 @@ def model_config(model) -> dict:
         "config": {
             "name": model.name,
             "trainable": model.trainable,
-            "input_shape": list(model._input_shape),
+            "input_shape": None if model._input_shape is None else list(model._input_shape),
             "layers": [
                 {"class_name": type(layer).__name__, "config": layer.get_config()}
                 for layer in model.layers
@@ -316,25 +316,30 @@ def load_weights(model, path) -> None:
         ) from None
 
 
-def _restore(tensors: dict, meta: dict):
+def model_from_config(config: dict):
+    """A new Sequential model (fresh weights) from the "config" part of `model_config`."""
     from .models.sequential import Sequential
 
-    architecture = json.loads(meta["model"])
-    if architecture["class_name"] != "Sequential":
-        raise ValueError(f"unknown model class {architecture['class_name']!r}")
-    config = architecture["config"]
     layers = []
     for layer in config["layers"]:
         if layer["class_name"] not in _LAYERS:
             raise ValueError(f"unknown layer class {layer['class_name']!r}")
         layers.append(_LAYERS[layer["class_name"]].from_config(layer["config"]))
+    shape = config.get("input_shape")
+    return Sequential(
+        ([Input(shape=shape)] if shape is not None else []) + layers,
+        name=config.get("name"),
+        trainable=config.get("trainable", True),
+    )
+
+
+def _restore(tensors: dict, meta: dict):
+    architecture = json.loads(meta["model"])
+    if architecture["class_name"] != "Sequential":
+        raise ValueError(f"unknown model class {architecture['class_name']!r}")
     state = utils.rng().bit_generator.state  # building draws initial weights: keep the
     try:  # global random stream as it was, so loading has no effect on later draws
-        model = Sequential(
-            [Input(shape=config["input_shape"]), *layers],
-            name=config["name"],
-            trainable=config["trainable"],
-        )
+        model = model_from_config(architecture["config"])
     finally:
         utils.rng().bit_generator.state = state
     _assign_weights(model, architecture, tensors)

@@ -964,6 +964,21 @@ class Sequential:
         (print_fn or print)("\n".join(text))
 
     # ------------------------------------------------------------------- saving
+    def get_config(self) -> dict:
+        """The architecture: name, trainable, input shape (None until known) and each
+        layer's `{"class_name", "config"}`. `Sequential.from_config` rebuilds the model
+        from it, with new weights."""
+        from .. import saving
+
+        return saving.model_config(self)["config"]
+
+    @classmethod
+    def from_config(cls, config: dict) -> Sequential:
+        """A new model (fresh weights, not compiled) with the architecture of `get_config()`."""
+        from .. import saving
+
+        return saving.model_from_config(config)
+
     def save(self, filepath, overwrite=True) -> None:
         """Saves the whole model to one file: architecture, weights, compile config and the
         training state needed to resume exactly (`deepcore.models.load_model` reads it).
