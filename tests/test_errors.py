@@ -331,6 +331,14 @@ def test_dropout_bad_rate(rate):
         dc.layers.Dropout(rate=rate)
 
 
+@pytest.mark.parametrize("seed", [-1, 1.5, "3", True])
+def test_dropout_bad_seed(seed):
+    with pytest.raises(
+        ValueError, match=r"`seed` must be None or an int >= 0.*" + re.escape(f"seed={seed!r}")
+    ):
+        dc.layers.Dropout(0.5, seed=seed)
+
+
 @pytest.mark.parametrize("method", ["fit", "evaluate", "predict"])
 @pytest.mark.parametrize("bs", [0, -4, 2.5])
 def test_bad_batch_size(data, method, bs):

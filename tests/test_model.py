@@ -615,6 +615,43 @@ def test_dropout_inactive_in_validation_during_fit(rng):
     assert h.history["val_accuracy"][-1] == pytest.approx(va, abs=1e-6)
 
 
+def _dropout_mask(model, d):
+    """Units kept by the model's Dropout in one training forward (see the test below)."""
+    _, (g,) = model.gradients(np.ones((1, d)), np.zeros((1, 1)))
+    return g[:, 0] != 0
+
+
+def _seeded_dropout_model(d, seed, global_seed):
+    dc.utils.set_random_seed(global_seed)
+    model = dc.Sequential(
+        [
+            dc.Input(shape=(d,)),
+            dc.layers.Dropout(0.5, seed=seed),
+            dc.layers.Dense(1, use_bias=False, kernel_initializer="ones"),
+        ]
+    )
+    model.compile(optimizer=dc.optimizers.SGD(learning_rate=1e-30), loss="mse")
+    return model
+
+
+def test_seeded_dropout_follows_its_seed_and_the_step():
+    # Keras' Dropout(seed=...): the masks depend on the layer's seed, not on the global
+    # random stream; they change from one training step to the next.
+    d = 2000
+    a = _dropout_mask(_seeded_dropout_model(d, 7, global_seed=1), d)
+    b = _dropout_mask(_seeded_dropout_model(d, 7, global_seed=2), d)
+    np.testing.assert_array_equal(a, b)
+    assert 0.4 < a.mean() < 0.6
+    other_seed = _dropout_mask(_seeded_dropout_model(d, 8, global_seed=1), d)
+    assert (other_seed != a).mean() > 0.3
+    unseeded = [_dropout_mask(_seeded_dropout_model(d, None, global_seed=g), d) for g in (1, 2)]
+    assert (unseeded[0] != unseeded[1]).mean() > 0.3
+    model = _seeded_dropout_model(d, 7, global_seed=1)
+    model.train_on_batch(np.ones((1, d)), np.zeros((1, 1)))  # one step, weights unchanged
+    assert (_dropout_mask(model, d) != a).mean() > 0.3
+    assert model.layers[0].get_config()["seed"] == 7
+
+
 @pytest.mark.parametrize("rate", [0.3, 0.6])
 def test_dropout_mask_fraction_and_scaling(rate):
     # Dropout -> Dense(1, kernel=1, no bias), x = 1, y = 0, mse:

@@ -1,6 +1,7 @@
 // Engine layers: forward and backward of each layer side by side. Internal header.
 #pragma once
 
+#include <optional>
 #include <vector>
 
 #include "deepcore/backend.h"
@@ -32,6 +33,9 @@ class Layer {
                         int64_t rows, bool dy_is_preact) = 0;
   // The activation that ends this layer, and the values it was applied to.
   virtual ActSpec activation() const { return {}; }
+  // A seed of the layer's own (Keras' `seed=`): its random draws then depend on it and
+  // on the training step only, not on the model's random stream.
+  virtual std::optional<uint64_t> own_seed() const { return std::nullopt; }
   virtual const float* preact(const float* x, const float* y) const { return y; }
 
   Shape in_shape, out_shape;
@@ -99,8 +103,9 @@ class Activation final : public Layer {
 
 class Dropout final : public Layer {
  public:
-  explicit Dropout(float rate) : rate_(rate) {}
+  Dropout(float rate, std::optional<uint64_t> seed) : rate_(rate), seed_(seed) {}
   const char* name() const override { return "Dropout"; }
+  std::optional<uint64_t> own_seed() const override { return seed_; }
   void reserve(int64_t rows) override;
   void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
                uint64_t seed) override;
@@ -109,6 +114,7 @@ class Dropout final : public Layer {
 
  private:
   float rate_;
+  std::optional<uint64_t> seed_;
   bool active_ = false;  // whether the last forward dropped anything
   std::vector<float> mask_;
 };

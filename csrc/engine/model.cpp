@@ -41,12 +41,12 @@ void Model::add_activation(ActSpec act) {
   layers_.push_back(std::make_unique<Activation>(act));
 }
 
-void Model::add_dropout(float rate) {
+void Model::add_dropout(float rate, std::optional<uint64_t> seed) {
   check_not_built(built_);
   if (!(rate >= 0.f && rate < 1.f))
     throw std::invalid_argument("Dropout rate must be in [0, 1), received: rate=" +
                                 std::to_string(rate));
-  layers_.push_back(std::make_unique<Dropout>(rate));
+  layers_.push_back(std::make_unique<Dropout>(rate, seed));
 }
 
 static void check_positive(const char* layer, const char* what, std::initializer_list<int64_t> v) {
@@ -213,7 +213,11 @@ void Model::reserve(int64_t rows) {
 const float* Model::forward(const float* x, int64_t rows, bool training) {
   const float* in = x;
   for (size_t i = 0; i < layers_.size(); ++i) {
-    const uint64_t seed = training ? random_bits(seed_, draws_++) : 0;
+    uint64_t seed = 0;
+    if (training) {
+      const std::optional<uint64_t> own = layers_[i]->own_seed();
+      seed = own ? random_bits(*own, static_cast<uint64_t>(iterations_)) : random_bits(seed_, draws_++);
+    }
     layers_[i]->forward(be_, in, acts_[i].data(), rows, training, seed);
     in = acts_[i].data();
   }

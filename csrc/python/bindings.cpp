@@ -258,7 +258,7 @@ PYBIND11_MODULE(_core, m) {
            py::arg("device") = 0)
       .def("add_dense", &Model::add_dense)
       .def("add_activation", &Model::add_activation)
-      .def("add_dropout", &Model::add_dropout)
+      .def("add_dropout", &Model::add_dropout, py::arg("rate"), py::arg("seed") = py::none())
       .def("add_conv2d", &Model::add_conv2d)
       .def("add_pool2d", &Model::add_pool2d)
       .def("add_reshape", &Model::add_reshape)

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "deepcore/backend.h"
@@ -41,7 +42,9 @@ class Model {
   // ---- architecture (before build)
   void add_dense(int64_t units, ActSpec act, bool use_bias);
   void add_activation(ActSpec act);
-  void add_dropout(float rate);
+  // seed: the layer's own (its masks then follow the training step), or none to draw
+  // from the model's random stream.
+  void add_dropout(float rate, std::optional<uint64_t> seed = std::nullopt);
   void add_conv2d(int64_t filters, int64_t kh, int64_t kw, int64_t sh, int64_t sw, bool same,
                   ActSpec act, bool use_bias);
   void add_pool2d(bool max, int64_t ph, int64_t pw, int64_t sh, int64_t sw, bool same);
@@ -81,7 +84,8 @@ class Model {
   void set_iterations(int64_t it) { iterations_ = it; }
   // Optimizer slots, each num_params() long, one after the other.
   std::vector<float>& optimizer_state() { return slots_; }
-  // Random state: every draw (shuffle, dropout) is random_bits(seed, draws++).
+  // Random state: every draw (shuffle, dropout) is random_bits(seed, draws++), but
+  // a layer with a seed of its own draws random_bits(its seed, iterations()).
   void set_seed(uint64_t seed) { seed_ = seed; }
   uint64_t seed() const { return seed_; }
   void set_draws(uint64_t draws) { draws_ = draws; }

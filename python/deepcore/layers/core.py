@@ -256,7 +256,9 @@ class Activation(Layer):
 class Dropout(Layer):
     """Sets a fraction `rate` of inputs to 0 during training and scales the rest by 1/(1-rate).
 
-    Inactive in evaluate and predict.
+    Inactive in evaluate and predict. Without `seed` the masks come from the model's random
+    stream (`deepcore.utils.set_random_seed`); with a `seed` (an int >= 0) they depend on
+    that seed and on the training step only.
     """
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
@@ -267,13 +269,21 @@ class Dropout(Layer):
             )
         if noise_shape is not None:
             raise ValueError("Dropout: noise_shape is not supported yet")
+        if seed is not None and (
+            not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0
+        ):
+            raise ValueError(
+                f"Dropout {self.name!r}: `seed` must be None or an int >= 0. "
+                f"Received: seed={seed!r}"
+            )
         self.rate = float(rate)
+        self.seed = None if seed is None else int(seed)
 
     def add_to(self, engine):
-        engine.add_dropout(self.rate)
+        engine.add_dropout(self.rate, self.seed)
 
     def get_config(self):
-        return {**super().get_config(), "rate": self.rate}
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
 
 
 class BatchNormalization(Layer):
