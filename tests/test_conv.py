@@ -377,7 +377,8 @@ def test_reference_backprop_matches_finite_differences(rng):
 
 # --------------------------------------------------------------------------- forward
 
-IMAGES = [(7, 9, 1, 2), (5, 5, 3, 4), (8, 6, 4, 3)]  # height, width, channels, filters
+# height, width, channels, filters; windows of up to 16 and of more than 16 values per row
+IMAGES = [(7, 9, 1, 2), (5, 5, 3, 4), (8, 6, 4, 3), (6, 7, 8, 2)]
 
 
 @pytest.mark.parametrize("padding", ["valid", "same"])

@@ -7,6 +7,10 @@
 
 #include "deepcore/kernels.h"
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace deepcore {
 
 Window2D make_window(int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t sh,
@@ -63,6 +67,29 @@ void im2col(const Window2D& g, const float* x, int64_t batch, float* cols) {
   const int64_t row = g.kh * g.kw * g.c, image = g.h * g.w * g.c;
   const bool padded = g.pad_top > 0 || g.pad_left > 0 || (g.oh - 1) * g.sh + g.kh > g.h ||
                       (g.ow - 1) * g.sw + g.kw > g.w;
+  if (!padded) {  // every window lies in the image: kh runs of kw * c floats each
+    const int64_t len = g.kw * g.c, stride = g.w * g.c;
+    auto windows = [&](auto&& copy) {
+      float* dst = cols;
+      for (int64_t n = 0; n < batch; ++n)
+        for (int64_t oy = 0; oy < g.oh; ++oy) {
+          const float* src = x + n * image + oy * g.sh * stride;
+          for (int64_t ox = 0; ox < g.ow; ++ox, src += g.sw * g.c)
+            for (int64_t ky = 0; ky < g.kh; ++ky, dst += len) copy(dst, src + ky * stride);
+        }
+    };
+#if defined(__AVX512F__)
+    if (len <= 16) {  // few channels (conv1 of an image): one masked move per run
+      const __mmask16 m = static_cast<__mmask16>((1u << len) - 1u);
+      windows([m](float* d, const float* s) {
+        _mm512_mask_storeu_ps(d, m, _mm512_maskz_loadu_ps(m, s));
+      });
+      return;
+    }
+#endif
+    windows([len](float* d, const float* s) { copy_run(d, s, len); });
+    return;
+  }
   for (int64_t n = 0; n < batch; ++n) {
     const float* xn = x + n * image;
     for (int64_t oy = 0; oy < g.oh; ++oy)
