@@ -398,6 +398,32 @@ def test_conv2d_forward_matches_numpy(rng, image, kernel, strides, padding):
     assert_close(model.predict(x, batch_size=2, verbose=0), expected, 1e-5)
 
 
+@pytest.mark.parametrize("layer", ["conv", "dense"])
+def test_bias_and_relu_applied_in_the_product_match_separate_passes(rng, layer):
+    # The engine adds the bias and applies relu as it stores each tile of the product;
+    # an Activation layer after a linear one applies relu in a pass of its own. 70 outputs:
+    # more than one block of 64 columns.
+    L = dc.layers
+    make = (
+        (lambda **kw: L.Conv2D(70, 3, **kw))
+        if layer == "conv"
+        else (lambda **kw: L.Dense(70, **kw))
+    )
+    shape = (9, 9, 2) if layer == "conv" else (5,)
+    fused = dc.Sequential([dc.Input(shape=shape), make(activation="relu")])
+    split = dc.Sequential([dc.Input(shape=shape), make(), L.Activation("relu")])
+    split.set_weights(fused.get_weights())
+    fused.layers[0].bias[:] = rng.normal(size=70).astype(np.float32)
+    split.layers[0].bias[:] = fused.layers[0].bias
+    x = f32(rng, 7, *shape)
+    a, b = fused.predict(x, verbose=0), split.predict(x, verbose=0)
+    assert (a == 0).any() and (a > 0).any()
+    np.testing.assert_array_equal(a, b)
+    W, bias = (w.astype(np.float64) for w in fused.get_weights())
+    z = np_conv2d(x.astype(np.float64), W, bias) if layer == "conv" else x @ W + bias
+    np.testing.assert_allclose(a, np.maximum(z, 0), rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("act", ["relu", "tanh", "sigmoid", "elu", "softmax", "linear"])
 @pytest.mark.parametrize("use_bias", [True, False])
 def test_conv2d_activations_and_bias(rng, act, use_bias):

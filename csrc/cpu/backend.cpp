@@ -44,6 +44,13 @@ void blas_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, c
 // Rows per panel of the small kernel: a multiple of every block height below.
 constexpr int64_t kPanel = 24;
 
+// What the small kernel applies to C as it stores it: + bias per column, then relu.
+// The same operations, in the same order, as a separate bias_act pass.
+struct Epilogue {
+  const float* bias = nullptr;
+  bool relu = false;
+};
+
 #if defined(__AVX512F__)
 #include <immintrin.h>
 
@@ -52,7 +59,8 @@ constexpr int64_t kPanel = 24;
 // stores handle the last columns without reading or writing past the row.
 template <bool TA, int MR, int NV>
 void small_block(int64_t i0, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-                 const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int64_t j0) {
+                 const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int64_t j0,
+                 Epilogue ep) {
   __mmask16 mask[NV];
 #pragma GCC unroll 4
   for (int v = 0; v < NV; ++v) {
@@ -84,6 +92,9 @@ void small_block(int64_t i0, int64_t n, int64_t k, float alpha, const float* a, 
       __m512 out = _mm512_mul_ps(va, acc[r][v]);
       if (beta != 0.f)
         out = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask[v], cr + 16 * v), out);
+      if (ep.bias) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(mask[v], ep.bias + j0 + 16 * v));
+      if (ep.relu)  // v > 0 ? v : 0, as bias_act does (NaN gives 0)
+        out = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(out, _mm512_setzero_ps(), _CMP_GT_OQ), out);
       _mm512_mask_storeu_ps(cr + 16 * v, mask[v], out);
     }
   }
@@ -93,40 +104,41 @@ void small_block(int64_t i0, int64_t n, int64_t k, float alpha, const float* a, 
 template <bool TA, int R, int NV>
 void last_rows(int64_t rest, int64_t i0, int64_t n, int64_t k, float alpha, const float* a,
                int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
-               int64_t j0) {
+               int64_t j0, Epilogue ep) {
   if constexpr (R > 0) {
     if (rest == R)
-      small_block<TA, R, NV>(i0, n, k, alpha, a, lda, b, ldb, beta, c, ldc, j0);
+      small_block<TA, R, NV>(i0, n, k, alpha, a, lda, b, ldb, beta, c, ldc, j0, ep);
     else
-      last_rows<TA, R - 1, NV>(rest, i0, n, k, alpha, a, lda, b, ldb, beta, c, ldc, j0);
+      last_rows<TA, R - 1, NV>(rest, i0, n, k, alpha, a, lda, b, ldb, beta, c, ldc, j0, ep);
   }
 }
 
 template <bool TA, int NV>
 void small_cols(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-                const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int64_t j0) {
+                const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int64_t j0,
+                Epilogue ep) {
   constexpr int MR = NV == 1 ? 8 : (NV == 2 ? 6 : 4);
   int64_t i = 0;
   for (; i + MR <= m; i += MR)
-    small_block<TA, MR, NV>(i, n, k, alpha, a, lda, b, ldb, beta, c, ldc, j0);
-  last_rows<TA, MR - 1, NV>(m - i, i, n, k, alpha, a, lda, b, ldb, beta, c, ldc, j0);
+    small_block<TA, MR, NV>(i, n, k, alpha, a, lda, b, ldb, beta, c, ldc, j0, ep);
+  last_rows<TA, MR - 1, NV>(m - i, i, n, k, alpha, a, lda, b, ldb, beta, c, ldc, j0, ep);
 }
 
 // Panels of kPanel rows run over all column blocks
 // while their rows of A stay in L1; op(B) is read from L2 once per panel.
 template <bool TA>
 void small_gemm_nn(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-                   const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+                   const float* b, int64_t ldb, float beta, float* c, int64_t ldc, Epilogue ep) {
   for (int64_t i0 = 0; i0 < m; i0 += kPanel) {
     const int64_t mi = std::min(kPanel, m - i0);
     const float* ai = TA ? a + i0 : a + i0 * lda;
     float* ci = c + i0 * ldc;
     for (int64_t j0 = 0; j0 < n; j0 += 64) {
       switch (std::min<int64_t>(4, (n - j0 + 15) / 16)) {
-        case 1: small_cols<TA, 1>(mi, n, k, alpha, ai, lda, b, ldb, beta, ci, ldc, j0); break;
-        case 2: small_cols<TA, 2>(mi, n, k, alpha, ai, lda, b, ldb, beta, ci, ldc, j0); break;
-        case 3: small_cols<TA, 3>(mi, n, k, alpha, ai, lda, b, ldb, beta, ci, ldc, j0); break;
-        default: small_cols<TA, 4>(mi, n, k, alpha, ai, lda, b, ldb, beta, ci, ldc, j0); break;
+        case 1: small_cols<TA, 1>(mi, n, k, alpha, ai, lda, b, ldb, beta, ci, ldc, j0, ep); break;
+        case 2: small_cols<TA, 2>(mi, n, k, alpha, ai, lda, b, ldb, beta, ci, ldc, j0, ep); break;
+        case 3: small_cols<TA, 3>(mi, n, k, alpha, ai, lda, b, ldb, beta, ci, ldc, j0, ep); break;
+        default: small_cols<TA, 4>(mi, n, k, alpha, ai, lda, b, ldb, beta, ci, ldc, j0, ep); break;
       }
     }
   }
@@ -134,7 +146,7 @@ void small_gemm_nn(int64_t m, int64_t n, int64_t k, float alpha, const float* a,
 #else
 template <bool TA>
 void small_gemm_nn(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-                   const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+                   const float* b, int64_t ldb, float beta, float* c, int64_t ldc, Epilogue ep) {
   for (int64_t i = 0; i < m; ++i) {
     float* ci = c + i * ldc;
     for (int64_t j = 0; j < n; ++j) ci[j] = beta == 0.f ? 0.f : beta * ci[j];
@@ -143,6 +155,10 @@ void small_gemm_nn(int64_t m, int64_t n, int64_t k, float alpha, const float* a,
       const float* bp = b + p * ldb;
 #pragma omp simd
       for (int64_t j = 0; j < n; ++j) ci[j] += s * bp[j];
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      const float v = ep.bias ? ci[j] + ep.bias[j] : ci[j];
+      ci[j] = !ep.relu || v > 0.f ? v : 0.f;
     }
   }
 }
@@ -153,7 +169,8 @@ void small_gemm_nn(int64_t m, int64_t n, int64_t k, float alpha, const float* a,
 // of 16 columns) shared among the threads. Each element is computed the same way
 // whatever the split.
 void small_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-                int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+                int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
+                Epilogue ep = {}) {
   if (tb) {
     thread_local std::vector<float> bt;
     if (static_cast<int64_t>(bt.size()) < k * n) bt.resize(k * n);
@@ -164,12 +181,13 @@ void small_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, 
   }
   auto run = [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
     const float* ai = ta ? a + i0 : a + i0 * lda;
+    const Epilogue e{ep.bias ? ep.bias + j0 : nullptr, ep.relu};
     if (ta)
       small_gemm_nn<true>(i1 - i0, j1 - j0, k, alpha, ai, lda, b + j0, ldb, beta,
-                          c + i0 * ldc + j0, ldc);
+                          c + i0 * ldc + j0, ldc, e);
     else
       small_gemm_nn<false>(i1 - i0, j1 - j0, k, alpha, ai, lda, b + j0, ldb, beta,
-                           c + i0 * ldc + j0, ldc);
+                           c + i0 * ldc + j0, ldc, e);
   };
   constexpr int64_t kMinMacs = int64_t(1) << 20;
   const int64_t panels = (m + kPanel - 1) / kPanel, blocks = (n + 15) / 16;
@@ -262,6 +280,20 @@ class CpuBackend final : public Backend {
                     c + i * ldc, ldc);
       }
     });
+  }
+
+  void affine_forward(ActSpec act, const float* a, const float* w, const float* bias, float* z,
+                      float* y, int64_t m, int64_t k, int64_t n) override {
+    // On our kernel, bias and relu go onto each tile as it is stored: no second pass over
+    // an output that may be far larger than the caches (a first convolution's).
+    if (z == y && (act.kind == Act::Relu || act.kind == Act::Linear) &&
+        use_small_gemm(false, false, m, n, k)) {
+      small_gemm(false, false, m, n, k, 1.f, a, k, w, n, 0.f, y, n,
+                 {bias, act.kind == Act::Relu});
+      return;
+    }
+    gemm(false, false, m, n, k, 1.f, a, k, w, n, 0.f, z, n);
+    bias_act(act, bias, z, y, m, n);
   }
 
   void bias_act(ActSpec act, const float* bias, float* z, float* y, int64_t rows,

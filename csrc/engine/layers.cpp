@@ -35,9 +35,7 @@ void AffineLayer::reserve_affine(int64_t m, int64_t n) {
 
 void AffineLayer::forward_affine(Backend& be, const float* a, int64_t m, int64_t k, int64_t n,
                                  float* y) {
-  float* z = keeps_z() ? z_.data() : y;
-  be.gemm(false, false, m, n, k, 1.f, a, k, w_, n, 0.f, z, n);
-  be.bias_act(act_, b_, z, y, m, n);
+  be.affine_forward(act_, a, w_, b_, keeps_z() ? z_.data() : y, y, m, k, n);
 }
 
 void AffineLayer::backward_affine(Backend& be, const float* a, const float* y, const float* dy,

@@ -23,6 +23,14 @@ class Backend {
   // z += bias (per column, bias may be null); y = act(z). y may alias z.
   virtual void bias_act(ActSpec act, const float* bias, float* z, float* y, int64_t rows,
                         int64_t cols) = 0;
+  // A dense or convolution layer's forward: z = a (m x k) * w (k x n) + bias, y = act(z),
+  // with y possibly z; a backend may fuse the steps (the values are those of gemm then
+  // bias_act).
+  virtual void affine_forward(ActSpec act, const float* a, const float* w, const float* bias,
+                              float* z, float* y, int64_t m, int64_t k, int64_t n) {
+    gemm(false, false, m, n, k, 1.f, a, k, w, n, 0.f, z, n);
+    bias_act(act, bias, z, y, m, n);
+  }
   virtual void act_backward(ActSpec act, const float* x, const float* y, const float* dy,
                             float* dx, int64_t rows, int64_t cols) = 0;
   // out[c] = sum_r x[r, c]
