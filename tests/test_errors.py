@@ -331,10 +331,11 @@ def test_dropout_bad_rate(rate):
         dc.layers.Dropout(rate=rate)
 
 
-@pytest.mark.parametrize("seed", [-1, 1.5, "3", True])
+@pytest.mark.parametrize("seed", [-1, 1.5, "3", True, 2**64])
 def test_dropout_bad_seed(seed):
     with pytest.raises(
-        ValueError, match=r"`seed` must be None or an int >= 0.*" + re.escape(f"seed={seed!r}")
+        ValueError,
+        match=r"`seed` must be None or an int in \[0, 2\*\*64\).*" + re.escape(f"seed={seed!r}"),
     ):
         dc.layers.Dropout(0.5, seed=seed)
 

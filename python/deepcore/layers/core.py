@@ -270,10 +270,12 @@ class Dropout(Layer):
         if noise_shape is not None:
             raise ValueError("Dropout: noise_shape is not supported yet")
         if seed is not None and (
-            not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0
+            not isinstance(seed, (int, np.integer))
+            or isinstance(seed, bool)
+            or not 0 <= seed < 2**64
         ):
             raise ValueError(
-                f"Dropout {self.name!r}: `seed` must be None or an int >= 0. "
+                f"Dropout {self.name!r}: `seed` must be None or an int in [0, 2**64). "
                 f"Received: seed={seed!r}"
             )
         self.rate = float(rate)
