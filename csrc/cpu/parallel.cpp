@@ -44,6 +44,10 @@ struct Ticket {
            (uint64_t(parts) << kPartBits);
   }
   static uint64_t gen(uint64_t t) { return t >> (2 * kPartBits + kThreadBits); }
+  // The generation after t's, wrapping around within its bits (every ~4e9 jobs).
+  static uint64_t next_gen(uint64_t t) {
+    return (gen(t) + 1) & ((uint64_t(1) << (64 - 2 * kPartBits - kThreadBits)) - 1);
+  }
   static int threads(uint64_t t) { return int((t >> (2 * kPartBits)) & kMaxThreads); }
   static int64_t parts(uint64_t t) { return int64_t((t >> kPartBits) & kPartMask); }
   static int64_t next(uint64_t t) { return int64_t(t & kPartMask); }
@@ -150,7 +154,7 @@ void parallel_run(int64_t n, int64_t grain, const std::function<void(int64_t, in
   p.job = &f;
   p.n = n;
   p.done.store(0, std::memory_order_relaxed);
-  const uint64_t gen = Ticket::gen(p.ticket.load()) + 1;
+  const uint64_t gen = Ticket::next_gen(p.ticket.load());
   {
     std::lock_guard<std::mutex> lock(p.m);
     p.ticket.store(Ticket::make(gen, threads, parts), std::memory_order_release);
