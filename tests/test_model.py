@@ -4,6 +4,8 @@ Every numerical check compares deepcore (float32 engine) against an independent 
 float64 implementation written here.
 """
 
+import re
+
 import numpy as np
 import pytest
 
@@ -1260,3 +1262,50 @@ def test_model_with_an_input_is_built_at_once_and_add_keeps_earlier_weights():
     dc.utils.rng().random(3)  # later draws do not touch built models
     for a, b in zip(listed.get_weights(), added.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------------- calling a layer
+def test_calling_a_layer_builds_it_and_keeps_its_weights(rng):
+    x = rng.normal(size=(5, 4)).astype(np.float32)
+    dense = dc.layers.Dense(3, activation="relu")
+    assert dense.weights == []
+    y = dense(x)
+    W, b = dense.get_weights()
+    assert W.shape == (4, 3) and b.shape == (3,)
+    np.testing.assert_allclose(y, np.maximum(x.astype(np.float64) @ W + b, 0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(dense(x), y)  # same weights on the next call
+    # Joining a model, the layer brings its weights (Keras: a built layer keeps them).
+    model = dc.Sequential([dc.Input(shape=(4,)), dense, dc.layers.Dense(2)])
+    np.testing.assert_array_equal(model.layers[0].get_weights()[0], W)
+    np.testing.assert_array_equal(model.layers[0].get_weights()[1], b)
+
+
+def test_a_layer_of_a_model_runs_on_the_models_current_weights(rng):
+    x = rng.normal(size=(16, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 16)
+    model = dc.Sequential(
+        [dc.Input(shape=(4,)), dc.layers.Dense(8, activation="tanh"), dc.layers.Dense(3)]
+    )
+    model.compile(optimizer="adam", loss=dc.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, epochs=3, verbose=0)
+    first, second = model.layers
+    W1, b1 = (w.astype(np.float64) for w in first.get_weights())
+    hidden = first(x)
+    np.testing.assert_allclose(hidden, np.tanh(x @ W1 + b1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(second(hidden), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    conv = dc.layers.Conv2D(2, 3, padding="same")
+    assert conv(np.ones((2, 5, 5, 1))).shape == (2, 5, 5, 2)
+
+
+@pytest.mark.parametrize(
+    "call, error, words",
+    [
+        (lambda l: l(dc.Input(shape=(4,))), TypeError, "functional API"),
+        (lambda l: l(3.0), TypeError, "received float"),
+        (lambda l: l(np.ones(4)), ValueError, "Received shape (4,)"),
+        (lambda l: l(np.ones((2, 4)), training=True), ValueError, "training=True"),
+    ],
+)
+def test_calling_a_layer_on_bad_input(call, error, words):
+    with pytest.raises(error, match=re.escape(words)):
+        call(dc.layers.Dense(3, name="probe"))

@@ -69,6 +69,7 @@ class Layer:
         )
         self.trainable = trainable
         self._views: list[np.ndarray] = []
+        self._model = None  # the Sequential model whose engine holds the weights
 
     # --- what a subclass provides
     def add_to(self, engine) -> None:
@@ -135,6 +136,41 @@ class Layer:
 
     def count_params(self) -> int:
         return int(sum(v.size for v in self._views))
+
+    def __call__(self, inputs, training=False):
+        """Runs the layer on a batch, as Keras' eager call: `Dense(3)(x)` with `x` a NumPy
+        array whose first axis is the batch; returns a float32 array. A layer with no
+        weights yet is built for `x`'s sample shape, with new weights that it keeps (and
+        brings into a model it joins later); a layer of a model runs on that model's
+        current weights. Inference mode only (Dropout passes its input through)."""
+        from ..models.sequential import Sequential
+
+        if isinstance(inputs, Layer) or not isinstance(inputs, (np.ndarray, list, tuple)):
+            raise TypeError(
+                f"Layer {self.name!r} can be called on a NumPy array (a batch), received "
+                f"{type(inputs).__name__}. deepcore builds models with Sequential; the "
+                "functional API (calling layers on Input) is not supported."
+            )
+        if training:
+            raise ValueError(
+                f"Layer {self.name!r}: calling a layer with training=True is not supported; "
+                "train it inside a Sequential model."
+            )
+        x = np.asarray(inputs, dtype=np.float32)
+        if x.ndim < 2:
+            raise ValueError(
+                f"Layer {self.name!r} expects a batch: an array of at least 2 dimensions, "
+                f"batch first. Received shape {x.shape}."
+            )
+        shape = x.shape[1:]
+        if self._model is None:  # first call: build the layer, for this sample shape
+            Sequential([InputLayer(shape=shape), self], name=f"{self.name}_call")
+        model = self._model
+        if model.layers != [self] or tuple(model.input_shape[1:]) != shape:
+            # a layer of a bigger model, or of another shape: a copy with its weights
+            model = Sequential([InputLayer(shape=shape), type(self).from_config(self.get_config())])
+            model.layers[0].set_weights(self.get_weights())
+        return model.predict(x, batch_size=max(len(x), 1), verbose=0)
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}>"

@@ -265,7 +265,8 @@ class Sequential:
 
     def _build(self, keep=(), seed=None) -> None:
         """keep: weights (`get_weights` lists) of the first layers, used instead of new
-        draws; seed: the engine's random seed, drawn when None."""
+        draws (as are the weights a layer already has); seed: the engine's random seed,
+        drawn when None."""
         if not self._layers:
             raise ValueError(f"Model {self.name!r} has no layers: add layers before building it.")
         if self._input_shape is None:
@@ -297,9 +298,15 @@ class Sequential:
             flat = buffers[trainable]
             views[id(self._layers[li])].append(flat[offset : offset + size].reshape(shape))
         for i, layer in enumerate(self._layers):
+            # A layer built before (called on data, or in another model) brings its
+            # weights along when their shapes still fit, as a Keras layer would.
+            previous = layer.get_weights()
             layer.bind(views[id(layer)])
+            layer._model = self
             if i < len(keep):
                 layer.set_weights(keep[i])
+            elif previous and [w.shape for w in previous] == [v.shape for v in layer.weights]:
+                layer.set_weights(previous)
             else:
                 layer.initialize()
         index = 0
