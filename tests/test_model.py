@@ -1309,3 +1309,67 @@ def test_a_layer_of_a_model_runs_on_the_models_current_weights(rng):
 def test_calling_a_layer_on_bad_input(call, error, words):
     with pytest.raises(error, match=re.escape(words)):
         call(dc.layers.Dense(3, name="probe"))
+
+
+# ------------------------------------------------------------ activation layer classes
+ACT_LAYERS = {
+    "ReLU": (lambda: dc.layers.ReLU(), lambda z: np.maximum(z, 0), lambda z: z > 0),
+    "LeakyReLU": (
+        lambda: dc.layers.LeakyReLU(negative_slope=0.1),
+        lambda z: np.where(z > 0, z, 0.1 * z),
+        lambda z: np.where(z > 0, 1.0, 0.1),
+    ),
+    "LeakyReLU default": (
+        lambda: dc.layers.LeakyReLU(),
+        lambda z: np.where(z > 0, z, 0.3 * z),
+        lambda z: np.where(z > 0, 1.0, 0.3),
+    ),
+    "ELU": (
+        lambda: dc.layers.ELU(alpha=0.5),
+        lambda z: np.where(z > 0, z, 0.5 * np.expm1(z)),
+        lambda z: np.where(z > 0, 1.0, 0.5 * np.exp(z)),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ACT_LAYERS))
+def test_activation_layer_classes_forward_and_gradient(name, rng, tmp_path):
+    make, f, df = ACT_LAYERS[name]
+    model = dc.Sequential([dc.Input(shape=(4,)), dc.layers.Dense(5), make()])
+    model.compile(optimizer="sgd", loss="mse")
+    x = rng.normal(size=(6, 4)).astype(np.float32)
+    t = rng.normal(size=(6, 5)).astype(np.float32)
+    W, b = (w.astype(np.float64) for w in model.get_weights())
+    z = x.astype(np.float64) @ W + b
+    np.testing.assert_allclose(model.predict(x, verbose=0), f(z), rtol=1e-5, atol=1e-6)
+    # mse over all 30 values: dL/dz = 2 (f(z) - t) / 30 * f'(z)
+    dz = 2.0 * (f(z) - t) / z.size * df(z)
+    loss, (gW, gb) = model.gradients(x, t)
+    np.testing.assert_allclose(loss, np.mean((f(z) - t) ** 2), rtol=1e-5)
+    np.testing.assert_allclose(gW, x.T.astype(np.float64) @ dz, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(gb, dz.sum(0), rtol=1e-4, atol=1e-6)
+    model.save(tmp_path / "m")
+    loaded = dc.models.load_model(tmp_path / "m")
+    assert loaded.layers[1].get_config() == model.layers[1].get_config()
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_softmax_layer_class(rng):
+    x = rng.normal(size=(3, 5)).astype(np.float32)
+    e = np.exp(x.astype(np.float64) - x.max(1, keepdims=True))
+    np.testing.assert_allclose(dc.layers.Softmax()(x), e / e.sum(1, keepdims=True), rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda: dc.layers.LeakyReLU(negative_slope=-1), "negative_slope=-1"),
+        (lambda: dc.layers.LeakyReLU(negative_slope="0.1"), "negative_slope='0.1'"),
+        (lambda: dc.layers.ELU(alpha=float("nan")), "alpha=nan"),
+        (lambda: dc.layers.ReLU(max_value=6), "max_value=6"),
+        (lambda: dc.layers.Softmax(axis=1), "axis=1"),
+    ],
+)
+def test_activation_layer_classes_reject_bad_arguments(make, words):
+    with pytest.raises(ValueError, match=re.escape(words)):
+        make()

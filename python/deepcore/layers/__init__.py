@@ -8,7 +8,19 @@ from .convolutional import (
     MaxPooling2D,
     Reshape,
 )
-from .core import Activation, BatchNormalization, Dense, Dropout, Input, InputLayer, Layer
+from .core import (
+    ELU,
+    Activation,
+    BatchNormalization,
+    Dense,
+    Dropout,
+    Input,
+    InputLayer,
+    Layer,
+    LeakyReLU,
+    ReLU,
+    Softmax,
+)
 
 __all__ = [
     "Layer",
@@ -16,6 +28,10 @@ __all__ = [
     "Input",
     "Dense",
     "Activation",
+    "ReLU",
+    "LeakyReLU",
+    "ELU",
+    "Softmax",
     "Dropout",
     "Conv2D",
     "MaxPooling2D",

@@ -289,6 +289,86 @@ class Activation(Layer):
         return {**super().get_config(), "activation": activations.serialize(self.activation)}
 
 
+def _number(value, name: str, owner: str, low: float = 0.0) -> float:
+    """`value` as a float >= low, or a ValueError naming the layer and the argument."""
+    if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool):
+        ok = False
+    else:
+        ok = bool(np.isfinite(value)) and value >= low
+    if not ok:
+        raise ValueError(f"{owner}: `{name}` must be a number >= {low}. Received: {name}={value!r}")
+    return float(value)
+
+
+class _ParamActivation(Activation):
+    """An activation layer with Keras' own class (ReLU, LeakyReLU, ELU, Softmax)."""
+
+    _FN = "linear"
+
+    def __init__(self, alpha=None, **kwargs):
+        super().__init__(self._FN, **kwargs)
+        self._alpha = alpha
+
+    def add_to(self, engine):
+        engine.add_activation(activations.spec(self.activation, self._alpha))
+
+    def get_config(self):
+        return Layer.get_config(self)
+
+
+class ReLU(_ParamActivation):
+    """max(x, 0). Keras' `max_value`, `negative_slope` and `threshold` keep their defaults
+    here (use LeakyReLU for a negative slope)."""
+
+    _FN = "relu"
+
+    def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
+        if max_value is not None or negative_slope != 0.0 or threshold != 0.0:
+            raise ValueError(
+                "ReLU: only max_value=None, negative_slope=0 and threshold=0 are supported. "
+                f"Received: max_value={max_value!r}, negative_slope={negative_slope!r}, "
+                f"threshold={threshold!r}"
+            )
+        super().__init__(**kwargs)
+
+
+class LeakyReLU(_ParamActivation):
+    """x if x > 0 else negative_slope * x (Keras 3's default slope, 0.3)."""
+
+    _FN = "leaky_relu"
+
+    def __init__(self, negative_slope=0.3, **kwargs):
+        self.negative_slope = _number(negative_slope, "negative_slope", "LeakyReLU")
+        super().__init__(alpha=self.negative_slope, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "negative_slope": self.negative_slope}
+
+
+class ELU(_ParamActivation):
+    """x if x > 0 else alpha * (exp(x) - 1)."""
+
+    _FN = "elu"
+
+    def __init__(self, alpha=1.0, **kwargs):
+        self.alpha = _number(alpha, "alpha", "ELU")
+        super().__init__(alpha=self.alpha, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha}
+
+
+class Softmax(_ParamActivation):
+    """Softmax over the last axis (the only axis supported)."""
+
+    _FN = "softmax"
+
+    def __init__(self, axis=-1, **kwargs):
+        if axis != -1:
+            raise ValueError(f"Softmax: only axis=-1 is supported. Received: axis={axis!r}")
+        super().__init__(**kwargs)
+
+
 class Dropout(Layer):
     """Sets a fraction `rate` of inputs to 0 during training and scales the rest by 1/(1-rate).
 
