@@ -301,19 +301,25 @@ def _number(value, name: str, owner: str, low: float = 0.0) -> float:
 
 
 class _ParamActivation(Activation):
-    """An activation layer with Keras' own class (ReLU, LeakyReLU, ELU, Softmax)."""
+    """An activation layer with Keras' own class (ReLU, LeakyReLU, ELU, Softmax); `_PARAM`
+    names its one numeric argument, if it has one."""
 
     _FN = "linear"
+    _PARAM = None
 
-    def __init__(self, alpha=None, **kwargs):
+    def __init__(self, value=None, **kwargs):
         super().__init__(self._FN, **kwargs)
-        self._alpha = alpha
+        if self._PARAM is not None:
+            value = _number(value, self._PARAM, type(self).__name__)
+            setattr(self, self._PARAM, value)
+        self._alpha = value
 
     def add_to(self, engine):
         engine.add_activation(activations.spec(self.activation, self._alpha))
 
     def get_config(self):
-        return Layer.get_config(self)
+        extra = {self._PARAM: self._alpha} if self._PARAM is not None else {}
+        return {**Layer.get_config(self), **extra}
 
 
 class ReLU(_ParamActivation):
@@ -335,27 +341,19 @@ class ReLU(_ParamActivation):
 class LeakyReLU(_ParamActivation):
     """x if x > 0 else negative_slope * x (Keras 3's default slope, 0.3)."""
 
-    _FN = "leaky_relu"
+    _FN, _PARAM = "leaky_relu", "negative_slope"
 
     def __init__(self, negative_slope=0.3, **kwargs):
-        self.negative_slope = _number(negative_slope, "negative_slope", "LeakyReLU")
-        super().__init__(alpha=self.negative_slope, **kwargs)
-
-    def get_config(self):
-        return {**super().get_config(), "negative_slope": self.negative_slope}
+        super().__init__(negative_slope, **kwargs)
 
 
 class ELU(_ParamActivation):
     """x if x > 0 else alpha * (exp(x) - 1)."""
 
-    _FN = "elu"
+    _FN, _PARAM = "elu", "alpha"
 
     def __init__(self, alpha=1.0, **kwargs):
-        self.alpha = _number(alpha, "alpha", "ELU")
-        super().__init__(alpha=self.alpha, **kwargs)
-
-    def get_config(self):
-        return {**super().get_config(), "alpha": self.alpha}
+        super().__init__(alpha, **kwargs)
 
 
 class Softmax(_ParamActivation):
