@@ -1373,3 +1373,27 @@ def test_softmax_layer_class(rng):
 def test_activation_layer_classes_reject_bad_arguments(make, words):
     with pytest.raises(ValueError, match=re.escape(words)):
         make()
+
+
+def test_a_layer_given_to_a_second_model_leaves_the_first_model_its_weights(rng, tmp_path):
+    # Keras' transfer pattern: a new model from a trained model's layers starts from their
+    # weights; here it trains a copy, and the first model keeps, returns and saves its own.
+    x = rng.normal(size=(32, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 32)
+    a = dc.Sequential(
+        [dc.Input(shape=(4,)), dc.layers.Dense(8, activation="relu"), dc.layers.Dense(3)]
+    )
+    a.compile(optimizer="adam", loss=dc.losses.SparseCategoricalCrossentropy(from_logits=True))
+    a.fit(x, y, epochs=2, verbose=0)
+    before = a.get_weights()
+    b = dc.Sequential([dc.Input(shape=(4,)), a.layers[0], dc.layers.Dense(2)])
+    np.testing.assert_array_equal(b.get_weights()[0], before[0])
+    b.compile(optimizer="sgd", loss="mse")
+    b.fit(x, rng.normal(size=(32, 2)), epochs=2, verbose=0)
+    assert not np.array_equal(b.get_weights()[0], before[0])
+    for got, want in zip(a.get_weights(), before):
+        np.testing.assert_array_equal(got, want)
+    a.save(tmp_path / "a")
+    np.testing.assert_array_equal(
+        dc.models.load_model(tmp_path / "a").predict(x, verbose=0), a.predict(x, verbose=0)
+    )

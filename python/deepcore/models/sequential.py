@@ -189,6 +189,7 @@ class Sequential:
         self._layers: list[Layer] = []
         self._input_shape: tuple | None = None
         self._engine = None
+        self._layer_views: list[list[np.ndarray]] = []  # each layer's weights in the engine
         self.optimizer = None
         self.loss = None
         self._loss = None
@@ -297,6 +298,7 @@ class Sequential:
             size = int(np.prod(shape))
             flat = buffers[trainable]
             views[id(self._layers[li])].append(flat[offset : offset + size].reshape(shape))
+        self._layer_views = [views[id(layer)] for layer in self._layers]
         for i, layer in enumerate(self._layers):
             # A layer built before (called on data, or in another model) brings its
             # weights along when their shapes still fit, as a Keras layer would.
@@ -322,6 +324,12 @@ class Sequential:
     def _require_engine(self, what: str):
         if self._engine is None:
             self.build()
+        # A layer given to another model since points at that model's weights: point it
+        # back, so that this model's weights, saves and loads are its own.
+        for layer, views in zip(self._layers, self._layer_views):
+            if layer._model is not self:
+                layer.bind(views)
+                layer._model = self
         return self._engine
 
     @property
