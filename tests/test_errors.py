@@ -522,3 +522,20 @@ def test_model_set_weights_is_all_or_nothing():
         model.set_weights(bad)
     for a, b in zip(model.get_weights(), before):
         np.testing.assert_array_equal(a, b)  # the first layer was not changed either
+
+
+def test_metric_labels_of_the_wrong_width_are_refused():
+    # Precision compares labels and predictions value by value: one sparse label per row
+    # against 3 outputs would read past the labels.
+    m = dc.Sequential([dc.Input((4,)), dc.layers.Dense(3, activation="softmax")])
+    m.compile("adam", "sparse_categorical_crossentropy", metrics=[dc.metrics.Precision()])
+    with pytest.raises(ValueError, match="metric labels have 1 columns, predictions 3"):
+        m.fit(np.zeros((5, 4)), np.array([0, 1, 2, 0, 1]), verbose=0)
+
+
+def test_engine_gradients_checks_the_sample_weights():
+    m = dc.Sequential([dc.Input((4,)), dc.layers.Dense(2)])
+    m.compile("sgd", "mse")
+    x, y = np.zeros((5, 4), np.float32), np.zeros((5, 2), np.float32)
+    with pytest.raises(ValueError, match="sample_weight must have one value per sample"):
+        m._engine.gradients(x, y, np.ones(3, np.float32))

@@ -503,7 +503,7 @@ def test_batch_logs_hold_the_epoch_so_far_exactly(rng):
 
 
 def test_count_metrics_are_exact_with_a_live_bar(rng, monkeypatch):
-    # AUC and precision come from counts carried over the chunks: the same logs.
+    # The loss and the AUC and precision counts are carried over the chunks: the same logs.
     x, y = rng.normal(size=(60, 4)), rng.integers(0, 3, 60)
     y_bin = (y > 0).astype(float)
 

@@ -1280,14 +1280,19 @@ def test_calling_a_layer_builds_it_and_keeps_its_weights(rng):
     np.testing.assert_array_equal(model.layers[0].get_weights()[1], b)
 
 
-def test_a_layer_of_a_model_runs_on_the_models_current_weights(rng):
-    x = rng.normal(size=(16, 4)).astype(np.float32)
-    y = rng.integers(0, 3, 16)
+def _trained_classifier(rng, rows, activation):
+    """A 4-8-3 classifier (logits) trained a few epochs on random data, and that data."""
+    x = rng.normal(size=(rows, 4)).astype(np.float32)
     model = dc.Sequential(
-        [dc.Input(shape=(4,)), dc.layers.Dense(8, activation="tanh"), dc.layers.Dense(3)]
+        [dc.Input(shape=(4,)), dc.layers.Dense(8, activation=activation), dc.layers.Dense(3)]
     )
     model.compile(optimizer="adam", loss=dc.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(x, y, epochs=3, verbose=0)
+    model.fit(x, rng.integers(0, 3, rows), epochs=2, verbose=0)
+    return model, x
+
+
+def test_a_layer_of_a_model_runs_on_the_models_current_weights(rng):
+    model, x = _trained_classifier(rng, 16, "tanh")
     first, second = model.layers
     W1, b1 = (w.astype(np.float64) for w in first.get_weights())
     hidden = first(x)
@@ -1378,13 +1383,7 @@ def test_activation_layer_classes_reject_bad_arguments(make, words):
 def test_a_layer_given_to_a_second_model_leaves_the_first_model_its_weights(rng, tmp_path):
     # Keras' transfer pattern: a new model from a trained model's layers starts from their
     # weights; here it trains a copy, and the first model keeps, returns and saves its own.
-    x = rng.normal(size=(32, 4)).astype(np.float32)
-    y = rng.integers(0, 3, 32)
-    a = dc.Sequential(
-        [dc.Input(shape=(4,)), dc.layers.Dense(8, activation="relu"), dc.layers.Dense(3)]
-    )
-    a.compile(optimizer="adam", loss=dc.losses.SparseCategoricalCrossentropy(from_logits=True))
-    a.fit(x, y, epochs=2, verbose=0)
+    a, x = _trained_classifier(rng, 32, "relu")
     before = a.get_weights()
     b = dc.Sequential([dc.Input(shape=(4,)), a.layers[0], dc.layers.Dense(2)])
     np.testing.assert_array_equal(b.get_weights()[0], before[0])

@@ -204,10 +204,16 @@ void small_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, 
   }
 }
 
+// Whether bias + act can be applied in one pass over z, in place: y is z and act is
+// relu or linear (the Epilogue's operations).
+bool in_place_relu(ActSpec act, const float* z, const float* y) {
+  return z == y && (act.kind == Act::Relu || act.kind == Act::Linear);
+}
+
 // z += bias (per column, may be null); y = act(z), in one pass when y is z.
 void bias_act_rows(ActSpec act, const float* bias, float* z, float* y, int64_t rows,
                    int64_t cols) {
-  if (bias && z == y && (act.kind == Act::Relu || act.kind == Act::Linear)) {
+  if (bias && in_place_relu(act, z, y)) {
     const bool relu = act.kind == Act::Relu;
     for (int64_t r = 0; r < rows; ++r) {
       float* yr = y + r * cols;
@@ -286,14 +292,10 @@ class CpuBackend final : public Backend {
                       float* y, int64_t m, int64_t k, int64_t n) override {
     // On our kernel, bias and relu go onto each tile as it is stored: no second pass over
     // an output that may be far larger than the caches (a first convolution's).
-    if (z == y && (act.kind == Act::Relu || act.kind == Act::Linear) &&
-        use_small_gemm(false, false, m, n, k)) {
-      small_gemm(false, false, m, n, k, 1.f, a, k, w, n, 0.f, y, n,
-                 {bias, act.kind == Act::Relu});
-      return;
-    }
-    gemm(false, false, m, n, k, 1.f, a, k, w, n, 0.f, z, n);
-    bias_act(act, bias, z, y, m, n);
+    if (in_place_relu(act, z, y) && use_small_gemm(false, false, m, n, k))
+      small_gemm(false, false, m, n, k, 1.f, a, k, w, n, 0.f, y, n, {bias, act.kind == Act::Relu});
+    else
+      Backend::affine_forward(act, a, w, bias, z, y, m, k, n);
   }
 
   void bias_act(ActSpec act, const float* bias, float* z, float* y, int64_t rows,

@@ -95,7 +95,7 @@ void im2col(const Window2D& g, const float* x, int64_t batch, float* cols) {
     for (int64_t oy = 0; oy < g.oh; ++oy)
       for (int64_t ox = 0; ox < g.ow; ++ox) {
         float* dst = cols + ((n * g.oh + oy) * g.ow + ox) * row;
-        if (padded) std::fill(dst, dst + row, 0.f);
+        std::fill(dst, dst + row, 0.f);  // the padding (windows inside returned above)
         window_runs(g, oy, ox, [&](int64_t col, int64_t in, int64_t len) {
           copy_run(dst + col, xn + in, len);
         });

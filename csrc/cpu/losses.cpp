@@ -8,16 +8,16 @@
 #include "deepcore/kernels.h"
 
 namespace deepcore {
-namespace {
 
-template <class T>
-int64_t checked_label(T v, int64_t cols) {
-  auto k = static_cast<int64_t>(v);
-  if (!(v >= T(0)) || k >= cols || T(k) != v)
-    throw std::invalid_argument("sparse label must be an integer in [0, " + std::to_string(cols) +
-                                "), received: " + std::to_string(static_cast<double>(v)));
+int64_t checked_label(double v, int64_t classes) {
+  const auto k = static_cast<int64_t>(v);
+  if (!(v >= 0.0) || k >= classes || double(k) != v)
+    throw std::invalid_argument("sparse label must be an integer in [0, " +
+                                std::to_string(classes) + "), received: " + std::to_string(v));
   return k;
 }
+
+namespace {
 
 // log(sum(exp(z))) of one row, and softmax into p.
 template <class T>
@@ -106,11 +106,12 @@ T row_loss(const LossSpec& l, const T* z, const T* probs, const T* y, T* g, T* p
       const int64_t label = sparse ? checked_label(y[0], cols) : -1;
       auto target = [&](int64_t c) { return sparse ? T(c == label) : y[c]; };
       if (l.from_logits) {
+        // softmax: the layer's output when given, else computed into p
+        const T* sm = probs ? probs : p;
         T lse;
         if (probs) {  // lse = z_a - log(p_a), exact for the largest p_a (>= 1/cols)
           const int64_t a = static_cast<int64_t>(std::max_element(probs, probs + cols) - probs);
           lse = z[a] - std::log(probs[a]);
-          std::copy(probs, probs + cols, p);
         } else {
           lse = log_softmax_row(z, p, cols);
         }
@@ -120,7 +121,7 @@ T row_loss(const LossSpec& l, const T* z, const T* probs, const T* y, T* g, T* p
           ysum += t;
           loss += t * (lse - z[c]);
         }
-        for (int64_t c = 0; c < cols; ++c) g[c] = p[c] * ysum - target(c);
+        for (int64_t c = 0; c < cols; ++c) g[c] = sm[c] * ysum - target(c);
         return loss;
       }
       // Probabilities (Keras): q = pred / sum(pred), clipped to [eps, 1 - eps].

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <string>
 
 #include "deepcore/kernels.h"
 
@@ -37,6 +38,13 @@ void metric_update(const MetricSpec& m, const float* pred, const float* y, const
                    int64_t rows, int64_t cols, int64_t ycols, double* state) {
   if (m.kind == Metric::AUC && m.num_thresholds < 2)
     throw std::invalid_argument("AUC needs num_thresholds >= 2");
+  // Sparse metrics take one label per row; top-k one label or a row like the
+  // predictions; every other metric a row like the predictions.
+  const bool sparse = m.kind == Metric::SparseCategoricalAccuracy ||
+                      (m.kind == Metric::TopKCategoricalAccuracy && ycols == 1);
+  if (sparse ? ycols != 1 : ycols != cols)
+    throw std::invalid_argument("metric labels have " + std::to_string(ycols) +
+                                " columns, predictions " + std::to_string(cols));
   for (int64_t r = 0; r < rows; ++r) {
     const float* p = pred + r * cols;
     const float* t = y + r * ycols;
@@ -51,11 +59,11 @@ void metric_update(const MetricSpec& m, const float* pred, const float* y, const
         v = argmax(p, cols) == argmax(t, ycols);
         break;
       case Metric::SparseCategoricalAccuracy:
-        v = argmax(p, cols) == static_cast<int64_t>(t[0]);
+        v = argmax(p, cols) == checked_label(t[0], cols);
         break;
       case Metric::TopKCategoricalAccuracy: {
         // the true class ranks among the k largest predictions (ties counted in its favour)
-        const int64_t label = ycols == 1 ? static_cast<int64_t>(t[0]) : argmax(t, ycols);
+        const int64_t label = sparse ? checked_label(t[0], cols) : argmax(t, ycols);
         int64_t above = 0;
         for (int64_t c = 0; c < cols; ++c) above += p[c] > p[label];
         v = above < m.k;

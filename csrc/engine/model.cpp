@@ -316,8 +316,13 @@ const std::vector<int64_t>& Model::shuffle(int64_t n) {
   return order_;
 }
 
-int64_t Model::metric_states() const {
-  int64_t size = 0;
+std::vector<int64_t> Model::permutation(int64_t n) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return shuffle(n);
+}
+
+int64_t Model::run_states() const {
+  int64_t size = 2;  // loss sum, rows
   for (const MetricSpec& m : metrics_) size += metric_state_size(m);
   return size;
 }
@@ -334,10 +339,11 @@ RunResult Model::run(const float* x, const float* y, const float* w, int64_t yco
   RunResult res;
   std::vector<double>& states = res.states;
   if (carry)
-    states.assign(carry, carry + metric_states());
+    states.assign(carry, carry + run_states());
   else
-    states.assign(static_cast<size_t>(metric_states()), 0.0);
-  double loss_total = 0;
+    states.assign(static_cast<size_t>(run_states()), 0.0);
+  double& loss_total = states[states.size() - 2];
+  double& seen = states.back();
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t rows = std::min(batch_size, n - start);
     const float *xb = x + start * in_size, *yb = y + start * ycols, *wb = w ? w + start : nullptr;
@@ -354,16 +360,16 @@ RunResult Model::run(const float* x, const float* y, const float* w, int64_t yco
     }
     const double batch_loss = loss_and_backward(xb, yb, wb, rows, ycols, train) + regularize(train);
     loss_total += batch_loss * static_cast<double>(rows);
+    seen += static_cast<double>(rows);
     accumulate_metrics(yb, wb, rows, ycols, states);
     if (train) apply_update();
   }
-  res.loss = loss_total / static_cast<double>(n);
+  res.loss = loss_total / seen;
   const double* state = states.data();
   for (const MetricSpec& m : metrics_) {
     res.metrics.push_back(metric_result(m, state));
     state += metric_state_size(m);
   }
-  res.samples = n;
   return res;
 }
 

@@ -91,19 +91,19 @@ void optimizer_step(const OptSpec& o, double lr, int64_t step, py::array_t<T> w,
 
 py::tuple result(const RunResult& r) { return py::make_tuple(r.loss, r.metrics); }
 
-// Training results with the metric states to continue from: (loss, metrics, states).
+// Training results with the states to continue from: (loss, metrics, states).
 py::tuple train_result(const RunResult& r) {
   return py::make_tuple(r.loss, r.metrics,
                         py::array_t<double>(static_cast<py::ssize_t>(r.states.size()),
                                             r.states.data()));
 }
 
-// The metric states an epoch trained in pieces goes on from (None: start from zero).
+// The states an epoch trained in pieces goes on from (None: start from zero).
 const double* carried(const Model& md, const std::optional<Arr<double>>& carry) {
   if (!carry) return nullptr;
-  if (carry->ndim() != 1 || carry->size() != md.metric_states())
-    throw std::invalid_argument("carry must hold " + std::to_string(md.metric_states()) +
-                                " metric state values, received " +
+  if (carry->ndim() != 1 || carry->size() != md.run_states())
+    throw std::invalid_argument("carry must hold " + std::to_string(md.run_states()) +
+                                " state values, received " +
                                 std::to_string(carry->size()));
   return carry->data();
 }
@@ -301,7 +301,7 @@ PYBIND11_MODULE(_core, m) {
       .def("permutation",
            [](Model& md, int64_t n) {
              if (n < 0) throw std::invalid_argument("n must be >= 0");
-             const std::vector<int64_t>& order = md.shuffle(n);
+             const std::vector<int64_t> order = md.permutation(n);
              return py::array_t<int64_t>(static_cast<py::ssize_t>(order.size()), order.data());
            })
       .def(
@@ -372,8 +372,7 @@ PYBIND11_MODULE(_core, m) {
       .def("gradients",
            [](Model& md, Arr<float> x, Arr<float> y, std::optional<Arr<float>> w) {
              const int64_t n = rows_of(x, shape_size(md.input_shape()), "x");
-             if (y.ndim() == 0 || y.shape(0) != n)
-               throw std::invalid_argument("x and y must have the same number of samples");
+             check_labels(y, w, n);
              py::array_t<float> g(md.num_params());
              const double l = md.gradients(x.data(), y.data(), w ? w->data() : nullptr, n,
                                            y.size() / n, g.mutable_data());

@@ -104,6 +104,9 @@ struct MetricSpec {
   int num_thresholds = 200;   // AUC
 };
 
+// A sparse label as a class index: an integer in [0, classes), or invalid_argument.
+int64_t checked_label(double v, int64_t classes);
+
 // A metric accumulates a state (doubles, zero at the start of an epoch) over batches;
 // its value is computed from the state at the end. Sample weights w (or null) apply
 // per row.

@@ -23,13 +23,13 @@ struct Param {
   float l1 = 0.f, l2 = 0.f;  // regulariser: l1 * sum|w| + l2 * sum w^2 added to the loss
 };
 
-// Mean loss (regularisation included) and metrics over the samples seen. The metrics
-// come from `states` (counts and sums), which a later run can continue from.
+// Mean loss (regularisation included) and metrics over the samples seen. Both come
+// from `states` (the metrics' counts and sums, then the loss sum and the rows seen),
+// which a later run can continue from.
 struct RunResult {
   double loss = 0;
   std::vector<double> metrics;
   std::vector<double> states;
-  int64_t samples = 0;
 };
 
 class Model {
@@ -90,13 +90,13 @@ class Model {
   uint64_t seed() const { return seed_; }
   void set_draws(uint64_t draws) { draws_ = draws; }
   uint64_t draws() const { return draws_; }
-  // The next shuffle order of n rows (Fisher-Yates over the draws); fit_epoch with
-  // shuffle=true trains in this order.
-  const std::vector<int64_t>& shuffle(int64_t n);
+  // The next shuffle order of n rows (Fisher-Yates over the draws), as fit_epoch with
+  // shuffle=true would draw it; safe beside a run in another thread.
+  std::vector<int64_t> permutation(int64_t n);
 
   // ---- runs. x: n x input size, y: n x ycols, w: n sample weights or null.
-  // `carry`: the metric states of an earlier run to go on from (an epoch trained in
-  // pieces), or null to start from zero; it must hold metric_states() values.
+  // `carry`: the states of an earlier run to go on from (an epoch trained in pieces),
+  // or null to start from zero; it must hold run_states() values.
   RunResult fit_epoch(const float* x, const float* y, const float* w, int64_t n, int64_t ycols,
                       int64_t batch_size, bool shuffle, const double* carry = nullptr);
   // One training pass over the rows order[0..count) of the data, in that order (the
@@ -104,8 +104,8 @@ class Model {
   RunResult fit_rows(const float* x, const float* y, const float* w, int64_t ycols,
                      int64_t batch_size, const int64_t* order, int64_t count,
                      const double* carry = nullptr);
-  // Number of metric state values (the size of RunResult::states).
-  int64_t metric_states() const;
+  // Size of RunResult::states: the metrics' states, the loss sum and the rows seen.
+  int64_t run_states() const;
   RunResult evaluate(const float* x, const float* y, const float* w, int64_t n, int64_t ycols,
                      int64_t batch_size);
   void predict(const float* x, int64_t n, int64_t batch_size, float* out);
@@ -115,6 +115,8 @@ class Model {
 
  private:
   void check_compiled() const;
+  // permutation's draw into order_ (callers hold mutex_).
+  const std::vector<int64_t>& shuffle(int64_t n);
   void check_batch(int64_t n, int64_t ycols, int64_t batch_size) const;
   void reserve(int64_t rows);
   const float* forward(const float* x, int64_t rows, bool training);

@@ -573,8 +573,8 @@ class Sequential:
 
         On a terminal, `verbose=1` trains each epoch in chunks of batches (about
         0.1 s each) to redraw the bar; the chunks follow the row order the engine
-        would have drawn, so the weights are bit-identical to training in one call.
-        Epochs that are fast, or whose metrics are counts (Precision, Recall, AUC), run
+        would have drawn, and each chunk goes on from the loss and metric counts of the
+        one before, so weights and logs are those of training in one call. Fast epochs run
         in one call and the bar is drawn when they end.
         """
         self._check_ready("fit")
@@ -706,15 +706,14 @@ class Sequential:
 
         One engine call covers all of them, unless `cbs` (batch-level hooks: one call
         per batch) or `progress` (calls of about `progress.interval` seconds, to redraw
-        the bar). Each call goes on from the metric counts of the one before, so the
-        values passed on are those of the epoch so far, as one call would give them.
+        the bar). Each call goes on from the loss and metric counts of the one before, so
+        the values passed on are those of the epoch so far, as one call would give them.
         Returns the epoch loss, the metric values and the batches done.
         """
         engine = self._engine
         rows = len(x) if idx is None else len(idx)
         steps = -(-rows // batch_size)
-        done, start = 0, time.perf_counter()
-        seen, loss_sum, states = 0, 0.0, None
+        done, start, states = 0, time.perf_counter(), None
         while done < steps:
             if cbs is not None or (progress is not None and done == 0):
                 k = 1
@@ -735,19 +734,15 @@ class Sequential:
                 loss, values, states = engine.fit_rows(
                     x, y, w, batch_size, idx[lo:hi], carry=states
                 )
-            if done == 0 and hi == rows:  # one call: its loss as it is
-                loss_sum, seen = loss, 1
-            else:
-                loss_sum, seen = loss_sum + loss * (hi - lo), seen + hi - lo
             done = min(done + k, steps)
-            logs = {"loss": loss_sum / seen, **dict(zip(self._metric_names, values))}
+            logs = {"loss": loss, **dict(zip(self._metric_names, values))}
             if cbs is not None:
                 cbs.on_train_batch_end(done - 1, logs)
             if progress is not None:
                 progress.update(done, logs)
             if cbs is not None and self.stop_training:
                 break
-        return loss_sum / max(seen, 1), values, done
+        return loss, values, done
 
     def _split(self, x, y, w, fraction, mode):
         """(x, y, w) of the training part and of the validation part."""
