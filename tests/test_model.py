@@ -1396,3 +1396,17 @@ def test_a_layer_given_to_a_second_model_leaves_the_first_model_its_weights(rng,
     np.testing.assert_array_equal(
         dc.models.load_model(tmp_path / "a").predict(x, verbose=0), a.predict(x, verbose=0)
     )
+    a.add(dc.layers.Dense(1))  # rebuilding keeps the first model's own weights too
+    for got, want in zip(a.get_weights(), before):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_trainable_weights_leave_out_moving_statistics():
+    model = dc.Sequential(
+        [dc.Input(shape=(4,)), dc.layers.Dense(3), dc.layers.BatchNormalization()]
+    )
+    assert [w.shape for w in model.weights] == [(4, 3), (3,), (3,), (3,), (3,), (3,)]
+    assert [w.shape for w in model.trainable_weights] == [(4, 3), (3,), (3,), (3,)]
+    model.compile("sgd", "mse")  # one gradient per trainable weight
+    _, grads = model.gradients(np.ones((2, 4)), np.zeros((2, 3)))
+    assert [g.shape for g in grads] == [w.shape for w in model.trainable_weights]

@@ -251,10 +251,11 @@ def _dumps(value) -> str:
 
 
 def _weights(model) -> dict:
+    own = model._own_weights("save")
     return {
         f"layers.{i}.{name}": w
-        for i, layer in enumerate(model.layers)
-        for name, w in zip(layer.weight_names(), layer.weights)
+        for i, (layer, views) in enumerate(zip(model.layers, own))
+        for name, w in zip(layer.weight_names(), views)
     }
 
 
@@ -376,15 +377,19 @@ def _assign_weights(model, architecture: dict, tensors: dict) -> None:
             f"but the model has {len(model.layers)} {[l.name for l in model.layers]}"
         )
     updates = []
-    for i, (layer, entry) in enumerate(zip(model.layers, saved)):
+    own = model._own_weights("load")
+    for i, (layer, entry, views) in enumerate(zip(model.layers, saved, own)):
         where = f"layer {layer.name!r} (index {i}, {entry['config'].get('name')!r} in the file)"
         prefix, names = f"layers.{i}.", layer.weight_names()
         found = [k[len(prefix) :] for k in tensors if k.startswith(prefix)]
         if sorted(found) != sorted(names):
             raise ValueError(f"{where} has weights {names}, the file has {found}")
         try:
-            updates.append((layer, layer.check_weights([tensors[prefix + n] for n in names])))
+            updates.append(
+                (views, layer.check_weights([tensors[prefix + n] for n in names], views))
+            )
         except ValueError as e:
             raise ValueError(f"{where}: {e}") from None
-    for layer, weights in updates:
-        layer.set_weights(weights)
+    for views, weights in updates:
+        for v, w in zip(views, weights):
+            v[...] = w

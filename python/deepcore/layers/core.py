@@ -69,7 +69,7 @@ class Layer:
         )
         self.trainable = trainable
         self._views: list[np.ndarray] = []
-        self._model = None  # the Sequential model whose engine holds the weights
+        self._call_model = None  # the one-layer model built by a first call on data
 
     # --- what a subclass provides
     def add_to(self, engine) -> None:
@@ -95,7 +95,8 @@ class Layer:
     # --- weights
     @property
     def weights(self) -> list[np.ndarray]:
-        """Live views of this layer's weights inside the engine (Keras shapes)."""
+        """Live views of this layer's weights inside the engine (Keras shapes): those of
+        the model that built it last, when it is in several."""
         return list(self._views)
 
     def bind(self, views: list[np.ndarray]) -> None:
@@ -108,17 +109,18 @@ class Layer:
     def get_weights(self) -> list[np.ndarray]:
         return [v.copy() for v in self._views]
 
-    def check_weights(self, weights) -> list[np.ndarray]:
-        """`weights` as float32 arrays, or a ValueError naming the layer, the weight and the
-        expected and received shapes (NaN and inf refused). Changes nothing."""
+    def check_weights(self, weights, views=None) -> list[np.ndarray]:
+        """`weights` as float32 arrays fitting `views` (this layer's, by default), or a
+        ValueError naming the layer, the weight and the expected and received shapes (NaN
+        and inf refused). Changes nothing."""
+        views = self._views if views is None else views
         weights = list(weights)
-        if len(weights) != len(self._views):
+        if len(weights) != len(views):
             raise ValueError(
-                f"Layer {self.name!r} expects {len(self._views)} weight arrays, "
-                f"received {len(weights)}"
+                f"Layer {self.name!r} expects {len(views)} weight arrays, received {len(weights)}"
             )
         checked = []
-        for i, (view, w) in enumerate(zip(self._views, weights)):
+        for i, (view, w) in enumerate(zip(views, weights)):
             w = np.asarray(w, dtype=np.float32)
             if w.shape != view.shape:
                 raise ValueError(
@@ -163,11 +165,15 @@ class Layer:
                 f"batch first. Received shape {x.shape}."
             )
         shape = x.shape[1:]
-        if self._model is None:  # first call: build the layer, for this sample shape
-            Sequential([InputLayer(shape=shape), self], name=f"{self.name}_call")
-        model = self._model
-        if model.layers != [self] or tuple(model.input_shape[1:]) != shape:
-            # a layer of a bigger model, or of another shape: a copy with its weights
+        if self._call_model is None and not self._views:  # first call: build the layer
+            self._call_model = Sequential([InputLayer(shape=shape), self], name=f"{self.name}_call")
+        model = self._call_model
+        if (
+            model is None
+            or model._layer_views[0] is not self._views
+            or model.input_shape[1:] != shape
+        ):
+            # a layer of a model, or called on another shape: a copy with its weights
             model = Sequential([InputLayer(shape=shape), type(self).from_config(self.get_config())])
             model.layers[0].set_weights(self.get_weights())
         return model.predict(x, batch_size=max(len(x), 1), verbose=0)

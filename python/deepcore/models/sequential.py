@@ -30,6 +30,16 @@ def _positive_int(value, name, default=None):
     return int(value)
 
 
+def _param_views(engine, trainable, states=None):
+    """(layer index, view, is trainable) of each weight in the engine's order: trainable
+    ones as views into `trainable` (the weights, or a gradient of them), the others
+    (moving statistics) into `states`, or left out when it is None."""
+    for li, offset, shape, is_trainable in engine.param_info():
+        flat = trainable if is_trainable else states
+        if flat is not None:
+            yield li, flat[offset : offset + int(np.prod(shape))].reshape(shape), is_trainable
+
+
 # ------------------------------------------------------------ epoch helpers
 _CLASS_LOSSES = (
     _core.Loss.binary_crossentropy,
@@ -190,6 +200,7 @@ class Sequential:
         self._input_shape: tuple | None = None
         self._engine = None
         self._layer_views: list[list[np.ndarray]] = []  # each layer's weights in the engine
+        self._trainable_views: list[np.ndarray] = []
         self.optimizer = None
         self.loss = None
         self._loss = None
@@ -260,7 +271,7 @@ class Sequential:
         `keep` layers keep their weights and the engine its random seed, so that a
         model grown with `add` equals the one given the same layers at once."""
         old = self._engine
-        kept = [l.get_weights() for l in self._layers[:keep]] if old else []
+        kept = [[v.copy() for v in vs] for vs in self._layer_views[:keep]] if old else []
         self._engine = None
         self._build(kept, old.seed if old else None)
 
@@ -292,19 +303,18 @@ class Sequential:
                 f"Cannot build {where} for input shape {(None, *self._input_shape)}: {message}"
             ) from None
         engine.seed = int(utils.rng().integers(2**63)) if seed is None else seed
-        buffers = {True: engine.weights(), False: engine.states()}
-        views = {id(l): [] for l in self._layers}
-        for li, offset, shape, trainable in engine.param_info():
-            size = int(np.prod(shape))
-            flat = buffers[trainable]
-            views[id(self._layers[li])].append(flat[offset : offset + size].reshape(shape))
-        self._layer_views = [views[id(layer)] for layer in self._layers]
+        views = [[] for _ in self._layers]
+        self._trainable_views = []
+        for li, view, trainable in _param_views(engine, engine.weights(), engine.states()):
+            views[li].append(view)
+            if trainable:
+                self._trainable_views.append(view)
+        self._layer_views = views
         for i, layer in enumerate(self._layers):
             # A layer built before (called on data, or in another model) brings its
             # weights along when their shapes still fit, as a Keras layer would.
             previous = layer.get_weights()
-            layer.bind(views[id(layer)])
-            layer._model = self
+            layer.bind(views[i])
             if i < len(keep):
                 layer.set_weights(keep[i])
             elif previous and [w.shape for w in previous] == [v.shape for v in layer.weights]:
@@ -324,13 +334,14 @@ class Sequential:
     def _require_engine(self, what: str):
         if self._engine is None:
             self.build()
-        # A layer given to another model since points at that model's weights: point it
-        # back, so that this model's weights, saves and loads are its own.
-        for layer, views in zip(self._layers, self._layer_views):
-            if layer._model is not self:
-                layer.bind(views)
-                layer._model = self
         return self._engine
+
+    def _own_weights(self, what: str) -> list[list[np.ndarray]]:
+        """Each layer's weights in this model's engine. A layer object points at the
+        weights of the model that built it last (it may have joined another model since),
+        so everything the model reads, sets or saves goes through these."""
+        self._require_engine(what)
+        return self._layer_views
 
     @property
     def input_shape(self):
@@ -881,36 +892,38 @@ class Sequential:
 
     # ------------------------------------------------------------------ weights
     def get_weights(self) -> list[np.ndarray]:
-        self._require_engine("get_weights")
-        return [w for layer in self._layers for w in layer.get_weights()]
+        return [v.copy() for vs in self._own_weights("get_weights") for v in vs]
 
     def set_weights(self, weights) -> None:
-        self._require_engine("set_weights")
+        own = self._own_weights("set_weights")
         weights = list(weights)
-        expected = sum(len(l.weights) for l in self._layers)
+        expected = sum(len(vs) for vs in own)
         if len(weights) != expected:
             raise ValueError(
                 f"Model {self.name!r} expects {expected} weight arrays, received {len(weights)}."
             )
         checked, i = [], 0
-        for layer in self._layers:  # check every layer first: all weights are set, or none
-            k = len(layer.weights)
-            checked.append(layer.check_weights(weights[i : i + k]))
-            i += k
-        for layer, ws in zip(self._layers, checked):
-            layer.set_weights(ws)
+        for layer, vs in zip(self._layers, own):  # check all first: all are set, or none
+            checked.append(layer.check_weights(weights[i : i + len(vs)], vs))
+            i += len(vs)
+        for vs, ws in zip(own, checked):
+            for v, w in zip(vs, ws):
+                v[...] = w
 
     @property
     def weights(self):
-        self._require_engine("weights")
-        return [w for layer in self._layers for w in layer.weights]
+        """Live views of all weights, trainable or not (Keras' `weights`)."""
+        return [v for vs in self._own_weights("weights") for v in vs]
 
-    trainable_weights = weights
+    @property
+    def trainable_weights(self):
+        """Live views of the weights the optimizer trains (not moving statistics)."""
+        self._own_weights("trainable_weights")
+        return list(self._trainable_views)
 
     def count_params(self) -> int:
         """All weights, trainable and not (e.g. BatchNormalization's moving statistics)."""
-        self._require_engine("count_params")
-        return sum(layer.count_params() for layer in self._layers)
+        return sum(v.size for vs in self._own_weights("count_params") for v in vs)
 
     def get_layer(self, name=None, index=None) -> Layer:
         if index is not None:
@@ -930,11 +943,7 @@ class Sequential:
         y = self._targets(y, len(x))
         w = self._weights_for(sample_weight, None, y, len(x))
         loss, flat = engine.gradients(x, y, w)
-        grads = []
-        for _, offset, shape, trainable in engine.param_info():
-            if trainable:
-                grads.append(flat[offset : offset + int(np.prod(shape))].reshape(shape))
-        return loss, grads
+        return loss, [view for _, view, _ in _param_views(engine, flat)]
 
     # ------------------------------------------------------------------ summary
     def summary(self, print_fn=None) -> None:
@@ -944,7 +953,7 @@ class Sequential:
             (
                 f"{l.name} ({type(l).__name__})",
                 str((None, *engine.output_shape(i))),
-                f"{l.count_params():,}",
+                f"{sum(v.size for v in self._layer_views[i]):,}",
             )
             for i, l in enumerate(self._layers)
         ]
