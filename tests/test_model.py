@@ -375,6 +375,23 @@ def test_sample_weight_and_class_weight_scale_per_sample_losses(rng):
         np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
+@pytest.mark.parametrize("loss", ["hinge", "sparse_categorical_crossentropy"])
+def test_class_weight_follows_the_class_labels_of_any_loss(rng, loss):
+    # hinge maps labels {0, 1} to {-1, 1} inside; class_weight still keys on 0 and 1.
+    x = rng.normal(size=(8, 3))
+    y = np.array([0, 1, 1, 0, 1, 0, 0, 1])
+    units = 1 if loss == "hinge" else 2
+    runs = []
+    for kwargs in ({"class_weight": {0: 0.5, 1: 2.0}}, {"sample_weight": np.where(y, 2.0, 0.5)}):
+        dc.utils.set_random_seed(3)
+        m = dc.Sequential([dc.Input(shape=(3,)), dc.layers.Dense(units)])
+        m.compile(optimizer="sgd", loss=loss)
+        m.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, **kwargs)
+        runs.append(m.get_weights())
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_uneven_batches_in_evaluate_and_predict(rng):
     params = random_params(rng, [4, 5, 3])
     m = build_mlp([4, 5, 3], ["relu", "softmax"])

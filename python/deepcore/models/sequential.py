@@ -491,18 +491,21 @@ class Sequential:
             if (w < 0).any():
                 raise ValueError("`sample_weight` must be >= 0.")
         if class_weight is not None:
-            labels = (
-                y.reshape(n, -1).argmax(axis=1)
-                if (y.ndim > 1 and y.shape[-1] > 1)
-                else y.reshape(n, -1)[:, 0].round()
-            ).astype(np.int64)
+            labels = self._class_labels(y)
+            if labels is None:  # soft or float targets: Keras' argmax, or the rounded value
+                flat = y.reshape(n, -1)
+                labels = (flat.argmax(axis=1) if flat.shape[1] > 1 else flat[:, 0].round()).astype(
+                    np.int64
+                )
+            classes, inverse = np.unique(labels, return_inverse=True)
             try:
-                cw = np.array([class_weight[int(c)] for c in labels], dtype=np.float32)
+                per_class = np.array([class_weight[int(c)] for c in classes], dtype=np.float32)
             except KeyError as e:
                 raise ValueError(
                     f"`class_weight` has no entry for class {e.args[0]}. "
                     f"Received keys: {sorted(class_weight)}"
                 ) from None
+            cw = per_class[inverse.reshape(-1)]
             w = cw if w is None else w * cw
         return w
 
