@@ -191,6 +191,18 @@ def test_learning_rate_scheduler_one_argument_schedule_and_errors():
 # -------------------------------------------------------------------------- TerminateOnNaN
 
 
+def test_a_schedule_may_start_from_zero():
+    # Keras' warm-up: the rate rises from 0; the optimizer takes the schedule as it is.
+    m = ramp_model()
+    warmup = dc.schedules.CosineDecay(0.0, 10, warmup_target=0.1, warmup_steps=4)
+    m.compile(optimizer=dc.optimizers.SGD(warmup), loss="mse")
+    m.fit(X1, Y1, batch_size=8, epochs=2, verbose=0)
+    assert m.optimizer.learning_rate == pytest.approx(0.05)
+    for bad in (float("inf"), "0.1", True):
+        with pytest.raises(ValueError, match="learning_rate"):
+            m.optimizer.learning_rate = bad
+
+
 def test_terminate_on_nan_stops_a_diverging_run(capsys):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 2))
@@ -348,6 +360,32 @@ def test_model_checkpoint_save_best_only_writes_only_on_improvement(tmp_path, ca
     # the file of the best epoch holds that epoch's model
     restored = dc.models.load_model(str(tmp_path / "ckpt" / files[-1]))
     np.testing.assert_array_equal(restored.get_weights()[0], kept[best][0])
+
+
+def test_model_checkpoint_names_files_only_on_epochs_it_saves(tmp_path, capsys):
+    # With validation every 2nd epoch, the epochs without val_loss are skipped: their
+    # file name (which needs val_loss) is never formatted. Max mode starts from -inf.
+    m = ramp_model()
+    cb = ModelCheckpoint(
+        str(tmp_path / "{val_loss:.4f}.keras"),
+        monitor="val_accuracy",
+        mode="max",
+        save_best_only=True,
+        verbose=1,
+    )
+    m.compile(optimizer=dc.optimizers.SGD(0.1), loss="mse", metrics=["accuracy"])
+    m.fit(
+        X1,
+        Y1,
+        batch_size=8,
+        epochs=2,
+        validation_data=VAL,
+        validation_freq=2,
+        verbose=0,
+        callbacks=[cb],
+    )
+    assert len(os.listdir(tmp_path)) == 1
+    assert "Epoch 2: val_accuracy improved from -inf to" in capsys.readouterr().out
 
 
 def test_model_checkpoint_every_epoch_and_weights_only(tmp_path):

@@ -337,17 +337,14 @@ class ModelCheckpoint(Callback):
         self.save_best_only, self.save_weights_only = bool(save_best_only), bool(save_weights_only)
         self.mode = _auto_mode(monitor) if mode == "auto" else mode
         self.save_freq = save_freq
-        self.best = initial_value_threshold
+        no_best = -math.inf if self.mode == "max" else math.inf
+        self.best = no_best if initial_value_threshold is None else initial_value_threshold
         self._epoch, self._batches_seen = 0, 0
         if save_freq != "epoch":  # batch hooks only when needed: they slow fit down
             self.on_train_batch_end = self._on_train_batch_end
 
-    def _improved(self, current) -> bool:
+    def _improved(self, current) -> bool:  # NaN never improves
         current = float(current)
-        if current != current:
-            return False
-        if self.best is None:
-            return True
         return current > self.best if self.mode == "max" else current < self.best
 
     def on_train_begin(self, logs=None):
@@ -378,7 +375,6 @@ class ModelCheckpoint(Callback):
             ) from None
 
     def _save(self, epoch, batch, logs):
-        path = self._path(epoch, batch, logs)
         what = "weights" if self.save_weights_only else "model"
         if self.save_best_only:
             current = _monitored(self, self.monitor, logs, "ModelCheckpoint")
@@ -388,15 +384,17 @@ class ModelCheckpoint(Callback):
                 if self.verbose > 0:
                     print(f"Epoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
                 return
+            path = self._path(epoch, batch, logs)
             if self.verbose > 0:
-                previous = "inf" if self.best is None else f"{self.best:.5f}"
                 print(
-                    f"Epoch {epoch + 1}: {self.monitor} improved from {previous} to "
+                    f"Epoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to "
                     f"{float(current):.5f}, saving {what} to {path}"
                 )
             self.best = float(current)
-        elif self.verbose > 0:
-            print(f"Epoch {epoch + 1}: saving {what} to {path}")
+        else:
+            path = self._path(epoch, batch, logs)
+            if self.verbose > 0:
+                print(f"Epoch {epoch + 1}: saving {what} to {path}")
         folder = os.path.dirname(path)
         if folder:
             os.makedirs(folder, exist_ok=True)
@@ -516,16 +514,14 @@ class LearningRateScheduler(Callback):
     def on_epoch_begin(self, epoch, logs=None):
         lr = float(self.model.optimizer.learning_rate)
         new = self.schedule(epoch, lr) if self._with_lr else self.schedule(epoch)
-        try:
-            value = float(new)
-        except (TypeError, ValueError):
-            value = None
-        if value is None or isinstance(new, (bool, str)) or not math.isfinite(value) or value <= 0:
+        try:  # the optimizer checks the rate (a finite number > 0)
+            self.model.optimizer.learning_rate = new
+        except ValueError:
             raise ValueError(
                 "LearningRateScheduler: the schedule must return a finite number > 0. "
                 f"Received: {new!r} at epoch {epoch}"
-            )
-        self.model.optimizer.learning_rate = value
+            ) from None
+        value = self.model.optimizer.learning_rate
         if self.verbose > 0:
             print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {value}.")
 

@@ -6,6 +6,10 @@ The update itself runs in the engine as one fused pass over all parameters.
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from . import _core, schedules
 from ._registry import lookup
 
@@ -24,8 +28,9 @@ __all__ = [
 
 def _check(name: str, value, low=0.0, inclusive=True, high=None):
     ok = (
-        isinstance(value, (int, float))
+        isinstance(value, (int, float, np.integer, np.floating))
         and not isinstance(value, bool)
+        and math.isfinite(value)
         and (value >= low if inclusive else value > low)
         and (high is None or value < high)
     )
@@ -59,8 +64,10 @@ class Optimizer:
             _check("clip", c, 0.0, inclusive=False)
         self.schedule = None
         if isinstance(learning_rate, schedules.LearningRateSchedule):
-            self.schedule, learning_rate = learning_rate, learning_rate(0)
-        self._learning_rate = _check("learning_rate", learning_rate, 0.0, inclusive=False)
+            # the schedule checked its own settings; a warm-up may start from 0
+            self.schedule, self._learning_rate = learning_rate, float(learning_rate(0))
+        else:
+            self._learning_rate = _check("learning_rate", learning_rate, 0.0, inclusive=False)
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
         self.weight_decay = None if weight_decay is None else _check("weight_decay", weight_decay)
         self.name = name or type(self).__name__.lower()
@@ -75,7 +82,7 @@ class Optimizer:
     def learning_rate(self, value):
         """Sets a fixed rate; this replaces a schedule (Keras refuses; deepcore allows it so
         that callbacks such as ReduceLROnPlateau work after a schedule)."""
-        self._learning_rate = _check("learning_rate", float(value), 0.0, inclusive=False)
+        self._learning_rate = _check("learning_rate", value, 0.0, inclusive=False)
         self.schedule = None
         if self._engine is not None:
             self._engine.learning_rate = self._learning_rate
