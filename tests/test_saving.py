@@ -458,3 +458,18 @@ def test_learning_rate_schedule_survives(tmp_path):
     loaded.fit(x, y, epochs=1, verbose=0)
     for a, b in zip(model.get_weights(), loaded.get_weights()):
         assert np.array_equal(a, b)
+
+
+def test_metric_settings_survive_and_are_checked_on_load(tmp_path):
+    M = dc.metrics
+    model = dc.Sequential([dc.Input(shape=(4,)), dc.layers.Dense(3, activation="softmax")])
+    chosen = [M.Precision(thresholds=0.3, name="p"), M.TopKCategoricalAccuracy(k=2), M.AUC(50)]
+    model.compile("adam", "categorical_crossentropy", metrics=["accuracy", *chosen])
+    model.save(tmp_path / "m")
+    loaded = dc.models.load_model(tmp_path / "m")
+    assert loaded._metrics[0] == "accuracy"
+    for a, b in zip(loaded._metrics[1:], chosen):
+        assert type(a) is type(b) and a.get_config() == b.get_config()
+    assert chosen[0].get_config() == {"name": "p", "thresholds": 0.3}
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        M.deserialize({"class_name": "TopKCategoricalAccuracy", "config": {"k": 0}})

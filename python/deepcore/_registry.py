@@ -1,6 +1,10 @@
-"""Name lookup shared by every family (activations, losses, optimizers, ...)."""
+"""Name lookup and argument checks shared by every family (activations, layers, ...)."""
 
 from __future__ import annotations
+
+import math
+
+import numpy as np
 
 
 def lookup(family: str, identifier, table: dict):
@@ -16,3 +20,37 @@ def lookup(family: str, identifier, table: dict):
     raise ValueError(
         f"Unknown {family}: {identifier!r}. Known {plural}: {', '.join(sorted(table))}"
     )
+
+
+def _prefix(owner) -> str:
+    return f"{owner}: " if owner else ""
+
+
+def check_number(name: str, value, low=0.0, inclusive=True, high=None, owner=None) -> float:
+    """`value` as a float, finite and >= low (> low when not inclusive) and < high; else a
+    ValueError naming the owner (a layer, say), the argument and the received value."""
+    ok = (
+        isinstance(value, (int, float, np.integer, np.floating))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and (value >= low if inclusive else value > low)
+        and (high is None or value < high)
+    )
+    if not ok:
+        bound = f"{'>=' if inclusive else '>'} {low}" + (f" and < {high}" if high else "")
+        raise ValueError(
+            f"{_prefix(owner)}`{name}` must be a number {bound}. Received: {name}={value!r}"
+        )
+    return float(value)
+
+
+def check_positive_int(name: str, value, owner=None, default=None) -> int:
+    """`value` as an int > 0 (`default` when it is None and a default is given); else a
+    ValueError naming the owner, the argument and the received value."""
+    if value is None and default is not None:
+        return default
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
+        raise ValueError(
+            f"{_prefix(owner)}`{name}` must be a positive integer. Received: {name}={value!r}"
+        )
+    return int(value)

@@ -123,8 +123,6 @@ class VarianceScaling(Initializer):
         self.scale, self.mode, self.distribution = scale, mode, distribution
 
     def get_config(self):
-        if type(self) is not VarianceScaling:  # Glorot, He, Lecun: the seed is all they take
-            return {"seed": self.seed}
         return {
             "scale": self.scale,
             "mode": self.mode,
@@ -152,32 +150,39 @@ class VarianceScaling(Initializer):
         return out
 
 
-class GlorotUniform(VarianceScaling):
+class _FixedScaling(VarianceScaling):
+    """Glorot, He and Lecun: VarianceScaling with fixed settings; the seed is all they take."""
+
+    def get_config(self):
+        return Initializer.get_config(self)
+
+
+class GlorotUniform(_FixedScaling):
     def __init__(self, seed=None):
         super().__init__(1.0, "fan_avg", "uniform", seed)
 
 
-class GlorotNormal(VarianceScaling):
+class GlorotNormal(_FixedScaling):
     def __init__(self, seed=None):
         super().__init__(1.0, "fan_avg", "truncated_normal", seed)
 
 
-class HeUniform(VarianceScaling):
+class HeUniform(_FixedScaling):
     def __init__(self, seed=None):
         super().__init__(2.0, "fan_in", "uniform", seed)
 
 
-class HeNormal(VarianceScaling):
+class HeNormal(_FixedScaling):
     def __init__(self, seed=None):
         super().__init__(2.0, "fan_in", "truncated_normal", seed)
 
 
-class LecunUniform(VarianceScaling):
+class LecunUniform(_FixedScaling):
     def __init__(self, seed=None):
         super().__init__(1.0, "fan_in", "uniform", seed)
 
 
-class LecunNormal(VarianceScaling):
+class LecunNormal(_FixedScaling):
     def __init__(self, seed=None):
         super().__init__(1.0, "fan_in", "truncated_normal", seed)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
+from ._registry import lookup
 
 __all__ = [
     "Metric",
@@ -30,6 +31,8 @@ __all__ = [
     "mean_squared_error",
     "mean_absolute_error",
     "get",
+    "serialize",
+    "deserialize",
     "resolve",
 ]
 
@@ -57,7 +60,17 @@ class Metric:
         return _core.metric(self.spec(), np.ascontiguousarray(y_true, np.float32), y_pred)
 
     def get_config(self) -> dict:
-        return {"name": self.name}
+        """The constructor's arguments: `type(m).from_config(m.get_config())` copies it."""
+        return {
+            "name": self.name,
+            "threshold": self.threshold,
+            "k": self.k,
+            "num_thresholds": self.num_thresholds,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
 
 
 def _metric_class(class_name, kind, default_name, doc, **defaults):
@@ -109,23 +122,30 @@ class TopKCategoricalAccuracy(Metric):
             )
         super().__init__(name, k=k)
 
+    def get_config(self):
+        return {"name": self.name, "k": self.k}
 
-class Precision(Metric):
+
+class _Thresholded(Metric):
+    """Counts over the epoch; a prediction is positive when > thresholds (0.5)."""
+
+    def __init__(self, thresholds: float | None = None, name=None):
+        super().__init__(name, threshold=0.5 if thresholds is None else thresholds)
+
+    def get_config(self):
+        return {"name": self.name, "thresholds": self.threshold}
+
+
+class Precision(_Thresholded):
     """tp / (tp + fp) over the epoch; a prediction is positive when > thresholds (0.5)."""
 
     kind, default_name = _M.precision, "precision"
 
-    def __init__(self, thresholds: float | None = None, name=None):
-        super().__init__(name, threshold=0.5 if thresholds is None else thresholds)
 
-
-class Recall(Metric):
+class Recall(_Thresholded):
     """tp / (tp + fn) over the epoch; a prediction is positive when > thresholds (0.5)."""
 
     kind, default_name = _M.recall, "recall"
-
-    def __init__(self, thresholds: float | None = None, name=None):
-        super().__init__(name, threshold=0.5 if thresholds is None else thresholds)
 
 
 class AUC(Metric):
@@ -140,6 +160,9 @@ class AUC(Metric):
                 f"Received: num_thresholds={num_thresholds!r}"
             )
         super().__init__(name, num_thresholds=num_thresholds)
+
+    def get_config(self):
+        return {"name": self.name, "num_thresholds": self.num_thresholds}
 
 
 def _per_sample(metric: Metric, y_true, y_pred):
@@ -234,3 +257,18 @@ def resolve(metric, y_ndim: int, y_last: int, out_ndim: int, out_last: int):
             return SparseCategoricalAccuracy().spec()
         return CategoricalAccuracy().spec()
     return _BY_NAME[metric]().spec()
+
+
+def serialize(metric):
+    """A metric as `compile` took it: its name, or `{"class_name": ..., "config": ...}`."""
+    if isinstance(metric, str):
+        return metric
+    return {"class_name": type(metric).__name__, "config": metric.get_config()}
+
+
+def deserialize(config):
+    """The metric described by `serialize`'s output."""
+    if isinstance(config, str):
+        return config
+    classes = {c.__name__.lower(): c for c in set(_BY_NAME.values())}
+    return lookup("metric", config["class_name"], classes).from_config(config["config"])

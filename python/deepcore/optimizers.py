@@ -6,12 +6,8 @@ The update itself runs in the engine as one fused pass over all parameters.
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
-
 from . import _core, schedules
-from ._registry import lookup
+from ._registry import check_number, lookup
 
 __all__ = [
     "Optimizer",
@@ -24,20 +20,6 @@ __all__ = [
     "serialize",
     "deserialize",
 ]
-
-
-def _check(name: str, value, low=0.0, inclusive=True, high=None):
-    ok = (
-        isinstance(value, (int, float, np.integer, np.floating))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and (value >= low if inclusive else value > low)
-        and (high is None or value < high)
-    )
-    if not ok:
-        bound = f"{'>=' if inclusive else '>'} {low}" + (f" and < {high}" if high else "")
-        raise ValueError(f"`{name}` must be a number {bound}. Received: {name}={value!r}")
-    return float(value)
 
 
 class Optimizer:
@@ -61,15 +43,17 @@ class Optimizer:
                 f"clipnorm={clipnorm}, clipvalue={clipvalue}, global_clipnorm={global_clipnorm}"
             )
         for c in clips:
-            _check("clip", c, 0.0, inclusive=False)
+            check_number("clip", c, 0.0, inclusive=False)
         self.schedule = None
         if isinstance(learning_rate, schedules.LearningRateSchedule):
             # the schedule checked its own settings; a warm-up may start from 0
             self.schedule, self._learning_rate = learning_rate, float(learning_rate(0))
         else:
-            self._learning_rate = _check("learning_rate", learning_rate, 0.0, inclusive=False)
+            self._learning_rate = check_number("learning_rate", learning_rate, 0.0, inclusive=False)
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
-        self.weight_decay = None if weight_decay is None else _check("weight_decay", weight_decay)
+        self.weight_decay = (
+            None if weight_decay is None else check_number("weight_decay", weight_decay)
+        )
         self.name = name or type(self).__name__.lower()
         self._engine = None
 
@@ -82,7 +66,7 @@ class Optimizer:
     def learning_rate(self, value):
         """Sets a fixed rate; this replaces a schedule (Keras refuses; deepcore allows it so
         that callbacks such as ReduceLROnPlateau work after a schedule)."""
-        self._learning_rate = _check("learning_rate", value, 0.0, inclusive=False)
+        self._learning_rate = check_number("learning_rate", value, 0.0, inclusive=False)
         self.schedule = None
         if self._engine is not None:
             self._engine.learning_rate = self._learning_rate
@@ -149,7 +133,7 @@ class SGD(Optimizer):
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
         super().__init__(learning_rate, **kwargs)
-        self.momentum = _check("momentum", momentum, 0.0, high=1.0 + 1e-12)
+        self.momentum = check_number("momentum", momentum, 0.0, high=1.0 + 1e-12)
         self.nesterov = bool(nesterov)
 
     def _hyper(self):
@@ -169,9 +153,9 @@ class Adam(Optimizer):
                 "amsgrad=True is not supported by deepcore yet. Received: amsgrad=True"
             )
         super().__init__(learning_rate, **kwargs)
-        self.beta_1 = _check("beta_1", beta_1, 0.0, high=1.0)
-        self.beta_2 = _check("beta_2", beta_2, 0.0, high=1.0)
-        self.epsilon = _check("epsilon", epsilon)
+        self.beta_1 = check_number("beta_1", beta_1, 0.0, high=1.0)
+        self.beta_2 = check_number("beta_2", beta_2, 0.0, high=1.0)
+        self.epsilon = check_number("epsilon", epsilon)
 
     def _hyper(self):
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
@@ -205,9 +189,9 @@ class RMSprop(Optimizer):
         self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **kwargs
     ):
         super().__init__(learning_rate, **kwargs)
-        self.rho = _check("rho", rho, 0.0, high=1.0)
-        self.momentum = _check("momentum", momentum, 0.0, high=1.0)
-        self.epsilon = _check("epsilon", epsilon)
+        self.rho = check_number("rho", rho, 0.0, high=1.0)
+        self.momentum = check_number("momentum", momentum, 0.0, high=1.0)
+        self.epsilon = check_number("epsilon", epsilon)
         self.centered = bool(centered)
 
     def _hyper(self):
@@ -226,10 +210,10 @@ class Adagrad(Optimizer):
 
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, **kwargs):
         super().__init__(learning_rate, **kwargs)
-        self.initial_accumulator_value = _check(
+        self.initial_accumulator_value = check_number(
             "initial_accumulator_value", initial_accumulator_value
         )
-        self.epsilon = _check("epsilon", epsilon)
+        self.epsilon = check_number("epsilon", epsilon)
 
     def _hyper(self):
         return {

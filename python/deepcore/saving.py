@@ -224,26 +224,8 @@ def compile_config(model) -> dict:
     return {
         "optimizer": optimizers.serialize(model.optimizer),
         "loss": loss,
-        "metrics": [_metric_config(m) for m in model._metrics],
+        "metrics": [metrics.serialize(m) for m in model._metrics],
     }
-
-
-def _metric_config(metric):
-    if isinstance(metric, str):
-        return metric
-    config = {k: getattr(metric, k) for k in ("name", "threshold", "k", "num_thresholds")}
-    return {"class_name": type(metric).__name__, "config": config}
-
-
-def _metric_from(config):
-    if isinstance(config, str):
-        return config
-    cls = getattr(metrics, config["class_name"], None)
-    if not (isinstance(cls, type) and issubclass(cls, metrics.Metric) and cls.kind is not None):
-        raise ValueError(f"unknown metric class {config['class_name']!r}")
-    metric = cls.__new__(cls)  # the stored settings are exactly Metric's attributes
-    metrics.Metric.__init__(metric, **config["config"])
-    return metric
 
 
 def _dumps(value) -> str:
@@ -350,7 +332,7 @@ def _restore(tensors: dict, meta: dict):
         model.compile(
             optimizer=optimizers.deserialize(c["optimizer"]),
             loss=losses.deserialize(loss) if isinstance(loss, dict) else loss,
-            metrics=[_metric_from(m) for m in c["metrics"]],
+            metrics=[metrics.deserialize(m) for m in c["metrics"]],
         )
     if "training" in meta:
         training, engine = json.loads(meta["training"]), model._engine

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import activations
-from .core import KernelLayer, Layer, positive_int
+from .._registry import check_positive_int
+from .core import KernelLayer, Layer
 
 __all__ = [
     "Conv2D",
@@ -70,7 +71,7 @@ class Conv2D(KernelLayer):
     ):
         super().__init__(activation, use_bias, **kwargs)
         owner = f"Conv2D {self.name!r}"
-        self.filters = positive_int(filters, "filters", owner)
+        self.filters = check_positive_int("filters", filters, owner)
         self.kernel_size = _pair(kernel_size, "kernel_size", owner)
         self.strides = _pair(strides, "strides", owner)
         self.padding = "same" if _padding(padding, owner) else "valid"

@@ -7,6 +7,7 @@ import re
 import numpy as np
 
 from .. import activations, initializers, regularizers
+from .._registry import check_number, check_positive_int
 
 __all__ = ["Layer", "InputLayer", "Input", "Dense", "Activation", "Dropout", "BatchNormalization"]
 
@@ -248,15 +249,6 @@ class KernelLayer(Layer):
         }
 
 
-def positive_int(value, name: str, owner: str) -> int:
-    """`value` as an int, or a ValueError naming the layer and the argument."""
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
-        raise ValueError(
-            f"{owner}: `{name}` must be a positive integer. Received: {name}={value!r}"
-        )
-    return int(value)
-
-
 class Dense(KernelLayer):
     """Fully connected layer: output = activation(input @ kernel + bias).
 
@@ -272,7 +264,7 @@ class Dense(KernelLayer):
 
     def __init__(self, units, activation=None, use_bias=True, **kwargs):
         super().__init__(activation, use_bias, **kwargs)
-        self.units = positive_int(units, "units", f"Dense {self.name!r}")
+        self.units = check_positive_int("units", units, f"Dense {self.name!r}")
 
     def add_to(self, engine):
         engine.add_dense(self.units, activations.spec(self.activation), self.use_bias)
@@ -295,17 +287,6 @@ class Activation(Layer):
         return {**super().get_config(), "activation": activations.serialize(self.activation)}
 
 
-def _number(value, name: str, owner: str, low: float = 0.0) -> float:
-    """`value` as a float >= low, or a ValueError naming the layer and the argument."""
-    if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool):
-        ok = False
-    else:
-        ok = bool(np.isfinite(value)) and value >= low
-    if not ok:
-        raise ValueError(f"{owner}: `{name}` must be a number >= {low}. Received: {name}={value!r}")
-    return float(value)
-
-
 class _ParamActivation(Activation):
     """An activation layer with Keras' own class (ReLU, LeakyReLU, ELU, Softmax); `_PARAM`
     names its one numeric argument, if it has one."""
@@ -316,16 +297,16 @@ class _ParamActivation(Activation):
     def __init__(self, value=None, **kwargs):
         super().__init__(self._FN, **kwargs)
         if self._PARAM is not None:
-            value = _number(value, self._PARAM, type(self).__name__)
-            setattr(self, self._PARAM, value)
-        self._alpha = value
+            setattr(self, self._PARAM, check_number(self._PARAM, value, owner=type(self).__name__))
+
+    def _param(self) -> dict:
+        return {self._PARAM: getattr(self, self._PARAM)} if self._PARAM is not None else {}
 
     def add_to(self, engine):
-        engine.add_activation(activations.spec(self.activation, self._alpha))
+        engine.add_activation(activations.spec(self.activation, *self._param().values()))
 
     def get_config(self):
-        extra = {self._PARAM: self._alpha} if self._PARAM is not None else {}
-        return {**Layer.get_config(self), **extra}
+        return {**Layer.get_config(self), **self._param()}
 
 
 class ReLU(_ParamActivation):

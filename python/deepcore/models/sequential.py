@@ -17,17 +17,10 @@ import numpy as np
 from .. import _core, losses, optimizers, utils
 from .. import callbacks as callbacks_module
 from .. import metrics as metrics_module
+from .._registry import check_positive_int
 from ..layers.core import InputLayer, Layer
 
 __all__ = ["Sequential"]
-
-
-def _positive_int(value, name, default=None):
-    if value is None and default is not None:
-        return default
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    return int(value)
 
 
 def _param_views(engine, trainable, states=None):
@@ -592,9 +585,9 @@ class Sequential:
         in one call and the bar is drawn when they end.
         """
         self._check_ready("fit")
-        batch_size = _positive_int(batch_size, "batch_size", 32)
+        batch_size = check_positive_int("batch_size", batch_size, default=32)
         if steps_per_epoch is not None:
-            steps_per_epoch = _positive_int(steps_per_epoch, "steps_per_epoch")
+            steps_per_epoch = check_positive_int("steps_per_epoch", steps_per_epoch)
         if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 0:
             raise ValueError(f"`epochs` must be an integer >= 0. Received: epochs={epochs!r}")
         if verbose == "auto":
@@ -602,7 +595,7 @@ class Sequential:
         if verbose not in (0, 1, 2):  # True and False count as 1 and 0
             raise ValueError(f"`verbose` must be 'auto', 0, 1 or 2. Received: verbose={verbose!r}")
         verbose = int(verbose)
-        validation_freq = _positive_int(validation_freq, "validation_freq")
+        validation_freq = check_positive_int("validation_freq", validation_freq)
         if not 0.0 <= float(validation_split) < 1.0:
             raise ValueError(
                 f"`validation_split` must be in [0, 1). "
@@ -636,7 +629,9 @@ class Sequential:
         elif validation_split:
             (x, y, w), val = self._split(x, y, w, validation_split, validation_split_mode)
             n = len(x)
-        val_batch = _positive_int(validation_batch_size, "validation_batch_size", batch_size)
+        val_batch = check_positive_int(
+            "validation_batch_size", validation_batch_size, default=batch_size
+        )
         self._set_metrics(y)
         steps = steps_per_epoch or -(-n // batch_size)
 
@@ -854,7 +849,7 @@ class Sequential:
     ):
         """Loss (and metrics) on the given data, in inference mode."""
         self._check_ready("evaluate")
-        batch_size = _positive_int(batch_size, "batch_size", 32)
+        batch_size = check_positive_int("batch_size", batch_size, default=32)
         x, engine = self._inputs(x)
         y = self._targets(y, len(x))
         w = self._weights_for(sample_weight, None, y, len(x))
@@ -869,7 +864,7 @@ class Sequential:
 
     def predict(self, x, batch_size=None, verbose="auto", **kwargs):
         """Outputs of the model for `x`, computed in batches of `batch_size` (default 32)."""
-        batch_size = _positive_int(batch_size, "batch_size", 32)
+        batch_size = check_positive_int("batch_size", batch_size, default=32)
         x, engine = self._inputs(x)
         return engine.predict(x, batch_size)
 
