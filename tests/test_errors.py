@@ -539,3 +539,17 @@ def test_engine_gradients_checks_the_sample_weights():
     x, y = np.zeros((5, 4), np.float32), np.zeros((5, 2), np.float32)
     with pytest.raises(ValueError, match="sample_weight must have one value per sample"):
         m._engine.gradients(x, y, np.ones(3, np.float32))
+
+
+@pytest.mark.parametrize(
+    "freeze",
+    [
+        lambda: dc.layers.Dense(2, trainable=False),
+        lambda: setattr(dc.layers.Dense(2), "trainable", False),
+        lambda: dc.Sequential([dc.layers.Dense(2)], trainable=False),
+    ],
+)
+def test_freezing_weights_is_refused_not_ignored(freeze):
+    # The engine trains every weight: a frozen layer would silently keep training.
+    with pytest.raises(ValueError, match=r"trainable=False\) is not supported"):
+        freeze()

@@ -54,3 +54,19 @@ def check_positive_int(name: str, value, owner=None, default=None) -> int:
             f"{_prefix(owner)}`{name}` must be a positive integer. Received: {name}={value!r}"
         )
     return int(value)
+
+
+class Trainable:
+    """The `trainable` flag of layers and models. The engine trains every weight, so only
+    True is taken: freezing (trainable=False) raises instead of being silently ignored."""
+
+    def __get__(self, obj, owner=None):
+        return True
+
+    def __set__(self, obj, value):
+        if value is not True and not (isinstance(value, np.bool_) and value):
+            raise ValueError(
+                f"{type(obj).__name__} {getattr(obj, 'name', '')!r}: freezing weights "
+                f"(trainable=False) is not supported; every weight is trained. "
+                f"Received: trainable={value!r}"
+            )

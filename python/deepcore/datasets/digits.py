@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._split import stratified_split
+
 __all__ = ["load_data", "NUM_CLASSES"]
 
 NUM_CLASSES = 10
@@ -39,18 +41,9 @@ def load_data(test_split: float = 0.2, seed: int = 0):
     Raises:
         ImportError: scikit-learn is not installed.
     """
-    if not 0.0 <= test_split < 1.0:
+    if not 0.0 <= test_split < 1.0:  # before the import that may fail
         raise ValueError(f"test_split must be in [0, 1). Received: test_split={test_split}")
     bunch = _load_digits()
     x = np.asarray(bunch.images, dtype=np.float32)
     y = np.asarray(bunch.target, dtype=np.int64)
-    rng = np.random.default_rng(seed)
-    train, test = [], []
-    for c in range(NUM_CLASSES):
-        idx = rng.permutation(np.flatnonzero(y == c))
-        k = int(round(len(idx) * test_split))
-        test.extend(idx[:k])
-        train.extend(idx[k:])
-    train = rng.permutation(np.array(train, dtype=np.int64))
-    test = rng.permutation(np.array(test, dtype=np.int64))
-    return (x[train], y[train]), (x[test], y[test])
+    return stratified_split(x, y, NUM_CLASSES, test_split, seed)

@@ -7,7 +7,7 @@ import re
 import numpy as np
 
 from .. import activations, initializers, regularizers
-from .._registry import check_number, check_positive_int
+from .._registry import Trainable, check_number, check_positive_int
 
 __all__ = ["Layer", "InputLayer", "Input", "Dense", "Activation", "Dropout", "BatchNormalization"]
 
@@ -50,6 +50,8 @@ class Layer:
         input_shape: Shape of one sample, for the first layer of a Sequential model.
         input_dim: Shorthand for `input_shape=(input_dim,)`.
     """
+
+    trainable = Trainable()
 
     def __init__(
         self, name=None, input_shape=None, input_dim=None, trainable=True, dtype=None, **kwargs

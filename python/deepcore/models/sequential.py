@@ -17,7 +17,7 @@ import numpy as np
 from .. import _core, losses, optimizers, utils
 from .. import callbacks as callbacks_module
 from .. import metrics as metrics_module
-from .._registry import check_positive_int
+from .._registry import Trainable, check_positive_int
 from ..layers.core import InputLayer, Layer
 
 __all__ = ["Sequential"]
@@ -185,6 +185,8 @@ class Sequential:
         layers: Optional list of layers (may start with `deepcore.Input(shape=...)`).
         name: Model name.
     """
+
+    trainable = Trainable()
 
     def __init__(self, layers=None, name=None, trainable=True):
         self.name = name or "sequential"
