@@ -553,3 +553,10 @@ def test_freezing_weights_is_refused_not_ignored(freeze):
     # The engine trains every weight: a frozen layer would silently keep training.
     with pytest.raises(ValueError, match=r"trainable=False\) is not supported"):
         freeze()
+
+
+@pytest.mark.parametrize("target", [(-1, -1), (0, 3), (2, -2), "ab", ()])
+def test_reshape_target_with_at_most_one_unknown_size(target):
+    with pytest.raises(ValueError, match=r"`target_shape` must be a tuple of positive integers"):
+        dc.layers.Reshape(target)
+    assert dc.layers.Reshape((4, -1)).target_shape == (4, -1)

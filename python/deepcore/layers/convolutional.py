@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import activations
 from .._registry import check_positive_int
-from .core import KernelLayer, Layer
+from .core import KernelLayer, Layer, _shape_arg
 
 __all__ = [
     "Conv2D",
@@ -159,18 +159,8 @@ class Reshape(Layer):
 
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
-        try:
-            self.target_shape = tuple(int(d) for d in target_shape)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"Reshape {self.name!r}: `target_shape` must be a tuple of "
-                f"integers. Received: {target_shape!r}"
-            ) from None
-        if not self.target_shape or any(d == 0 or d < -1 for d in self.target_shape):
-            raise ValueError(
-                f"Reshape {self.name!r}: `target_shape` must hold positive sizes "
-                f"(one may be -1). Received: {target_shape!r}"
-            )
+        owner = f"Reshape {self.name!r}"
+        self.target_shape = _shape_arg(target_shape, "target_shape", owner, one_unknown=True)
 
     def add_to(self, engine):
         engine.add_reshape(list(self.target_shape))

@@ -26,18 +26,20 @@ def _snake(name: str) -> str:
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-def _shape_arg(shape, name: str, owner: str) -> tuple:
+def _shape_arg(shape, name: str, owner: str, one_unknown: bool = False) -> tuple:
+    """`shape` as a tuple of positive ints (with `one_unknown`, one entry may be -1)."""
+    what = "positive integers" + (" (one may be -1)" if one_unknown else "")
+    received = shape
     if isinstance(shape, (int, np.integer)):
         shape = (shape,)
     try:
         shape = tuple(int(d) for d in shape)
     except (TypeError, ValueError):
+        shape = ()
+    allowed = (-1,) if one_unknown else ()
+    if not shape or shape.count(-1) > 1 or any(d <= 0 and d not in allowed for d in shape):
         raise ValueError(
-            f"{owner}: `{name}` must be a tuple of positive integers. Received: {name}={shape!r}"
-        ) from None
-    if not shape or any(d <= 0 for d in shape):
-        raise ValueError(
-            f"{owner}: `{name}` must be a tuple of positive integers. Received: {name}={shape!r}"
+            f"{owner}: `{name}` must be a tuple of {what}. Received: {name}={received!r}"
         )
     return shape
 
