@@ -24,6 +24,7 @@ import platform
 import time
 
 import numpy as np
+from timing import interleaved
 
 import deepcore as dc
 
@@ -42,27 +43,6 @@ def forward_flops():
     conv2 = 11 * 11 * 64 * (3 * 3 * 32)
     dense = 1600 * 128 + 128 * 10
     return 2 * (conv1 + conv2 + dense)
-
-
-def best_time(fn, min_seconds):
-    """Seconds per call over a run of at least min_seconds (after one warm-up call)."""
-    fn()
-    n, start = 0, time.perf_counter()
-    while True:
-        fn()
-        n += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_seconds:
-            return elapsed / n
-
-
-def interleaved(fns: dict, rounds: int, min_seconds: float):
-    """Best seconds per call of each function over `rounds` alternating rounds."""
-    best = dict.fromkeys(fns, float("inf"))
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            best[name] = min(best[name], best_time(fn, min_seconds))
-    return best
 
 
 def data(n, seed=0):

@@ -20,6 +20,7 @@ import sys
 import time
 
 import numpy as np
+from timing import interleaved
 
 import deepcore as dc
 
@@ -33,22 +34,6 @@ CASES = [
     ("mnist 784-512-256-10", [784, 512, 256, 10], 128),
     ("wide 1024-2048-2048-10", [1024, 2048, 2048, 10], 256),
 ]
-
-
-def best_time(fn, min_seconds=0.3, repeats=5):
-    """Best per-call seconds over `repeats` rounds of at least min_seconds/repeats each."""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        n, start = 0, time.perf_counter()
-        while True:
-            fn()
-            n += 1
-            elapsed = time.perf_counter() - start
-            if elapsed >= min_seconds / repeats:
-                break
-        best = min(best, elapsed / n)
-    return best
 
 
 def sgemm_contenders():
@@ -82,31 +67,10 @@ def deepcore_model(sizes):
     return model
 
 
-# Seconds to wait before timing a contender: the BLAS threads of NumPy's OpenBLAS spin
-# for ~0.1 s after a call and PyTorch's for a while too, taking a core from whatever
-# runs next; each contender is timed once they are asleep.
-COOL_DOWN = 0.25
-
-
-def interleaved(fns: dict, rounds=5, min_seconds=0.1):
-    """Best seconds per call of each function, measured in alternating rounds so that
-    machine noise hits every contender alike."""
-    best = dict.fromkeys(fns, float("inf"))
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            time.sleep(COOL_DOWN)
-            best[name] = min(best[name], best_time(fn, min_seconds, repeats=1))
-    return best
-
-
 def deepcore_epoch(sizes, batch, steps):
     x, y = data(sizes, batch * steps)
     model = deepcore_model(sizes)
     return lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
-
-
-def deepcore_step(sizes, batch, steps):
-    return best_time(deepcore_epoch(sizes, batch, steps)) / steps
 
 
 def torch_model(sizes):
