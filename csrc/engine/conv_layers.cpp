@@ -8,30 +8,31 @@
 namespace deepcore {
 namespace {
 
-std::string shape_str(const Shape& s) {
-  std::string r = "(None";
-  for (int64_t d : s) r += ", " + std::to_string(d);
-  return r + ")";
-}
-
 void check_image(const char* layer, const Shape& in) {
   if (in.size() != 3)
     throw std::invalid_argument(std::string(layer) +
                                 " expects inputs of shape (batch, height, width, channels), "
-                                "received " + shape_str(in));
+                                "received " + shape_str(in, true));
+}
+
+// The window of a convolution or pooling layer over image input `in`; a window that
+// does not fit raises an error naming the layer (`what`: "kernel" or "pool").
+Window2D build_window(const char* layer, const char* what, const Shape& in, int64_t kh,
+                      int64_t kw, int64_t sh, int64_t sw, bool same) {
+  check_image(layer, in);
+  try {
+    return make_window(in[0], in[1], in[2], kh, kw, sh, sw, same);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string(layer) + ": " + what + " " + e.what() +
+                                ", input shape " + shape_str(in, true));
+  }
 }
 
 }  // namespace
 
 // --------------------------------------------------------------------- Conv2D
 void Conv2D::build(const Shape& in) {
-  check_image("Conv2D", in);
-  try {
-    g_ = make_window(in[0], in[1], in[2], kh_, kw_, sh_, sw_, same_);
-  } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument(std::string("Conv2D: kernel ") + e.what() + ", input shape " +
-                                shape_str(in));
-  }
+  g_ = build_window("Conv2D", "kernel", in, kh_, kw_, sh_, sw_, same_);
   in_shape = in;
   out_shape = {g_.oh, g_.ow, filters_};
 }
@@ -64,13 +65,7 @@ void Conv2D::backward(Backend& be, const float*, const float* y, const float* dy
 
 // --------------------------------------------------------------------- Pool2D
 void Pool2D::build(const Shape& in) {
-  check_image(name(), in);
-  try {
-    g_ = make_window(in[0], in[1], in[2], ph_, pw_, sh_, sw_, same_);
-  } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument(std::string(name()) + ": pool " + e.what() + ", input shape " +
-                                shape_str(in));
-  }
+  g_ = build_window(name(), "pool", in, ph_, pw_, sh_, sw_, same_);
   in_shape = in;
   out_shape = {g_.oh, g_.ow, g_.c};
 }
@@ -115,8 +110,8 @@ void Reshape::build(const Shape& in) {
   }
   if (unknown >= 0 && known > 0 && n % known == 0) t[unknown] = n / known;
   if (shape_size(t) != n)
-    throw std::invalid_argument("Reshape: cannot reshape input " + shape_str(in) + " (" +
-                                std::to_string(n) + " values) to " + shape_str(target_));
+    throw std::invalid_argument("Reshape: cannot reshape input " + shape_str(in, true) + " (" +
+                                std::to_string(n) + " values) to " + shape_str(target_, true));
   out_shape = t;
 }
 
@@ -130,33 +125,22 @@ void Reshape::backward(Backend&, const float*, const float*, const float* dy, fl
 }
 
 // ------------------------------------------------------ GlobalAveragePooling2D
+// Average pooling with one window as large as the image: (h, w, c) -> (c).
 void GlobalAveragePooling2D::build(const Shape& in) {
-  check_image("GlobalAveragePooling2D", in);
+  check_image(name(), in);
+  g_ = make_window(in[0], in[1], in[2], in[0], in[1], 1, 1, false);  // always fits
   in_shape = in;
   out_shape = {in[2]};
 }
 
-void GlobalAveragePooling2D::forward(Backend&, const float* x, float* y, int64_t rows, bool,
+void GlobalAveragePooling2D::forward(Backend& be, const float* x, float* y, int64_t rows, bool,
                                      uint64_t) {
-  const int64_t hw = in_shape[0] * in_shape[1], c = in_shape[2];
-  const float inv = 1.f / static_cast<float>(hw);
-  for (int64_t n = 0; n < rows; ++n) {
-    float* yn = y + n * c;
-    std::fill(yn, yn + c, 0.f);
-    for (int64_t p = 0; p < hw; ++p)
-      for (int64_t ci = 0; ci < c; ++ci) yn[ci] += x[(n * hw + p) * c + ci];
-    for (int64_t ci = 0; ci < c; ++ci) yn[ci] *= inv;
-  }
+  be.avgpool_forward(g_, x, rows, y);
 }
 
-void GlobalAveragePooling2D::backward(Backend&, const float*, const float*, const float* dy,
+void GlobalAveragePooling2D::backward(Backend& be, const float*, const float*, const float* dy,
                                       float* dx, int64_t rows, bool) {
-  if (!dx) return;
-  const int64_t hw = in_shape[0] * in_shape[1], c = in_shape[2];
-  const float inv = 1.f / static_cast<float>(hw);
-  for (int64_t n = 0; n < rows; ++n)
-    for (int64_t p = 0; p < hw; ++p)
-      for (int64_t ci = 0; ci < c; ++ci) dx[(n * hw + p) * c + ci] = dy[n * c + ci] * inv;
+  if (dx) be.avgpool_backward(g_, dy, rows, dx);
 }
 
 }  // namespace deepcore

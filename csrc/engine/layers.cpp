@@ -19,6 +19,12 @@ Mat last_axis(const Shape& s, int64_t rows) {
 
 }  // namespace
 
+std::string shape_str(const Shape& s, bool with_batch) {
+  std::string r = with_batch ? "(None" : "(";
+  for (size_t i = 0; i < s.size(); ++i) r += (i || with_batch ? ", " : "") + std::to_string(s[i]);
+  return r + (s.size() == 1 && !with_batch ? ",)" : ")");
+}
+
 // ---------------------------------------------------------------- AffineLayer
 void AffineLayer::bind_affine(float* w, float* g, int64_t kernel_size) {
   w_ = w;

@@ -2,12 +2,16 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "deepcore/backend.h"
 #include "deepcore/kernels.h"
 
 namespace deepcore {
+
+// A shape for messages: "(2, 3)", "(5,)", or with the batch axis "(None, 2, 3)".
+std::string shape_str(const Shape& s, bool with_batch = false);
 
 class Layer {
  public:
@@ -188,6 +192,9 @@ class GlobalAveragePooling2D final : public Layer {
                uint64_t seed) override;
   void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
                 int64_t rows, bool dy_is_preact) override;
+
+ private:
+  Window2D g_;
 };
 
 // BatchNormalization over the last axis (Keras semantics): batch statistics in training,

@@ -12,14 +12,6 @@
 
 namespace deepcore {
 
-namespace {
-std::string shape_str(const Shape& s) {
-  std::string r = "(";
-  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
-  return r + (s.size() == 1 ? ",)" : ")");
-}
-}  // namespace
-
 Model::Model(Device device) : be_(get_backend(device)) {}
 Model::~Model() = default;
 
