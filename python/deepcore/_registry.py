@@ -70,3 +70,14 @@ class Trainable:
                 f"(trainable=False) is not supported; every weight is trained. "
                 f"Received: trainable={value!r}"
             )
+
+
+def serialize(obj) -> dict:
+    """`{"class_name": ..., "config": ...}` of a layer, loss, optimizer, initializer, ..."""
+    return {"class_name": type(obj).__name__, "config": obj.get_config()}
+
+
+def deserialize(family: str, config: dict, classes):
+    """The object `serialize` described, among `classes` (by class name, any case)."""
+    table = {c.__name__.lower(): c for c in classes}
+    return lookup(family, config["class_name"], table).from_config(config["config"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import utils
+from . import _registry, utils
 from ._registry import lookup
 
 __all__ = [
@@ -216,10 +216,9 @@ def get(identifier) -> Initializer:
 
 def serialize(initializer: Initializer) -> dict:
     """`{"class_name": ..., "config": ...}` of an initializer."""
-    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+    return _registry.serialize(initializer)
 
 
 def deserialize(config: dict) -> Initializer:
     """The initializer described by `serialize`'s output."""
-    classes = {c.__name__.lower(): c for c in set(_BY_NAME.values())}
-    return lookup("initializer", config["class_name"], classes).from_config(config["config"])
+    return _registry.deserialize("initializer", config, set(_BY_NAME.values()))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _core
+from . import _core, _registry
 from ._registry import lookup
 
 __all__ = [
@@ -250,10 +250,9 @@ def get(identifier) -> Loss:
 
 def serialize(loss: Loss) -> dict:
     """`{"class_name": ..., "config": ...}` of a `Loss` instance."""
-    return {"class_name": type(loss).__name__, "config": loss.get_config()}
+    return _registry.serialize(loss)
 
 
 def deserialize(config: dict) -> Loss:
     """The loss described by `serialize`'s output."""
-    classes = {c.__name__.lower(): c for c in set(_BY_NAME.values())}
-    return lookup("loss", config["class_name"], classes).from_config(config["config"])
+    return _registry.deserialize("loss", config, set(_BY_NAME.values()))

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _core
-from ._registry import lookup
+from . import _core, _registry
 
 __all__ = [
     "Metric",
@@ -261,14 +260,11 @@ def resolve(metric, y_ndim: int, y_last: int, out_ndim: int, out_last: int):
 
 def serialize(metric):
     """A metric as `compile` took it: its name, or `{"class_name": ..., "config": ...}`."""
-    if isinstance(metric, str):
-        return metric
-    return {"class_name": type(metric).__name__, "config": metric.get_config()}
+    return metric if isinstance(metric, str) else _registry.serialize(metric)
 
 
 def deserialize(config):
     """The metric described by `serialize`'s output."""
     if isinstance(config, str):
         return config
-    classes = {c.__name__.lower(): c for c in set(_BY_NAME.values())}
-    return lookup("metric", config["class_name"], classes).from_config(config["config"])
+    return _registry.deserialize("metric", config, set(_BY_NAME.values()))

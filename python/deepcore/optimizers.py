@@ -6,7 +6,7 @@ The update itself runs in the engine as one fused pass over all parameters.
 
 from __future__ import annotations
 
-from . import _core, schedules
+from . import _core, _registry, schedules
 from ._registry import check_number, lookup
 
 __all__ = [
@@ -101,7 +101,7 @@ class Optimizer:
         """The constructor's arguments (a schedule as {"class_name": ..., "config": ...})."""
         lr = self.learning_rate
         if self.schedule is not None:
-            lr = {"class_name": type(self.schedule).__name__, "config": self.schedule.get_config()}
+            lr = _registry.serialize(self.schedule)
         return {
             "name": self.name,
             "learning_rate": lr,
@@ -117,12 +117,8 @@ class Optimizer:
         config = dict(config)
         lr = config.get("learning_rate")
         if isinstance(lr, dict):
-            schedule = getattr(schedules, str(lr["class_name"]), None)
-            if not (
-                isinstance(schedule, type) and issubclass(schedule, schedules.LearningRateSchedule)
-            ):
-                raise ValueError(f"Unknown learning-rate schedule: {lr['class_name']!r}")
-            config["learning_rate"] = schedule(**lr["config"])
+            kinds = schedules.LearningRateSchedule.__subclasses__()
+            config["learning_rate"] = _registry.deserialize("learning-rate schedule", lr, kinds)
         return cls(**config)
 
 
@@ -240,9 +236,9 @@ def get(identifier) -> Optimizer:
 
 def serialize(optimizer: Optimizer) -> dict:
     """`{"class_name": ..., "config": ...}` of an `Optimizer` instance."""
-    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+    return _registry.serialize(optimizer)
 
 
 def deserialize(config: dict) -> Optimizer:
     """The optimizer described by `serialize`'s output."""
-    return lookup("optimizer", config["class_name"], _BY_NAME).from_config(config["config"])
+    return _registry.deserialize("optimizer", config, set(_BY_NAME.values()))

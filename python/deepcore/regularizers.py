@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _registry
 from ._registry import lookup
 
 __all__ = [
@@ -77,12 +78,9 @@ def get(identifier):
 
 def serialize(regularizer) -> dict | None:
     """`{"class_name": ..., "config": ...}` of a regularizer (None for None)."""
-    if regularizer is None:
-        return None
-    return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
+    return None if regularizer is None else _registry.serialize(regularizer)
 
 
 def deserialize(config: dict) -> Regularizer:
     """The regularizer described by `serialize`'s output."""
-    classes = {c.__name__.lower(): c for c in (Regularizer, L1, L2, L1L2)}
-    return lookup("regularizer", config["class_name"], classes).from_config(config["config"])
+    return _registry.deserialize("regularizer", config, (Regularizer, L1, L2, L1L2))

@@ -57,8 +57,8 @@ import uuid
 
 import numpy as np
 
+from . import _registry, losses, metrics, optimizers, utils
 from . import layers as layers_module
-from . import losses, metrics, optimizers, utils
 from .layers.core import Input
 
 __all__ = ["load_model", "save_model", "save_weights", "load_weights", "write_file", "read_file"]
@@ -207,10 +207,7 @@ def model_config(model) -> dict:
             "name": model.name,
             "trainable": model.trainable,
             "input_shape": None if model._input_shape is None else list(model._input_shape),
-            "layers": [
-                {"class_name": type(layer).__name__, "config": layer.get_config()}
-                for layer in model.layers
-            ],
+            "layers": [_registry.serialize(layer) for layer in model.layers],
         },
     }
 

@@ -31,6 +31,10 @@ class LearningRateSchedule:
     def initial_learning_rate(self) -> float:
         return self(0)
 
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
 
 class ExponentialDecay(LearningRateSchedule):
     """lr = initial_learning_rate * decay_rate ^ (step / decay_steps) (floored if staircase)."""
