@@ -34,9 +34,22 @@ def _auto_mode(monitor: str) -> str:
     return "max" if any(s in name for s in ("acc", "auc", "precision", "recall")) else "min"
 
 
-def _check_mode(mode):
+def _resolve_mode(mode, monitor: str) -> str:
+    """ "min" or "max": `mode` itself, or for "auto" what suits `monitor`."""
     if mode not in ("auto", "min", "max"):
         raise ValueError(f"mode must be 'auto', 'min' or 'max'. Received: mode={mode!r}")
+    return _auto_mode(monitor) if mode == "auto" else mode
+
+
+def _improves(current, best, mode: str, min_delta: float = 0.0) -> bool:
+    """Whether `current` beats `best` (None: nothing yet) by more than min_delta in the
+    direction of `mode`. NaN never improves."""
+    current = float(current)
+    if current != current:
+        return False
+    if best is None:
+        return True
+    return current > best + min_delta if mode == "max" else current < best - min_delta
 
 
 def _monitored(callback, monitor: str, logs, who: str):
@@ -222,27 +235,18 @@ class EarlyStopping(Callback):
         start_from_epoch=0,
     ):
         super().__init__()
-        _check_mode(mode)
+        self.mode = _resolve_mode(mode, monitor)
         if patience < 0:
             raise ValueError(f"patience must be >= 0. Received: patience={patience}")
         self.monitor, self.patience, self.verbose = monitor, int(patience), verbose
         self.baseline, self.restore_best_weights = baseline, restore_best_weights
         self.start_from_epoch = start_from_epoch
-        if mode == "auto":
-            mode = _auto_mode(monitor)
-        self.mode = mode
-        self.min_delta = abs(min_delta) * (1 if mode == "max" else -1)
+        self.min_delta = abs(min_delta)
         self.stopped_epoch = 0
         self.best_epoch = 0
 
     def _better(self, current, reference):
-        if current != current:  # NaN never improves
-            return False
-        if reference is None:
-            return True
-        if self.mode == "max":
-            return current - self.min_delta > reference
-        return current - self.min_delta < reference
+        return _improves(current, reference, self.mode, self.min_delta)
 
     def on_train_begin(self, logs=None):
         self.wait = 0
@@ -318,7 +322,7 @@ class ModelCheckpoint(Callback):
         initial_value_threshold=None,
     ):
         super().__init__()
-        _check_mode(mode)
+        self.mode = _resolve_mode(mode, monitor)
         if save_freq != "epoch" and (
             not isinstance(save_freq, int) or isinstance(save_freq, bool) or save_freq <= 0
         ):
@@ -335,7 +339,6 @@ class ModelCheckpoint(Callback):
         self.filepath = os.fspath(filepath)
         self.monitor, self.verbose = monitor, verbose
         self.save_best_only, self.save_weights_only = bool(save_best_only), bool(save_weights_only)
-        self.mode = _auto_mode(monitor) if mode == "auto" else mode
         self.save_freq = save_freq
         no_best = -math.inf if self.mode == "max" else math.inf
         self.best = no_best if initial_value_threshold is None else initial_value_threshold
@@ -343,9 +346,8 @@ class ModelCheckpoint(Callback):
         if save_freq != "epoch":  # batch hooks only when needed: they slow fit down
             self.on_train_batch_end = self._on_train_batch_end
 
-    def _improved(self, current) -> bool:  # NaN never improves
-        current = float(current)
-        return current > self.best if self.mode == "max" else current < self.best
+    def _improved(self, current) -> bool:
+        return _improves(current, self.best, self.mode)
 
     def on_train_begin(self, logs=None):
         self._batches_seen = 0
@@ -435,7 +437,7 @@ class ReduceLROnPlateau(Callback):
         min_lr=0.0,
     ):
         super().__init__()
-        _check_mode(mode)
+        self.mode = _resolve_mode(mode, monitor)
         if not 0.0 < factor < 1.0:
             raise ValueError(
                 f"ReduceLROnPlateau: factor must be in (0, 1). Received: factor={factor}"
@@ -448,12 +450,9 @@ class ReduceLROnPlateau(Callback):
         self.monitor, self.factor, self.patience = monitor, float(factor), int(patience)
         self.verbose, self.min_delta = verbose, abs(float(min_delta))
         self.cooldown, self.min_lr = int(cooldown), float(min_lr)
-        self.mode = _auto_mode(monitor) if mode == "auto" else mode
 
     def _improved(self, current) -> bool:
-        if self.mode == "max":
-            return current > self.best + self.min_delta
-        return current < self.best - self.min_delta
+        return _improves(current, self.best, self.mode, self.min_delta)
 
     def on_train_begin(self, logs=None):
         self.best = -math.inf if self.mode == "max" else math.inf
