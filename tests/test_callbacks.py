@@ -292,17 +292,21 @@ def test_lambda_callback_calls_every_hook_in_order(rng):
         on_train_batch_end=lambda batch, logs: calls.append(("batch_end", batch, logs["loss"])),
         on_epoch_end=lambda epoch, logs: calls.append(("epoch_end", epoch, sorted(logs))),
         on_train_end=lambda logs: calls.append(("train_end", sorted(logs))),
+        on_test_begin=lambda logs: calls.append(("test_begin", logs)),
+        on_test_end=lambda logs: calls.append(("test_end", sorted(logs))),
     )
     m = ramp_model()
     m.fit(X1, Y1, batch_size=5, epochs=2, validation_data=VAL, callbacks=[cb], verbose=0)
     names = [c[0] for c in calls]
-    epoch = ["epoch_begin", "batch_begin", "batch_end", "batch_begin", "batch_end", "epoch_end"]
+    epoch = ["epoch_begin", "batch_begin", "batch_end", "batch_begin", "batch_end"]
+    epoch += ["test_begin", "test_end", "epoch_end"]  # validation between batches and epoch end
     assert names == ["train_begin", *epoch, *epoch, "train_end"]
     assert calls[0] == ("train_begin", {})
     assert [c[1] for c in calls if c[0] == "batch_begin"] == [0, 1, 0, 1]
     assert all(math.isfinite(c[2]) for c in calls if c[0] == "batch_end")
     assert calls[-2] == ("epoch_end", 1, ["loss", "val_loss"])
     assert calls[-1] == ("train_end", ["loss", "val_loss"])
+    assert ("test_end", ["loss"]) in calls
 
 
 def test_lambda_callback_without_batch_hooks_keeps_one_engine_call_per_epoch(monkeypatch):

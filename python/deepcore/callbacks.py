@@ -591,8 +591,9 @@ class LambdaCallback(Callback):
     """A callback made of functions, called as the hooks of the same name:
     `on_epoch_begin(epoch, logs)`, `on_epoch_end(epoch, logs)`, `on_train_begin(logs)`,
     `on_train_end(logs)`, `on_train_batch_begin(batch, logs)`,
-    `on_train_batch_end(batch, logs)`. Hooks left None do nothing; fit calls
-    batch-level hooks (one engine call per batch) only when one is given.
+    `on_train_batch_end(batch, logs)`, and `on_test_begin(logs)` / `on_test_end(logs)`
+    around fit's validation. Hooks left None do nothing; fit calls batch-level hooks (one
+    engine call per batch) only when one is given.
     """
 
     _HOOKS = (

@@ -700,7 +700,9 @@ class Sequential:
                 )
             logs = {"loss": loss, **dict(zip(self._metric_names, values))}
             if val is not None and (epoch + 1) % validation_freq == 0:
+                cbs.on_test_begin({})
                 vloss, vvalues = engine.evaluate(val[0], val[1], val[2], val_batch)
+                cbs.on_test_end({"loss": vloss, **dict(zip(self._metric_names, vvalues))})
                 logs["val_loss"] = vloss
                 logs.update({f"val_{k}": v for k, v in zip(self._metric_names, vvalues)})
             last_seconds = time.perf_counter() - start
