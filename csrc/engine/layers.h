@@ -222,7 +222,9 @@ class BatchNormalization final : public Layer {
   float *gamma_ = nullptr, *beta_ = nullptr, *ggamma_ = nullptr, *gbeta_ = nullptr;
   float *moving_mean_ = nullptr, *moving_var_ = nullptr;
   std::vector<float> xhat_, inv_std_;
-  std::vector<double> sum_a_, sum_b_;  // per-channel sums (mean/var, or dy/dy*xhat)
+  // per-channel scratch: mean, var then gamma, beta (forward); sum(dy), sum(dy*xhat),
+  // the dx factor (backward)
+  std::vector<double> sum_a_, sum_b_, sum_c_;
   bool used_batch_stats_ = false;
 };
 

@@ -39,6 +39,7 @@ void BatchNormalization::reserve(int64_t rows) {
   inv_std_.resize(static_cast<size_t>(c_));
   sum_a_.resize(static_cast<size_t>(c_));
   sum_b_.resize(static_cast<size_t>(c_));
+  sum_c_.resize(static_cast<size_t>(c_));
 }
 
 void BatchNormalization::forward(Backend&, const float* x, float* y, int64_t rows, bool training,
@@ -69,12 +70,19 @@ void BatchNormalization::forward(Backend&, const float* x, float* y, int64_t row
       var[c] = moving_var_[c];
     }
   }
-  for (int64_t c = 0; c < c_; ++c) inv_std_[c] = static_cast<float>(1.0 / std::sqrt(var[c] + epsilon_));
+  // per channel, once: 1/std, and gamma and beta (1 and 0 when the layer has none)
+  std::vector<double>& gamma = var;
+  std::vector<double>& beta = sum_c_;
+  for (int64_t c = 0; c < c_; ++c) {
+    inv_std_[c] = static_cast<float>(1.0 / std::sqrt(var[c] + epsilon_));
+    gamma[c] = gamma_ ? gamma_[c] : 1.f;
+    beta[c] = beta_ ? beta_[c] : 0.f;
+  }
   for (int64_t r = 0; r < m; ++r)
     for (int64_t c = 0; c < c_; ++c) {
       const int64_t i = r * c_ + c;
       xhat_[i] = static_cast<float>((x[i] - mean[c]) * inv_std_[c]);
-      y[i] = (gamma_ ? gamma_[c] : 1.f) * xhat_[i] + (beta_ ? beta_[c] : 0.f);
+      y[i] = static_cast<float>(gamma[c]) * xhat_[i] + static_cast<float>(beta[c]);
     }
 }
 
@@ -97,12 +105,14 @@ void BatchNormalization::backward(Backend&, const float*, const float*, const fl
     if (gbeta_) gbeta_[c] = static_cast<float>(sum_dy[c]);
   }
   if (!dx) return;
-  // dx = gamma * inv_std / m * (m * dy - sum(dy) - xhat * sum(dy * xhat))
+  // dx = gamma * inv_std / m * (m * dy - sum(dy) - xhat * sum(dy * xhat)), the factor
+  // computed once per channel
+  std::vector<double>& k = sum_c_;
+  for (int64_t c = 0; c < c_; ++c) k[c] = (gamma_ ? gamma_[c] : 1.f) * inv_std_[c] / double(m);
   for (int64_t r = 0; r < m; ++r)
     for (int64_t c = 0; c < c_; ++c) {
       const int64_t i = r * c_ + c;
-      const double k = (gamma_ ? gamma_[c] : 1.f) * inv_std_[c] / double(m);
-      dx[i] = static_cast<float>(k * (double(m) * dy[i] - sum_dy[c] - xhat_[i] * sum_dy_xhat[c]));
+      dx[i] = static_cast<float>(k[c] * (double(m) * dy[i] - sum_dy[c] - xhat_[i] * sum_dy_xhat[c]));
     }
 }
 
