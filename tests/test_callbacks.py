@@ -203,18 +203,35 @@ def test_a_schedule_may_start_from_zero():
             m.optimizer.learning_rate = bad
 
 
-def test_terminate_on_nan_stops_a_diverging_run(capsys):
+def diverging_run(callbacks):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 2))
     y = 100 * x.sum(axis=1)
+    dc.utils.set_random_seed(3)
     m = dc.Sequential([dc.Input(shape=(2,)), dc.layers.Dense(1)])
     m.compile(optimizer=dc.optimizers.SGD(learning_rate=1e10), loss="mse")
-    h = m.fit(x, y, epochs=50, callbacks=[TerminateOnNaN()], verbose=0)
+    return m, m.fit(x, y, epochs=50, batch_size=8, callbacks=callbacks, verbose=0)
+
+
+def test_terminate_on_nan_stops_at_the_first_nonfinite_batch(capsys):
+    m, h = diverging_run([TerminateOnNaN()])
     losses = h.history["loss"]
     assert 1 <= len(losses) < 50
     assert not math.isfinite(losses[-1]) and all(math.isfinite(v) for v in losses[:-1])
     assert m.stop_training
-    assert f"Epoch {len(losses)}: invalid loss" in capsys.readouterr().out
+    steps = m.optimizer.iterations
+    assert steps < 8 * len(losses)  # stopped inside the epoch, not at its end
+    assert f"Batch {steps - 8 * (len(losses) - 1) - 1}: Invalid loss" in capsys.readouterr().out
+    # The same stop as Keras' check after every batch (here through per-batch engine
+    # calls, which a batch hook forces): the same step, the same weights.
+    batch_losses = []
+    record = dc.callbacks.LambdaCallback(
+        on_train_batch_end=lambda b, logs: batch_losses.append(logs["loss"])
+    )
+    m2, h2 = diverging_run([record, TerminateOnNaN()])
+    assert m2.optimizer.iterations == steps
+    assert sum(math.isfinite(v) for v in batch_losses) == len(batch_losses) - 1
+    np.testing.assert_array_equal(m2.get_weights()[0], m.get_weights()[0])
 
 
 def test_terminate_on_nan_leaves_finite_runs_alone():

@@ -93,7 +93,7 @@ void Pool2D::backward(Backend& be, const float*, const float*, const float* dy, 
 // -------------------------------------------------------------------- Reshape
 void Reshape::build(const Shape& in) {
   in_shape = in;
-  const int64_t n = shape_size(in);
+  const int64_t n = shape_size(in);  // the model checked the input's size
   if (target_.empty()) {
     out_shape = {n};
     return;
@@ -101,15 +101,20 @@ void Reshape::build(const Shape& in) {
   Shape t = target_;
   int64_t known = 1, unknown = -1;
   for (size_t i = 0; i < t.size(); ++i) {
-    if (t[i] == -1) {
-      if (unknown >= 0) throw std::invalid_argument("Reshape: at most one dimension may be -1");
+    if (t[i] == -1 && unknown < 0) {
       unknown = static_cast<int64_t>(i);
+    } else if (t[i] == -1) {
+      throw std::invalid_argument("Reshape: at most one dimension may be -1, received " +
+                                  shape_str(target_));
+    } else if (t[i] <= 0) {
+      throw std::invalid_argument("Reshape: target sizes must be positive (or one -1), received " +
+                                  shape_str(target_));
     } else {
-      known *= t[i];
+      known = known < 0 ? -1 : bounded_mul(known, t[i]);
     }
   }
   if (unknown >= 0 && known > 0 && n % known == 0) t[unknown] = n / known;
-  if (shape_size(t) != n)
+  if (known < 0 || bounded_size(t) != n)
     throw std::invalid_argument("Reshape: cannot reshape input " + shape_str(in, true) + " (" +
                                 std::to_string(n) + " values) to " + shape_str(target_, true));
   out_shape = t;

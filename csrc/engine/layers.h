@@ -28,6 +28,9 @@ class Layer {
   // Non-trainable state (e.g. moving statistics): shapes and binding.
   virtual std::vector<Shape> state_shapes() const { return {}; }
   virtual void bind_state(float* /*s*/) {}
+  // Per-sample shapes of the layer's scratch buffers beyond its input and output
+  // (Conv2D's im2col), which the model checks against kMaxElements.
+  virtual std::vector<Shape> scratch_shapes() const { return {}; }
   virtual void reserve(int64_t /*rows*/) {}
   virtual void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
                        uint64_t seed) = 0;
@@ -133,6 +136,7 @@ class Conv2D final : public AffineLayer {
   const char* name() const override { return "Conv2D"; }
   void build(const Shape& in) override;
   std::vector<Shape> param_shapes() const override;
+  std::vector<Shape> scratch_shapes() const override { return {{g_.oh, g_.ow, kh_, kw_, g_.c}}; }
   void bind(float* w, float* g) override { bind_affine(w, g, kh_ * kw_ * g_.c * filters_); }
   void reserve(int64_t rows) override;
   void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,

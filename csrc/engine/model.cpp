@@ -85,34 +85,72 @@ void Model::add_batch_normalization(double momentum, double epsilon, bool center
   layers_.push_back(std::make_unique<BatchNormalization>(momentum, epsilon, center, scale));
 }
 
-void Model::build(const Shape& input_shape) {
+namespace {
+
+// The size of a tensor of `layer`, or invalid_argument naming it and its shape.
+int64_t checked_size(const Shape& s, const char* what) {
+  const int64_t n = bounded_size(s);
+  if (n < 0)
+    throw std::invalid_argument(std::string(what) + " " + shape_str(s) +
+                                (std::any_of(s.begin(), s.end(), [](int64_t d) { return d <= 0; })
+                                     ? " has a size that is not positive"
+                                     : " holds more than " + std::to_string(kMaxElements) +
+                                           " values"));
+  return n;
+}
+
+}  // namespace
+
+std::vector<Param> Model::plan(const Shape& input_shape) {
+  std::lock_guard<FairLock> lock(mutex_);
+  if (built_) throw std::invalid_argument("the model is already built");
+  return plan_layers(input_shape);
+}
+
+std::vector<Param> Model::plan_layers(const Shape& input_shape) {
   if (layers_.empty()) throw std::invalid_argument("the model has no layers");
-  for (int64_t d : input_shape)
-    if (d <= 0)
-      throw std::invalid_argument("input shape must have positive sizes, received: " +
-                                  shape_str(input_shape));
-  input_shape_ = input_shape;
-  params_.clear();
-  int64_t total = 0, state_total = 0;
+  std::vector<Param> params;
+  int64_t total = 0, state_total = 0, per_sample = checked_size(input_shape, "input shape");
   Shape s = input_shape;
-  std::vector<int64_t> first(layers_.size()), first_state(layers_.size());
   for (size_t i = 0; i < layers_.size(); ++i) {
     try {
-      layers_[i]->build(s);
+      Layer& layer = *layers_[i];
+      layer.build(s);
+      per_sample = std::max(per_sample, checked_size(layer.out_shape, "output shape"));
+      for (const Shape& sc : layer.scratch_shapes())
+        per_sample = std::max(per_sample, checked_size(sc, "workspace per sample"));
+      for (bool trainable : {true, false}) {
+        int64_t& sum = trainable ? total : state_total;
+        for (const Shape& ps : trainable ? layer.param_shapes() : layer.state_shapes()) {
+          params.push_back({static_cast<int64_t>(i), sum, ps, trainable});
+          sum += checked_size(ps, "weight of shape");
+          if (sum > kMaxElements)
+            throw std::invalid_argument("the model's weights would hold more than " +
+                                        std::to_string(kMaxElements) + " values");
+        }
+      }
     } catch (const std::invalid_argument& e) {
       throw std::invalid_argument("layer #" + std::to_string(i) + ": " + e.what());
     }
-    first[i] = total;
-    for (const Shape& ps : layers_[i]->param_shapes()) {
-      params_.push_back({static_cast<int64_t>(i), total, ps, true});
-      total += shape_size(ps);
-    }
-    first_state[i] = state_total;
-    for (const Shape& ss : layers_[i]->state_shapes()) {
-      params_.push_back({static_cast<int64_t>(i), state_total, ss, false});
-      state_total += shape_size(ss);
-    }
     s = layers_[i]->out_shape;
+  }
+  max_per_sample_ = per_sample;
+  return params;
+}
+
+void Model::build(const Shape& input_shape) {
+  std::lock_guard<FairLock> lock(mutex_);
+  if (built_) throw std::invalid_argument("the model is already built");
+  params_ = plan_layers(input_shape);
+  input_shape_ = input_shape;
+  int64_t total = 0, state_total = 0;
+  std::vector<int64_t> first(layers_.size()), first_state(layers_.size());
+  size_t k = 0;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    first[i] = total;
+    first_state[i] = state_total;
+    for (; k < params_.size() && params_[k].layer == static_cast<int64_t>(i); ++k)
+      (params_[k].trainable ? total : state_total) += shape_size(params_[k].shape);
   }
   weights_.assign(static_cast<size_t>(total), 0.f);
   grads_.assign(static_cast<size_t>(total), 0.f);
@@ -123,6 +161,15 @@ void Model::build(const Shape& input_shape) {
   }
   capacity_ = 0;
   built_ = true;
+}
+
+void Model::check_rows(int64_t rows) const {
+  if (bounded_mul(rows, max_per_sample_) < 0)
+    throw std::invalid_argument(
+        "batch_size=" + std::to_string(rows) + " is too large for this model: its largest " +
+        "buffer holds " + std::to_string(max_per_sample_) + " values per sample, and a batch " +
+        "may hold at most " + std::to_string(kMaxElements) + " values; use a batch_size of at " +
+        "most " + std::to_string(kMaxElements / max_per_sample_));
 }
 
 const Shape& Model::output_shape(int64_t layer) const {
@@ -138,6 +185,7 @@ ActSpec Model::output_activation() const {
 }
 
 void Model::set_regularizer(int64_t param, float l1, float l2) {
+  std::lock_guard<FairLock> lock(mutex_);
   if (param < 0 || param >= static_cast<int64_t>(params_.size()))
     throw std::out_of_range("parameter index out of range: " + std::to_string(param));
   params_[static_cast<size_t>(param)].l1 = l1;
@@ -149,6 +197,7 @@ void Model::set_regularizer(int64_t param, float l1, float l2) {
 // ------------------------------------------------------------------- compile
 void Model::compile(const LossSpec& loss, const OptSpec& opt,
                     const std::vector<MetricSpec>& metrics) {
+  std::lock_guard<FairLock> lock(mutex_);
   if (!built_) throw std::invalid_argument("build the model before compiling it");
   loss_ = loss;
   opt_ = opt;
@@ -171,6 +220,72 @@ void Model::compile(const LossSpec& loss, const OptSpec& opt,
   compiled_ = true;
 }
 
+void Model::set_metrics(const std::vector<MetricSpec>& metrics) {
+  std::lock_guard<FairLock> lock(mutex_);
+  metrics_ = metrics;
+}
+
+void Model::set_learning_rate(double lr) {
+  std::lock_guard<FairLock> lock(mutex_);
+  opt_.learning_rate = lr;
+  opt_.schedule.kind = Schedule::Constant;
+}
+
+double Model::learning_rate() const {
+  std::lock_guard<FairLock> lock(mutex_);
+  return current_learning_rate();
+}
+
+double Model::current_learning_rate() const {
+  return opt_.schedule.kind == Schedule::Constant ? opt_.learning_rate
+                                                  : schedule_value(opt_.schedule, iterations_);
+}
+
+int64_t Model::iterations() const {
+  std::lock_guard<FairLock> lock(mutex_);
+  return iterations_;
+}
+
+void Model::set_iterations(int64_t it) {
+  std::lock_guard<FairLock> lock(mutex_);
+  if (it < 0)
+    throw std::invalid_argument("iterations must be >= 0, received: " + std::to_string(it));
+  iterations_ = it;
+}
+
+std::vector<float> Model::optimizer_state() const {
+  std::lock_guard<FairLock> lock(mutex_);
+  return slots_;
+}
+
+void Model::set_optimizer_state(const float* values, int64_t n) {
+  std::lock_guard<FairLock> lock(mutex_);
+  if (n != static_cast<int64_t>(slots_.size()))
+    throw std::invalid_argument("the optimizer state holds " + std::to_string(slots_.size()) +
+                                " values, received " + std::to_string(n));
+  std::copy(values, values + n, slots_.begin());
+}
+
+void Model::set_seed(uint64_t seed) {
+  std::lock_guard<FairLock> lock(mutex_);
+  seed_ = seed;
+}
+
+uint64_t Model::seed() const {
+  std::lock_guard<FairLock> lock(mutex_);
+  return seed_;
+}
+
+void Model::set_draws(uint64_t draws) {
+  std::lock_guard<FairLock> lock(mutex_);
+  draws_ = draws;
+}
+
+uint64_t Model::draws() const {
+  std::lock_guard<FairLock> lock(mutex_);
+  return draws_;
+}
+
 void Model::check_compiled() const {
   if (!compiled_)
     throw std::invalid_argument("the model must be compiled before training or evaluating");
@@ -187,6 +302,7 @@ void Model::check_batch(int64_t n, int64_t ycols, int64_t batch_size) const {
 // ----------------------------------------------------------------- workspace
 void Model::reserve(int64_t rows) {
   if (rows <= capacity_) return;
+  check_rows(rows);
   const size_t L = layers_.size();
   acts_.resize(L);
   dacts_.resize(L);
@@ -206,6 +322,7 @@ const float* Model::forward(const float* x, int64_t rows, bool training) {
   const float* in = x;
   for (size_t i = 0; i < layers_.size(); ++i) {
     uint64_t seed = 0;
+    if (!training) poll_interrupt();  // a training step is never left half-done
     if (training) {
       const std::optional<uint64_t> own = layers_[i]->own_seed();
       seed = own ? random_bits(*own, static_cast<uint64_t>(iterations_)) : random_bits(seed_, draws_++);
@@ -281,39 +398,41 @@ void Model::apply_update() {
   if (opt_.global_clipnorm > 0) clip(g, n, opt_.global_clipnorm);
   const int nslots = optimizer_slots(opt_);
   auto slot = [&](int k) { return k < nslots ? slots_.data() + k * n : nullptr; };
-  const auto lr = static_cast<float>(learning_rate());
+  const auto lr = static_cast<float>(current_learning_rate());
   ++iterations_;
   be_.optimizer_update(opt_, lr, iterations_, weights_.data(), g, slot(0), slot(1),
                        slot(2), n);
 }
 
-void Model::accumulate_metrics(const float* y, const float* w, int64_t rows, int64_t ycols,
+void Model::accumulate_metrics(const std::vector<MetricSpec>& metrics, const float* y,
+                               const float* w, int64_t rows, int64_t ycols,
                                std::vector<double>& states) {
   const Layer& last = *layers_.back();
   const int64_t cols = last.out_shape.back();
   const int64_t per = shape_size(last.out_shape) / cols;
   const float* out = acts_.back().data();
   double* state = states.data();
-  for (const MetricSpec& m : metrics_) {
+  for (const MetricSpec& m : metrics) {
     be_.metric_update(m, out, y, w, rows * per, cols, ycols / per, state);
     state += metric_state_size(m);
   }
 }
 
-const std::vector<int64_t>& Model::shuffle(int64_t n) {
-  order_.resize(static_cast<size_t>(n));
-  std::iota(order_.begin(), order_.end(), int64_t{0});
+std::vector<int64_t> Model::shuffle(int64_t n) {
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), int64_t{0});
   for (int64_t i = n - 1; i > 0; --i)
-    std::swap(order_[i], order_[random_bits(seed_, draws_++) % static_cast<uint64_t>(i + 1)]);
-  return order_;
+    std::swap(order[i], order[random_bits(seed_, draws_++) % static_cast<uint64_t>(i + 1)]);
+  return order;
 }
 
 std::vector<int64_t> Model::permutation(int64_t n) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<FairLock> lock(mutex_);
   return shuffle(n);
 }
 
 int64_t Model::run_states() const {
+  std::lock_guard<FairLock> lock(mutex_);
   int64_t size = 2;  // loss sum, rows
   for (const MetricSpec& m : metrics_) size += metric_state_size(m);
   return size;
@@ -321,22 +440,38 @@ int64_t Model::run_states() const {
 
 RunResult Model::run(const float* x, const float* y, const float* w, int64_t ycols,
                      int64_t batch_size, bool train, const int64_t* order, int64_t n,
-                     const double* carry) {
+                     const std::vector<double>* carry, bool stop_on_nonfinite) {
+  std::unique_lock<FairLock> lock(mutex_);
   check_compiled();
   check_batch(n, ycols, batch_size);
   const int64_t in_size = shape_size(input_shape_);
   const int64_t cap = std::min(batch_size, n);
-  reserve(cap);
-  if (static_cast<int64_t>(ybuf_.size()) < cap * ycols) ybuf_.resize(static_cast<size_t>(cap * ycols));
+  check_rows(cap);
+  // This run's metrics: a compile or set_metrics from another thread between two
+  // batches applies to the next run.
+  const std::vector<MetricSpec> metrics = metrics_;
   RunResult res;
   std::vector<double>& states = res.states;
+  int64_t nstates = 2;
+  for (const MetricSpec& m : metrics) nstates += metric_state_size(m);
+  if (carry && static_cast<int64_t>(carry->size()) != nstates)
+    throw std::invalid_argument("carry must hold " + std::to_string(nstates) +
+                                " state values, received " + std::to_string(carry->size()));
   if (carry)
-    states.assign(carry, carry + run_states());
+    states = *carry;
   else
-    states.assign(static_cast<size_t>(run_states()), 0.0);
-  double& loss_total = states[states.size() - 2];
-  double& seen = states.back();
+    states.assign(static_cast<size_t>(nstates), 0.0);
   for (int64_t start = 0; start < n; start += batch_size) {
+    if (start > 0 && train) {  // between two steps: let other calls in, then poll
+      lock.unlock();
+      poll_interrupt();
+      lock.lock();
+    } else {
+      poll_interrupt();
+    }
+    reserve(cap);
+    if (static_cast<int64_t>(ybuf_.size()) < cap * ycols)
+      ybuf_.resize(static_cast<size_t>(cap * ycols));
     const int64_t rows = std::min(batch_size, n - start);
     const float *xb = x + start * in_size, *yb = y + start * ycols, *wb = w ? w + start : nullptr;
     if (order) {
@@ -351,14 +486,19 @@ RunResult Model::run(const float* x, const float* y, const float* w, int64_t yco
       }
     }
     const double batch_loss = loss_and_backward(xb, yb, wb, rows, ycols, train) + regularize(train);
-    loss_total += batch_loss * static_cast<double>(rows);
-    seen += static_cast<double>(rows);
-    accumulate_metrics(yb, wb, rows, ycols, states);
+    states[nstates - 2] += batch_loss * static_cast<double>(rows);
+    states[nstates - 1] += static_cast<double>(rows);
+    accumulate_metrics(metrics, yb, wb, rows, ycols, states);
     if (train) apply_update();
+    ++res.batches;
+    if (stop_on_nonfinite && !std::isfinite(batch_loss)) {
+      res.nonfinite = true;
+      break;
+    }
   }
-  res.loss = loss_total / seen;
+  res.loss = states[nstates - 2] / states[nstates - 1];
   const double* state = states.data();
-  for (const MetricSpec& m : metrics_) {
+  for (const MetricSpec& m : metrics) {
     res.metrics.push_back(metric_result(m, state));
     state += metric_state_size(m);
   }
@@ -367,27 +507,30 @@ RunResult Model::run(const float* x, const float* y, const float* w, int64_t yco
 
 RunResult Model::fit_epoch(const float* x, const float* y, const float* w, int64_t n,
                            int64_t ycols, int64_t batch_size, bool shuffle,
-                           const double* carry) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return run(x, y, w, ycols, batch_size, true, shuffle ? this->shuffle(n).data() : nullptr, n,
-             carry);
+                           const std::vector<double>* carry, bool stop_on_nonfinite) {
+  std::vector<int64_t> order;
+  if (shuffle) {
+    std::lock_guard<FairLock> lock(mutex_);
+    check_batch(n, ycols, batch_size);
+    order = this->shuffle(n);
+  }
+  return run(x, y, w, ycols, batch_size, true, shuffle ? order.data() : nullptr, n, carry,
+             stop_on_nonfinite);
 }
 
 RunResult Model::fit_rows(const float* x, const float* y, const float* w, int64_t ycols,
                           int64_t batch_size, const int64_t* order, int64_t count,
-                          const double* carry) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return run(x, y, w, ycols, batch_size, true, order, count, carry);
+                          const std::vector<double>* carry, bool stop_on_nonfinite) {
+  return run(x, y, w, ycols, batch_size, true, order, count, carry, stop_on_nonfinite);
 }
 
 RunResult Model::evaluate(const float* x, const float* y, const float* w, int64_t n,
                           int64_t ycols, int64_t batch_size) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return run(x, y, w, ycols, batch_size, false, nullptr, n);
+  return run(x, y, w, ycols, batch_size, false, nullptr, n, nullptr, false);
 }
 
 void Model::predict(const float* x, int64_t n, int64_t batch_size, float* out) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<FairLock> lock(mutex_);
   if (!built_) throw std::invalid_argument("the model is not built yet");
   check_batch(n, 1, batch_size);
   const int64_t in_size = shape_size(input_shape_);
@@ -402,7 +545,7 @@ void Model::predict(const float* x, int64_t n, int64_t batch_size, float* out) {
 
 double Model::gradients(const float* x, const float* y, const float* w, int64_t n, int64_t ycols,
                         float* grad_out) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<FairLock> lock(mutex_);
   check_compiled();
   check_batch(n, ycols, n);
   reserve(n);

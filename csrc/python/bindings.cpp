@@ -4,10 +4,17 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <pthread.h>
+
+#include <atomic>
+#include <chrono>
+#include <exception>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "deepcore/backend.h"
+#include "deepcore/calls.h"
 #include "deepcore/kernels.h"
 #include "deepcore/model.h"
 
@@ -91,21 +98,83 @@ void optimizer_step(const OptSpec& o, double lr, int64_t step, py::array_t<T> w,
 
 py::tuple result(const RunResult& r) { return py::make_tuple(r.loss, r.metrics); }
 
-// Training results with the states to continue from: (loss, metrics, states).
+// Training results with the states to continue from and the batches run: (loss,
+// metrics, states, batches).
 py::tuple train_result(const RunResult& r) {
   return py::make_tuple(r.loss, r.metrics,
                         py::array_t<double>(static_cast<py::ssize_t>(r.states.size()),
-                                            r.states.data()));
+                                            r.states.data()),
+                        r.batches);
 }
 
-// The states an epoch trained in pieces goes on from (None: start from zero).
-const double* carried(const Model& md, const std::optional<Arr<double>>& carry) {
-  if (!carry) return nullptr;
-  if (carry->ndim() != 1 || carry->size() != md.run_states())
-    throw std::invalid_argument("carry must hold " + std::to_string(md.run_states()) +
-                                " state values, received " +
-                                std::to_string(carry->size()));
-  return carry->data();
+// The states an epoch trained in pieces goes on from (None: start from zero); the
+// engine checks their number.
+std::optional<std::vector<double>> carried(const std::optional<Arr<double>>& carry) {
+  if (!carry) return std::nullopt;
+  if (carry->ndim() != 1) throw std::invalid_argument("carry must be a 1-D array");
+  return std::vector<double>(carry->data(), carry->data() + carry->size());
+}
+
+const std::vector<double>* ptr(const std::optional<std::vector<double>>& v) {
+  return v ? &*v : nullptr;
+}
+
+// ------------------------------------------------------------ engine calls
+// Engine calls run without the GIL. Between batches the engine polls: in the main
+// thread for signals (Ctrl-C raises KeyboardInterrupt within a batch), in the others
+// for interpreter exit. At exit, `_exiting` (run by atexit) stops the calls of other
+// threads and waits for them; those threads then never take the GIL again. The GIL
+// is taken back by a plain call, never in a destructor: a thread that asks for it
+// while the interpreter finalizes is ended by Python (pthread_exit), and that must
+// not unwind through a noexcept destructor (std::terminate).
+std::atomic<bool> g_exiting{false};
+std::atomic<int> g_calls{0};
+std::atomic<unsigned long> g_main_thread{0};
+// The exception a signal handler raised during the poll, until the call returns.
+thread_local PyObject *t_error_type = nullptr, *t_error_value = nullptr, *t_error_tb = nullptr;
+
+bool poll_signals() {
+  const PyGILState_STATE gil = PyGILState_Ensure();
+  const bool stop = PyErr_CheckSignals() != 0;
+  if (stop) PyErr_Fetch(&t_error_type, &t_error_value, &t_error_tb);
+  PyGILState_Release(gil);
+  return stop;
+}
+
+bool poll_exit() { return g_exiting.load(); }
+
+[[noreturn]] void park() {
+  for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+}
+
+template <class F>
+auto without_gil(F&& f) -> decltype(f()) {
+  const bool main = PyThread_get_thread_ident() == g_main_thread.load();
+  std::optional<decltype(f())> result;
+  std::exception_ptr error;
+  PyThreadState* state = PyEval_SaveThread();
+  g_calls.fetch_add(1);
+  if (g_exiting.load() && !main) park();
+  try {
+    ScopedPoll poll(main ? poll_signals : poll_exit);
+    result.emplace(f());
+  } catch (...) {
+    error = std::current_exception();
+  }
+  g_calls.fetch_sub(1);
+  if (g_exiting.load() && !main) park();
+  PyEval_RestoreThread(state);
+  if (error) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const Interrupted&) {
+      if (!t_error_type) throw;
+      PyErr_Restore(std::exchange(t_error_type, nullptr), std::exchange(t_error_value, nullptr),
+                    std::exchange(t_error_tb, nullptr));
+      throw py::error_already_set();
+    }
+  }
+  return std::move(*result);
 }
 
 // A NumPy view of engine memory that keeps the model alive.
@@ -117,6 +186,22 @@ py::array_t<float> view(float* data, int64_t n, py::handle owner) {
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "deepcore engine (private; use the deepcore package)";
+
+  g_main_thread = py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
+  // os.fork() from any thread makes that thread the child's main thread.
+  pthread_atfork(nullptr, nullptr, [] {
+    g_main_thread = PyThread_get_thread_ident();
+    g_calls = 0;  // the calls of the parent's other threads do not exist here
+  });
+  // Run by atexit: stops the engine calls of other threads (daemon threads inside fit)
+  // and waits up to 5 s for them to leave the engine.
+  m.def("_exiting", [] {
+    g_exiting = true;
+    py::gil_scoped_release release;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (g_calls.load() > 0 && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  });
 
   py::enum_<Act>(m, "Act")
       .value("linear", Act::Linear)
@@ -243,10 +328,10 @@ PYBIND11_MODULE(_core, m) {
     const int64_t m = a.shape(0), k = a.shape(1), n = b.shape(1);
     py::array_t<float> c({m, n});
     float* cp = c.mutable_data();
-    {
-      py::gil_scoped_release release;
+    without_gil([&] {
       get_backend(Device::CPU).gemm(false, false, m, n, k, 1.f, a.data(), k, b.data(), n, 0.f, cp, n);
-    }
+      return true;
+    });
     return c;
   });
   m.def("all_finite", [](Arr<float> x) { return all_finite(x.data(), x.size()); });
@@ -265,6 +350,13 @@ PYBIND11_MODULE(_core, m) {
       .def("add_global_average_pooling2d", &Model::add_global_average_pooling2d)
       .def("add_batch_normalization", &Model::add_batch_normalization)
       .def("build", &Model::build)
+      .def("plan",
+           [](Model& md, const Shape& input_shape) {
+             py::list out;
+             for (const Param& p : md.plan(input_shape))
+               out.append(py::make_tuple(p.layer, p.shape, p.trainable));
+             return out;
+           })
       .def_property_readonly("built", &Model::built)
       .def_property_readonly("compiled", &Model::compiled)
       .def("output_shape", &Model::output_shape)
@@ -287,10 +379,12 @@ PYBIND11_MODULE(_core, m) {
              return view(md.state_data().data(), md.state_data().size(), self);
            })
       .def("optimizer_state",
-           [](py::object self) {
-             Model& md = self.cast<Model&>();
-             return view(md.optimizer_state().data(), md.optimizer_state().size(), self);
+           [](const Model& md) {
+             const std::vector<float> s = md.optimizer_state();
+             return py::array_t<float>(static_cast<py::ssize_t>(s.size()), s.data());
            })
+      .def("set_optimizer_state",
+           [](Model& md, Arr<float> values) { md.set_optimizer_state(values.data(), values.size()); })
       .def("set_regularizer", &Model::set_regularizer)
       .def("compile", &Model::compile)
       .def("set_metrics", &Model::set_metrics)
@@ -307,24 +401,23 @@ PYBIND11_MODULE(_core, m) {
       .def(
           "fit_epoch",
           [](Model& md, Arr<float> x, Arr<float> y, std::optional<Arr<float>> w,
-             int64_t batch_size, bool shuffle, std::optional<Arr<double>> carry) {
+             int64_t batch_size, bool shuffle, std::optional<Arr<double>> carry,
+             bool stop_on_nonfinite) {
             const int64_t n = rows_of(x, shape_size(md.input_shape()), "x");
             check_labels(y, w, n);
             const float* wp = w ? w->data() : nullptr;
-            const double* c = carried(md, carry);
-            RunResult r;
-            {
-              py::gil_scoped_release release;
-              r = md.fit_epoch(x.data(), y.data(), wp, n, y.size() / n, batch_size, shuffle, c);
-            }
-            return train_result(r);
+            const auto c = carried(carry);
+            return train_result(without_gil([&] {
+              return md.fit_epoch(x.data(), y.data(), wp, n, y.size() / n, batch_size, shuffle,
+                                  ptr(c), stop_on_nonfinite);
+            }));
           },
           py::arg("x"), py::arg("y"), py::arg("w"), py::arg("batch_size"), py::arg("shuffle"),
-          py::arg("carry") = py::none())
+          py::arg("carry") = py::none(), py::arg("stop_on_nonfinite") = false)
       .def("fit_rows",
            [](Model& md, Arr<float> x, Arr<float> y, std::optional<Arr<float>> w,
               int64_t batch_size, py::array_t<int64_t, py::array::c_style | py::array::forcecast> order,
-              std::optional<Arr<double>> carry) {
+              std::optional<Arr<double>> carry, bool stop_on_nonfinite) {
              const int64_t n = rows_of(x, shape_size(md.input_shape()), "x");
              check_labels(y, w, n);
              const int64_t* o = order.data();
@@ -333,28 +426,22 @@ PYBIND11_MODULE(_core, m) {
                  throw std::invalid_argument("row index " + std::to_string(o[i]) +
                                              " out of range for " + std::to_string(n) + " rows");
              const float* wp = w ? w->data() : nullptr;
-             const double* c = carried(md, carry);
-             RunResult r;
-             {
-               py::gil_scoped_release release;
-               r = md.fit_rows(x.data(), y.data(), wp, y.size() / n, batch_size, o, order.size(), c);
-             }
-             return train_result(r);
+             const auto c = carried(carry);
+             return train_result(without_gil([&] {
+               return md.fit_rows(x.data(), y.data(), wp, y.size() / n, batch_size, o,
+                                  order.size(), ptr(c), stop_on_nonfinite);
+             }));
            },
            py::arg("x"), py::arg("y"), py::arg("w"), py::arg("batch_size"), py::arg("order"),
-           py::arg("carry") = py::none())
+           py::arg("carry") = py::none(), py::arg("stop_on_nonfinite") = false)
       .def("evaluate",
            [](Model& md, Arr<float> x, Arr<float> y, std::optional<Arr<float>> w,
               int64_t batch_size) {
              const int64_t n = rows_of(x, shape_size(md.input_shape()), "x");
              check_labels(y, w, n);
              const float* wp = w ? w->data() : nullptr;
-             RunResult r;
-             {
-               py::gil_scoped_release release;
-               r = md.evaluate(x.data(), y.data(), wp, n, y.size() / n, batch_size);
-             }
-             return result(r);
+             return result(without_gil(
+                 [&] { return md.evaluate(x.data(), y.data(), wp, n, y.size() / n, batch_size); }));
            })
       .def("predict",
            [](Model& md, Arr<float> x, int64_t batch_size) {
@@ -363,10 +450,10 @@ PYBIND11_MODULE(_core, m) {
              for (int64_t d : md.output_shape(-1)) shape.push_back(d);
              py::array_t<float> out(shape);
              float* o = out.mutable_data();
-             {
-               py::gil_scoped_release release;
+             without_gil([&] {
                md.predict(x.data(), n, batch_size, o);
-             }
+               return true;
+             });
              return out;
            })
       .def("gradients",

@@ -1,6 +1,9 @@
 """deepcore: Keras-style deep learning on NumPy arrays, trained by a C++ engine."""
 
+import atexit
+
 from . import (
+    _core,
     activations,
     callbacks,
     config,
@@ -19,6 +22,9 @@ from . import (
 from .layers import Input
 from .models import Sequential
 from .neuron import Neuron, Perceptron
+
+# At exit, stop the engine calls of daemon threads before the interpreter goes away.
+atexit.register(_core._exiting)
 
 __version__ = "0.1.0"
 

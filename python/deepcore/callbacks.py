@@ -526,17 +526,19 @@ class LearningRateScheduler(Callback):
 
 
 class TerminateOnNaN(Callback):
-    """Stops training at the end of an epoch whose loss is NaN or infinite.
+    """Stops training at the first batch whose loss is NaN or infinite (Keras' check after
+    every batch).
 
-    Keras checks every batch; here the epoch loss is checked (no batch-level hooks,
-    so fit stays one engine call per epoch). The weights are then not finite: pair
-    it with EarlyStopping(restore_best_weights=True) or ModelCheckpoint to keep good ones.
+    The check runs in the engine: fit stops the engine right after that batch and calls
+    `on_train_batch_end` for it, without one Python call per batch. The weights are then
+    those after the non-finite step: pair it with EarlyStopping(restore_best_weights=True)
+    or ModelCheckpoint to keep good ones.
     """
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(loss):
-            print(f"Epoch {epoch + 1}: invalid loss ({loss}), terminating training")
+            print(f"Batch {batch}: Invalid loss, terminating training")
             self.model.stop_training = True
 
 

@@ -339,7 +339,7 @@ def _restore(tensors: dict, meta: dict):
                 raise ValueError(
                     f"optimizer.slots has shape {slots.shape}, the optimizer needs {state.shape}"
                 )
-            state[...] = slots
+            engine.set_optimizer_state(slots)
             engine.iterations = training["iterations"]
             if getattr(model.optimizer, "schedule", None) is None:
                 model.optimizer.learning_rate = training["learning_rate"]

@@ -18,6 +18,29 @@ inline int64_t shape_size(const Shape& s) {
   return n;
 }
 
+// The most values one tensor or buffer may hold (the BLAS library indexes with 32-bit
+// integers). Every size the engine computes is checked against it before anything is
+// allocated, so that the unchecked shape_size above never overflows.
+constexpr int64_t kMaxElements = 2147483647;
+
+// a * b for sizes, or -1 when either is negative or the product exceeds kMaxElements.
+inline int64_t bounded_mul(int64_t a, int64_t b) {
+  if (a < 0 || b < 0) return -1;
+  if (a == 0 || b == 0) return 0;
+  return a > kMaxElements / b ? -1 : a * b;
+}
+
+// Values in shape s, or -1 when a size is not positive or the count exceeds kMaxElements.
+inline int64_t bounded_size(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) {
+    if (d <= 0) return -1;
+    n = bounded_mul(n, d);
+    if (n < 0) return -1;
+  }
+  return n;
+}
+
 // ---------------------------------------------------------------- activations
 enum class Act : int {
   Linear,

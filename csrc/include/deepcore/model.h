@@ -4,11 +4,11 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <vector>
 
 #include "deepcore/backend.h"
+#include "deepcore/calls.h"
 #include "deepcore/kernels.h"
 
 namespace deepcore {
@@ -30,7 +30,14 @@ struct RunResult {
   double loss = 0;
   std::vector<double> metrics;
   std::vector<double> states;
+  int64_t batches = 0;     // batches run
+  bool nonfinite = false;  // stopped after a batch whose loss was NaN or infinite
 };
+
+// Every public member may be called from several threads at once: calls on one model
+// take turns on its lock (training releases it between batches, so that a predict from
+// another thread runs at the next batch, on the weights of a finished step). A long call
+// polls the thread's poll function (calls.h) between batches.
 
 class Model {
  public:
@@ -51,7 +58,10 @@ class Model {
   void add_reshape(const Shape& target);  // empty target: Flatten
   void add_global_average_pooling2d();
   void add_batch_normalization(double momentum, double epsilon, bool center, bool scale);
-  // Allocates parameters (zeros) and shapes for `input_shape` (without the batch axis).
+  // The layers' shapes and the parameters for `input_shape` (without the batch axis),
+  // every size checked against kMaxElements; allocates nothing.
+  std::vector<Param> plan(const Shape& input_shape);
+  // plan, then allocates the parameters (zeros). A model is built once.
   void build(const Shape& input_shape);
   bool built() const { return built_; }
   int64_t num_layers() const { return static_cast<int64_t>(layers_.size()); }
@@ -65,46 +75,47 @@ class Model {
   std::vector<float>& state_data() { return states_; }
   int64_t num_params() const { return static_cast<int64_t>(weights_.size()); }
   void set_regularizer(int64_t param, float l1, float l2);
+  // The batch size `rows` as used: fits every buffer within kMaxElements, or invalid_argument.
+  void check_rows(int64_t rows) const;
 
   // ---- training configuration
   void compile(const LossSpec& loss, const OptSpec& opt, const std::vector<MetricSpec>& metrics);
   bool compiled() const { return compiled_; }
-  void set_metrics(const std::vector<MetricSpec>& metrics) { metrics_ = metrics; }
+  void set_metrics(const std::vector<MetricSpec>& metrics);
   // A fixed learning rate replaces any schedule.
-  void set_learning_rate(double lr) {
-    opt_.learning_rate = lr;
-    opt_.schedule.kind = Schedule::Constant;
-  }
+  void set_learning_rate(double lr);
   // The rate of the next update (from the schedule when there is one).
-  double learning_rate() const {
-    return opt_.schedule.kind == Schedule::Constant ? opt_.learning_rate
-                                                    : schedule_value(opt_.schedule, iterations_);
-  }
-  int64_t iterations() const { return iterations_; }
-  void set_iterations(int64_t it) { iterations_ = it; }
-  // Optimizer slots, each num_params() long, one after the other.
-  std::vector<float>& optimizer_state() { return slots_; }
+  double learning_rate() const;
+  int64_t iterations() const;
+  void set_iterations(int64_t it);
+  // Optimizer slots, each num_params() long, one after the other (copied in and out:
+  // compile may reallocate them).
+  std::vector<float> optimizer_state() const;
+  void set_optimizer_state(const float* values, int64_t n);
   // Random state: every draw (shuffle, dropout) is random_bits(seed, draws++), but
   // a layer with a seed of its own draws random_bits(its seed, iterations()).
-  void set_seed(uint64_t seed) { seed_ = seed; }
-  uint64_t seed() const { return seed_; }
-  void set_draws(uint64_t draws) { draws_ = draws; }
-  uint64_t draws() const { return draws_; }
+  void set_seed(uint64_t seed);
+  uint64_t seed() const;
+  void set_draws(uint64_t draws);
+  uint64_t draws() const;
   // The next shuffle order of n rows (Fisher-Yates over the draws), as fit_epoch with
   // shuffle=true would draw it; safe beside a run in another thread.
   std::vector<int64_t> permutation(int64_t n);
 
   // ---- runs. x: n x input size, y: n x ycols, w: n sample weights or null.
   // `carry`: the states of an earlier run to go on from (an epoch trained in pieces),
-  // or null to start from zero; it must hold run_states() values.
+  // or null to start from zero; it must hold run_states() values. `stop_on_nonfinite`:
+  // stop after the first batch whose loss is NaN or infinite (Keras' TerminateOnNaN).
   RunResult fit_epoch(const float* x, const float* y, const float* w, int64_t n, int64_t ycols,
-                      int64_t batch_size, bool shuffle, const double* carry = nullptr);
+                      int64_t batch_size, bool shuffle, const std::vector<double>* carry = nullptr,
+                      bool stop_on_nonfinite = false);
   // One training pass over the rows order[0..count) of the data, in that order (the
   // order of `shuffle`, or part of it): what fit_epoch does, in pieces.
   RunResult fit_rows(const float* x, const float* y, const float* w, int64_t ycols,
                      int64_t batch_size, const int64_t* order, int64_t count,
-                     const double* carry = nullptr);
-  // Size of RunResult::states: the metrics' states, the loss sum and the rows seen.
+                     const std::vector<double>* carry = nullptr, bool stop_on_nonfinite = false);
+  // Size of RunResult::states: the metrics' states, the loss sum and the rows seen
+  // (a run checks its carry against its own metrics).
   int64_t run_states() const;
   RunResult evaluate(const float* x, const float* y, const float* w, int64_t n, int64_t ycols,
                      int64_t batch_size);
@@ -114,9 +125,11 @@ class Model {
                    float* grad_out);
 
  private:
+  std::vector<Param> plan_layers(const Shape& input_shape);
+  double current_learning_rate() const;
   void check_compiled() const;
-  // permutation's draw into order_ (callers hold mutex_).
-  const std::vector<int64_t>& shuffle(int64_t n);
+  // The next shuffle order (callers hold mutex_).
+  std::vector<int64_t> shuffle(int64_t n);
   void check_batch(int64_t n, int64_t ycols, int64_t batch_size) const;
   void reserve(int64_t rows);
   const float* forward(const float* x, int64_t rows, bool training);
@@ -125,12 +138,14 @@ class Model {
                            int64_t ycols, bool backward);
   double regularize(bool add_to_grads);
   void apply_update();
-  void accumulate_metrics(const float* y, const float* w, int64_t rows, int64_t ycols,
+  void accumulate_metrics(const std::vector<MetricSpec>& metrics, const float* y,
+                          const float* w, int64_t rows, int64_t ycols,
                           std::vector<double>& states);
-  // Runs over n rows: rows order[0..n) of the data, or its first n rows when order is null.
+  // Runs over n rows: rows order[0..n) of the data, or its first n rows when order is
+  // null. Training releases the lock between batches.
   RunResult run(const float* x, const float* y, const float* w, int64_t ycols,
                 int64_t batch_size, bool train, const int64_t* order, int64_t n,
-                const double* carry = nullptr);
+                const std::vector<double>* carry, bool stop_on_nonfinite);
 
   Backend& be_;
   std::vector<std::unique_ptr<Layer>> layers_;
@@ -143,12 +158,12 @@ class Model {
   std::vector<MetricSpec> metrics_;
   int64_t iterations_ = 0;
   uint64_t seed_ = 0, draws_ = 0;
-  // Workspace, grown only when a larger batch arrives.
-  int64_t capacity_ = 0;
+  // Workspace, grown only when a larger batch arrives; values per sample of its
+  // largest buffer (checked against kMaxElements for each batch size).
+  int64_t capacity_ = 0, max_per_sample_ = 1;
   std::vector<std::vector<float>> acts_, dacts_;
   std::vector<float> xbuf_, ybuf_, wbuf_, dout_;
-  std::vector<int64_t> order_;
-  std::mutex mutex_;
+  mutable FairLock mutex_;
 };
 
 }  // namespace deepcore

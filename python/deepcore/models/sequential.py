@@ -7,6 +7,7 @@ progress bar on a terminal; the data is converted to float32 once.
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 import time
@@ -173,9 +174,24 @@ class _Progress:
 
 def _overrides(callback, hook: str) -> bool:
     """Whether `callback` implements `hook` (a method override or a function set on the
-    instance, as LambdaCallback does)."""
+    instance, as LambdaCallback does) with work that needs Python after a batch.
+    TerminateOnNaN's batch check runs in the engine (fit stops the engine at the first
+    non-finite batch loss and then calls the hook), so it needs no per-batch calls."""
     f = getattr(callback, hook, None)
-    return getattr(f, "__func__", f) is not getattr(callbacks_module.Callback, hook)
+    f = getattr(f, "__func__", f)
+    return f is not getattr(callbacks_module.Callback, hook) and f is not getattr(
+        callbacks_module.TerminateOnNaN, hook, None
+    )
+
+
+def _nan_stoppers(callbacks) -> list:
+    """The callbacks whose batch check the engine runs (see `_overrides`)."""
+    return [
+        cb
+        for cb in callbacks
+        if isinstance(cb, callbacks_module.TerminateOnNaN)
+        and not _overrides(cb, "on_train_batch_end")
+    ]
 
 
 class Sequential:
@@ -655,6 +671,7 @@ class Sequential:
             for hook in ("on_train_batch_begin", "on_train_batch_end")
         )
         progress = _Progress(verbose, epochs, steps)
+        nan_stoppers = _nan_stoppers(cbs.callbacks)
         stream = _RowStream(engine, n, bool(shuffle)) if steps_per_epoch else None
         last_seconds, order_seconds = None, 0.0
         self.stop_training = False
@@ -686,8 +703,10 @@ class Sequential:
             else:
                 idx = None
             if stream is None and not batch_hooks and not live:
-                loss, values, _ = engine.fit_epoch(x, y, w, batch_size, bool(shuffle))
-                done = steps
+                loss, values, _, done = engine.fit_epoch(
+                    x, y, w, batch_size, bool(shuffle), stop_on_nonfinite=bool(nan_stoppers)
+                )
+                self._after_nonfinite(nan_stoppers, done, loss, values)
             else:
                 loss, values, done = self._fit_rows(
                     x,
@@ -697,6 +716,7 @@ class Sequential:
                     batch_size,
                     cbs if batch_hooks else None,
                     progress if (live or batch_hooks) else None,
+                    nan_stoppers,
                 )
             logs = {"loss": loss, **dict(zip(self._metric_names, values))}
             if val is not None and (epoch + 1) % validation_freq == 0:
@@ -714,13 +734,22 @@ class Sequential:
         self.history = history
         return history
 
-    def _fit_rows(self, x, y, w, idx, batch_size, cbs=None, progress=None):
+    def _after_nonfinite(self, nan_stoppers, done, loss, values):
+        """After an engine call that `nan_stoppers` (TerminateOnNaN) stopped at a batch
+        whose loss is not finite: their batch hook, as Keras calls it for that batch."""
+        if nan_stoppers and not math.isfinite(loss):
+            logs = {"loss": loss, **dict(zip(self._metric_names, values))}
+            for cb in nan_stoppers:
+                cb.on_train_batch_end(done - 1, logs)
+
+    def _fit_rows(self, x, y, w, idx, batch_size, cbs=None, progress=None, nan_stoppers=()):
         """Trains on the rows `idx` (all rows in order when None), in that order.
 
         One engine call covers all of them, unless `cbs` (batch-level hooks: one call
         per batch) or `progress` (calls of about `progress.interval` seconds, to redraw
         the bar). Each call goes on from the loss and metric counts of the one before, so
         the values passed on are those of the epoch so far, as one call would give them.
+        `nan_stoppers`: the engine stops at the first batch with a non-finite loss.
         Returns the epoch loss, the metric values and the batches done.
         """
         engine = self._engine
@@ -738,22 +767,25 @@ class Sequential:
             lo, hi = done * batch_size, min(rows, (done + k) * batch_size)
             if cbs is not None:
                 cbs.on_train_batch_begin(done, {})
+            stop = bool(nan_stoppers)
             if idx is None:  # contiguous rows: views, no copy
                 wb = None if w is None else w[lo:hi]
-                loss, values, states = engine.fit_epoch(
-                    x[lo:hi], y[lo:hi], wb, batch_size, False, carry=states
+                loss, values, states, ran = engine.fit_epoch(
+                    x[lo:hi], y[lo:hi], wb, batch_size, False, carry=states, stop_on_nonfinite=stop
                 )
             else:  # the engine gathers the rows itself
-                loss, values, states = engine.fit_rows(
-                    x, y, w, batch_size, idx[lo:hi], carry=states
+                loss, values, states, ran = engine.fit_rows(
+                    x, y, w, batch_size, idx[lo:hi], carry=states, stop_on_nonfinite=stop
                 )
-            done = min(done + k, steps)
+            done = min(done + ran, steps)
             logs = {"loss": loss, **dict(zip(self._metric_names, values))}
             if cbs is not None:
                 cbs.on_train_batch_end(done - 1, logs)
+            else:
+                self._after_nonfinite(nan_stoppers, done, loss, values)
             if progress is not None:
                 progress.update(done, logs)
-            if cbs is not None and self.stop_training:
+            if self.stop_training and (cbs is not None or nan_stoppers):
                 break
         return loss, values, done
 
@@ -886,7 +918,7 @@ class Sequential:
         y = self._targets(y, len(x))
         w = self._weights_for(sample_weight, class_weight, y, len(x))
         self._set_metrics(y)
-        loss, values, _ = engine.fit_epoch(x, y, w, len(x), False)
+        loss, values, _, _ = engine.fit_epoch(x, y, w, len(x), False)
         logs = {"loss": loss, **dict(zip(self._metric_names, values))}
         if return_dict:
             return logs
