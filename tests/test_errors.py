@@ -560,3 +560,52 @@ def test_reshape_target_with_at_most_one_unknown_size(target):
     with pytest.raises(ValueError, match=r"`target_shape` must be a tuple of positive integers"):
         dc.layers.Reshape(target)
     assert dc.layers.Reshape((4, -1)).target_shape == (4, -1)
+
+
+# ----------------------------------------------------------------- size arithmetic
+OVERFLOWING_MODELS = {
+    # 7 x C wraps to 1 in int64: built, saved, loaded, then predict read out of bounds.
+    "reshape wrapping to one value": "[dc.Input(shape=(1,)), "
+    "L.Reshape((1, 7, 0x6DB6DB6DB6DB6DB7)), L.MaxPooling2D(1), L.Flatten()]",
+    "image of 2**40 pixels": "[dc.Input(shape=(2**20, 2**20, 1)), L.GlobalAveragePooling2D()]",
+    "pooling a huge image": "[dc.Input(shape=(2**31, 2**31, 3)), L.AveragePooling2D(2)]",
+    "conv window over 2**31 values": "[dc.Input(shape=(8, 8, 1)), "
+    "L.Conv2D(4, (2**16, 2**16), padding='same')]",
+    "conv weights over 2**31 values": "[dc.Input(shape=(8, 8, 2**16)), "
+    "L.Conv2D(2**16, 1)]",
+    "dense weights over 2**31 values": "[dc.Input(shape=(2**16,)), L.Dense(2**16)]",
+    "reshape of an impossible size": "[dc.Input(shape=(6,)), L.Reshape((2**40, 2**40, -1))]",
+}
+
+
+@pytest.mark.parametrize("layers", OVERFLOWING_MODELS.values(), ids=OVERFLOWING_MODELS.keys())
+def test_sizes_past_the_engine_limit_are_refused_before_allocation(layers):
+    # Each size is checked against 2**31 - 1 values (with overflow-free arithmetic)
+    # before anything is allocated; in a fresh interpreter so that a crash fails here.
+    script = textwrap.dedent(f"""
+        import resource, numpy as np, deepcore as dc
+        L = dc.layers
+        try:
+            m = dc.Sequential({layers})
+            m.predict(np.ones((2, *m.input_shape[1:]), np.float32))
+            print("built", m.output_shape)
+        except ValueError as e:
+            print("refused:", e)
+        print("peak MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+    """)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "refused:" in proc.stdout, proc.stdout
+    assert re.search(r"more than 2147483647 values|cannot reshape", proc.stdout), proc.stdout
+    assert int(re.search(r"peak MB (\d+)", proc.stdout).group(1)) < 1000, proc.stdout
+
+
+def test_a_batch_past_the_engine_limit_names_the_largest_batch():
+    # im2col of a 64x64 window over a 64x64 image: 2**24 values per sample
+    m = dc.Sequential([dc.Input(shape=(64, 64, 1)), dc.layers.Conv2D(1, 64, padding="same")])
+    x = np.zeros((128, 64, 64, 1), np.float32)
+    with pytest.raises(ValueError, match=r"batch_size=128 is too large .* at most 127"):
+        m.predict(x, batch_size=128)
+    assert m.predict(x[:2], batch_size=2).shape == (2, 64, 64, 1)

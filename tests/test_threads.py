@@ -124,15 +124,22 @@ def test_fork_while_another_thread_is_inside_fit():
     assert "child 0" in out, out
 
 
-def test_interpreter_exit_with_a_daemon_thread_inside_fit():
-    # Used to abort ("terminate called without an active exception") when the thread
-    # asked for the GIL back while the interpreter finalized.
+def test_interpreter_exit_with_daemon_threads_inside_fit():
+    # Used to abort ("terminate called without an active exception") when a thread asked
+    # for the GIL back while the interpreter finalized: threads that keep entering and
+    # leaving the engine meet the exit every time.
     for _ in range(3):
         result = run_child(
             """
-            threading.Thread(target=lambda: model.fit(x, y, epochs=100, verbose=0),
-                             daemon=True).start()
-            time.sleep(0.5)
+            small = dc.Sequential([dc.Input(shape=(784,)), dc.layers.Dense(64),
+                                   dc.layers.Dense(10, activation="softmax")])
+            small.compile("adam", "sparse_categorical_crossentropy")
+            def loop():
+                while True:
+                    small.fit(x[:256], y[:256], epochs=1, verbose=0)
+            for _ in range(4):
+                threading.Thread(target=loop, daemon=True).start()
+            time.sleep(0.3)
             print("main exits")
             """,
             timeout=60,
@@ -143,16 +150,15 @@ def test_interpreter_exit_with_a_daemon_thread_inside_fit():
 
 SIGINT_BODY = """
 what = sys.argv[1]
+big_x, big_y = np.repeat(x, 8, axis=0), np.repeat(y, 8)  # one call takes many seconds
 print("ready", flush=True)
 try:
     if what == "fit":
-        model.fit(x, y, epochs=100, verbose=1)
+        model.fit(big_x, big_y, epochs=2, verbose=1)
     elif what == "evaluate":
-        for _ in range(100):
-            model.evaluate(x, y, batch_size=256, verbose=0)
+        model.evaluate(big_x, big_y, batch_size=256, verbose=0)
     else:
-        for _ in range(100):
-            model.predict(x, batch_size=256, verbose=0)
+        model.predict(big_x, batch_size=256, verbose=0)
     print("not interrupted", flush=True)
 except KeyboardInterrupt:
     stopped = time.monotonic()
