@@ -218,3 +218,28 @@ def test_ctrl_c_stops_an_engine_call_within_a_batch(what, terminal):
     latency, state = interrupt(what, terminal)
     assert state == "finite=True usable=True"
     assert latency < 0.5, f"KeyboardInterrupt came {latency:.3f} s after SIGINT"
+
+
+def test_other_threads_read_the_optimizer_while_the_main_thread_predicts():
+    # The main thread polls for signals (taking the GIL) inside its calls, while other
+    # threads read engine state: no lock may be waited for with the GIL held.
+    out = run_child(
+        """
+        stop = False
+        def reader():
+            while not stop:
+                model.optimizer.learning_rate, model.optimizer.iterations
+        threads = [threading.Thread(target=reader) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for _ in range(3):
+            model.predict(x, batch_size=64, verbose=0)
+            model.evaluate(x[:2048], y[:2048], verbose=0)
+        stop = True
+        for t in threads:
+            t.join()
+        print("done")
+        """,
+        timeout=120,
+    ).stdout
+    assert "done" in out

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <type_traits>
 
 #include "deepcore/backend.h"
 #include "deepcore/calls.h"
@@ -175,6 +176,26 @@ auto without_gil(F&& f) -> decltype(f()) {
     }
   }
   return std::move(*result);
+}
+
+// A Model member called through without_gil: members take the model's lock, which a
+// call in another thread may hold while its poll waits for the GIL.
+template <class M, class R, class... A>
+auto unlocked(R (M::*f)(A...)) {
+  return [f](M& md, A... a) {
+    if constexpr (std::is_void_v<R>)
+      without_gil([&] {
+        (md.*f)(a...);
+        return true;
+      });
+    else
+      return without_gil([&] { return (md.*f)(a...); });
+  };
+}
+
+template <class M, class R, class... A>
+auto unlocked(R (M::*f)(A...) const) {
+  return [f](const M& md, A... a) { return without_gil([&] { return (md.*f)(a...); }); };
 }
 
 // A NumPy view of engine memory that keeps the model alive.
@@ -349,11 +370,11 @@ PYBIND11_MODULE(_core, m) {
       .def("add_reshape", &Model::add_reshape)
       .def("add_global_average_pooling2d", &Model::add_global_average_pooling2d)
       .def("add_batch_normalization", &Model::add_batch_normalization)
-      .def("build", &Model::build)
+      .def("build", unlocked(&Model::build))
       .def("plan",
            [](Model& md, const Shape& input_shape) {
              py::list out;
-             for (const Param& p : md.plan(input_shape))
+             for (const Param& p : without_gil([&] { return md.plan(input_shape); }))
                out.append(py::make_tuple(p.layer, p.shape, p.trainable));
              return out;
            })
@@ -380,22 +401,28 @@ PYBIND11_MODULE(_core, m) {
            })
       .def("optimizer_state",
            [](const Model& md) {
-             const std::vector<float> s = md.optimizer_state();
+             const std::vector<float> s = without_gil([&] { return md.optimizer_state(); });
              return py::array_t<float>(static_cast<py::ssize_t>(s.size()), s.data());
            })
       .def("set_optimizer_state",
-           [](Model& md, Arr<float> values) { md.set_optimizer_state(values.data(), values.size()); })
-      .def("set_regularizer", &Model::set_regularizer)
-      .def("compile", &Model::compile)
-      .def("set_metrics", &Model::set_metrics)
-      .def_property("learning_rate", &Model::learning_rate, &Model::set_learning_rate)
-      .def_property("iterations", &Model::iterations, &Model::set_iterations)
-      .def_property("seed", &Model::seed, &Model::set_seed)
-      .def_property("draws", &Model::draws, &Model::set_draws)
+           [](Model& md, Arr<float> values) {
+             without_gil([&] {
+               md.set_optimizer_state(values.data(), values.size());
+               return true;
+             });
+           })
+      .def("set_regularizer", unlocked(&Model::set_regularizer))
+      .def("compile", unlocked(&Model::compile))
+      .def("set_metrics", unlocked(&Model::set_metrics))
+      .def_property("learning_rate", unlocked(&Model::learning_rate),
+                    unlocked(&Model::set_learning_rate))
+      .def_property("iterations", unlocked(&Model::iterations), unlocked(&Model::set_iterations))
+      .def_property("seed", unlocked(&Model::seed), unlocked(&Model::set_seed))
+      .def_property("draws", unlocked(&Model::draws), unlocked(&Model::set_draws))
       .def("permutation",
            [](Model& md, int64_t n) {
              if (n < 0) throw std::invalid_argument("n must be >= 0");
-             const std::vector<int64_t> order = md.permutation(n);
+             const std::vector<int64_t> order = without_gil([&] { return md.permutation(n); });
              return py::array_t<int64_t>(static_cast<py::ssize_t>(order.size()), order.data());
            })
       .def(
@@ -461,8 +488,10 @@ PYBIND11_MODULE(_core, m) {
              const int64_t n = rows_of(x, shape_size(md.input_shape()), "x");
              check_labels(y, w, n);
              py::array_t<float> g(md.num_params());
-             const double l = md.gradients(x.data(), y.data(), w ? w->data() : nullptr, n,
-                                           y.size() / n, g.mutable_data());
+             const double l = without_gil([&] {
+               return md.gradients(x.data(), y.data(), w ? w->data() : nullptr, n,
+                                 y.size() / n, g.mutable_data());
+             });
              return py::make_tuple(l, g);
            });
 }
