@@ -231,7 +231,15 @@ def test_weighted_and_unweighted_values_differ(rng):
 
 
 def test_metric_argument_errors():
-    with pytest.raises(ValueError, match="num_thresholds must be an integer > 1"):
-        dc.metrics.AUC(num_thresholds=1)
-    with pytest.raises(ValueError, match="k must be a positive integer"):
-        dc.metrics.TopKCategoricalAccuracy(k=0)
+    for bad in (1, 2**20 + 1, 2**63, 2.5):  # the engine keeps 4 counts per threshold
+        with pytest.raises(ValueError, match=r"AUC: `num_thresholds` must be an integer >= 2"):
+            dc.metrics.AUC(num_thresholds=bad)
+    for bad in (0, 2**31, 2**64, None):
+        with pytest.raises(ValueError, match="`k` must be a positive integer"):
+            dc.metrics.TopKCategoricalAccuracy(k=bad)
+    for bad in (float("nan"), -0.1, 1.5, "0.5"):
+        with pytest.raises(ValueError, match=r"Precision: `thresholds` must be a number"):
+            dc.metrics.Precision(thresholds=bad)
+    for bad in (10**400, 0, float("inf")):
+        with pytest.raises(ValueError, match=r"Huber: `delta` must be a number > 0"):
+            dc.losses.Huber(delta=bad)

@@ -26,34 +26,85 @@ def _prefix(owner) -> str:
     return f"{owner}: " if owner else ""
 
 
-def check_number(name: str, value, low=0.0, inclusive=True, high=None, owner=None) -> float:
-    """`value` as a float, finite and >= low (> low when not inclusive) and < high; else a
-    ValueError naming the owner (a layer, say), the argument and the received value."""
-    ok = (
-        isinstance(value, (int, float, np.integer, np.floating))
+# The largest layer size, window, shape entry or batch size: the BLAS library behind the
+# engine takes 32-bit ints.
+MAX_SIZE = 2**31 - 1
+
+
+def is_number(value) -> bool:
+    """Whether `value` is a real, finite number (int or float, Python or NumPy; not a bool)."""
+    if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def is_int(value, low, high=None) -> bool:
+    """Whether `value` is an int (Python or NumPy; not a bool) in [low, high]."""
+    return (
+        isinstance(value, (int, np.integer))
         and not isinstance(value, bool)
-        and math.isfinite(value)
+        and low <= int(value)
+        and (high is None or int(value) <= high)
+    )
+
+
+def is_size(value) -> bool:
+    """Whether `value` is a layer size, window, shape entry or batch size: an int in
+    [1, MAX_SIZE]."""
+    return is_int(value, 1, MAX_SIZE)
+
+
+def check_number(
+    name: str, value, low=0.0, inclusive=True, high=None, owner=None, high_inclusive=False
+) -> float:
+    """`value` as a float, finite and >= low (> low when not inclusive) and < high (<= high
+    when high_inclusive); else a ValueError naming the owner (a layer, say), the argument
+    and the received value."""
+    ok = (
+        is_number(value)
         and (value >= low if inclusive else value > low)
-        and (high is None or value < high)
+        and (high is None or (value <= high if high_inclusive else value < high))
     )
     if not ok:
-        bound = f"{'>=' if inclusive else '>'} {low}" + (f" and < {high}" if high else "")
+        bound = f"{'>=' if inclusive else '>'} {low}"
+        if high is not None:
+            bound += f" and {'<=' if high_inclusive else '<'} {high}"
         raise ValueError(
             f"{_prefix(owner)}`{name}` must be a number {bound}. Received: {name}={value!r}"
         )
     return float(value)
 
 
-def check_positive_int(name: str, value, owner=None, default=None) -> int:
-    """`value` as an int > 0 (`default` when it is None and a default is given); else a
-    ValueError naming the owner, the argument and the received value."""
+def check_int(name: str, value, low=0, high=None, owner=None, default=None) -> int:
+    """`value` as an int in [low, high] (`default` when it is None and a default is
+    given); else a ValueError naming the owner, the argument and the received value."""
     if value is None and default is not None:
         return default
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
-        raise ValueError(
-            f"{_prefix(owner)}`{name}` must be a positive integer. Received: {name}={value!r}"
-        )
+    if not is_int(value, low, high):
+        what = "a positive integer" if low == 1 else f"an integer >= {low}"
+        if high is not None:
+            what += f" <= {high}"
+        raise ValueError(f"{_prefix(owner)}`{name}` must be {what}. Received: {name}={value!r}")
     return int(value)
+
+
+def check_positive_int(name: str, value, owner=None, default=None) -> int:
+    """`value` as a size: an int in [1, MAX_SIZE] (`default` when it is None and a default
+    is given); else a ValueError naming the owner, the argument and the received value."""
+    return check_int(name, value, 1, MAX_SIZE, owner, default)
+
+
+def check_verbose(verbose, auto: int) -> int:
+    """`verbose` of fit, evaluate and predict: "auto" (gives `auto`), 0, 1 or 2 (True and
+    False count as 1 and 0); else a ValueError."""
+    if isinstance(verbose, str) and verbose == "auto":
+        return auto
+    if not (is_int(verbose, 0, 2) or isinstance(verbose, (bool, np.bool_))):
+        raise ValueError(f"`verbose` must be 'auto', 0, 1 or 2. Received: verbose={verbose!r}")
+    return int(verbose)
 
 
 class Trainable:

@@ -133,8 +133,7 @@ class Huber(Loss):
     kind, name = _core.Loss.huber, "huber_loss"
 
     def __init__(self, delta: float = 1.0, reduction="sum_over_batch_size", name=None):
-        if not delta > 0:
-            raise ValueError(f"Huber delta must be positive. Received: delta={delta}")
+        delta = _registry.check_number("delta", delta, 0, inclusive=False, owner="Huber")
         super().__init__(reduction, name, delta=delta)
 
     def get_config(self):

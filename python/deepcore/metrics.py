@@ -115,10 +115,7 @@ class TopKCategoricalAccuracy(Metric):
     kind, default_name = _M.top_k_categorical_accuracy, "top_k_categorical_accuracy"
 
     def __init__(self, k: int = 5, name=None):
-        if not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(
-                f"TopKCategoricalAccuracy: k must be a positive integer. Received: k={k!r}"
-            )
+        k = _registry.check_positive_int("k", k, owner="TopKCategoricalAccuracy")
         super().__init__(name, k=k)
 
     def get_config(self):
@@ -129,6 +126,10 @@ class _Thresholded(Metric):
     """Counts over the epoch; a prediction is positive when > thresholds (0.5)."""
 
     def __init__(self, thresholds: float | None = None, name=None):
+        if thresholds is not None:
+            _registry.check_number(
+                "thresholds", thresholds, 0, high=1, high_inclusive=True, owner=type(self).__name__
+            )
         super().__init__(name, threshold=0.5 if thresholds is None else thresholds)
 
     def get_config(self):
@@ -152,12 +153,13 @@ class AUC(Metric):
 
     kind, default_name = _M.auc, "auc"
 
+    # the engine keeps four counts per threshold for the epoch
+    max_thresholds = 2**20
+
     def __init__(self, num_thresholds: int = 200, name=None):
-        if not isinstance(num_thresholds, (int, np.integer)) or num_thresholds < 2:
-            raise ValueError(
-                f"AUC: num_thresholds must be an integer > 1. "
-                f"Received: num_thresholds={num_thresholds!r}"
-            )
+        num_thresholds = _registry.check_int(
+            "num_thresholds", num_thresholds, 2, self.max_thresholds, owner="AUC"
+        )
         super().__init__(name, num_thresholds=num_thresholds)
 
     def get_config(self):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from . import _registry
@@ -26,8 +28,9 @@ class Regularizer:
 
     def __init__(self, l1: float = 0.0, l2: float = 0.0):
         for name, v in (("l1", l1), ("l2", l2)):
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
-                raise ValueError(f"`{name}` must be a number >= 0. Received: {name}={v!r}")
+            finite = isinstance(v, (int, float)) and 0 <= v <= sys.float_info.max
+            if not finite or isinstance(v, bool):
+                raise ValueError(f"`{name}` must be a finite number >= 0. Received: {name}={v!r}")
         self.l1, self.l2 = float(l1), float(l2)
 
     def __call__(self, w) -> float:

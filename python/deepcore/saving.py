@@ -16,7 +16,8 @@ The header maps each tensor name to ``{"dtype": "F32", "shape": [...], "data_off
 are contiguous and cover the data exactly. Tensors:
 
     ``layers.{i}.kernel``, ``layers.{i}.bias``  weights of the i-th layer of the model (from 0;
-                                                 `deepcore.Input` is not a layer)
+                                                 `deepcore.Input` is not a layer), named by
+                                                 the layer's `weight_names()`
     ``optimizer.slots``                          the optimizer's state (e.g. Adam's m and v), all
                                                  slots concatenated as the engine holds them
                                                  (full-model files of models compiled with a loss)
@@ -41,23 +42,72 @@ The header's ``"__metadata__"`` maps strings to strings; structured values are J
                         header, padding and data) as written, computed while these 64
                         characters are ``"0" * 64``
 
-Readers check, in this order: the length and JSON header, ``format``, ``format_version``, the
-checksum, then the tensor entries; any failure raises ValueError naming the file and the
-problem. Writes are atomic: the file is written to a temporary file in the same directory,
-flushed to disk, then renamed onto the target, so an existing file is never left half-written.
+Writes are atomic: the file is written to a temporary file in the same directory, flushed to
+disk, then renamed onto the target, so an existing file is never left half-written.
+
+Reading: a file is checked whole before anything is built
+---------------------------------------------------------
+
+A file is input like any other: whatever its bytes, `load_model`, `load_weights` and
+`read_file` raise ``ValueError("Cannot load '<path>': <problem>.")`` naming the entry and the
+value at fault (OSError only when the path cannot be opened or read), take time linear in the
+file's size, and allocate no more than a small multiple of it: a model's weights are
+allocated only once the file has been checked against them. The file is read once, from one
+open handle; only regular files are read (a device or a pipe is refused). Readers check, in
+this order:
+
+1. The container (`read_file`): the length field (at most the file's size and at most
+   ``MAX_HEADER_BYTES``, checked before the rest is read), the header as UTF-8 JSON, the
+   ``format``, the ``format_version``, the checksum, then each tensor entry: dtype F32, at
+   most ``MAX_DIMS`` dimensions each an int in [0, 2**31), offsets matching the shape, the
+   tensors contiguous and covering the data. Every JSON text (the header and the metadata
+   values) is refused when it holds NaN, Infinity or a number out of the float range (such
+   as 1e999), an integer of more than 20 digits, a key twice in one object, or nesting deeper
+   than ``MAX_JSON_DEPTH`` levels; metadata values must be strings.
+2. The architecture: a Sequential of known layer classes with a known input shape (ints in
+   [1, 2**31)); each layer is constructed from its config (its arguments checked as a
+   user's would be), then the engine plans its weights' shapes *without allocating them*
+   (`_core.Model.plan`, which refuses any tensor over 2**31 - 1 values). The file's tensors
+   must be exactly those weights (``layers.{i}.{name}`` for each of `weight_names()`, same
+   shapes) plus ``optimizer.slots`` when the model was compiled with a loss, nothing else.
+3. The values. Weights, moving statistics and optimizer slots must be finite, and
+   BatchNormalization's ``moving_variance`` and the slots that accumulate squared gradients
+   (Adam's and AdamW's v, RMSprop's mean square, Adagrad's accumulator) must be >= 0.
+   ``optimizer.slots`` must have the size the optimizer needs (slots x trainable values).
+   ``training``: ``iterations`` an int in [0, 2**63), ``learning_rate`` a number > 0 that
+   float32 can hold (at most about 3.4e38; the engine steps in float32), ``seed`` and
+   ``draws`` ints in [0, 2**64). The optimizer, loss and metrics are constructed from their
+   configs (their arguments checked as a user's would be; a fixed learning rate as above),
+   and regularizer factors must be finite and >= 0.
+
+Only then is the model built and its weights set, optimizer state included.
+
+Non-finite weights: a file whose weights (or optimizer state) hold NaN or infinity is refused
+as corrupt, naming the tensor. Keras would load it; deepcore refuses non-finite weights
+everywhere (`set_weights` too), since such a model predicts nothing useful and resuming from
+it cannot recover. `save` still writes the weights a diverged model has (so a checkpoint
+shows what happened: `read_file` reads it), but such a file does not load.
+
+`load_weights` checks the file the same way (its own architecture against its tensors, then
+the model's weights against them) and sets all the weights or none: a failed load leaves the
+model as it was (an unbuilt model stays unbuilt).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import os
+import re
+import reprlib
+import stat
 import uuid
 
 import numpy as np
 
-from . import _registry, losses, metrics, optimizers, utils
+from . import _core, _registry, losses, metrics, optimizers, utils
 from . import layers as layers_module
 from .layers.core import Input
 
@@ -65,6 +115,14 @@ __all__ = ["load_model", "save_model", "save_weights", "load_weights", "write_fi
 
 FORMAT = "deepcore"
 FORMAT_VERSION = 1
+# Limits of what a reader accepts (deepcore writes headers of a few KB).
+MAX_HEADER_BYTES = 16 * 2**20  # the JSON header, in bytes
+MAX_DIMS = 32  # dimensions of a tensor
+MAX_DIM = 2**31  # each dimension is < MAX_DIM
+MAX_JSON_DEPTH = 32  # nesting of lists and objects in each JSON text
+_MAX_INT_DIGITS = 20  # 2**64 - 1 has 20 digits
+_F32_MAX = float(np.finfo(np.float32).max)
+_F32_TINY = float(np.finfo(np.float32).smallest_subnormal)
 # Every layer a Sequential model can hold, by class name.
 _LAYERS = {
     name: getattr(layers_module, name)
@@ -73,6 +131,33 @@ _LAYERS = {
 }
 _CHECKSUM = b'"sha256":"'
 _ZERO = b"0" * 64
+_TRAINING_KEYS = ("iterations", "learning_rate", "seed", "draws")
+# The optimizers' slots in the engine's order (csrc/cpu/optimizers.cpp), and those that hold
+# sums or averages of squared gradients, which are never negative.
+_SLOT_NAMES = {
+    _core.Opt.SGD: ("momentum velocity",),
+    _core.Opt.Adam: ("first moment m", "second moment v"),
+    _core.Opt.AdamW: ("first moment m", "second moment v"),
+    _core.Opt.RMSprop: ("mean square", "momentum", "mean gradient"),
+    _core.Opt.Adagrad: ("accumulator",),
+}
+_NON_NEGATIVE_SLOTS = {
+    _core.Opt.Adam: (1,),
+    _core.Opt.AdamW: (1,),
+    _core.Opt.RMSprop: (0,),
+    _core.Opt.Adagrad: (0,),
+}
+
+_repr = reprlib.Repr()
+_repr.maxstring = _repr.maxother = 60
+_repr.maxlong = 40
+_repr.maxlist = _repr.maxdict = 6
+_repr.maxlevel = 3
+
+
+def _short(value) -> str:
+    """repr(value), shortened: values from a file can be megabytes long."""
+    return _repr.repr(value)
 
 
 # ------------------------------------------------------------------------------- container
@@ -90,6 +175,11 @@ def write_file(path, tensors: dict, metadata: dict, overwrite: bool = True) -> N
         offset += len(chunk)
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
+    if len(text) > MAX_HEADER_BYTES:  # no file that readers refuse
+        raise ValueError(
+            f"Cannot save to {_fspath(path)!r}: the header would take {len(text)} bytes, "
+            f"more than the {MAX_HEADER_BYTES} a reader accepts."
+        )
     blob = bytearray(len(text).to_bytes(8, "little") + text + b"".join(chunks))
     at = blob.index(_CHECKSUM + _ZERO) + len(_CHECKSUM)
     blob[at : at + 64] = hashlib.sha256(blob).hexdigest().encode()
@@ -97,77 +187,243 @@ def write_file(path, tensors: dict, metadata: dict, overwrite: bool = True) -> N
 
 
 def read_file(path) -> tuple[dict, dict]:
-    """Reads and validates a deepcore file: returns (tensors, metadata); ValueError if invalid."""
+    """Reads and validates a deepcore file: returns (tensors, metadata); ValueError if invalid.
+
+    The tensors are float32 arrays (little-endian) over one buffer holding the file."""
     path = _fspath(path)
-    with open(path, "rb") as f:
-        raw = f.read()
+    raw, n = _read_bytes(path)
+    try:
+        return _parse(raw, n)
+    except _ERRORS as e:
+        raise ValueError(f"Cannot load {path!r}: {_problem(e)}.") from None
+
+
+def _read_bytes(path: str) -> tuple[bytearray, int]:
+    """The file's bytes, read once from one handle, and its header length N (checked against
+    the file's size and MAX_HEADER_BYTES before the rest is read)."""
 
     def fail(problem):
         return ValueError(f"Cannot load {path!r}: {problem}.")
 
-    if len(raw) < 8:
-        raise fail(f"the file is truncated or not a deepcore file (only {len(raw)} bytes)")
-    n = int.from_bytes(raw[:8], "little")
-    if n > len(raw) - 8:
-        raise fail(
-            f"the file is truncated or not a safetensors file (header length {n}, "
-            f"file size {len(raw)})"
-        )
-    try:
-        header = json.loads(raw[8 : 8 + n].decode("utf-8"))
-    except (ValueError, RecursionError):
-        raise fail(
-            "the header is not valid JSON (the file is corrupted or not safetensors)"
-        ) from None
+    # O_NONBLOCK: opening a pipe without a writer would wait for one (regular files
+    # ignore the flag)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    with os.fdopen(os.open(path, flags), "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise fail("not a regular file (deepcore reads files, not devices or pipes)")
+        size = info.st_size
+        head = f.read(8)
+        if len(head) < 8:
+            raise fail(f"the file is truncated or not a deepcore file (only {len(head)} bytes)")
+        n = int.from_bytes(head, "little")
+        if n > size - 8:
+            raise fail(
+                f"the file is truncated or not a safetensors file (header length {n}, "
+                f"file size {size})"
+            )
+        if n > MAX_HEADER_BYTES:
+            raise fail(
+                f"the header length {n} is over the {MAX_HEADER_BYTES} bytes a deepcore "
+                "reader accepts (not a deepcore file)"
+            )
+        raw = bytearray(size)
+        raw[:8] = head
+        got = 8
+        with memoryview(raw) as view:
+            while got < size:
+                k = f.readinto(view[got:])
+                if not k:
+                    break
+                got += k
+        if got < size or f.read(1):
+            raise fail(f"the file changed while it was read (size {size} when opened)")
+    return raw, n
+
+
+def _parse(raw: bytearray, n: int) -> tuple[dict, dict]:
+    header = _json(raw[8 : 8 + n].decode("utf-8"), "the header")
     meta = header.get("__metadata__") if isinstance(header, dict) else None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise fail('not a deepcore file (no "format": "deepcore" in its safetensors metadata)')
+        raise ValueError(
+            'not a deepcore file (no "format": "deepcore" in its safetensors metadata)'
+        )
     version = meta.get("format_version")
-    if not (isinstance(version, str) and version.isascii() and version.isdigit()):
-        raise fail(f"invalid format_version {version!r}")
+    ok = isinstance(version, str) and len(version) <= 9
+    if not (ok and version.isascii() and version.isdigit()):
+        raise ValueError(f"invalid format_version {_short(version)}")
     if int(version) > FORMAT_VERSION:
-        raise fail(
+        raise ValueError(
             f"written by a newer deepcore (format_version {int(version)}; "
             f"this version reads {FORMAT_VERSION})"
         )
     at = raw.find(_CHECKSUM, 8, 8 + n)
     if at < 0 or not isinstance(meta.get("sha256"), str):
-        raise fail("it has no sha256 checksum")
+        raise ValueError("it has no sha256 checksum")
     at += len(_CHECKSUM)
-    digest = hashlib.sha256(raw[:at] + _ZERO + raw[at + 64 :]).hexdigest()
+    with memoryview(raw) as view:  # no copy of the file
+        digest = hashlib.sha256(view[:at])
+        digest.update(_ZERO)
+        digest.update(view[at + 64 :])
+    digest = digest.hexdigest()
     if raw[at : at + 64] != digest.encode() or meta["sha256"] != digest:
-        raise fail("checksum mismatch: the file is corrupted or was modified after saving")
+        raise ValueError("checksum mismatch: the file is corrupted or was modified after saving")
+    for key, value in meta.items():
+        if not isinstance(value, str):
+            raise ValueError(f"metadata entry {_short(key)} is not a string: {_short(value)}")
 
+    size = len(raw) - 8 - n  # of the data
     spans = []
     for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        entry = entry if isinstance(entry, dict) else {}
-        shape, offsets = entry.get("shape"), entry.get("data_offsets")
-        if not (
-            entry.get("dtype") == "F32"
-            and _int_list(shape)
-            and _int_list(offsets)
-            and len(offsets) == 2
-            and offsets[1] - offsets[0] == 4 * math.prod(shape)
-        ):
-            raise fail(f"invalid header entry for tensor {name!r}: {entry!r}")
-        spans.append((offsets[0], offsets[1], name, shape))
-    data, tensors, position = memoryview(raw)[8 + n :], {}, 0
-    for begin, end, name, shape in sorted(spans):
-        if begin != position or end > len(data):
-            raise fail(f"tensor {name!r} is not where the previous one ends, or past the data")
-        tensors[name] = np.frombuffer(data[begin:end], "<f4").reshape(shape).astype(np.float32)
+        if name != "__metadata__":
+            spans.append((*_tensor_entry(name, entry, size), name))
+    tensors, position = {}, 0
+    for begin, end, shape, name in sorted(spans, key=lambda s: s[:2]):
+        if begin != position:
+            raise ValueError(
+                f"tensor {_short(name)} starts at byte {begin} of the data, not where the "
+                f"previous one ends ({position})"
+            )
+        count = (end - begin) // 4
+        tensors[name] = np.frombuffer(raw, "<f4", count, 8 + n + begin).reshape(shape)
         position = end
-    if position != len(data):
-        raise fail(f"the data section has {len(data)} bytes, the tensors {position}")
+    if position != size:
+        raise ValueError(f"the data section has {size} bytes, the tensors {position}")
     return tensors, meta
 
 
-def _int_list(value) -> bool:
-    return isinstance(value, list) and all(
-        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value
-    )
+def _tensor_entry(name, entry, size: int) -> tuple[int, int, tuple]:
+    """(begin, end, shape) of a tensor's header entry, checked against a data section of
+    `size` bytes, in time bounded by MAX_DIMS (no product of huge integers)."""
+    what = f"header entry for tensor {_short(name)}"
+    if not isinstance(entry, dict) or sorted(entry) != ["data_offsets", "dtype", "shape"]:
+        raise ValueError(
+            f"invalid {what}: {_short(entry)} (expected the keys dtype, shape, data_offsets)"
+        )
+    if entry["dtype"] != "F32":
+        raise ValueError(f"{what}: dtype {_short(entry['dtype'])}, deepcore files hold F32")
+    shape, offsets = entry["shape"], entry["data_offsets"]
+    if not isinstance(shape, list) or len(shape) > MAX_DIMS:
+        raise ValueError(
+            f"{what}: the shape must be a list of at most {MAX_DIMS} dimensions, received "
+            + (f"{len(shape)} dimensions" if isinstance(shape, list) else _short(shape))
+        )
+    if not all(type(d) is int and 0 <= d < MAX_DIM for d in shape):
+        raise ValueError(f"{what}: shape {_short(shape)} must hold ints in [0, 2**31)")
+    if not (
+        isinstance(offsets, list)
+        and len(offsets) == 2
+        and all(type(o) is int for o in offsets)
+        and 0 <= offsets[0] <= offsets[1] <= size
+    ):
+        raise ValueError(
+            f"{what}: data_offsets {_short(offsets)} must be [begin, end] with "
+            f"0 <= begin <= end <= {size} (the data's size)"
+        )
+    begin, end = offsets
+    count, limit = (0 if 0 in shape else 1), size // 4
+    for d in shape:
+        count *= d
+        if count > limit:  # more values than the data holds: stop before it grows further
+            break
+    if end - begin != 4 * count:
+        raise ValueError(
+            f"{what}: shape {shape} does not match data_offsets {offsets} "
+            f"(float32: 4 bytes a value)"
+        )
+    return begin, end, tuple(shape)
+
+
+def _json(text: str, what: str):
+    """Parses one JSON text of a file, refusing what no deepcore file holds: NaN, Infinity,
+    numbers out of the float range, integers of more than 20 digits, a key twice in an
+    object, nesting deeper than MAX_JSON_DEPTH. ValueError naming `what`."""
+
+    def number(s):
+        value = float(s)
+        if not math.isfinite(value):
+            raise ValueError(f"{what} holds the number {_short(s)}, out of the float range")
+        return value
+
+    def integer(s):
+        if len(s.lstrip("-")) > _MAX_INT_DIGITS:
+            raise ValueError(
+                f"{what} holds an integer of {len(s.lstrip('-'))} digits (at most "
+                f"{_MAX_INT_DIGITS} are read)"
+            )
+        return int(s)
+
+    def constant(s):
+        raise ValueError(f"{what} holds {s}: numbers must be finite")
+
+    def unique(pairs):
+        obj = dict(pairs)
+        if len(obj) != len(pairs):
+            seen = set()
+            twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+            raise ValueError(f"{what} holds the key {_short(twice)} twice in one object")
+        return obj
+
+    try:
+        value = json.loads(
+            text,
+            parse_float=number,
+            parse_int=integer,
+            parse_constant=constant,
+            object_pairs_hook=unique,
+        )
+    except RecursionError:  # deeper than the parser goes
+        raise ValueError(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{what} is not valid JSON ({e})") from None
+    level = [value] if isinstance(value, (dict, list)) else []
+    depth = 1
+    while level:  # breadth first, without recursion
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep")
+        level = [
+            c
+            for v in level
+            for c in (v.values() if isinstance(v, dict) else v)
+            if isinstance(c, (dict, list))
+        ]
+        depth += 1
+    return value
+
+
+# What checking a file may raise, all turned into ValueError("Cannot load ...").
+_ERRORS = (
+    KeyError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    IndexError,
+    OverflowError,
+    RecursionError,
+)
+
+
+def _problem(e: BaseException) -> str:
+    """The message of an exception raised while reading a file, for "Cannot load ...: "."""
+    if isinstance(e, KeyError):
+        return f"missing entry {_short(e.args[0]) if e.args else ''}"
+    if isinstance(e, RecursionError):
+        return "a value in it is nested too deeply"
+    message = str(e)
+    if "incompatible function arguments" in message:  # pybind11's, with the signatures
+        message = f"a value is out of the range of the engine's {message.split('(')[0]}"
+    if isinstance(e, OverflowError):
+        return f"a number in it is out of range ({message})"
+    return message.rstrip(".")
+
+
+@contextlib.contextmanager
+def _refusing(prefix: str):
+    """Turns any error of checking a file into ValueError(f"{prefix}: {problem}.")."""
+    try:
+        yield
+    except _ERRORS as e:
+        raise ValueError(f"{prefix}: {_problem(e)}.") from None
 
 
 def _fspath(path) -> str:
@@ -269,42 +525,66 @@ def save_weights(model, path, overwrite: bool = True) -> None:
 
 def load_model(path):
     """Rebuilds a model saved by `model.save`: architecture, weights, compile config and
-    training state (training continues exactly as it would have without saving)."""
+    training state (training continues exactly as it would have without saving). The whole
+    file is checked before the model is built (see the module doc): ValueError if invalid."""
     path = _fspath(path)
     tensors, meta = read_file(path)
-    try:
-        return _restore(tensors, meta)
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
-        problem = f"missing entry {e}" if isinstance(e, KeyError) else str(e).rstrip(".")
-        raise ValueError(f"Cannot load {path!r}: {problem}.") from None
+    with _refusing(f"Cannot load {path!r}"):
+        checked = _check_file(tensors, meta)
+        return _restore(checked)
 
 
 def load_weights(model, path) -> None:
-    """Loads weights saved by `save_weights` or `save` into `model` (same architecture)."""
+    """Loads weights saved by `save_weights` or `save` into `model` (same architecture): all
+    of them, or none (ValueError) when the file is invalid or does not fit the model."""
     path = _fspath(path)
     tensors, meta = read_file(path)
-    try:
-        architecture = json.loads(meta["model"])
-        if model._input_shape is None:
-            model._input_shape = tuple(architecture["config"]["input_shape"])
-        model._require_engine("load_weights")
-        _assign_weights(model, architecture, tensors)
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
-        problem = f"missing entry {e}" if isinstance(e, KeyError) else str(e).rstrip(".")
-        raise ValueError(
-            f"Cannot load weights from {path!r} into model {model.name!r}: {problem}."
-        ) from None
+    with _refusing(f"Cannot load weights from {path!r} into model {model.name!r}"):
+        checked = _check_file(tensors, meta)
+        saved = checked.architecture["config"]["layers"]
+        if len(saved) != len(model.layers):
+            raise ValueError(
+                f"the file holds {len(saved)} layers "
+                f"{_short([s['config'].get('name') for s in saved])} but the model has "
+                f"{len(model.layers)} {_short([l.name for l in model.layers])}"
+            )
+        input_shape = model._input_shape
+        if input_shape is None:  # an unbuilt model takes the saved input shape
+            input_shape = checked.input_shape
+        where = [
+            f"layer {layer.name!r} ({type(layer).__name__}, index {i}, "
+            f"{_short(s['config'].get('name'))} in the file)"
+            for i, (layer, s) in enumerate(zip(model.layers, saved))
+        ]
+        planned = _plan(model.layers, input_shape, where)
+        _check_layer_tensors(model.layers, planned, tensors, where)
+        if model._engine is None:
+            before, model._input_shape = model._input_shape, input_shape
+            try:
+                model._require_engine("load_weights")
+            except BaseException:  # the model stays unbuilt
+                model._input_shape, model._engine = before, None
+                raise
+        _assign_weights(model, tensors, where)
+
+
+def _layers_from_config(config: dict) -> list:
+    """The layers of a Sequential "config" (not added to a model: nothing is allocated)."""
+    layers = []
+    for i, layer in enumerate(config["layers"]):
+        if not isinstance(layer, dict) or not isinstance(layer.get("config"), dict):
+            raise ValueError(f"layer {i}: expected {{class_name, config}}, not {_short(layer)}")
+        if layer.get("class_name") not in _LAYERS:
+            raise ValueError(f"unknown layer class {_short(layer.get('class_name'))}")
+        layers.append(_LAYERS[layer["class_name"]].from_config(layer["config"]))
+    return layers
 
 
 def model_from_config(config: dict):
     """A new Sequential model (fresh weights) from the "config" part of `model_config`."""
     from .models.sequential import Sequential
 
-    layers = []
-    for layer in config["layers"]:
-        if layer["class_name"] not in _LAYERS:
-            raise ValueError(f"unknown layer class {layer['class_name']!r}")
-        layers.append(_LAYERS[layer["class_name"]].from_config(layer["config"]))
+    layers = _layers_from_config(config)
     shape = config.get("input_shape")
     return Sequential(
         ([Input(shape=shape)] if shape is not None else []) + layers,
@@ -313,33 +593,267 @@ def model_from_config(config: dict):
     )
 
 
-def _restore(tensors: dict, meta: dict):
-    architecture = json.loads(meta["model"])
-    if architecture["class_name"] != "Sequential":
-        raise ValueError(f"unknown model class {architecture['class_name']!r}")
+class _Checked:
+    """A file's contents, all checked: what `_restore` builds the model from."""
+
+    def __init__(self, tensors, meta):
+        self.tensors, self.meta = tensors, meta
+        self.architecture = self.config = self.layers = self.input_shape = None
+        self.compile = self.training = None  # (optimizer, loss, metrics); the dict
+
+
+def _check_file(tensors: dict, meta: dict) -> _Checked:
+    """Checks everything a model file holds, in the order of the module doc, allocating no
+    weights (ValueError naming the entry and the value)."""
+    checked = _Checked(tensors, meta)
+    contents = meta.get("contents")
+    if contents not in ("model", "weights"):
+        raise ValueError(f"contents must be 'model' or 'weights', not {_short(contents)}")
+    if contents == "model" and "training" not in meta:
+        raise ValueError("missing entry 'training'")
+
+    # The architecture, and the weights it has: planned, not allocated.
+    arch = _json(meta["model"], "the 'model' entry")
+    if not isinstance(arch, dict):
+        raise ValueError(f"the 'model' entry is not a JSON object: {_short(arch)}")
+    if arch.get("class_name") != "Sequential":
+        raise ValueError(f"unknown model class {_short(arch.get('class_name'))}")
+    config = arch.get("config")
+    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+        raise ValueError(f"the 'model' entry has no list of layers: {_short(config)}")
+    if not isinstance(config.get("name"), (str, type(None))):
+        raise ValueError(f"the model's name must be a string, not {_short(config.get('name'))}")
+    shape = config.get("input_shape")
+    if not (
+        isinstance(shape, list)
+        and 1 <= len(shape) <= MAX_DIMS
+        and all(type(d) is int and 1 <= d < MAX_DIM for d in shape)
+    ):
+        raise ValueError(
+            f"the model's input_shape must be a list of 1 to {MAX_DIMS} ints in [1, 2**31), "
+            f"not {_short(shape)}"
+        )
+    for i, layer in enumerate(config["layers"]):
+        entry = layer.get("config") if isinstance(layer, dict) else None
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if not isinstance(name, (str, type(None))):
+            raise ValueError(f"layer {i}: its name must be a string, not {_short(name)}")
+    layers = _layers_from_config(config)
+    if not layers:
+        raise ValueError("the model has no layers")
+    where = [_where(i, layer) for i, layer in enumerate(layers)]
+    planned = _plan(layers, shape, where)
+    _check_layer_tensors(layers, planned, tensors, where)
+    checked.architecture, checked.config, checked.layers = arch, config, layers
+    checked.input_shape = tuple(shape)
+
+    # What compile took, and the optimizer's state.
+    optimizer = None
+    if "compile" in meta:
+        c = _json(meta["compile"], "the 'compile' entry")
+        if not isinstance(c, dict) or sorted(c) != ["loss", "metrics", "optimizer"]:
+            raise ValueError(
+                f"the 'compile' entry must hold optimizer, loss and metrics, not {_short(c)}"
+            )
+        optimizer = optimizers.deserialize(c["optimizer"])
+        if optimizer.schedule is None:
+            _check_learning_rate(optimizer.learning_rate, "the optimizer's learning_rate")
+        loss = c["loss"]  # None, a name, or a serialized Loss
+        if isinstance(loss, dict):
+            loss = losses.deserialize(loss)
+        elif isinstance(loss, str):
+            losses.get(loss)  # a known name
+        elif loss is not None:
+            raise ValueError(f"the compile loss must be a name or a config, not {_short(loss)}")
+        chosen = c["metrics"]
+        if not isinstance(chosen, list) or not all(isinstance(m, (str, dict)) for m in chosen):
+            raise ValueError(f"the compile metrics must be names or configs, not {_short(chosen)}")
+        chosen = [metrics.deserialize(m) for m in chosen]
+        for m in chosen:
+            metrics.get(m)  # a known name
+        checked.compile = (optimizer, loss, chosen)
+        if loss is None:
+            optimizer = None  # compiled without a loss: no optimizer state
+    if optimizer is not None:
+        if "training" not in meta:
+            raise ValueError("missing entry 'training'")
+        trainable = sum(math.prod(s) for per_layer in planned for s, t in per_layer if t)
+        _check_slots(tensors, optimizer, trainable)
+    elif "optimizer.slots" in tensors:
+        raise ValueError("the file holds optimizer.slots but no optimizer compiled with a loss")
+
+    # The values: weights finite, moving variances >= 0.
+    for i, layer in enumerate(layers):
+        for name in layer.weight_names():
+            key = f"layers.{i}.{name}"
+            _check_finite(tensors[key], key)
+            if name == "moving_variance":
+                _check_non_negative(tensors[key], key, "a variance")
+
+    if "training" in meta:
+        t = _json(meta["training"], "the 'training' entry")
+        if not isinstance(t, dict) or sorted(t) != sorted(_TRAINING_KEYS):
+            raise ValueError(
+                f"the 'training' entry must hold {', '.join(_TRAINING_KEYS)}, not {_short(t)}"
+            )
+        _check_int(t["iterations"], "training entry 'iterations'", 2**63, "2**63")
+        _check_learning_rate(t["learning_rate"], "training entry 'learning_rate'")
+        _check_int(t["seed"], "training entry 'seed'", 2**64, "2**64")
+        _check_int(t["draws"], "training entry 'draws'", 2**64, "2**64")
+        checked.training = t
+    return checked
+
+
+def _where(i: int, layer) -> str:
+    return f"layer {layer.name!r} ({type(layer).__name__}, index {i})"
+
+
+def _plan(layers: list, input_shape, where: list) -> list:
+    """Each layer's weights as (shape, trainable), in the engine's order, from the engine's
+    plan: nothing is allocated. ValueError naming the layer for impossible shapes."""
+    engine = _core.Model(0)
+    for i, layer in enumerate(layers):
+        try:
+            layer.add_to(engine)
+        except (TypeError, ValueError, OverflowError) as e:
+            problem = _problem(e)
+            if isinstance(e, TypeError):  # a number out of the engine's range (int64, ...)
+                config = layer.get_config()
+                big = [
+                    f"{key}={_short(value)}"
+                    for key, value in config.items()
+                    for v in (value if isinstance(value, (list, tuple)) else [value])
+                    if type(v) is int and not -(2**63) <= v < 2**63
+                ]
+                problem = f"{', '.join(big) or 'a setting'} is out of the engine's range"
+            raise ValueError(f"{where[i]} has settings the engine refuses: {problem}") from None
+    try:
+        params = engine.plan(list(input_shape))
+    except ValueError as e:
+        message = str(e)
+        found = re.match(r"layer #(\d+): (.*)", message, re.S)
+        if found and int(found.group(1)) < len(layers):
+            i = int(found.group(1))
+            message = f"{where[i]}: {found.group(2)}"
+        raise ValueError(
+            f"the model cannot be built for input shape {(None, *input_shape)}: {message}"
+        ) from None
+    planned = [[] for _ in layers]
+    for li, shape, trainable in params:
+        planned[li].append((tuple(shape), bool(trainable)))
+    return planned
+
+
+def _check_layer_tensors(layers: list, planned: list, tensors: dict, where: list) -> None:
+    """The file's layer tensors are exactly the planned weights (names and shapes); the
+    other tensors, only optimizer.slots. Linear in the number of tensors and layers."""
+    by_layer, unknown = {}, []
+    for key in tensors:
+        found = re.fullmatch(r"layers\.(0|[1-9][0-9]{0,8})\.(.+)", key, re.S)
+        if found:
+            by_layer.setdefault(int(found.group(1)), []).append(found.group(2))
+        elif key != "optimizer.slots":
+            unknown.append(key)
+    for i, (layer, params) in enumerate(zip(layers, planned)):
+        names, found = layer.weight_names(), by_layer.pop(i, [])
+        if len(names) != len(params):
+            raise ValueError(f"{where[i]} names {len(names)} weights, the engine has {len(params)}")
+        if sorted(found) != sorted(names):
+            raise ValueError(f"{where[i]} has weights {names}, the file has {_short(found)}")
+        for name, (shape, _) in zip(names, params):
+            key = f"layers.{i}.{name}"
+            if tensors[key].shape != shape:
+                raise ValueError(
+                    f"{where[i]}: weight {name!r} expects shape {shape}, received "
+                    f"{tensors[key].shape} (tensor {key!r})"
+                )
+    unknown += [f"layers.{i}.{name}" for i, names in by_layer.items() for name in names]
+    if unknown:
+        raise ValueError(f"the file holds tensors the model does not have: {_short(unknown)}")
+
+
+def _check_finite(array, key: str, what: str = "weights") -> None:
+    if not _core.all_finite(array):
+        flat = np.ravel(array)
+        at = int(np.flatnonzero(~np.isfinite(flat))[0])
+        raise ValueError(
+            f"tensor {key!r} holds {float(flat[at])} at index {at}: {what} must be finite "
+            "(the file is corrupted, or was saved after training diverged)"
+        )
+
+
+def _check_non_negative(array, key: str, what: str) -> None:
+    if array.size and array.min() < 0:
+        flat = np.ravel(array)
+        at = int(np.argmin(flat))
+        raise ValueError(f"tensor {key!r} holds {float(flat[at])} at index {at}: {what} is >= 0")
+
+
+def _check_slots(tensors: dict, optimizer, trainable: int) -> None:
+    """optimizer.slots: the optimizer's slots over the `trainable` values, finite, and >= 0
+    where a slot accumulates squared gradients."""
+    nslots = _core.optimizer_slots(optimizer.spec())
+    slots = tensors.get("optimizer.slots")
+    if slots is None:
+        raise ValueError("missing entry 'optimizer.slots' (the optimizer's state)")
+    if slots.shape != (nslots * trainable,):
+        raise ValueError(
+            f"optimizer.slots has shape {slots.shape}, the optimizer needs "
+            f"({nslots * trainable},) ({nslots} slots of {trainable} values)"
+        )
+    _check_finite(slots, "optimizer.slots", "the optimizer's state")
+    names = _SLOT_NAMES.get(optimizer.kind, ())
+    for k in _NON_NEGATIVE_SLOTS.get(optimizer.kind, ()):
+        part = slots[k * trainable : (k + 1) * trainable]
+        if part.size and part.min() < 0:
+            at = int(np.argmin(part))
+            raise ValueError(
+                f"tensor 'optimizer.slots' holds {float(part[at])} at index "
+                f"{k * trainable + at}: {type(optimizer).__name__}'s {names[k]} (slot {k}) "
+                "is >= 0"
+            )
+
+
+def _check_int(value, what: str, high: int, high_text: str) -> None:
+    if not (type(value) is int and 0 <= value < high):
+        raise ValueError(f"{what} must be an int in [0, {high_text}), received {_short(value)}")
+
+
+def _check_learning_rate(value, what: str) -> None:
+    if not (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and _F32_TINY <= value <= _F32_MAX
+    ):
+        raise ValueError(
+            f"{what} must be a number > 0 that float32 holds (at most {_F32_MAX:.7g}), "
+            f"received {_short(value)}"
+        )
+
+
+def _restore(checked: _Checked):
+    """The model of a checked file: built, its weights and training state set."""
+    from .models.sequential import Sequential
+
+    config = checked.config
     state = utils.rng().bit_generator.state  # building draws initial weights: keep the
     try:  # global random stream as it was, so loading has no effect on later draws
-        model = model_from_config(architecture["config"])
+        model = Sequential(name=config.get("name"), trainable=config.get("trainable", True))
+        # The layers are new objects, none twice: set them at once (Sequential.add checks
+        # each against all the others, quadratic in a file's hundred thousand layers).
+        model._layers, model._input_shape = list(checked.layers), checked.input_shape
+        model.build()
     finally:
         utils.rng().bit_generator.state = state
-    _assign_weights(model, architecture, tensors)
-    if "compile" in meta:
-        c = json.loads(meta["compile"])
-        loss = c["loss"]  # None, a name, or a serialized Loss
-        model.compile(
-            optimizer=optimizers.deserialize(c["optimizer"]),
-            loss=losses.deserialize(loss) if isinstance(loss, dict) else loss,
-            metrics=[metrics.deserialize(m) for m in c["metrics"]],
-        )
-    if "training" in meta:
-        training, engine = json.loads(meta["training"]), model._engine
+    where = [_where(i, layer) for i, layer in enumerate(model.layers)]
+    _assign_weights(model, checked.tensors, where)
+    if checked.compile is not None:
+        optimizer, loss, chosen = checked.compile
+        model.compile(optimizer=optimizer, loss=loss, metrics=chosen)
+    if checked.training is not None:
+        training, engine = checked.training, model._engine
         if model._loss is not None:
-            slots, state = tensors["optimizer.slots"], engine.optimizer_state()
-            if slots.shape != state.shape:
-                raise ValueError(
-                    f"optimizer.slots has shape {slots.shape}, the optimizer needs {state.shape}"
-                )
-            engine.set_optimizer_state(slots)
+            engine.set_optimizer_state(checked.tensors["optimizer.slots"])
             engine.iterations = training["iterations"]
             if getattr(model.optimizer, "schedule", None) is None:
                 model.optimizer.learning_rate = training["learning_rate"]
@@ -347,28 +861,16 @@ def _restore(tensors: dict, meta: dict):
     return model
 
 
-def _assign_weights(model, architecture: dict, tensors: dict) -> None:
-    """Checks every layer's weights against the file, then sets them all (or none)."""
-    saved = architecture["config"]["layers"]
-    if len(saved) != len(model.layers):
-        raise ValueError(
-            f"the file holds {len(saved)} layers {[s['config'].get('name') for s in saved]} "
-            f"but the model has {len(model.layers)} {[l.name for l in model.layers]}"
-        )
+def _assign_weights(model, tensors: dict, where: list) -> None:
+    """Sets every layer's weights from the (checked) file: all, or none."""
     updates = []
     own = model._own_weights("load")
-    for i, (layer, entry, views) in enumerate(zip(model.layers, saved, own)):
-        where = f"layer {layer.name!r} (index {i}, {entry['config'].get('name')!r} in the file)"
-        prefix, names = f"layers.{i}.", layer.weight_names()
-        found = [k[len(prefix) :] for k in tensors if k.startswith(prefix)]
-        if sorted(found) != sorted(names):
-            raise ValueError(f"{where} has weights {names}, the file has {found}")
+    for i, (layer, views) in enumerate(zip(model.layers, own)):
+        weights = [tensors[f"layers.{i}.{name}"] for name in layer.weight_names()]
         try:
-            updates.append(
-                (views, layer.check_weights([tensors[prefix + n] for n in names], views))
-            )
+            updates.append((views, layer.check_weights(weights, views)))
         except ValueError as e:
-            raise ValueError(f"{where}: {e}") from None
+            raise ValueError(f"{where[i]}: {e}") from None
     for views, weights in updates:
         for v, w in zip(views, weights):
             v[...] = w

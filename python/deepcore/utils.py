@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 import random
 
 import numpy as np
 
 from . import _core
+from ._registry import check_int
 
 __all__ = ["to_categorical", "set_random_seed", "normalize"]
 
@@ -23,11 +26,10 @@ def set_random_seed(seed: int) -> None:
         seed: A non-negative integer.
     """
     global _rng
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer. Received: seed={seed!r}")
-    _rng = np.random.default_rng(int(seed))
-    random.seed(int(seed))
-    np.random.seed(int(seed) % 2**32)
+    seed = check_int("seed", seed, 0)
+    _rng = np.random.default_rng(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
 
 
 def rng() -> np.random.Generator:
@@ -69,6 +71,57 @@ def normalize(x, axis: int = -1, order: int = 2) -> np.ndarray:
     return x / np.where(norm == 0, 1, norm)
 
 
+def _is_real(arr: np.ndarray) -> bool:
+    """Whether `arr` holds real numbers (any int, float or bool dtype)."""
+    return (
+        arr.dtype != object
+        and (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_)
+        and not np.iscomplexobj(arr)
+    )
+
+
+def _to_float(v: numbers.Real) -> float:
+    """`v` as a float; an int too large for one as inf (with its sign)."""
+    try:
+        return float(v)
+    except OverflowError:
+        return math.inf if v > 0 else -math.inf
+
+
+def as_weights(values, name: str, keys=None) -> np.ndarray:
+    """`values` as a flat float32 array of weights, each a real number, finite in float32
+    and >= 0: one per sample (`sample_weight`, an array), or with `keys` one per class
+    (the values of `class_weight`, `keys` its classes). Else a TypeError (not a number) or
+    a ValueError (NaN, inf, negative, too large for float32) naming the argument, the
+    entry (`name[class]`, or `name[index]`) and the received value."""
+    values = list(values) if keys is not None else np.asarray(values)
+    flat = values if keys is not None else values.reshape(-1)
+
+    def received(i: int) -> str:
+        if keys is not None:
+            return f"Received: {name}[{keys[i]!r}]={values[i]!r}"
+        index = np.unravel_index(i, values.shape) if values.ndim > 1 else (i,)
+        return f"Received: {name}[{', '.join(str(int(j)) for j in index)}]={flat[i]}"
+
+    reals = flat
+    if keys is not None or not _is_real(values):  # entry by entry, naming the first bad one
+        for i, v in enumerate(flat):
+            if not isinstance(v, numbers.Real):
+                raise TypeError(
+                    f"`{name}` values must be real numbers (float or int). {received(i)}"
+                )
+        reals = [_to_float(v) for v in flat]
+    with np.errstate(over="ignore"):
+        out = np.array(reals, dtype=np.float32)
+    bad = np.flatnonzero(~(np.isfinite(out) & (out >= 0)))
+    if bad.size:
+        raise ValueError(
+            f"`{name}` values must be finite numbers >= 0 (at most "
+            f"{np.finfo(np.float32).max:.7g}, float32). {received(int(bad[0]))}"
+        )
+    return out
+
+
 def as_float_array(x, name: str, allow_empty: bool = False) -> np.ndarray:
     """Converts `x` (array, list, any real dtype, any strides) once to C-contiguous float32.
 
@@ -76,11 +129,7 @@ def as_float_array(x, name: str, allow_empty: bool = False) -> np.ndarray:
     naming the argument.
     """
     arr = np.asarray(x)
-    if (
-        arr.dtype == object
-        or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_)
-        or np.iscomplexobj(arr)
-    ):
+    if not _is_real(arr):
         raise TypeError(
             f"`{name}` must hold real numbers (float or int). Received dtype: {arr.dtype}"
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import activations
-from .._registry import check_positive_int
+from .._registry import MAX_SIZE, check_positive_int, is_size
 from .core import KernelLayer, Layer, _shape_arg
 
 __all__ = [
@@ -19,12 +19,16 @@ __all__ = [
 
 
 def _pair(value, name: str, owner: str) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in pair
-    ):
+    """`value` (a size, or a pair of them) as (height, width), each an int in [1, MAX_SIZE];
+    else a ValueError naming the owner, the argument and the received value."""
+    pair = (value, value) if isinstance(value, (int, np.integer)) else value
+    try:
+        pair = tuple(pair)
+    except TypeError:
+        pair = ()
+    if len(pair) != 2 or not all(is_size(v) for v in pair):
         raise ValueError(
-            f"{owner}: `{name}` must be a positive integer or a pair of them. "
+            f"{owner}: `{name}` must be a positive integer <= {MAX_SIZE} or a pair of them. "
             f"Received: {name}={value!r}"
         )
     return int(pair[0]), int(pair[1])
@@ -70,7 +74,7 @@ class Conv2D(KernelLayer):
         **kwargs,
     ):
         super().__init__(activation, use_bias, **kwargs)
-        owner = f"Conv2D {self.name!r}"
+        owner = self._owner
         self.filters = check_positive_int("filters", filters, owner)
         self.kernel_size = _pair(kernel_size, "kernel_size", owner)
         self.strides = _pair(strides, "strides", owner)
@@ -102,7 +106,7 @@ class _Pooling2D(Layer):
 
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(**kwargs)
-        owner = f"{type(self).__name__} {self.name!r}"
+        owner = self._owner
         self.pool_size = _pair(pool_size, "pool_size", owner)
         self.strides = self.pool_size if strides is None else _pair(strides, "strides", owner)
         self.padding = "same" if _padding(padding, owner) else "valid"
@@ -159,8 +163,7 @@ class Reshape(Layer):
 
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
-        owner = f"Reshape {self.name!r}"
-        self.target_shape = _shape_arg(target_shape, "target_shape", owner, one_unknown=True)
+        self.target_shape = _shape_arg(target_shape, "target_shape", self._owner, one_unknown=True)
 
     def add_to(self, engine):
         engine.add_reshape(list(self.target_shape))

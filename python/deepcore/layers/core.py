@@ -7,7 +7,15 @@ import re
 import numpy as np
 
 from .. import activations, initializers, regularizers
-from .._registry import Trainable, check_number, check_positive_int
+from .._registry import (
+    MAX_SIZE,
+    Trainable,
+    check_number,
+    check_positive_int,
+    is_int,
+    is_number,
+    is_size,
+)
 
 __all__ = ["Layer", "InputLayer", "Input", "Dense", "Activation", "Dropout", "BatchNormalization"]
 
@@ -27,21 +35,26 @@ def _snake(name: str) -> str:
 
 
 def _shape_arg(shape, name: str, owner: str, one_unknown: bool = False) -> tuple:
-    """`shape` as a tuple of positive ints (with `one_unknown`, one entry may be -1)."""
-    what = "positive integers" + (" (one may be -1)" if one_unknown else "")
+    """`shape` as a tuple of sizes, ints in [1, MAX_SIZE] (with `one_unknown`, one entry
+    may be -1); else a ValueError naming the owner, the argument and the received value."""
     received = shape
     if isinstance(shape, (int, np.integer)):
         shape = (shape,)
     try:
-        shape = tuple(int(d) for d in shape)
-    except (TypeError, ValueError):
+        shape = tuple(shape)
+    except TypeError:
         shape = ()
-    allowed = (-1,) if one_unknown else ()
-    if not shape or shape.count(-1) > 1 or any(d <= 0 and d not in allowed for d in shape):
+    unknown = [one_unknown and is_int(d, -1, -1) for d in shape]
+    if not shape or sum(unknown) > 1 or not all(
+        is_size(d) or u for d, u in zip(shape, unknown)
+    ):
         raise ValueError(
-            f"{owner}: `{name}` must be a tuple of {what}. Received: {name}={received!r}"
+            f"{owner}: `{name}` must be a tuple of positive integers"
+            + (" (one may be -1)" if one_unknown else "")
+            + f", each <= {MAX_SIZE} (an axis holds no more than {MAX_SIZE} values). "
+            f"Received: {name}={received!r}"
         )
-    return shape
+    return tuple(int(d) for d in shape)
 
 
 class Layer:
@@ -68,13 +81,18 @@ class Layer:
             )
         self.name = name or _auto_name(_snake(type(self).__name__))
         if input_shape is None and input_dim is not None:
-            input_shape = (input_dim,)
+            input_shape = (check_positive_int("input_dim", input_dim, self._owner),)
         self.input_shape_arg = (
-            None if input_shape is None else _shape_arg(input_shape, "input_shape", self.name)
+            None if input_shape is None else _shape_arg(input_shape, "input_shape", self._owner)
         )
         self.trainable = trainable
         self._views: list[np.ndarray] = []
         self._call_model = None  # the one-layer model built by a first call on data
+
+    @property
+    def _owner(self) -> str:
+        """The layer in messages: "Dense 'dense_1'"."""
+        return f"{type(self).__name__} {self.name!r}"
 
     # --- what a subclass provides
     def add_to(self, engine) -> None:
@@ -192,8 +210,10 @@ class InputLayer(Layer):
 
     def __init__(self, shape=None, batch_size=None, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
-        self.shape = _shape_arg(shape, "shape", self.name)
-        self.batch_size = batch_size
+        self.shape = _shape_arg(shape, "shape", self._owner)
+        self.batch_size = None if batch_size is None else check_positive_int(
+            "batch_size", batch_size, self._owner
+        )
 
 
 def Input(shape=None, batch_size=None, name=None) -> InputLayer:
@@ -268,7 +288,7 @@ class Dense(KernelLayer):
 
     def __init__(self, units, activation=None, use_bias=True, **kwargs):
         super().__init__(activation, use_bias, **kwargs)
-        self.units = check_positive_int("units", units, f"Dense {self.name!r}")
+        self.units = check_positive_int("units", units, self._owner)
 
     def add_to(self, engine):
         engine.add_dense(self.units, activations.spec(self.activation), self.use_bias)
@@ -301,7 +321,7 @@ class _ParamActivation(Activation):
     def __init__(self, value=None, **kwargs):
         super().__init__(self._FN, **kwargs)
         if self._PARAM is not None:
-            setattr(self, self._PARAM, check_number(self._PARAM, value, owner=type(self).__name__))
+            setattr(self, self._PARAM, check_number(self._PARAM, value, owner=self._owner))
 
     def _param(self) -> dict:
         return {self._PARAM: getattr(self, self._PARAM)} if self._PARAM is not None else {}
@@ -368,19 +388,13 @@ class Dropout(Layer):
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(rate, (int, float)) or not 0 <= rate < 1:
-            raise ValueError(
-                f"Dropout {self.name!r}: `rate` must be in [0, 1). Received: rate={rate!r}"
-            )
+        if not (is_number(rate) and 0 <= rate < 1):
+            raise ValueError(f"{self._owner}: `rate` must be in [0, 1). Received: rate={rate!r}")
         if noise_shape is not None:
             raise ValueError("Dropout: noise_shape is not supported yet")
-        if seed is not None and (
-            not isinstance(seed, (int, np.integer))
-            or isinstance(seed, bool)
-            or not 0 <= seed < 2**64
-        ):
+        if seed is not None and not is_int(seed, 0, 2**64 - 1):  # the engine takes a uint64
             raise ValueError(
-                f"Dropout {self.name!r}: `seed` must be None or an int in [0, 2**64). "
+                f"{self._owner}: `seed` must be None or an int in [0, 2**64). "
                 f"Received: seed={seed!r}"
             )
         self.rate = float(rate)
@@ -421,17 +435,11 @@ class BatchNormalization(Layer):
                 f"BatchNormalization {self.name!r}: only axis=-1 (channels_last) "
                 f"is supported. Received: axis={axis!r}"
             )
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(
-                f"BatchNormalization {self.name!r}: `momentum` must be in [0, 1]. "
-                f"Received: momentum={momentum!r}"
-            )
-        if not epsilon > 0:
-            raise ValueError(
-                f"BatchNormalization {self.name!r}: `epsilon` must be positive. "
-                f"Received: epsilon={epsilon!r}"
-            )
-        self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
+        self.momentum = check_number(
+            "momentum", momentum, 0.0, high=1.0, high_inclusive=True, owner=self._owner
+        )
+        self.epsilon = check_number("epsilon", epsilon, 0.0, inclusive=False, owner=self._owner)
+        self.axis = axis
         self.center, self.scale = bool(center), bool(scale)
         self.gamma_initializer = initializers.get(gamma_initializer)
         self.beta_initializer = initializers.get(beta_initializer)

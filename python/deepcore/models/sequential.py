@@ -18,8 +18,8 @@ import numpy as np
 from .. import _core, losses, optimizers, utils
 from .. import callbacks as callbacks_module
 from .. import metrics as metrics_module
-from .._registry import Trainable, check_positive_int
-from ..layers.core import InputLayer, Layer
+from .._registry import Trainable, check_int, check_positive_int, check_verbose, is_number
+from ..layers.core import InputLayer, Layer, _shape_arg
 
 __all__ = ["Sequential"]
 
@@ -66,6 +66,23 @@ class _RowStream:
             self.pos += k
             count -= k
         return np.concatenate(parts)
+
+
+class _StreamRows:
+    """The next `count` rows of a _RowStream, drawn as `_fit_rows` asks for them, slice by
+    slice in order: an epoch of steps_per_epoch batches may hold more rows than an array
+    of their indices should."""
+
+    chunk = 2**20  # rows per engine call at most
+
+    def __init__(self, stream: _RowStream, count: int):
+        self.stream, self.count = stream, count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        return self.stream.take(rows.stop - rows.start)
 
 
 def _format_value(v) -> str:
@@ -274,7 +291,11 @@ class Sequential:
     def build(self, input_shape=None) -> None:
         """Creates the engine and the weights. `input_shape` includes the batch axis."""
         if input_shape is not None:
-            self._input_shape = tuple(int(d) for d in tuple(input_shape)[1:])
+            try:
+                shape = tuple(input_shape)[1:]
+            except TypeError:
+                shape = input_shape  # _shape_arg names it
+            self._input_shape = _shape_arg(shape, "input_shape", f"Model {self.name!r}")
         self._build()
 
     def _rebuild(self, keep: int) -> None:
@@ -493,15 +514,20 @@ class Sequential:
     def _weights_for(self, sample_weight, class_weight, y, n):
         w = None
         if sample_weight is not None:
-            w = utils.as_float_array(sample_weight, "sample_weight").reshape(-1)
+            w = utils.as_weights(sample_weight, "sample_weight")
             if w.shape != (n,):
                 raise ValueError(
                     f"`sample_weight` must have one value per sample: expected "
                     f"shape ({n},), received {np.shape(sample_weight)}."
                 )
-            if (w < 0).any():
-                raise ValueError("`sample_weight` must be >= 0.")
         if class_weight is not None:
+            if not isinstance(class_weight, dict):
+                raise TypeError(
+                    "`class_weight` must be a dict {class: weight}. "
+                    f"Received: class_weight={class_weight!r}"
+                )
+            keys = list(class_weight)  # the same check as sample weights, for every class
+            table = dict(zip(keys, utils.as_weights(class_weight.values(), "class_weight", keys)))
             labels = self._class_labels(y)
             if labels is None:  # soft or float targets: Keras' argmax, or the rounded value
                 flat = y.reshape(n, -1)
@@ -510,7 +536,7 @@ class Sequential:
                 )
             classes, inverse = np.unique(labels, return_inverse=True)
             try:
-                per_class = np.array([class_weight[int(c)] for c in classes], dtype=np.float32)
+                per_class = np.array([table[int(c)] for c in classes], dtype=np.float32)
             except KeyError as e:
                 raise ValueError(
                     f"`class_weight` has no entry for class {e.args[0]}. "
@@ -606,15 +632,11 @@ class Sequential:
         batch_size = check_positive_int("batch_size", batch_size, default=32)
         if steps_per_epoch is not None:
             steps_per_epoch = check_positive_int("steps_per_epoch", steps_per_epoch)
-        if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 0:
-            raise ValueError(f"`epochs` must be an integer >= 0. Received: epochs={epochs!r}")
-        if verbose == "auto":
-            verbose = 1
-        if verbose not in (0, 1, 2):  # True and False count as 1 and 0
-            raise ValueError(f"`verbose` must be 'auto', 0, 1 or 2. Received: verbose={verbose!r}")
-        verbose = int(verbose)
+        epochs = check_int("epochs", epochs, 0)
+        initial_epoch = check_int("initial_epoch", initial_epoch, 0)
+        verbose = check_verbose(verbose, auto=1)
         validation_freq = check_positive_int("validation_freq", validation_freq)
-        if not 0.0 <= float(validation_split) < 1.0:
+        if not (is_number(validation_split) and 0 <= validation_split < 1):
             raise ValueError(
                 f"`validation_split` must be in [0, 1). "
                 f"Received: validation_split={validation_split}"
@@ -695,7 +717,7 @@ class Sequential:
                 )
             )
             if stream is not None:
-                idx = stream.take(steps * batch_size)
+                idx = _StreamRows(stream, steps * batch_size)
             elif (batch_hooks or live) and shuffle:
                 t = time.perf_counter()
                 idx = engine.permutation(n)
@@ -764,6 +786,8 @@ class Sequential:
             else:
                 per_batch = (time.perf_counter() - start) / done
                 k = max(1, int(progress.interval / per_batch)) if per_batch > 0 else steps
+            if isinstance(idx, _StreamRows):
+                k = min(k, max(1, idx.chunk // batch_size))
             lo, hi = done * batch_size, min(rows, (done + k) * batch_size)
             if cbs is not None:
                 cbs.on_train_batch_begin(done, {})
@@ -886,6 +910,7 @@ class Sequential:
         """Loss (and metrics) on the given data, in inference mode."""
         self._check_ready("evaluate")
         batch_size = check_positive_int("batch_size", batch_size, default=32)
+        verbose = check_verbose(verbose, auto=0)
         x, engine = self._inputs(x)
         y = self._targets(y, len(x))
         w = self._weights_for(sample_weight, None, y, len(x))
@@ -901,6 +926,7 @@ class Sequential:
     def predict(self, x, batch_size=None, verbose="auto", **kwargs):
         """Outputs of the model for `x`, computed in batches of `batch_size` (default 32)."""
         batch_size = check_positive_int("batch_size", batch_size, default=32)
+        check_verbose(verbose, auto=0)
         x, engine = self._inputs(x)
         return engine.predict(x, batch_size)
 
