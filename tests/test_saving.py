@@ -1054,7 +1054,7 @@ def test_header_length_is_checked_before_reading(tmp_path):
     bad.write_bytes((len(raw) - 7).to_bytes(8, "little") + raw[8:])
     with pytest.raises(ValueError, match=rf"header length {len(raw) - 7}, file size {len(raw)}"):
         dc.models.load_model(bad)
-    big = saving.MAX_HEADER_BYTES + 8
+    big = saving.file_format.MAX_HEADER_BYTES + 8
     with open(bad, "wb") as f:  # a sparse file of 16 MiB and more
         f.write(big.to_bytes(8, "little"))
         f.truncate(big + 8)
