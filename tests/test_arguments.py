@@ -455,7 +455,13 @@ def test_a_long_steps_per_epoch_draws_its_rows_a_chunk_at_a_time(monkeypatch):
         sequential_module._RowStream, "take", lambda self, n: taken.append(n) or real(self, n)
     )
     x, y = np.ones((100, 2), np.float32), np.full(100, 100.0, np.float32)
-    h = m.fit(x, y, batch_size=64, steps_per_epoch=2**31 - 1, verbose=0,
-              callbacks=[dc.callbacks.TerminateOnNaN()])
+    h = m.fit(
+        x,
+        y,
+        batch_size=64,
+        steps_per_epoch=2**31 - 1,
+        verbose=0,
+        callbacks=[dc.callbacks.TerminateOnNaN()],
+    )
     assert not np.isfinite(h.history["loss"][-1])
     assert taken and max(taken) <= sequential_module._StreamRows.chunk

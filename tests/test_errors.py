@@ -571,8 +571,7 @@ OVERFLOWING_MODELS = {
     "pooling a huge image": "[dc.Input(shape=(2**31, 2**31, 3)), L.AveragePooling2D(2)]",
     "conv window over 2**31 values": "[dc.Input(shape=(8, 8, 1)), "
     "L.Conv2D(4, (2**16, 2**16), padding='same')]",
-    "conv weights over 2**31 values": "[dc.Input(shape=(8, 8, 2**16)), "
-    "L.Conv2D(2**16, 1)]",
+    "conv weights over 2**31 values": "[dc.Input(shape=(8, 8, 2**16)), L.Conv2D(2**16, 1)]",
     "dense weights over 2**31 values": "[dc.Input(shape=(2**16,)), L.Dense(2**16)]",
     "reshape of an impossible size": "[dc.Input(shape=(6,)), L.Reshape((2**40, 2**40, -1))]",
 }

@@ -786,25 +786,32 @@ def _set(name, index, value):
 
     return edit
 
+
 STATE_CASES = {
     # name: (optimizer, header edit, data edit, message)
     "iterations -1": (
         "adam",
         _meta("training", lambda t: t.update(iterations=-1)),
         None,
-        r"training entry 'iterations' must be an int in \[0, 2\*\*63\), received -1",
+        r"training entry 'iterations' must be an int in \[0, 2\*\*53\), received -1",
+    ),
+    "iterations 2**63 - 1": (  # the next step's count would overflow
+        "adam",
+        _meta("training", lambda t: t.update(iterations=2**63 - 1)),
+        None,
+        r"training entry 'iterations' must be an int in \[0, 2\*\*53\), received 9\d{18}",
     ),
     "iterations 1.5": (
         "adam",
         _meta("training", lambda t: t.update(iterations=1.5)),
         None,
-        r"'iterations' must be an int in \[0, 2\*\*63\), received 1.5",
+        r"'iterations' must be an int in \[0, 2\*\*53\), received 1.5",
     ),
     "iterations true": (
         "adam",
         _meta("training", lambda t: t.update(iterations=True)),
         None,
-        r"'iterations' must be an int in \[0, 2\*\*63\), received True",
+        r"'iterations' must be an int in \[0, 2\*\*53\), received True",
     ),
     "learning rate 1e300": (
         "adam",

@@ -34,6 +34,12 @@ def make_model():
 model = make_model()
 def all_finite(m):
     return all(np.isfinite(w).all() for w in m.get_weights())
+def rows_for(seconds, call):  # x and y repeated so that call(x, y) takes about `seconds`
+    call(x[:512], y[:512])  # warm up
+    t0 = time.perf_counter()
+    call(x[:2048], y[:2048])
+    reps = int(np.clip(np.ceil(seconds / (time.perf_counter() - t0) * 2048 / len(x)), 1, 8))
+    return np.concatenate([x] * reps), np.concatenate([y] * reps)
 """
 
 
@@ -73,11 +79,11 @@ def test_predict_from_another_thread_answers_within_a_batch():
     # waits for one batch, not for the epoch (before: the whole epoch, seconds).
     out = run_child(
         """
-        model.fit(x[:512], y[:512], epochs=1, verbose=0)  # warm up
+        big_x, big_y = rows_for(2.0, lambda a, b: model.fit(a, b, epochs=1, verbose=0))
         t0 = time.perf_counter()
-        model.fit(x, y, epochs=1, verbose=0)
+        model.fit(big_x, big_y, epochs=1, verbose=0)
         epoch = time.perf_counter() - t0
-        t = threading.Thread(target=lambda: model.fit(x, y, epochs=1, verbose=0))
+        t = threading.Thread(target=lambda: model.fit(big_x, big_y, epochs=1, verbose=0))
         t.start()
         waits = []
         for _ in range(4):
@@ -150,15 +156,16 @@ def test_interpreter_exit_with_daemon_threads_inside_fit():
 
 SIGINT_BODY = """
 what = sys.argv[1]
-big_x, big_y = np.repeat(x, 8, axis=0), np.repeat(y, 8)  # one call takes many seconds
+calls = {  # each sized to take about 5 s: one call outlasts the 1 s before SIGINT
+    "fit": lambda a, b: model.fit(a, b, epochs=1, verbose=1),
+    "evaluate": lambda a, b: model.evaluate(a, b, batch_size=256, verbose=0),
+    "predict": lambda a, b: model.predict(a, batch_size=256, verbose=0),
+}
+big_x, big_y = rows_for(5.0, calls[what])
 print("ready", flush=True)
 try:
-    if what == "fit":
-        model.fit(big_x, big_y, epochs=2, verbose=1)
-    elif what == "evaluate":
-        model.evaluate(big_x, big_y, batch_size=256, verbose=0)
-    else:
-        model.predict(big_x, batch_size=256, verbose=0)
+    for _ in range(1000):
+        calls[what](big_x, big_y)
     print("not interrupted", flush=True)
 except KeyboardInterrupt:
     stopped = time.monotonic()

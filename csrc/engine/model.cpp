@@ -248,8 +248,9 @@ int64_t Model::iterations() const {
 
 void Model::set_iterations(int64_t it) {
   std::lock_guard<FairLock> lock(mutex_);
-  if (it < 0)
-    throw std::invalid_argument("iterations must be >= 0, received: " + std::to_string(it));
+  if (it < 0 || it >= kMaxIterations)
+    throw std::invalid_argument("iterations must be in [0, 2**53), received: " +
+                                std::to_string(it));
   iterations_ = it;
 }
 
@@ -398,6 +399,8 @@ void Model::apply_update() {
   if (opt_.global_clipnorm > 0) clip(g, n, opt_.global_clipnorm);
   const int nslots = optimizer_slots(opt_);
   auto slot = [&](int k) { return k < nslots ? slots_.data() + k * n : nullptr; };
+  if (iterations_ + 1 >= kMaxIterations)
+    throw std::invalid_argument("the optimizer has taken 2**53 - 1 steps, its most");
   const auto lr = static_cast<float>(current_learning_rate());
   ++iterations_;
   be_.optimizer_update(opt_, lr, iterations_, weights_.data(), g, slot(0), slot(1),

@@ -123,7 +123,8 @@ def as_weights(values, name: str, keys=None) -> np.ndarray:
 
 
 def as_float_array(x, name: str, allow_empty: bool = False) -> np.ndarray:
-    """Converts `x` (array, list, any real dtype, any strides) once to C-contiguous float32.
+    """Converts `x` (array, list, any real dtype, any strides) once to C-contiguous, aligned
+    float32.
 
     Raises TypeError for non-numeric data and ValueError for empty input or NaN/inf,
     naming the argument.
@@ -137,7 +138,7 @@ def as_float_array(x, name: str, allow_empty: bool = False) -> np.ndarray:
         raise ValueError(f"`{name}` must be an array with a batch axis. Received a scalar: {arr}")
     if arr.shape[0] == 0 and not allow_empty:
         raise ValueError(f"`{name}` is empty. Received shape: {arr.shape}")
-    out = np.ascontiguousarray(arr, dtype=np.float32)
+    out = np.require(arr, np.float32, ["C_CONTIGUOUS", "ALIGNED"])
     if not _core.all_finite(out):
         bad = np.argwhere(~np.isfinite(out))[0]
         raise ValueError(

@@ -41,6 +41,10 @@ struct RunResult {
 
 class Model {
  public:
+  // Optimizer steps a model may take: the step count is exact in a double (the
+  // schedules and Adam's bias correction compute with it).
+  static constexpr int64_t kMaxIterations = int64_t(1) << 53;
+
   explicit Model(Device device = Device::CPU);
   ~Model();
   Model(const Model&) = delete;

@@ -45,9 +45,7 @@ def _shape_arg(shape, name: str, owner: str, one_unknown: bool = False) -> tuple
     except TypeError:
         shape = ()
     unknown = [one_unknown and is_int(d, -1, -1) for d in shape]
-    if not shape or sum(unknown) > 1 or not all(
-        is_size(d) or u for d, u in zip(shape, unknown)
-    ):
+    if not shape or sum(unknown) > 1 or not all(is_size(d) or u for d, u in zip(shape, unknown)):
         raise ValueError(
             f"{owner}: `{name}` must be a tuple of positive integers"
             + (" (one may be -1)" if one_unknown else "")
@@ -211,8 +209,10 @@ class InputLayer(Layer):
     def __init__(self, shape=None, batch_size=None, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
         self.shape = _shape_arg(shape, "shape", self._owner)
-        self.batch_size = None if batch_size is None else check_positive_int(
-            "batch_size", batch_size, self._owner
+        self.batch_size = (
+            None
+            if batch_size is None
+            else check_positive_int("batch_size", batch_size, self._owner)
         )
 
 

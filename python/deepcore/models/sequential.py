@@ -440,6 +440,7 @@ class Sequential:
             and type(x) is np.ndarray
             and x.dtype == np.float32
             and x.flags.c_contiguous
+            and x.flags.aligned
             and x.shape[1:] == self._input_shape
             and len(x)
             and _core.all_finite(x)

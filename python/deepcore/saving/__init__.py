@@ -32,7 +32,7 @@ this order:
    BatchNormalization's ``moving_variance`` and the slots that accumulate squared gradients
    (Adam's and AdamW's v, RMSprop's mean square, Adagrad's accumulator) must be >= 0.
    ``optimizer.slots`` must have the size the optimizer needs (slots x trainable values).
-   ``training``: ``iterations`` an int in [0, 2**63), ``learning_rate`` a number > 0 that
+   ``training``: ``iterations`` an int in [0, 2**53), ``learning_rate`` a number > 0 that
    float32 can hold (at most about 3.4e38; the engine steps in float32), ``seed`` and
    ``draws`` ints in [0, 2**64). The optimizer, loss and metrics are constructed from their
    configs (their arguments checked as a user's would be; a fixed learning rate as above),
@@ -346,7 +346,7 @@ def _check_file(tensors: dict, meta: dict) -> _Checked:
             raise ValueError(
                 f"the 'training' entry must hold {', '.join(_TRAINING_KEYS)}, not {_short(t)}"
             )
-        _check_int(t["iterations"], "training entry 'iterations'", 2**63, "2**63")
+        _check_int(t["iterations"], "training entry 'iterations'", 2**53, "2**53")
         _check_learning_rate(t["learning_rate"], "training entry 'learning_rate'")
         _check_int(t["seed"], "training entry 'seed'", 2**64, "2**64")
         _check_int(t["draws"], "training entry 'draws'", 2**64, "2**64")
