@@ -1,8 +1,11 @@
 // The CPU backend: OpenBLAS for large GEMMs, our own kernels for the rest.
 #include <cblas.h>
+#include <dlfcn.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string>
 #include <vector>
 #include <stdexcept>
@@ -259,6 +262,28 @@ class CpuBackend final : public Backend {
  public:
   const char* name() const override { return "cpu"; }
 
+  bool host_memory() const override { return true; }
+  void* allocate(size_t bytes) override {
+    if (bytes == 0) return nullptr;
+    // 64-byte aligned: whole cache lines, and the widest vector loads
+    void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!p) throw std::bad_alloc();
+    return p;
+  }
+  void deallocate(void* p) override { std::free(p); }
+  void upload(void* dst, const void* src, size_t bytes) override { copy(dst, src, bytes); }
+  void download(void* dst, const void* src, size_t bytes) override { copy(dst, src, bytes); }
+  void copy(void* dst, const void* src, size_t bytes) override {
+    if (bytes && dst != src) std::memmove(dst, src, bytes);
+  }
+  void fill(float* dst, float value, int64_t n) override { std::fill(dst, dst + n, value); }
+  void multiply(const float* a, const float* b, float* out, int64_t n) override {
+    parallel_for(n, grain_for(3), [&](int64_t i0, int64_t i1) {
+#pragma omp simd
+      for (int64_t i = i0; i < i1; ++i) out[i] = a[i] * b[i];
+    });
+  }
+
   void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
             int64_t lda, const float* b, int64_t ldb, float beta, float* c,
             int64_t ldc) override {
@@ -404,6 +429,49 @@ class CpuBackend final : public Backend {
 
 }  // namespace
 
+namespace {
+
+// The CUDA backend is a plugin (libdeepcore_cuda.so, next to the library or program that
+// holds this code), loaded on first use so that a CPU-only run never maps CUDA (cuBLASLt
+// alone is ~190 MB). Loading is tried once; its error is kept and thrown on every call.
+struct CudaPlugin {
+  Backend* backend = nullptr;
+  std::string device_name;  // the GPU's, or why there is no backend
+};
+
+#ifdef DEEPCORE_WITH_CUDA
+CudaPlugin load_cuda_plugin() {
+  Dl_info info{};
+  if (!dladdr(reinterpret_cast<void*>(&get_backend), &info) || !info.dli_fname)
+    return {nullptr, "could not find the deepcore library's own path (dladdr)"};
+  std::string path = info.dli_fname;
+  path = path.substr(0, path.find_last_of('/') + 1) + "libdeepcore_cuda.so";
+  void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!lib)
+    return {nullptr, std::string("the CUDA plugin could not be loaded (cuBLASLt comes with "
+                                 "pip install \"deepcore[cuda]\"): ") + dlerror()};
+  using Create = Backend* (*)(char*, size_t);
+  auto create = reinterpret_cast<Create>(dlsym(lib, "deepcore_cuda_create"));
+  if (!create) return {nullptr, path + " has no deepcore_cuda_create"};
+  char message[512] = {0};
+  Backend* be = create(message, sizeof(message));
+  // The plugin stays loaded either way: unloading CUDA's runtime is not worth the risk.
+  return {be, message};
+}
+#endif
+
+const CudaPlugin& cuda_plugin() {
+#ifdef DEEPCORE_WITH_CUDA
+  static const CudaPlugin plugin = load_cuda_plugin();
+#else
+  static const CudaPlugin plugin{nullptr, "this build of deepcore has no CUDA backend (build it "
+                                          "with -Ccmake.define.DEEPCORE_CUDA=ON)"};
+#endif
+  return plugin;
+}
+
+}  // namespace
+
 Backend& get_backend(Device d) {
   // One set of threads: ours. The BLAS library runs single-threaded inside them; we
   // start with as many as it would have used (its default honours
@@ -414,8 +482,21 @@ Backend& get_backend(Device d) {
     return new CpuBackend;
   }();
   if (d == Device::CPU) return cpu;
-  throw std::invalid_argument(
-      "device 'cuda' is not available: this build of deepcore has no CUDA backend");
+  if (d == Device::CUDA) {
+    const CudaPlugin& p = cuda_plugin();
+    if (p.backend) return *p.backend;
+    throw std::invalid_argument("device 'cuda' is not available: " + p.device_name);
+  }
+  throw std::invalid_argument("unknown device " + std::to_string(static_cast<int>(d)));
+}
+
+std::string device_name(Device d) {
+  if (d == Device::CUDA) {
+    get_backend(d);  // throws when there is none
+    return cuda_plugin().device_name;
+  }
+  get_backend(d);
+  return "cpu";
 }
 
 void set_num_threads(int n) {

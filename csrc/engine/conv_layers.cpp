@@ -43,10 +43,10 @@ std::vector<Shape> Conv2D::param_shapes() const {
   return s;
 }
 
-void Conv2D::reserve(int64_t rows) {
+void Conv2D::reserve(Backend& be, int64_t rows) {
   const int64_t m = rows * g_.oh * g_.ow;
-  cols_.resize(static_cast<size_t>(m * kh_ * kw_ * g_.c));
-  reserve_affine(m, filters_);
+  cols_.reserve(be, m * kh_ * kw_ * g_.c);
+  reserve_affine(be, m, filters_);
 }
 
 void Conv2D::forward(Backend& be, const float* x, float* y, int64_t rows, bool, uint64_t) {
@@ -70,8 +70,8 @@ void Pool2D::build(const Shape& in) {
   out_shape = {g_.oh, g_.ow, g_.c};
 }
 
-void Pool2D::reserve(int64_t rows) {
-  if (max_) argmax_.resize(static_cast<size_t>(rows * shape_size(out_shape)));
+void Pool2D::reserve(Backend& be, int64_t rows) {
+  if (max_) argmax_.reserve(be, rows * shape_size(out_shape));
 }
 
 void Pool2D::forward(Backend& be, const float* x, float* y, int64_t rows, bool, uint64_t) {
@@ -120,13 +120,13 @@ void Reshape::build(const Shape& in) {
   out_shape = t;
 }
 
-void Reshape::forward(Backend&, const float* x, float* y, int64_t rows, bool, uint64_t) {
-  std::memcpy(y, x, sizeof(float) * rows * shape_size(in_shape));
+void Reshape::forward(Backend& be, const float* x, float* y, int64_t rows, bool, uint64_t) {
+  be.copy(y, x, sizeof(float) * rows * shape_size(in_shape));
 }
 
-void Reshape::backward(Backend&, const float*, const float*, const float* dy, float* dx,
+void Reshape::backward(Backend& be, const float*, const float*, const float* dy, float* dx,
                        int64_t rows, bool) {
-  if (dx) std::memcpy(dx, dy, sizeof(float) * rows * shape_size(in_shape));
+  if (dx) be.copy(dx, dy, sizeof(float) * rows * shape_size(in_shape));
 }
 
 // ------------------------------------------------------ GlobalAveragePooling2D

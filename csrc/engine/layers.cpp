@@ -33,10 +33,10 @@ void AffineLayer::bind_affine(float* w, float* g, int64_t kernel_size) {
   gb_ = use_bias_ ? g + kernel_size : nullptr;
 }
 
-void AffineLayer::reserve_affine(int64_t m, int64_t n) {
+void AffineLayer::reserve_affine(Backend& be, int64_t m, int64_t n) {
   if (act_.kind == Act::Linear) return;
-  if (keeps_z()) z_.resize(static_cast<size_t>(m * n));
-  dz_.resize(static_cast<size_t>(m * n));
+  if (keeps_z()) z_.reserve(be, m * n);
+  dz_.reserve(be, m * n);
 }
 
 void AffineLayer::forward_affine(Backend& be, const float* a, int64_t m, int64_t k, int64_t n,
@@ -100,7 +100,7 @@ void Activation::backward(Backend& be, const float* x, const float* y, const flo
 }
 
 // -------------------------------------------------------------------- Dropout
-void Dropout::reserve(int64_t rows) { mask_.resize(static_cast<size_t>(rows * shape_size(in_shape))); }
+void Dropout::reserve(Backend& be, int64_t rows) { mask_.reserve(be, rows * shape_size(in_shape)); }
 
 void Dropout::forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
                       uint64_t seed) {
@@ -109,18 +109,17 @@ void Dropout::forward(Backend& be, const float* x, float* y, int64_t rows, bool 
   if (active_)
     be.dropout(rate_, seed, x, y, mask_.data(), n);
   else
-    std::memcpy(y, x, sizeof(float) * n);
+    be.copy(y, x, sizeof(float) * n);
 }
 
-void Dropout::backward(Backend&, const float*, const float*, const float* dy, float* dx,
+void Dropout::backward(Backend& be, const float*, const float*, const float* dy, float* dx,
                        int64_t rows, bool) {
   if (!dx) return;
   const int64_t n = rows * shape_size(in_shape);
-  if (!active_) {
-    std::memcpy(dx, dy, sizeof(float) * n);
-    return;
-  }
-  for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * mask_[i];
+  if (active_)
+    be.multiply(dy, mask_.data(), dx, n);
+  else
+    be.copy(dx, dy, sizeof(float) * n);
 }
 
 }  // namespace deepcore

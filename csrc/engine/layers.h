@@ -31,7 +31,8 @@ class Layer {
   // Per-sample shapes of the layer's scratch buffers beyond its input and output
   // (Conv2D's im2col), which the model checks against kMaxElements.
   virtual std::vector<Shape> scratch_shapes() const { return {}; }
-  virtual void reserve(int64_t /*rows*/) {}
+  // Scratch for batches of up to `rows` samples, in the backend's memory.
+  virtual void reserve(Backend& /*be*/, int64_t /*rows*/) {}
   virtual void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
                        uint64_t seed) = 0;
   // dy: gradient wrt the output, or wrt the pre-activation when `dy_is_preact`
@@ -60,7 +61,7 @@ class AffineLayer : public Layer {
 
  protected:
   void bind_affine(float* w, float* g, int64_t kernel_size);
-  void reserve_affine(int64_t m, int64_t n);
+  void reserve_affine(Backend& be, int64_t m, int64_t n);
   void forward_affine(Backend& be, const float* a, int64_t m, int64_t k, int64_t n, float* y);
   // Parameter gradients, and da = dz W^T when da is not null.
   void backward_affine(Backend& be, const float* a, const float* y, const float* dy, float* da,
@@ -73,7 +74,7 @@ class AffineLayer : public Layer {
   ActSpec act_;
   bool use_bias_;
   float *w_ = nullptr, *b_ = nullptr, *gw_ = nullptr, *gb_ = nullptr;
-  std::vector<float> z_, dz_;
+  DeviceArray<float> z_, dz_;
 };
 
 class Dense final : public AffineLayer {
@@ -83,7 +84,9 @@ class Dense final : public AffineLayer {
   void build(const Shape& in) override;
   std::vector<Shape> param_shapes() const override;
   void bind(float* w, float* g) override { bind_affine(w, g, in_ * units_); }
-  void reserve(int64_t rows) override { reserve_affine(rows * rows_per_sample_, units_); }
+  void reserve(Backend& be, int64_t rows) override {
+    reserve_affine(be, rows * rows_per_sample_, units_);
+  }
   void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
                uint64_t seed) override;
   void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
@@ -113,7 +116,7 @@ class Dropout final : public Layer {
   Dropout(float rate, std::optional<uint64_t> seed) : rate_(rate), seed_(seed) {}
   const char* name() const override { return "Dropout"; }
   std::optional<uint64_t> own_seed() const override { return seed_; }
-  void reserve(int64_t rows) override;
+  void reserve(Backend& be, int64_t rows) override;
   void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
                uint64_t seed) override;
   void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
@@ -123,7 +126,7 @@ class Dropout final : public Layer {
   float rate_;
   std::optional<uint64_t> seed_;
   bool active_ = false;  // whether the last forward dropped anything
-  std::vector<float> mask_;
+  DeviceArray<float> mask_;
 };
 
 // Conv2D over NHWC images: im2col, then the same GEMM and fused bias + activation as Dense.
@@ -138,7 +141,7 @@ class Conv2D final : public AffineLayer {
   std::vector<Shape> param_shapes() const override;
   std::vector<Shape> scratch_shapes() const override { return {{g_.oh, g_.ow, kh_, kw_, g_.c}}; }
   void bind(float* w, float* g) override { bind_affine(w, g, kh_ * kw_ * g_.c * filters_); }
-  void reserve(int64_t rows) override;
+  void reserve(Backend& be, int64_t rows) override;
   void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
                uint64_t seed) override;
   void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
@@ -148,7 +151,7 @@ class Conv2D final : public AffineLayer {
   int64_t filters_, kh_, kw_, sh_, sw_;
   bool same_;
   Window2D g_;
-  std::vector<float> cols_;
+  DeviceArray<float> cols_;
 };
 
 // MaxPooling2D and AveragePooling2D.
@@ -158,7 +161,7 @@ class Pool2D final : public Layer {
       : max_(max), ph_(ph), pw_(pw), sh_(sh), sw_(sw), same_(same) {}
   const char* name() const override { return max_ ? "MaxPooling2D" : "AveragePooling2D"; }
   void build(const Shape& in) override;
-  void reserve(int64_t rows) override;
+  void reserve(Backend& be, int64_t rows) override;
   void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
                uint64_t seed) override;
   void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
@@ -169,7 +172,7 @@ class Pool2D final : public Layer {
   int64_t ph_, pw_, sh_, sw_;
   bool same_;
   Window2D g_;
-  std::vector<int32_t> argmax_;
+  DeviceArray<int32_t> argmax_;
 };
 
 // Flatten and Reshape: the same values under another shape.
@@ -213,7 +216,7 @@ class BatchNormalization final : public Layer {
   std::vector<Shape> state_shapes() const override { return {{c_}, {c_}}; }
   void bind(float* w, float* g) override;
   void bind_state(float* s) override;
-  void reserve(int64_t rows) override;
+  void reserve(Backend& be, int64_t rows) override;
   void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
                uint64_t seed) override;
   void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
@@ -225,7 +228,7 @@ class BatchNormalization final : public Layer {
   int64_t c_ = 0;
   float *gamma_ = nullptr, *beta_ = nullptr, *ggamma_ = nullptr, *gbeta_ = nullptr;
   float *moving_mean_ = nullptr, *moving_var_ = nullptr;
-  std::vector<float> xhat_, inv_std_;
+  DeviceArray<float> xhat_, inv_std_;
   // per-channel scratch: mean, var then gamma, beta (forward); sum(dy), sum(dy*xhat),
   // the dx factor (backward)
   std::vector<double> sum_a_, sum_b_, sum_c_;

@@ -152,9 +152,12 @@ void Model::build(const Shape& input_shape) {
     for (; k < params_.size() && params_[k].layer == static_cast<int64_t>(i); ++k)
       (params_[k].trainable ? total : state_total) += shape_size(params_[k].shape);
   }
-  weights_.assign(static_cast<size_t>(total), 0.f);
-  grads_.assign(static_cast<size_t>(total), 0.f);
-  states_.assign(static_cast<size_t>(state_total), 0.f);
+  weights_ = DeviceArray<float>(be_, total);
+  grads_ = DeviceArray<float>(be_, total);
+  states_ = DeviceArray<float>(be_, state_total);
+  be_.fill(weights_.data(), 0.f, total);
+  be_.fill(grads_.data(), 0.f, total);
+  be_.fill(states_.data(), 0.f, state_total);
   for (size_t i = 0; i < layers_.size(); ++i) {
     layers_[i]->bind(weights_.data() + first[i], grads_.data() + first[i]);
     layers_[i]->bind_state(states_.data() + first_state[i]);
@@ -211,11 +214,10 @@ void Model::compile(const LossSpec& loss, const OptSpec& opt,
                                       (last == Act::Sigmoid && loss.kind == Loss::BinaryCrossentropy));
   if (fused_loss_) loss_.from_logits = true;
   const int nslots = optimizer_slots(opt);
-  const size_t n = weights_.size();
-  slots_.resize(nslots * n);
+  const int64_t n = weights_.size();
+  if (slots_.size() != nslots * n) slots_ = DeviceArray<float>(be_, nslots * n);
   for (int k = 0; k < nslots; ++k)
-    std::fill(slots_.begin() + k * n, slots_.begin() + (k + 1) * n,
-              static_cast<float>(optimizer_slot_init(opt, k)));
+    be_.fill(slots_.data() + k * n, static_cast<float>(optimizer_slot_init(opt, k)), n);
   iterations_ = 0;
   compiled_ = true;
 }
@@ -256,15 +258,17 @@ void Model::set_iterations(int64_t it) {
 
 std::vector<float> Model::optimizer_state() const {
   std::lock_guard<FairLock> lock(mutex_);
-  return slots_;
+  std::vector<float> out(static_cast<size_t>(slots_.size()));
+  slots_.download(out.data(), slots_.size());
+  return out;
 }
 
 void Model::set_optimizer_state(const float* values, int64_t n) {
   std::lock_guard<FairLock> lock(mutex_);
-  if (n != static_cast<int64_t>(slots_.size()))
+  if (n != slots_.size())
     throw std::invalid_argument("the optimizer state holds " + std::to_string(slots_.size()) +
                                 " values, received " + std::to_string(n));
-  std::copy(values, values + n, slots_.begin());
+  slots_.upload(values, n);
 }
 
 void Model::set_seed(uint64_t seed) {
@@ -308,13 +312,13 @@ void Model::reserve(int64_t rows) {
   acts_.resize(L);
   dacts_.resize(L);
   for (size_t i = 0; i < L; ++i) {
-    acts_[i].resize(static_cast<size_t>(rows * shape_size(layers_[i]->out_shape)));
-    dacts_[i].resize(i ? static_cast<size_t>(rows * shape_size(layers_[i]->in_shape)) : 0);
-    layers_[i]->reserve(rows);
+    acts_[i].reserve(be_, rows * shape_size(layers_[i]->out_shape));
+    if (i) dacts_[i].reserve(be_, rows * shape_size(layers_[i]->in_shape));
+    layers_[i]->reserve(be_, rows);
   }
-  xbuf_.resize(static_cast<size_t>(rows * shape_size(input_shape_)));
-  dout_.resize(acts_.back().size());
-  wbuf_.resize(static_cast<size_t>(rows));
+  xbuf_.reserve(be_, rows * shape_size(input_shape_));
+  dout_.reserve(be_, acts_.back().size());
+  wbuf_.reserve(be_, rows);
   capacity_ = rows;
 }
 
@@ -473,8 +477,7 @@ RunResult Model::run(const float* x, const float* y, const float* w, int64_t yco
       poll_interrupt();
     }
     reserve(cap);
-    if (static_cast<int64_t>(ybuf_.size()) < cap * ycols)
-      ybuf_.resize(static_cast<size_t>(cap * ycols));
+    ybuf_.reserve(be_, cap * ycols);
     const int64_t rows = std::min(batch_size, n - start);
     const float *xb = x + start * in_size, *yb = y + start * ycols, *wb = w ? w + start : nullptr;
     if (order) {
@@ -484,7 +487,7 @@ RunResult Model::run(const float* x, const float* y, const float* w, int64_t yco
       xb = xbuf_.data();
       yb = ybuf_.data();
       if (w) {
-        for (int64_t r = 0; r < rows; ++r) wbuf_[r] = w[idx[r]];
+        be_.gather_rows(w, idx, rows, 1, wbuf_.data());
         wb = wbuf_.data();
       }
     }
@@ -542,7 +545,7 @@ void Model::predict(const float* x, int64_t n, int64_t batch_size, float* out) {
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t rows = std::min(batch_size, n - start);
     const float* o = forward(x + start * in_size, rows, false);
-    std::memcpy(out + start * out_size, o, sizeof(float) * rows * out_size);
+    be_.download(out + start * out_size, o, sizeof(float) * rows * out_size);
   }
 }
 
@@ -553,7 +556,7 @@ double Model::gradients(const float* x, const float* y, const float* w, int64_t 
   check_batch(n, ycols, n);
   reserve(n);
   const double loss = loss_and_backward(x, y, w, n, ycols, true) + regularize(true);
-  std::copy(grads_.begin(), grads_.end(), grad_out);
+  grads_.download(grad_out, grads_.size());
   return loss;
 }
 

@@ -34,9 +34,9 @@ void BatchNormalization::bind_state(float* s) {
   moving_var_ = s + c_;
 }
 
-void BatchNormalization::reserve(int64_t rows) {
-  xhat_.resize(static_cast<size_t>(rows * shape_size(in_shape)));
-  inv_std_.resize(static_cast<size_t>(c_));
+void BatchNormalization::reserve(Backend& be, int64_t rows) {
+  xhat_.reserve(be, rows * shape_size(in_shape));
+  inv_std_.reserve(be, c_);
   sum_a_.resize(static_cast<size_t>(c_));
   sum_b_.resize(static_cast<size_t>(c_));
   sum_c_.resize(static_cast<size_t>(c_));
@@ -46,6 +46,8 @@ void BatchNormalization::forward(Backend&, const float* x, float* y, int64_t row
                                  uint64_t) {
   const int64_t m = rows * shape_size(in_shape) / c_;  // values per channel
   used_batch_stats_ = training;
+  float* const xhat = xhat_.data();
+  float* const inv_std = inv_std_.data();
   std::vector<double>& mean = sum_a_;
   std::vector<double>& var = sum_b_;
   std::fill(mean.begin(), mean.end(), 0.0);
@@ -74,15 +76,15 @@ void BatchNormalization::forward(Backend&, const float* x, float* y, int64_t row
   std::vector<double>& gamma = var;
   std::vector<double>& beta = sum_c_;
   for (int64_t c = 0; c < c_; ++c) {
-    inv_std_[c] = static_cast<float>(1.0 / std::sqrt(var[c] + epsilon_));
+    inv_std[c] = static_cast<float>(1.0 / std::sqrt(var[c] + epsilon_));
     gamma[c] = gamma_ ? gamma_[c] : 1.f;
     beta[c] = beta_ ? beta_[c] : 0.f;
   }
   for (int64_t r = 0; r < m; ++r)
     for (int64_t c = 0; c < c_; ++c) {
       const int64_t i = r * c_ + c;
-      xhat_[i] = static_cast<float>((x[i] - mean[c]) * inv_std_[c]);
-      y[i] = static_cast<float>(gamma[c]) * xhat_[i] + static_cast<float>(beta[c]);
+      xhat[i] = static_cast<float>((x[i] - mean[c]) * inv_std[c]);
+      y[i] = static_cast<float>(gamma[c]) * xhat[i] + static_cast<float>(beta[c]);
     }
 }
 
@@ -91,6 +93,8 @@ void BatchNormalization::backward(Backend&, const float*, const float*, const fl
   if (!used_batch_stats_)
     throw std::invalid_argument("BatchNormalization backward needs a training-mode forward");
   const int64_t m = rows * shape_size(in_shape) / c_;
+  const float* const xhat = xhat_.data();
+  const float* const inv_std = inv_std_.data();
   std::vector<double>& sum_dy = sum_a_;
   std::vector<double>& sum_dy_xhat = sum_b_;
   std::fill(sum_dy.begin(), sum_dy.end(), 0.0);
@@ -98,7 +102,7 @@ void BatchNormalization::backward(Backend&, const float*, const float*, const fl
   for (int64_t r = 0; r < m; ++r)
     for (int64_t c = 0; c < c_; ++c) {
       sum_dy[c] += dy[r * c_ + c];
-      sum_dy_xhat[c] += double(dy[r * c_ + c]) * xhat_[r * c_ + c];
+      sum_dy_xhat[c] += double(dy[r * c_ + c]) * xhat[r * c_ + c];
     }
   for (int64_t c = 0; c < c_; ++c) {
     if (ggamma_) ggamma_[c] = static_cast<float>(sum_dy_xhat[c]);
@@ -108,11 +112,11 @@ void BatchNormalization::backward(Backend&, const float*, const float*, const fl
   // dx = gamma * inv_std / m * (m * dy - sum(dy) - xhat * sum(dy * xhat)), the factor
   // computed once per channel
   std::vector<double>& k = sum_c_;
-  for (int64_t c = 0; c < c_; ++c) k[c] = (gamma_ ? gamma_[c] : 1.f) * inv_std_[c] / double(m);
+  for (int64_t c = 0; c < c_; ++c) k[c] = (gamma_ ? gamma_[c] : 1.f) * inv_std[c] / double(m);
   for (int64_t r = 0; r < m; ++r)
     for (int64_t c = 0; c < c_; ++c) {
       const int64_t i = r * c_ + c;
-      dx[i] = static_cast<float>(k[c] * (double(m) * dy[i] - sum_dy[c] - xhat_[i] * sum_dy_xhat[c]));
+      dx[i] = static_cast<float>(k[c] * (double(m) * dy[i] - sum_dy[c] - xhat[i] * sum_dy_xhat[c]));
     }
 }
 

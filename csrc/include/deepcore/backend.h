@@ -3,7 +3,10 @@
 // contract (see kernels.h) behind the DEEPCORE_CUDA CMake option.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <string>
+#include <utility>
 
 #include "deepcore/kernels.h"
 
@@ -15,6 +18,18 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
+
+  // ---- memory. Every buffer the engine computes on comes from here; the host reads and
+  // writes them only through upload/download, unless host_memory() (the CPU's plain
+  // memory, where a host pointer is a device pointer and the copies are memcpy).
+  virtual bool host_memory() const = 0;
+  // `bytes` of device memory (nullptr for 0); std::bad_alloc when there is not enough.
+  virtual void* allocate(size_t bytes) = 0;
+  virtual void deallocate(void* p) = 0;
+  virtual void upload(void* dst, const void* host_src, size_t bytes) = 0;
+  virtual void download(void* host_dst, const void* src, size_t bytes) = 0;
+  virtual void copy(void* dst, const void* src, size_t bytes) = 0;
+  virtual void fill(float* dst, float value, int64_t n) = 0;
 
   // Row-major C = alpha * op(A) * op(B) + beta * C with op(A): m x k, op(B): k x n.
   virtual void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
@@ -43,6 +58,8 @@ class Backend {
                              double* state) = 0;
   virtual void optimizer_update(const OptSpec& o, float lr, int64_t step, float* w,
                                 const float* g, float* s0, float* s1, float* s2, int64_t n) = 0;
+  // out = a * b, value by value.
+  virtual void multiply(const float* a, const float* b, float* out, int64_t n) = 0;
   // y = x * mask where mask holds 0 or 1/(1-rate), drawn from `seed`.
   virtual void dropout(float rate, uint64_t seed, const float* x, float* y, float* mask,
                        int64_t n) = 0;
@@ -61,9 +78,56 @@ class Backend {
                            float* dst) = 0;
 };
 
+// An array of n values in a backend's memory, freed with it. Moves, never copies.
+template <class T>
+class DeviceArray {
+ public:
+  DeviceArray() = default;
+  DeviceArray(Backend& be, int64_t n)
+      : be_(&be), data_(static_cast<T*>(be.allocate(sizeof(T) * static_cast<size_t>(n)))),
+        size_(n) {}
+  DeviceArray(DeviceArray&& o) noexcept { swap(o); }
+  DeviceArray& operator=(DeviceArray&& o) noexcept {
+    DeviceArray(std::move(o)).swap(*this);
+    return *this;
+  }
+  DeviceArray(const DeviceArray&) = delete;
+  DeviceArray& operator=(const DeviceArray&) = delete;
+  ~DeviceArray() {
+    if (data_) be_->deallocate(data_);
+  }
+  void swap(DeviceArray& o) noexcept {
+    std::swap(be_, o.be_);
+    std::swap(data_, o.data_);
+    std::swap(size_, o.size_);
+  }
+
+  T* data() { return data_; }
+  const T* data() const { return data_; }
+  int64_t size() const { return size_; }
+  size_t bytes() const { return sizeof(T) * static_cast<size_t>(size_); }
+  // At least n values (the contents are not kept when it grows).
+  void reserve(Backend& be, int64_t n) {
+    if (n > size_ || be_ != &be) *this = DeviceArray(be, n);
+  }
+  void upload(const T* host, int64_t n, int64_t at = 0) {
+    if (n > 0) be_->upload(data_ + at, host, sizeof(T) * static_cast<size_t>(n));
+  }
+  void download(T* host, int64_t n, int64_t at = 0) const {
+    if (n > 0) be_->download(host, data_ + at, sizeof(T) * static_cast<size_t>(n));
+  }
+
+ private:
+  Backend* be_ = nullptr;
+  T* data_ = nullptr;
+  int64_t size_ = 0;
+};
+
 // The one place that picks the kernels for a device. Throws if the device was not
 // built in or is not present.
 Backend& get_backend(Device d);
+// The device's name ("cpu", or the GPU's: "NVIDIA H200"); throws as get_backend does.
+std::string device_name(Device d);
 
 // Threads of the CPU backend, for its kernels and its GEMMs (0: one per core).
 void set_num_threads(int n);

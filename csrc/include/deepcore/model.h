@@ -75,9 +75,11 @@ class Model {
 
   // ---- parameters: one flat buffer, layer by layer, each layer's tensors in order
   const std::vector<Param>& params() const { return params_; }
+  // The weights and the layers' states (moving statistics), in the backend's memory.
   float* param_data() { return weights_.data(); }
-  std::vector<float>& state_data() { return states_; }
-  int64_t num_params() const { return static_cast<int64_t>(weights_.size()); }
+  DeviceArray<float>& state_data() { return states_; }
+  Backend& backend() { return be_; }
+  int64_t num_params() const { return weights_.size(); }
   void set_regularizer(int64_t param, float l1, float l2);
   // The batch size `rows` as used: fits every buffer within kMaxElements, or invalid_argument.
   void check_rows(int64_t rows) const;
@@ -156,7 +158,7 @@ class Model {
   Shape input_shape_;
   bool built_ = false, compiled_ = false, fused_loss_ = false, any_regularizer_ = false;
   std::vector<Param> params_;
-  std::vector<float> weights_, grads_, slots_, states_;
+  DeviceArray<float> weights_, grads_, slots_, states_;
   LossSpec loss_;
   OptSpec opt_;
   std::vector<MetricSpec> metrics_;
@@ -165,8 +167,8 @@ class Model {
   // Workspace, grown only when a larger batch arrives; values per sample of its
   // largest buffer (checked against kMaxElements for each batch size).
   int64_t capacity_ = 0, max_per_sample_ = 1;
-  std::vector<std::vector<float>> acts_, dacts_;
-  std::vector<float> xbuf_, ybuf_, wbuf_, dout_;
+  std::vector<DeviceArray<float>> acts_, dacts_;
+  DeviceArray<float> xbuf_, ybuf_, wbuf_, dout_;
   mutable FairLock mutex_;
 };
 
