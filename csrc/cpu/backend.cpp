@@ -277,6 +277,14 @@ class CpuBackend final : public Backend {
     if (bytes && dst != src) std::memmove(dst, src, bytes);
   }
   void fill(float* dst, float value, int64_t n) override { std::fill(dst, dst + n, value); }
+  void l1l2_penalty(const float* w, float* g, int64_t n, float l1, float l2,
+                    double* acc) override {
+    deepcore::l1l2_penalty(w, g, n, l1, l2, acc);
+  }
+  void clip_by_value(float* g, int64_t n, float v) override { deepcore::clip_by_value(g, n, v); }
+  void clip_by_norm(float* g, int64_t n, double max_norm) override {
+    deepcore::clip_by_norm(g, n, max_norm);
+  }
   void multiply(const float* a, const float* b, float* out, int64_t n) override {
     parallel_for(n, grain_for(3), [&](int64_t i0, int64_t i1) {
 #pragma omp simd

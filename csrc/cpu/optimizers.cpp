@@ -8,6 +8,30 @@
 
 namespace deepcore {
 
+void l1l2_penalty(const float* w, float* g, int64_t n, float l1, float l2, double* acc) {
+  double r = *acc;
+  for (int64_t i = 0; i < n; ++i) {
+    r += double(l1) * std::abs(w[i]) + double(l2) * w[i] * w[i];
+    if (g) g[i] += l1 * ((w[i] > 0) - (w[i] < 0)) + 2.f * l2 * w[i];
+  }
+  *acc = r;
+}
+
+void clip_by_value(float* g, int64_t n, float v) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) g[i] = std::min(std::max(g[i], -v), v);
+}
+
+void clip_by_norm(float* g, int64_t n, double max_norm) {
+  double ss = 0;
+  for (int64_t i = 0; i < n; ++i) ss += double(g[i]) * g[i];
+  const double norm = std::sqrt(ss);
+  if (norm > max_norm) {
+    const float s = static_cast<float>(max_norm / norm);
+    for (int64_t i = 0; i < n; ++i) g[i] *= s;
+  }
+}
+
 double schedule_value(const ScheduleSpec& s, int64_t step_count) {
   const double step = static_cast<double>(step_count);
   switch (s.kind) {

@@ -368,39 +368,24 @@ double Model::loss_and_backward(const float* x, const float* y, const float* w, 
 double Model::regularize(bool add_to_grads) {
   if (!any_regularizer_) return 0.0;
   double r = 0;
-  for (const Param& p : params_) {
-    if (!p.trainable || (p.l1 == 0.f && p.l2 == 0.f)) continue;
-    const float* wp = weights_.data() + p.offset;
-    float* gp = grads_.data() + p.offset;
-    const int64_t n = shape_size(p.shape);
-    for (int64_t i = 0; i < n; ++i) {
-      r += double(p.l1) * std::abs(wp[i]) + double(p.l2) * wp[i] * wp[i];
-      if (add_to_grads) gp[i] += p.l1 * ((wp[i] > 0) - (wp[i] < 0)) + 2.f * p.l2 * wp[i];
-    }
-  }
+  penalty_.reserve(be_, 1);
+  penalty_.upload(&r, 1);
+  for (const Param& p : params_)
+    if (p.trainable && (p.l1 != 0.f || p.l2 != 0.f))
+      be_.l1l2_penalty(weights_.data() + p.offset, add_to_grads ? grads_.data() + p.offset : nullptr,
+                       shape_size(p.shape), p.l1, p.l2, penalty_.data());
+  penalty_.download(&r, 1);  // (read with the batch's loss)
   return r;
 }
 
 void Model::apply_update() {
   float* g = grads_.data();
   const int64_t n = num_params();
-  if (opt_.clipvalue > 0) {
-    const float cv = static_cast<float>(opt_.clipvalue);
-    for (int64_t i = 0; i < n; ++i) g[i] = std::min(std::max(g[i], -cv), cv);
-  }
-  auto clip = [](float* v, int64_t len, double max_norm) {
-    double ss = 0;
-    for (int64_t i = 0; i < len; ++i) ss += double(v[i]) * v[i];
-    const double norm = std::sqrt(ss);
-    if (norm > max_norm) {
-      const float s = static_cast<float>(max_norm / norm);
-      for (int64_t i = 0; i < len; ++i) v[i] *= s;
-    }
-  };
+  if (opt_.clipvalue > 0) be_.clip_by_value(g, n, static_cast<float>(opt_.clipvalue));
   if (opt_.clipnorm > 0)
     for (const Param& p : params_)
-      if (p.trainable) clip(g + p.offset, shape_size(p.shape), opt_.clipnorm);
-  if (opt_.global_clipnorm > 0) clip(g, n, opt_.global_clipnorm);
+      if (p.trainable) be_.clip_by_norm(g + p.offset, shape_size(p.shape), opt_.clipnorm);
+  if (opt_.global_clipnorm > 0) be_.clip_by_norm(g, n, opt_.global_clipnorm);
   const int nslots = optimizer_slots(opt_);
   auto slot = [&](int k) { return k < nslots ? slots_.data() + k * n : nullptr; };
   if (iterations_ + 1 >= kMaxIterations)

@@ -58,6 +58,11 @@ class Backend {
                              double* state) = 0;
   virtual void optimizer_update(const OptSpec& o, float lr, int64_t step, float* w,
                                 const float* g, float* s0, float* s1, float* s2, int64_t n) = 0;
+  // Regularisation and clipping (kernels.h); `acc` is one double in device memory.
+  virtual void l1l2_penalty(const float* w, float* g, int64_t n, float l1, float l2,
+                            double* acc) = 0;
+  virtual void clip_by_value(float* g, int64_t n, float v) = 0;
+  virtual void clip_by_norm(float* g, int64_t n, double max_norm) = 0;
   // out = a * b, value by value.
   virtual void multiply(const float* a, const float* b, float* out, int64_t n) = 0;
   // y = x * mask where mask holds 0 or 1/(1-rate), drawn from `seed`.

@@ -170,6 +170,15 @@ void avgpool_backward(const Window2D& g, const float* dy, int64_t batch, float* 
 // True when no value is NaN or infinite.
 bool all_finite(const float* x, int64_t n);
 
+// --------------------------------------------------- regularisation and clipping
+// *acc += sum_i l1 |w_i| + l2 w_i^2 (summed in order, in double); when g is not null,
+// g_i += l1 sign(w_i) + 2 l2 w_i.
+void l1l2_penalty(const float* w, float* g, int64_t n, float l1, float l2, double* acc);
+// g_i = min(max(g_i, -v), v)
+void clip_by_value(float* g, int64_t n, float v);
+// g *= max_norm / ||g|| when the norm (summed in order, in double) exceeds max_norm.
+void clip_by_norm(float* g, int64_t n, double max_norm);
+
 // ----------------------------------------------------------------- optimizers
 enum class Opt : int { SGD, Adam, AdamW, RMSprop, Adagrad };
 

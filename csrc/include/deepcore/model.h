@@ -169,6 +169,7 @@ class Model {
   int64_t capacity_ = 0, max_per_sample_ = 1;
   std::vector<DeviceArray<float>> acts_, dacts_;
   DeviceArray<float> xbuf_, ybuf_, wbuf_, dout_;
+  DeviceArray<double> penalty_;  // the regularisation penalty of a batch
   mutable FairLock mutex_;
 };
 
