@@ -277,6 +277,18 @@ class CpuBackend final : public Backend {
     if (bytes && dst != src) std::memmove(dst, src, bytes);
   }
   void fill(float* dst, float value, int64_t n) override { std::fill(dst, dst + n, value); }
+  void batchnorm_forward(const BatchNormSpec& b, const float* x, float* y, int64_t m,
+                         const float* gamma, const float* beta, float* moving_mean,
+                         float* moving_var, bool training, float* xhat, float* inv_std,
+                         double* scratch) override {
+    deepcore::batchnorm_forward(b, x, y, m, gamma, beta, moving_mean, moving_var, training, xhat,
+                                inv_std, scratch);
+  }
+  void batchnorm_backward(const BatchNormSpec& b, const float* dy, float* dx, int64_t m,
+                          const float* gamma, const float* xhat, const float* inv_std,
+                          float* dgamma, float* dbeta, double* scratch) override {
+    deepcore::batchnorm_backward(b, dy, dx, m, gamma, xhat, inv_std, dgamma, dbeta, scratch);
+  }
   void l1l2_penalty(const float* w, float* g, int64_t n, float l1, float l2,
                     double* acc) override {
     deepcore::l1l2_penalty(w, g, n, l1, l2, acc);

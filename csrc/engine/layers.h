@@ -228,10 +228,9 @@ class BatchNormalization final : public Layer {
   int64_t c_ = 0;
   float *gamma_ = nullptr, *beta_ = nullptr, *ggamma_ = nullptr, *gbeta_ = nullptr;
   float *moving_mean_ = nullptr, *moving_var_ = nullptr;
+  BatchNormSpec spec() const { return {c_, momentum_, epsilon_}; }
   DeviceArray<float> xhat_, inv_std_;
-  // per-channel scratch: mean, var then gamma, beta (forward); sum(dy), sum(dy*xhat),
-  // the dx factor (backward)
-  std::vector<double> sum_a_, sum_b_, sum_c_;
+  DeviceArray<double> scratch_;  // 3 values per channel (kernels.h)
   bool used_batch_stats_ = false;
 };
 

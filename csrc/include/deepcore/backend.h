@@ -58,6 +58,13 @@ class Backend {
                              double* state) = 0;
   virtual void optimizer_update(const OptSpec& o, float lr, int64_t step, float* w,
                                 const float* g, float* s0, float* s1, float* s2, int64_t n) = 0;
+  virtual void batchnorm_forward(const BatchNormSpec& b, const float* x, float* y, int64_t m,
+                                 const float* gamma, const float* beta, float* moving_mean,
+                                 float* moving_var, bool training, float* xhat, float* inv_std,
+                                 double* scratch) = 0;
+  virtual void batchnorm_backward(const BatchNormSpec& b, const float* dy, float* dx, int64_t m,
+                                  const float* gamma, const float* xhat, const float* inv_std,
+                                  float* dgamma, float* dbeta, double* scratch) = 0;
   // Regularisation and clipping (kernels.h); `acc` is one double in device memory.
   virtual void l1l2_penalty(const float* w, float* g, int64_t n, float l1, float l2,
                             double* acc) = 0;

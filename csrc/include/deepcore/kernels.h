@@ -170,6 +170,25 @@ void avgpool_backward(const Window2D& g, const float* dy, int64_t batch, float* 
 // True when no value is NaN or infinite.
 bool all_finite(const float* x, int64_t n);
 
+// -------------------------------------------------------- batch normalization
+// Over the last axis of an m x channels matrix (Keras' BatchNormalization). Training:
+// the batch's mean and (biased) variance, and moving = moving * momentum + batch *
+// (1 - momentum); inference: the moving statistics. xhat = (x - mean) * inv_std with
+// inv_std = 1 / sqrt(var + epsilon); y = gamma * xhat + beta (gamma, beta null: 1, 0).
+// xhat and inv_std are kept for the backward pass; scratch: 3 * channels doubles.
+struct BatchNormSpec {
+  int64_t channels = 0;
+  double momentum = 0.99, epsilon = 1e-3;
+};
+void batchnorm_forward(const BatchNormSpec& b, const float* x, float* y, int64_t m,
+                       const float* gamma, const float* beta, float* moving_mean,
+                       float* moving_var, bool training, float* xhat, float* inv_std,
+                       double* scratch);
+// Parameter gradients (when not null) and dx (when not null) from dy.
+void batchnorm_backward(const BatchNormSpec& b, const float* dy, float* dx, int64_t m,
+                        const float* gamma, const float* xhat, const float* inv_std,
+                        float* dgamma, float* dbeta, double* scratch);
+
 // --------------------------------------------------- regularisation and clipping
 // *acc += sum_i l1 |w_i| + l2 w_i^2 (summed in order, in double); when g is not null,
 // g_i += l1 sign(w_i) + 2 l2 w_i.
