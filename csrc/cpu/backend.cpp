@@ -277,6 +277,9 @@ class CpuBackend final : public Backend {
     if (bytes && dst != src) std::memmove(dst, src, bytes);
   }
   void fill(float* dst, float value, int64_t n) override { std::fill(dst, dst + n, value); }
+  void zero(void* dst, size_t bytes) override {
+    if (bytes) std::memset(dst, 0, bytes);
+  }
   void batchnorm_forward(const BatchNormSpec& b, const float* x, float* y, int64_t m,
                          const float* gamma, const float* beta, float* moving_mean,
                          float* moving_var, bool training, float* xhat, float* inv_std,
@@ -375,11 +378,16 @@ class CpuBackend final : public Backend {
     sum_rows(part, chunks, cols, out);
   }
 
-  double loss(const LossSpec& l, const float* pred, const float* probs, const float* y,
-              const float* w, float* grad, int64_t rows, int64_t cols, int64_t ycols,
-              float grad_scale) override {
-    return loss_forward_backward<float>(l, pred, probs, y, w, grad, nullptr, rows, cols, ycols,
+  void loss(const LossSpec& l, const float* pred, const float* probs, const float* y,
+            const float* w, float* grad, int64_t rows, int64_t cols, int64_t ycols,
+            float grad_scale, double* sum) override {
+    *sum = loss_forward_backward<float>(l, pred, probs, y, w, grad, nullptr, rows, cols, ycols,
                                         grad_scale);
+  }
+
+  void add_batch_loss(const double* batch, double scale, int64_t rows, double* totals) override {
+    totals[0] += (batch[0] * scale + batch[1]) * static_cast<double>(rows);
+    totals[1] += static_cast<double>(rows);
   }
 
   void metric_update(const MetricSpec& m, const float* pred, const float* y, const float* w,

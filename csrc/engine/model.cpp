@@ -350,9 +350,8 @@ double Model::loss_and_backward(const float* x, const float* y, const float* w, 
     throw std::invalid_argument("sample weights need one loss value per sample");
   const float* pred = fused_loss_ ? last.preact(L > 1 ? acts_[L - 2].data() : x, out) : out;
   const double scale = loss_.sum ? 1.0 : 1.0 / static_cast<double>(lrows);
-  const double sum = be_.loss(loss_, pred, fused_loss_ ? out : nullptr, y, w,
-                              backward ? dout_.data() : nullptr, lrows, cols, ycols / per,
-                              static_cast<float>(scale));
+  be_.loss(loss_, pred, fused_loss_ ? out : nullptr, y, w, backward ? dout_.data() : nullptr,
+           lrows, cols, ycols / per, static_cast<float>(scale), batch_.data());
   if (backward) {
     const float* dy = dout_.data();
     for (size_t i = L; i-- > 0;) {
@@ -362,20 +361,16 @@ double Model::loss_and_backward(const float* x, const float* y, const float* w, 
       dy = dx;
     }
   }
-  return sum * scale;
+  return scale;
 }
 
-double Model::regularize(bool add_to_grads) {
-  if (!any_regularizer_) return 0.0;
-  double r = 0;
-  penalty_.reserve(be_, 1);
-  penalty_.upload(&r, 1);
+void Model::regularize(bool add_to_grads) {
+  if (!any_regularizer_) return;
+  be_.zero(batch_.data() + 1, sizeof(double));
   for (const Param& p : params_)
     if (p.trainable && (p.l1 != 0.f || p.l2 != 0.f))
       be_.l1l2_penalty(weights_.data() + p.offset, add_to_grads ? grads_.data() + p.offset : nullptr,
-                       shape_size(p.shape), p.l1, p.l2, penalty_.data());
-  penalty_.download(&r, 1);  // (read with the batch's loss)
-  return r;
+                       shape_size(p.shape), p.l1, p.l2, batch_.data() + 1);
 }
 
 void Model::apply_update() {
@@ -397,13 +392,11 @@ void Model::apply_update() {
 }
 
 void Model::accumulate_metrics(const std::vector<MetricSpec>& metrics, const float* y,
-                               const float* w, int64_t rows, int64_t ycols,
-                               std::vector<double>& states) {
+                               const float* w, int64_t rows, int64_t ycols, double* state) {
   const Layer& last = *layers_.back();
   const int64_t cols = last.out_shape.back();
   const int64_t per = shape_size(last.out_shape) / cols;
   const float* out = acts_.back().data();
-  double* state = states.data();
   for (const MetricSpec& m : metrics) {
     be_.metric_update(m, out, y, w, rows * per, cols, ycols / per, state);
     state += metric_state_size(m);
@@ -453,6 +446,12 @@ RunResult Model::run(const float* x, const float* y, const float* w, int64_t yco
     states = *carry;
   else
     states.assign(static_cast<size_t>(nstates), 0.0);
+  // The run's states live on the device (this run's own: another call may run between
+  // two training batches) and come back once, at the end.
+  DeviceArray<double> totals(be_, nstates);
+  totals.upload(states.data(), nstates);
+  batch_.reserve(be_, 2);
+  be_.zero(batch_.data(), batch_.bytes());
   for (int64_t start = 0; start < n; start += batch_size) {
     if (start > 0 && train) {  // between two steps: let other calls in, then poll
       lock.unlock();
@@ -476,17 +475,22 @@ RunResult Model::run(const float* x, const float* y, const float* w, int64_t yco
         wb = wbuf_.data();
       }
     }
-    const double batch_loss = loss_and_backward(xb, yb, wb, rows, ycols, train) + regularize(train);
-    states[nstates - 2] += batch_loss * static_cast<double>(rows);
-    states[nstates - 1] += static_cast<double>(rows);
-    accumulate_metrics(metrics, yb, wb, rows, ycols, states);
+    const double scale = loss_and_backward(xb, yb, wb, rows, ycols, train);
+    regularize(train);
+    be_.add_batch_loss(batch_.data(), scale, rows, totals.data() + nstates - 2);
+    accumulate_metrics(metrics, yb, wb, rows, ycols, totals.data());
     if (train) apply_update();
     ++res.batches;
-    if (stop_on_nonfinite && !std::isfinite(batch_loss)) {
-      res.nonfinite = true;
-      break;
+    if (stop_on_nonfinite) {  // (reads the batch's loss: one copy per batch)
+      double b[2];
+      batch_.download(b, 2);
+      if (!std::isfinite(b[0] * scale + b[1])) {
+        res.nonfinite = true;
+        break;
+      }
     }
   }
+  totals.download(states.data(), nstates);
   res.loss = states[nstates - 2] / states[nstates - 1];
   const double* state = states.data();
   for (const MetricSpec& m : metrics) {
@@ -540,9 +544,14 @@ double Model::gradients(const float* x, const float* y, const float* w, int64_t 
   check_compiled();
   check_batch(n, ycols, n);
   reserve(n);
-  const double loss = loss_and_backward(x, y, w, n, ycols, true) + regularize(true);
+  batch_.reserve(be_, 2);
+  be_.zero(batch_.data(), batch_.bytes());
+  const double scale = loss_and_backward(x, y, w, n, ycols, true);
+  regularize(true);
   grads_.download(grad_out, grads_.size());
-  return loss;
+  double b[2];
+  batch_.download(b, 2);
+  return b[0] * scale + b[1];
 }
 
 }  // namespace deepcore

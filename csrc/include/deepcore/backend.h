@@ -30,6 +30,7 @@ class Backend {
   virtual void download(void* host_dst, const void* src, size_t bytes) = 0;
   virtual void copy(void* dst, const void* src, size_t bytes) = 0;
   virtual void fill(float* dst, float value, int64_t n) = 0;
+  virtual void zero(void* dst, size_t bytes) = 0;
 
   // Row-major C = alpha * op(A) * op(B) + beta * C with op(A): m x k, op(B): k x n.
   virtual void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
@@ -50,9 +51,15 @@ class Backend {
                             float* dx, int64_t rows, int64_t cols) = 0;
   // out[c] = sum_r x[r, c]
   virtual void col_sum(const float* x, int64_t rows, int64_t cols, float* out) = 0;
-  virtual double loss(const LossSpec& l, const float* pred, const float* probs, const float* y,
-                      const float* w, float* grad, int64_t rows, int64_t cols, int64_t ycols,
-                      float grad_scale) = 0;
+  // loss_forward_backward (kernels.h), its sum written to *sum (one double in device
+  // memory: the host reads losses once per run, not per batch).
+  virtual void loss(const LossSpec& l, const float* pred, const float* probs, const float* y,
+                    const float* w, float* grad, int64_t rows, int64_t cols, int64_t ycols,
+                    float grad_scale, double* sum) = 0;
+  // A run's loss total: totals[0] += (batch[0] * scale + batch[1]) * rows and totals[1] +=
+  // rows, with batch = {the batch's loss sum, its regularisation penalty}.
+  virtual void add_batch_loss(const double* batch, double scale, int64_t rows,
+                              double* totals) = 0;
   virtual void metric_update(const MetricSpec& m, const float* pred, const float* y,
                              const float* w, int64_t rows, int64_t cols, int64_t ycols,
                              double* state) = 0;

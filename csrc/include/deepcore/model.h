@@ -140,13 +140,15 @@ class Model {
   void reserve(int64_t rows);
   const float* forward(const float* x, int64_t rows, bool training);
   // Loss (sum over rows, weighted) and, when `backward`, the gradients in grads_.
+  // The batch's loss sum goes to batch_[0]; returns the scale that makes it a mean (or 1).
   double loss_and_backward(const float* x, const float* y, const float* w, int64_t rows,
                            int64_t ycols, bool backward);
-  double regularize(bool add_to_grads);
+  // The penalty goes to batch_[1] (left at 0 without regularizers).
+  void regularize(bool add_to_grads);
   void apply_update();
+  // Adds the batch to the metrics' states (device memory, one after the other).
   void accumulate_metrics(const std::vector<MetricSpec>& metrics, const float* y,
-                          const float* w, int64_t rows, int64_t ycols,
-                          std::vector<double>& states);
+                          const float* w, int64_t rows, int64_t ycols, double* state);
   // Runs over n rows: rows order[0..n) of the data, or its first n rows when order is
   // null. Training releases the lock between batches.
   RunResult run(const float* x, const float* y, const float* w, int64_t ycols,
@@ -169,7 +171,8 @@ class Model {
   int64_t capacity_ = 0, max_per_sample_ = 1;
   std::vector<DeviceArray<float>> acts_, dacts_;
   DeviceArray<float> xbuf_, ybuf_, wbuf_, dout_;
-  DeviceArray<double> penalty_;  // the regularisation penalty of a batch
+  // A batch's loss sum and regularisation penalty (device memory).
+  DeviceArray<double> batch_;
   mutable FairLock mutex_;
 };
 
