@@ -423,12 +423,42 @@ int64_t Model::run_states() const {
   return size;
 }
 
-RunResult Model::run(const float* x, const float* y, const float* w, int64_t ycols,
-                     int64_t batch_size, bool train, const int64_t* order, int64_t n,
-                     const std::vector<double>* carry, bool stop_on_nonfinite) {
+Model::Staged Model::stage(const float* x, const float* y, const float* w, int64_t rows,
+                           int64_t ycols, const int64_t* order, int64_t count) {
+  Staged s{x, y, w, order, {}, {}, {}, {}};
+  if (be_.host_memory()) return s;
+  const int64_t in_size = shape_size(input_shape_);
+  s.dx = DeviceArray<float>(be_, rows * in_size);
+  s.dx.upload(x, rows * in_size);
+  s.x = s.dx.data();
+  if (y) {
+    s.dy = DeviceArray<float>(be_, rows * ycols);
+    s.dy.upload(y, rows * ycols);
+    s.y = s.dy.data();
+  }
+  if (w) {
+    s.dw = DeviceArray<float>(be_, rows);
+    s.dw.upload(w, rows);
+    s.w = s.dw.data();
+  }
+  if (order) {
+    s.dorder = DeviceArray<int64_t>(be_, count);
+    s.dorder.upload(order, count);
+    s.order = s.dorder.data();
+  }
+  return s;
+}
+
+RunResult Model::run(const float* x_host, const float* y_host, const float* w_host,
+                     int64_t data_rows, int64_t ycols, int64_t batch_size, bool train,
+                     const int64_t* order_host, int64_t n, const std::vector<double>* carry,
+                     bool stop_on_nonfinite) {
   std::unique_lock<FairLock> lock(mutex_);
   check_compiled();
   check_batch(n, ycols, batch_size);
+  const Staged data = stage(x_host, y_host, w_host, data_rows, ycols, order_host, n);
+  const float *x = data.x, *y = data.y, *w = data.w;
+  const int64_t* order = data.order;
   const int64_t in_size = shape_size(input_shape_);
   const int64_t cap = std::min(batch_size, n);
   check_rows(cap);
@@ -509,19 +539,20 @@ RunResult Model::fit_epoch(const float* x, const float* y, const float* w, int64
     check_batch(n, ycols, batch_size);
     order = this->shuffle(n);
   }
-  return run(x, y, w, ycols, batch_size, true, shuffle ? order.data() : nullptr, n, carry,
+  return run(x, y, w, n, ycols, batch_size, true, shuffle ? order.data() : nullptr, n, carry,
              stop_on_nonfinite);
 }
 
-RunResult Model::fit_rows(const float* x, const float* y, const float* w, int64_t ycols,
-                          int64_t batch_size, const int64_t* order, int64_t count,
+RunResult Model::fit_rows(const float* x, const float* y, const float* w, int64_t data_rows,
+                          int64_t ycols, int64_t batch_size, const int64_t* order, int64_t count,
                           const std::vector<double>* carry, bool stop_on_nonfinite) {
-  return run(x, y, w, ycols, batch_size, true, order, count, carry, stop_on_nonfinite);
+  return run(x, y, w, data_rows, ycols, batch_size, true, order, count, carry,
+             stop_on_nonfinite);
 }
 
 RunResult Model::evaluate(const float* x, const float* y, const float* w, int64_t n,
                           int64_t ycols, int64_t batch_size) {
-  return run(x, y, w, ycols, batch_size, false, nullptr, n, nullptr, false);
+  return run(x, y, w, n, ycols, batch_size, false, nullptr, n, nullptr, false);
 }
 
 void Model::predict(const float* x, int64_t n, int64_t batch_size, float* out) {
@@ -531,9 +562,10 @@ void Model::predict(const float* x, int64_t n, int64_t batch_size, float* out) {
   const int64_t in_size = shape_size(input_shape_);
   const int64_t out_size = shape_size(layers_.back()->out_shape);
   reserve(std::min(batch_size, n));
+  const Staged data = stage(x, nullptr, nullptr, n, 0, nullptr, 0);
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t rows = std::min(batch_size, n - start);
-    const float* o = forward(x + start * in_size, rows, false);
+    const float* o = forward(data.x + start * in_size, rows, false);
     be_.download(out + start * out_size, o, sizeof(float) * rows * out_size);
   }
 }
@@ -546,7 +578,8 @@ double Model::gradients(const float* x, const float* y, const float* w, int64_t 
   reserve(n);
   batch_.reserve(be_, 2);
   be_.zero(batch_.data(), batch_.bytes());
-  const double scale = loss_and_backward(x, y, w, n, ycols, true);
+  const Staged data = stage(x, y, w, n, ycols, nullptr, 0);
+  const double scale = loss_and_backward(data.x, data.y, data.w, n, ycols, true);
   regularize(true);
   grads_.download(grad_out, grads_.size());
   double b[2];

@@ -459,7 +459,7 @@ PYBIND11_MODULE(_core, m) {
              const float* wp = w ? w->data() : nullptr;
              const auto c = carried(carry);
              return train_result(without_gil([&] {
-               return md.fit_rows(x.data(), y.data(), wp, y.size() / n, batch_size, o,
+               return md.fit_rows(x.data(), y.data(), wp, n, y.size() / n, batch_size, o,
                                   order.size(), ptr(c), stop_on_nonfinite);
              }));
            },

@@ -117,8 +117,8 @@ class Model {
                       bool stop_on_nonfinite = false);
   // One training pass over the rows order[0..count) of the data, in that order (the
   // order of `shuffle`, or part of it): what fit_epoch does, in pieces.
-  RunResult fit_rows(const float* x, const float* y, const float* w, int64_t ycols,
-                     int64_t batch_size, const int64_t* order, int64_t count,
+  RunResult fit_rows(const float* x, const float* y, const float* w, int64_t data_rows,
+                     int64_t ycols, int64_t batch_size, const int64_t* order, int64_t count,
                      const std::vector<double>* carry = nullptr, bool stop_on_nonfinite = false);
   // Size of RunResult::states: the metrics' states, the loss sum and the rows seen
   // (a run checks its carry against its own metrics).
@@ -149,10 +149,21 @@ class Model {
   // Adds the batch to the metrics' states (device memory, one after the other).
   void accumulate_metrics(const std::vector<MetricSpec>& metrics, const float* y,
                           const float* w, int64_t rows, int64_t ycols, double* state);
-  // Runs over n rows: rows order[0..n) of the data, or its first n rows when order is
-  // null. Training releases the lock between batches.
-  RunResult run(const float* x, const float* y, const float* w, int64_t ycols,
-                int64_t batch_size, bool train, const int64_t* order, int64_t n,
+  // The data of a call (host arrays: data_rows rows, and `count` row indices) where the
+  // backend computes on it: the arrays themselves when its memory is the host's, else
+  // copies uploaded once per call.
+  struct Staged {
+    const float *x, *y, *w;
+    const int64_t* order;
+    DeviceArray<float> dx, dy, dw;
+    DeviceArray<int64_t> dorder;
+  };
+  Staged stage(const float* x, const float* y, const float* w, int64_t data_rows, int64_t ycols,
+               const int64_t* order, int64_t count);
+  // Runs over n rows: rows order[0..n) of the data (data_rows rows), or its first n rows
+  // when order is null. Training releases the lock between batches.
+  RunResult run(const float* x, const float* y, const float* w, int64_t data_rows,
+                int64_t ycols, int64_t batch_size, bool train, const int64_t* order, int64_t n,
                 const std::vector<double>* carry, bool stop_on_nonfinite);
 
   Backend& be_;
