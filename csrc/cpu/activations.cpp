@@ -1,23 +1,15 @@
-// CPU activations: forward and backward side by side, for float and double.
+// CPU activations: the loops over rows and elements; the per-element formulas, forward
+// and derivative side by side, live in deepcore/elementwise.h (shared with the CUDA
+// kernels).
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
+#include "deepcore/elementwise.h"
 #include "deepcore/kernels.h"
 
 namespace deepcore {
 namespace {
-
-constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
-constexpr double kSeluScale = 1.0507009873554804934193349852946;
-
-template <class T>
-inline T sigmoid(T x) {
-  // Stable for large |x|: exp of a non-positive number only.
-  if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
-  T e = std::exp(x);
-  return e / (T(1) + e);
-}
 
 template <class T>
 void softmax_rows(const T* x, T* y, int64_t rows, int64_t cols) {
@@ -36,6 +28,27 @@ void softmax_rows(const T* x, T* y, int64_t rows, int64_t cols) {
   }
 }
 
+// One loop per activation; `omp simd` where the formula has no libm call.
+template <class Op, class T>
+void map_forward(const T* x, T* y, int64_t n, T alpha) {
+  if constexpr (Op::simd_f) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) y[i] = Op::f(x[i], alpha);
+  } else {
+    for (int64_t i = 0; i < n; ++i) y[i] = Op::f(x[i], alpha);
+  }
+}
+
+template <class Op, class T>
+void map_backward(const T* x, const T* y, const T* dy, T* dx, int64_t n, T alpha) {
+  if constexpr (Op::simd_df) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) dx[i] = Op::df(x[i], y[i], dy[i], alpha);
+  } else {
+    for (int64_t i = 0; i < n; ++i) dx[i] = Op::df(x[i], y[i], dy[i], alpha);
+  }
+}
+
 }  // namespace
 
 template <class T>
@@ -46,56 +59,15 @@ void act_forward(ActSpec a, const T* x, T* y, int64_t rows, int64_t cols) {
     case Act::Linear:
       if (x != y) std::copy(x, x + n, y);
       return;
-    case Act::Relu:
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : T(0);
-      return;
-    case Act::LeakyRelu:
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : alpha * x[i];
-      return;
-    case Act::Elu:
-      for (int64_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : alpha * std::expm1(x[i]);
-      return;
-    case Act::Selu:
-      for (int64_t i = 0; i < n; ++i)
-        y[i] = T(kSeluScale) * (x[i] > T(0) ? x[i] : T(kSeluAlpha) * std::expm1(x[i]));
-      return;
-    case Act::Sigmoid:
-      for (int64_t i = 0; i < n; ++i) y[i] = sigmoid(x[i]);
-      return;
-    case Act::HardSigmoid:
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) y[i] = std::min(std::max(x[i] / T(6) + T(0.5), T(0)), T(1));
-      return;
-    case Act::Tanh:
-      for (int64_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
-      return;
     case Act::Softmax:
       softmax_rows(x, y, rows, cols);
       return;
-    case Act::Softplus:
-      for (int64_t i = 0; i < n; ++i)
-        y[i] = std::max(x[i], T(0)) + std::log1p(std::exp(-std::abs(x[i])));
-      return;
-    case Act::Softsign:
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) y[i] = x[i] / (std::abs(x[i]) + T(1));
-      return;
-    case Act::Swish:
-      for (int64_t i = 0; i < n; ++i) y[i] = x[i] * sigmoid(x[i]);
-      return;
-    case Act::Gelu:
-      for (int64_t i = 0; i < n; ++i)
-        y[i] = T(0.5) * x[i] * (T(1) + std::erf(x[i] * T(M_SQRT1_2)));
-      return;
-    case Act::Exponential:
-      for (int64_t i = 0; i < n; ++i) y[i] = std::exp(x[i]);
-      return;
     case Act::Step:
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) y[i] = x[i] >= T(0) ? T(1) : T(0);
+      map_forward<ew::Step>(x, y, n, alpha);
       return;
+    default:
+      if (ew::visit_elementwise(a.kind, [&](auto op) { map_forward<decltype(op)>(x, y, n, alpha); }))
+        return;
   }
   throw std::invalid_argument("unknown activation");
 }
@@ -109,34 +81,6 @@ void act_backward(ActSpec a, const T* x, const T* y, const T* dy, T* dx, int64_t
     case Act::Linear:
       if (dx != dy) std::copy(dy, dy + n, dx);
       return;
-    case Act::Relu:
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) dx[i] = x[i] > T(0) ? dy[i] : T(0);
-      return;
-    case Act::LeakyRelu:
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) dx[i] = x[i] > T(0) ? dy[i] : alpha * dy[i];
-      return;
-    case Act::Elu:
-      for (int64_t i = 0; i < n; ++i) dx[i] = x[i] > T(0) ? dy[i] : dy[i] * (y[i] + alpha);
-      return;
-    case Act::Selu:
-      for (int64_t i = 0; i < n; ++i)
-        dx[i] = x[i] > T(0) ? T(kSeluScale) * dy[i] : dy[i] * (y[i] + T(kSeluScale * kSeluAlpha));
-      return;
-    case Act::Sigmoid:
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * y[i] * (T(1) - y[i]);
-      return;
-    case Act::HardSigmoid:
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i)
-        dx[i] = (x[i] > T(-3) && x[i] < T(3)) ? dy[i] / T(6) : T(0);
-      return;
-    case Act::Tanh:
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * (T(1) - y[i] * y[i]);
-      return;
     case Act::Softmax:
       for (int64_t r = 0; r < rows; ++r) {
         const T* yr = y + r * cols;
@@ -147,37 +91,15 @@ void act_backward(ActSpec a, const T* x, const T* y, const T* dy, T* dx, int64_t
         for (int64_t c = 0; c < cols; ++c) dxr[c] = yr[c] * (dyr[c] - dot);
       }
       return;
-    case Act::Softplus:
-      for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * sigmoid(x[i]);
-      return;
-    case Act::Softsign:
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) {
-        T d = std::abs(x[i]) + T(1);
-        dx[i] = dy[i] / (d * d);
-      }
-      return;
-    case Act::Swish:
-      for (int64_t i = 0; i < n; ++i) {
-        T s = sigmoid(x[i]);
-        dx[i] = dy[i] * (s + x[i] * s * (T(1) - s));
-      }
-      return;
-    case Act::Gelu:
-      for (int64_t i = 0; i < n; ++i) {
-        T cdf = T(0.5) * (T(1) + std::erf(x[i] * T(M_SQRT1_2)));
-        T pdf = std::exp(T(-0.5) * x[i] * x[i]) * T(0.3989422804014327);
-        dx[i] = dy[i] * (cdf + x[i] * pdf);
-      }
-      return;
-    case Act::Exponential:
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * y[i];
-      return;
     case Act::Step:
       throw std::invalid_argument(
           "activation 'step' has no gradient: use it for inference (Perceptron), not in a "
           "layer trained with backpropagation");
+    default:
+      if (ew::visit_elementwise(a.kind, [&](auto op) {
+            map_backward<decltype(op)>(x, y, dy, dx, n, alpha);
+          }))
+        return;
   }
   throw std::invalid_argument("unknown activation");
 }

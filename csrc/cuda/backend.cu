@@ -1,0 +1,335 @@
+// The CUDA backend (a plugin: libdeepcore_cuda.so, loaded by get_backend(Device::CUDA)
+// in cpu/backend.cpp through deepcore_cuda_create below). One stream; memory from
+// cudaMalloc; GEMMs through cuBLASLt (FP32 compute, no TF32), with its bias and
+// RELU_BIAS epilogues for affine_forward; our kernels for the rest (kernels.cuh).
+// Ops not written yet throw std::logic_error naming themselves.
+#include <cublasLt.h>
+
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+
+#include "common.cuh"
+#include "deepcore/backend.h"
+#include "kernels.cuh"
+
+namespace deepcore {
+namespace cuda {
+namespace {
+
+void check_lt(cublasStatus_t s, const char* what) {
+  if (s != CUBLAS_STATUS_SUCCESS)
+    throw std::runtime_error(std::string("cuBLASLt error in ") + what + ": status " +
+                             std::to_string(static_cast<int>(s)));
+}
+
+[[noreturn]] void not_yet(const char* op) {
+  throw std::logic_error(std::string(op) + " is not implemented on CUDA yet");
+}
+
+// The largest power of two (up to 256) that divides the address: cuBLASLt picks only
+// kernels that fit the operands' alignment.
+uint32_t alignment(const void* p) {
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  uint32_t al = 256;
+  while (al > 4 && a % al) al /= 2;
+  return al;
+}
+
+// One GEMM shape, its descriptors and the algorithm the heuristic chose, kept for reuse.
+struct Plan {
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+  ~Plan() {
+    if (a) cublasLtMatrixLayoutDestroy(a);
+    if (b) cublasLtMatrixLayoutDestroy(b);
+    if (c) cublasLtMatrixLayoutDestroy(c);
+    if (desc) cublasLtMatmulDescDestroy(desc);
+  }
+};
+
+// ta, tb, m, n, k, lda, ldb, ldc, epilogue, beta != 0, alignments of a, b, c
+using PlanKey = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int,
+                           bool, uint32_t, uint32_t, uint32_t>;
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int device) : device_(device) {
+    check(cudaSetDevice(device_), "cudaSetDevice");
+    check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    check_lt(cublasLtCreate(&lt_), "cublasLtCreate");
+    check(cudaMalloc(&workspace_, kWorkspace), "cudaMalloc (cuBLASLt workspace)");
+  }
+  ~CudaBackend() override {
+    plans_.clear();
+    if (workspace_) cudaFree(workspace_);
+    if (lt_) cublasLtDestroy(lt_);
+    if (stream_) cudaStreamDestroy(stream_);
+  }
+
+  const char* name() const override { return "cuda"; }
+
+  // ---- memory
+  bool host_memory() const override { return false; }
+  void* allocate(size_t bytes) override {
+    if (bytes == 0) return nullptr;
+    void* p = nullptr;
+    if (cudaMalloc(&p, bytes) != cudaSuccess) {
+      cudaGetLastError();  // clear the error: the process can go on
+      throw std::bad_alloc();
+    }
+    return p;
+  }
+  void deallocate(void* p) override {
+    if (p) cudaFree(p);
+  }
+  void upload(void* dst, const void* src, size_t bytes) override {
+    memcpy(dst, src, bytes, cudaMemcpyHostToDevice);
+  }
+  void download(void* dst, const void* src, size_t bytes) override {
+    memcpy(dst, src, bytes, cudaMemcpyDeviceToHost);
+  }
+  void copy(void* dst, const void* src, size_t bytes) override {
+    if (dst != src) memcpy(dst, src, bytes, cudaMemcpyDeviceToDevice);
+  }
+  void fill(float* dst, float value, int64_t n) override { cuda::fill(stream_, dst, value, n); }
+  void zero(void* dst, size_t bytes) override {
+    if (bytes) check(cudaMemsetAsync(dst, 0, bytes, stream_), "cudaMemsetAsync");
+  }
+
+  // ---- GEMM through cuBLASLt
+  void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+            int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+            int64_t ldc) override {
+    matmul(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nullptr, false);
+  }
+
+  void affine_forward(ActSpec act, const float* a, const float* w, const float* bias, float* z,
+                      float* y, int64_t m, int64_t k, int64_t n) override {
+    // relu or linear into y itself: bias and relu in cuBLASLt's epilogue. Otherwise the
+    // GEMM (with the bias epilogue) writes z and a kernel applies the activation.
+    const bool relu = act.kind == Act::Relu, linear = act.kind == Act::Linear;
+    if ((relu || linear) && z == y) {
+      matmul(false, false, m, n, k, 1.f, a, k, w, n, 0.f, y, n, bias, relu);
+      return;
+    }
+    matmul(false, false, m, n, k, 1.f, a, k, w, n, 0.f, z, n, bias, false);
+    if (!linear || z != y) cuda::bias_act(stream_, act, nullptr, z, y, m, n);
+  }
+
+  void bias_act(ActSpec act, const float* bias, float* z, float* y, int64_t rows,
+                int64_t cols) override {
+    cuda::bias_act(stream_, act, bias, z, y, rows, cols);
+  }
+  void act_backward(ActSpec act, const float* x, const float* y, const float* dy, float* dx,
+                    int64_t rows, int64_t cols) override {
+    cuda::act_backward(stream_, act, x, y, dy, dx, rows, cols);
+  }
+  void col_sum(const float* x, int64_t rows, int64_t cols, float* out) override {
+    cuda::col_sum(stream_, x, rows, cols, out);
+  }
+
+  // ---- not written yet
+  void loss(const LossSpec&, const float*, const float*, const float*, const float*, float*,
+            int64_t, int64_t, int64_t, float, double*) override {
+    not_yet("loss");
+  }
+  void add_batch_loss(const double*, double, int64_t, double*) override {
+    not_yet("add_batch_loss");
+  }
+  void metric_update(const MetricSpec&, const float*, const float*, const float*, int64_t,
+                     int64_t, int64_t, double*) override {
+    not_yet("metric_update");
+  }
+  void optimizer_update(const OptSpec&, float, int64_t, float*, const float*, float*, float*,
+                        float*, int64_t) override {
+    not_yet("optimizer_update");
+  }
+  void batchnorm_forward(const BatchNormSpec&, const float*, float*, int64_t, const float*,
+                         const float*, float*, float*, bool, float*, float*, double*) override {
+    not_yet("batchnorm_forward");
+  }
+  void batchnorm_backward(const BatchNormSpec&, const float*, float*, int64_t, const float*,
+                          const float*, const float*, float*, float*, double*) override {
+    not_yet("batchnorm_backward");
+  }
+  void l1l2_penalty(const float*, float*, int64_t, float, float, double*) override {
+    not_yet("l1l2_penalty");
+  }
+  void clip_by_value(float*, int64_t, float) override { not_yet("clip_by_value"); }
+  void clip_by_norm(float*, int64_t, double) override { not_yet("clip_by_norm"); }
+  void multiply(const float*, const float*, float*, int64_t) override { not_yet("multiply"); }
+  void dropout(float, uint64_t, const float*, float*, float*, int64_t) override {
+    not_yet("dropout");
+  }
+  void im2col(const Window2D&, const float*, int64_t, float*) override { not_yet("im2col"); }
+  void col2im(const Window2D&, const float*, int64_t, float*) override { not_yet("col2im"); }
+  void maxpool_forward(const Window2D&, const float*, int64_t, float*, int32_t*) override {
+    not_yet("maxpool_forward");
+  }
+  void maxpool_backward(const Window2D&, const float*, const int32_t*, int64_t,
+                        float*) override {
+    not_yet("maxpool_backward");
+  }
+  void avgpool_forward(const Window2D&, const float*, int64_t, float*) override {
+    not_yet("avgpool_forward");
+  }
+  void avgpool_backward(const Window2D&, const float*, int64_t, float*) override {
+    not_yet("avgpool_backward");
+  }
+  void gather_rows(const float*, const int64_t*, int64_t, int64_t, float*) override {
+    not_yet("gather_rows");
+  }
+
+ private:
+  static constexpr size_t kWorkspace = size_t(32) << 20;
+
+  // Synchronous for now: the copy is done (and the stream's earlier work with it) on return.
+  void memcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+    if (bytes == 0) return;
+    check(cudaMemcpyAsync(dst, src, bytes, kind, stream_), "cudaMemcpyAsync");
+    check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+  }
+
+  // Row-major C = alpha op(A) op(B) + beta C (+ bias per column, then relu) as cuBLASLt's
+  // column-major C^T = op(B)^T op(A)^T: the operands swap, and the bias (one value per
+  // column of C) is one value per row of C^T, which is the epilogue's layout.
+  void matmul(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+              int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
+              const float* bias, bool relu) {
+    if (m == 0 || n == 0) return;
+    if (k == 0) {  // cuBLASLt rejects k = 0: C = beta C (+ bias, relu)
+      if (beta != 0.f || bias || relu) not_yet("gemm with k = 0 and beta != 0 or an epilogue");
+      for (int64_t r = 0; r < m; ++r) cuda::fill(stream_, c + r * ldc, 0.f, n);
+      return;
+    }
+    // cuBLASLt's bias epilogue wants an aligned bias; an odd one goes through our kernel.
+    if (bias && alignment(bias) < 16) {
+      matmul(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nullptr, false);
+      if (ldc != n) not_yet("a bias on a strided C");
+      cuda::bias_act(stream_, ActSpec{relu ? Act::Relu : Act::Linear, 0.0}, bias, c, c, m, n);
+      return;
+    }
+    const cublasLtEpilogue_t epi = bias ? (relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS)
+                                        : (relu ? CUBLASLT_EPILOGUE_RELU : CUBLASLT_EPILOGUE_DEFAULT);
+    const Plan& p = plan(PlanKey{ta, tb, m, n, k, lda, ldb, ldc, static_cast<int>(epi),
+                                 beta != 0.f, alignment(a), alignment(b), alignment(c)});
+    if (bias)
+      check_lt(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
+                                              sizeof(bias)),
+               "set bias pointer");
+    check_lt(cublasLtMatmul(lt_, p.desc, &alpha, b, p.a, a, p.b, &beta, c, p.c, c, p.c, &p.algo,
+                            workspace_, kWorkspace, stream_),
+             "cublasLtMatmul");
+  }
+
+  const Plan& plan(const PlanKey& key) {
+    std::lock_guard<std::mutex> lock(plans_mutex_);
+    auto it = plans_.find(key);
+    if (it != plans_.end()) return *it->second;
+    const auto [ta, tb, m, n, k, lda, ldb, ldc, epi, has_beta, al_a, al_b, al_c] = key;
+    auto p = std::make_unique<Plan>();
+    // FP32 in, FP32 compute (no TF32: results compare with the CPU's to ~1e-6).
+    check_lt(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "desc");
+    // cuBLASLt's A is our B, its B our A.
+    const cublasOperation_t op_a = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+    const cublasOperation_t op_b = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+    check_lt(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a,
+                                            sizeof(op_a)), "transa");
+    check_lt(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b,
+                                            sizeof(op_b)), "transb");
+    const auto e = static_cast<cublasLtEpilogue_t>(epi);
+    check_lt(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &e, sizeof(e)),
+             "epilogue");
+    if (e == CUBLASLT_EPILOGUE_BIAS || e == CUBLASLT_EPILOGUE_RELU_BIAS) {
+      const cudaDataType_t bt = CUDA_R_32F;
+      check_lt(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt,
+                                              sizeof(bt)), "bias type");
+    }
+    // Column-major layouts (rows, cols, ld) of the stored matrices: cuBLASLt's A = our b
+    // (n x k after op), its B = our a (k x m after op), C = our c seen as n x m.
+    auto u = [](int64_t v) { return static_cast<uint64_t>(v); };
+    check_lt(cublasLtMatrixLayoutCreate(&p->a, CUDA_R_32F, tb ? u(k) : u(n), tb ? u(n) : u(k), ldb),
+             "layout A");
+    check_lt(cublasLtMatrixLayoutCreate(&p->b, CUDA_R_32F, ta ? u(m) : u(k), ta ? u(k) : u(m), lda),
+             "layout B");
+    check_lt(cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, u(n), u(m), ldc), "layout C");
+
+    cublasLtMatmulPreference_t pref = nullptr;
+    check_lt(cublasLtMatmulPreferenceCreate(&pref), "preference");
+    const uint64_t ws = kWorkspace;
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
+                                         sizeof(ws));
+    // cuBLASLt's A is our b, its B our a.
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_b,
+                                         sizeof(al_b));
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_a,
+                                         sizeof(al_a));
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_c,
+                                         sizeof(al_c));
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_c,
+                                         sizeof(al_c));
+    cublasLtMatmulHeuristicResult_t result{};
+    int found = 0;
+    const cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(lt_, p->desc, p->a, p->b, p->c, p->c,
+                                                            pref, 1, &result, &found);
+    cublasLtMatmulPreferenceDestroy(pref);
+    (void)has_beta;
+    if (s != CUBLAS_STATUS_SUCCESS || found == 0)
+      throw std::runtime_error("cuBLASLt has no algorithm for this GEMM (m=" + std::to_string(m) +
+                               ", n=" + std::to_string(n) + ", k=" + std::to_string(k) + ")");
+    p->algo = result.algo;
+    return *(plans_[key] = std::move(p));
+  }
+
+  int device_;
+  cudaStream_t stream_ = nullptr;
+  cublasLtHandle_t lt_ = nullptr;
+  void* workspace_ = nullptr;
+  std::mutex plans_mutex_;
+  std::map<PlanKey, std::unique_ptr<Plan>> plans_;
+};
+
+void write(char* out, size_t size, const std::string& s) {
+  if (size == 0) return;
+  std::snprintf(out, size, "%s", s.c_str());
+}
+
+}  // namespace
+}  // namespace cuda
+}  // namespace deepcore
+
+// The plugin's entry point (found with dlsym). On success returns a backend for GPU 0 and
+// writes the GPU's name into `message`; otherwise returns null and writes why. Never throws.
+extern "C" __attribute__((visibility("default"))) deepcore::Backend* deepcore_cuda_create(
+    char* message, size_t size) {
+  using deepcore::cuda::write;
+  try {
+    int count = 0;
+    const cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess || count == 0) {
+      write(message, size,
+            std::string("no NVIDIA GPU is usable: ") +
+                (e != cudaSuccess ? std::string("cudaGetDeviceCount: ") + cudaGetErrorString(e)
+                                  : std::string("no device found")));
+      return nullptr;
+    }
+    cudaDeviceProp prop{};
+    deepcore::cuda::check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+    auto* be = new deepcore::cuda::CudaBackend(0);
+    write(message, size, prop.name);
+    return be;
+  } catch (const std::exception& ex) {
+    write(message, size, ex.what());
+  } catch (...) {
+    write(message, size, "unknown error while starting the CUDA backend");
+  }
+  return nullptr;
+}
