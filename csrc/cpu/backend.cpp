@@ -510,6 +510,7 @@ Backend& get_backend(Device d) {
     return new CpuBackend;
   }();
   if (d == Device::CPU) return cpu;
+  if (d == Device::Guarded) return guarded_backend();
   if (d == Device::CUDA) {
     const CudaPlugin& p = cuda_plugin();
     if (p.backend) return *p.backend;

@@ -271,6 +271,24 @@ void Model::set_optimizer_state(const float* values, int64_t n) {
   slots_.upload(values, n);
 }
 
+std::vector<float> Model::read(bool states) const {
+  std::lock_guard<FairLock> lock(mutex_);
+  const DeviceArray<float>& a = states ? states_ : weights_;
+  std::vector<float> out(static_cast<size_t>(a.size()));
+  a.download(out.data(), a.size());
+  return out;
+}
+
+void Model::write(bool states, const float* values, int64_t n) {
+  std::lock_guard<FairLock> lock(mutex_);
+  DeviceArray<float>& a = states ? states_ : weights_;
+  if (n != a.size())
+    throw std::invalid_argument(std::string(states ? "the states hold " : "the weights hold ") +
+                                std::to_string(a.size()) + " values, received " +
+                                std::to_string(n));
+  a.upload(values, n);
+}
+
 void Model::set_seed(uint64_t seed) {
   std::lock_guard<FairLock> lock(mutex_);
   seed_ = seed;
@@ -563,11 +581,19 @@ void Model::predict(const float* x, int64_t n, int64_t batch_size, float* out) {
   const int64_t out_size = shape_size(layers_.back()->out_shape);
   reserve(std::min(batch_size, n));
   const Staged data = stage(x, nullptr, nullptr, n, 0, nullptr, 0);
+  // On a device, the outputs gather there and come back in one copy.
+  DeviceArray<float> outputs;
+  if (!be_.host_memory()) outputs = DeviceArray<float>(be_, n * out_size);
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t rows = std::min(batch_size, n - start);
     const float* o = forward(data.x + start * in_size, rows, false);
-    be_.download(out + start * out_size, o, sizeof(float) * rows * out_size);
+    const size_t bytes = sizeof(float) * rows * out_size;
+    if (outputs.size())
+      be_.copy(outputs.data() + start * out_size, o, bytes);
+    else
+      be_.download(out + start * out_size, o, bytes);
   }
+  outputs.download(out, outputs.size());
 }
 
 double Model::gradients(const float* x, const float* y, const float* w, int64_t n, int64_t ycols,

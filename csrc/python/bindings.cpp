@@ -361,6 +361,7 @@ PYBIND11_MODULE(_core, m) {
   });
   m.def("all_finite", [](Arr<float> x) { return all_finite(x.data(), x.size()); });
   m.def("set_num_threads", &set_num_threads);
+  m.def("guarded_copies", &guarded_copies);
   m.def("get_num_threads", &get_num_threads);
 
   py::class_<Model>(m, "Model")
@@ -408,6 +409,20 @@ PYBIND11_MODULE(_core, m) {
              const std::vector<float> s = without_gil([&] { return md.optimizer_state(); });
              return py::array_t<float>(static_cast<py::ssize_t>(s.size()), s.data());
            })
+      .def("read",
+           [](const Model& md, bool states) {
+             const std::vector<float> v = without_gil([&] { return md.read(states); });
+             return py::array_t<float>(static_cast<py::ssize_t>(v.size()), v.data());
+           },
+           py::arg("states") = false)
+      .def("write",
+           [](Model& md, Arr<float> values, bool states) {
+             without_gil([&] {
+               md.write(states, values.data(), values.size());
+               return true;
+             });
+           },
+           py::arg("values"), py::arg("states") = false)
       .def("set_optimizer_state",
            [](Model& md, Arr<float> values) {
              without_gil([&] {

@@ -12,7 +12,9 @@
 
 namespace deepcore {
 
-enum class Device : int { CPU = 0, CUDA = 1 };
+// Guarded: the test-only backend of cpu/guarded.cpp (CPU kernels on memory the engine
+// cannot read; see guarded_copies below).
+enum class Device : int { CPU = 0, CUDA = 1, Guarded = 2 };
 
 class Backend {
  public:
@@ -141,6 +143,10 @@ class DeviceArray {
   T* data_ = nullptr;
   int64_t size_ = 0;
 };
+
+// The guarded backend's copies between host and device so far: (uploads, downloads).
+std::pair<int64_t, int64_t> guarded_copies();
+Backend& guarded_backend();
 
 // The one place that picks the kernels for a device. Throws if the device was not
 // built in or is not present.

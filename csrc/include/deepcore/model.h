@@ -75,6 +75,10 @@ class Model {
 
   // ---- parameters: one flat buffer, layer by layer, each layer's tensors in order
   const std::vector<Param>& params() const { return params_; }
+  // Copies of the weights and of the layers' states (moving statistics) to and from the
+  // host, for backends whose memory the host cannot read.
+  std::vector<float> read(bool states) const;
+  void write(bool states, const float* values, int64_t n);
   // The weights and the layers' states (moving statistics), in the backend's memory.
   float* param_data() { return weights_.data(); }
   DeviceArray<float>& state_data() { return states_; }
