@@ -17,18 +17,9 @@ def twin(model, x, y, metrics=()):
     states, regularizers, optimizer, random stream) on the guarded backend."""
     model._set_metrics(y)
     cpu = model._engine
-    guarded = _core.Model(GUARDED)
-    for layer in model.layers:
-        layer.add_to(guarded)
-    guarded.build(list(model.input_shape[1:]))
+    guarded = model._new_engine(GUARDED)
     guarded.write(cpu.weights().copy())
     guarded.write(cpu.states().copy(), states=True)
-    index = 0
-    for layer in model.layers:
-        for _, reg in layer.weight_settings():
-            if reg is not None:
-                guarded.set_regularizer(index, reg.l1, reg.l2)
-            index += 1
     guarded.compile(model._loss.spec(), model.optimizer.spec(), [])
     kinds = [
         dc.metrics.resolve(

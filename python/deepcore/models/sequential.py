@@ -307,18 +307,10 @@ class Sequential:
         self._engine = None
         self._build(kept, old.seed if old else None)
 
-    def _build(self, keep=(), seed=None) -> None:
-        """keep: weights (`get_weights` lists) of the first layers, used instead of new
-        draws (as are the weights a layer already has); seed: the engine's random seed,
-        drawn when None."""
-        if not self._layers:
-            raise ValueError(f"Model {self.name!r} has no layers: add layers before building it.")
-        if self._input_shape is None:
-            raise ValueError(
-                f"Model {self.name!r} has no input shape yet: start with "
-                "deepcore.Input(shape=...), pass input_shape= to the first layer, or call fit."
-            )
-        engine = _core.Model(0)
+    def _new_engine(self, device: int = 0):
+        """An engine (on `device`: 0 the CPU) holding the layers, built for the input shape
+        (its weights zero) and with their regularizers."""
+        engine = _core.Model(device)
         for layer in self._layers:
             layer.add_to(engine)
         try:
@@ -334,6 +326,26 @@ class Sequential:
             raise ValueError(
                 f"Cannot build {where} for input shape {(None, *self._input_shape)}: {message}"
             ) from None
+        index = 0
+        for layer in self._layers:
+            for _, reg in layer.weight_settings():
+                if reg is not None:
+                    engine.set_regularizer(index, reg.l1, reg.l2)
+                index += 1
+        return engine
+
+    def _build(self, keep=(), seed=None) -> None:
+        """keep: weights (`get_weights` lists) of the first layers, used instead of new
+        draws (as are the weights a layer already has); seed: the engine's random seed,
+        drawn when None."""
+        if not self._layers:
+            raise ValueError(f"Model {self.name!r} has no layers: add layers before building it.")
+        if self._input_shape is None:
+            raise ValueError(
+                f"Model {self.name!r} has no input shape yet: start with "
+                "deepcore.Input(shape=...), pass input_shape= to the first layer, or call fit."
+            )
+        engine = self._new_engine()
         engine.seed = int(utils.rng().integers(2**63)) if seed is None else seed
         views = [[] for _ in self._layers]
         self._trainable_views = []
@@ -353,12 +365,6 @@ class Sequential:
                 layer.set_weights(previous)
             else:
                 layer.initialize()
-        index = 0
-        for layer in self._layers:
-            for _, reg in layer.weight_settings():
-                if reg is not None:
-                    engine.set_regularizer(index, reg.l1, reg.l2)
-                index += 1
         self._engine = engine
         if self.compiled:
             self._compile_engine()
