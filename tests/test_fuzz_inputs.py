@@ -281,7 +281,12 @@ def io_case(model, case):
         expect(not moderate or all_finite(losses), f"fit logged a non-finite loss {losses}")
     else:
         expect(not moderate or all_finite(result), f"{op} returned {result}")
-    expect(all(all_finite(w) for w in model.get_weights()), f"{op} left NaN or inf weights")
+    # Training on finite but huge inputs may overflow float32 and diverge, as in Keras;
+    # anything else leaves the weights finite.
+    diverged = op in ("fit", "train_on_batch") and not moderate
+    expect(
+        diverged or all(all_finite(w) for w in model.get_weights()), f"{op} left NaN or inf weights"
+    )
 
 
 @pytest.fixture(scope="module")

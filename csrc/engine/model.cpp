@@ -501,13 +501,8 @@ RunResult Model::run(const float* x_host, const float* y_host, const float* w_ho
   batch_.reserve(be_, 2);
   be_.zero(batch_.data(), batch_.bytes());
   for (int64_t start = 0; start < n; start += batch_size) {
-    if (start > 0 && train) {  // between two steps: let other calls in, then poll
-      lock.unlock();
-      poll_interrupt();
-      lock.lock();
-    } else {
-      poll_interrupt();
-    }
+    if (start > 0 && train && mutex_.contended()) mutex_.pause();  // let others in
+    poll_interrupt();
     reserve(cap);
     ybuf_.reserve(be_, cap * ycols);
     const int64_t rows = std::min(batch_size, n - start);

@@ -94,6 +94,8 @@ def check_int(name: str, value, low=0, high=None, owner=None, default=None) -> i
 def check_positive_int(name: str, value, owner=None, default=None) -> int:
     """`value` as a size: an int in [1, MAX_SIZE] (`default` when it is None and a default
     is given); else a ValueError naming the owner, the argument and the received value."""
+    if value is None and default is not None:  # (predict's path: kept short)
+        return default
     return check_int(name, value, 1, MAX_SIZE, owner, default)
 
 

@@ -2,11 +2,12 @@
 // long call is stopped (Ctrl-C, interpreter exit) between batches.
 #pragma once
 
-#include <condition_variable>
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <new>
 #include <stdexcept>
+#include <thread>
 
 namespace deepcore {
 
@@ -14,40 +15,46 @@ namespace deepcore {
 // re-made there (those threads do not exist in the child).
 uint64_t fork_generation();
 
-// A mutex that serves its waiters in arrival order, so that a training loop which
-// releases it between batches lets a waiting call (predict from another thread) in at
-// the next batch instead of taking it straight back. Re-made in a forked child.
+// A mutex whose holder can step aside for the threads waiting for it: a training loop
+// pauses between two batches when another call (predict from another thread) waits, so
+// that call runs at the next batch instead of after the epoch. Uncontended, it costs a
+// plain mutex and two atomic increments. Re-made in a forked child.
 class FairLock {
  public:
   void lock() {
     renew_after_fork();
-    std::unique_lock<std::mutex> l(m_);
-    const uint64_t ticket = next_++;
-    cv_.wait(l, [&] { return serving_ == ticket; });
+    waiting_.fetch_add(1, std::memory_order_relaxed);
+    m_.lock();
+    waiting_.fetch_sub(1, std::memory_order_relaxed);
+    taken_.store(taken_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
-  void unlock() {
-    {
-      std::lock_guard<std::mutex> l(m_);
-      ++serving_;
-    }
-    cv_.notify_all();
+  void unlock() { m_.unlock(); }
+  // Whether another thread waits for the lock.
+  bool contended() const { return waiting_.load(std::memory_order_relaxed) > 0; }
+  // Held: lets a waiting thread take the lock first, then takes it back.
+  void pause() {
+    const uint64_t taken = taken_.load(std::memory_order_relaxed);
+    m_.unlock();
+    while (waiting_.load(std::memory_order_relaxed) > 0 &&
+           taken_.load(std::memory_order_relaxed) == taken)
+      std::this_thread::yield();
+    lock();
   }
 
  private:
   void renew_after_fork() {
     const uint64_t gen = fork_generation();
     if (gen == generation_) return;
-    // No destructors: the parent's waiters never return in the child, and destroying a
-    // condition variable they wait on would wait for them.
+    // No destructor: the parent's thread that held it does not exist in the child.
     new (&m_) std::mutex;
-    new (&cv_) std::condition_variable;
-    next_ = serving_ = 0;
+    waiting_.store(0);
     generation_ = gen;
   }
 
   std::mutex m_;
-  std::condition_variable cv_;
-  uint64_t next_ = 0, serving_ = 0, generation_ = fork_generation();
+  std::atomic<int> waiting_{0};
+  std::atomic<uint64_t> taken_{0};
+  uint64_t generation_ = fork_generation();
 };
 
 // Thrown out of an engine call that its poll function stopped. The model is left as

@@ -445,8 +445,7 @@ class Sequential:
             engine is not None
             and type(x) is np.ndarray
             and x.dtype == np.float32
-            and x.flags.c_contiguous
-            and x.flags.aligned
+            and x.flags["CA"]  # C-contiguous and aligned
             and x.shape[1:] == self._input_shape
             and len(x)
             and _core.all_finite(x)
@@ -932,8 +931,9 @@ class Sequential:
 
     def predict(self, x, batch_size=None, verbose="auto", **kwargs):
         """Outputs of the model for `x`, computed in batches of `batch_size` (default 32)."""
-        batch_size = check_positive_int("batch_size", batch_size, default=32)
-        check_verbose(verbose, auto=0)
+        batch_size = 32 if batch_size is None else check_positive_int("batch_size", batch_size)
+        if verbose != "auto":  # (the common case costs nothing: predict on one sample is fast)
+            check_verbose(verbose, auto=0)
         x, engine = self._inputs(x)
         return engine.predict(x, batch_size)
 
