@@ -43,12 +43,11 @@ def is_number(value) -> bool:
 
 def is_int(value, low, high=None) -> bool:
     """Whether `value` is an int (Python or NumPy; not a bool) in [low, high]."""
-    return (
-        isinstance(value, (int, np.integer))
-        and not isinstance(value, bool)
-        and low <= int(value)
-        and (high is None or int(value) <= high)
-    )
+    if type(value) is not int:  # (the common case first: fit checks several per call)
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+            return False
+        value = int(value)
+    return low <= value and (high is None or value <= high)
 
 
 def is_size(value) -> bool:
@@ -94,8 +93,10 @@ def check_int(name: str, value, low=0, high=None, owner=None, default=None) -> i
 def check_positive_int(name: str, value, owner=None, default=None) -> int:
     """`value` as a size: an int in [1, MAX_SIZE] (`default` when it is None and a default
     is given); else a ValueError naming the owner, the argument and the received value."""
-    if value is None and default is not None:  # (predict's path: kept short)
+    if value is None and default is not None:
         return default
+    if type(value) is int and 0 < value <= MAX_SIZE:  # (the common case, kept short)
+        return value
     return check_int(name, value, 1, MAX_SIZE, owner, default)
 
 

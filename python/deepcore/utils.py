@@ -73,11 +73,7 @@ def normalize(x, axis: int = -1, order: int = 2) -> np.ndarray:
 
 def _is_real(arr: np.ndarray) -> bool:
     """Whether `arr` holds real numbers (any int, float or bool dtype)."""
-    return (
-        arr.dtype != object
-        and (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_)
-        and not np.iscomplexobj(arr)
-    )
+    return arr.dtype.kind in "biuf"
 
 
 def _to_float(v: numbers.Real) -> float:
@@ -138,7 +134,9 @@ def as_float_array(x, name: str, allow_empty: bool = False) -> np.ndarray:
         raise ValueError(f"`{name}` must be an array with a batch axis. Received a scalar: {arr}")
     if arr.shape[0] == 0 and not allow_empty:
         raise ValueError(f"`{name}` is empty. Received shape: {arr.shape}")
-    out = np.require(arr, np.float32, ["C_CONTIGUOUS", "ALIGNED"])
+    out = np.ascontiguousarray(arr, dtype=np.float32)
+    if not out.flags.aligned:  # a view at an odd address: the engine reads aligned floats
+        out = out.copy()
     if not _core.all_finite(out):
         bad = np.argwhere(~np.isfinite(out))[0]
         raise ValueError(
