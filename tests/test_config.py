@@ -160,3 +160,13 @@ def test_an_error_inside_a_kernel_shared_among_threads_reaches_python(restore_th
         with pytest.raises(ValueError, match="'step' has no gradient"):
             model.fit(x, y, batch_size=512, verbose=0)
     assert np.isfinite(model.predict(x, verbose=0)).all()
+
+
+def test_set_device_names_the_devices_and_why_cuda_is_missing():
+    assert dc.config.get_device() == "cpu"
+    with pytest.raises(ValueError, match=r"Unknown device: 'tpu'. Known devices: cpu, cuda"):
+        dc.config.set_device("tpu")
+    if not dc.cuda.is_available():
+        with pytest.raises(ValueError, match="cuda"):
+            dc.config.set_device("cuda")
+    assert dc.config.get_device() == "cpu"

@@ -17,7 +17,7 @@ def twin(model, x, y, metrics=()):
     states, regularizers, optimizer, random stream) on the guarded backend."""
     model._set_metrics(y)
     cpu = model._engine
-    guarded = model._new_engine(GUARDED)
+    guarded = model._new_engine(GUARDED)._engine  # the engine itself, not its host mirror
     guarded.write(cpu.weights().copy())
     guarded.write(cpu.states().copy(), states=True)
     guarded.compile(model._loss.spec(), model.optimizer.spec(), [])
@@ -132,3 +132,42 @@ def test_views_of_weights_need_host_memory(rng):
         guarded.weights()
     with pytest.raises(ValueError, match="the weights hold"):
         guarded.write(np.zeros(3, np.float32))
+
+
+@pytest.fixture
+def on_guarded():
+    dc.config.set_device("guarded")
+    yield
+    dc.config.set_device("cpu")
+
+
+def fit_everything(make, tmp_path):
+    """A Sequential trained, evaluated, saved and loaded on the current device."""
+    dc.utils.set_random_seed(5)
+    model, x, y = make(np.random.default_rng(0))
+    h = model.fit(x, y, batch_size=8, epochs=3, validation_split=0.2, verbose=0)
+    model.save(tmp_path / "m.dc")
+    loaded = dc.models.load_model(tmp_path / "m.dc")
+    loaded.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    return (
+        h.history,
+        model.evaluate(x, y, verbose=0),
+        model.predict(x, verbose=0),
+        model.get_weights(),
+        loaded.get_weights(),
+    )
+
+
+@pytest.mark.parametrize("make", [mlp, cnn], ids=["mlp-bn-dropout", "cnn"])
+def test_a_keras_workflow_on_the_guarded_backend(make, tmp_path, request):
+    # What a user writes, on a device whose memory the host cannot read: the weights
+    # go through host copies (layers see them, get_weights, saving), never through views.
+    cpu = fit_everything(make, tmp_path)
+    request.getfixturevalue("on_guarded")
+    before = _core.guarded_copies()
+    guarded = fit_everything(make, tmp_path)
+    assert _core.guarded_copies() != before  # it did run there
+    assert guarded[0] == cpu[0] and guarded[1] == cpu[1]
+    np.testing.assert_array_equal(guarded[2], cpu[2])
+    for a, b in zip(guarded[3] + guarded[4], cpu[3] + cpu[4]):
+        np.testing.assert_array_equal(a, b)

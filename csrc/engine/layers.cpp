@@ -85,7 +85,7 @@ void Dense::backward(Backend& be, const float* x, const float* y, const float* d
 // ----------------------------------------------------------------- Activation
 void Activation::forward(Backend& be, const float* x, float* y, int64_t rows, bool, uint64_t) {
   const Mat mt = last_axis(out_shape, rows);
-  std::memcpy(y, x, sizeof(float) * mt.rows * mt.cols);
+  be.copy(y, x, sizeof(float) * mt.rows * mt.cols);
   be.bias_act(act_, nullptr, y, y, mt.rows, mt.cols);
 }
 
@@ -94,7 +94,7 @@ void Activation::backward(Backend& be, const float* x, const float* y, const flo
   if (!dx) return;
   const Mat mt = last_axis(out_shape, rows);
   if (dy_is_preact)
-    std::memcpy(dx, dy, sizeof(float) * mt.rows * mt.cols);
+    be.copy(dx, dy, sizeof(float) * mt.rows * mt.cols);
   else
     be.act_backward(act_, x, y, dy, dx, mt.rows, mt.cols);
 }

@@ -384,6 +384,8 @@ PYBIND11_MODULE(_core, m) {
              return out;
            })
       .def_property_readonly("built", &Model::built)
+      .def_property_readonly("host_memory",
+                             [](Model& md) { return md.backend().host_memory(); })
       .def_property_readonly("compiled", &Model::compiled)
       .def("output_shape", &Model::output_shape)
       .def_property_readonly("num_params", &Model::num_params)

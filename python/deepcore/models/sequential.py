@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from .. import _core, losses, optimizers, utils
+from .. import _core, config, losses, optimizers, utils
 from .. import callbacks as callbacks_module
 from .. import metrics as metrics_module
 from .._registry import Trainable, check_int, check_positive_int, check_verbose, is_number
@@ -32,6 +32,48 @@ def _param_views(engine, trainable, states=None):
         flat = trainable if is_trainable else states
         if flat is not None:
             yield li, flat[offset : offset + int(np.prod(shape))].reshape(shape), is_trainable
+
+
+class _HostMirror:
+    """An engine whose memory the host cannot read (a GPU's), used as if it could: its
+    weights and states are host arrays (what layers view and `get_weights` copies), written
+    to the device before each call that computes and read back after each that trains:
+    one copy each way per call, never per batch."""
+
+    _computes = frozenset({"fit_epoch", "fit_rows", "evaluate", "predict", "gradients"})
+    # (gradients: BatchNormalization's moving statistics follow the training-mode pass)
+    _trains = frozenset({"fit_epoch", "fit_rows", "gradients"})
+
+    def __init__(self, engine):
+        object.__setattr__(self, "_engine", engine)
+        object.__setattr__(self, "_w", engine.read())
+        object.__setattr__(self, "_s", engine.read(states=True))
+
+    def weights(self):
+        return self._w
+
+    def states(self):
+        return self._s
+
+    def __getattr__(self, name):
+        attr = getattr(self._engine, name)
+        if name not in self._computes:
+            return attr
+
+        def call(*args, **kwargs):
+            self._engine.write(self._w)
+            self._engine.write(self._s, states=True)
+            try:
+                return attr(*args, **kwargs)
+            finally:
+                if name in self._trains:  # also after an interrupted epoch
+                    self._w[...] = self._engine.read()
+                    self._s[...] = self._engine.read(states=True)
+
+        return call
+
+    def __setattr__(self, name, value):
+        setattr(self._engine, name, value)
 
 
 # ------------------------------------------------------------ epoch helpers
@@ -307,10 +349,12 @@ class Sequential:
         self._engine = None
         self._build(kept, old.seed if old else None)
 
-    def _new_engine(self, device: int = 0):
-        """An engine (on `device`: 0 the CPU) holding the layers, built for the input shape
-        (its weights zero) and with their regularizers."""
-        engine = _core.Model(device)
+    def _new_engine(self, device: int | None = None):
+        """An engine (on `device`, the engine's number of a device; by default the one of
+        `deepcore.config.set_device`) holding the layers, built for the input shape (its
+        weights zero) and with their regularizers; seen through a _HostMirror when the
+        host cannot read its memory."""
+        engine = _core.Model(config.device_index() if device is None else device)
         for layer in self._layers:
             layer.add_to(engine)
         try:
@@ -332,7 +376,7 @@ class Sequential:
                 if reg is not None:
                     engine.set_regularizer(index, reg.l1, reg.l2)
                 index += 1
-        return engine
+        return engine if engine.host_memory else _HostMirror(engine)
 
     def _build(self, keep=(), seed=None) -> None:
         """keep: weights (`get_weights` lists) of the first layers, used instead of new
