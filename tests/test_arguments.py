@@ -450,9 +450,9 @@ def test_a_long_steps_per_epoch_draws_its_rows_a_chunk_at_a_time(monkeypatch):
     m = dc.Sequential([dc.Input(shape=(2,)), dc.layers.Dense(1)])
     m.compile(dc.optimizers.SGD(learning_rate=1e10), "mse")
     taken = []
-    real = sequential_module._RowStream.take
+    real = sequential_module.RowStream.take
     monkeypatch.setattr(
-        sequential_module._RowStream, "take", lambda self, n: taken.append(n) or real(self, n)
+        sequential_module.RowStream, "take", lambda self, n: taken.append(n) or real(self, n)
     )
     x, y = np.ones((100, 2), np.float32), np.full(100, 100.0, np.float32)
     h = m.fit(
@@ -464,4 +464,4 @@ def test_a_long_steps_per_epoch_draws_its_rows_a_chunk_at_a_time(monkeypatch):
         callbacks=[dc.callbacks.TerminateOnNaN()],
     )
     assert not np.isfinite(h.history["loss"][-1])
-    assert taken and max(taken) <= sequential_module._StreamRows.chunk
+    assert taken and max(taken) <= sequential_module.StreamRows.chunk

@@ -468,7 +468,7 @@ def test_live_progress_bar_chunks_give_identical_results(rng, monkeypatch):
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(sequential_module.Sequential, "_fit_rows", counting)
-    monkeypatch.setattr(sequential_module._Progress, "interval", 0.0)  # one batch per chunk
+    monkeypatch.setattr(sequential_module.Progress, "interval", 0.0)  # one batch per chunk
     tty = FakeTTY()
     monkeypatch.setattr(sys, "stdout", tty)
     live_w, live_h = _train(x, y, w, verbose=1)
@@ -514,7 +514,7 @@ def test_count_metrics_are_exact_with_a_live_bar(rng, monkeypatch):
         return m.fit(x, y_bin, batch_size=4, epochs=2, verbose=verbose).history
 
     plain = run(0)
-    monkeypatch.setattr(sequential_module._Progress, "interval", 0.0)
+    monkeypatch.setattr(sequential_module.Progress, "interval", 0.0)
     tty = FakeTTY()
     monkeypatch.setattr(sys, "stdout", tty)
     live = run(1)
@@ -534,7 +534,7 @@ CHILD = textwrap.dedent(
     import deepcore as dc
     from deepcore.models import sequential
     verbose, epochs, interval = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-    sequential._Progress.interval = interval
+    sequential.Progress.interval = interval
     dc.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 4)); y = (x[:, 0] > 0).astype(float)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 import time
 import warnings
 
@@ -20,6 +19,8 @@ from .. import callbacks as callbacks_module
 from .. import metrics as metrics_module
 from .._registry import Trainable, check_int, check_positive_int, check_verbose, is_number
 from ..layers.core import InputLayer, Layer, _shape_arg
+from .epochs import RowStream, StreamRows
+from .progress import Progress
 
 __all__ = ["Sequential"]
 
@@ -83,152 +84,6 @@ _CLASS_LOSSES = (
     _core.Loss.sparse_categorical_crossentropy,
     _core.Loss.hinge,
 )
-
-
-class _RowStream:
-    """Rows for `steps_per_epoch`: one pass over the data after the other, each in a
-    fresh order (the engine's draws) when shuffling; an epoch takes the next rows."""
-
-    def __init__(self, engine, n: int, shuffle: bool):
-        self.engine, self.n, self.shuffle = engine, n, shuffle
-        self.order, self.pos = None, n
-
-    def take(self, count: int) -> np.ndarray:
-        parts = []
-        while count > 0:
-            if self.pos == self.n:
-                self.order = (
-                    self.engine.permutation(self.n)
-                    if self.shuffle
-                    else np.arange(self.n, dtype=np.int64)
-                )
-                self.pos = 0
-            k = min(count, self.n - self.pos)
-            parts.append(self.order[self.pos : self.pos + k])
-            self.pos += k
-            count -= k
-        return np.concatenate(parts)
-
-
-class _StreamRows:
-    """The next `count` rows of a _RowStream, drawn as `_fit_rows` asks for them, slice by
-    slice in order: an epoch of steps_per_epoch batches may hold more rows than an array
-    of their indices should."""
-
-    chunk = 2**20  # rows per engine call at most
-
-    def __init__(self, stream: _RowStream, count: int):
-        self.stream, self.count = stream, count
-
-    def __len__(self) -> int:
-        return self.count
-
-    def __getitem__(self, rows: slice) -> np.ndarray:
-        return self.stream.take(rows.stop - rows.start)
-
-
-def _format_value(v) -> str:
-    return f"{v:.4f}" if v == 0 or abs(v) >= 1e-3 or v != v else f"{v:.4e}"
-
-
-def _format_logs(logs) -> str:
-    keys = sorted(k for k in logs if not k.startswith("val_"))
-    keys += sorted(k for k in logs if k.startswith("val_"))
-    return " - ".join(f"{k}: {_format_value(logs[k])}" for k in keys)
-
-
-def _format_step_time(seconds: float) -> str:
-    if seconds >= 1 or seconds == 0:
-        return f"{seconds:.0f}s/step"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.0f}ms/step"
-    return f"{seconds * 1e6:.0f}us/step"
-
-
-def _format_eta(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-    if seconds >= 60:
-        return f"{seconds // 60}:{seconds % 60:02d}"
-    return f"{seconds}s"
-
-
-def _isatty(stream) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError, OSError):
-        return False
-
-
-class _Progress:
-    """fit's output: a progress bar redrawn in place ("\\r") when verbose=1 and stdout is a
-    terminal, otherwise (verbose=2, or verbose=1 into a file or pipe) one line per epoch."""
-
-    interval = 0.1  # seconds between two redraws of the bar (and the target chunk length)
-    width = 30
-
-    def __init__(self, verbose: int, epochs: int, steps: int):
-        self.stream = sys.stdout
-        self.verbose, self.epochs, self.steps = verbose, epochs, steps
-        self.live = verbose == 1 and _isatty(self.stream)
-        self.shown = 0
-
-    def _write(self, text: str):
-        self.stream.write(text)
-        self.stream.flush()
-
-    def _line(self, text: str):
-        # overwrite the previous bar; pad with spaces when the new line is shorter
-        pad = max(self.shown - len(text), 0)
-        self._write("\r" + text + " " * pad)
-        self.shown = len(text)
-
-    def _bar(self, done: int) -> str:
-        steps = max(self.steps, 1)
-        digits = len(str(steps))
-        filled = int(self.width * min(done, steps) / steps)
-        if done < steps:
-            bar = "=" * max(filled - 1, 0) + (">" if filled else "") + "." * (self.width - filled)
-        else:
-            bar = "=" * self.width
-        return f"{done:>{digits}}/{steps} [{bar}]"
-
-    def epoch_begin(self, epoch: int):
-        self.start = self.last = time.perf_counter()
-        self.shown = 0
-        if self.live:
-            self._write(f"Epoch {epoch + 1}/{self.epochs}\n")
-            self._line(self._bar(0))
-
-    def update(self, done: int, logs=None):
-        """Redraws the bar after `done` batches, at most once per `interval` seconds."""
-        if not self.live:
-            return
-        now = time.perf_counter()
-        if now - self.last < self.interval and done < self.steps:
-            return
-        self.last = now
-        eta = (now - self.start) / max(done, 1) * max(self.steps - done, 0)
-        text = f"{self._bar(done)} - ETA: {_format_eta(eta)}"
-        if logs:
-            text += " - " + _format_logs(logs)
-        self._line(text)
-
-    def epoch_end(self, epoch: int, done: int, seconds: float, logs):
-        if not self.verbose:
-            return
-        stats = f"{seconds:.0f}s - {_format_step_time(seconds / max(done, 1))}"
-        if logs:
-            stats += " - " + _format_logs(logs)
-        if self.live:
-            self._line(f"{self._bar(done)} - {stats}")
-            self._write("\n")
-        else:
-            digits = len(str(self.steps))
-            self._write(
-                f"Epoch {epoch + 1}/{self.epochs} - {done:>{digits}}/{self.steps} - {stats}\n"
-            )
 
 
 def _overrides(callback, hook: str) -> bool:
@@ -742,9 +597,9 @@ class Sequential:
             for cb in cbs.callbacks
             for hook in ("on_train_batch_begin", "on_train_batch_end")
         )
-        progress = _Progress(verbose, epochs, steps)
+        progress = Progress(verbose, epochs, steps)
         nan_stoppers = _nan_stoppers(cbs.callbacks)
-        stream = _RowStream(engine, n, bool(shuffle)) if steps_per_epoch else None
+        stream = RowStream(engine, n, bool(shuffle)) if steps_per_epoch else None
         last_seconds, order_seconds = None, 0.0
         self.stop_training = False
         logs = {}
@@ -767,7 +622,7 @@ class Sequential:
                 )
             )
             if stream is not None:
-                idx = _StreamRows(stream, steps * batch_size)
+                idx = StreamRows(stream, steps * batch_size)
             elif (batch_hooks or live) and shuffle:
                 t = time.perf_counter()
                 idx = engine.permutation(n)
@@ -836,7 +691,7 @@ class Sequential:
             else:
                 per_batch = (time.perf_counter() - start) / done
                 k = max(1, int(progress.interval / per_batch)) if per_batch > 0 else steps
-            if isinstance(idx, _StreamRows):
+            if isinstance(idx, StreamRows):
                 k = min(k, max(1, idx.chunk // batch_size))
             lo, hi = done * batch_size, min(rows, (done + k) * batch_size)
             if cbs is not None:

@@ -1,0 +1,113 @@
+"""fit's output: a progress bar redrawn in place on a terminal, one line per epoch
+elsewhere (Keras' `utils/progbar.py`)."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+__all__ = ["Progress", "format_logs"]
+
+
+def _format_value(v) -> str:
+    return f"{v:.4f}" if v == 0 or abs(v) >= 1e-3 or v != v else f"{v:.4e}"
+
+
+def format_logs(logs) -> str:
+    keys = sorted(k for k in logs if not k.startswith("val_"))
+    keys += sorted(k for k in logs if k.startswith("val_"))
+    return " - ".join(f"{k}: {_format_value(logs[k])}" for k in keys)
+
+
+def _format_step_time(seconds: float) -> str:
+    if seconds >= 1 or seconds == 0:
+        return f"{seconds:.0f}s/step"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.0f}ms/step"
+    return f"{seconds * 1e6:.0f}us/step"
+
+
+def _format_eta(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+    if seconds >= 60:
+        return f"{seconds // 60}:{seconds % 60:02d}"
+    return f"{seconds}s"
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+class Progress:
+    """fit's output: a progress bar redrawn in place ("\\r") when verbose=1 and stdout is a
+    terminal, otherwise (verbose=2, or verbose=1 into a file or pipe) one line per epoch."""
+
+    interval = 0.1  # seconds between two redraws of the bar (and the target chunk length)
+    width = 30
+
+    def __init__(self, verbose: int, epochs: int, steps: int):
+        self.stream = sys.stdout
+        self.verbose, self.epochs, self.steps = verbose, epochs, steps
+        self.live = verbose == 1 and _isatty(self.stream)
+        self.shown = 0
+
+    def _write(self, text: str):
+        self.stream.write(text)
+        self.stream.flush()
+
+    def _line(self, text: str):
+        # overwrite the previous bar; pad with spaces when the new line is shorter
+        pad = max(self.shown - len(text), 0)
+        self._write("\r" + text + " " * pad)
+        self.shown = len(text)
+
+    def _bar(self, done: int) -> str:
+        steps = max(self.steps, 1)
+        digits = len(str(steps))
+        filled = int(self.width * min(done, steps) / steps)
+        if done < steps:
+            bar = "=" * max(filled - 1, 0) + (">" if filled else "") + "." * (self.width - filled)
+        else:
+            bar = "=" * self.width
+        return f"{done:>{digits}}/{steps} [{bar}]"
+
+    def epoch_begin(self, epoch: int):
+        self.start = self.last = time.perf_counter()
+        self.shown = 0
+        if self.live:
+            self._write(f"Epoch {epoch + 1}/{self.epochs}\n")
+            self._line(self._bar(0))
+
+    def update(self, done: int, logs=None):
+        """Redraws the bar after `done` batches, at most once per `interval` seconds."""
+        if not self.live:
+            return
+        now = time.perf_counter()
+        if now - self.last < self.interval and done < self.steps:
+            return
+        self.last = now
+        eta = (now - self.start) / max(done, 1) * max(self.steps - done, 0)
+        text = f"{self._bar(done)} - ETA: {_format_eta(eta)}"
+        if logs:
+            text += " - " + format_logs(logs)
+        self._line(text)
+
+    def epoch_end(self, epoch: int, done: int, seconds: float, logs):
+        if not self.verbose:
+            return
+        stats = f"{seconds:.0f}s - {_format_step_time(seconds / max(done, 1))}"
+        if logs:
+            stats += " - " + format_logs(logs)
+        if self.live:
+            self._line(f"{self._bar(done)} - {stats}")
+            self._write("\n")
+        else:
+            digits = len(str(self.steps))
+            self._write(
+                f"Epoch {epoch + 1}/{self.epochs} - {done:>{digits}}/{self.steps} - {stats}\n"
+            )
