@@ -35,6 +35,23 @@ def _param_views(engine, trainable, states=None):
             yield li, flat[offset : offset + int(np.prod(shape))].reshape(shape), is_trainable
 
 
+def engine_with(layers, device: int = 0):
+    """A new engine (on `device`) holding `layers`, not built."""
+    engine = _core.Model(device)
+    for layer in layers:
+        layer.add_to(engine)
+    return engine
+
+
+def layer_named(layers, message: str):
+    """(the layer, the rest) of an engine message "layer #i: rest" about one of `layers`,
+    else (None, message)."""
+    found = re.match(r"layer #(\d+): (.*)", message, re.S)
+    if found and int(found.group(1)) < len(layers):
+        return layers[int(found.group(1))], found.group(2)
+    return None, message
+
+
 class _HostMirror:
     """An engine whose memory the host cannot read (a GPU's), used as if it could: its
     weights and states are host arrays (what layers view and `get_weights` copies), written
@@ -209,19 +226,14 @@ class Sequential:
         `deepcore.config.set_device`) holding the layers, built for the input shape (its
         weights zero) and with their regularizers; seen through a _HostMirror when the
         host cannot read its memory."""
-        engine = _core.Model(config.device_index() if device is None else device)
-        for layer in self._layers:
-            layer.add_to(engine)
+        engine = engine_with(self._layers, config.device_index() if device is None else device)
         try:
             engine.build(list(self._input_shape))
         except ValueError as e:
-            message = str(e)
-            found = re.match(r"layer #(\d+): (.*)", message, re.S)
+            layer, message = layer_named(self._layers, str(e))
             where = f"model {self.name!r}"
-            if found:
-                layer = self._layers[int(found.group(1))]
+            if layer is not None:
                 where = f"layer {layer.name!r} ({type(layer).__name__}) of {where}"
-                message = found.group(2)
             raise ValueError(
                 f"Cannot build {where} for input shape {(None, *self._input_shape)}: {message}"
             ) from None

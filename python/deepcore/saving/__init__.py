@@ -69,7 +69,6 @@ from .file_format import (
     MAX_DIMS,
     _fspath,
     _json,
-    _problem,
     _refusing,
     _short,
     read_file,
@@ -361,30 +360,14 @@ def _where(i: int, layer) -> str:
 def _plan(layers: list, input_shape, where: list) -> list:
     """Each layer's weights as (shape, trainable), in the engine's order, from the engine's
     plan: nothing is allocated. ValueError naming the layer for impossible shapes."""
-    engine = _core.Model(0)
-    for i, layer in enumerate(layers):
-        try:
-            layer.add_to(engine)
-        except (TypeError, ValueError, OverflowError) as e:
-            problem = _problem(e)
-            if isinstance(e, TypeError):  # a number out of the engine's range (int64, ...)
-                config = layer.get_config()
-                big = [
-                    f"{key}={_short(value)}"
-                    for key, value in config.items()
-                    for v in (value if isinstance(value, (list, tuple)) else [value])
-                    if type(v) is int and not -(2**63) <= v < 2**63
-                ]
-                problem = f"{', '.join(big) or 'a setting'} is out of the engine's range"
-            raise ValueError(f"{where[i]} has settings the engine refuses: {problem}") from None
+    from ..models.sequential import engine_with, layer_named
+
     try:
-        params = engine.plan(list(input_shape))
+        params = engine_with(layers).plan(list(input_shape))
     except ValueError as e:
-        message = str(e)
-        found = re.match(r"layer #(\d+): (.*)", message, re.S)
-        if found and int(found.group(1)) < len(layers):
-            i = int(found.group(1))
-            message = f"{where[i]}: {found.group(2)}"
+        layer, message = layer_named(layers, str(e))
+        if layer is not None:
+            message = f"{where[layers.index(layer)]}: {message}"
         raise ValueError(
             f"the model cannot be built for input shape {(None, *input_shape)}: {message}"
         ) from None
