@@ -256,34 +256,21 @@ void Model::set_iterations(int64_t it) {
   iterations_ = it;
 }
 
-std::vector<float> Model::optimizer_state() const {
+std::vector<float> Model::read(Buffer b) const {
   std::lock_guard<FairLock> lock(mutex_);
-  std::vector<float> out(static_cast<size_t>(slots_.size()));
-  slots_.download(out.data(), slots_.size());
-  return out;
-}
-
-void Model::set_optimizer_state(const float* values, int64_t n) {
-  std::lock_guard<FairLock> lock(mutex_);
-  if (n != slots_.size())
-    throw std::invalid_argument("the optimizer state holds " + std::to_string(slots_.size()) +
-                                " values, received " + std::to_string(n));
-  slots_.upload(values, n);
-}
-
-std::vector<float> Model::read(bool states) const {
-  std::lock_guard<FairLock> lock(mutex_);
-  const DeviceArray<float>& a = states ? states_ : weights_;
+  const DeviceArray<float>& a = buffer(b);
   std::vector<float> out(static_cast<size_t>(a.size()));
   a.download(out.data(), a.size());
   return out;
 }
 
-void Model::write(bool states, const float* values, int64_t n) {
+void Model::write(Buffer b, const float* values, int64_t n) {
   std::lock_guard<FairLock> lock(mutex_);
-  DeviceArray<float>& a = states ? states_ : weights_;
+  DeviceArray<float>& a = buffer(b);
   if (n != a.size())
-    throw std::invalid_argument(std::string(states ? "the states hold " : "the weights hold ") +
+    throw std::invalid_argument(std::string(b == Buffer::Weights  ? "the weights hold "
+                                            : b == Buffer::States ? "the states hold "
+                                                                  : "the optimizer state holds ") +
                                 std::to_string(a.size()) + " values, received " +
                                 std::to_string(n));
   a.upload(values, n);

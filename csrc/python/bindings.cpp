@@ -178,6 +178,19 @@ auto without_gil(F&& f) -> decltype(f()) {
   return std::move(*result);
 }
 
+// Copies of a model's buffer out to NumPy and in from it.
+py::array_t<float> read_buffer(const Model& md, Model::Buffer b) {
+  const std::vector<float> v = without_gil([&] { return md.read(b); });
+  return py::array_t<float>(static_cast<py::ssize_t>(v.size()), v.data());
+}
+
+void write_buffer(Model& md, Model::Buffer b, const Arr<float>& values) {
+  without_gil([&] {
+    md.write(b, values.data(), values.size());
+    return true;
+  });
+}
+
 // A Model member called through without_gil: members take the model's lock, which a
 // call in another thread may hold while its poll waits for the GIL.
 template <class M, class R, class... A>
@@ -406,32 +419,21 @@ PYBIND11_MODULE(_core, m) {
              Model& md = self.cast<Model&>();
              return view(md, md.state_data().data(), md.state_data().size(), self);
            })
-      .def("optimizer_state",
-           [](const Model& md) {
-             const std::vector<float> s = without_gil([&] { return md.optimizer_state(); });
-             return py::array_t<float>(static_cast<py::ssize_t>(s.size()), s.data());
-           })
       .def("read",
            [](const Model& md, bool states) {
-             const std::vector<float> v = without_gil([&] { return md.read(states); });
-             return py::array_t<float>(static_cast<py::ssize_t>(v.size()), v.data());
+             return read_buffer(md, states ? Model::Buffer::States : Model::Buffer::Weights);
            },
            py::arg("states") = false)
       .def("write",
            [](Model& md, Arr<float> values, bool states) {
-             without_gil([&] {
-               md.write(states, values.data(), values.size());
-               return true;
-             });
+             write_buffer(md, states ? Model::Buffer::States : Model::Buffer::Weights, values);
            },
            py::arg("values"), py::arg("states") = false)
-      .def("set_optimizer_state",
-           [](Model& md, Arr<float> values) {
-             without_gil([&] {
-               md.set_optimizer_state(values.data(), values.size());
-               return true;
-             });
-           })
+      .def("optimizer_state",
+           [](const Model& md) { return read_buffer(md, Model::Buffer::OptimizerSlots); })
+      .def("set_optimizer_state", [](Model& md, Arr<float> values) {
+        write_buffer(md, Model::Buffer::OptimizerSlots, values);
+      })
       .def("set_regularizer", unlocked(&Model::set_regularizer))
       .def("compile", unlocked(&Model::compile))
       .def("set_metrics", unlocked(&Model::set_metrics))

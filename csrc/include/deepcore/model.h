@@ -75,10 +75,11 @@ class Model {
 
   // ---- parameters: one flat buffer, layer by layer, each layer's tensors in order
   const std::vector<Param>& params() const { return params_; }
-  // Copies of the weights and of the layers' states (moving statistics) to and from the
-  // host, for backends whose memory the host cannot read.
-  std::vector<float> read(bool states) const;
-  void write(bool states, const float* values, int64_t n);
+  // Copies of the weights, the layers' states (moving statistics) or the optimizer's
+  // slots (each num_params() long, one after the other) to and from the host.
+  enum class Buffer { Weights, States, OptimizerSlots };
+  std::vector<float> read(Buffer b) const;
+  void write(Buffer b, const float* values, int64_t n);
   // The weights and the layers' states (moving statistics), in the backend's memory.
   float* param_data() { return weights_.data(); }
   DeviceArray<float>& state_data() { return states_; }
@@ -98,10 +99,6 @@ class Model {
   double learning_rate() const;
   int64_t iterations() const;
   void set_iterations(int64_t it);
-  // Optimizer slots, each num_params() long, one after the other (copied in and out:
-  // compile may reallocate them).
-  std::vector<float> optimizer_state() const;
-  void set_optimizer_state(const float* values, int64_t n);
   // Random state: every draw (shuffle, dropout) is random_bits(seed, draws++), but
   // a layer with a seed of its own draws random_bits(its seed, iterations()).
   void set_seed(uint64_t seed);
@@ -137,6 +134,12 @@ class Model {
  private:
   std::vector<Param> plan_layers(const Shape& input_shape);
   double current_learning_rate() const;
+  DeviceArray<float>& buffer(Buffer b) {
+    return b == Buffer::Weights ? weights_ : b == Buffer::States ? states_ : slots_;
+  }
+  const DeviceArray<float>& buffer(Buffer b) const {
+    return const_cast<Model*>(this)->buffer(b);
+  }
   void check_compiled() const;
   // The next shuffle order (callers hold mutex_).
   std::vector<int64_t> shuffle(int64_t n);
