@@ -108,12 +108,14 @@ int main(int argc, char** argv) {
     auto x = random_vec(n * in, g);
     std::vector<float> y(n);
     for (int64_t i = 0; i < n; ++i) y[i] = float(i % c.sizes.back());
-    double epoch = time_it([&] { model.fit_epoch(x.data(), y.data(), nullptr, n, 1, c.batch, true); });
+    const Dataset data(model.backend(), x.data(), y.data(), nullptr, n, in, 1);
+    double epoch = time_it([&] { model.fit_epoch(data, c.batch, true); });
     double step = epoch / steps;
     double flops = 0;
     for (size_t i = 1; i < c.sizes.size(); ++i) flops += 6.0 * c.batch * c.sizes[i - 1] * c.sizes[i];
     std::vector<float> out(c.sizes.back());
-    double pred = time_it([&] { model.predict(x.data(), 1, 1, out.data()); }, 0.05);
+    const Dataset one(model.backend(), x.data(), nullptr, nullptr, 1, in, 0);
+    double pred = time_it([&] { model.predict(one, 1, out.data()); }, 0.05);
     std::printf("%-24s %6lld %12.2f %10.1f %7.1f%% %14.2f\n", c.name, (long long)c.batch, step * 1e6,
                 flops / step / 1e9, 100.0 * flops / step / 1e9 / peak, pred * 1e6);
   }

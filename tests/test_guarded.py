@@ -84,9 +84,10 @@ def test_the_guarded_backend_trains_to_the_cpus_bits(make, rng):
     model, x, y = make(rng)
     cpu, guarded = twin(model, x, y)
     w = rng.uniform(0.5, 2.0, len(x)).astype(np.float32)
+    data = {e: e.dataset(x, y, w) for e in (cpu, guarded)}
     for epoch in range(2):
-        a = cpu.fit_epoch(x, y, w, 8, True)
-        b = guarded.fit_epoch(x, y, w, 8, True)
+        a = cpu.fit_epoch(data[cpu], 8, True)
+        b = guarded.fit_epoch(data[guarded], 8, True)
         assert a[0] == b[0] and a[1] == b[1] and a[3] == b[3], epoch
     np.testing.assert_array_equal(guarded.read(), cpu.weights())
     np.testing.assert_array_equal(guarded.read(states=True), cpu.states())
@@ -94,11 +95,16 @@ def test_the_guarded_backend_trains_to_the_cpus_bits(make, rng):
     assert guarded.iterations == cpu.iterations and guarded.draws == cpu.draws
     order = cpu.permutation(len(x))
     guarded.permutation(len(x))
+    plain = {e: e.dataset(x, y) for e in (cpu, guarded)}
     assert (
-        cpu.fit_rows(x, y, None, 16, order[:50])[:2]
-        == guarded.fit_rows(x, y, None, 16, order[:50])[:2]
+        cpu.fit_rows(plain[cpu], 16, order[:50])[:2]
+        == guarded.fit_rows(plain[guarded], 16, order[:50])[:2]
     )
-    assert cpu.evaluate(x, y, w, 7) == guarded.evaluate(x, y, w, 7)
+    assert (
+        cpu.fit_rows(plain[cpu], 16, first=7, count=40)[:2]
+        == guarded.fit_rows(plain[guarded], 16, first=7, count=40)[:2]
+    )
+    assert cpu.evaluate(data[cpu], 7) == guarded.evaluate(data[guarded], 7)
     np.testing.assert_array_equal(guarded.predict(x, 9), cpu.predict(x, 9))
     la, ga = cpu.gradients(x[:20], y[:20], None)
     lb, gb = guarded.gradients(x[:20], y[:20], None)
@@ -108,21 +114,27 @@ def test_the_guarded_backend_trains_to_the_cpus_bits(make, rng):
 
 @pytest.mark.parametrize("make", [mlp, cnn], ids=["mlp-bn-dropout", "cnn"])
 def test_copies_per_call_do_not_grow_with_the_batches(make, rng):
-    # Data goes to the device once per call and the loss and metrics come back once: the
-    # same copies for 4 batches as for 100.
+    # Data goes to the device once (a dataset), and per call only the row order and the
+    # per-step values (learning rate, step count, seeds) go, and the loss and metrics come
+    # back once: the same copies for 3 batches as for 60.
     model, x, y = make(rng)
     _, guarded = twin(model, x, y)
+    w = rng.uniform(0.5, 2.0, len(x)).astype(np.float32)
+    data, made = copies_of(guarded.dataset, x, y, w)
+    assert made == (3, 0)  # x, y, w
     counts = {}
     for batch in (25, 1):
-        guarded.fit_epoch(x, y, None, batch, True)  # workspace for this batch size
-        _, counts[("fit", batch)] = copies_of(guarded.fit_epoch, x, y, None, batch, True)
-        _, counts[("evaluate", batch)] = copies_of(guarded.evaluate, x, y, None, batch)
+        guarded.fit_epoch(data, batch, True)  # workspace for this batch size
+        _, counts[("fit", batch)] = copies_of(guarded.fit_epoch, data, batch, True)
+        _, counts[("in order", batch)] = copies_of(guarded.fit_epoch, data, batch, False)
+        _, counts[("evaluate", batch)] = copies_of(guarded.evaluate, data, batch)
         _, counts[("predict", batch)] = copies_of(guarded.predict, x, batch)
-    for call in ("fit", "evaluate", "predict"):
+    for call in ("fit", "in order", "evaluate", "predict"):
         assert counts[(call, 25)] == counts[(call, 1)], counts
-    assert counts[("predict", 1)] == (1, 1), counts
-    uploads, downloads = counts[("fit", 1)]
-    assert uploads <= 5 and downloads <= 1, counts  # x, y, order, states (and w); states
+    assert counts[("fit", 1)] == (3, 1), counts  # order, step values, seeds; states
+    assert counts[("in order", 1)] == (2, 1), counts
+    assert counts[("evaluate", 1)] == (0, 1), counts
+    assert counts[("predict", 1)] == (1, 1), counts  # x; outputs
 
 
 def test_views_of_weights_need_host_memory(rng):
@@ -171,3 +183,36 @@ def test_a_keras_workflow_on_the_guarded_backend(make, tmp_path, request):
     np.testing.assert_array_equal(guarded[2], cpu[2])
     for a, b in zip(guarded[3] + guarded[4], cpu[3] + cpu[4]):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("make", [mlp, cnn], ids=["mlp-bn-dropout", "cnn"])
+def test_fit_copies_its_data_once_and_a_constant_per_epoch(make, on_guarded):
+    # The training and validation data go to the device once per fit; an epoch then copies
+    # the same few values whatever the number of batches or rows.
+    model, x, y = make(np.random.default_rng(0))
+
+    def copies(epochs, rows, batch_size):
+        before = _core.guarded_copies()
+        model.fit(
+            x[:rows],
+            y[:rows],
+            batch_size=batch_size,
+            epochs=epochs,
+            verbose=0,
+            validation_data=(x[:10], y[:10]),
+        )
+        after = _core.guarded_copies()
+        return after[0] - before[0], after[1] - before[1]
+
+    copies(1, 60, 4)  # workspace for these batch sizes
+    one, four = copies(1, 60, 4), copies(4, 60, 4)
+    per_epoch = ((four[0] - one[0]) // 3, (four[1] - one[1]) // 3)
+    assert four == (one[0] + 3 * per_epoch[0], one[1] + 3 * per_epoch[1])
+    # weights and states in (before training and before validating), row order, step
+    # values and seeds; weights and states out (after training), the two runs' states.
+    # (The cnn has no states: an empty buffer is no copy.)
+    buffers = 2 if make is mlp else 1
+    assert per_epoch == (3 + 2 * buffers, buffers + 2), per_epoch
+    # x, y (training and validation) once per fit
+    assert one == (per_epoch[0] + 4, per_epoch[1]), one
+    assert copies(4, 40, 1) == four  # 40 batches an epoch instead of 15

@@ -395,17 +395,20 @@ class CpuBackend final : public Backend {
     deepcore::metric_update(m, pred, y, w, rows, cols, ycols, state);
   }
 
-  void optimizer_update(const OptSpec& o, float lr, int64_t step, float* w, const float* g,
+  void optimizer_update(const OptSpec& o, const StepValues* step, float* w, const float* g,
                         float* s0, float* s1, float* s2, int64_t n) override {
     auto at = [](float* p, int64_t i) { return p ? p + i : nullptr; };
+    const float lr = step->lr;
+    const int64_t count = step->step;
     parallel_for(n, int64_t(1) << 14, [&](int64_t i0, int64_t i1) {
-      deepcore::optimizer_update<float>(o, lr, step, w + i0, g + i0, at(s0, i0), at(s1, i0),
+      deepcore::optimizer_update<float>(o, lr, count, w + i0, g + i0, at(s0, i0), at(s1, i0),
                                         at(s2, i0), i1 - i0);
     });
   }
 
-  void dropout(float rate, uint64_t seed, const float* x, float* y, float* mask,
+  void dropout(float rate, const uint64_t* seed_in, const float* x, float* y, float* mask,
                int64_t n) override {
+    const uint64_t seed = *seed_in;
     const float keep = 1.f - rate, scale = 1.f / keep;
     parallel_for(n, grain_for(3), [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) {

@@ -84,9 +84,9 @@ class GuardedBackend final : public Backend {
                      int64_t rows, int64_t cols, int64_t ycols, double* state) override {
     cpu_.metric_update(m, real(pred), real(y), real(w), rows, cols, ycols, real(state));
   }
-  void optimizer_update(const OptSpec& o, float lr, int64_t step, float* w, const float* g,
+  void optimizer_update(const OptSpec& o, const StepValues* step, float* w, const float* g,
                         float* s0, float* s1, float* s2, int64_t n) override {
-    cpu_.optimizer_update(o, lr, step, real(w), real(g), real(s0), real(s1), real(s2), n);
+    cpu_.optimizer_update(o, real(step), real(w), real(g), real(s0), real(s1), real(s2), n);
   }
   void batchnorm_forward(const BatchNormSpec& b, const float* x, float* y, int64_t m,
                          const float* gamma, const float* beta, float* moving_mean,
@@ -112,9 +112,9 @@ class GuardedBackend final : public Backend {
   void multiply(const float* a, const float* b, float* out, int64_t n) override {
     cpu_.multiply(real(a), real(b), real(out), n);
   }
-  void dropout(float rate, uint64_t seed, const float* x, float* y, float* mask,
+  void dropout(float rate, const uint64_t* seed, const float* x, float* y, float* mask,
                int64_t n) override {
-    cpu_.dropout(rate, seed, real(x), real(y), real(mask), n);
+    cpu_.dropout(rate, real(seed), real(x), real(y), real(mask), n);
   }
   void im2col(const Window2D& g, const float* x, int64_t batch, float* cols) override {
     cpu_.im2col(g, real(x), batch, real(cols));

@@ -148,7 +148,7 @@ class CudaBackend final : public Backend {
                      int64_t, int64_t, double*) override {
     not_yet("metric_update");
   }
-  void optimizer_update(const OptSpec&, float, int64_t, float*, const float*, float*, float*,
+  void optimizer_update(const OptSpec&, const StepValues*, float*, const float*, float*, float*,
                         float*, int64_t) override {
     not_yet("optimizer_update");
   }
@@ -166,7 +166,7 @@ class CudaBackend final : public Backend {
   void clip_by_value(float*, int64_t, float) override { not_yet("clip_by_value"); }
   void clip_by_norm(float*, int64_t, double) override { not_yet("clip_by_norm"); }
   void multiply(const float*, const float*, float*, int64_t) override { not_yet("multiply"); }
-  void dropout(float, uint64_t, const float*, float*, float*, int64_t) override {
+  void dropout(float, const uint64_t*, const float*, float*, float*, int64_t) override {
     not_yet("dropout");
   }
   void im2col(const Window2D&, const float*, int64_t, float*) override { not_yet("im2col"); }

@@ -49,7 +49,7 @@ void Conv2D::reserve(Backend& be, int64_t rows) {
   reserve_affine(be, m, filters_);
 }
 
-void Conv2D::forward(Backend& be, const float* x, float* y, int64_t rows, bool, uint64_t) {
+void Conv2D::forward(Backend& be, const float* x, float* y, int64_t rows, bool, const uint64_t*) {
   be.im2col(g_, x, rows, cols_.data());
   forward_affine(be, cols_.data(), rows * g_.oh * g_.ow, kh_ * kw_ * g_.c, filters_, y);
 }
@@ -74,7 +74,7 @@ void Pool2D::reserve(Backend& be, int64_t rows) {
   if (max_) argmax_.reserve(be, rows * shape_size(out_shape));
 }
 
-void Pool2D::forward(Backend& be, const float* x, float* y, int64_t rows, bool, uint64_t) {
+void Pool2D::forward(Backend& be, const float* x, float* y, int64_t rows, bool, const uint64_t*) {
   if (max_)
     be.maxpool_forward(g_, x, rows, y, argmax_.data());
   else
@@ -120,7 +120,7 @@ void Reshape::build(const Shape& in) {
   out_shape = t;
 }
 
-void Reshape::forward(Backend& be, const float* x, float* y, int64_t rows, bool, uint64_t) {
+void Reshape::forward(Backend& be, const float* x, float* y, int64_t rows, bool, const uint64_t*) {
   be.copy(y, x, sizeof(float) * rows * shape_size(in_shape));
 }
 
@@ -139,7 +139,7 @@ void GlobalAveragePooling2D::build(const Shape& in) {
 }
 
 void GlobalAveragePooling2D::forward(Backend& be, const float* x, float* y, int64_t rows, bool,
-                                     uint64_t) {
+                                     const uint64_t*) {
   be.avgpool_forward(g_, x, rows, y);
 }
 

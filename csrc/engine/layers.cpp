@@ -73,7 +73,7 @@ std::vector<Shape> Dense::param_shapes() const {
   return s;
 }
 
-void Dense::forward(Backend& be, const float* x, float* y, int64_t rows, bool, uint64_t) {
+void Dense::forward(Backend& be, const float* x, float* y, int64_t rows, bool, const uint64_t*) {
   forward_affine(be, x, rows * rows_per_sample_, in_, units_, y);
 }
 
@@ -83,7 +83,7 @@ void Dense::backward(Backend& be, const float* x, const float* y, const float* d
 }
 
 // ----------------------------------------------------------------- Activation
-void Activation::forward(Backend& be, const float* x, float* y, int64_t rows, bool, uint64_t) {
+void Activation::forward(Backend& be, const float* x, float* y, int64_t rows, bool, const uint64_t*) {
   const Mat mt = last_axis(out_shape, rows);
   be.copy(y, x, sizeof(float) * mt.rows * mt.cols);
   be.bias_act(act_, nullptr, y, y, mt.rows, mt.cols);
@@ -103,7 +103,7 @@ void Activation::backward(Backend& be, const float* x, const float* y, const flo
 void Dropout::reserve(Backend& be, int64_t rows) { mask_.reserve(be, rows * shape_size(in_shape)); }
 
 void Dropout::forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
-                      uint64_t seed) {
+                      const uint64_t* seed) {
   const int64_t n = rows * shape_size(in_shape);
   active_ = training && rate_ > 0.f;
   if (active_)

@@ -34,7 +34,7 @@ class Layer {
   // Scratch for batches of up to `rows` samples, in the backend's memory.
   virtual void reserve(Backend& /*be*/, int64_t /*rows*/) {}
   virtual void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
-                       uint64_t seed) = 0;
+                       const uint64_t* seed) = 0;
   // dy: gradient wrt the output, or wrt the pre-activation when `dy_is_preact`
   // (a loss fused with the activation). dx may be null (first layer).
   virtual void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
@@ -88,7 +88,7 @@ class Dense final : public AffineLayer {
     reserve_affine(be, rows * rows_per_sample_, units_);
   }
   void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
-               uint64_t seed) override;
+               const uint64_t* seed) override;
   void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
                 int64_t rows, bool dy_is_preact) override;
 
@@ -101,7 +101,7 @@ class Activation final : public Layer {
   explicit Activation(ActSpec act) : act_(act) {}
   const char* name() const override { return "Activation"; }
   void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
-               uint64_t seed) override;
+               const uint64_t* seed) override;
   void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
                 int64_t rows, bool dy_is_preact) override;
   ActSpec activation() const override { return act_; }
@@ -118,7 +118,7 @@ class Dropout final : public Layer {
   std::optional<uint64_t> own_seed() const override { return seed_; }
   void reserve(Backend& be, int64_t rows) override;
   void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
-               uint64_t seed) override;
+               const uint64_t* seed) override;
   void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
                 int64_t rows, bool dy_is_preact) override;
 
@@ -143,7 +143,7 @@ class Conv2D final : public AffineLayer {
   void bind(float* w, float* g) override { bind_affine(w, g, kh_ * kw_ * g_.c * filters_); }
   void reserve(Backend& be, int64_t rows) override;
   void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
-               uint64_t seed) override;
+               const uint64_t* seed) override;
   void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
                 int64_t rows, bool dy_is_preact) override;
 
@@ -163,7 +163,7 @@ class Pool2D final : public Layer {
   void build(const Shape& in) override;
   void reserve(Backend& be, int64_t rows) override;
   void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
-               uint64_t seed) override;
+               const uint64_t* seed) override;
   void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
                 int64_t rows, bool dy_is_preact) override;
 
@@ -182,7 +182,7 @@ class Reshape final : public Layer {
   const char* name() const override { return target_.empty() ? "Flatten" : "Reshape"; }
   void build(const Shape& in) override;
   void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
-               uint64_t seed) override;
+               const uint64_t* seed) override;
   void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
                 int64_t rows, bool dy_is_preact) override;
 
@@ -196,7 +196,7 @@ class GlobalAveragePooling2D final : public Layer {
   const char* name() const override { return "GlobalAveragePooling2D"; }
   void build(const Shape& in) override;
   void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
-               uint64_t seed) override;
+               const uint64_t* seed) override;
   void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
                 int64_t rows, bool dy_is_preact) override;
 
@@ -218,7 +218,7 @@ class BatchNormalization final : public Layer {
   void bind_state(float* s) override;
   void reserve(Backend& be, int64_t rows) override;
   void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
-               uint64_t seed) override;
+               const uint64_t* seed) override;
   void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
                 int64_t rows, bool dy_is_preact) override;
 

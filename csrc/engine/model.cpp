@@ -12,6 +12,21 @@
 
 namespace deepcore {
 
+Dataset::Dataset(Backend& be, const float* x, const float* y, const float* w, int64_t rows,
+                 int64_t in_size, int64_t ycols)
+    : be_(&be), x_(x), y_(y), w_(w), rows_(rows), in_size_(in_size), ycols_(y ? ycols : 0) {
+  if (be.host_memory()) return;
+  auto put = [&](DeviceArray<float>& d, const float* host, int64_t n) -> const float* {
+    if (!host) return nullptr;
+    d = DeviceArray<float>(be, n);
+    d.upload(host, n);
+    return d.data();
+  };
+  x_ = put(dx_, x, rows * in_size);
+  y_ = put(dy_, y, rows * ycols_);
+  w_ = put(dw_, w, rows);
+}
+
 Model::Model(Device device) : be_(get_backend(device)) {}
 Model::~Model() = default;
 
@@ -162,6 +177,8 @@ void Model::build(const Shape& input_shape) {
     layers_[i]->bind(weights_.data() + first[i], grads_.data() + first[i]);
     layers_[i]->bind_state(states_.data() + first_state[i]);
   }
+  step_ = DeviceArray<StepValues>(be_, 1);
+  seeds_ = DeviceArray<uint64_t>(be_, static_cast<int64_t>(layers_.size()));
   capacity_ = 0;
   built_ = true;
 }
@@ -328,24 +345,51 @@ void Model::reserve(int64_t rows) {
 }
 
 // ------------------------------------------------------------------- passes
-const float* Model::forward(const float* x, int64_t rows, bool training) {
+const float* Model::forward(const float* x, int64_t rows, bool training,
+                            const uint64_t* seeds) {
   const float* in = x;
   for (size_t i = 0; i < layers_.size(); ++i) {
-    uint64_t seed = 0;
     if (!training) poll_interrupt();  // a training step is never left half-done
-    if (training) {
-      const std::optional<uint64_t> own = layers_[i]->own_seed();
-      seed = own ? random_bits(*own, static_cast<uint64_t>(iterations_)) : random_bits(seed_, draws_++);
-    }
-    layers_[i]->forward(be_, in, acts_[i].data(), rows, training, seed);
+    layers_[i]->forward(be_, in, acts_[i].data(), rows, training, seeds ? seeds + i : nullptr);
     in = acts_[i].data();
   }
   return in;
 }
 
+Model::StepTable Model::step_table(int64_t count) {
+  const size_t L = layers_.size();
+  std::vector<StepValues> steps(static_cast<size_t>(count));
+  std::vector<uint64_t> seeds(static_cast<size_t>(count) * L);
+  uint64_t draws = draws_;
+  for (int64_t k = 0; k < count; ++k) {
+    const int64_t it = iterations_ + k;
+    const double lr = opt_.schedule.kind == Schedule::Constant
+                          ? opt_.learning_rate
+                          : schedule_value(opt_.schedule, it);
+    steps[k] = StepValues{static_cast<float>(lr), it + 1};
+    for (size_t i = 0; i < L; ++i) {
+      const std::optional<uint64_t> own = layers_[i]->own_seed();
+      seeds[k * L + i] = own ? random_bits(*own, static_cast<uint64_t>(it))
+                             : random_bits(seed_, draws++);
+    }
+  }
+  StepTable t{DeviceArray<StepValues>(be_, count), DeviceArray<uint64_t>(be_, count * L)};
+  t.steps.upload(steps.data(), count);
+  t.seeds.upload(seeds.data(), count * static_cast<int64_t>(L));
+  return t;
+}
+
+void Model::load_step(const StepTable& t, int64_t b) {
+  const int64_t L = static_cast<int64_t>(layers_.size());
+  be_.copy(step_.data(), t.steps.data() + b, sizeof(StepValues));
+  be_.copy(seeds_.data(), t.seeds.data() + b * L, seeds_.bytes());
+  for (const auto& layer : layers_)
+    if (!layer->own_seed()) ++draws_;
+}
+
 double Model::loss_and_backward(const float* x, const float* y, const float* w, int64_t rows,
-                                int64_t ycols, bool backward) {
-  const float* out = forward(x, rows, backward);
+                                int64_t ycols, bool backward, const uint64_t* seeds) {
+  const float* out = forward(x, rows, backward, seeds);
   const size_t L = layers_.size();
   const Layer& last = *layers_.back();
   const int64_t cols = last.out_shape.back();
@@ -390,10 +434,8 @@ void Model::apply_update() {
   auto slot = [&](int k) { return k < nslots ? slots_.data() + k * n : nullptr; };
   if (iterations_ + 1 >= kMaxIterations)
     throw std::invalid_argument("the optimizer has taken 2**53 - 1 steps, its most");
-  const auto lr = static_cast<float>(current_learning_rate());
   ++iterations_;
-  be_.optimizer_update(opt_, lr, iterations_, weights_.data(), g, slot(0), slot(1),
-                       slot(2), n);
+  be_.optimizer_update(opt_, step_.data(), weights_.data(), g, slot(0), slot(1), slot(2), n);
 }
 
 void Model::accumulate_metrics(const std::vector<MetricSpec>& metrics, const float* y,
@@ -428,43 +470,31 @@ int64_t Model::run_states() const {
   return size;
 }
 
-Model::Staged Model::stage(const float* x, const float* y, const float* w, int64_t rows,
-                           int64_t ycols, const int64_t* order, int64_t count) {
-  Staged s{x, y, w, order, {}, {}, {}, {}};
-  if (be_.host_memory()) return s;
-  const int64_t in_size = shape_size(input_shape_);
-  s.dx = DeviceArray<float>(be_, rows * in_size);
-  s.dx.upload(x, rows * in_size);
-  s.x = s.dx.data();
-  if (y) {
-    s.dy = DeviceArray<float>(be_, rows * ycols);
-    s.dy.upload(y, rows * ycols);
-    s.y = s.dy.data();
-  }
-  if (w) {
-    s.dw = DeviceArray<float>(be_, rows);
-    s.dw.upload(w, rows);
-    s.w = s.dw.data();
-  }
-  if (order) {
-    s.dorder = DeviceArray<int64_t>(be_, count);
-    s.dorder.upload(order, count);
-    s.order = s.dorder.data();
-  }
-  return s;
+void Model::check_data(const Dataset& data, bool labels) const {
+  if (&data.backend() != &be_)
+    throw std::invalid_argument(std::string("the data is on the ") + data.backend().name() +
+                                " device, the model on the " + be_.name() + " device");
+  if (data.in_size() != shape_size(input_shape_))
+    throw std::invalid_argument("the data has " + std::to_string(data.in_size()) +
+                                " values per sample, the model's input " +
+                                std::to_string(shape_size(input_shape_)));
+  if (labels && !data.y()) throw std::invalid_argument("the data has no labels");
 }
 
-RunResult Model::run(const float* x_host, const float* y_host, const float* w_host,
-                     int64_t data_rows, int64_t ycols, int64_t batch_size, bool train,
-                     const int64_t* order_host, int64_t n, const std::vector<double>* carry,
+RunResult Model::run(const Dataset& data, int64_t batch_size, bool train, const int64_t* order,
+                     int64_t first, int64_t n, const std::vector<double>* carry,
                      bool stop_on_nonfinite) {
   std::unique_lock<FairLock> lock(mutex_);
   check_compiled();
+  check_data(data, true);
+  const int64_t ycols = data.ycols();
   check_batch(n, ycols, batch_size);
-  const Staged data = stage(x_host, y_host, w_host, data_rows, ycols, order_host, n);
-  const float *x = data.x, *y = data.y, *w = data.w;
-  const int64_t* order = data.order;
-  const int64_t in_size = shape_size(input_shape_);
+  if (!order && (first < 0 || n > data.rows() - first))
+    throw std::invalid_argument("rows " + std::to_string(first) + ".." +
+                                std::to_string(first + n) + " are not all in the data (" +
+                                std::to_string(data.rows()) + " rows)");
+  const float *x = data.x(), *y = data.y(), *w = data.w();
+  const int64_t in_size = data.in_size();
   const int64_t cap = std::min(batch_size, n);
   check_rows(cap);
   // This run's metrics: a compile or set_metrics from another thread between two
@@ -477,49 +507,68 @@ RunResult Model::run(const float* x_host, const float* y_host, const float* w_ho
   if (carry && static_cast<int64_t>(carry->size()) != nstates)
     throw std::invalid_argument("carry must hold " + std::to_string(nstates) +
                                 " state values, received " + std::to_string(carry->size()));
-  if (carry)
-    states = *carry;
-  else
-    states.assign(static_cast<size_t>(nstates), 0.0);
-  // The run's states live on the device (this run's own: another call may run between
-  // two training batches) and come back once, at the end.
+  // The row order (one copy per run), the per-step values (one per run, and one more
+  // whenever another call ran between two batches) and the run's states live on the
+  // device (this run's own: another call may run between two training batches); the
+  // states come back once, at the end.
+  DeviceArray<int64_t> rows_order;
+  if (order) {
+    rows_order = DeviceArray<int64_t>(be_, n);
+    rows_order.upload(order, n);
+  }
+  const int64_t batches = (n + batch_size - 1) / batch_size;
+  StepTable table;
+  int64_t table_start = 0;
+  if (train) table = step_table(batches);
   DeviceArray<double> totals(be_, nstates);
-  totals.upload(states.data(), nstates);
+  if (carry)
+    totals.upload(carry->data(), nstates);
+  else
+    be_.zero(totals.data(), totals.bytes());
   batch_.reserve(be_, 2);
   be_.zero(batch_.data(), batch_.bytes());
-  for (int64_t start = 0; start < n; start += batch_size) {
-    if (start > 0 && train && mutex_.contended()) mutex_.pause();  // let others in
+  for (int64_t b = 0, start = 0; b < batches; ++b, start += batch_size) {
+    if (b > 0 && train && mutex_.contended()) {  // let others in, then go on from their state
+      mutex_.pause();
+      table = step_table(batches - b);
+      table_start = b;
+    }
     poll_interrupt();
     reserve(cap);
     ybuf_.reserve(be_, cap * ycols);
+    idx_.reserve(be_, cap);
     const int64_t rows = std::min(batch_size, n - start);
-    const float *xb = x + start * in_size, *yb = y + start * ycols, *wb = w ? w + start : nullptr;
+    const int64_t r0 = first + start;
+    const float *xb = x + r0 * in_size, *yb = y + r0 * ycols, *wb = w ? w + r0 : nullptr;
     if (order) {
-      const int64_t* idx = order + start;
-      be_.gather_rows(x, idx, rows, in_size, xbuf_.data());
-      be_.gather_rows(y, idx, rows, ycols, ybuf_.data());
+      be_.copy(idx_.data(), rows_order.data() + start, sizeof(int64_t) * rows);
+      be_.gather_rows(x, idx_.data(), rows, in_size, xbuf_.data());
+      be_.gather_rows(y, idx_.data(), rows, ycols, ybuf_.data());
       xb = xbuf_.data();
       yb = ybuf_.data();
       if (w) {
-        be_.gather_rows(w, idx, rows, 1, wbuf_.data());
+        be_.gather_rows(w, idx_.data(), rows, 1, wbuf_.data());
         wb = wbuf_.data();
       }
     }
-    const double scale = loss_and_backward(xb, yb, wb, rows, ycols, train);
+    if (train) load_step(table, b - table_start);
+    const double scale =
+        loss_and_backward(xb, yb, wb, rows, ycols, train, train ? seeds_.data() : nullptr);
     regularize(train);
     be_.add_batch_loss(batch_.data(), scale, rows, totals.data() + nstates - 2);
     accumulate_metrics(metrics, yb, wb, rows, ycols, totals.data());
     if (train) apply_update();
     ++res.batches;
     if (stop_on_nonfinite) {  // (reads the batch's loss: one copy per batch)
-      double b[2];
-      batch_.download(b, 2);
-      if (!std::isfinite(b[0] * scale + b[1])) {
+      double bl[2];
+      batch_.download(bl, 2);
+      if (!std::isfinite(bl[0] * scale + bl[1])) {
         res.nonfinite = true;
         break;
       }
     }
   }
+  states.resize(static_cast<size_t>(nstates));
   totals.download(states.data(), nstates);
   res.loss = states[nstates - 2] / states[nstates - 1];
   const double* state = states.data();
@@ -530,45 +579,44 @@ RunResult Model::run(const float* x_host, const float* y_host, const float* w_ho
   return res;
 }
 
-RunResult Model::fit_epoch(const float* x, const float* y, const float* w, int64_t n,
-                           int64_t ycols, int64_t batch_size, bool shuffle,
+RunResult Model::fit_epoch(const Dataset& data, int64_t batch_size, bool shuffle,
                            const std::vector<double>* carry, bool stop_on_nonfinite) {
+  const int64_t n = data.rows();
   std::vector<int64_t> order;
   if (shuffle) {
     std::lock_guard<FairLock> lock(mutex_);
-    check_batch(n, ycols, batch_size);
+    check_batch(n, data.ycols(), batch_size);
     order = this->shuffle(n);
   }
-  return run(x, y, w, n, ycols, batch_size, true, shuffle ? order.data() : nullptr, n, carry,
+  return run(data, batch_size, true, shuffle ? order.data() : nullptr, 0, n, carry,
              stop_on_nonfinite);
 }
 
-RunResult Model::fit_rows(const float* x, const float* y, const float* w, int64_t data_rows,
-                          int64_t ycols, int64_t batch_size, const int64_t* order, int64_t count,
-                          const std::vector<double>* carry, bool stop_on_nonfinite) {
-  return run(x, y, w, data_rows, ycols, batch_size, true, order, count, carry,
-             stop_on_nonfinite);
+RunResult Model::fit_rows(const Dataset& data, int64_t batch_size, const int64_t* order,
+                          int64_t first, int64_t count, const std::vector<double>* carry,
+                          bool stop_on_nonfinite) {
+  return run(data, batch_size, true, order, first, count, carry, stop_on_nonfinite);
 }
 
-RunResult Model::evaluate(const float* x, const float* y, const float* w, int64_t n,
-                          int64_t ycols, int64_t batch_size) {
-  return run(x, y, w, n, ycols, batch_size, false, nullptr, n, nullptr, false);
+RunResult Model::evaluate(const Dataset& data, int64_t batch_size) {
+  return run(data, batch_size, false, nullptr, 0, data.rows(), nullptr, false);
 }
 
-void Model::predict(const float* x, int64_t n, int64_t batch_size, float* out) {
+void Model::predict(const Dataset& data, int64_t batch_size, float* out) {
   std::lock_guard<FairLock> lock(mutex_);
   if (!built_) throw std::invalid_argument("the model is not built yet");
+  check_data(data, false);
+  const int64_t n = data.rows();
   check_batch(n, 1, batch_size);
-  const int64_t in_size = shape_size(input_shape_);
+  const int64_t in_size = data.in_size();
   const int64_t out_size = shape_size(layers_.back()->out_shape);
   reserve(std::min(batch_size, n));
-  const Staged data = stage(x, nullptr, nullptr, n, 0, nullptr, 0);
   // On a device, the outputs gather there and come back in one copy.
   DeviceArray<float> outputs;
   if (!be_.host_memory()) outputs = DeviceArray<float>(be_, n * out_size);
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t rows = std::min(batch_size, n - start);
-    const float* o = forward(data.x + start * in_size, rows, false);
+    const float* o = forward(data.x() + start * in_size, rows, false, nullptr);
     const size_t bytes = sizeof(float) * rows * out_size;
     if (outputs.size())
       be_.copy(outputs.data() + start * out_size, o, bytes);
@@ -578,16 +626,18 @@ void Model::predict(const float* x, int64_t n, int64_t batch_size, float* out) {
   outputs.download(out, outputs.size());
 }
 
-double Model::gradients(const float* x, const float* y, const float* w, int64_t n, int64_t ycols,
-                        float* grad_out) {
+double Model::gradients(const Dataset& data, float* grad_out) {
   std::lock_guard<FairLock> lock(mutex_);
   check_compiled();
-  check_batch(n, ycols, n);
+  check_data(data, true);
+  const int64_t n = data.rows();
+  check_batch(n, data.ycols(), n);
   reserve(n);
   batch_.reserve(be_, 2);
   be_.zero(batch_.data(), batch_.bytes());
-  const Staged data = stage(x, y, w, n, ycols, nullptr, 0);
-  const double scale = loss_and_backward(data.x, data.y, data.w, n, ycols, true);
+  load_step(step_table(1), 0);
+  const double scale =
+      loss_and_backward(data.x(), data.y(), data.w(), n, data.ycols(), true, seeds_.data());
   regularize(true);
   grads_.download(grad_out, grads_.size());
   double b[2];

@@ -39,7 +39,7 @@ void BatchNormalization::reserve(Backend& be, int64_t rows) {
 }
 
 void BatchNormalization::forward(Backend& be, const float* x, float* y, int64_t rows,
-                                 bool training, uint64_t) {
+                                 bool training, const uint64_t*) {
   used_batch_stats_ = training;
   be.batchnorm_forward(spec(), x, y, rows * shape_size(in_shape) / c_, gamma_, beta_,
                        moving_mean_, moving_var_, training, xhat_.data(), inv_std_.data(),

@@ -18,6 +18,7 @@
 #include "deepcore/calls.h"
 #include "deepcore/kernels.h"
 #include "deepcore/model.h"
+#include "harness.h"
 
 namespace py = pybind11;
 using namespace deepcore;
@@ -222,6 +223,13 @@ py::array_t<float> view(Model& md, float* data, int64_t n, py::handle owner) {
 
 }  // namespace
 
+// A Dataset and the NumPy arrays it may point at (kept alive with it).
+struct Data {
+  Arr<float> x;
+  std::optional<Arr<float>> y, w;
+  std::unique_ptr<Dataset> data;
+};
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "deepcore engine (private; use the deepcore package)";
 
@@ -377,6 +385,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("guarded_copies", &guarded_copies);
   m.def("get_num_threads", &get_num_threads);
 
+  py::class_<Data>(m, "Dataset")
+      .def_property_readonly("rows", [](const Data& d) { return d.data->rows(); });
   py::class_<Model>(m, "Model")
       .def(py::init([](int device) { return new Model(static_cast<Device>(device)); }),
            py::arg("device") = 0)
@@ -449,246 +459,88 @@ PYBIND11_MODULE(_core, m) {
              return py::array_t<int64_t>(static_cast<py::ssize_t>(order.size()), order.data());
            })
       .def(
+          "dataset",
+          [](Model& md, Arr<float> x, std::optional<Arr<float>> y, std::optional<Arr<float>> w) {
+            const int64_t in_size = shape_size(md.input_shape());
+            const int64_t n = rows_of(x, in_size, "x");
+            if (y) check_labels(*y, w, n);
+            else if (w) throw std::invalid_argument("sample weights need labels");
+            const int64_t ycols = y ? y->size() / n : 0;
+            return without_gil([&] {
+              return new Data{x, y, w,
+                              std::make_unique<Dataset>(md.backend(), x.data(),
+                                                        y ? y->data() : nullptr,
+                                                        w ? w->data() : nullptr, n, in_size,
+                                                        ycols)};
+            });
+          },
+          py::arg("x"), py::arg("y") = py::none(), py::arg("w") = py::none())
+      .def(
           "fit_epoch",
-          [](Model& md, Arr<float> x, Arr<float> y, std::optional<Arr<float>> w,
-             int64_t batch_size, bool shuffle, std::optional<Arr<double>> carry,
-             bool stop_on_nonfinite) {
-            const int64_t n = rows_of(x, shape_size(md.input_shape()), "x");
-            check_labels(y, w, n);
-            const float* wp = w ? w->data() : nullptr;
+          [](Model& md, const Data& d, int64_t batch_size, bool shuffle,
+             std::optional<Arr<double>> carry, bool stop_on_nonfinite) {
             const auto c = carried(carry);
             return train_result(without_gil([&] {
-              return md.fit_epoch(x.data(), y.data(), wp, n, y.size() / n, batch_size, shuffle,
-                                  ptr(c), stop_on_nonfinite);
+              return md.fit_epoch(*d.data, batch_size, shuffle, ptr(c), stop_on_nonfinite);
             }));
           },
-          py::arg("x"), py::arg("y"), py::arg("w"), py::arg("batch_size"), py::arg("shuffle"),
+          py::arg("data"), py::arg("batch_size"), py::arg("shuffle"),
           py::arg("carry") = py::none(), py::arg("stop_on_nonfinite") = false)
-      .def("fit_rows",
-           [](Model& md, Arr<float> x, Arr<float> y, std::optional<Arr<float>> w,
-              int64_t batch_size, py::array_t<int64_t, py::array::c_style | py::array::forcecast> order,
-              std::optional<Arr<double>> carry, bool stop_on_nonfinite) {
-             const int64_t n = rows_of(x, shape_size(md.input_shape()), "x");
-             check_labels(y, w, n);
-             const int64_t* o = order.data();
-             for (int64_t i = 0; i < order.size(); ++i)
-               if (o[i] < 0 || o[i] >= n)
-                 throw std::invalid_argument("row index " + std::to_string(o[i]) +
-                                             " out of range for " + std::to_string(n) + " rows");
-             const float* wp = w ? w->data() : nullptr;
-             const auto c = carried(carry);
-             return train_result(without_gil([&] {
-               return md.fit_rows(x.data(), y.data(), wp, n, y.size() / n, batch_size, o,
-                                  order.size(), ptr(c), stop_on_nonfinite);
-             }));
-           },
-           py::arg("x"), py::arg("y"), py::arg("w"), py::arg("batch_size"), py::arg("order"),
-           py::arg("carry") = py::none(), py::arg("stop_on_nonfinite") = false)
+      .def(
+          "fit_rows",
+          [](Model& md, const Data& d, int64_t batch_size,
+             std::optional<py::array_t<int64_t, py::array::c_style | py::array::forcecast>> order,
+             int64_t first, int64_t count, std::optional<Arr<double>> carry,
+             bool stop_on_nonfinite) {
+            const int64_t n = d.data->rows();
+            const int64_t* o = order ? order->data() : nullptr;
+            if (order) {
+              count = order->size();
+              for (int64_t i = 0; i < count; ++i)
+                if (o[i] < 0 || o[i] >= n)
+                  throw std::invalid_argument("row index " + std::to_string(o[i]) +
+                                              " out of range for " + std::to_string(n) + " rows");
+            }
+            const auto c = carried(carry);
+            return train_result(without_gil([&] {
+              return md.fit_rows(*d.data, batch_size, o, first, count, ptr(c), stop_on_nonfinite);
+            }));
+          },
+          py::arg("data"), py::arg("batch_size"), py::arg("order") = py::none(),
+          py::arg("first") = 0, py::arg("count") = 0, py::arg("carry") = py::none(),
+          py::arg("stop_on_nonfinite") = false)
       .def("evaluate",
-           [](Model& md, Arr<float> x, Arr<float> y, std::optional<Arr<float>> w,
-              int64_t batch_size) {
-             const int64_t n = rows_of(x, shape_size(md.input_shape()), "x");
-             check_labels(y, w, n);
-             const float* wp = w ? w->data() : nullptr;
-             return result(without_gil(
-                 [&] { return md.evaluate(x.data(), y.data(), wp, n, y.size() / n, batch_size); }));
+           [](Model& md, const Data& d, int64_t batch_size) {
+             return result(without_gil([&] { return md.evaluate(*d.data, batch_size); }));
            })
       .def("predict",
            [](Model& md, Arr<float> x, int64_t batch_size) {
-             const int64_t n = rows_of(x, shape_size(md.input_shape()), "x");
+             const int64_t in_size = shape_size(md.input_shape());
+             const int64_t n = rows_of(x, in_size, "x");
              std::vector<py::ssize_t> shape{n};
              for (int64_t d : md.output_shape(-1)) shape.push_back(d);
              py::array_t<float> out(shape);
              float* o = out.mutable_data();
              without_gil([&] {
-               md.predict(x.data(), n, batch_size, o);
+               md.predict(Dataset(md.backend(), x.data(), nullptr, nullptr, n, in_size, 0),
+                          batch_size, o);
                return true;
              });
              return out;
            })
       .def("gradients",
            [](Model& md, Arr<float> x, Arr<float> y, std::optional<Arr<float>> w) {
-             const int64_t n = rows_of(x, shape_size(md.input_shape()), "x");
+             const int64_t in_size = shape_size(md.input_shape());
+             const int64_t n = rows_of(x, in_size, "x");
              check_labels(y, w, n);
              py::array_t<float> g(md.num_params());
              const double l = without_gil([&] {
-               return md.gradients(x.data(), y.data(), w ? w->data() : nullptr, n,
-                                 y.size() / n, g.mutable_data());
+               return md.gradients(Dataset(md.backend(), x.data(), y.data(),
+                                           w ? w->data() : nullptr, n, in_size, y.size() / n),
+                                   g.mutable_data());
              });
              return py::make_tuple(l, g);
            });
 
-  // ===================================================================================
-  // Backend test harness (tests/test_backend_ops.py, tests/test_cuda.py, bench/bench_cuda.py):
-  // runs one Backend op on a chosen device (0: CPU, 1: CUDA). The NumPy inputs are
-  // uploaded into DeviceArrays of that backend, the op runs without the GIL, the result
-  // is downloaded. Private: deepcore.cuda wraps what users need.
-  // ===================================================================================
-  {
-    struct Dev {
-      Backend& be;
-      explicit Dev(int device) : be(get_backend(static_cast<Device>(device))) {}
-      DeviceArray<float> put(const Arr<float>& a) {
-        DeviceArray<float> d(be, a.size());
-        if (a.size()) d.upload(a.data(), a.size());
-        return d;
-      }
-      py::array_t<float> get(const DeviceArray<float>& d, std::vector<py::ssize_t> shape) {
-        py::array_t<float> out(shape);
-        if (d.size()) d.download(out.mutable_data(), d.size());
-        return out;
-      }
-    };
-    auto shape_of = [](const py::array& a) {
-      return std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim());
-    };
-    auto matrix = [](const py::array& a, const char* name) {
-      if (a.ndim() != 2) throw std::invalid_argument(std::string(name) + " must be a matrix");
-    };
-
-    m.def("device_name", [](int device) { return device_name(static_cast<Device>(device)); });
-    // upload, copy into a second array, download
-    m.def("device_roundtrip", [=](int device, Arr<float> x) {
-      Dev d(device);
-      DeviceArray<float> a = d.put(x), b(d.be, x.size());
-      without_gil([&] {
-        d.be.copy(b.data(), a.data(), a.bytes());
-        return true;
-      });
-      return d.get(b, shape_of(x));
-    });
-    m.def("device_fill", [](int device, int64_t n, float value) {
-      Dev d(device);
-      DeviceArray<float> a(d.be, n);
-      without_gil([&] {
-        d.be.fill(a.data(), value, n);
-        return true;
-      });
-      return d.get(a, {static_cast<py::ssize_t>(n)});
-    });
-    // alpha op(a) op(b) + beta c
-    m.def(
-        "device_gemm",
-        [=](int device, Arr<float> a, Arr<float> b, bool ta, bool tb, float alpha, float beta,
-            std::optional<Arr<float>> c) {
-          matrix(a, "a");
-          matrix(b, "b");
-          const int64_t m = ta ? a.shape(1) : a.shape(0), k = ta ? a.shape(0) : a.shape(1);
-          const int64_t n = tb ? b.shape(0) : b.shape(1);
-          if ((tb ? b.shape(1) : b.shape(0)) != k)
-            throw std::invalid_argument("gemm: op(a) and op(b) do not fit");
-          if (c && (c->ndim() != 2 || c->shape(0) != m || c->shape(1) != n))
-            throw std::invalid_argument("gemm: c must be (m, n)");
-          Dev d(device);
-          DeviceArray<float> da = d.put(a), db = d.put(b), dc(d.be, m * n);
-          if (c) dc.upload(c->data(), m * n);
-          else d.be.fill(dc.data(), 0.f, m * n);
-          without_gil([&] {
-            d.be.gemm(ta, tb, m, n, k, alpha, da.data(), a.shape(1), db.data(), b.shape(1), beta,
-                      dc.data(), n);
-            return true;
-          });
-          return d.get(dc, {m, n});
-        },
-        py::arg("device"), py::arg("a"), py::arg("b"), py::arg("trans_a") = false,
-        py::arg("trans_b") = false, py::arg("alpha") = 1.f, py::arg("beta") = 0.f,
-        py::arg("c") = py::none());
-    // Seconds per GEMM (m x k)(k x n) over `iters` calls on device memory (no copies):
-    // the first call (plan, warm-up) is not counted; the clock stops after a download.
-    m.def("device_gemm_seconds", [](int device, int64_t m, int64_t n, int64_t k, int iters) {
-      Dev d(device);
-      DeviceArray<float> a(d.be, m * k), b(d.be, k * n), c(d.be, m * n);
-      d.be.fill(a.data(), 0.5f, m * k);
-      d.be.fill(b.data(), 0.25f, k * n);
-      return without_gil([&] {
-        float probe = 0.f;
-        d.be.gemm(false, false, m, n, k, 1.f, a.data(), k, b.data(), n, 0.f, c.data(), n);
-        c.download(&probe, 1);
-        const auto t0 = std::chrono::steady_clock::now();
-        for (int i = 0; i < iters; ++i)
-          d.be.gemm(false, false, m, n, k, 1.f, a.data(), k, b.data(), n, 0.f, c.data(), n);
-        c.download(&probe, 1);
-        return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
-               std::max(iters, 1);
-      });
-    });
-    // z = a w + bias, y = act(z) through affine_forward; returns (z, y). in_place: y is z
-    // (the fused epilogue path), and z is returned as y.
-    m.def(
-        "device_affine",
-        [=](int device, ActSpec act, Arr<float> a, Arr<float> w, std::optional<Arr<float>> bias,
-            bool in_place) {
-          matrix(a, "a");
-          matrix(w, "w");
-          const int64_t mm = a.shape(0), k = a.shape(1), n = w.shape(1);
-          if (w.shape(0) != k) throw std::invalid_argument("affine: a and w do not fit");
-          if (bias && bias->size() != n) throw std::invalid_argument("affine: bias must have n values");
-          Dev d(device);
-          DeviceArray<float> da = d.put(a), dw = d.put(w), dz(d.be, mm * n), dy;
-          DeviceArray<float> db = bias ? d.put(*bias) : DeviceArray<float>();
-          if (!in_place) dy = DeviceArray<float>(d.be, mm * n);
-          float* y = in_place ? dz.data() : dy.data();
-          without_gil([&] {
-            d.be.affine_forward(act, da.data(), dw.data(), bias ? db.data() : nullptr, dz.data(),
-                                y, mm, k, n);
-            return true;
-          });
-          py::array_t<float> z_out = d.get(dz, {mm, n});
-          return py::make_tuple(z_out, in_place ? z_out : d.get(dy, {mm, n}));
-        },
-        py::arg("device"), py::arg("act"), py::arg("a"), py::arg("w"), py::arg("bias"),
-        py::arg("in_place") = false);
-    // z += bias (or not), y = act(z) on a (rows, cols) matrix; returns (z, y).
-    m.def(
-        "device_bias_act",
-        [=](int device, ActSpec act, Arr<float> z, std::optional<Arr<float>> bias, bool in_place) {
-          matrix(z, "z");
-          const int64_t rows = z.shape(0), cols = z.shape(1);
-          if (bias && bias->size() != cols) throw std::invalid_argument("bias must have cols values");
-          Dev d(device);
-          DeviceArray<float> dz = d.put(z), dy;
-          DeviceArray<float> db = bias ? d.put(*bias) : DeviceArray<float>();
-          if (!in_place) dy = DeviceArray<float>(d.be, rows * cols);
-          float* y = in_place ? dz.data() : dy.data();
-          without_gil([&] {
-            d.be.bias_act(act, bias ? db.data() : nullptr, dz.data(), y, rows, cols);
-            return true;
-          });
-          py::array_t<float> z_out = d.get(dz, {rows, cols});
-          return py::make_tuple(z_out, in_place ? z_out : d.get(dy, {rows, cols}));
-        },
-        py::arg("device"), py::arg("act"), py::arg("z"), py::arg("bias"),
-        py::arg("in_place") = false);
-    m.def("device_act_backward", [=](int device, ActSpec act, Arr<float> x, Arr<float> y,
-                                     Arr<float> dy) {
-      matrix(x, "x");
-      if (y.size() != x.size() || dy.size() != x.size())
-        throw std::invalid_argument("x, y and dy must have the same size");
-      const int64_t rows = x.shape(0), cols = x.shape(1);
-      Dev d(device);
-      DeviceArray<float> dx_ = d.put(x), dy_ = d.put(y), ddy = d.put(dy), out(d.be, x.size());
-      without_gil([&] {
-        d.be.act_backward(act, dx_.data(), dy_.data(), ddy.data(), out.data(), rows, cols);
-        return true;
-      });
-      return d.get(out, {rows, cols});
-    });
-    m.def("device_col_sum", [=](int device, Arr<float> x) {
-      matrix(x, "x");
-      const int64_t rows = x.shape(0), cols = x.shape(1);
-      Dev d(device);
-      DeviceArray<float> dx = d.put(x), out(d.be, cols);
-      without_gil([&] {
-        d.be.col_sum(dx.data(), rows, cols, out.data());
-        return true;
-      });
-      return d.get(out, {static_cast<py::ssize_t>(cols)});
-    });
-    // An op the CUDA backend does not have yet, to test that it says so.
-    m.def("device_not_implemented", [](int device) {
-      Dev d(device);
-      d.be.gather_rows(nullptr, nullptr, 0, 0, nullptr);
-    });
-  }
-  // ============================================================ end of the test harness
+  harness::add_all(m);
 }

@@ -65,7 +65,8 @@ class Backend {
   virtual void metric_update(const MetricSpec& m, const float* pred, const float* y,
                              const float* w, int64_t rows, int64_t cols, int64_t ycols,
                              double* state) = 0;
-  virtual void optimizer_update(const OptSpec& o, float lr, int64_t step, float* w,
+  // `step`: the step's learning rate and count, one StepValues in device memory.
+  virtual void optimizer_update(const OptSpec& o, const StepValues* step, float* w,
                                 const float* g, float* s0, float* s1, float* s2, int64_t n) = 0;
   virtual void batchnorm_forward(const BatchNormSpec& b, const float* x, float* y, int64_t m,
                                  const float* gamma, const float* beta, float* moving_mean,
@@ -81,8 +82,8 @@ class Backend {
   virtual void clip_by_norm(float* g, int64_t n, double max_norm) = 0;
   // out = a * b, value by value.
   virtual void multiply(const float* a, const float* b, float* out, int64_t n) = 0;
-  // y = x * mask where mask holds 0 or 1/(1-rate), drawn from `seed`.
-  virtual void dropout(float rate, uint64_t seed, const float* x, float* y, float* mask,
+  // y = x * mask where mask holds 0 or 1/(1-rate), drawn from *seed (device memory).
+  virtual void dropout(float rate, const uint64_t* seed, const float* x, float* y, float* mask,
                        int64_t n) = 0;
   // Convolution and pooling kernels (see kernels.h for their contract).
   virtual void im2col(const Window2D& g, const float* x, int64_t batch, float* cols) = 0;

@@ -240,6 +240,14 @@ int optimizer_slots(const OptSpec& o);
 // Initial value of each slot.
 double optimizer_slot_init(const OptSpec& o, int slot);
 
+// The values of a training step that change from step to step. The engine writes them
+// into device memory before the step, and the kernels read them there, so that a step
+// captured once (a CUDA graph) replays unchanged.
+struct StepValues {
+  float lr = 0.f;     // learning rate of this update
+  int64_t step = 0;   // 1-based count of updates, this one included
+};
+
 // One update of n parameters w with gradient g (g is read only). `step` is the
 // 1-based iteration count; `lr` the learning rate for this step. s0/s1/s2: slots.
 template <class T>

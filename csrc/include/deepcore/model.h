@@ -34,6 +34,29 @@ struct RunResult {
   bool nonfinite = false;  // stopped after a batch whose loss was NaN or infinite
 };
 
+// Rows of data where a backend computes on them: x (rows x in_size) and, to train or
+// evaluate, y (rows x ycols) and w (rows sample weights, or null). On a backend whose
+// memory is the host's it points at the caller's arrays, which must outlive it; on
+// another it holds copies, uploaded once (fit uploads its data once, not per epoch).
+class Dataset {
+ public:
+  Dataset(Backend& be, const float* x, const float* y, const float* w, int64_t rows,
+          int64_t in_size, int64_t ycols);
+  const float* x() const { return x_; }
+  const float* y() const { return y_; }
+  const float* w() const { return w_; }
+  int64_t rows() const { return rows_; }
+  int64_t in_size() const { return in_size_; }
+  int64_t ycols() const { return ycols_; }
+  const Backend& backend() const { return *be_; }
+
+ private:
+  const Backend* be_;
+  const float *x_, *y_, *w_;
+  int64_t rows_, in_size_, ycols_;
+  DeviceArray<float> dx_, dy_, dw_;
+};
+
 // Every public member may be called from several threads at once: calls on one model
 // take turns on its lock (training releases it between batches, so that a predict from
 // another thread runs at the next batch, on the weights of a finished step). A long call
@@ -109,27 +132,27 @@ class Model {
   // shuffle=true would draw it; safe beside a run in another thread.
   std::vector<int64_t> permutation(int64_t n);
 
-  // ---- runs. x: n x input size, y: n x ycols, w: n sample weights or null.
+  // ---- runs, on a Dataset of this model's backend with input_shape()'s size per row.
   // `carry`: the states of an earlier run to go on from (an epoch trained in pieces),
   // or null to start from zero; it must hold run_states() values. `stop_on_nonfinite`:
   // stop after the first batch whose loss is NaN or infinite (Keras' TerminateOnNaN).
-  RunResult fit_epoch(const float* x, const float* y, const float* w, int64_t n, int64_t ycols,
-                      int64_t batch_size, bool shuffle, const std::vector<double>* carry = nullptr,
-                      bool stop_on_nonfinite = false);
-  // One training pass over the rows order[0..count) of the data, in that order (the
-  // order of `shuffle`, or part of it): what fit_epoch does, in pieces.
-  RunResult fit_rows(const float* x, const float* y, const float* w, int64_t data_rows,
-                     int64_t ycols, int64_t batch_size, const int64_t* order, int64_t count,
-                     const std::vector<double>* carry = nullptr, bool stop_on_nonfinite = false);
+  RunResult fit_epoch(const Dataset& data, int64_t batch_size, bool shuffle,
+                      const std::vector<double>* carry = nullptr, bool stop_on_nonfinite = false);
+  // One training pass over `count` rows: order[0..count) in that order (the order of
+  // `shuffle`, or part of it; host memory), or rows first..first+count-1 when order is
+  // null. What fit_epoch does, in pieces.
+  RunResult fit_rows(const Dataset& data, int64_t batch_size, const int64_t* order, int64_t first,
+                     int64_t count, const std::vector<double>* carry = nullptr,
+                     bool stop_on_nonfinite = false);
   // Size of RunResult::states: the metrics' states, the loss sum and the rows seen
   // (a run checks its carry against its own metrics).
   int64_t run_states() const;
-  RunResult evaluate(const float* x, const float* y, const float* w, int64_t n, int64_t ycols,
-                     int64_t batch_size);
-  void predict(const float* x, int64_t n, int64_t batch_size, float* out);
-  // Loss of one batch and its gradient (flat, like the parameters) without updating.
-  double gradients(const float* x, const float* y, const float* w, int64_t n, int64_t ycols,
-                   float* grad_out);
+  RunResult evaluate(const Dataset& data, int64_t batch_size);
+  // out: the outputs of every row of data (host memory).
+  void predict(const Dataset& data, int64_t batch_size, float* out);
+  // Loss of data (one batch) and its gradient (flat, like the parameters; host memory)
+  // without updating.
+  double gradients(const Dataset& data, float* grad_out);
 
  private:
   std::vector<Param> plan_layers(const Shape& input_shape);
@@ -145,33 +168,34 @@ class Model {
   std::vector<int64_t> shuffle(int64_t n);
   void check_batch(int64_t n, int64_t ycols, int64_t batch_size) const;
   void reserve(int64_t rows);
-  const float* forward(const float* x, int64_t rows, bool training);
+  // seeds: one per layer (device memory), read by the layers that draw (training only).
+  const float* forward(const float* x, int64_t rows, bool training, const uint64_t* seeds);
   // Loss (sum over rows, weighted) and, when `backward`, the gradients in grads_.
   // The batch's loss sum goes to batch_[0]; returns the scale that makes it a mean (or 1).
   double loss_and_backward(const float* x, const float* y, const float* w, int64_t rows,
-                           int64_t ycols, bool backward);
+                           int64_t ycols, bool backward, const uint64_t* seeds);
   // The penalty goes to batch_[1] (left at 0 without regularizers).
   void regularize(bool add_to_grads);
   void apply_update();
   // Adds the batch to the metrics' states (device memory, one after the other).
   void accumulate_metrics(const std::vector<MetricSpec>& metrics, const float* y,
                           const float* w, int64_t rows, int64_t ycols, double* state);
-  // The data of a call (host arrays: data_rows rows, and `count` row indices) where the
-  // backend computes on it: the arrays themselves when its memory is the host's, else
-  // copies uploaded once per call.
-  struct Staged {
-    const float *x, *y, *w;
-    const int64_t* order;
-    DeviceArray<float> dx, dy, dw;
-    DeviceArray<int64_t> dorder;
+  void check_data(const Dataset& data, bool labels) const;
+  // The values (StepValues, and one seed per layer) of the next `count` training steps
+  // from iterations_ and draws_, uploaded in one copy each.
+  struct StepTable {
+    DeviceArray<StepValues> steps;
+    DeviceArray<uint64_t> seeds;
   };
-  Staged stage(const float* x, const float* y, const float* w, int64_t data_rows, int64_t ycols,
-               const int64_t* order, int64_t count);
-  // Runs over n rows: rows order[0..n) of the data (data_rows rows), or its first n rows
-  // when order is null. Training releases the lock between batches.
-  RunResult run(const float* x, const float* y, const float* w, int64_t data_rows,
-                int64_t ycols, int64_t batch_size, bool train, const int64_t* order, int64_t n,
-                const std::vector<double>* carry, bool stop_on_nonfinite);
+  StepTable step_table(int64_t count);
+  // Copies step b of the table into step_ and seeds_, which the step reads (fixed
+  // addresses: a captured step replays unchanged), and advances draws_.
+  void load_step(const StepTable& t, int64_t b);
+  // Runs over n rows: rows order[0..n) of the data (host memory), or rows
+  // first..first+n-1 when order is null. Training releases the lock between batches.
+  RunResult run(const Dataset& data, int64_t batch_size, bool train, const int64_t* order,
+                int64_t first, int64_t n, const std::vector<double>* carry,
+                bool stop_on_nonfinite);
 
   Backend& be_;
   std::vector<std::unique_ptr<Layer>> layers_;
@@ -189,6 +213,10 @@ class Model {
   int64_t capacity_ = 0, max_per_sample_ = 1;
   std::vector<DeviceArray<float>> acts_, dacts_;
   DeviceArray<float> xbuf_, ybuf_, wbuf_, dout_;
+  DeviceArray<int64_t> idx_;  // the rows of the batch being gathered
+  // The values the step reads: its StepValues, and one random seed per layer.
+  DeviceArray<StepValues> step_;
+  DeviceArray<uint64_t> seeds_;
   // A batch's loss sum and regularisation penalty (device memory).
   DeviceArray<double> batch_;
   mutable FairLock mutex_;

@@ -591,6 +591,9 @@ class Sequential:
         )
         self._set_metrics(y)
         steps = steps_per_epoch or -(-n // batch_size)
+        # The data goes where the engine computes once per fit, not once per epoch.
+        data = engine.dataset(x, y, w)
+        val_data = None if val is None else engine.dataset(*val)
 
         history = callbacks_module.History()
         cbs = callbacks_module.CallbackList(
@@ -643,14 +646,12 @@ class Sequential:
                 idx = None
             if stream is None and not batch_hooks and not live:
                 loss, values, _, done = engine.fit_epoch(
-                    x, y, w, batch_size, bool(shuffle), stop_on_nonfinite=bool(nan_stoppers)
+                    data, batch_size, bool(shuffle), stop_on_nonfinite=bool(nan_stoppers)
                 )
                 self._after_nonfinite(nan_stoppers, done, loss, values)
             else:
                 loss, values, done = self._fit_rows(
-                    x,
-                    y,
-                    w,
+                    data,
                     idx,
                     batch_size,
                     cbs if batch_hooks else None,
@@ -660,7 +661,7 @@ class Sequential:
             logs = {"loss": loss, **dict(zip(self._metric_names, values))}
             if val is not None and (epoch + 1) % validation_freq == 0:
                 cbs.on_test_begin({})
-                vloss, vvalues = engine.evaluate(val[0], val[1], val[2], val_batch)
+                vloss, vvalues = engine.evaluate(val_data, val_batch)
                 cbs.on_test_end({"loss": vloss, **dict(zip(self._metric_names, vvalues))})
                 logs["val_loss"] = vloss
                 logs.update({f"val_{k}": v for k, v in zip(self._metric_names, vvalues)})
@@ -681,8 +682,9 @@ class Sequential:
             for cb in nan_stoppers:
                 cb.on_train_batch_end(done - 1, logs)
 
-    def _fit_rows(self, x, y, w, idx, batch_size, cbs=None, progress=None, nan_stoppers=()):
-        """Trains on the rows `idx` (all rows in order when None), in that order.
+    def _fit_rows(self, data, idx, batch_size, cbs=None, progress=None, nan_stoppers=()):
+        """Trains on the rows `idx` of `data` (an engine dataset; all rows in order when
+        idx is None), in that order.
 
         One engine call covers all of them, unless `cbs` (batch-level hooks: one call
         per batch) or `progress` (calls of about `progress.interval` seconds, to redraw
@@ -692,7 +694,7 @@ class Sequential:
         Returns the epoch loss, the metric values and the batches done.
         """
         engine = self._engine
-        rows = len(x) if idx is None else len(idx)
+        rows = data.rows if idx is None else len(idx)
         steps = -(-rows // batch_size)
         done, start, states = 0, time.perf_counter(), None
         while done < steps:
@@ -709,15 +711,10 @@ class Sequential:
             if cbs is not None:
                 cbs.on_train_batch_begin(done, {})
             stop = bool(nan_stoppers)
-            if idx is None:  # contiguous rows: views, no copy
-                wb = None if w is None else w[lo:hi]
-                loss, values, states, ran = engine.fit_epoch(
-                    x[lo:hi], y[lo:hi], wb, batch_size, False, carry=states, stop_on_nonfinite=stop
-                )
-            else:  # the engine gathers the rows itself
-                loss, values, states, ran = engine.fit_rows(
-                    x, y, w, batch_size, idx[lo:hi], carry=states, stop_on_nonfinite=stop
-                )
+            order = None if idx is None else idx[lo:hi]  # (None: rows lo..hi-1, no gather)
+            loss, values, states, ran = engine.fit_rows(
+                data, batch_size, order, lo, hi - lo, carry=states, stop_on_nonfinite=stop
+            )
             done = min(done + ran, steps)
             logs = {"loss": loss, **dict(zip(self._metric_names, values))}
             if cbs is not None:
@@ -832,7 +829,7 @@ class Sequential:
         y = self._targets(y, len(x))
         w = self._weights_for(sample_weight, None, y, len(x))
         self._set_metrics(y)
-        loss, values = engine.evaluate(x, y, w, batch_size)
+        loss, values = engine.evaluate(engine.dataset(x, y, w), batch_size)
         logs = {"loss": loss, **dict(zip(self._metric_names, values))}
         if verbose not in (0, "auto") and verbose:
             print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
@@ -862,7 +859,7 @@ class Sequential:
         y = self._targets(y, len(x))
         w = self._weights_for(sample_weight, class_weight, y, len(x))
         self._set_metrics(y)
-        loss, values, _, _ = engine.fit_epoch(x, y, w, len(x), False)
+        loss, values, _, _ = engine.fit_epoch(engine.dataset(x, y, w), len(x), False)
         logs = {"loss": loss, **dict(zip(self._metric_names, values))}
         if return_dict:
             return logs

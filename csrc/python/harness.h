@@ -1,0 +1,66 @@
+// The backend test harness (tests/test_backend_ops.py, tests/test_cuda.py,
+// bench/bench_cuda.py): `_core.device_*` functions that run one Backend op on a chosen
+// device (0: CPU, 1: CUDA, 2: guarded). The NumPy inputs are uploaded into DeviceArrays of
+// that backend, the op runs without the GIL, the result is downloaded. Private:
+// deepcore.cuda wraps what users need. One file per family of ops (harness_*.cpp), each
+// adding its functions to the module.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "deepcore/backend.h"
+
+namespace deepcore {
+namespace harness {
+
+namespace py = pybind11;
+
+template <class T>
+using Arr = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+// A backend and the copies of NumPy arrays to and from its memory.
+struct Dev {
+  Backend& be;
+  explicit Dev(int device) : be(get_backend(static_cast<Device>(device))) {}
+  template <class T>
+  DeviceArray<T> put(const Arr<T>& a) {
+    DeviceArray<T> d(be, a.size());
+    d.upload(a.data(), a.size());
+    return d;
+  }
+  template <class T>
+  py::array_t<T> get(const DeviceArray<T>& d, std::vector<py::ssize_t> shape) {
+    py::array_t<T> out(shape);
+    d.download(out.mutable_data(), d.size());
+    return out;
+  }
+};
+
+// f() with the GIL released (an op of the harness is one short call: no polling).
+template <class F>
+auto released(F&& f) -> decltype(f()) {
+  py::gil_scoped_release unlocked;
+  return f();
+}
+
+inline std::vector<py::ssize_t> shape_of(const py::array& a) {
+  return std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim());
+}
+
+inline void matrix(const py::array& a, const char* name) {
+  if (a.ndim() != 2) throw std::invalid_argument(std::string(name) + " must be a matrix");
+}
+
+// harness.cpp: memory, GEMM, affine layers, activations, column sums.
+void add_dense_ops(py::module_& m);
+// Every family: what bindings.cpp calls.
+void add_all(py::module_& m);
+
+}  // namespace harness
+}  // namespace deepcore
