@@ -4,6 +4,9 @@
 // itself faults, and a host pointer passed to an op is refused. It counts the copies
 // between host and device, which must not grow with the number of batches.
 #include <atomic>
+#include <functional>
+#include <memory>
+#include <vector>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -16,6 +19,15 @@ namespace {
 constexpr uintptr_t kOffset = uintptr_t(1) << 62;
 
 std::atomic<int64_t> g_uploads{0}, g_downloads{0};
+
+struct Recorded final : Graph {
+  std::vector<std::function<void()>> ops;
+  void replay() override {
+    for (auto& op : ops) op();
+  }
+};
+// The ops this thread is recording, or null.
+thread_local std::vector<std::function<void()>>* t_recording = nullptr;
 
 // The real address of a device pointer (null stays null).
 template <class T>
@@ -32,116 +44,148 @@ class GuardedBackend final : public Backend {
   const char* name() const override { return "guarded"; }
   bool host_memory() const override { return false; }
 
+  // Capture records the ops as closures (with their arguments) and replays them: an
+  // engine that computes a captured step's values on the host, instead of reading them
+  // from device memory, replays stale values and fails the tests against the CPU.
+  bool can_capture() const override { return true; }
+  std::unique_ptr<Graph> capture(const std::function<void()>& ops) override {
+    if (t_recording) throw std::logic_error("guarded backend: capture inside a capture");
+    auto graph = std::make_unique<Recorded>();
+    t_recording = &graph->ops;
+    try {
+      ops();
+    } catch (...) {
+      t_recording = nullptr;
+      throw;
+    }
+    t_recording = nullptr;
+    return graph;
+  }
+
   void* allocate(size_t bytes) override {
     void* p = cpu_.allocate(bytes);
     return p ? reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(p) + kOffset) : nullptr;
   }
   void deallocate(void* p) override { cpu_.deallocate(real(p)); }
   void upload(void* dst, const void* src, size_t bytes) override {
+    refuse_copy_while_capturing();
     ++g_uploads;
     cpu_.copy(real(dst), src, bytes);
   }
   void download(void* dst, const void* src, size_t bytes) override {
+    refuse_copy_while_capturing();
     ++g_downloads;
     cpu_.copy(dst, real(src), bytes);
   }
   void copy(void* dst, const void* src, size_t bytes) override {
-    cpu_.copy(real(dst), real(src), bytes);
+    run([=] { cpu_.copy(real(dst), real(src), bytes); });
   }
-  void fill(float* dst, float value, int64_t n) override { cpu_.fill(real(dst), value, n); }
-  void zero(void* dst, size_t bytes) override { cpu_.zero(real(dst), bytes); }
+  void fill(float* dst, float value, int64_t n) override { run([=] { cpu_.fill(real(dst), value, n); }); }
+  void zero(void* dst, size_t bytes) override { run([=] { cpu_.zero(real(dst), bytes); }); }
 
   void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
             int64_t lda, const float* b, int64_t ldb, float beta, float* c,
             int64_t ldc) override {
-    cpu_.gemm(ta, tb, m, n, k, alpha, real(a), lda, real(b), ldb, beta, real(c), ldc);
+    run([=] { cpu_.gemm(ta, tb, m, n, k, alpha, real(a), lda, real(b), ldb, beta, real(c), ldc); });
   }
   void bias_act(ActSpec act, const float* bias, float* z, float* y, int64_t rows,
                 int64_t cols) override {
-    cpu_.bias_act(act, real(bias), real(z), real(y), rows, cols);
+    run([=] { cpu_.bias_act(act, real(bias), real(z), real(y), rows, cols); });
   }
   void affine_forward(ActSpec act, const float* a, const float* w, const float* bias, float* z,
                       float* y, int64_t m, int64_t k, int64_t n) override {
-    cpu_.affine_forward(act, real(a), real(w), real(bias), real(z), real(y), m, k, n);
+    run([=] { cpu_.affine_forward(act, real(a), real(w), real(bias), real(z), real(y), m, k, n); });
   }
   void act_backward(ActSpec act, const float* x, const float* y, const float* dy, float* dx,
                     int64_t rows, int64_t cols) override {
-    cpu_.act_backward(act, real(x), real(y), real(dy), real(dx), rows, cols);
+    run([=] { cpu_.act_backward(act, real(x), real(y), real(dy), real(dx), rows, cols); });
   }
   void col_sum(const float* x, int64_t rows, int64_t cols, float* out) override {
-    cpu_.col_sum(real(x), rows, cols, real(out));
+    run([=] { cpu_.col_sum(real(x), rows, cols, real(out)); });
   }
   void loss(const LossSpec& l, const float* pred, const float* probs, const float* y,
             const float* w, float* grad, int64_t rows, int64_t cols, int64_t ycols,
             float grad_scale, double* sum) override {
-    cpu_.loss(l, real(pred), real(probs), real(y), real(w), real(grad), rows, cols, ycols,
-              grad_scale, real(sum));
+    run([=] { cpu_.loss(l, real(pred), real(probs), real(y), real(w), real(grad), rows, cols, ycols,
+              grad_scale, real(sum)); });
   }
   void add_batch_loss(const double* batch, double scale, int64_t rows, double* totals) override {
-    cpu_.add_batch_loss(real(batch), scale, rows, real(totals));
+    run([=] { cpu_.add_batch_loss(real(batch), scale, rows, real(totals)); });
   }
   void metric_update(const MetricSpec& m, const float* pred, const float* y, const float* w,
                      int64_t rows, int64_t cols, int64_t ycols, double* state) override {
-    cpu_.metric_update(m, real(pred), real(y), real(w), rows, cols, ycols, real(state));
+    run([=] { cpu_.metric_update(m, real(pred), real(y), real(w), rows, cols, ycols, real(state)); });
   }
   void optimizer_update(const OptSpec& o, const StepValues* step, float* w, const float* g,
                         float* s0, float* s1, float* s2, int64_t n) override {
-    cpu_.optimizer_update(o, real(step), real(w), real(g), real(s0), real(s1), real(s2), n);
+    run([=] { cpu_.optimizer_update(o, real(step), real(w), real(g), real(s0), real(s1), real(s2), n); });
   }
   void batchnorm_forward(const BatchNormSpec& b, const float* x, float* y, int64_t m,
                          const float* gamma, const float* beta, float* moving_mean,
                          float* moving_var, bool training, float* xhat, float* inv_std,
                          double* scratch) override {
-    cpu_.batchnorm_forward(b, real(x), real(y), m, real(gamma), real(beta), real(moving_mean),
-                           real(moving_var), training, real(xhat), real(inv_std), real(scratch));
+    run([=] { cpu_.batchnorm_forward(b, real(x), real(y), m, real(gamma), real(beta), real(moving_mean),
+                           real(moving_var), training, real(xhat), real(inv_std), real(scratch)); });
   }
   void batchnorm_backward(const BatchNormSpec& b, const float* dy, float* dx, int64_t m,
                           const float* gamma, const float* xhat, const float* inv_std,
                           float* dgamma, float* dbeta, double* scratch) override {
-    cpu_.batchnorm_backward(b, real(dy), real(dx), m, real(gamma), real(xhat), real(inv_std),
-                            real(dgamma), real(dbeta), real(scratch));
+    run([=] { cpu_.batchnorm_backward(b, real(dy), real(dx), m, real(gamma), real(xhat), real(inv_std),
+                            real(dgamma), real(dbeta), real(scratch)); });
   }
   void l1l2_penalty(const float* w, float* g, int64_t n, float l1, float l2,
                     double* acc) override {
-    cpu_.l1l2_penalty(real(w), real(g), n, l1, l2, real(acc));
+    run([=] { cpu_.l1l2_penalty(real(w), real(g), n, l1, l2, real(acc)); });
   }
-  void clip_by_value(float* g, int64_t n, float v) override { cpu_.clip_by_value(real(g), n, v); }
+  void clip_by_value(float* g, int64_t n, float v) override { run([=] { cpu_.clip_by_value(real(g), n, v); }); }
   void clip_by_norm(float* g, int64_t n, double max_norm) override {
-    cpu_.clip_by_norm(real(g), n, max_norm);
+    run([=] { cpu_.clip_by_norm(real(g), n, max_norm); });
   }
   void multiply(const float* a, const float* b, float* out, int64_t n) override {
-    cpu_.multiply(real(a), real(b), real(out), n);
+    run([=] { cpu_.multiply(real(a), real(b), real(out), n); });
   }
   void dropout(float rate, const uint64_t* seed, const float* x, float* y, float* mask,
                int64_t n) override {
-    cpu_.dropout(rate, real(seed), real(x), real(y), real(mask), n);
+    run([=] { cpu_.dropout(rate, real(seed), real(x), real(y), real(mask), n); });
   }
   void im2col(const Window2D& g, const float* x, int64_t batch, float* cols) override {
-    cpu_.im2col(g, real(x), batch, real(cols));
+    run([=] { cpu_.im2col(g, real(x), batch, real(cols)); });
   }
   void col2im(const Window2D& g, const float* cols, int64_t batch, float* dx) override {
-    cpu_.col2im(g, real(cols), batch, real(dx));
+    run([=] { cpu_.col2im(g, real(cols), batch, real(dx)); });
   }
   void maxpool_forward(const Window2D& g, const float* x, int64_t batch, float* y,
                        int32_t* argmax) override {
-    cpu_.maxpool_forward(g, real(x), batch, real(y), real(argmax));
+    run([=] { cpu_.maxpool_forward(g, real(x), batch, real(y), real(argmax)); });
   }
   void maxpool_backward(const Window2D& g, const float* dy, const int32_t* argmax, int64_t batch,
                         float* dx) override {
-    cpu_.maxpool_backward(g, real(dy), real(argmax), batch, real(dx));
+    run([=] { cpu_.maxpool_backward(g, real(dy), real(argmax), batch, real(dx)); });
   }
   void avgpool_forward(const Window2D& g, const float* x, int64_t batch, float* y) override {
-    cpu_.avgpool_forward(g, real(x), batch, real(y));
+    run([=] { cpu_.avgpool_forward(g, real(x), batch, real(y)); });
   }
   void avgpool_backward(const Window2D& g, const float* dy, int64_t batch, float* dx) override {
-    cpu_.avgpool_backward(g, real(dy), batch, real(dx));
+    run([=] { cpu_.avgpool_backward(g, real(dy), batch, real(dx)); });
   }
   void gather_rows(const float* src, const int64_t* idx, int64_t rows, int64_t cols,
                    float* dst) override {
-    cpu_.gather_rows(real(src), real(idx), rows, cols, real(dst));
+    run([=] { cpu_.gather_rows(real(src), real(idx), rows, cols, real(dst)); });
   }
 
  private:
+  // Runs an op, or records it while this thread captures.
+  void run(std::function<void()> op) {
+    if (t_recording)
+      t_recording->push_back(std::move(op));
+    else
+      op();
+  }
+  static void refuse_copy_while_capturing() {
+    if (t_recording)
+      throw std::logic_error("guarded backend: a copy between host and device in captured ops");
+  }
+
   Backend& cpu_ = get_backend(Device::CPU);
 };
 

@@ -387,6 +387,12 @@ void Model::load_step(const StepTable& t, int64_t b) {
     if (!layer->own_seed()) ++draws_;
 }
 
+double Model::loss_scale(int64_t rows) const {
+  const Shape& out = layers_.back()->out_shape;
+  const int64_t lrows = rows * (shape_size(out) / out.back());  // loss rows per sample
+  return loss_.sum ? 1.0 : 1.0 / static_cast<double>(lrows);
+}
+
 double Model::loss_and_backward(const float* x, const float* y, const float* w, int64_t rows,
                                 int64_t ycols, bool backward, const uint64_t* seeds) {
   const float* out = forward(x, rows, backward, seeds);
@@ -398,7 +404,7 @@ double Model::loss_and_backward(const float* x, const float* y, const float* w, 
   if (w && per != 1)
     throw std::invalid_argument("sample weights need one loss value per sample");
   const float* pred = fused_loss_ ? last.preact(L > 1 ? acts_[L - 2].data() : x, out) : out;
-  const double scale = loss_.sum ? 1.0 : 1.0 / static_cast<double>(lrows);
+  const double scale = loss_scale(rows);
   be_.loss(loss_, pred, fused_loss_ ? out : nullptr, y, w, backward ? dout_.data() : nullptr,
            lrows, cols, ycols / per, static_cast<float>(scale), batch_.data());
   if (backward) {
@@ -432,9 +438,6 @@ void Model::apply_update() {
   if (opt_.global_clipnorm > 0) be_.clip_by_norm(g, n, opt_.global_clipnorm);
   const int nslots = optimizer_slots(opt_);
   auto slot = [&](int k) { return k < nslots ? slots_.data() + k * n : nullptr; };
-  if (iterations_ + 1 >= kMaxIterations)
-    throw std::invalid_argument("the optimizer has taken 2**53 - 1 steps, its most");
-  ++iterations_;
   be_.optimizer_update(opt_, step_.data(), weights_.data(), g, slot(0), slot(1), slot(2), n);
 }
 
@@ -527,37 +530,67 @@ RunResult Model::run(const Dataset& data, int64_t batch_size, bool train, const 
     be_.zero(totals.data(), totals.bytes());
   batch_.reserve(be_, 2);
   be_.zero(batch_.data(), batch_.bytes());
+  // Training steps are captured where the backend can (a CUDA graph): not the first
+  // (it sizes what the backend caches), and captured again after other calls ran.
+  const bool capture = train && be_.can_capture();
+  std::unique_ptr<Graph> graph;
   for (int64_t b = 0, start = 0; b < batches; ++b, start += batch_size) {
     if (b > 0 && train && mutex_.contended()) {  // let others in, then go on from their state
       mutex_.pause();
       table = step_table(batches - b);
       table_start = b;
+      graph.reset();
     }
     poll_interrupt();
     reserve(cap);
     ybuf_.reserve(be_, cap * ycols);
     idx_.reserve(be_, cap);
     const int64_t rows = std::min(batch_size, n - start);
+    if (train) {
+      if (iterations_ + 1 >= kMaxIterations)
+        throw std::invalid_argument("the optimizer has taken 2**53 - 1 steps, its most");
+      load_step(table, b - table_start);
+    }
+    // The batch's rows: gathered by the step from idx_, read where they lie, or (for a
+    // captured step, which reads fixed addresses) copied to xbuf_, ybuf_ and wbuf_ first.
     const int64_t r0 = first + start;
     const float *xb = x + r0 * in_size, *yb = y + r0 * ycols, *wb = w ? w + r0 : nullptr;
     if (order) {
       be_.copy(idx_.data(), rows_order.data() + start, sizeof(int64_t) * rows);
-      be_.gather_rows(x, idx_.data(), rows, in_size, xbuf_.data());
-      be_.gather_rows(y, idx_.data(), rows, ycols, ybuf_.data());
+    } else if (capture) {
+      be_.copy(xbuf_.data(), xb, sizeof(float) * rows * in_size);
+      be_.copy(ybuf_.data(), yb, sizeof(float) * rows * ycols);
+      if (w) be_.copy(wbuf_.data(), wb, sizeof(float) * rows);
+    }
+    if (order || capture) {
       xb = xbuf_.data();
       yb = ybuf_.data();
-      if (w) {
-        be_.gather_rows(w, idx_.data(), rows, 1, wbuf_.data());
-        wb = wbuf_.data();
-      }
+      wb = w ? wbuf_.data() : nullptr;
     }
-    if (train) load_step(table, b - table_start);
-    const double scale =
-        loss_and_backward(xb, yb, wb, rows, ycols, train, train ? seeds_.data() : nullptr);
-    regularize(train);
-    be_.add_batch_loss(batch_.data(), scale, rows, totals.data() + nstates - 2);
-    accumulate_metrics(metrics, yb, wb, rows, ycols, totals.data());
-    if (train) apply_update();
+    // The step: device work only, on fixed addresses (so that it can be captured).
+    auto step = [&] {
+      if (order) {
+        be_.gather_rows(x, idx_.data(), rows, in_size, xbuf_.data());
+        be_.gather_rows(y, idx_.data(), rows, ycols, ybuf_.data());
+        if (w) be_.gather_rows(w, idx_.data(), rows, 1, wbuf_.data());
+      }
+      loss_and_backward(xb, yb, wb, rows, ycols, train, train ? seeds_.data() : nullptr);
+      regularize(train);
+      be_.add_batch_loss(batch_.data(), loss_scale(rows), rows, totals.data() + nstates - 2);
+      accumulate_metrics(metrics, yb, wb, rows, ycols, totals.data());
+      if (train) apply_update();
+    };
+    // Full batches after the first are captured once and replayed.
+    if (graph && rows == batch_size)
+      graph->replay();
+    else if (capture && b > 0 && rows == batch_size) {
+      graph = be_.capture(step);
+      graph->replay();
+    } else {
+      step();
+    }
+    if (train) ++iterations_;
+    const double scale = loss_scale(rows);
     ++res.batches;
     if (stop_on_nonfinite) {  // (reads the batch's loss: one copy per batch)
       double bl[2];

@@ -5,8 +5,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <utility>
+
+#include <stdexcept>
 
 #include "deepcore/kernels.h"
 
@@ -16,10 +20,27 @@ namespace deepcore {
 // cannot read; see guarded_copies below).
 enum class Device : int { CPU = 0, CUDA = 1, Guarded = 2 };
 
+// Ops recorded once and run again as they were recorded (a CUDA graph): the same
+// kernels on the same addresses, reading whatever those addresses hold when it runs.
+class Graph {
+ public:
+  virtual ~Graph() = default;
+  virtual void replay() = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
+
+  // ---- capture. Whether capture() records (the CPU backend runs ops as they come).
+  virtual bool can_capture() const { return false; }
+  // Records the ops that `ops` calls from this thread, without running them, and
+  // returns them to replay (ops of other threads run as usual). A copy between host and
+  // device inside `ops` is an error (std::logic_error).
+  virtual std::unique_ptr<Graph> capture(const std::function<void()>& ops) {
+    throw std::logic_error(std::string(name()) + " backend cannot capture ops");
+  }
 
   // ---- memory. Every buffer the engine computes on comes from here; the host reads and
   // writes them only through upload/download, unless host_memory() (the CPU's plain

@@ -172,6 +172,8 @@ class Model {
   const float* forward(const float* x, int64_t rows, bool training, const uint64_t* seeds);
   // Loss (sum over rows, weighted) and, when `backward`, the gradients in grads_.
   // The batch's loss sum goes to batch_[0]; returns the scale that makes it a mean (or 1).
+  // The scale that makes a batch's loss sum a mean (1 for a summed loss).
+  double loss_scale(int64_t rows) const;
   double loss_and_backward(const float* x, const float* y, const float* w, int64_t rows,
                            int64_t ycols, bool backward, const uint64_t* seeds);
   // The penalty goes to batch_[1] (left at 0 without regularizers).
