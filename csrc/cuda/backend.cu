@@ -1,12 +1,15 @@
 // The CUDA backend (a plugin: libdeepcore_cuda.so, loaded by get_backend(Device::CUDA)
-// in cpu/backend.cpp through deepcore_cuda_create below). One stream; memory from
-// cudaMalloc; GEMMs through cuBLASLt (FP32 compute, no TF32), with its bias and
-// RELU_BIAS epilogues for affine_forward; our kernels for the rest (kernels.cuh).
+// in cpu/backend.cpp through deepcore_cuda_create below). One stream (and, while a thread
+// captures, a stream of that thread's own); memory from cudaMalloc; GEMMs through
+// cuBLASLt (FP32 compute, no TF32), with its bias and RELU_BIAS epilogues for
+// affine_forward; our kernels for the rest (kernels.cuh). Captured ops become a CUDA
+// graph, launched on the one stream.
 // Ops not written yet throw std::logic_error naming themselves.
 #include <cublasLt.h>
 
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -59,6 +62,20 @@ struct Plan {
 using PlanKey = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int,
                            bool, uint32_t, uint32_t, uint32_t>;
 
+// The stream this thread is capturing on, or null.
+thread_local cudaStream_t t_capture = nullptr;
+
+class CudaGraph final : public Graph {
+ public:
+  CudaGraph(cudaGraphExec_t exec, cudaStream_t stream) : exec_(exec), stream_(stream) {}
+  ~CudaGraph() override { cudaGraphExecDestroy(exec_); }
+  void replay() override { check(cudaGraphLaunch(exec_, stream_), "cudaGraphLaunch"); }
+
+ private:
+  cudaGraphExec_t exec_;
+  cudaStream_t stream_;
+};
+
 class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(int device) : device_(device) {
@@ -75,6 +92,38 @@ class CudaBackend final : public Backend {
   }
 
   const char* name() const override { return "cuda"; }
+
+  // ---- capture: the ops go to a stream of this thread's own in capture mode, so that
+  // other threads' ops (on stream_) are not recorded; the graph then runs on stream_.
+  bool can_capture() const override { return true; }
+  std::unique_ptr<Graph> capture(const std::function<void()>& ops) override {
+    if (t_capture) throw std::logic_error("cuda backend: capture inside a capture");
+    cudaStream_t s = nullptr;
+    check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreate (capture)");
+    cudaGraph_t graph = nullptr;
+    auto end = [&] {
+      t_capture = nullptr;
+      const cudaError_t e = cudaStreamEndCapture(s, &graph);
+      cudaStreamDestroy(s);
+      return e;
+    };
+    try {
+      check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+      t_capture = s;
+      ops();
+    } catch (...) {
+      end();
+      if (graph) cudaGraphDestroy(graph);
+      cudaGetLastError();  // the capture's error, if any, is not the process's
+      throw;
+    }
+    check(end(), "cudaStreamEndCapture");
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    check(e, "cudaGraphInstantiate");
+    return std::make_unique<CudaGraph>(exec, stream_);
+  }
 
   // ---- memory
   bool host_memory() const override { return false; }
@@ -96,12 +145,15 @@ class CudaBackend final : public Backend {
   void download(void* dst, const void* src, size_t bytes) override {
     memcpy(dst, src, bytes, cudaMemcpyDeviceToHost);
   }
+  // Device to device: ordered on the stream, no wait.
   void copy(void* dst, const void* src, size_t bytes) override {
-    if (dst != src) memcpy(dst, src, bytes, cudaMemcpyDeviceToDevice);
+    if (dst != src && bytes)
+      check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream()),
+            "cudaMemcpyAsync");
   }
-  void fill(float* dst, float value, int64_t n) override { cuda::fill(stream_, dst, value, n); }
+  void fill(float* dst, float value, int64_t n) override { cuda::fill(stream(), dst, value, n); }
   void zero(void* dst, size_t bytes) override {
-    if (bytes) check(cudaMemsetAsync(dst, 0, bytes, stream_), "cudaMemsetAsync");
+    if (bytes) check(cudaMemsetAsync(dst, 0, bytes, stream()), "cudaMemsetAsync");
   }
 
   // ---- GEMM through cuBLASLt
@@ -121,19 +173,19 @@ class CudaBackend final : public Backend {
       return;
     }
     matmul(false, false, m, n, k, 1.f, a, k, w, n, 0.f, z, n, bias, false);
-    if (!linear || z != y) cuda::bias_act(stream_, act, nullptr, z, y, m, n);
+    if (!linear || z != y) cuda::bias_act(stream(), act, nullptr, z, y, m, n);
   }
 
   void bias_act(ActSpec act, const float* bias, float* z, float* y, int64_t rows,
                 int64_t cols) override {
-    cuda::bias_act(stream_, act, bias, z, y, rows, cols);
+    cuda::bias_act(stream(), act, bias, z, y, rows, cols);
   }
   void act_backward(ActSpec act, const float* x, const float* y, const float* dy, float* dx,
                     int64_t rows, int64_t cols) override {
-    cuda::act_backward(stream_, act, x, y, dy, dx, rows, cols);
+    cuda::act_backward(stream(), act, x, y, dy, dx, rows, cols);
   }
   void col_sum(const float* x, int64_t rows, int64_t cols, float* out) override {
-    cuda::col_sum(stream_, x, rows, cols, out);
+    cuda::col_sum(stream(), x, rows, cols, out);
   }
 
   // ---- not written yet
@@ -191,12 +243,17 @@ class CudaBackend final : public Backend {
  private:
   static constexpr size_t kWorkspace = size_t(32) << 20;
 
-  // Synchronous for now: the copy is done (and the stream's earlier work with it) on return.
+  // Between host and device: done (and the stream's earlier work with it) on return.
   void memcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
     if (bytes == 0) return;
+    if (t_capture)
+      throw std::logic_error("cuda backend: a copy between host and device in captured ops");
     check(cudaMemcpyAsync(dst, src, bytes, kind, stream_), "cudaMemcpyAsync");
     check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
   }
+
+  // Where this thread's ops go.
+  cudaStream_t stream() const { return t_capture ? t_capture : stream_; }
 
   // Row-major C = alpha op(A) op(B) + beta C (+ bias per column, then relu) as cuBLASLt's
   // column-major C^T = op(B)^T op(A)^T: the operands swap, and the bias (one value per
@@ -207,14 +264,14 @@ class CudaBackend final : public Backend {
     if (m == 0 || n == 0) return;
     if (k == 0) {  // cuBLASLt rejects k = 0: C = beta C (+ bias, relu)
       if (beta != 0.f || bias || relu) not_yet("gemm with k = 0 and beta != 0 or an epilogue");
-      for (int64_t r = 0; r < m; ++r) cuda::fill(stream_, c + r * ldc, 0.f, n);
+      for (int64_t r = 0; r < m; ++r) cuda::fill(stream(), c + r * ldc, 0.f, n);
       return;
     }
     // cuBLASLt's bias epilogue wants an aligned bias; an odd one goes through our kernel.
     if (bias && alignment(bias) < 16) {
       matmul(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nullptr, false);
       if (ldc != n) not_yet("a bias on a strided C");
-      cuda::bias_act(stream_, ActSpec{relu ? Act::Relu : Act::Linear, 0.0}, bias, c, c, m, n);
+      cuda::bias_act(stream(), ActSpec{relu ? Act::Relu : Act::Linear, 0.0}, bias, c, c, m, n);
       return;
     }
     const cublasLtEpilogue_t epi = bias ? (relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS)
@@ -226,7 +283,7 @@ class CudaBackend final : public Backend {
                                               sizeof(bias)),
                "set bias pointer");
     check_lt(cublasLtMatmul(lt_, p.desc, &alpha, b, p.a, a, p.b, &beta, c, p.c, c, p.c, &p.algo,
-                            workspace_, kWorkspace, stream_),
+                            workspace_, kWorkspace, stream()),
              "cublasLtMatmul");
   }
 
