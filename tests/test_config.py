@@ -170,3 +170,16 @@ def test_set_device_names_the_devices_and_why_cuda_is_missing():
         with pytest.raises(ValueError, match="cuda"):
             dc.config.set_device("cuda")
     assert dc.config.get_device() == "cpu"
+
+
+def test_float32_matmul_precision_is_highest_unless_set():
+    assert dc.config.get_float32_matmul_precision() == "highest"
+    try:
+        dc.config.set_float32_matmul_precision("high")
+        assert dc.config.get_float32_matmul_precision() == "high"
+    finally:
+        dc.config.set_float32_matmul_precision("highest")
+    assert dc.config.get_float32_matmul_precision() == "highest"
+    for bad in ("medium", "HIGH", None, 1):
+        with pytest.raises(ValueError, match="precision must be one of"):
+            dc.config.set_float32_matmul_precision(bad)

@@ -77,6 +77,20 @@ def test_gemm(rng, m, n, k, ta, tb):
     assert norm_err(gpu, cpu) < 1e-5
 
 
+@pytest.mark.parametrize("m,n,k", [(37, 29, 61), (128, 512, 784), (1024, 1024, 1024)])
+def test_gemm_in_tf32_when_allowed(rng, m, n, k):
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    want = a.astype(np.float64) @ b
+    dc.config.set_float32_matmul_precision("high")
+    try:
+        tf32 = _core.device_gemm(CUDA, a, b)
+    finally:
+        dc.config.set_float32_matmul_precision("highest")
+    assert norm_err(tf32, want) < 1e-3
+    assert norm_err(_core.device_gemm(CUDA, a, b), want) < 1e-5  # and back to float32
+
+
 @pytest.mark.parametrize("m,n,k", [(5, 3, 7), (300, 129, 65)])
 def test_gemm_alpha_beta(rng, m, n, k):
     a = rng.standard_normal((m, k)).astype(np.float32)

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -491,9 +492,19 @@ CudaPlugin load_cuda_plugin() {
 }
 #endif
 
+std::atomic<bool> g_tf32{false};
+std::atomic<Backend*> g_cuda{nullptr};  // the CUDA backend once loaded
+
 const CudaPlugin& cuda_plugin() {
 #ifdef DEEPCORE_WITH_CUDA
-  static const CudaPlugin plugin = load_cuda_plugin();
+  static const CudaPlugin plugin = [] {
+    CudaPlugin p = load_cuda_plugin();
+    if (p.backend) {
+      p.backend->set_tf32(g_tf32.load());
+      g_cuda.store(p.backend);
+    }
+    return p;
+  }();
 #else
   static const CudaPlugin plugin{nullptr, "this build of deepcore has no CUDA backend (build it "
                                           "with -Ccmake.define.DEEPCORE_CUDA=ON)"};
@@ -530,6 +541,13 @@ std::string device_name(Device d) {
   get_backend(d);
   return "cpu";
 }
+
+void set_allow_tf32(bool allow) {
+  g_tf32.store(allow);
+  if (Backend* cuda = g_cuda.load()) cuda->set_tf32(allow);
+}
+
+bool allow_tf32() { return g_tf32.load(); }
 
 void set_num_threads(int n) {
   if (n < 0) throw std::invalid_argument("num_threads must be >= 0, received: " + std::to_string(n));

@@ -1,12 +1,13 @@
 // The CUDA backend (a plugin: libdeepcore_cuda.so, loaded by get_backend(Device::CUDA)
 // in cpu/backend.cpp through deepcore_cuda_create below). One stream (and, while a thread
 // captures, a stream of that thread's own); memory from cudaMalloc; GEMMs through
-// cuBLASLt (FP32 compute, no TF32), with its bias and RELU_BIAS epilogues for
+// cuBLASLt (FP32 compute, or TF32 when allowed), with its bias and RELU_BIAS epilogues for
 // affine_forward; our kernels for the rest (kernels.cuh). Captured ops become a CUDA
 // graph, launched on the one stream.
 // Ops not written yet throw std::logic_error naming themselves.
 #include <cublasLt.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -58,9 +59,9 @@ struct Plan {
   }
 };
 
-// ta, tb, m, n, k, lda, ldb, ldc, epilogue, beta != 0, alignments of a, b, c
+// ta, tb, m, n, k, lda, ldb, ldc, epilogue, beta != 0, alignments of a, b, c, TF32
 using PlanKey = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int,
-                           bool, uint32_t, uint32_t, uint32_t>;
+                           bool, uint32_t, uint32_t, uint32_t, bool>;
 
 // The stream this thread is capturing on, or null.
 thread_local cudaStream_t t_capture = nullptr;
@@ -92,6 +93,7 @@ class CudaBackend final : public Backend {
   }
 
   const char* name() const override { return "cuda"; }
+  void set_tf32(bool allow) override { tf32_.store(allow); }
 
   // ---- capture: the ops go to a stream of this thread's own in capture mode, so that
   // other threads' ops (on stream_) are not recorded; the graph then runs on stream_.
@@ -277,7 +279,8 @@ class CudaBackend final : public Backend {
     const cublasLtEpilogue_t epi = bias ? (relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS)
                                         : (relu ? CUBLASLT_EPILOGUE_RELU : CUBLASLT_EPILOGUE_DEFAULT);
     const Plan& p = plan(PlanKey{ta, tb, m, n, k, lda, ldb, ldc, static_cast<int>(epi),
-                                 beta != 0.f, alignment(a), alignment(b), alignment(c)});
+                                 beta != 0.f, alignment(a), alignment(b), alignment(c),
+                                 tf32_.load()});
     if (bias)
       check_lt(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
                                               sizeof(bias)),
@@ -291,10 +294,13 @@ class CudaBackend final : public Backend {
     std::lock_guard<std::mutex> lock(plans_mutex_);
     auto it = plans_.find(key);
     if (it != plans_.end()) return *it->second;
-    const auto [ta, tb, m, n, k, lda, ldb, ldc, epi, has_beta, al_a, al_b, al_c] = key;
+    const auto [ta, tb, m, n, k, lda, ldb, ldc, epi, has_beta, al_a, al_b, al_c, tf32] = key;
     auto p = std::make_unique<Plan>();
-    // FP32 in, FP32 compute (no TF32: results compare with the CPU's to ~1e-6).
-    check_lt(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "desc");
+    // FP32 in, FP32 compute (results compare with the CPU's to ~1e-6), or TF32 products
+    // when allowed (~1e-3).
+    check_lt(cublasLtMatmulDescCreate(
+                 &p->desc, tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F, CUDA_R_32F),
+             "desc");
     // cuBLASLt's A is our B, its B our A.
     const cublasOperation_t op_a = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
     const cublasOperation_t op_b = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -347,6 +353,7 @@ class CudaBackend final : public Backend {
   }
 
   int device_;
+  std::atomic<bool> tf32_{false};
   cudaStream_t stream_ = nullptr;
   cublasLtHandle_t lt_ = nullptr;
   void* workspace_ = nullptr;

@@ -382,6 +382,8 @@ PYBIND11_MODULE(_core, m) {
   });
   m.def("all_finite", [](Arr<float> x) { return all_finite(x.data(), x.size()); });
   m.def("set_num_threads", &set_num_threads);
+  m.def("set_allow_tf32", &set_allow_tf32);
+  m.def("allow_tf32", &allow_tf32);
   m.def("guarded_copies", &guarded_copies);
   m.def("get_num_threads", &get_num_threads);
 

@@ -55,6 +55,10 @@ class Backend {
   virtual void fill(float* dst, float value, int64_t n) = 0;
   virtual void zero(void* dst, size_t bytes) = 0;
 
+  // Whether float32 GEMMs may multiply in TensorFloat-32 (10-bit mantissas, float32
+  // sums; CUDA only). Off unless set_allow_tf32 says.
+  virtual void set_tf32(bool /*allow*/) {}
+
   // Row-major C = alpha * op(A) * op(B) + beta * C with op(A): m x k, op(B): k x n.
   virtual void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                     const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
@@ -175,6 +179,11 @@ Backend& guarded_backend();
 Backend& get_backend(Device d);
 // The device's name ("cpu", or the GPU's: "NVIDIA H200"); throws as get_backend does.
 std::string device_name(Device d);
+
+// TensorFloat-32 in the float32 GEMMs of every backend that has it (the CUDA backend's,
+// now or when it loads); off by default.
+void set_allow_tf32(bool allow);
+bool allow_tf32();
 
 // Threads of the CPU backend, for its kernels and its GEMMs (0: one per core).
 void set_num_threads(int n);
