@@ -94,5 +94,6 @@ def set_float32_matmul_precision(precision: str) -> None:
 
 
 def get_float32_matmul_precision() -> str:
-    """"highest" or "high" (see `set_float32_matmul_precision`)."""
+    """The precision of float32 matrix products: "highest" or "high" (see
+    `set_float32_matmul_precision`)."""
     return "high" if _core.allow_tf32() else "highest"
