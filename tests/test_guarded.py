@@ -73,9 +73,9 @@ def cnn(rng):
 
 def copies_of(call, *args):
     """call(*args), and the (uploads, downloads) it made."""
-    before = _core.guarded_copies()
+    before = _core.device_copies(GUARDED)
     result = call(*args)
-    after = _core.guarded_copies()
+    after = _core.device_copies(GUARDED)
     return result, (after[0] - before[0], after[1] - before[1])
 
 
@@ -176,9 +176,9 @@ def test_a_keras_workflow_on_the_guarded_backend(make, tmp_path, request):
     # go through host copies (layers see them, get_weights, saving), never through views.
     cpu = fit_everything(make, tmp_path)
     request.getfixturevalue("on_guarded")
-    before = _core.guarded_copies()
+    before = _core.device_copies(GUARDED)
     guarded = fit_everything(make, tmp_path)
-    assert _core.guarded_copies() != before  # it did run there
+    assert _core.device_copies(GUARDED) != before  # it did run there
     assert guarded[0] == cpu[0] and guarded[1] == cpu[1]
     np.testing.assert_array_equal(guarded[2], cpu[2])
     for a, b in zip(guarded[3] + guarded[4], cpu[3] + cpu[4]):
@@ -192,7 +192,7 @@ def test_fit_copies_its_data_once_and_a_constant_per_epoch(make, on_guarded):
     model, x, y = make(np.random.default_rng(0))
 
     def copies(epochs, rows, batch_size):
-        before = _core.guarded_copies()
+        before = _core.device_copies(GUARDED)
         model.fit(
             x[:rows],
             y[:rows],
@@ -201,7 +201,7 @@ def test_fit_copies_its_data_once_and_a_constant_per_epoch(make, on_guarded):
             verbose=0,
             validation_data=(x[:10], y[:10]),
         )
-        after = _core.guarded_copies()
+        after = _core.device_copies(GUARDED)
         return after[0] - before[0], after[1] - before[1]
 
     copies(1, 60, 4)  # workspace for these batch sizes

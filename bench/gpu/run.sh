@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The prepared GPU check, for a lent NVIDIA machine (no internet): builds deepcore with the
-# CUDA backend, runs the CUDA tests against the CPU backend and the GEMM benchmark.
+# CUDA backend, runs the CUDA tests against the CPU backend, the GEMM benchmark and the
+# training benchmark against PyTorch.
 # Everything goes to $OUT/gpu.log (and the terminal). Runs in the repository root with
 # `.whl/` holding the scipy-openblas32 wheel (not installed there), made beforehand with
 #   echo /.whl/ >> .git/info/exclude
@@ -72,12 +73,15 @@ except Exception as e:
     print("device_name raised:", type(e).__name__, e)
 PY
 
-step "tests: tests/test_cuda.py tests/test_backend_ops.py"
+step "tests: tests/test_cuda*.py tests/test_backend*.py"
 timeout 200 python3 -m pytest -q -p no:cacheprovider -rs --durations=5 \
-  tests/test_cuda.py tests/test_backend_ops.py || status=1
+  tests/test_cuda*.py tests/test_backend*.py || status=1
 
-step "benchmark: bench/bench_cuda.py"
-timeout 150 python3 bench/bench_cuda.py || status=1
+step "benchmark: bench/bench_cuda_fit.py (training against PyTorch)"
+timeout 120 python3 bench/bench_cuda_fit.py || status=1
+
+step "benchmark: bench/bench_cuda.py (GEMM)"
+timeout 90 python3 bench/bench_cuda.py --quick || status=1
 
 step "done, status $status, total $((SECONDS - start)) s"
 exit "$status"

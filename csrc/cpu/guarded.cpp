@@ -48,6 +48,9 @@ class GuardedBackend final : public Backend {
   // engine that computes a captured step's values on the host, instead of reading them
   // from device memory, replays stale values and fails the tests against the CPU.
   bool can_capture() const override { return true; }
+  std::pair<int64_t, int64_t> copies() const override {
+    return {g_uploads.load(), g_downloads.load()};
+  }
   std::unique_ptr<Graph> capture(const std::function<void()>& ops) override {
     if (t_recording) throw std::logic_error("guarded backend: capture inside a capture");
     auto graph = std::make_unique<Recorded>();
@@ -196,6 +199,5 @@ Backend& guarded_backend() {
   return *be;
 }
 
-std::pair<int64_t, int64_t> guarded_copies() { return {g_uploads.load(), g_downloads.load()}; }
 
 }  // namespace deepcore

@@ -142,11 +142,15 @@ class CudaBackend final : public Backend {
     if (p) cudaFree(p);
   }
   void upload(void* dst, const void* src, size_t bytes) override {
+    if (bytes) ++uploads_;
     memcpy(dst, src, bytes, cudaMemcpyHostToDevice);
   }
   void download(void* dst, const void* src, size_t bytes) override {
+    if (bytes) ++downloads_;
     memcpy(dst, src, bytes, cudaMemcpyDeviceToHost);
   }
+  // (the only points where the host waits for the GPU)
+  std::pair<int64_t, int64_t> copies() const override { return {uploads_.load(), downloads_.load()}; }
   // Device to device: ordered on the stream, no wait.
   void copy(void* dst, const void* src, size_t bytes) override {
     if (dst != src && bytes)
@@ -354,6 +358,7 @@ class CudaBackend final : public Backend {
 
   int device_;
   std::atomic<bool> tf32_{false};
+  std::atomic<int64_t> uploads_{0}, downloads_{0};
   cudaStream_t stream_ = nullptr;
   cublasLtHandle_t lt_ = nullptr;
   void* workspace_ = nullptr;

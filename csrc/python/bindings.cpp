@@ -384,7 +384,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_num_threads", &set_num_threads);
   m.def("set_allow_tf32", &set_allow_tf32);
   m.def("allow_tf32", &allow_tf32);
-  m.def("guarded_copies", &guarded_copies);
+  m.def("device_copies", [](int device) { return get_backend(static_cast<Device>(device)).copies(); });
   m.def("get_num_threads", &get_num_threads);
 
   py::class_<Data>(m, "Dataset")

@@ -17,7 +17,7 @@
 namespace deepcore {
 
 // Guarded: the test-only backend of cpu/guarded.cpp (CPU kernels on memory the engine
-// cannot read; see guarded_copies below).
+// cannot read; see Backend::copies).
 enum class Device : int { CPU = 0, CUDA = 1, Guarded = 2 };
 
 // Ops recorded once and run again as they were recorded (a CUDA graph): the same
@@ -54,6 +54,10 @@ class Backend {
   virtual void copy(void* dst, const void* src, size_t bytes) = 0;
   virtual void fill(float* dst, float value, int64_t n) = 0;
   virtual void zero(void* dst, size_t bytes) = 0;
+  // The copies between host and device so far (uploads, downloads), where the backend
+  // counts them (guarded, CUDA; the CPU's are plain memory and not counted): a training
+  // epoch makes a fixed number, however many batches it has.
+  virtual std::pair<int64_t, int64_t> copies() const { return {0, 0}; }
 
   // Whether float32 GEMMs may multiply in TensorFloat-32 (10-bit mantissas, float32
   // sums; CUDA only). Off unless set_allow_tf32 says.
@@ -170,8 +174,6 @@ class DeviceArray {
   int64_t size_ = 0;
 };
 
-// The guarded backend's copies between host and device so far: (uploads, downloads).
-std::pair<int64_t, int64_t> guarded_copies();
 Backend& guarded_backend();
 
 // The one place that picks the kernels for a device. Throws if the device was not
