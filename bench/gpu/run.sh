@@ -74,14 +74,14 @@ except Exception as e:
 PY
 
 step "tests: tests/test_cuda*.py tests/test_backend*.py"
-timeout 200 python3 -m pytest -q -p no:cacheprovider -rs --durations=5 \
+timeout 150 python3 -m pytest -q -p no:cacheprovider -rs --durations=5 \
   tests/test_cuda*.py tests/test_backend*.py || status=1
 
 step "benchmark: bench/bench_cuda_fit.py (training against PyTorch)"
-timeout 120 python3 bench/bench_cuda_fit.py || status=1
+timeout 100 python3 bench/bench_cuda_fit.py || status=1
 
 step "benchmark: bench/bench_cuda.py (GEMM)"
-timeout 90 python3 bench/bench_cuda.py --quick || status=1
+timeout 60 python3 bench/bench_cuda.py --quick || status=1
 
 step "done, status $status, total $((SECONDS - start)) s"
 exit "$status"
