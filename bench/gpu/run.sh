@@ -73,9 +73,9 @@ except Exception as e:
     print("device_name raised:", type(e).__name__, e)
 PY
 
-step "tests: tests/test_cuda*.py tests/test_backend*.py"
-timeout 150 python3 -m pytest -q -p no:cacheprovider -rs --durations=5 \
-  tests/test_cuda*.py tests/test_backend*.py || status=1
+step "tests: tests/test_cuda*.py tests/test_backend_*.py"
+timeout 200 python3 -m pytest -q -p no:cacheprovider -rs --durations=5 \
+  tests/test_cuda*.py tests/test_backend_*.py || status=1
 
 step "benchmark: bench/bench_cuda_fit.py (training against PyTorch)"
 timeout 100 python3 bench/bench_cuda_fit.py || status=1

@@ -12,7 +12,7 @@
 #include <stdexcept>
 
 #include "deepcore/backend.h"
-#include "deepcore/rng.h"
+#include "deepcore/optimizer_rules.h"
 #include "parallel.h"
 
 namespace deepcore {
@@ -387,8 +387,7 @@ class CpuBackend final : public Backend {
   }
 
   void add_batch_loss(const double* batch, double scale, int64_t rows, double* totals) override {
-    totals[0] += (batch[0] * scale + batch[1]) * static_cast<double>(rows);
-    totals[1] += static_cast<double>(rows);
+    opt::add_batch_loss(batch, scale, rows, totals);
   }
 
   void metric_update(const MetricSpec& m, const float* pred, const float* y, const float* w,
@@ -413,7 +412,7 @@ class CpuBackend final : public Backend {
     const float keep = 1.f - rate, scale = 1.f / keep;
     parallel_for(n, grain_for(3), [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) {
-        mask[i] = uniform01(seed, static_cast<uint64_t>(i)) < keep ? scale : 0.f;
+        mask[i] = opt::dropout_mask(seed, i, keep, scale);
         y[i] = x[i] * mask[i];
       }
     });

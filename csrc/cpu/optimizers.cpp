@@ -1,30 +1,32 @@
-// CPU optimizer updates with Keras 3's update rules. One fused pass over all
-// parameters; bias corrections are computed once per call on the host.
+// CPU optimizer updates with Keras 3's update rules (the per-element formulas of
+// deepcore/optimizer_rules.h, which the CUDA kernels share). One pass over all parameters
+// per rule; bias corrections are computed once per call on the host.
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
 #include "deepcore/kernels.h"
+#include "deepcore/optimizer_rules.h"
 
 namespace deepcore {
 
 void l1l2_penalty(const float* w, float* g, int64_t n, float l1, float l2, double* acc) {
   double r = *acc;
   for (int64_t i = 0; i < n; ++i) {
-    r += double(l1) * std::abs(w[i]) + double(l2) * w[i] * w[i];
-    if (g) g[i] += l1 * ((w[i] > 0) - (w[i] < 0)) + 2.f * l2 * w[i];
+    r += opt::l1l2_value(w[i], l1, l2);
+    if (g) opt::l1l2_grad(g[i], w[i], l1, l2);
   }
   *acc = r;
 }
 
 void clip_by_value(float* g, int64_t n, float v) {
 #pragma omp simd
-  for (int64_t i = 0; i < n; ++i) g[i] = std::min(std::max(g[i], -v), v);
+  for (int64_t i = 0; i < n; ++i) g[i] = opt::clip_value(g[i], v);
 }
 
 void clip_by_norm(float* g, int64_t n, double max_norm) {
   double ss = 0;
-  for (int64_t i = 0; i < n; ++i) ss += double(g[i]) * g[i];
+  for (int64_t i = 0; i < n; ++i) ss += opt::squared(g[i]);
   const double norm = std::sqrt(ss);
   if (norm > max_norm) {
     const float s = static_cast<float>(max_norm / norm);
@@ -87,9 +89,9 @@ void optimizer_update(const OptSpec& o, T lr, int64_t step, T* w, const T* g, T*
                       T* s2, int64_t n) {
   // Decoupled weight decay (AdamW, or any optimizer given weight_decay), applied first.
   if (o.weight_decay > 0) {
-    const T f = T(1) - lr * T(o.weight_decay);
+    const T f = opt::decay_factor(lr, o.weight_decay);
 #pragma omp simd
-    for (int64_t i = 0; i < n; ++i) w[i] *= f;
+    for (int64_t i = 0; i < n; ++i) opt::decay(w[i], f);
   }
   const T eps = T(o.epsilon);
   switch (o.kind) {
@@ -97,61 +99,34 @@ void optimizer_update(const OptSpec& o, T lr, int64_t step, T* w, const T* g, T*
       const T mom = T(o.momentum);
       if (mom <= 0) {
 #pragma omp simd
-        for (int64_t i = 0; i < n; ++i) w[i] -= lr * g[i];
+        for (int64_t i = 0; i < n; ++i) opt::sgd(w[i], g[i], lr);
       } else if (o.nesterov) {
 #pragma omp simd
-        for (int64_t i = 0; i < n; ++i) {
-          s0[i] = s0[i] * mom - g[i] * lr;
-          w[i] += s0[i] * mom - g[i] * lr;
-        }
+        for (int64_t i = 0; i < n; ++i) opt::sgd_nesterov(w[i], g[i], s0[i], lr, mom);
       } else {
 #pragma omp simd
-        for (int64_t i = 0; i < n; ++i) {
-          s0[i] = s0[i] * mom - g[i] * lr;
-          w[i] += s0[i];
-        }
+        for (int64_t i = 0; i < n; ++i) opt::sgd_momentum(w[i], g[i], s0[i], lr, mom);
       }
       return;
     }
     case Opt::Adam:
     case Opt::AdamW: {
-      const double b1 = o.beta_1, b2 = o.beta_2;
-      const T alpha = T(double(lr) * std::sqrt(1.0 - std::pow(b2, double(step))) /
-                        (1.0 - std::pow(b1, double(step))));
-      const T c1 = T(1) - T(b1), c2 = T(1) - T(b2);
+      const T alpha = opt::adam_alpha(lr, step, o.beta_1, o.beta_2);
+      const T c1 = T(1) - T(o.beta_1), c2 = T(1) - T(o.beta_2);
 #pragma omp simd
-      for (int64_t i = 0; i < n; ++i) {
-        s0[i] += (g[i] - s0[i]) * c1;
-        s1[i] += (g[i] * g[i] - s1[i]) * c2;
-        w[i] -= alpha * s0[i] / (std::sqrt(s1[i]) + eps);
-      }
+      for (int64_t i = 0; i < n; ++i) opt::adam(w[i], g[i], s0[i], s1[i], alpha, c1, c2, eps);
       return;
     }
     case Opt::RMSprop: {
       const T rho = T(o.rho), mom = T(o.momentum);
-      for (int64_t i = 0; i < n; ++i) {
-        s0[i] = rho * s0[i] + (T(1) - rho) * g[i] * g[i];
-        T denom = s0[i] + eps;
-        if (o.centered) {
-          s2[i] = rho * s2[i] + (T(1) - rho) * g[i];
-          denom = s0[i] - s2[i] * s2[i] + eps;
-        }
-        T inc = lr * g[i] / std::sqrt(denom);
-        if (mom > 0) {
-          s1[i] = mom * s1[i] + inc;
-          w[i] -= s1[i];
-        } else {
-          w[i] -= inc;
-        }
-      }
+      const bool centered = o.centered;
+      for (int64_t i = 0; i < n; ++i)
+        opt::rmsprop(w[i], g[i], s0[i], s1[i], s2[i], lr, rho, mom, eps, centered);
       return;
     }
     case Opt::Adagrad:
 #pragma omp simd
-      for (int64_t i = 0; i < n; ++i) {
-        s0[i] += g[i] * g[i];
-        w[i] -= lr * g[i] / std::sqrt(s0[i] + eps);
-      }
+      for (int64_t i = 0; i < n; ++i) opt::adagrad(w[i], g[i], s0[i], lr, eps);
       return;
   }
   throw std::invalid_argument("unknown optimizer");

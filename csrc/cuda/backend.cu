@@ -22,6 +22,7 @@
 #include "common.cuh"
 #include "deepcore/backend.h"
 #include "kernels.cuh"
+#include "update.cuh"
 
 namespace deepcore {
 namespace cuda {
@@ -194,21 +195,44 @@ class CudaBackend final : public Backend {
     cuda::col_sum(stream(), x, rows, cols, out);
   }
 
+  // ---- a training step's updates (update.cu)
+  void optimizer_update(const OptSpec& o, const StepValues* step, float* w, const float* g,
+                        float* s0, float* s1, float* s2, int64_t n) override {
+    cuda::optimizer_update(stream_, o, step, w, g, s0, s1, s2, n);
+  }
+  void l1l2_penalty(const float* w, float* g, int64_t n, float l1, float l2,
+                    double* acc) override {
+    cuda::l1l2_penalty(stream_, w, g, n, l1, l2, acc);
+  }
+  void clip_by_value(float* g, int64_t n, float v) override {
+    cuda::clip_by_value(stream_, g, n, v);
+  }
+  void clip_by_norm(float* g, int64_t n, double max_norm) override {
+    cuda::clip_by_norm(stream_, g, n, max_norm);
+  }
+  void multiply(const float* a, const float* b, float* out, int64_t n) override {
+    cuda::multiply(stream_, a, b, out, n);
+  }
+  void dropout(float rate, const uint64_t* seed, const float* x, float* y, float* mask,
+               int64_t n) override {
+    cuda::dropout(stream_, rate, seed, x, y, mask, n);
+  }
+  void gather_rows(const float* src, const int64_t* idx, int64_t rows, int64_t cols,
+                   float* dst) override {
+    cuda::gather_rows(stream_, src, idx, rows, cols, dst);
+  }
+  void add_batch_loss(const double* batch, double scale, int64_t rows, double* totals) override {
+    cuda::add_batch_loss(stream_, batch, scale, rows, totals);
+  }
+
   // ---- not written yet
   void loss(const LossSpec&, const float*, const float*, const float*, const float*, float*,
             int64_t, int64_t, int64_t, float, double*) override {
     not_yet("loss");
   }
-  void add_batch_loss(const double*, double, int64_t, double*) override {
-    not_yet("add_batch_loss");
-  }
   void metric_update(const MetricSpec&, const float*, const float*, const float*, int64_t,
                      int64_t, int64_t, double*) override {
     not_yet("metric_update");
-  }
-  void optimizer_update(const OptSpec&, const StepValues*, float*, const float*, float*, float*,
-                        float*, int64_t) override {
-    not_yet("optimizer_update");
   }
   void batchnorm_forward(const BatchNormSpec&, const float*, float*, int64_t, const float*,
                          const float*, float*, float*, bool, float*, float*, double*) override {
@@ -217,15 +241,6 @@ class CudaBackend final : public Backend {
   void batchnorm_backward(const BatchNormSpec&, const float*, float*, int64_t, const float*,
                           const float*, const float*, float*, float*, double*) override {
     not_yet("batchnorm_backward");
-  }
-  void l1l2_penalty(const float*, float*, int64_t, float, float, double*) override {
-    not_yet("l1l2_penalty");
-  }
-  void clip_by_value(float*, int64_t, float) override { not_yet("clip_by_value"); }
-  void clip_by_norm(float*, int64_t, double) override { not_yet("clip_by_norm"); }
-  void multiply(const float*, const float*, float*, int64_t) override { not_yet("multiply"); }
-  void dropout(float, const uint64_t*, const float*, float*, float*, int64_t) override {
-    not_yet("dropout");
   }
   void im2col(const Window2D&, const float*, int64_t, float*) override { not_yet("im2col"); }
   void col2im(const Window2D&, const float*, int64_t, float*) override { not_yet("col2im"); }
@@ -241,9 +256,6 @@ class CudaBackend final : public Backend {
   }
   void avgpool_backward(const Window2D&, const float*, int64_t, float*) override {
     not_yet("avgpool_backward");
-  }
-  void gather_rows(const float*, const int64_t*, int64_t, int64_t, float*) override {
-    not_yet("gather_rows");
   }
 
  private:

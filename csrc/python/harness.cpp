@@ -150,11 +150,15 @@ void add_dense_ops(py::module_& m) {
   // An op the CUDA backend does not have yet, to test that it says so.
   m.def("device_not_implemented", [](int device) {
     Dev d(device);
-    d.be.gather_rows(nullptr, nullptr, 0, 0, nullptr);
+    d.be.batchnorm_forward(BatchNormSpec{}, nullptr, nullptr, 0, nullptr, nullptr, nullptr,
+                           nullptr, false, nullptr, nullptr, nullptr);
   });
 }
 
-void add_all(py::module_& m) { add_dense_ops(m); }
+void add_all(py::module_& m) {
+  add_dense_ops(m);
+  add_update(m);
+}
 
 }  // namespace harness
 }  // namespace deepcore

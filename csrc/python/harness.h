@@ -59,6 +59,9 @@ inline void matrix(const py::array& a, const char* name) {
 
 // harness.cpp: memory, GEMM, affine layers, activations, column sums.
 void add_dense_ops(py::module_& m);
+// harness_update.cpp: optimizer updates, penalties, clipping, multiply, dropout, row
+// gathers, the loss total.
+void add_update(py::module_& m);
 // Every family: what bindings.cpp calls.
 void add_all(py::module_& m);
 

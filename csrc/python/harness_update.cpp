@@ -1,0 +1,156 @@
+// The harness's training-step update ops (see harness.h): optimizer updates, L1/L2
+// penalties, clipping, multiply, dropout, row gathers and the loss total.
+#include <cmath>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "harness.h"
+
+namespace deepcore {
+namespace harness {
+namespace {
+
+// Throws unless a and b hold as many values.
+void same_size(const py::array& a, const py::array& b, const char* what) {
+  if (a.size() != b.size())
+    throw std::invalid_argument(std::string(what) + " must have the same size");
+}
+
+// Runs f() without the GIL (the op only: uploads and downloads stay outside).
+template <class F>
+void run_op(F&& f) {
+  released([&] {
+    f();
+    return true;
+  });
+}
+
+}  // namespace
+
+void add_update(py::module_& m) {
+  // One optimizer update of w with gradient g at learning rate lr and 1-based step `step`,
+  // from the given slots (as many as optimizer_slots(spec), each w's size); returns
+  // (w, [slots]) after the update.
+  m.def(
+      "device_optimizer_update",
+      [](int device, const OptSpec& spec, float lr, int64_t step, Arr<float> w, Arr<float> g,
+         std::vector<Arr<float>> slots) {
+        same_size(w, g, "w and g");
+        if (step < 1)
+          throw std::invalid_argument("step must be >= 1, received: " + std::to_string(step));
+        const int want = optimizer_slots(spec);
+        if (static_cast<int>(slots.size()) != want)
+          throw std::invalid_argument("this optimizer needs " + std::to_string(want) +
+                                      " slot arrays, received: " + std::to_string(slots.size()));
+        for (const auto& s : slots) same_size(w, s, "slots and w");
+        const int64_t n = w.size();
+        Dev d(device);
+        DeviceArray<float> dw = d.put(w), dg = d.put(g);
+        std::vector<DeviceArray<float>> ds;
+        for (const auto& s : slots) ds.push_back(d.put(s));
+        DeviceArray<StepValues> dstep(d.be, 1);
+        const StepValues sv{lr, step};
+        dstep.upload(&sv, 1);
+        float* p[3] = {nullptr, nullptr, nullptr};
+        for (size_t k = 0; k < ds.size(); ++k) p[k] = ds[k].data();
+        run_op([&] {
+          d.be.optimizer_update(spec, dstep.data(), dw.data(), dg.data(), p[0], p[1], p[2], n);
+        });
+        py::list out_slots;
+        for (size_t k = 0; k < ds.size(); ++k) out_slots.append(d.get(ds[k], shape_of(slots[k])));
+        return py::make_tuple(d.get(dw, shape_of(w)), out_slots);
+      },
+      py::arg("device"), py::arg("spec"), py::arg("lr"), py::arg("step"), py::arg("w"),
+      py::arg("g"), py::arg("slots"));
+  // acc + sum l1 |w| + l2 w^2 and, when g is given, g + l1 sign(w) + 2 l2 w: (acc, g or None).
+  m.def(
+      "device_l1l2",
+      [](int device, Arr<float> w, std::optional<Arr<float>> g, float l1, float l2, double acc) {
+        if (g) same_size(w, *g, "w and g");
+        const int64_t n = w.size();
+        Dev d(device);
+        DeviceArray<float> dw = d.put(w);
+        DeviceArray<float> dg = g ? d.put(*g) : DeviceArray<float>();
+        DeviceArray<double> dacc(d.be, 1);
+        dacc.upload(&acc, 1);
+        run_op([&] {
+          d.be.l1l2_penalty(dw.data(), g ? dg.data() : nullptr, n, l1, l2, dacc.data());
+        });
+        double total = 0;
+        dacc.download(&total, 1);
+        py::object g_out = g ? py::object(d.get(dg, shape_of(*g))) : py::object(py::none());
+        return py::make_tuple(total, g_out);
+      },
+      py::arg("device"), py::arg("w"), py::arg("g"), py::arg("l1"), py::arg("l2"),
+      py::arg("acc") = 0.0);
+  // min(max(g, -v), v)
+  m.def("device_clip_by_value", [](int device, Arr<float> g, float v) {
+    if (!(v >= 0)) throw std::invalid_argument("v must be >= 0, received: " + std::to_string(v));
+    Dev d(device);
+    DeviceArray<float> dg = d.put(g);
+    run_op([&] { d.be.clip_by_value(dg.data(), g.size(), v); });
+    return d.get(dg, shape_of(g));
+  });
+  // g * max_norm / ||g|| when ||g|| > max_norm, else g
+  m.def("device_clip_by_norm", [](int device, Arr<float> g, double max_norm) {
+    if (!(max_norm > 0) || !std::isfinite(max_norm))
+      throw std::invalid_argument("max_norm must be positive and finite, received: " +
+                                  std::to_string(max_norm));
+    Dev d(device);
+    DeviceArray<float> dg = d.put(g);
+    run_op([&] { d.be.clip_by_norm(dg.data(), g.size(), max_norm); });
+    return d.get(dg, shape_of(g));
+  });
+  // a * b, value by value
+  m.def("device_multiply", [](int device, Arr<float> a, Arr<float> b) {
+    same_size(a, b, "a and b");
+    Dev d(device);
+    DeviceArray<float> da = d.put(a), db = d.put(b), out(d.be, a.size());
+    run_op([&] { d.be.multiply(da.data(), db.data(), out.data(), a.size()); });
+    return d.get(out, shape_of(a));
+  });
+  // (y, mask) of dropout at `rate` with the seed `seed` (placed in device memory).
+  m.def("device_dropout", [](int device, float rate, uint64_t seed, Arr<float> x) {
+    if (!(rate >= 0.f && rate < 1.f))
+      throw std::invalid_argument("rate must be in [0, 1), received: " + std::to_string(rate));
+    const int64_t n = x.size();
+    Dev d(device);
+    DeviceArray<float> dx = d.put(x), y(d.be, n), mask(d.be, n);
+    DeviceArray<uint64_t> dseed(d.be, 1);
+    dseed.upload(&seed, 1);
+    run_op([&] { d.be.dropout(rate, dseed.data(), dx.data(), y.data(), mask.data(), n); });
+    return py::make_tuple(d.get(y, shape_of(x)), d.get(mask, shape_of(x)));
+  });
+  // src[idx] for a matrix src and 1-D indices into its rows.
+  m.def("device_gather_rows", [](int device, Arr<float> src, Arr<int64_t> idx) {
+    matrix(src, "src");
+    if (idx.ndim() != 1) throw std::invalid_argument("idx must be a 1-D array");
+    const int64_t rows = idx.size(), cols = src.shape(1), src_rows = src.shape(0);
+    for (int64_t i = 0; i < rows; ++i)
+      if (idx.data()[i] < 0 || idx.data()[i] >= src_rows)
+        throw std::invalid_argument("idx[" + std::to_string(i) + "] = " +
+                                    std::to_string(idx.data()[i]) + " is not a row of src (" +
+                                    std::to_string(src_rows) + " rows)");
+    Dev d(device);
+    DeviceArray<float> dsrc = d.put(src), dst(d.be, rows * cols);
+    DeviceArray<int64_t> didx = d.put(idx);
+    run_op([&] { d.be.gather_rows(dsrc.data(), didx.data(), rows, cols, dst.data()); });
+    return d.get(dst, {static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(cols)});
+  });
+  // totals + ((batch[0] * scale + batch[1]) * rows, rows): the 2 totals after one batch.
+  m.def("device_add_batch_loss", [](int device, Arr<double> batch, double scale, int64_t rows,
+                                    Arr<double> totals) {
+    if (batch.size() != 2 || totals.size() != 2)
+      throw std::invalid_argument("batch and totals must hold 2 values each");
+    if (rows < 0)
+      throw std::invalid_argument("rows must be >= 0, received: " + std::to_string(rows));
+    Dev d(device);
+    DeviceArray<double> db = d.put(batch), dt = d.put(totals);
+    run_op([&] { d.be.add_batch_loss(db.data(), scale, rows, dt.data()); });
+    return d.get(dt, {2});
+  });
+}
+
+}  // namespace harness
+}  // namespace deepcore
