@@ -10,13 +10,9 @@
 
 #include <cmath>
 
+#include "deepcore/hd.h"
 #include "deepcore/kernels.h"
 
-#if defined(__CUDACC__)
-#define DC_HD __host__ __device__
-#else
-#define DC_HD
-#endif
 
 namespace deepcore {
 namespace ew {

@@ -1,5 +1,5 @@
 // DC_HD marks a function that both the CPU and the CUDA kernels call: __host__ __device__
-// under nvcc, nothing elsewhere. (elementwise.h defines it the same way.)
+// under nvcc, nothing elsewhere.
 #pragma once
 
 #ifndef DC_HD
