@@ -50,8 +50,9 @@ T row_loss(const LossSpec& l, const T* z, const T* probs, const T* y, T* g, T* p
   const T inv_cols = T(1) / T(cols);
   switch (l.kind) {
     case Loss::MeanSquaredError:
-      return mean_row([&](int64_t c, T& loss) { return lt::squared_error(z[c], y[c], inv_cols, loss); },
-                      g, cols, inv_cols);
+      return mean_row(
+          [&](int64_t c, T& loss) { return lt::squared_error(z[c], y[c], inv_cols, loss); }, g,
+          cols, inv_cols);
     case Loss::MeanAbsoluteError:
       return mean_row(
           [&](int64_t c, T& loss) { return lt::absolute_error(z[c], y[c], inv_cols, loss); }, g,
@@ -104,7 +105,8 @@ T row_loss(const LossSpec& l, const T* z, const T* probs, const T* y, T* g, T* p
           ysum += t;
           lt::crossentropy_logit(t, lse, z[c], loss);
         }
-        for (int64_t c = 0; c < cols; ++c) g[c] = lt::crossentropy_logit_grad(sm[c], ysum, target(c));
+        for (int64_t c = 0; c < cols; ++c)
+          g[c] = lt::crossentropy_logit_grad(sm[c], ysum, target(c));
         return loss;
       }
       // Probabilities (Keras): q = pred / sum(pred), clipped to [eps, 1 - eps].

@@ -413,7 +413,8 @@ __global__ void __launch_bounds__(kThreads)
     double count[4] = {0.0, 0.0, 0.0, 0.0};
     for (int64_t e = threadIdx.x; e < n; e += blockDim.x) {
       const double wr = w ? double(w[e / cols]) : 1.0;
-      const int b = lt::auc_block(lt::truly_positive(y[e]), lt::predicted_positive(pred[e], threshold));
+      const int b =
+          lt::auc_block(lt::truly_positive(y[e]), lt::predicted_positive(pred[e], threshold));
 #pragma unroll
       for (int k = 0; k < 4; ++k) count[k] += k == b ? wr : 0.0;
     }
