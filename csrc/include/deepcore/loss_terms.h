@@ -28,7 +28,9 @@ DC_HD inline T sign_of(T e) {
 // One entry of a row whose loss is a mean over its `cols` entries: each function adds the
 // entry's term to `loss` (the row loss is inv_cols times their sum; `loss` may be wider
 // than T) and returns d(row loss)/d(pred entry), inv_cols included. z: the prediction,
-// y: the target.
+// y: the target. (Entries come by reference, as the CPU loops read them: GCC then makes the
+// same choices as for the loops written out, e.g. which clipped branch it folds to a
+// constant, and the CPU's results stay the same to the bit.)
 
 // (z - y)^2
 template <class T, class A>
