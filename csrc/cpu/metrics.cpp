@@ -1,23 +1,18 @@
-// CPU metrics: per-batch state updates, value from the accumulated state.
+// CPU metrics: per-batch state updates, value from the accumulated state. The per-entry
+// tests live in deepcore/loss_terms.h (shared with the CUDA kernels).
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
 
 #include "deepcore/kernels.h"
+#include "deepcore/loss_terms.h"
 
 namespace deepcore {
 namespace {
 
 int64_t argmax(const float* v, int64_t n) {
   return static_cast<int64_t>(std::max_element(v, v + n) - v);
-}
-
-// Keras' thresholds: -eps, 1/(n-1), ..., (n-2)/(n-1), 1 + eps.
-double auc_threshold(int i, int n) {
-  if (i == 0) return -1e-7;
-  if (i == n - 1) return 1.0 + 1e-7;
-  return double(i) / double(n - 1);
 }
 
 }  // namespace
@@ -36,15 +31,8 @@ int64_t metric_state_size(const MetricSpec& m) {
 
 void metric_update(const MetricSpec& m, const float* pred, const float* y, const float* w,
                    int64_t rows, int64_t cols, int64_t ycols, double* state) {
-  if (m.kind == Metric::AUC && m.num_thresholds < 2)
-    throw std::invalid_argument("AUC needs num_thresholds >= 2");
-  // Sparse metrics take one label per row; top-k one label or a row like the
-  // predictions; every other metric a row like the predictions.
-  const bool sparse = m.kind == Metric::SparseCategoricalAccuracy ||
-                      (m.kind == Metric::TopKCategoricalAccuracy && ycols == 1);
-  if (sparse ? ycols != 1 : ycols != cols)
-    throw std::invalid_argument("metric labels have " + std::to_string(ycols) +
-                                " columns, predictions " + std::to_string(cols));
+  lt::check_metric(m, cols, ycols);
+  const bool sparse = lt::metric_sparse(m, ycols);
   for (int64_t r = 0; r < rows; ++r) {
     const float* p = pred + r * cols;
     const float* t = y + r * ycols;
@@ -52,7 +40,7 @@ void metric_update(const MetricSpec& m, const float* pred, const float* y, const
     double v = 0;
     switch (m.kind) {
       case Metric::BinaryAccuracy:
-        for (int64_t c = 0; c < cols; ++c) v += (p[c] > m.threshold) == (t[c] > 0.5f);
+        for (int64_t c = 0; c < cols; ++c) v += lt::binary_match(p[c], t[c], m.threshold);
         v /= double(cols);
         break;
       case Metric::CategoricalAccuracy:
@@ -65,22 +53,23 @@ void metric_update(const MetricSpec& m, const float* pred, const float* y, const
         // the true class ranks among the k largest predictions (ties counted in its favour)
         const int64_t label = sparse ? checked_label(t[0], cols) : argmax(t, ycols);
         int64_t above = 0;
-        for (int64_t c = 0; c < cols; ++c) above += p[c] > p[label];
-        v = above < m.k;
+        for (int64_t c = 0; c < cols; ++c) above += lt::outranks(p[c], p[label]);
+        v = lt::top_k_hit(above, m.k);
         break;
       }
       case Metric::MeanSquaredError:
-        for (int64_t c = 0; c < cols; ++c) v += double(p[c] - t[c]) * double(p[c] - t[c]);
+        for (int64_t c = 0; c < cols; ++c) v += lt::squared_diff(p[c], t[c]);
         v /= double(cols);
         break;
       case Metric::MeanAbsoluteError:
-        for (int64_t c = 0; c < cols; ++c) v += std::abs(double(p[c]) - double(t[c]));
+        for (int64_t c = 0; c < cols; ++c) v += lt::absolute_diff(p[c], t[c]);
         v /= double(cols);
         break;
       case Metric::Precision:
       case Metric::Recall:
         for (int64_t c = 0; c < cols; ++c) {
-          const bool pos = p[c] > m.threshold, truth = t[c] != 0.f;
+          const bool pos = lt::predicted_positive(p[c], m.threshold);
+          const bool truth = lt::truly_positive(t[c]);
           state[0] += wr * (pos && truth);
           state[1] += wr * (pos && !truth);
           state[2] += wr * (!pos && truth);
@@ -89,10 +78,10 @@ void metric_update(const MetricSpec& m, const float* pred, const float* y, const
       case Metric::AUC: {
         const int n = m.num_thresholds;
         for (int64_t c = 0; c < cols; ++c) {
-          const bool truth = t[c] != 0.f;
+          const bool truth = lt::truly_positive(t[c]);
           for (int i = 0; i < n; ++i) {
-            const bool pos = p[c] > auc_threshold(i, n);
-            state[(truth ? (pos ? 0 : 3) : (pos ? 1 : 2)) * n + i] += wr;
+            const bool pos = lt::predicted_positive(p[c], lt::auc_threshold(i, n));
+            state[lt::auc_block(truth, pos) * n + i] += wr;
           }
         }
         continue;

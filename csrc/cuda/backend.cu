@@ -2,9 +2,19 @@
 // in cpu/backend.cpp through deepcore_cuda_create below). One stream (and, while a thread
 // captures, a stream of that thread's own); memory from cudaMalloc; GEMMs through
 // cuBLASLt (FP32 compute, or TF32 when allowed), with its bias and RELU_BIAS epilogues for
-// affine_forward; our kernels for the rest (kernels.cuh). Captured ops become a CUDA
-// graph, launched on the one stream.
+// affine_forward; our kernels for the rest (kernels.cuh, update.cuh, losses.cuh). Captured
+// ops become a CUDA graph, launched on the one stream.
 // Ops not written yet throw std::logic_error naming themselves.
+//
+// Invalid sparse labels: the CPU's loss and metrics throw std::invalid_argument
+// (checked_label) when a label is not an integer in [0, classes); a kernel cannot throw.
+// The loss and metric kernels record the first invalid label in a device-side error word
+// (label_error_, a LabelError of losses.cuh) and go on; the backend notes that a launch
+// could have set it (for good once such a launch was captured: a graph's replays run it
+// again), and its next upload or download (memcpy below, where the host waits for the GPU)
+// brings the word back with the copy, clears it and throws std::invalid_argument with
+// checked_label's message. So an engine run with a bad label fails at its end (where it
+// reads its totals) instead of returning silent garbage.
 #include <cublasLt.h>
 
 #include <atomic>
@@ -21,7 +31,9 @@
 
 #include "common.cuh"
 #include "deepcore/backend.h"
+#include "deepcore/loss_terms.h"
 #include "kernels.cuh"
+#include "losses.cuh"
 #include "update.cuh"
 
 namespace deepcore {
@@ -85,9 +97,16 @@ class CudaBackend final : public Backend {
     check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
     check_lt(cublasLtCreate(&lt_), "cublasLtCreate");
     check(cudaMalloc(&workspace_, kWorkspace), "cudaMalloc (cuBLASLt workspace)");
+    check(cudaMalloc(&loss_scratch_, sizeof(double) * kLossScratch), "cudaMalloc (loss sums)");
+    check(cudaMalloc(&label_error_, sizeof(LabelError)), "cudaMalloc (label error)");
+    check(cudaMemset(label_error_, 0, sizeof(LabelError)), "cudaMemset (label error)");
+    check(cudaMallocHost(&label_error_host_, sizeof(LabelError)), "cudaMallocHost (label error)");
   }
   ~CudaBackend() override {
     plans_.clear();
+    if (label_error_host_) cudaFreeHost(label_error_host_);
+    if (label_error_) cudaFree(label_error_);
+    if (loss_scratch_) cudaFree(loss_scratch_);
     if (workspace_) cudaFree(workspace_);
     if (lt_) cublasLtDestroy(lt_);
     if (stream_) cudaStreamDestroy(stream_);
@@ -225,15 +244,22 @@ class CudaBackend final : public Backend {
     cuda::add_batch_loss(stream_, batch, scale, rows, totals);
   }
 
+  // ---- losses and metrics (losses.cuh): a sparse label may set label_error_
+  void loss(const LossSpec& l, const float* pred, const float* probs, const float* y,
+            const float* w, float* grad, int64_t rows, int64_t cols, int64_t ycols,
+            float grad_scale, double* sum) override {
+    cuda::loss(stream(), l, pred, probs, y, w, grad, rows, cols, ycols, grad_scale, sum,
+               loss_scratch_, label_error_);
+    if (l.kind == Loss::SparseCategoricalCrossentropy) labels_launched();
+  }
+  void metric_update(const MetricSpec& m, const float* pred, const float* y, const float* w,
+                     int64_t rows, int64_t cols, int64_t ycols, double* state) override {
+    cuda::metric_update(stream(), m, pred, y, w, rows, cols, ycols, state, loss_scratch_,
+                        label_error_);
+    if (lt::metric_sparse(m, ycols)) labels_launched();
+  }
+
   // ---- not written yet
-  void loss(const LossSpec&, const float*, const float*, const float*, const float*, float*,
-            int64_t, int64_t, int64_t, float, double*) override {
-    not_yet("loss");
-  }
-  void metric_update(const MetricSpec&, const float*, const float*, const float*, int64_t,
-                     int64_t, int64_t, double*) override {
-    not_yet("metric_update");
-  }
   void batchnorm_forward(const BatchNormSpec&, const float*, float*, int64_t, const float*,
                          const float*, float*, float*, bool, float*, float*, double*) override {
     not_yet("batchnorm_forward");
@@ -267,7 +293,28 @@ class CudaBackend final : public Backend {
     if (t_capture)
       throw std::logic_error("cuda backend: a copy between host and device in captured ops");
     check(cudaMemcpyAsync(dst, src, bytes, kind, stream_), "cudaMemcpyAsync");
+    const bool labels = labels_unchecked_.exchange(false) || labels_captured_.load();
+    if (labels)
+      check(cudaMemcpyAsync(label_error_host_, label_error_, sizeof(LabelError),
+                            cudaMemcpyDeviceToHost, stream_),
+            "cudaMemcpyAsync (label error)");
     check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    if (labels && label_error_host_->set) throw_label_error();
+  }
+
+  // A kernel that checks sparse labels was launched (or captured).
+  void labels_launched() {
+    labels_unchecked_ = true;
+    if (t_capture) labels_captured_ = true;
+  }
+
+  // Clears the recorded invalid label (on the device and here) and throws checked_label's
+  // std::invalid_argument for it.
+  [[noreturn]] void throw_label_error() {
+    const LabelError e = *label_error_host_;
+    *label_error_host_ = LabelError{};
+    check(cudaMemsetAsync(label_error_, 0, sizeof(LabelError), stream_), "cudaMemsetAsync");
+    throw std::invalid_argument(lt::invalid_label_message(e.value, e.classes));
   }
 
   // Where this thread's ops go.
@@ -374,6 +421,11 @@ class CudaBackend final : public Backend {
   cudaStream_t stream_ = nullptr;
   cublasLtHandle_t lt_ = nullptr;
   void* workspace_ = nullptr;
+  double* loss_scratch_ = nullptr;                // kLossScratch partial sums (losses.cuh)
+  LabelError* label_error_ = nullptr;             // device: the first invalid sparse label
+  LabelError* label_error_host_ = nullptr;        // pinned: its copy, read after a sync
+  std::atomic<bool> labels_unchecked_{false};     // a launch may have set label_error_
+  std::atomic<bool> labels_captured_{false};      // a graph may set it at any replay
   std::mutex plans_mutex_;
   std::map<PlanKey, std::unique_ptr<Plan>> plans_;
 };

@@ -158,6 +158,7 @@ void add_dense_ops(py::module_& m) {
 void add_all(py::module_& m) {
   add_dense_ops(m);
   add_update(m);
+  add_losses(m);
 }
 
 }  // namespace harness

@@ -62,6 +62,8 @@ void add_dense_ops(py::module_& m);
 // harness_update.cpp: optimizer updates, penalties, clipping, multiply, dropout, row
 // gathers, the loss total.
 void add_update(py::module_& m);
+// harness_losses.cpp: losses and metric updates.
+void add_losses(py::module_& m);
 // Every family: what bindings.cpp calls.
 void add_all(py::module_& m);
 
