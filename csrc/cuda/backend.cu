@@ -217,31 +217,31 @@ class CudaBackend final : public Backend {
   // ---- a training step's updates (update.cu)
   void optimizer_update(const OptSpec& o, const StepValues* step, float* w, const float* g,
                         float* s0, float* s1, float* s2, int64_t n) override {
-    cuda::optimizer_update(stream_, o, step, w, g, s0, s1, s2, n);
+    cuda::optimizer_update(stream(), o, step, w, g, s0, s1, s2, n);
   }
   void l1l2_penalty(const float* w, float* g, int64_t n, float l1, float l2,
                     double* acc) override {
-    cuda::l1l2_penalty(stream_, w, g, n, l1, l2, acc);
+    cuda::l1l2_penalty(stream(), w, g, n, l1, l2, acc);
   }
   void clip_by_value(float* g, int64_t n, float v) override {
-    cuda::clip_by_value(stream_, g, n, v);
+    cuda::clip_by_value(stream(), g, n, v);
   }
   void clip_by_norm(float* g, int64_t n, double max_norm) override {
-    cuda::clip_by_norm(stream_, g, n, max_norm);
+    cuda::clip_by_norm(stream(), g, n, max_norm);
   }
   void multiply(const float* a, const float* b, float* out, int64_t n) override {
-    cuda::multiply(stream_, a, b, out, n);
+    cuda::multiply(stream(), a, b, out, n);
   }
   void dropout(float rate, const uint64_t* seed, const float* x, float* y, float* mask,
                int64_t n) override {
-    cuda::dropout(stream_, rate, seed, x, y, mask, n);
+    cuda::dropout(stream(), rate, seed, x, y, mask, n);
   }
   void gather_rows(const float* src, const int64_t* idx, int64_t rows, int64_t cols,
                    float* dst) override {
-    cuda::gather_rows(stream_, src, idx, rows, cols, dst);
+    cuda::gather_rows(stream(), src, idx, rows, cols, dst);
   }
   void add_batch_loss(const double* batch, double scale, int64_t rows, double* totals) override {
-    cuda::add_batch_loss(stream_, batch, scale, rows, totals);
+    cuda::add_batch_loss(stream(), batch, scale, rows, totals);
   }
 
   // ---- losses and metrics (losses.cuh): a sparse label may set label_error_
