@@ -294,6 +294,95 @@ def test_dropout_checks_its_rate():
             _core.device_dropout(CPU, rate, 1, x)
 
 
+# ------------------------------------------------------- captured training steps
+STEP_OPTIMIZERS = ["sgd_nesterov_weight_decay", "adamw", "rmsprop_centered_momentum", "adagrad"]
+
+
+def update_steps(device, name, grads, w0, captured, l1=0.01, l2=0.02, max_norm=2.0, rate=0.25):
+    """device_update_steps with the optimizer `name`, a learning rate and a seed per step."""
+    opt = OPTIMIZERS[name]()
+    spec = opt.spec()
+    steps = grads.shape[0]
+    lrs = [float(np.float32(opt.learning_rate * (1 + 0.5 * t))) for t in range(steps)]
+    seeds = [1000 + 17 * t for t in range(steps)]
+    slots = [s.astype(np.float32) for s in initial_slots(spec, w0)]
+    args = (spec, lrs, grads, w0, slots, l1, l2, max_norm, rate, seeds)
+    return _core.device_update_steps(device, *args, captured), (opt, lrs, seeds, l1, l2, max_norm)
+
+
+def update_steps_reference(opt, lrs, seeds, l1, l2, max_norm, grads, w0, rate=0.25):
+    """The float64 reference of device_update_steps: penalty, clipping, update, dropout."""
+    l1_, l2_ = float(np.float32(l1)), float(np.float32(l2))
+    spec = opt.spec()
+    state = initial_slots(spec, w0)
+    w = w0.astype(np.float64)
+    acc = 0.0
+    for t, g in enumerate(grads.astype(np.float64)):
+        acc += np.sum(l1_ * np.abs(w) + l2_ * w * w)
+        g = g + l1_ * np.sign(w) + 2 * l2_ * w
+        norm = np.sqrt(np.sum(g * g))
+        if norm > max_norm:
+            g = g * (max_norm / norm)
+        hp = kernel_hyper(opt, lrs[t])
+        if isinstance(opt, O.Adam):
+            w, state = ref_adam(w, g, state, t + 1, hp, spec.beta_1, spec.beta_2)
+        else:
+            w, state = REFERENCE[type(opt)](w, g, state, t + 1, hp)
+    return w, state, acc
+
+
+@pytest.mark.parametrize("name", STEP_OPTIMIZERS)
+@pytest.mark.parametrize("n", [1, 1000, 70001])
+def test_update_steps_captured(rng, name, n):
+    # a step captured once and replayed reads the step's learning rate, step count, seed and
+    # gradient from device memory: the bits of the same steps run one by one
+    grads = rng.standard_normal((6, n)).astype(np.float32)
+    w0 = rng.standard_normal(n).astype(np.float32)
+    (w, slots, acc, y, mask), ref_args = update_steps(CPU, name, grads, w0, False)
+    for device, captured in [(CPU, True), (GUARDED, False), (GUARDED, True)]:
+        got, _ = update_steps(device, name, grads, w0, captured)
+        np.testing.assert_array_equal(got[0], w)
+        for s, s_cpu in zip(got[1], slots):
+            np.testing.assert_array_equal(s, s_cpu)
+        assert got[2] == acc
+        np.testing.assert_array_equal(got[3], y)
+        np.testing.assert_array_equal(got[4], mask)
+    w_ref, state_ref, acc_ref = update_steps_reference(*ref_args, grads, w0)
+    assert_close(w, w_ref, 1e-5)
+    for s, s_ref in zip(slots, state_ref):
+        assert_close(s, s_ref, 1e-5)
+    np.testing.assert_allclose(acc, acc_ref, rtol=1e-5)
+    seed = ref_args[2][-1]
+    y_ref, mask_ref = dropout_reference(0.25, seed, w)
+    np.testing.assert_array_equal(mask, mask_ref)
+    np.testing.assert_array_equal(y, y_ref)
+
+
+def test_update_steps_checks_its_arguments():
+    spec = O.Adam().spec()
+    g = np.zeros((2, 3), np.float32)
+    w = np.zeros(3, np.float32)
+    ok = (spec, [0.1, 0.1], g, w, [w, w], 0.0, 0.0, 1.0, 0.5, [1, 2], True)
+
+    def call(**changes):
+        names = ["spec", "lrs", "grads", "w", "slots", "l1", "l2", "max_norm", "rate", "seeds"]
+        args = dict(zip(names + ["captured"], ok), **changes)
+        return _core.device_update_steps(GUARDED, *args.values())
+
+    call()
+    for changes, message in [
+        (dict(lrs=[0.1]), "one value per step"),
+        (dict(seeds=[1, 2, 3]), "one value per step"),
+        (dict(w=np.zeros(4, np.float32)), "grads' columns"),
+        (dict(slots=[w]), "needs 2 slot arrays"),
+        (dict(max_norm=0.0), "max_norm"),
+        (dict(rate=1.0), "rate"),
+        (dict(grads=np.zeros(3, np.float32)), "matrix"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            call(**changes)
+
+
 # ---------------------------------------------------------- row gathers, loss total
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("rows,cols,src_rows", [(1, 1, 1), (5, 1, 9), (33, 7, 40), (300, 784, 512)])

@@ -9,7 +9,14 @@ gathers, products and clipping by value bit for bit.
 
 import numpy as np
 import pytest
-from test_backend_update import OPTIMIZERS, STEPS, dropout_reference, run_device
+from test_backend_update import (
+    OPTIMIZERS,
+    STEP_OPTIMIZERS,
+    STEPS,
+    dropout_reference,
+    run_device,
+    update_steps,
+)
 
 import deepcore as dc
 from deepcore import _core
@@ -152,3 +159,28 @@ def test_add_batch_loss(rng):
         totals_cpu = _core.device_add_batch_loss(CPU, batch, scale, rows, totals_cpu)
         totals_gpu = _core.device_add_batch_loss(CUDA, batch, scale, rows, totals_gpu)
         np.testing.assert_allclose(totals_gpu, totals_cpu, rtol=1e-14)
+
+
+@pytest.mark.parametrize("name", STEP_OPTIMIZERS)
+@pytest.mark.parametrize("n", [1, 1000, (1 << 20) + 3])
+def test_update_steps_captured(rng, name, n):
+    # a CUDA graph of the step's ops, replayed with each step's values copied to their fixed
+    # addresses: the bits of the same steps launched one by one, and the CPU's values
+    grads = rng.standard_normal((6, n)).astype(np.float32)
+    w0 = rng.standard_normal(n).astype(np.float32)
+    cpu, _ = update_steps(CPU, name, grads, w0, False)
+    gpu, _ = update_steps(CUDA, name, grads, w0, False)
+    captured, _ = update_steps(CUDA, name, grads, w0, True)
+
+    def arrays(r):  # w, the slots, y, mask
+        return [r[0], *r[1], r[3], r[4]]
+
+    for a, b in zip(arrays(captured), arrays(gpu)):
+        np.testing.assert_array_equal(a, b)
+    assert captured[2] == gpu[2]
+    assert_elementwise(gpu[0], cpu[0])
+    for s_gpu, s_cpu in zip(gpu[1], cpu[1]):
+        assert_elementwise(s_gpu, s_cpu)
+    np.testing.assert_allclose(gpu[2], cpu[2], rtol=1e-6)
+    # the mask depends on the seed and the rate alone
+    np.testing.assert_array_equal(gpu[4], cpu[4])

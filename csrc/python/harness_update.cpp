@@ -1,6 +1,7 @@
 // The harness's training-step update ops (see harness.h): optimizer updates, L1/L2
 // penalties, clipping, multiply, dropout, row gathers and the loss total.
 #include <cmath>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -63,6 +64,77 @@ void add_update(py::module_& m) {
       },
       py::arg("device"), py::arg("spec"), py::arg("lr"), py::arg("step"), py::arg("w"),
       py::arg("g"), py::arg("slots"));
+  // `steps` training steps of the update ops on fixed device addresses, as the engine runs
+  // them: g = grads[t] + the L1/L2 penalty's gradient (the penalty summed into acc), g
+  // clipped to max_norm, the optimizer update with lrs[t] at step t + 1, then dropout of
+  // w with seeds[t] into (y, mask). The per-step values (the StepValues, the seed, the
+  // gradient) are copied to their fixed addresses before each step; with `captured` and a
+  // backend that can capture, the step is captured once and replayed. Returns (w, [slots],
+  // acc, y, mask) after the last step.
+  m.def(
+      "device_update_steps",
+      [](int device, const OptSpec& spec, std::vector<float> lrs, Arr<float> grads, Arr<float> w,
+         std::vector<Arr<float>> slots, float l1, float l2, double max_norm, float rate,
+         std::vector<uint64_t> seeds, bool captured) {
+        matrix(grads, "grads");
+        const int64_t steps = grads.shape(0), n = grads.shape(1);
+        if (steps < 1) throw std::invalid_argument("grads must hold at least one step");
+        const auto count = [](const auto& v) { return static_cast<int64_t>(v.size()); };
+        if (count(lrs) != steps || count(seeds) != steps)
+          throw std::invalid_argument("lrs and seeds must hold one value per step (grads' rows)");
+        if (w.size() != n) throw std::invalid_argument("w must have grads' columns");
+        const int want = optimizer_slots(spec);
+        if (static_cast<int>(slots.size()) != want)
+          throw std::invalid_argument("this optimizer needs " + std::to_string(want) +
+                                      " slot arrays, received: " + std::to_string(slots.size()));
+        for (const auto& s : slots) same_size(w, s, "slots and w");
+        if (!(max_norm > 0) || !std::isfinite(max_norm))
+          throw std::invalid_argument("max_norm must be positive and finite");
+        if (!(rate >= 0.f && rate < 1.f)) throw std::invalid_argument("rate must be in [0, 1)");
+        Dev d(device);
+        std::vector<StepValues> table(static_cast<size_t>(steps));
+        for (int64_t t = 0; t < steps; ++t) table[t] = StepValues{lrs[t], t + 1};
+        DeviceArray<StepValues> dtable(d.be, steps), dstep(d.be, 1);
+        dtable.upload(table.data(), steps);
+        DeviceArray<uint64_t> dseeds(d.be, steps), dseed(d.be, 1);
+        dseeds.upload(seeds.data(), steps);
+        DeviceArray<float> dgrads = d.put(grads), dw = d.put(w), dg(d.be, n), y(d.be, n),
+                           mask(d.be, n);
+        std::vector<DeviceArray<float>> ds;
+        for (const auto& s : slots) ds.push_back(d.put(s));
+        float* p[3] = {nullptr, nullptr, nullptr};
+        for (size_t k = 0; k < ds.size(); ++k) p[k] = ds[k].data();
+        DeviceArray<double> acc(d.be, 1);
+        d.be.zero(acc.data(), sizeof(double));
+        run_op([&] {
+          auto step = [&] {
+            d.be.l1l2_penalty(dw.data(), dg.data(), n, l1, l2, acc.data());
+            d.be.clip_by_norm(dg.data(), n, max_norm);
+            d.be.optimizer_update(spec, dstep.data(), dw.data(), dg.data(), p[0], p[1], p[2], n);
+            d.be.dropout(rate, dseed.data(), dw.data(), y.data(), mask.data(), n);
+          };
+          std::unique_ptr<Graph> graph;
+          if (captured && d.be.can_capture()) graph = d.be.capture(step);
+          for (int64_t t = 0; t < steps; ++t) {
+            d.be.copy(dstep.data(), dtable.data() + t, sizeof(StepValues));
+            d.be.copy(dseed.data(), dseeds.data() + t, sizeof(uint64_t));
+            d.be.copy(dg.data(), dgrads.data() + t * n, sizeof(float) * n);
+            if (graph)
+              graph->replay();
+            else
+              step();
+          }
+        });
+        py::list out_slots;
+        for (size_t k = 0; k < ds.size(); ++k) out_slots.append(d.get(ds[k], shape_of(slots[k])));
+        double total = 0;
+        acc.download(&total, 1);
+        return py::make_tuple(d.get(dw, shape_of(w)), out_slots, total, d.get(y, shape_of(w)),
+                              d.get(mask, shape_of(w)));
+      },
+      py::arg("device"), py::arg("spec"), py::arg("lrs"), py::arg("grads"), py::arg("w"),
+      py::arg("slots"), py::arg("l1"), py::arg("l2"), py::arg("max_norm"), py::arg("rate"),
+      py::arg("seeds"), py::arg("captured"));
   // acc + sum l1 |w| + l2 w^2 and, when g is given, g + l1 sign(w) + 2 l2 w: (acc, g or None).
   m.def(
       "device_l1l2",
