@@ -6,6 +6,7 @@
 #include <string>
 
 #include "deepcore/kernels.h"
+#include "deepcore/window_maths.h"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -51,13 +52,13 @@ inline void add_run(float* __restrict d, const float* __restrict s, int64_t n) {
 // the window's im2col row. Runs outside the image are left to the caller (zeros).
 template <class F>
 inline void window_runs(const Window2D& g, int64_t oy, int64_t ox, F&& f) {
-  const int64_t x0 = ox * g.sw - g.pad_left;
-  const int64_t kx0 = std::max<int64_t>(0, -x0), kx1 = std::min<int64_t>(g.kw, g.w - x0);
-  if (kx1 <= kx0) return;
+  const window::Range<int64_t> kx = window::offsets_inside(ox, g.kw, g.sw, g.pad_left, g.w);
+  if (kx.end <= kx.begin) return;
+  const int64_t ix0 = window::input_at(ox, kx.begin, g.sw, g.pad_left);
   for (int64_t ky = 0; ky < g.kh; ++ky) {
-    const int64_t iy = oy * g.sh + ky - g.pad_top;
+    const int64_t iy = window::input_at(oy, ky, g.sh, g.pad_top);
     if (iy < 0 || iy >= g.h) continue;
-    f((ky * g.kw + kx0) * g.c, (iy * g.w + x0 + kx0) * g.c, (kx1 - kx0) * g.c);
+    f((ky * g.kw + kx.begin) * g.c, (iy * g.w + ix0) * g.c, (kx.end - kx.begin) * g.c);
   }
 }
 
@@ -128,14 +129,12 @@ static void for_each_window(const Window2D& g, int64_t batch, F&& f) {
     for (int64_t oy = 0; oy < g.oh; ++oy)
       for (int64_t ox = 0; ox < g.ow; ++ox) {
         const int64_t out = ((n * g.oh + oy) * g.ow + ox) * g.c;
-        const int64_t y0 = std::max<int64_t>(oy * g.sh - g.pad_top, 0);
-        const int64_t x0 = std::max<int64_t>(ox * g.sw - g.pad_left, 0);
-        const int64_t y1 = std::min<int64_t>(oy * g.sh - g.pad_top + g.kh, g.h);
-        const int64_t x1 = std::min<int64_t>(ox * g.sw - g.pad_left + g.kw, g.w);
+        const window::Range<int64_t> ys = window::window_inside(oy, g.kh, g.sh, g.pad_top, g.h);
+        const window::Range<int64_t> xs = window::window_inside(ox, g.kw, g.sw, g.pad_left, g.w);
         bool first = true;
-        for (int64_t iy = y0; iy < y1; ++iy)
-          for (int64_t ix = x0; ix < x1; ++ix, first = false)
-            f(n, out, (iy * g.w + ix) * g.c, first, (y1 - y0) * (x1 - x0));
+        for (int64_t iy = ys.begin; iy < ys.end; ++iy)
+          for (int64_t ix = xs.begin; ix < xs.end; ++ix, first = false)
+            f(n, out, (iy * g.w + ix) * g.c, first, ys.size() * xs.size());
       }
 }
 
@@ -157,7 +156,7 @@ void maxpool_forward(const Window2D& g, const float* x, int64_t batch, float* y,
     }
 #pragma omp simd
     for (int64_t ci = 0; ci < g.c; ++ci) {
-      const bool more = xi[ci] > yo[ci];
+      const bool more = window::beats(xi[ci], yo[ci]);
       ao[ci] = more ? base + static_cast<int32_t>(ci) : ao[ci];
       yo[ci] = more ? xi[ci] : yo[ci];
     }
@@ -177,7 +176,7 @@ void avgpool_forward(const Window2D& g, const float* x, int64_t batch, float* y)
   const int64_t image = g.h * g.w * g.c;
   std::fill(y, y + batch * g.oh * g.ow * g.c, 0.f);
   for_each_window(g, batch, [&](int64_t n, int64_t out, int64_t in, bool, int64_t count) {
-    const float inv = 1.f / static_cast<float>(count);
+    const float inv = window::average_weight(count);
     const float* __restrict xi = x + n * image + in;
     float* __restrict yo = y + out;
 #pragma omp simd
@@ -189,7 +188,7 @@ void avgpool_backward(const Window2D& g, const float* dy, int64_t batch, float* 
   const int64_t image = g.h * g.w * g.c;
   std::fill(dx, dx + batch * image, 0.f);
   for_each_window(g, batch, [&](int64_t n, int64_t out, int64_t in, bool, int64_t count) {
-    const float inv = 1.f / static_cast<float>(count);
+    const float inv = window::average_weight(count);
     const float* __restrict dyo = dy + out;
     float* __restrict di = dx + n * image + in;
 #pragma omp simd

@@ -1,7 +1,7 @@
 // BatchNormalization's kernels over the last axis: forward and backward side by side.
 #include <algorithm>
-#include <cmath>
 
+#include "deepcore/batchnorm_maths.h"
 #include "deepcore/kernels.h"
 
 namespace deepcore {
@@ -26,9 +26,8 @@ void batchnorm_forward(const BatchNormSpec& bn, const float* x, float* y, int64_
       }
     for (int64_t c = 0; c < C; ++c) {
       var[c] /= double(m);
-      moving_mean[c] =
-          static_cast<float>(moving_mean[c] * bn.momentum + mean[c] * (1 - bn.momentum));
-      moving_var[c] = static_cast<float>(moving_var[c] * bn.momentum + var[c] * (1 - bn.momentum));
+      moving_mean[c] = bn::moving_update(moving_mean[c], mean[c], bn.momentum);
+      moving_var[c] = bn::moving_update(moving_var[c], var[c], bn.momentum);
     }
   } else {
     for (int64_t c = 0; c < C; ++c) {
@@ -40,15 +39,15 @@ void batchnorm_forward(const BatchNormSpec& bn, const float* x, float* y, int64_
   double* const g = var;  // gamma per channel (1 without)
   double* const b0 = scratch + 2 * C;  // beta per channel (0 without)
   for (int64_t c = 0; c < C; ++c) {
-    inv_std[c] = static_cast<float>(1.0 / std::sqrt(var[c] + bn.epsilon));
+    inv_std[c] = bn::inv_std(var[c], bn.epsilon);
     g[c] = gamma ? gamma[c] : 1.f;
     b0[c] = beta ? beta[c] : 0.f;
   }
   for (int64_t r = 0; r < m; ++r)
     for (int64_t c = 0; c < C; ++c) {
       const int64_t i = r * C + c;
-      xhat[i] = static_cast<float>((x[i] - mean[c]) * inv_std[c]);
-      y[i] = static_cast<float>(g[c]) * xhat[i] + static_cast<float>(b0[c]);
+      xhat[i] = bn::normalize(x[i], mean[c], inv_std[c]);
+      y[i] = bn::scale_shift(xhat[i], static_cast<float>(g[c]), static_cast<float>(b0[c]));
     }
 }
 
@@ -73,11 +72,12 @@ void batchnorm_backward(const BatchNormSpec& bn, const float* dy, float* dx, int
   // dx = gamma * inv_std / m * (m * dy - sum(dy) - xhat * sum(dy * xhat)), the factor
   // computed once per channel
   double* const k = scratch + 2 * C;
-  for (int64_t c = 0; c < C; ++c) k[c] = (gamma ? gamma[c] : 1.f) * inv_std[c] / double(m);
+  for (int64_t c = 0; c < C; ++c)
+    k[c] = bn::dx_factor(gamma ? gamma[c] : 1.f, inv_std[c], double(m));
   for (int64_t r = 0; r < m; ++r)
     for (int64_t c = 0; c < C; ++c) {
       const int64_t i = r * C + c;
-      dx[i] = static_cast<float>(k[c] * (double(m) * dy[i] - sum_dy[c] - xhat[i] * sum_dy_xhat[c]));
+      dx[i] = bn::dx(dy[i], xhat[i], k[c], double(m), sum_dy[c], sum_dy_xhat[c]);
     }
 }
 

@@ -2,8 +2,8 @@
 // in cpu/backend.cpp through deepcore_cuda_create below). One stream (and, while a thread
 // captures, a stream of that thread's own); memory from cudaMalloc; GEMMs through
 // cuBLASLt (FP32 compute, or TF32 when allowed), with its bias and RELU_BIAS epilogues for
-// affine_forward; our kernels for the rest (kernels.cuh, update.cuh, losses.cuh). Captured
-// ops become a CUDA graph, launched on the one stream.
+// affine_forward; our kernels for the rest (kernels.cuh, update.cuh, losses.cuh, conv.cuh,
+// normalization.cuh). Captured ops become a CUDA graph, launched on the one stream.
 // Ops not written yet throw std::logic_error naming themselves.
 //
 // Invalid sparse labels: the CPU's loss and metrics throw std::invalid_argument
@@ -30,10 +30,12 @@
 #include <tuple>
 
 #include "common.cuh"
+#include "conv.cuh"
 #include "deepcore/backend.h"
 #include "deepcore/loss_terms.h"
 #include "kernels.cuh"
 #include "losses.cuh"
+#include "normalization.cuh"
 #include "update.cuh"
 
 namespace deepcore {
@@ -259,29 +261,39 @@ class CudaBackend final : public Backend {
     if (lt::metric_sparse(m, ycols)) labels_launched();
   }
 
-  // ---- not written yet
-  void batchnorm_forward(const BatchNormSpec&, const float*, float*, int64_t, const float*,
-                         const float*, float*, float*, bool, float*, float*, double*) override {
-    not_yet("batchnorm_forward");
+  // ---- convolutions, pooling (conv.cuh) and batch normalization (normalization.cuh)
+  void batchnorm_forward(const BatchNormSpec& b, const float* x, float* y, int64_t m,
+                         const float* gamma, const float* beta, float* moving_mean,
+                         float* moving_var, bool training, float* xhat, float* inv_std,
+                         double* scratch) override {
+    cuda::batchnorm_forward(stream(), b, x, y, m, gamma, beta, moving_mean, moving_var, training,
+                            xhat, inv_std, scratch);
   }
-  void batchnorm_backward(const BatchNormSpec&, const float*, float*, int64_t, const float*,
-                          const float*, const float*, float*, float*, double*) override {
-    not_yet("batchnorm_backward");
+  void batchnorm_backward(const BatchNormSpec& b, const float* dy, float* dx, int64_t m,
+                          const float* gamma, const float* xhat, const float* inv_std,
+                          float* dgamma, float* dbeta, double* scratch) override {
+    cuda::batchnorm_backward(stream(), b, dy, dx, m, gamma, xhat, inv_std, dgamma, dbeta,
+                             scratch);
   }
-  void im2col(const Window2D&, const float*, int64_t, float*) override { not_yet("im2col"); }
-  void col2im(const Window2D&, const float*, int64_t, float*) override { not_yet("col2im"); }
-  void maxpool_forward(const Window2D&, const float*, int64_t, float*, int32_t*) override {
-    not_yet("maxpool_forward");
+  void im2col(const Window2D& g, const float* x, int64_t batch, float* cols) override {
+    cuda::im2col(stream(), g, x, batch, cols);
   }
-  void maxpool_backward(const Window2D&, const float*, const int32_t*, int64_t,
-                        float*) override {
-    not_yet("maxpool_backward");
+  void col2im(const Window2D& g, const float* cols, int64_t batch, float* dx) override {
+    cuda::col2im(stream(), g, cols, batch, dx);
   }
-  void avgpool_forward(const Window2D&, const float*, int64_t, float*) override {
-    not_yet("avgpool_forward");
+  void maxpool_forward(const Window2D& g, const float* x, int64_t batch, float* y,
+                       int32_t* argmax) override {
+    cuda::maxpool_forward(stream(), g, x, batch, y, argmax);
   }
-  void avgpool_backward(const Window2D&, const float*, int64_t, float*) override {
-    not_yet("avgpool_backward");
+  void maxpool_backward(const Window2D& g, const float* dy, const int32_t* argmax, int64_t batch,
+                        float* dx) override {
+    cuda::maxpool_backward(stream(), g, dy, argmax, batch, dx);
+  }
+  void avgpool_forward(const Window2D& g, const float* x, int64_t batch, float* y) override {
+    cuda::avgpool_forward(stream(), g, x, batch, y);
+  }
+  void avgpool_backward(const Window2D& g, const float* dy, int64_t batch, float* dx) override {
+    cuda::avgpool_backward(stream(), g, dy, batch, dx);
   }
 
  private:

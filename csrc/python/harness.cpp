@@ -147,11 +147,14 @@ void add_dense_ops(py::module_& m) {
     });
     return d.get(out, {static_cast<py::ssize_t>(cols)});
   });
-  // An op the CUDA backend does not have yet, to test that it says so.
+  // A case the CUDA backend does not have yet (a GEMM with k = 0 and beta != 0: C = beta C),
+  // to test that it says so; returns C on the other devices.
   m.def("device_not_implemented", [](int device) {
     Dev d(device);
-    d.be.batchnorm_forward(BatchNormSpec{}, nullptr, nullptr, 0, nullptr, nullptr, nullptr,
-                           nullptr, false, nullptr, nullptr, nullptr);
+    DeviceArray<float> c(d.be, 1);
+    d.be.fill(c.data(), 1.f, 1);
+    d.be.gemm(false, false, 1, 1, 0, 1.f, nullptr, 1, nullptr, 1, 2.f, c.data(), 1);
+    return d.get(c, {1});
   });
 }
 
@@ -159,6 +162,7 @@ void add_all(py::module_& m) {
   add_dense_ops(m);
   add_update(m);
   add_losses(m);
+  add_conv(m);
 }
 
 }  // namespace harness

@@ -64,6 +64,8 @@ void add_dense_ops(py::module_& m);
 void add_update(py::module_& m);
 // harness_losses.cpp: losses and metric updates.
 void add_losses(py::module_& m);
+// harness_conv.cpp: im2col / col2im, max and average pooling, batch normalization.
+void add_conv(py::module_& m);
 // Every family: what bindings.cpp calls.
 void add_all(py::module_& m);
 

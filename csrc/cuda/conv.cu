@@ -1,0 +1,264 @@
+// CUDA convolution and pooling kernels, NHWC: grid-stride loops with one thread per output
+// element, around the window arithmetic of deepcore/window_maths.h (the CPU's). The
+// adjoints (col2im, the pooling backwards) are gathers: each input element's thread adds
+// what the windows covering it send, in the order the CPU's scatter adds them, so there
+// are no atomics and every run gives the same result.
+#include <cstdint>
+
+#include "common.cuh"
+#include "conv.cuh"
+#include "deepcore/window_maths.h"
+
+namespace deepcore {
+namespace cuda {
+namespace {
+
+using window::Range;
+
+// Window2D in a kernel's index type: int32_t when every index fits (far quicker division
+// on the GPU), int64_t otherwise.
+template <class I>
+struct Geom {
+  I h, w, c, kh, kw, sh, sw, pt, pl, oh, ow;
+};
+
+template <class I>
+Geom<I> geom(const Window2D& g) {
+  return {static_cast<I>(g.h),  static_cast<I>(g.w),  static_cast<I>(g.c),
+          static_cast<I>(g.kh), static_cast<I>(g.kw), static_cast<I>(g.sh),
+          static_cast<I>(g.sw), static_cast<I>(g.pad_top), static_cast<I>(g.pad_left),
+          static_cast<I>(g.oh), static_cast<I>(g.ow)};
+}
+
+// Whether the int32_t kernels can run: the `in` and `out` elements they index, and the
+// sums of positions, window sizes and strides along each axis, stay below 2^31.
+bool fits_int32(const Window2D& g, int64_t in, int64_t out) {
+  constexpr int64_t kMax = INT32_MAX;
+  return in <= kMax && out <= kMax && 2 * (g.h + g.kh + g.sh) <= kMax &&
+         2 * (g.w + g.kw + g.sw) <= kMax;
+}
+
+__device__ inline int64_t first_index() {
+  return blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+}
+__device__ inline int64_t grid_stride() { return int64_t(gridDim.x) * blockDim.x; }
+
+// cols[(n, oy, ox), (ky, kx, ci)] = x[n, iy, ix, ci], 0 in the padding; one thread per
+// entry of cols (consecutive threads: consecutive channels).
+template <class I>
+__global__ void im2col_kernel(Geom<I> g, const float* __restrict__ x, float* __restrict__ cols,
+                              int64_t total) {
+  for (int64_t t = first_index(); t < total; t += grid_stride()) {
+    I j = static_cast<I>(t);
+    const I ci = j % g.c;
+    j /= g.c;
+    const I kx = j % g.kw;
+    j /= g.kw;
+    const I ky = j % g.kh;
+    j /= g.kh;
+    const I ox = j % g.ow;
+    j /= g.ow;
+    const I oy = j % g.oh, n = j / g.oh;
+    const I iy = window::input_at(oy, ky, g.sh, g.pt);
+    const I ix = window::input_at(ox, kx, g.sw, g.pl);
+    const bool inside = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w;
+    cols[t] = inside ? x[((n * g.h + iy) * g.w + ix) * g.c + ci] : 0.f;
+  }
+}
+
+// dx[n, iy, ix, ci] = the sum over the windows (oy, ox) covering (iy, ix), in increasing
+// order, of their cols entry that reads it: one thread per input element.
+template <class I>
+__global__ void col2im_kernel(Geom<I> g, const float* __restrict__ cols, float* __restrict__ dx,
+                              int64_t total) {
+  for (int64_t t = first_index(); t < total; t += grid_stride()) {
+    I j = static_cast<I>(t);
+    const I ci = j % g.c;
+    j /= g.c;
+    const I ix = j % g.w;
+    j /= g.w;
+    const I iy = j % g.h, n = j / g.h;
+    const Range<I> oys = window::windows_covering(iy, g.kh, g.sh, g.pt, g.oh);
+    const Range<I> oxs = window::windows_covering(ix, g.kw, g.sw, g.pl, g.ow);
+    float s = 0.f;
+    for (I oy = oys.begin; oy < oys.end; ++oy) {
+      const I ky = window::offset_of(iy, oy, g.sh, g.pt);
+      for (I ox = oxs.begin; ox < oxs.end; ++ox) {
+        const I kx = window::offset_of(ix, ox, g.sw, g.pl);
+        s += cols[((((n * g.oh + oy) * g.ow + ox) * g.kh + ky) * g.kw + kx) * g.c + ci];
+      }
+    }
+    dx[t] = s;
+  }
+}
+
+// y[n, oy, ox, ci] = the maximum over the window's valid part, argmax its index in image n
+// (the first maximum in row-major order, as the CPU): one thread per output element.
+template <class I>
+__global__ void maxpool_forward_kernel(Geom<I> g, const float* __restrict__ x,
+                                       float* __restrict__ y, int32_t* __restrict__ argmax,
+                                       int64_t total) {
+  for (int64_t t = first_index(); t < total; t += grid_stride()) {
+    I j = static_cast<I>(t);
+    const I ci = j % g.c;
+    j /= g.c;
+    const I ox = j % g.ow;
+    j /= g.ow;
+    const I oy = j % g.oh, n = j / g.oh;
+    const Range<I> ys = window::window_inside(oy, g.kh, g.sh, g.pt, g.h);
+    const Range<I> xs = window::window_inside(ox, g.kw, g.sw, g.pl, g.w);
+    const float* xn = x + n * (g.h * g.w * g.c);
+    I best_at = (ys.begin * g.w + xs.begin) * g.c + ci;
+    float best = xn[best_at];
+    for (I iy = ys.begin; iy < ys.end; ++iy)
+      for (I ix = xs.begin; ix < xs.end; ++ix) {
+        const I at = (iy * g.w + ix) * g.c + ci;
+        const float v = xn[at];
+        if (window::beats(v, best)) {
+          best = v;
+          best_at = at;
+        }
+      }
+    y[t] = best;
+    argmax[t] = static_cast<int32_t>(best_at);
+  }
+}
+
+// dx[n, iy, ix, ci] = the sum, over the windows covering (iy, ix) in increasing order, of
+// the dy whose argmax is this element: one thread per input element.
+template <class I>
+__global__ void maxpool_backward_kernel(Geom<I> g, const float* __restrict__ dy,
+                                        const int32_t* __restrict__ argmax,
+                                        float* __restrict__ dx, int64_t total) {
+  for (int64_t t = first_index(); t < total; t += grid_stride()) {
+    I j = static_cast<I>(t);
+    const I ci = j % g.c;
+    j /= g.c;
+    const I ix = j % g.w;
+    j /= g.w;
+    const I iy = j % g.h, n = j / g.h;
+    const int32_t self = static_cast<int32_t>((iy * g.w + ix) * g.c + ci);
+    const Range<I> oys = window::windows_covering(iy, g.kh, g.sh, g.pt, g.oh);
+    const Range<I> oxs = window::windows_covering(ix, g.kw, g.sw, g.pl, g.ow);
+    float s = 0.f;
+    for (I oy = oys.begin; oy < oys.end; ++oy)
+      for (I ox = oxs.begin; ox < oxs.end; ++ox) {
+        const I o = ((n * g.oh + oy) * g.ow + ox) * g.c + ci;
+        if (argmax[o] == self) s += dy[o];
+      }
+    dx[t] = s;
+  }
+}
+
+// y[n, oy, ox, ci] = the mean over the window's valid part (each value weighted by
+// 1 / count, added in row-major order as the CPU): one thread per output element.
+template <class I>
+__global__ void avgpool_forward_kernel(Geom<I> g, const float* __restrict__ x,
+                                       float* __restrict__ y, int64_t total) {
+  for (int64_t t = first_index(); t < total; t += grid_stride()) {
+    I j = static_cast<I>(t);
+    const I ci = j % g.c;
+    j /= g.c;
+    const I ox = j % g.ow;
+    j /= g.ow;
+    const I oy = j % g.oh, n = j / g.oh;
+    const Range<I> ys = window::window_inside(oy, g.kh, g.sh, g.pt, g.h);
+    const Range<I> xs = window::window_inside(ox, g.kw, g.sw, g.pl, g.w);
+    const float inv = window::average_weight(int64_t(ys.size()) * xs.size());
+    const float* xn = x + n * (g.h * g.w * g.c);
+    float s = 0.f;
+    for (I iy = ys.begin; iy < ys.end; ++iy)
+      for (I ix = xs.begin; ix < xs.end; ++ix) s += xn[(iy * g.w + ix) * g.c + ci] * inv;
+    y[t] = s;
+  }
+}
+
+// dx[n, iy, ix, ci] = the sum, over the windows covering (iy, ix) in increasing order, of
+// dy / (the window's valid count): one thread per input element.
+template <class I>
+__global__ void avgpool_backward_kernel(Geom<I> g, const float* __restrict__ dy,
+                                        float* __restrict__ dx, int64_t total) {
+  for (int64_t t = first_index(); t < total; t += grid_stride()) {
+    I j = static_cast<I>(t);
+    const I ci = j % g.c;
+    j /= g.c;
+    const I ix = j % g.w;
+    j /= g.w;
+    const I iy = j % g.h, n = j / g.h;
+    const Range<I> oys = window::windows_covering(iy, g.kh, g.sh, g.pt, g.oh);
+    const Range<I> oxs = window::windows_covering(ix, g.kw, g.sw, g.pl, g.ow);
+    float s = 0.f;
+    for (I oy = oys.begin; oy < oys.end; ++oy) {
+      const I rows = window::window_inside(oy, g.kh, g.sh, g.pt, g.h).size();
+      for (I ox = oxs.begin; ox < oxs.end; ++ox) {
+        const I cols = window::window_inside(ox, g.kw, g.sw, g.pl, g.w).size();
+        s += dy[((n * g.oh + oy) * g.ow + ox) * g.c + ci] *
+             window::average_weight(int64_t(rows) * cols);
+      }
+    }
+    dx[t] = s;
+  }
+}
+
+// Runs kernel<int32_t> or kernel<int64_t> (see fits_int32) over `total` elements.
+template <class Launch>
+void launch(const Window2D& g, int64_t in, int64_t out, int64_t total, const char* what,
+            Launch&& run) {
+  if (total <= 0) return;
+  if (fits_int32(g, in, out))
+    run(geom<int32_t>(g));
+  else
+    run(geom<int64_t>(g));
+  check_launch(what);
+}
+
+}  // namespace
+
+void im2col(cudaStream_t stream, const Window2D& g, const float* x, int64_t batch, float* cols) {
+  const int64_t in = batch * g.h * g.w * g.c, out = batch * g.oh * g.ow * g.kh * g.kw * g.c;
+  launch(g, in, out, out, "im2col", [&](auto gi) {
+    im2col_kernel<<<blocks_for(out), kThreads, 0, stream>>>(gi, x, cols, out);
+  });
+}
+
+void col2im(cudaStream_t stream, const Window2D& g, const float* cols, int64_t batch, float* dx) {
+  const int64_t in = batch * g.h * g.w * g.c, out = batch * g.oh * g.ow * g.kh * g.kw * g.c;
+  launch(g, in, out, in, "col2im", [&](auto gi) {
+    col2im_kernel<<<blocks_for(in), kThreads, 0, stream>>>(gi, cols, dx, in);
+  });
+}
+
+void maxpool_forward(cudaStream_t stream, const Window2D& g, const float* x, int64_t batch,
+                     float* y, int32_t* argmax) {
+  const int64_t in = batch * g.h * g.w * g.c, out = batch * g.oh * g.ow * g.c;
+  launch(g, in, out, out, "maxpool_forward", [&](auto gi) {
+    maxpool_forward_kernel<<<blocks_for(out), kThreads, 0, stream>>>(gi, x, y, argmax, out);
+  });
+}
+
+void maxpool_backward(cudaStream_t stream, const Window2D& g, const float* dy,
+                      const int32_t* argmax, int64_t batch, float* dx) {
+  const int64_t in = batch * g.h * g.w * g.c, out = batch * g.oh * g.ow * g.c;
+  launch(g, in, out, in, "maxpool_backward", [&](auto gi) {
+    maxpool_backward_kernel<<<blocks_for(in), kThreads, 0, stream>>>(gi, dy, argmax, dx, in);
+  });
+}
+
+void avgpool_forward(cudaStream_t stream, const Window2D& g, const float* x, int64_t batch,
+                     float* y) {
+  const int64_t in = batch * g.h * g.w * g.c, out = batch * g.oh * g.ow * g.c;
+  launch(g, in, out, out, "avgpool_forward", [&](auto gi) {
+    avgpool_forward_kernel<<<blocks_for(out), kThreads, 0, stream>>>(gi, x, y, out);
+  });
+}
+
+void avgpool_backward(cudaStream_t stream, const Window2D& g, const float* dy, int64_t batch,
+                      float* dx) {
+  const int64_t in = batch * g.h * g.w * g.c, out = batch * g.oh * g.ow * g.c;
+  launch(g, in, out, in, "avgpool_backward", [&](auto gi) {
+    avgpool_backward_kernel<<<blocks_for(in), kThreads, 0, stream>>>(gi, dy, dx, in);
+  });
+}
+
+}  // namespace cuda
+}  // namespace deepcore
