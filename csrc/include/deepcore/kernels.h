@@ -158,8 +158,10 @@ void im2col(const Window2D& g, const float* x, int64_t batch, float* cols);
 // The adjoint: dx = 0, then dx[...] += cols[...] for every entry im2col reads.
 void col2im(const Window2D& g, const float* cols, int64_t batch, float* dx);
 
-// Max pooling over each window (padding never wins); argmax keeps the input index of
-// each maximum for the backward pass.
+// Max pooling over each window (padding never wins); argmax keeps the input index (in its
+// image) of each maximum, the first in row-major order, for the backward pass, which adds
+// each dy at its argmax: an argmax as the forward wrote it, inside its window (a backend
+// may gather over the windows that cover each input element).
 void maxpool_forward(const Window2D& g, const float* x, int64_t batch, float* y, int32_t* argmax);
 void maxpool_backward(const Window2D& g, const float* dy, const int32_t* argmax, int64_t batch,
                       float* dx);
