@@ -52,13 +52,14 @@ inline void add_run(float* __restrict d, const float* __restrict s, int64_t n) {
 // the window's im2col row. Runs outside the image are left to the caller (zeros).
 template <class F>
 inline void window_runs(const Window2D& g, int64_t oy, int64_t ox, F&& f) {
+  const int64_t x0 = window::input_at<int64_t>(ox, 0, g.sw, g.pad_left);
   const window::Range<int64_t> kx = window::offsets_inside(ox, g.kw, g.sw, g.pad_left, g.w);
   if (kx.end <= kx.begin) return;
-  const int64_t ix0 = window::input_at(ox, kx.begin, g.sw, g.pad_left);
   for (int64_t ky = 0; ky < g.kh; ++ky) {
     const int64_t iy = window::input_at(oy, ky, g.sh, g.pad_top);
     if (iy < 0 || iy >= g.h) continue;
-    f((ky * g.kw + kx.begin) * g.c, (iy * g.w + ix0) * g.c, (kx.end - kx.begin) * g.c);
+    f((ky * g.kw + kx.begin) * g.c, (iy * g.w + x0 + kx.begin) * g.c,
+      (kx.end - kx.begin) * g.c);
   }
 }
 
@@ -134,7 +135,8 @@ static void for_each_window(const Window2D& g, int64_t batch, F&& f) {
         bool first = true;
         for (int64_t iy = ys.begin; iy < ys.end; ++iy)
           for (int64_t ix = xs.begin; ix < xs.end; ++ix, first = false)
-            f(n, out, (iy * g.w + ix) * g.c, first, ys.size() * xs.size());
+            f(n, out, (iy * g.w + ix) * g.c, first,
+              (ys.end - ys.begin) * (xs.end - xs.begin));
       }
 }
 
