@@ -5,13 +5,7 @@
 
 #include <cmath>
 
-#ifndef DC_HD
-#if defined(__CUDACC__)
-#define DC_HD __host__ __device__
-#else
-#define DC_HD
-#endif
-#endif
+#include "deepcore/hd.h"
 
 namespace deepcore {
 namespace bn {

@@ -7,13 +7,7 @@
 
 #include <cstdint>
 
-#ifndef DC_HD
-#if defined(__CUDACC__)
-#define DC_HD __host__ __device__
-#else
-#define DC_HD
-#endif
-#endif
+#include "deepcore/hd.h"
 
 namespace deepcore {
 namespace window {
