@@ -356,10 +356,17 @@ const float* Model::forward(const float* x, int64_t rows, bool training,
   return in;
 }
 
-Model::StepTable Model::step_table(int64_t count) {
-  const size_t L = layers_.size();
-  std::vector<StepValues> steps(static_cast<size_t>(count));
-  std::vector<uint64_t> seeds(static_cast<size_t>(count) * L);
+void Model::fill_steps(int64_t count) {
+  const int64_t L = static_cast<int64_t>(layers_.size());
+  step_table_.reserve(be_, count);
+  seed_table_.reserve(be_, count * L);
+  const bool host = be_.host_memory();
+  if (!host) {
+    host_steps_.resize(static_cast<size_t>(count));
+    host_seeds_.resize(static_cast<size_t>(count * L));
+  }
+  StepValues* steps = host ? step_table_.data() : host_steps_.data();
+  uint64_t* seeds = host ? seed_table_.data() : host_seeds_.data();
   uint64_t draws = draws_;
   for (int64_t k = 0; k < count; ++k) {
     const int64_t it = iterations_ + k;
@@ -367,22 +374,28 @@ Model::StepTable Model::step_table(int64_t count) {
                           ? opt_.learning_rate
                           : schedule_value(opt_.schedule, it);
     steps[k] = StepValues{static_cast<float>(lr), it + 1};
-    for (size_t i = 0; i < L; ++i) {
+    for (int64_t i = 0; i < L; ++i) {
       const std::optional<uint64_t> own = layers_[i]->own_seed();
       seeds[k * L + i] = own ? random_bits(*own, static_cast<uint64_t>(it))
                              : random_bits(seed_, draws++);
     }
   }
-  StepTable t{DeviceArray<StepValues>(be_, count), DeviceArray<uint64_t>(be_, count * L)};
-  t.steps.upload(steps.data(), count);
-  t.seeds.upload(seeds.data(), count * static_cast<int64_t>(L));
-  return t;
+  if (!host) {
+    step_table_.upload(steps, count);
+    seed_table_.upload(seeds, count * L);
+  }
 }
 
-void Model::load_step(const StepTable& t, int64_t b) {
+void Model::load_step(int64_t k) {
   const int64_t L = static_cast<int64_t>(layers_.size());
-  be_.copy(step_.data(), t.steps.data() + b, sizeof(StepValues));
-  be_.copy(seeds_.data(), t.seeds.data() + b * L, seeds_.bytes());
+  step_values_ = step_table_.data() + k;
+  step_seeds_ = seed_table_.data() + k * L;
+  if (be_.can_capture()) {
+    be_.copy(step_.data(), step_values_, sizeof(StepValues));
+    be_.copy(seeds_.data(), step_seeds_, seeds_.bytes());
+    step_values_ = step_.data();
+    step_seeds_ = seeds_.data();
+  }
   for (const auto& layer : layers_)
     if (!layer->own_seed()) ++draws_;
 }
@@ -438,7 +451,7 @@ void Model::apply_update() {
   if (opt_.global_clipnorm > 0) be_.clip_by_norm(g, n, opt_.global_clipnorm);
   const int nslots = optimizer_slots(opt_);
   auto slot = [&](int k) { return k < nslots ? slots_.data() + k * n : nullptr; };
-  be_.optimizer_update(opt_, step_.data(), weights_.data(), g, slot(0), slot(1), slot(2), n);
+  be_.optimizer_update(opt_, step_values_, weights_.data(), g, slot(0), slot(1), slot(2), n);
 }
 
 void Model::accumulate_metrics(const std::vector<MetricSpec>& metrics, const float* y,
@@ -514,15 +527,15 @@ RunResult Model::run(const Dataset& data, int64_t batch_size, bool train, const 
   // whenever another call ran between two batches) and the run's states live on the
   // device (this run's own: another call may run between two training batches); the
   // states come back once, at the end.
-  DeviceArray<int64_t> rows_order;
-  if (order) {
-    rows_order = DeviceArray<int64_t>(be_, n);
-    rows_order.upload(order, n);
+  const int64_t* rows_order = order;
+  if (order && !be_.host_memory()) {
+    order_.reserve(be_, n);
+    order_.upload(order, n);
+    rows_order = order_.data();
   }
   const int64_t batches = (n + batch_size - 1) / batch_size;
-  StepTable table;
   int64_t table_start = 0;
-  if (train) table = step_table(batches);
+  if (train) fill_steps(batches);
   DeviceArray<double> totals(be_, nstates);
   if (carry)
     totals.upload(carry->data(), nstates);
@@ -537,7 +550,7 @@ RunResult Model::run(const Dataset& data, int64_t batch_size, bool train, const 
   for (int64_t b = 0, start = 0; b < batches; ++b, start += batch_size) {
     if (b > 0 && train && mutex_.contended()) {  // let others in, then go on from their state
       mutex_.pause();
-      table = step_table(batches - b);
+      fill_steps(batches - b);
       table_start = b;
       graph.reset();
     }
@@ -549,15 +562,18 @@ RunResult Model::run(const Dataset& data, int64_t batch_size, bool train, const 
     if (train) {
       if (iterations_ + 1 >= kMaxIterations)
         throw std::invalid_argument("the optimizer has taken 2**53 - 1 steps, its most");
-      load_step(table, b - table_start);
+      load_step(b - table_start);
     }
-    // The batch's rows: gathered by the step from idx_, read where they lie, or (for a
-    // captured step, which reads fixed addresses) copied to xbuf_, ybuf_ and wbuf_ first.
+    // The batch's rows: gathered by the step (by the indices at idx), or read where they
+    // lie. A captured step reads fixed addresses: its indices are copied to idx_ first,
+    // and rows read where they lie are copied to xbuf_, ybuf_ and wbuf_.
     const int64_t r0 = first + start;
     const float *xb = x + r0 * in_size, *yb = y + r0 * ycols, *wb = w ? w + r0 : nullptr;
-    if (order) {
-      be_.copy(idx_.data(), rows_order.data() + start, sizeof(int64_t) * rows);
-    } else if (capture) {
+    const int64_t* idx = order ? rows_order + start : nullptr;
+    if (order && capture) {
+      be_.copy(idx_.data(), idx, sizeof(int64_t) * rows);
+      idx = idx_.data();
+    } else if (!order && capture) {
       be_.copy(xbuf_.data(), xb, sizeof(float) * rows * in_size);
       be_.copy(ybuf_.data(), yb, sizeof(float) * rows * ycols);
       if (w) be_.copy(wbuf_.data(), wb, sizeof(float) * rows);
@@ -570,11 +586,11 @@ RunResult Model::run(const Dataset& data, int64_t batch_size, bool train, const 
     // The step: device work only, on fixed addresses (so that it can be captured).
     auto step = [&] {
       if (order) {
-        be_.gather_rows(x, idx_.data(), rows, in_size, xbuf_.data());
-        be_.gather_rows(y, idx_.data(), rows, ycols, ybuf_.data());
-        if (w) be_.gather_rows(w, idx_.data(), rows, 1, wbuf_.data());
+        be_.gather_rows(x, idx, rows, in_size, xbuf_.data());
+        be_.gather_rows(y, idx, rows, ycols, ybuf_.data());
+        if (w) be_.gather_rows(w, idx, rows, 1, wbuf_.data());
       }
-      loss_and_backward(xb, yb, wb, rows, ycols, train, train ? seeds_.data() : nullptr);
+      loss_and_backward(xb, yb, wb, rows, ycols, train, train ? step_seeds_ : nullptr);
       regularize(train);
       be_.add_batch_loss(batch_.data(), loss_scale(rows), rows, totals.data() + nstates - 2);
       accumulate_metrics(metrics, yb, wb, rows, ycols, totals.data());
@@ -668,9 +684,10 @@ double Model::gradients(const Dataset& data, float* grad_out) {
   reserve(n);
   batch_.reserve(be_, 2);
   be_.zero(batch_.data(), batch_.bytes());
-  load_step(step_table(1), 0);
+  fill_steps(1);
+  load_step(0);
   const double scale =
-      loss_and_backward(data.x(), data.y(), data.w(), n, data.ycols(), true, seeds_.data());
+      loss_and_backward(data.x(), data.y(), data.w(), n, data.ycols(), true, step_seeds_);
   regularize(true);
   grads_.download(grad_out, grads_.size());
   double b[2];

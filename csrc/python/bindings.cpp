@@ -468,13 +468,15 @@ PYBIND11_MODULE(_core, m) {
             if (y) check_labels(*y, w, n);
             else if (w) throw std::invalid_argument("sample weights need labels");
             const int64_t ycols = y ? y->size() / n : 0;
-            return without_gil([&] {
+            auto make = [&] {
               return new Data{x, y, w,
                               std::make_unique<Dataset>(md.backend(), x.data(),
                                                         y ? y->data() : nullptr,
                                                         w ? w->data() : nullptr, n, in_size,
                                                         ycols)};
-            });
+            };
+            // (on the host it only points at the arrays; elsewhere it copies them)
+            return md.backend().host_memory() ? make() : without_gil(make);
           },
           py::arg("x"), py::arg("y") = py::none(), py::arg("w") = py::none())
       .def(

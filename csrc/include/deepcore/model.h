@@ -183,16 +183,14 @@ class Model {
   void accumulate_metrics(const std::vector<MetricSpec>& metrics, const float* y,
                           const float* w, int64_t rows, int64_t ycols, double* state);
   void check_data(const Dataset& data, bool labels) const;
-  // The values (StepValues, and one seed per layer) of the next `count` training steps
-  // from iterations_ and draws_, uploaded in one copy each.
-  struct StepTable {
-    DeviceArray<StepValues> steps;
-    DeviceArray<uint64_t> seeds;
-  };
-  StepTable step_table(int64_t count);
-  // Copies step b of the table into step_ and seeds_, which the step reads (fixed
-  // addresses: a captured step replays unchanged), and advances draws_.
-  void load_step(const StepTable& t, int64_t b);
+  // Writes the values (StepValues, and one seed per layer) of the next `count` training
+  // steps from iterations_ and draws_ into step_table_ and seed_table_ (one upload each
+  // where the memory is the device's).
+  void fill_steps(int64_t count);
+  // Points step_values_ and step_seeds_ at step k of the tables (where the backend
+  // captures steps: copies it to step_ and seeds_, the fixed addresses a captured step
+  // reads), and advances draws_.
+  void load_step(int64_t k);
   // Runs over n rows: rows order[0..n) of the data (host memory), or rows
   // first..first+n-1 when order is null. Training releases the lock between batches.
   RunResult run(const Dataset& data, int64_t batch_size, bool train, const int64_t* order,
@@ -216,9 +214,15 @@ class Model {
   std::vector<DeviceArray<float>> acts_, dacts_;
   DeviceArray<float> xbuf_, ybuf_, wbuf_, dout_;
   DeviceArray<int64_t> idx_;  // the rows of the batch being gathered
-  // The values the step reads: its StepValues, and one random seed per layer.
-  DeviceArray<StepValues> step_;
-  DeviceArray<uint64_t> seeds_;
+  // The values the step reads: its StepValues, and one random seed per layer; the tables
+  // of a run's steps they come from (and their host staging).
+  DeviceArray<StepValues> step_, step_table_;
+  DeviceArray<uint64_t> seeds_, seed_table_;
+  std::vector<StepValues> host_steps_;
+  std::vector<uint64_t> host_seeds_;
+  const StepValues* step_values_ = nullptr;
+  const uint64_t* step_seeds_ = nullptr;
+  DeviceArray<int64_t> order_;  // a run's row order (where the memory is the device's)
   // A batch's loss sum and regularisation penalty (device memory).
   DeviceArray<double> batch_;
   mutable FairLock mutex_;
