@@ -8,6 +8,12 @@ from .convolutional import (
     MaxPooling2D,
     Reshape,
 )
+from .sequence import (
+    Embedding,
+    GlobalAveragePooling1D,
+    GlobalMaxPooling1D,
+    TimeDistributed,
+)
 from .core import (
     ELU,
     Activation,
@@ -40,4 +46,8 @@ __all__ = [
     "Flatten",
     "Reshape",
     "BatchNormalization",
+    "Embedding",
+    "GlobalAveragePooling1D",
+    "GlobalMaxPooling1D",
+    "TimeDistributed",
 ]
