@@ -8,12 +8,6 @@ from .convolutional import (
     MaxPooling2D,
     Reshape,
 )
-from .sequence import (
-    Embedding,
-    GlobalAveragePooling1D,
-    GlobalMaxPooling1D,
-    TimeDistributed,
-)
 from .core import (
     ELU,
     Activation,
@@ -26,6 +20,12 @@ from .core import (
     LeakyReLU,
     ReLU,
     Softmax,
+)
+from .sequence import (
+    Embedding,
+    GlobalAveragePooling1D,
+    GlobalMaxPooling1D,
+    TimeDistributed,
 )
 
 __all__ = [

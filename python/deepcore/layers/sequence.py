@@ -219,6 +219,3 @@ class TimeDistributed(Layer):
             raise ValueError(f"TimeDistributed: unknown wrapped layer {inner!r}")
         layer = _LAYERS[inner["class_name"]].from_config(inner["config"])
         return cls(layer, **config)
-
-
-
