@@ -451,6 +451,25 @@ class CpuBackend final : public Backend {
     });
   }
 
+  void embedding_forward(const float* table, const float* idx, int64_t n, int64_t dim,
+                         int64_t input_dim, float* out) override {
+    check_embedding_indices(idx, n, input_dim);  // before any thread writes
+    parallel_for(n, grain_for(2 * dim), [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i)
+        std::memcpy(out + i * dim, table + static_cast<int64_t>(idx[i]) * dim,
+                    sizeof(float) * dim);
+    });
+  }
+  // Each part owns a range of the table's rows and walks every position in order: the
+  // same sums, in the same order, for any thread count.
+  void embedding_backward(const float* idx, const float* dy, int64_t n, int64_t dim,
+                          int64_t input_dim, float* dtable) override {
+    const int64_t grain = std::max<int64_t>(1, grain_for(dim) * std::max<int64_t>(n, 1) / 4096);
+    parallel_for(input_dim, std::min(grain, input_dim), [&](int64_t r0, int64_t r1) {
+      deepcore::embedding_backward(idx, dy, n, dim, r0, r1, dtable);
+    });
+  }
+
   void gather_rows(const float* src, const int64_t* idx, int64_t rows, int64_t cols,
                    float* dst) override {
     for (int64_t r = 0; r < rows; ++r)

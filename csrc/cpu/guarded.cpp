@@ -171,6 +171,14 @@ class GuardedBackend final : public Backend {
   void avgpool_backward(const Window2D& g, const float* dy, int64_t batch, float* dx) override {
     run([=] { cpu_.avgpool_backward(g, real(dy), batch, real(dx)); });
   }
+  void embedding_forward(const float* table, const float* idx, int64_t n, int64_t dim,
+                         int64_t input_dim, float* out) override {
+    run([=] { cpu_.embedding_forward(real(table), real(idx), n, dim, input_dim, real(out)); });
+  }
+  void embedding_backward(const float* idx, const float* dy, int64_t n, int64_t dim,
+                          int64_t input_dim, float* dtable) override {
+    run([=] { cpu_.embedding_backward(real(idx), real(dy), n, dim, input_dim, real(dtable)); });
+  }
   void gather_rows(const float* src, const int64_t* idx, int64_t rows, int64_t cols,
                    float* dst) override {
     run([=] { cpu_.gather_rows(real(src), real(idx), rows, cols, real(dst)); });

@@ -14,7 +14,8 @@
 // again), and its next upload or download (memcpy below, where the host waits for the GPU)
 // brings the word back with the copy, clears it and throws std::invalid_argument with
 // checked_label's message. So an engine run with a bad label fails at its end (where it
-// reads its totals) instead of returning silent garbage.
+// reads its totals) instead of returning silent garbage. Invalid Embedding indices go the
+// same way through a second word (index_error_), thrown with the CPU's message.
 #include <cublasLt.h>
 
 #include <atomic>
@@ -31,7 +32,9 @@
 
 #include "common.cuh"
 #include "conv.cuh"
+#include "embedding.cuh"
 #include "deepcore/backend.h"
+#include "deepcore/embedding_maths.h"
 #include "deepcore/loss_terms.h"
 #include "kernels.cuh"
 #include "losses.cuh"
@@ -103,9 +106,14 @@ class CudaBackend final : public Backend {
     check(cudaMalloc(&label_error_, sizeof(LabelError)), "cudaMalloc (label error)");
     check(cudaMemset(label_error_, 0, sizeof(LabelError)), "cudaMemset (label error)");
     check(cudaMallocHost(&label_error_host_, sizeof(LabelError)), "cudaMallocHost (label error)");
+    check(cudaMalloc(&index_error_, sizeof(LabelError)), "cudaMalloc (index error)");
+    check(cudaMemset(index_error_, 0, sizeof(LabelError)), "cudaMemset (index error)");
+    check(cudaMallocHost(&index_error_host_, sizeof(LabelError)), "cudaMallocHost (index error)");
   }
   ~CudaBackend() override {
     plans_.clear();
+    if (index_error_host_) cudaFreeHost(index_error_host_);
+    if (index_error_) cudaFree(index_error_);
     if (label_error_host_) cudaFreeHost(label_error_host_);
     if (label_error_) cudaFree(label_error_);
     if (loss_scratch_) cudaFree(loss_scratch_);
@@ -246,6 +254,18 @@ class CudaBackend final : public Backend {
     cuda::add_batch_loss(stream(), batch, scale, rows, totals);
   }
 
+  // ---- embedding (embedding.cuh): an invalid index sets index_error_
+  void embedding_forward(const float* table, const float* idx, int64_t n, int64_t dim,
+                         int64_t input_dim, float* out) override {
+    cuda::embedding_forward(stream(), table, idx, n, dim, input_dim, out, index_error_);
+    indices_unchecked_ = true;
+    if (t_capture) indices_captured_ = true;
+  }
+  void embedding_backward(const float* idx, const float* dy, int64_t n, int64_t dim,
+                          int64_t input_dim, float* dtable) override {
+    cuda::embedding_backward(stream(), idx, dy, n, dim, input_dim, dtable);
+  }
+
   // ---- losses and metrics (losses.cuh): a sparse label may set label_error_
   void loss(const LossSpec& l, const float* pred, const float* probs, const float* y,
             const float* w, float* grad, int64_t rows, int64_t cols, int64_t ycols,
@@ -306,12 +326,23 @@ class CudaBackend final : public Backend {
       throw std::logic_error("cuda backend: a copy between host and device in captured ops");
     check(cudaMemcpyAsync(dst, src, bytes, kind, stream_), "cudaMemcpyAsync");
     const bool labels = labels_unchecked_.exchange(false) || labels_captured_.load();
+    const bool indices = indices_unchecked_.exchange(false) || indices_captured_.load();
     if (labels)
       check(cudaMemcpyAsync(label_error_host_, label_error_, sizeof(LabelError),
                             cudaMemcpyDeviceToHost, stream_),
             "cudaMemcpyAsync (label error)");
+    if (indices)
+      check(cudaMemcpyAsync(index_error_host_, index_error_, sizeof(LabelError),
+                            cudaMemcpyDeviceToHost, stream_),
+            "cudaMemcpyAsync (index error)");
     check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
     if (labels && label_error_host_->set) throw_label_error();
+    if (indices && index_error_host_->set) {
+      const LabelError e = *index_error_host_;
+      *index_error_host_ = LabelError{};
+      check(cudaMemsetAsync(index_error_, 0, sizeof(LabelError), stream_), "cudaMemsetAsync");
+      throw std::invalid_argument(invalid_embedding_index_message(e.value, e.classes));
+    }
   }
 
   // A kernel that checks sparse labels was launched (or captured).
@@ -438,6 +469,10 @@ class CudaBackend final : public Backend {
   LabelError* label_error_host_ = nullptr;        // pinned: its copy, read after a sync
   std::atomic<bool> labels_unchecked_{false};     // a launch may have set label_error_
   std::atomic<bool> labels_captured_{false};      // a graph may set it at any replay
+  LabelError* index_error_ = nullptr;             // device: the first invalid embedding index
+  LabelError* index_error_host_ = nullptr;        // pinned: its copy
+  std::atomic<bool> indices_unchecked_{false};    // a launch may have set index_error_
+  std::atomic<bool> indices_captured_{false};     // a graph may set it at any replay
   std::mutex plans_mutex_;
   std::map<PlanKey, std::unique_ptr<Plan>> plans_;
 };

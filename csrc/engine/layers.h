@@ -204,6 +204,51 @@ class GlobalAveragePooling2D final : public Layer {
   Window2D g_;
 };
 
+// Embedding: integer indices (carried as float32 values) of any shape -> the rows of a
+// table (input_dim x output_dim) they name: (d1, ..., dk) -> (d1, ..., dk, output_dim).
+// The indices get no gradient (dx is zero).
+class Embedding final : public Layer {
+ public:
+  Embedding(int64_t input_dim, int64_t output_dim) : input_dim_(input_dim), dim_(output_dim) {}
+  const char* name() const override { return "Embedding"; }
+  void build(const Shape& in) override;
+  std::vector<Shape> param_shapes() const override { return {{input_dim_, dim_}}; }
+  void bind(float* w, float* g) override {
+    table_ = w;
+    gtable_ = g;
+  }
+  void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
+               const uint64_t* seed) override;
+  void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
+                int64_t rows, bool dy_is_preact) override;
+
+ private:
+  int64_t input_dim_, dim_;
+  float *table_ = nullptr, *gtable_ = nullptr;
+};
+
+// GlobalAveragePooling1D and GlobalMaxPooling1D over (steps, features): the mean or the
+// maximum over the steps, (steps, features) -> (features), or (1, features) with keepdims;
+// the 2-D pooling kernels with one window over a (steps, 1, features) image.
+class GlobalPool1D final : public Layer {
+ public:
+  GlobalPool1D(bool max, bool keepdims) : max_(max), keepdims_(keepdims) {}
+  const char* name() const override {
+    return max_ ? "GlobalMaxPooling1D" : "GlobalAveragePooling1D";
+  }
+  void build(const Shape& in) override;
+  void reserve(Backend& be, int64_t rows) override;
+  void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
+               const uint64_t* seed) override;
+  void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
+                int64_t rows, bool dy_is_preact) override;
+
+ private:
+  bool max_, keepdims_;
+  Window2D g_;
+  DeviceArray<int32_t> argmax_;
+};
+
 // BatchNormalization over the last axis (Keras semantics): batch statistics in training,
 // moving statistics (updated in training) in inference.
 class BatchNormalization final : public Layer {

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "deepcore/embedding_maths.h"
 #include "deepcore/rng.h"
 #include "layers.h"
 
@@ -98,6 +99,22 @@ void Model::add_batch_normalization(double momentum, double epsilon, bool center
     throw std::invalid_argument("BatchNormalization epsilon must be positive, received: " +
                                 std::to_string(epsilon));
   layers_.push_back(std::make_unique<BatchNormalization>(momentum, epsilon, center, scale));
+}
+
+void Model::add_embedding(int64_t input_dim, int64_t output_dim) {
+  check_not_built(built_);
+  check_positive("Embedding", "input_dim and output_dim", {input_dim, output_dim});
+  if (input_dim > kMaxEmbeddingRows)
+    throw std::invalid_argument("Embedding: input_dim must be at most 2**24 = " +
+                                std::to_string(kMaxEmbeddingRows) +
+                                " (indices travel as float32 values), received: input_dim=" +
+                                std::to_string(input_dim));
+  layers_.push_back(std::make_unique<Embedding>(input_dim, output_dim));
+}
+
+void Model::add_global_pooling1d(bool max, bool keepdims) {
+  check_not_built(built_);
+  layers_.push_back(std::make_unique<GlobalPool1D>(max, keepdims));
 }
 
 namespace {

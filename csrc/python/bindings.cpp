@@ -400,6 +400,8 @@ PYBIND11_MODULE(_core, m) {
       .def("add_reshape", &Model::add_reshape)
       .def("add_global_average_pooling2d", &Model::add_global_average_pooling2d)
       .def("add_batch_normalization", &Model::add_batch_normalization)
+      .def("add_embedding", &Model::add_embedding)
+      .def("add_global_pooling1d", &Model::add_global_pooling1d)
       .def("build", unlocked(&Model::build))
       .def("plan",
            [](Model& md, const Shape& input_shape) {

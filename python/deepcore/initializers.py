@@ -193,6 +193,8 @@ _BY_NAME = {
     "constant": Constant,
     "random_normal": RandomNormal,
     "random_uniform": RandomUniform,
+    "uniform": RandomUniform,  # Keras' alias (Embedding's default)
+    "normal": RandomNormal,
     "glorot_uniform": GlorotUniform,
     "glorot_normal": GlorotNormal,
     "he_uniform": HeUniform,

@@ -124,6 +124,15 @@ class Backend {
   virtual void avgpool_forward(const Window2D& g, const float* x, int64_t batch, float* y) = 0;
   virtual void avgpool_backward(const Window2D& g, const float* dy, int64_t batch,
                                 float* dx) = 0;
+  // Embedding (kernels.h): out (n x dim) = the rows of table (input_dim x dim) that the n
+  // float indices name. An invalid index throws std::invalid_argument (the CUDA backend
+  // records it on the device and throws at its next copy between host and device).
+  virtual void embedding_forward(const float* table, const float* idx, int64_t n, int64_t dim,
+                                 int64_t input_dim, float* out) = 0;
+  // The table's whole gradient dtable (input_dim x dim): dy's rows added into the rows
+  // their indices name, in the order of the positions (deterministic on every backend).
+  virtual void embedding_backward(const float* idx, const float* dy, int64_t n, int64_t dim,
+                                  int64_t input_dim, float* dtable) = 0;
   // dst[i, :] = src[idx[i], :] for i < rows.
   virtual void gather_rows(const float* src, const int64_t* idx, int64_t rows, int64_t cols,
                            float* dst) = 0;

@@ -200,6 +200,19 @@ void clip_by_value(float* g, int64_t n, float v);
 // g *= max_norm / ||g|| when the norm (summed in order, in double) exceeds max_norm.
 void clip_by_norm(float* g, int64_t n, double max_norm);
 
+// ------------------------------------------------------------------ embedding
+// out[i, :] = table[idx[i], :] for i < n (table: input_dim x dim); the indices are float32
+// values that must be integers in [0, input_dim) (embedding_maths.h): std::invalid_argument
+// naming the first invalid one otherwise (check_embedding_indices), before anything is written.
+void check_embedding_indices(const float* idx, int64_t n, int64_t input_dim);
+void embedding_forward(const float* table, const float* idx, int64_t n, int64_t dim,
+                       int64_t input_dim, float* out);
+// Rows [row0, row1) of the table's gradient: dtable[r, :] = the sum over i < n, in order of
+// i, of dy[i, :] where idx[i] == r (0 for a row no position names). Invalid indices are
+// skipped (embedding_forward refused them).
+void embedding_backward(const float* idx, const float* dy, int64_t n, int64_t dim,
+                        int64_t row0, int64_t row1, float* dtable);
+
 // ----------------------------------------------------------------- optimizers
 enum class Opt : int { SGD, Adam, AdamW, RMSprop, Adagrad };
 

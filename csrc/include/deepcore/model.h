@@ -85,6 +85,10 @@ class Model {
   void add_reshape(const Shape& target);  // empty target: Flatten
   void add_global_average_pooling2d();
   void add_batch_normalization(double momentum, double epsilon, bool center, bool scale);
+  // A table of input_dim rows (at most kMaxEmbeddingRows: the indices travel as float32).
+  void add_embedding(int64_t input_dim, int64_t output_dim);
+  // GlobalMaxPooling1D (max) or GlobalAveragePooling1D.
+  void add_global_pooling1d(bool max, bool keepdims);
   // The layers' shapes and the parameters for `input_shape` (without the batch axis),
   // every size checked against kMaxElements; allocates nothing.
   std::vector<Param> plan(const Shape& input_shape);

@@ -21,6 +21,12 @@ from .core import (
     ReLU,
     Softmax,
 )
+from .sequence import (
+    Embedding,
+    GlobalAveragePooling1D,
+    GlobalMaxPooling1D,
+    TimeDistributed,
+)
 
 __all__ = [
     "Layer",
@@ -40,4 +46,8 @@ __all__ = [
     "Flatten",
     "Reshape",
     "BatchNormalization",
+    "Embedding",
+    "GlobalAveragePooling1D",
+    "GlobalMaxPooling1D",
+    "TimeDistributed",
 ]

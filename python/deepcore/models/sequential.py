@@ -351,6 +351,11 @@ class Sequential:
 
     # -------------------------------------------------------------------- data
     def _inputs(self, x, name="x"):
+        # A first layer may take inputs of its own kind (an Embedding's integer indices):
+        # it checks and converts them to the engine's float32.
+        prepare = getattr(self._layers[0], "prepare_inputs", None) if self._layers else None
+        if prepare is not None:
+            x = prepare(x, name)
         engine = self._engine
         if (
             engine is not None
