@@ -171,6 +171,14 @@ class GuardedBackend final : public Backend {
   void avgpool_backward(const Window2D& g, const float* dy, int64_t batch, float* dx) override {
     run([=] { cpu_.avgpool_backward(g, real(dy), batch, real(dx)); });
   }
+  void repeat_rows(const float* x, int64_t rows, int64_t size, int64_t cols,
+                   float* y) override {
+    run([=] { cpu_.repeat_rows(real(x), rows, size, cols, real(y)); });
+  }
+  void repeat_rows_backward(const float* dy, int64_t rows, int64_t size, int64_t cols,
+                            float* dx) override {
+    run([=] { cpu_.repeat_rows_backward(real(dy), rows, size, cols, real(dx)); });
+  }
   void gather_rows(const float* src, const int64_t* idx, int64_t rows, int64_t cols,
                    float* dst) override {
     run([=] { cpu_.gather_rows(real(src), real(idx), rows, cols, real(dst)); });

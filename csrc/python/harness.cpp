@@ -163,6 +163,7 @@ void add_all(py::module_& m) {
   add_update(m);
   add_losses(m);
   add_conv(m);
+  add_conv1d(m);
 }
 
 }  // namespace harness

@@ -66,6 +66,8 @@ void add_update(py::module_& m);
 void add_losses(py::module_& m);
 // harness_conv.cpp: im2col / col2im, max and average pooling, batch normalization.
 void add_conv(py::module_& m);
+// harness_conv1d.cpp: 1-D (dilated, causal) im2col / col2im, row repetition.
+void add_conv1d(py::module_& m);
 // Every family: what bindings.cpp calls.
 void add_all(py::module_& m);
 

@@ -124,6 +124,11 @@ class Backend {
   virtual void avgpool_forward(const Window2D& g, const float* x, int64_t batch, float* y) = 0;
   virtual void avgpool_backward(const Window2D& g, const float* dy, int64_t batch,
                                 float* dx) = 0;
+  // repeat_rows and its adjoint (kernels.h): UpSampling1D.
+  virtual void repeat_rows(const float* x, int64_t rows, int64_t size, int64_t cols,
+                           float* y) = 0;
+  virtual void repeat_rows_backward(const float* dy, int64_t rows, int64_t size, int64_t cols,
+                                    float* dx) = 0;
   // dst[i, :] = src[idx[i], :] for i < rows.
   virtual void gather_rows(const float* src, const int64_t* idx, int64_t rows, int64_t cols,
                            float* dst) = 0;
