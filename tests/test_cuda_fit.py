@@ -9,7 +9,7 @@ results agree with the CPU's to float32 rounding, not to the bit.
 
 import numpy as np
 import pytest
-from test_guarded import cnn, mlp
+from test_guarded import EVERY_MODEL, mlp
 
 import deepcore as dc
 from deepcore import _core
@@ -37,7 +37,7 @@ def train(device, make):
     return model, x, y, h.history
 
 
-@pytest.mark.parametrize("make", [mlp, cnn], ids=["mlp-bn-dropout", "cnn"])
+@EVERY_MODEL
 def test_fit_on_the_gpu_gives_the_cpus_numbers(make):
     cpu, x, y, hc = train("cpu", make)
     gpu, _, _, hg = train("cuda", make)
@@ -52,7 +52,7 @@ def test_fit_on_the_gpu_gives_the_cpus_numbers(make):
     np.testing.assert_allclose(gpu.predict(x, verbose=0), cpu.predict(x, verbose=0), atol=1e-4)
 
 
-@pytest.mark.parametrize("make", [mlp, cnn], ids=["mlp-bn-dropout", "cnn"])
+@EVERY_MODEL
 def test_no_copy_between_host_and_gpu_per_batch(make):
     # Host and GPU wait for each other only at copies: an epoch makes as many with 40
     # batches as with 8.

@@ -71,7 +71,7 @@ def cnn(rng):
     return m, x, y
 
 
-def seq(rng):
+def text(rng):
     m = dc.Sequential(
         [
             dc.Input(shape=(9,)),
@@ -91,6 +91,31 @@ def seq(rng):
     return m, x, y
 
 
+def seq1d(rng):
+    m = dc.Sequential(
+        [
+            dc.Input(shape=(13, 3)),
+            dc.layers.Conv1D(4, 3, padding="causal", dilation_rate=2, activation="relu"),
+            dc.layers.MaxPooling1D(2, padding="same"),
+            dc.layers.UpSampling1D(3),
+            dc.layers.Conv1D(4, 3, strides=2, padding="same", activation="tanh"),
+            dc.layers.AveragePooling1D(2),
+            dc.layers.Flatten(),
+            dc.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    m.compile(dc.optimizers.Adam(1e-2), "categorical_crossentropy", ["accuracy"])
+    x = rng.normal(size=(60, 13, 3)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 60)]
+    return m, x, y
+
+
+# Every model above: dense with batch norm and dropout, convolutional, text, 1-D conv.
+EVERY_MODEL = pytest.mark.parametrize(
+    "make", [mlp, cnn, text, seq1d], ids=["mlp-bn-dropout", "cnn", "text", "conv1d"]
+)
+
+
 def copies_of(call, *args):
     """call(*args), and the (uploads, downloads) it made."""
     before = _core.device_copies(GUARDED)
@@ -99,7 +124,7 @@ def copies_of(call, *args):
     return result, (after[0] - before[0], after[1] - before[1])
 
 
-@pytest.mark.parametrize("make", [mlp, cnn, seq], ids=["mlp-bn-dropout", "cnn", "seq"])
+@EVERY_MODEL
 def test_the_guarded_backend_trains_to_the_cpus_bits(make, rng):
     model, x, y = make(rng)
     cpu, guarded = twin(model, x, y)
@@ -132,7 +157,7 @@ def test_the_guarded_backend_trains_to_the_cpus_bits(make, rng):
     np.testing.assert_array_equal(ga, gb)
 
 
-@pytest.mark.parametrize("make", [mlp, cnn, seq], ids=["mlp-bn-dropout", "cnn", "seq"])
+@EVERY_MODEL
 def test_copies_per_call_do_not_grow_with_the_batches(make, rng):
     # Data goes to the device once (a dataset), and per call only the row order and the
     # per-step values (learning rate, step count, seeds) go, and the loss and metrics come
@@ -190,7 +215,7 @@ def fit_everything(make, tmp_path):
     )
 
 
-@pytest.mark.parametrize("make", [mlp, cnn, seq], ids=["mlp-bn-dropout", "cnn", "seq"])
+@EVERY_MODEL
 def test_a_keras_workflow_on_the_guarded_backend(make, tmp_path, request):
     # What a user writes, on a device whose memory the host cannot read: the weights
     # go through host copies (layers see them, get_weights, saving), never through views.
@@ -205,7 +230,7 @@ def test_a_keras_workflow_on_the_guarded_backend(make, tmp_path, request):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("make", [mlp, cnn, seq], ids=["mlp-bn-dropout", "cnn", "seq"])
+@EVERY_MODEL
 def test_fit_copies_its_data_once_and_a_constant_per_epoch(make, on_guarded):
     # The training and validation data go to the device once per fit; an epoch then copies
     # the same few values whatever the number of batches or rows.

@@ -469,6 +469,18 @@ class CpuBackend final : public Backend {
       deepcore::embedding_backward(idx, dy, n, dim, r0, r1, dtable);
     });
   }
+  void repeat_rows(const float* x, int64_t rows, int64_t size, int64_t cols,
+                   float* y) override {
+    parallel_for(rows, grain_for((size + 1) * cols), [&](int64_t r0, int64_t r1) {
+      deepcore::repeat_rows(x + r0 * cols, r1 - r0, size, cols, y + r0 * size * cols);
+    });
+  }
+  void repeat_rows_backward(const float* dy, int64_t rows, int64_t size, int64_t cols,
+                            float* dx) override {
+    parallel_for(rows, grain_for((size + 1) * cols), [&](int64_t r0, int64_t r1) {
+      deepcore::repeat_rows_backward(dy + r0 * size * cols, r1 - r0, size, cols, dx + r0 * cols);
+    });
+  }
 
   void gather_rows(const float* src, const int64_t* idx, int64_t rows, int64_t cols,
                    float* dst) override {

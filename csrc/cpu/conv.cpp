@@ -35,6 +35,26 @@ Window2D make_window(int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, in
   return g;
 }
 
+Window2D make_window_1d(int64_t steps, int64_t c, int64_t k, int64_t s, int64_t d, Padding p) {
+  const int64_t span = (k - 1) * d + 1;  // the input positions a window spans
+  Window2D g{1, steps, c, 1, k, 1, s, 0, 0, 1, 0};
+  g.dw = d;
+  if (p == Padding::Valid) {
+    if (span > steps)
+      throw std::invalid_argument(
+          "window of " + std::to_string(k) +
+          (d > 1 ? " dilated by " + std::to_string(d) + " (" + std::to_string(span) + " steps)"
+                 : std::string()) +
+          " is longer than the input's " + std::to_string(steps) + " steps with padding='valid'");
+    g.ow = (steps - span) / s + 1;
+  } else {
+    g.ow = (steps + s - 1) / s;
+    g.pad_left = p == Padding::Causal ? span - 1
+                                      : std::max<int64_t>((g.ow - 1) * s + span - steps, 0) / 2;
+  }
+  return g;
+}
+
 namespace {
 
 // Copies (or adds) one run of n contiguous floats: a window row of kw * c values.
@@ -63,9 +83,53 @@ inline void window_runs(const Window2D& g, int64_t oy, int64_t ox, F&& f) {
   }
 }
 
+// Dilated windows: calls f(col, in) for every position of the window of output (oy, ox)
+// that lies in the image, in the window's row-major order: c floats at input offset `in`
+// and at offset `col` of the window's im2col row.
+template <class F>
+inline void dilated_positions(const Window2D& g, int64_t oy, int64_t ox, F&& f) {
+  for (int64_t ky = 0; ky < g.kh; ++ky) {
+    const int64_t iy = window::input_at(oy, ky * g.dh, g.sh, g.pad_top);
+    if (iy < 0 || iy >= g.h) continue;
+    for (int64_t kx = 0; kx < g.kw; ++kx) {
+      const int64_t ix = window::input_at(ox, kx * g.dw, g.sw, g.pad_left);
+      if (ix >= 0 && ix < g.w) f((ky * g.kw + kx) * g.c, (iy * g.w + ix) * g.c);
+    }
+  }
+}
+
+bool dilated(const Window2D& g) { return g.dh != 1 || g.dw != 1; }
+
+void im2col_dilated(const Window2D& g, const float* x, int64_t batch, float* cols) {
+  const int64_t row = g.kh * g.kw * g.c, image = g.h * g.w * g.c;
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t oy = 0; oy < g.oh; ++oy)
+      for (int64_t ox = 0; ox < g.ow; ++ox) {
+        float* dst = cols + ((n * g.oh + oy) * g.ow + ox) * row;
+        std::fill(dst, dst + row, 0.f);
+        dilated_positions(g, oy, ox, [&](int64_t col, int64_t in) {
+          copy_run(dst + col, x + n * image + in, g.c);
+        });
+      }
+}
+
+void col2im_dilated(const Window2D& g, const float* cols, int64_t batch, float* dx) {
+  const int64_t row = g.kh * g.kw * g.c, image = g.h * g.w * g.c;
+  std::fill(dx, dx + batch * image, 0.f);
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t oy = 0; oy < g.oh; ++oy)
+      for (int64_t ox = 0; ox < g.ow; ++ox) {
+        const float* src = cols + ((n * g.oh + oy) * g.ow + ox) * row;
+        dilated_positions(g, oy, ox, [&](int64_t col, int64_t in) {
+          add_run(dx + n * image + in, src + col, g.c);
+        });
+      }
+}
+
 }  // namespace
 
 void im2col(const Window2D& g, const float* x, int64_t batch, float* cols) {
+  if (dilated(g)) return im2col_dilated(g, x, batch, cols);
   const int64_t row = g.kh * g.kw * g.c, image = g.h * g.w * g.c;
   const bool padded = g.pad_top > 0 || g.pad_left > 0 || (g.oh - 1) * g.sh + g.kh > g.h ||
                       (g.ow - 1) * g.sw + g.kw > g.w;
@@ -106,6 +170,7 @@ void im2col(const Window2D& g, const float* x, int64_t batch, float* cols) {
 }
 
 void col2im(const Window2D& g, const float* cols, int64_t batch, float* dx) {
+  if (dilated(g)) return col2im_dilated(g, cols, batch, dx);
   const int64_t row = g.kh * g.kw * g.c, image = g.h * g.w * g.c;
   std::fill(dx, dx + batch * image, 0.f);
   for (int64_t n = 0; n < batch; ++n) {
@@ -184,6 +249,19 @@ void avgpool_forward(const Window2D& g, const float* x, int64_t batch, float* y)
 #pragma omp simd
     for (int64_t ci = 0; ci < g.c; ++ci) yo[ci] += xi[ci] * inv;
   });
+}
+
+void repeat_rows(const float* x, int64_t rows, int64_t size, int64_t cols, float* y) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < size; ++j) copy_run(y + (r * size + j) * cols, x + r * cols, cols);
+}
+
+void repeat_rows_backward(const float* dy, int64_t rows, int64_t size, int64_t cols, float* dx) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* d = dx + r * cols;
+    copy_run(d, dy + r * size * cols, cols);
+    for (int64_t j = 1; j < size; ++j) add_run(d, dy + (r * size + j) * cols, cols);
+  }
 }
 
 void avgpool_backward(const Window2D& g, const float* dy, int64_t batch, float* dx) {

@@ -179,6 +179,14 @@ class GuardedBackend final : public Backend {
                           int64_t input_dim, float* dtable) override {
     run([=] { cpu_.embedding_backward(real(idx), real(dy), n, dim, input_dim, real(dtable)); });
   }
+  void repeat_rows(const float* x, int64_t rows, int64_t size, int64_t cols,
+                   float* y) override {
+    run([=] { cpu_.repeat_rows(real(x), rows, size, cols, real(y)); });
+  }
+  void repeat_rows_backward(const float* dy, int64_t rows, int64_t size, int64_t cols,
+                            float* dx) override {
+    run([=] { cpu_.repeat_rows_backward(real(dy), rows, size, cols, real(dx)); });
+  }
   void gather_rows(const float* src, const int64_t* idx, int64_t rows, int64_t cols,
                    float* dst) override {
     run([=] { cpu_.gather_rows(real(src), real(idx), rows, cols, real(dst)); });

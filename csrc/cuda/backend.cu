@@ -315,6 +315,14 @@ class CudaBackend final : public Backend {
   void avgpool_backward(const Window2D& g, const float* dy, int64_t batch, float* dx) override {
     cuda::avgpool_backward(stream(), g, dy, batch, dx);
   }
+  void repeat_rows(const float* x, int64_t rows, int64_t size, int64_t cols,
+                   float* y) override {
+    cuda::repeat_rows(stream(), x, rows, size, cols, y);
+  }
+  void repeat_rows_backward(const float* dy, int64_t rows, int64_t size, int64_t cols,
+                            float* dx) override {
+    cuda::repeat_rows_backward(stream(), dy, rows, size, cols, dx);
+  }
 
  private:
   static constexpr size_t kWorkspace = size_t(32) << 20;

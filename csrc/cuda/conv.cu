@@ -19,7 +19,7 @@ using window::Range;
 // on the GPU), int64_t otherwise.
 template <class I>
 struct Geom {
-  I h, w, c, kh, kw, sh, sw, pt, pl, oh, ow;
+  I h, w, c, kh, kw, sh, sw, pt, pl, oh, ow, dh, dw;
 };
 
 template <class I>
@@ -27,15 +27,16 @@ Geom<I> geom(const Window2D& g) {
   return {static_cast<I>(g.h),  static_cast<I>(g.w),  static_cast<I>(g.c),
           static_cast<I>(g.kh), static_cast<I>(g.kw), static_cast<I>(g.sh),
           static_cast<I>(g.sw), static_cast<I>(g.pad_top), static_cast<I>(g.pad_left),
-          static_cast<I>(g.oh), static_cast<I>(g.ow)};
+          static_cast<I>(g.oh), static_cast<I>(g.ow), static_cast<I>(g.dh),
+          static_cast<I>(g.dw)};
 }
 
 // Whether the int32_t kernels can run: the `in` and `out` elements they index, and the
 // sums of positions, window sizes and strides along each axis, stay below 2^31.
 bool fits_int32(const Window2D& g, int64_t in, int64_t out) {
   constexpr int64_t kMax = INT32_MAX;
-  return in <= kMax && out <= kMax && 2 * (g.h + g.kh + g.sh) <= kMax &&
-         2 * (g.w + g.kw + g.sw) <= kMax;
+  return in <= kMax && out <= kMax && 2 * (g.h + g.kh * g.dh + g.sh) <= kMax &&
+         2 * (g.w + g.kw * g.dw + g.sw) <= kMax;
 }
 
 __device__ inline int64_t first_index() {
@@ -59,15 +60,16 @@ __global__ void im2col_kernel(Geom<I> g, const float* __restrict__ x, float* __r
     const I ox = j % g.ow;
     j /= g.ow;
     const I oy = j % g.oh, n = j / g.oh;
-    const I iy = window::input_at(oy, ky, g.sh, g.pt);
-    const I ix = window::input_at(ox, kx, g.sw, g.pl);
+    const I iy = window::input_at(oy, ky * g.dh, g.sh, g.pt);
+    const I ix = window::input_at(ox, kx * g.dw, g.sw, g.pl);
     const bool inside = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w;
     cols[t] = inside ? x[((n * g.h + iy) * g.w + ix) * g.c + ci] : 0.f;
   }
 }
 
 // dx[n, iy, ix, ci] = the sum over the windows (oy, ox) covering (iy, ix), in increasing
-// order, of their cols entry that reads it: one thread per input element.
+// order, of their cols entry that reads it: one thread per input element. Dilated windows
+// are found by offset, the largest first (the earliest window).
 template <class I>
 __global__ void col2im_kernel(Geom<I> g, const float* __restrict__ cols, float* __restrict__ dx,
                               int64_t total) {
@@ -78,6 +80,20 @@ __global__ void col2im_kernel(Geom<I> g, const float* __restrict__ cols, float* 
     const I ix = j % g.w;
     j /= g.w;
     const I iy = j % g.h, n = j / g.h;
+    if (g.dh != 1 || g.dw != 1) {
+      float s = 0.f;
+      for (I ky = g.kh - 1; ky >= 0; --ky) {
+        const I oy = window::window_reading(iy, ky, g.sh, g.dh, g.pt, g.oh);
+        if (oy < 0) continue;
+        for (I kx = g.kw - 1; kx >= 0; --kx) {
+          const I ox = window::window_reading(ix, kx, g.sw, g.dw, g.pl, g.ow);
+          if (ox >= 0)
+            s += cols[((((n * g.oh + oy) * g.ow + ox) * g.kh + ky) * g.kw + kx) * g.c + ci];
+        }
+      }
+      dx[t] = s;
+      continue;
+    }
     const Range<I> oys = window::windows_covering(iy, g.kh, g.sh, g.pt, g.oh);
     const Range<I> oxs = window::windows_covering(ix, g.kw, g.sw, g.pl, g.ow);
     float s = 0.f;
@@ -212,7 +228,57 @@ void launch(const Window2D& g, int64_t in, int64_t out, int64_t total, const cha
   check_launch(what);
 }
 
+// y[r, k, ci] = x[r, ci]: one thread per element of y.
+template <class I>
+__global__ void repeat_rows_kernel(const float* __restrict__ x, I size, I cols,
+                                   float* __restrict__ y, int64_t total) {
+  for (int64_t t = first_index(); t < total; t += grid_stride()) {
+    const I j = static_cast<I>(t), ci = j % cols;
+    y[t] = x[j / cols / size * cols + ci];
+  }
+}
+
+// dx[r, ci] = dy[r, 0, ci] + dy[r, 1, ci] + ... (in that order, as the CPU): one thread per
+// element of dx.
+template <class I>
+__global__ void repeat_rows_backward_kernel(const float* __restrict__ dy, I size, I cols,
+                                            float* __restrict__ dx, int64_t total) {
+  for (int64_t t = first_index(); t < total; t += grid_stride()) {
+    const I j = static_cast<I>(t), r = j / cols, ci = j % cols;
+    const float* d = dy + r * size * cols + ci;
+    float s = d[0];
+    for (I k = 1; k < size; ++k) s += d[k * cols];
+    dx[t] = s;
+  }
+}
+
 }  // namespace
+
+void repeat_rows(cudaStream_t stream, const float* x, int64_t rows, int64_t size, int64_t cols,
+                 float* y) {
+  const int64_t total = rows * size * cols;
+  if (total <= 0) return;
+  if (total <= INT32_MAX)
+    repeat_rows_kernel<int32_t><<<blocks_for(total), kThreads, 0, stream>>>(
+        x, static_cast<int32_t>(size), static_cast<int32_t>(cols), y, total);
+  else
+    repeat_rows_kernel<int64_t><<<blocks_for(total), kThreads, 0, stream>>>(x, size, cols, y,
+                                                                              total);
+  check_launch("repeat_rows");
+}
+
+void repeat_rows_backward(cudaStream_t stream, const float* dy, int64_t rows, int64_t size,
+                          int64_t cols, float* dx) {
+  const int64_t total = rows * cols;
+  if (total <= 0) return;
+  if (rows * size * cols <= INT32_MAX)
+    repeat_rows_backward_kernel<int32_t><<<blocks_for(total), kThreads, 0, stream>>>(
+        dy, static_cast<int32_t>(size), static_cast<int32_t>(cols), dx, total);
+  else
+    repeat_rows_backward_kernel<int64_t><<<blocks_for(total), kThreads, 0, stream>>>(
+        dy, size, cols, dx, total);
+  check_launch("repeat_rows_backward");
+}
 
 void im2col(cudaStream_t stream, const Window2D& g, const float* x, int64_t batch, float* cols) {
   const int64_t in = batch * g.h * g.w * g.c, out = batch * g.oh * g.ow * g.kh * g.kw * g.c;

@@ -12,7 +12,7 @@
 namespace deepcore {
 namespace cuda {
 
-// cols[(n, oy, ox), (ky, kx, ci)] = x[n, oy*sh + ky - pad_top, ox*sw + kx - pad_left, ci]
+// cols[(n, oy, ox), (ky, kx, ci)] = x[n, oy*sh + ky*dh - pad_top, ox*sw + kx*dw - pad_left, ci]
 // (0 in the padding).
 void im2col(cudaStream_t stream, const Window2D& g, const float* x, int64_t batch, float* cols);
 // dx = the sum of the cols entries that im2col reads from each input element, added in
@@ -31,6 +31,12 @@ void avgpool_forward(cudaStream_t stream, const Window2D& g, const float* x, int
                      float* y);
 void avgpool_backward(cudaStream_t stream, const Window2D& g, const float* dy, int64_t batch,
                       float* dx);
+
+// y[r, k, :] = x[r, :] for k < size, and its adjoint (kernels.h's repeat_rows).
+void repeat_rows(cudaStream_t stream, const float* x, int64_t rows, int64_t size, int64_t cols,
+                 float* y);
+void repeat_rows_backward(cudaStream_t stream, const float* dy, int64_t rows, int64_t size,
+                          int64_t cols, float* dx);
 
 }  // namespace cuda
 }  // namespace deepcore

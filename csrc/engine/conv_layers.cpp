@@ -30,6 +30,22 @@ Window2D build_window(const char* layer, const char* what, const Shape& in, int6
 
 }  // namespace
 
+// The window of a 1-D layer over sequence input `in` (steps, channels); a window that
+// does not fit raises an error naming the layer.
+Window2D build_window_1d(const char* layer, const char* what, const Shape& in, int64_t k,
+                         int64_t stride, int64_t dilation, Padding padding) {
+  if (in.size() != 2)
+    throw std::invalid_argument(std::string(layer) +
+                                " expects inputs of shape (batch, steps, channels), received " +
+                                shape_str(in, true));
+  try {
+    return make_window_1d(in[0], in[1], k, stride, dilation, padding);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string(layer) + ": " + what + " " + e.what() +
+                                ", input shape " + shape_str(in, true));
+  }
+}
+
 // --------------------------------------------------------------------- Conv2D
 void Conv2D::build(const Shape& in) {
   g_ = build_window("Conv2D", "kernel", in, kh_, kw_, sh_, sw_, same_);
@@ -65,8 +81,14 @@ void Conv2D::backward(Backend& be, const float*, const float* y, const float* dy
 
 // --------------------------------------------------------------------- Pool2D
 void Pool2D::build(const Shape& in) {
-  g_ = build_window(name(), "pool", in, ph_, pw_, sh_, sw_, same_);
   in_shape = in;
+  if (one_d_) {
+    g_ = build_window_1d(name(), "pool", in, pw_, sw_, 1,
+                         same_ ? Padding::Same : Padding::Valid);
+    out_shape = {g_.ow, g_.c};
+    return;
+  }
+  g_ = build_window(name(), "pool", in, ph_, pw_, sh_, sw_, same_);
   out_shape = {g_.oh, g_.ow, g_.c};
 }
 

@@ -13,6 +13,11 @@ namespace deepcore {
 // A shape for messages: "(2, 3)", "(5,)", or with the batch axis "(None, 2, 3)".
 std::string shape_str(const Shape& s, bool with_batch = false);
 
+// The window of a 1-D layer (Conv1D, 1-D pooling) over input (steps, channels), or
+// invalid_argument naming `layer` and `what` ("kernel", "pool") when it does not fit.
+Window2D build_window_1d(const char* layer, const char* what, const Shape& in, int64_t k,
+                         int64_t stride, int64_t dilation, Padding padding);
+
 class Layer {
  public:
   virtual ~Layer() = default;
@@ -154,12 +159,16 @@ class Conv2D final : public AffineLayer {
   DeviceArray<float> cols_;
 };
 
-// MaxPooling2D and AveragePooling2D.
+// MaxPooling2D and AveragePooling2D; with `one_d`, MaxPooling1D and AveragePooling1D over
+// (steps, channels) sequences (a window of height 1: ph = sh = 1).
 class Pool2D final : public Layer {
  public:
-  Pool2D(bool max, int64_t ph, int64_t pw, int64_t sh, int64_t sw, bool same)
-      : max_(max), ph_(ph), pw_(pw), sh_(sh), sw_(sw), same_(same) {}
-  const char* name() const override { return max_ ? "MaxPooling2D" : "AveragePooling2D"; }
+  Pool2D(bool max, int64_t ph, int64_t pw, int64_t sh, int64_t sw, bool same, bool one_d = false)
+      : max_(max), one_d_(one_d), ph_(ph), pw_(pw), sh_(sh), sw_(sw), same_(same) {}
+  const char* name() const override {
+    if (one_d_) return max_ ? "MaxPooling1D" : "AveragePooling1D";
+    return max_ ? "MaxPooling2D" : "AveragePooling2D";
+  }
   void build(const Shape& in) override;
   void reserve(Backend& be, int64_t rows) override;
   void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
@@ -168,11 +177,52 @@ class Pool2D final : public Layer {
                 int64_t rows, bool dy_is_preact) override;
 
  private:
-  bool max_;
+  bool max_, one_d_;
   int64_t ph_, pw_, sh_, sw_;
   bool same_;
   Window2D g_;
   DeviceArray<int32_t> argmax_;
+};
+
+// Conv1D over (steps, channels) sequences: a Conv2D of height 1 whose window may be
+// dilated and padded causally (all the padding on the left).
+class Conv1D final : public AffineLayer {
+ public:
+  Conv1D(int64_t filters, int64_t k, int64_t stride, int64_t dilation, Padding padding,
+         ActSpec act, bool use_bias)
+      : AffineLayer(act, use_bias), filters_(filters), k_(k), stride_(stride),
+        dilation_(dilation), padding_(padding) {}
+  const char* name() const override { return "Conv1D"; }
+  void build(const Shape& in) override;
+  std::vector<Shape> param_shapes() const override;
+  std::vector<Shape> scratch_shapes() const override { return {{g_.ow, k_, g_.c}}; }
+  void bind(float* w, float* g) override { bind_affine(w, g, k_ * g_.c * filters_); }
+  void reserve(Backend& be, int64_t rows) override;
+  void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
+               const uint64_t* seed) override;
+  void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
+                int64_t rows, bool dy_is_preact) override;
+
+ private:
+  int64_t filters_, k_, stride_, dilation_;
+  Padding padding_;
+  Window2D g_;
+  DeviceArray<float> cols_;
+};
+
+// UpSampling1D: each step repeated `size` times, (steps, c) -> (steps * size, c).
+class UpSampling1D final : public Layer {
+ public:
+  explicit UpSampling1D(int64_t size) : size_(size) {}
+  const char* name() const override { return "UpSampling1D"; }
+  void build(const Shape& in) override;
+  void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
+               const uint64_t* seed) override;
+  void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
+                int64_t rows, bool dy_is_preact) override;
+
+ private:
+  int64_t size_;
 };
 
 // Flatten and Reshape: the same values under another shape.

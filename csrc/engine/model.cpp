@@ -80,6 +80,32 @@ void Model::add_pool2d(bool max, int64_t ph, int64_t pw, int64_t sh, int64_t sw,
   layers_.push_back(std::make_unique<Pool2D>(max, ph, pw, sh, sw, same));
 }
 
+void Model::add_conv1d(int64_t filters, int64_t kernel_size, int64_t stride, int64_t dilation,
+                       Padding padding, ActSpec act, bool use_bias) {
+  check_not_built(built_);
+  check_positive("Conv1D", "filters", {filters});
+  check_positive("Conv1D", "kernel_size", {kernel_size});
+  check_positive("Conv1D", "strides", {stride});
+  check_positive("Conv1D", "dilation_rate", {dilation});
+  if (stride > 1 && dilation > 1)
+    throw std::invalid_argument("Conv1D: strides > 1 is not supported with dilation_rate > 1");
+  layers_.push_back(
+      std::make_unique<Conv1D>(filters, kernel_size, stride, dilation, padding, act, use_bias));
+}
+
+void Model::add_pool1d(bool max, int64_t pool_size, int64_t stride, bool same) {
+  check_not_built(built_);
+  check_positive(max ? "MaxPooling1D" : "AveragePooling1D", "pool_size and strides",
+                 {pool_size, stride});
+  layers_.push_back(std::make_unique<Pool2D>(max, 1, pool_size, 1, stride, same, true));
+}
+
+void Model::add_upsampling1d(int64_t size) {
+  check_not_built(built_);
+  check_positive("UpSampling1D", "size", {size});
+  layers_.push_back(std::make_unique<UpSampling1D>(size));
+}
+
 void Model::add_reshape(const Shape& target) {
   check_not_built(built_);
   layers_.push_back(std::make_unique<Reshape>(target));

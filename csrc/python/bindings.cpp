@@ -265,6 +265,10 @@ PYBIND11_MODULE(_core, m) {
       .value("gelu", Act::Gelu)
       .value("exponential", Act::Exponential)
       .value("step", Act::Step);
+  py::enum_<Padding>(m, "Padding")
+      .value("valid", Padding::Valid)
+      .value("same", Padding::Same)
+      .value("causal", Padding::Causal);
   py::enum_<Loss>(m, "Loss")
       .value("mean_squared_error", Loss::MeanSquaredError)
       .value("mean_absolute_error", Loss::MeanAbsoluteError)
@@ -397,6 +401,9 @@ PYBIND11_MODULE(_core, m) {
       .def("add_dropout", &Model::add_dropout, py::arg("rate"), py::arg("seed") = py::none())
       .def("add_conv2d", &Model::add_conv2d)
       .def("add_pool2d", &Model::add_pool2d)
+      .def("add_conv1d", &Model::add_conv1d)
+      .def("add_pool1d", &Model::add_pool1d)
+      .def("add_upsampling1d", &Model::add_upsampling1d)
       .def("add_reshape", &Model::add_reshape)
       .def("add_global_average_pooling2d", &Model::add_global_average_pooling2d)
       .def("add_batch_normalization", &Model::add_batch_normalization)

@@ -68,6 +68,8 @@ void add_losses(py::module_& m);
 void add_conv(py::module_& m);
 // harness_embedding.cpp: the Embedding gather and its gradient.
 void add_embedding(py::module_& m);
+// harness_conv1d.cpp: 1-D (dilated, causal) im2col / col2im, row repetition.
+void add_conv1d(py::module_& m);
 // Every family: what bindings.cpp calls.
 void add_all(py::module_& m);
 

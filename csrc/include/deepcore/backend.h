@@ -133,6 +133,11 @@ class Backend {
   // their indices name, in the order of the positions (deterministic on every backend).
   virtual void embedding_backward(const float* idx, const float* dy, int64_t n, int64_t dim,
                                   int64_t input_dim, float* dtable) = 0;
+  // repeat_rows and its adjoint (kernels.h): UpSampling1D.
+  virtual void repeat_rows(const float* x, int64_t rows, int64_t size, int64_t cols,
+                           float* y) = 0;
+  virtual void repeat_rows_backward(const float* dy, int64_t rows, int64_t size, int64_t cols,
+                                    float* dx) = 0;
   // dst[i, :] = src[idx[i], :] for i < rows.
   virtual void gather_rows(const float* src, const int64_t* idx, int64_t rows, int64_t cols,
                            float* dst) = 0;

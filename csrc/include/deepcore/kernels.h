@@ -146,13 +146,23 @@ struct Window2D {
   int64_t sh = 1, sw = 1;               // strides
   int64_t pad_top = 0, pad_left = 0;    // "same" padding (Keras/TensorFlow split)
   int64_t oh = 0, ow = 0;               // output height, width
+  int64_t dh = 1, dw = 1;               // dilation: the window reads every d-th position
 };
+
+// Keras' padding of a 1-D window: none, TensorFlow's "same" split, or "causal" (all of it
+// on the left: (kernel - 1) * dilation positions).
+enum class Padding : int { Valid = 0, Same = 1, Causal = 2 };
 
 // Keras' output size and padding for `same` (true) or `valid` (false).
 Window2D make_window(int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t sh,
                      int64_t sw, bool same);
 
-// cols[(n, oy, ox), (ky, kx, ci)] = x[n, oy*sh + ky - pad_top, ox*sw + kx - pad_left, ci]
+// The window of a 1-D layer (Conv1D, pooling) over (steps, c) sequences, as a Window2D of
+// height 1: Keras' output length for kernel k, stride s and dilation d (invalid_argument
+// when the dilated kernel is longer than the input with padding="valid").
+Window2D make_window_1d(int64_t steps, int64_t c, int64_t k, int64_t s, int64_t d, Padding p);
+
+// cols[(n, oy, ox), (ky, kx, ci)] = x[n, oy*sh + ky*dh - pad_top, ox*sw + kx*dw - pad_left, ci]
 // (0 outside the image). cols: (batch * oh * ow) x (kh * kw * c).
 void im2col(const Window2D& g, const float* x, int64_t batch, float* cols);
 // The adjoint: dx = 0, then dx[...] += cols[...] for every entry im2col reads.
@@ -168,6 +178,11 @@ void maxpool_backward(const Window2D& g, const float* dy, const int32_t* argmax,
 // Average pooling over the valid (non-padding) part of each window.
 void avgpool_forward(const Window2D& g, const float* x, int64_t batch, float* y);
 void avgpool_backward(const Window2D& g, const float* dy, int64_t batch, float* dx);
+
+// UpSampling1D: y[r, j, :] = x[r, :] for j < size (x: rows x cols, y: rows * size x cols),
+// and its adjoint dx[r, :] = the sum over j, in increasing order, of dy[r, j, :].
+void repeat_rows(const float* x, int64_t rows, int64_t size, int64_t cols, float* y);
+void repeat_rows_backward(const float* dy, int64_t rows, int64_t size, int64_t cols, float* dx);
 
 // True when no value is NaN or infinite.
 bool all_finite(const float* x, int64_t n);

@@ -82,6 +82,10 @@ class Model {
   void add_conv2d(int64_t filters, int64_t kh, int64_t kw, int64_t sh, int64_t sw, bool same,
                   ActSpec act, bool use_bias);
   void add_pool2d(bool max, int64_t ph, int64_t pw, int64_t sh, int64_t sw, bool same);
+  void add_conv1d(int64_t filters, int64_t kernel_size, int64_t stride, int64_t dilation,
+                  Padding padding, ActSpec act, bool use_bias);
+  void add_pool1d(bool max, int64_t pool_size, int64_t stride, bool same);
+  void add_upsampling1d(int64_t size);
   void add_reshape(const Shape& target);  // empty target: Flatten
   void add_global_average_pooling2d();
   void add_batch_normalization(double momentum, double epsilon, bool center, bool scale);

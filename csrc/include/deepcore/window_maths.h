@@ -1,7 +1,8 @@
 // Index arithmetic of 2-D windows (convolutions and pooling) over NHWC images, shared by
 // the CPU kernels (cpu/conv.cpp) and the CUDA kernels (cuda/conv.cu). Along one axis, the
 // window of output position o starts at input position o * stride - pad and spans k
-// positions; those outside [0, size) are padding. The integer type T is the caller's:
+// positions (a dilated window, d > 1, reads every d-th of (k - 1) * d + 1 positions);
+// those outside [0, size) are padding. The integer type T is the caller's:
 // int64_t on the CPU, int32_t or int64_t on the GPU (whichever the sizes allow).
 #pragma once
 
@@ -52,6 +53,17 @@ DC_HD inline Range<T> windows_covering(T i, T k, T stride, T pad, T count) {
   const T t = i + pad;
   const T last = t / stride + 1;
   return {t >= k ? (t - k) / stride + 1 : T(0), last < count ? last : count};
+}
+
+// Dilated windows (dilation d > 1: offset k reads input_at(o, k * d, stride, pad)): the
+// output whose window reads input position i at offset k, or -1 when that output would
+// not be one of the `count`. Each window reads i at one offset at most, and a larger k
+// belongs to an earlier window.
+template <class T>
+DC_HD inline T window_reading(T i, T k, T stride, T dilation, T pad, T count) {
+  const T t = i + pad - k * dilation;
+  if (t < 0 || t % stride != 0) return T(-1);
+  return t / stride < count ? t / stride : T(-1);
 }
 
 // Max pooling: whether value v replaces the window's running maximum `best`. Only a

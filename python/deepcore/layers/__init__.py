@@ -1,12 +1,16 @@
 """Layers with Keras' names and arguments."""
 
 from .convolutional import (
+    AveragePooling1D,
     AveragePooling2D,
+    Conv1D,
     Conv2D,
     Flatten,
     GlobalAveragePooling2D,
+    MaxPooling1D,
     MaxPooling2D,
     Reshape,
+    UpSampling1D,
 )
 from .core import (
     ELU,
@@ -39,6 +43,10 @@ __all__ = [
     "ELU",
     "Softmax",
     "Dropout",
+    "Conv1D",
+    "MaxPooling1D",
+    "AveragePooling1D",
+    "UpSampling1D",
     "Conv2D",
     "MaxPooling2D",
     "AveragePooling2D",

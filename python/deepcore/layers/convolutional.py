@@ -1,14 +1,19 @@
-"""Image layers (channels_last, NHWC): Conv2D, pooling, Flatten, Reshape."""
+"""Convolution layers (channels_last): Conv1D and Conv2D, their pooling, UpSampling1D,
+Flatten, Reshape."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .. import activations
+from .. import _core, activations
 from .._registry import MAX_SIZE, check_positive_int, is_size
 from .core import KernelLayer, Layer, _shape_arg
 
 __all__ = [
+    "Conv1D",
+    "MaxPooling1D",
+    "AveragePooling1D",
+    "UpSampling1D",
     "Conv2D",
     "MaxPooling2D",
     "AveragePooling2D",
@@ -32,6 +37,22 @@ def _pair(value, name: str, owner: str) -> tuple[int, int]:
             f"Received: {name}={value!r}"
         )
     return int(pair[0]), int(pair[1])
+
+
+def _single(value, name: str, owner: str) -> int:
+    """`value` (a size, or a tuple of one) as an int in [1, MAX_SIZE]; else a ValueError
+    naming the owner, the argument and the received value."""
+    one = (value,) if isinstance(value, (int, np.integer)) else value
+    try:
+        one = tuple(one)
+    except TypeError:
+        one = ()
+    if len(one) != 1 or not is_size(one[0]):
+        raise ValueError(
+            f"{owner}: `{name}` must be a positive integer <= {MAX_SIZE} or a tuple of one. "
+            f"Received: {name}={value!r}"
+        )
+    return int(one[0])
 
 
 def _padding(padding, owner: str) -> bool:
@@ -170,3 +191,139 @@ class Reshape(Layer):
 
     def get_config(self):
         return {**super().get_config(), "target_shape": self.target_shape}
+
+
+class Conv1D(KernelLayer):
+    """1-D convolution over sequences: output = activation(conv1d(input, kernel) + bias).
+
+    Inputs are (batch, steps, channels) (channels_last); the output is (batch, out_steps,
+    filters) with Keras' lengths: "valid" floor((steps - (kernel_size - 1) * dilation_rate
+    - 1) / strides) + 1, "same" and "causal" ceil(steps / strides).
+
+    Args:
+        filters: Number of output channels.
+        kernel_size: int (or a tuple of one). The kernel has shape (kernel_size,
+            in_channels, filters), as Keras'.
+        strides: int (or a tuple of one). Keras refuses strides > 1 with dilation_rate > 1,
+            and so does deepcore.
+        padding: "valid" (none), "same" (TensorFlow's split: the extra position on the
+            right) or "causal" (all (kernel_size - 1) * dilation_rate positions on the left,
+            so that output[t] depends on input[:t + 1] only).
+        dilation_rate: int (or a tuple of one): the kernel reads every dilation_rate-th step.
+        groups: only 1 (Keras' grouped convolutions are not supported).
+        activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+        bias_regularizer: as in `Dense`.
+    """
+
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        data_format=None,
+        dilation_rate=1,
+        groups=1,
+        activation=None,
+        use_bias=True,
+        **kwargs,
+    ):
+        super().__init__(activation, use_bias, **kwargs)
+        owner = self._owner
+        self.filters = check_positive_int("filters", filters, owner)
+        self.kernel_size = (_single(kernel_size, "kernel_size", owner),)
+        self.strides = (_single(strides, "strides", owner),)
+        self.dilation_rate = (_single(dilation_rate, "dilation_rate", owner),)
+        if not isinstance(padding, str) or padding.lower() not in ("valid", "same", "causal"):
+            raise ValueError(
+                f"{owner}: `padding` must be 'valid', 'same' or 'causal'. "
+                f"Received: padding={padding!r}"
+            )
+        self.padding = padding.lower()
+        _channels_last(data_format, owner)
+        if groups != 1:
+            raise ValueError(
+                f"{owner}: only groups=1 is supported (no grouped convolutions). "
+                f"Received: groups={groups!r}"
+            )
+        if self.strides[0] > 1 and self.dilation_rate[0] > 1:
+            raise ValueError(
+                f"{owner}: `strides > 1` not supported in conjunction with "
+                f"`dilation_rate > 1`. Received: strides={strides!r} and "
+                f"dilation_rate={dilation_rate!r}"
+            )
+
+    def add_to(self, engine):
+        engine.add_conv1d(
+            self.filters,
+            self.kernel_size[0],
+            self.strides[0],
+            self.dilation_rate[0],
+            getattr(_core.Padding, self.padding),
+            activations.spec(self.activation),
+            self.use_bias,
+        )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "dilation_rate": self.dilation_rate,
+        }
+
+
+class _Pooling1D(Layer):
+    is_max = True
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        owner = self._owner
+        self.pool_size = (_single(pool_size, "pool_size", owner),)
+        self.strides = self.pool_size if strides is None else (_single(strides, "strides", owner),)
+        self.padding = "same" if _padding(padding, owner) else "valid"
+        _channels_last(data_format, owner)
+
+    def add_to(self, engine):
+        engine.add_pool1d(self.is_max, self.pool_size[0], self.strides[0], self.padding == "same")
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "pool_size": self.pool_size,
+            "strides": self.strides,
+            "padding": self.padding,
+        }
+
+
+class MaxPooling1D(_Pooling1D):
+    """Maximum over each window of pool_size steps (default 2; strides default to
+    pool_size), per channel: (batch, steps, channels) -> (batch, out_steps, channels),
+    out_steps as in Keras ("valid": floor((steps - pool_size) / strides) + 1, "same":
+    ceil(steps / strides), padding never the maximum)."""
+
+    is_max = True
+
+
+class AveragePooling1D(_Pooling1D):
+    """Mean over each window of pool_size steps; with padding="same" the mean covers only
+    the steps inside the sequence (as Keras)."""
+
+    is_max = False
+
+
+class UpSampling1D(Layer):
+    """Repeats each step `size` times: (batch, steps, channels) -> (batch, steps * size,
+    channels)."""
+
+    def __init__(self, size=2, **kwargs):
+        super().__init__(**kwargs)
+        self.size = check_positive_int("size", size, self._owner)
+
+    def add_to(self, engine):
+        engine.add_upsampling1d(self.size)
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size}
