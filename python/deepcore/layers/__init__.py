@@ -21,6 +21,7 @@ from .core import (
     ReLU,
     Softmax,
 )
+from .text_vectorization import TextVectorization
 
 __all__ = [
     "Layer",
@@ -40,4 +41,5 @@ __all__ = [
     "Flatten",
     "Reshape",
     "BatchNormalization",
+    "TextVectorization",
 ]
