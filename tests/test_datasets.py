@@ -377,3 +377,22 @@ def test_digits_preprocessed_for_conv2d():
     assert x.shape == (len(x_train), 8, 8, 1) and x.dtype == np.float32
     assert x.min() == 0.0 and x.max() == 1.0
     np.testing.assert_allclose(x[..., 0], x_train / 16.0, rtol=1e-6)
+
+
+def test_sunspots_shipped_series():
+    years, values = dc.datasets.sunspots.load_data()
+    assert years.dtype == np.float64 and values.dtype == np.float64
+    assert years.shape == values.shape == (309,)
+    np.testing.assert_array_equal(years, np.arange(1700, 2009))
+    assert values[:4].tolist() == [5.0, 11.0, 16.0, 23.0]  # 1700-1703
+    assert values[-3:].tolist() == [15.2, 7.5, 2.9]  # 2006-2008
+    assert values.min() == 0.0 and values.max() == 190.2  # 1957, the highest year
+    assert years[values.argmax()] == 1957
+    assert abs(values.sum() - 15373.4) < 1e-9
+    # the ~11-year cycle: the autocorrelation peaks near a lag of 11
+    centred = values - values.mean()
+    acf = [np.dot(centred[:-k], centred[k:]) for k in range(8, 14)]
+    assert 8 + int(np.argmax(acf)) in (10, 11)
+    # load_data returns fresh arrays
+    values[0] = -1
+    assert dc.datasets.sunspots.load_data()[1][0] == 5.0

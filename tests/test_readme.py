@@ -35,3 +35,16 @@ def test_training_workflow_example(tmp_path, monkeypatch):
     loaded = dc.models.load_model(tmp_path / "checkpoints" / "best.keras")
     x_test = scope["x_test"]
     assert np.isfinite(loaded.predict(x_test, verbose=0)).all()
+
+
+def test_sequences_and_text_example():
+    block = next(b for b in _python_blocks() if "pad_sequences" in b)
+    scope = {}
+    exec(block, scope)
+    assert scope["x"].shape == (290, 10) and scope["y"].shape == (290,)
+    np.testing.assert_array_equal(scope["padded"], [[0, 1], [2, 3], [5, 6]])
+    vocab = scope["vectorize"].get_vocabulary()
+    tokens = scope["tokens"]
+    assert tokens.shape == (2, 6) and tokens.dtype == np.int64
+    assert [vocab[i] for i in tokens[0][:3]] == ["the", "dog", "sat"]
+    np.testing.assert_array_equal(tokens[1], [1, 1, 1, 0, 0, 0])

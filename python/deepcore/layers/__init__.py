@@ -31,6 +31,7 @@ from .sequence import (
     GlobalMaxPooling1D,
     TimeDistributed,
 )
+from .text_vectorization import TextVectorization
 
 __all__ = [
     "Layer",
@@ -58,4 +59,5 @@ __all__ = [
     "GlobalAveragePooling1D",
     "GlobalMaxPooling1D",
     "TimeDistributed",
+    "TextVectorization",
 ]

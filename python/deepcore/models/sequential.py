@@ -19,6 +19,7 @@ from .. import callbacks as callbacks_module
 from .. import metrics as metrics_module
 from .._registry import Trainable, check_int, check_positive_int, check_verbose, is_number
 from ..layers.core import InputLayer, Layer, _shape_arg
+from ..layers.text_vectorization import TextVectorization
 from .epochs import RowStream, StreamRows
 from .progress import Progress
 
@@ -180,6 +181,8 @@ class Sequential:
                 raise ValueError("deepcore.Input must come before every other layer.")
             self._input_shape = layer.shape
             return
+        if isinstance(layer, TextVectorization):
+            layer.add_to(None)  # the error saying to apply it to the data first
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add expects a deepcore layer. Received: {layer!r}")
         if any(layer is other for other in self._layers):

@@ -1,4 +1,5 @@
-"""Utilities: one-hot encoding, seeding, and input conversion shared by the package."""
+"""Utilities: one-hot encoding, seeding, sequence padding, time-series windows, and the
+input conversion shared by the package."""
 
 from __future__ import annotations
 
@@ -8,10 +9,18 @@ import random
 
 import numpy as np
 
-from . import _core
-from ._registry import check_int
+from .. import _core
+from .._registry import check_int
 
-__all__ = ["to_categorical", "set_random_seed", "normalize"]
+__all__ = [
+    "to_categorical",
+    "set_random_seed",
+    "normalize",
+    "pad_sequences",
+    "timeseries_dataset_from_array",
+    "timeseries_windows",
+    "TimeseriesDataset",
+]
 
 _rng = np.random.default_rng()
 
@@ -144,3 +153,11 @@ def as_float_array(x, name: str, allow_empty: bool = False) -> np.ndarray:
             f"{out[tuple(bad)]}). Expected finite values."
         )
     return out
+
+
+from .sequence_utils import pad_sequences  # noqa: E402 (after rng, which they use)
+from .timeseries_dataset_utils import (  # noqa: E402
+    TimeseriesDataset,
+    timeseries_dataset_from_array,
+    timeseries_windows,
+)
