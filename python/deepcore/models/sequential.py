@@ -848,7 +848,8 @@ class Sequential:
     def predict(self, x, batch_size=None, verbose="auto", **kwargs):
         """Outputs of the model for `x`, computed in batches of `batch_size` (default 32)."""
         batch_size = 32 if batch_size is None else check_positive_int("batch_size", batch_size)
-        if verbose != "auto":  # (the common case costs nothing: predict on one sample is fast)
+        # (the common cases cost nothing: predict on one sample is fast)
+        if not (type(verbose) is int and 0 <= verbose <= 2) and verbose != "auto":
             check_verbose(verbose, auto=0)
         x, engine = self._inputs(x)
         return engine.predict(x, batch_size)
