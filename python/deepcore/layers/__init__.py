@@ -25,6 +25,7 @@ from .core import (
     ReLU,
     Softmax,
 )
+from .recurrent import GRU, LSTM, SimpleRNN
 from .sequence import (
     Embedding,
     GlobalAveragePooling1D,
@@ -58,4 +59,7 @@ __all__ = [
     "GlobalAveragePooling1D",
     "GlobalMaxPooling1D",
     "TimeDistributed",
+    "SimpleRNN",
+    "LSTM",
+    "GRU",
 ]
