@@ -21,8 +21,9 @@ ACTS = {
 }
 
 
-def np_recurrent(kind, weights, x, return_sequences=False, go_backwards=False, act="tanh",
-                 rec="sigmoid"):
+def np_recurrent(
+    kind, weights, x, return_sequences=False, go_backwards=False, act="tanh", rec="sigmoid"
+):
     """Keras 3's SimpleRNN / LSTM / GRU (reset_after) in float64: x (batch, steps, features)."""
     w = [np.asarray(a, np.float64) for a in weights]
     kernel, rk = w[0], w[1]
@@ -277,8 +278,11 @@ def keras():
 @pytest.mark.parametrize("go_backwards", [False, True])
 def test_keras_weights_give_keras_outputs(keras, kind, return_sequences, go_backwards, rng):
     T, F, U = 6, 3, 4
-    kcls = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM,
-            "gru": keras.layers.GRU}[kind]
+    kcls = {
+        "simple_rnn": keras.layers.SimpleRNN,
+        "lstm": keras.layers.LSTM,
+        "gru": keras.layers.GRU,
+    }[kind]
     args = {"return_sequences": return_sequences, "go_backwards": go_backwards}
     km = keras.Sequential([keras.Input((T, F)), kcls(U, **args)])
     km.set_weights([a + rng.normal(0, 0.3, a.shape).astype(np.float32) for a in km.get_weights()])

@@ -90,9 +90,7 @@ class _Recurrent(Layer):
                     f"Received: {name}={value!r}"
                 )
         for name, value in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
-            if not isinstance(value, (int, float, np.floating, np.integer)) or not (
-                0 <= value < 1
-            ):
+            if not isinstance(value, (int, float, np.floating, np.integer)) or not (0 <= value < 1):
                 raise ValueError(
                     f"{owner}: `{name}` must be a number in [0, 1). Received: {name}={value!r}"
                 )
