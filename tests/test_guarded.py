@@ -110,9 +110,27 @@ def seq1d(rng):
     return m, x, y
 
 
+def recurrent(rng):
+    m = dc.Sequential(
+        [
+            dc.Input(shape=(7, 3)),
+            dc.layers.GRU(6, return_sequences=True),
+            dc.layers.LSTM(5, return_sequences=True, go_backwards=True),
+            dc.layers.SimpleRNN(4),
+            dc.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    m.compile(dc.optimizers.Adam(1e-2), "categorical_crossentropy", ["accuracy"])
+    x = rng.normal(size=(60, 7, 3)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 60)]
+    return m, x, y
+
+
 # Every model above: dense with batch norm and dropout, convolutional, text, 1-D conv.
 EVERY_MODEL = pytest.mark.parametrize(
-    "make", [mlp, cnn, text, seq1d], ids=["mlp-bn-dropout", "cnn", "text", "conv1d"]
+    "make",
+    [mlp, cnn, text, seq1d, recurrent],
+    ids=["mlp-bn-dropout", "cnn", "text", "conv1d", "recurrent"],
 )
 
 

@@ -482,6 +482,43 @@ class CpuBackend final : public Backend {
     });
   }
 
+  // The recurrent steps (recurrent.cpp): the batch split over threads.
+  void rnn_step_forward(const RnnStep& s, const float* z, const float* hr, float* h) override {
+    parallel_for(s.batch, grain_for(4 * s.units), [&](int64_t b0, int64_t b1) {
+      deepcore::rnn_step_forward(s, z, hr, h, b0, b1);
+    });
+  }
+  void rnn_step_backward(const RnnStep& s, float* z, const float* h, const float* dy,
+                         float* dh) override {
+    parallel_for(s.batch, grain_for(4 * s.units), [&](int64_t b0, int64_t b1) {
+      deepcore::rnn_step_backward(s, z, h, dy, dh, b0, b1);
+    });
+  }
+  void lstm_step_forward(const RnnStep& s, float* z, const float* hr, const float* c_prev,
+                         float* c, float* h) override {
+    parallel_for(s.batch, grain_for(16 * s.units), [&](int64_t b0, int64_t b1) {
+      deepcore::lstm_step_forward(s, z, hr, c_prev, c, h, b0, b1);
+    });
+  }
+  void lstm_step_backward(const RnnStep& s, float* z, const float* c_prev, const float* c,
+                          const float* dy, float* dh, float* dc) override {
+    parallel_for(s.batch, grain_for(16 * s.units), [&](int64_t b0, int64_t b1) {
+      deepcore::lstm_step_backward(s, z, c_prev, c, dy, dh, dc, b0, b1);
+    });
+  }
+  void gru_step_forward(const RnnStep& s, float* z, const float* hr, const float* rbias,
+                        const float* h_prev, float* rh, float* h) override {
+    parallel_for(s.batch, grain_for(12 * s.units), [&](int64_t b0, int64_t b1) {
+      deepcore::gru_step_forward(s, z, hr, rbias, h_prev, rh, h, b0, b1);
+    });
+  }
+  void gru_step_backward(const RnnStep& s, float* z, float* dr, const float* rh,
+                         const float* h_prev, const float* dy, float* dh) override {
+    parallel_for(s.batch, grain_for(12 * s.units), [&](int64_t b0, int64_t b1) {
+      deepcore::gru_step_backward(s, z, dr, rh, h_prev, dy, dh, b0, b1);
+    });
+  }
+
   void gather_rows(const float* src, const int64_t* idx, int64_t rows, int64_t cols,
                    float* dst) override {
     for (int64_t r = 0; r < rows; ++r)

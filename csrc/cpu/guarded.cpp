@@ -187,6 +187,35 @@ class GuardedBackend final : public Backend {
                             float* dx) override {
     run([=] { cpu_.repeat_rows_backward(real(dy), rows, size, cols, real(dx)); });
   }
+  void rnn_step_forward(const RnnStep& s, const float* z, const float* hr, float* h) override {
+    run([=] { cpu_.rnn_step_forward(s, real(z), real(hr), real(h)); });
+  }
+  void rnn_step_backward(const RnnStep& s, float* z, const float* h, const float* dy,
+                         float* dh) override {
+    run([=] { cpu_.rnn_step_backward(s, real(z), real(h), real(dy), real(dh)); });
+  }
+  void lstm_step_forward(const RnnStep& s, float* z, const float* hr, const float* c_prev,
+                         float* c, float* h) override {
+    run([=] { cpu_.lstm_step_forward(s, real(z), real(hr), real(c_prev), real(c), real(h)); });
+  }
+  void lstm_step_backward(const RnnStep& s, float* z, const float* c_prev, const float* c,
+                          const float* dy, float* dh, float* dc) override {
+    run([=] {
+      cpu_.lstm_step_backward(s, real(z), real(c_prev), real(c), real(dy), real(dh), real(dc));
+    });
+  }
+  void gru_step_forward(const RnnStep& s, float* z, const float* hr, const float* rbias,
+                        const float* h_prev, float* rh, float* h) override {
+    run([=] {
+      cpu_.gru_step_forward(s, real(z), real(hr), real(rbias), real(h_prev), real(rh), real(h));
+    });
+  }
+  void gru_step_backward(const RnnStep& s, float* z, float* dr, const float* rh,
+                         const float* h_prev, const float* dy, float* dh) override {
+    run([=] {
+      cpu_.gru_step_backward(s, real(z), real(dr), real(rh), real(h_prev), real(dy), real(dh));
+    });
+  }
   void gather_rows(const float* src, const int64_t* idx, int64_t rows, int64_t cols,
                    float* dst) override {
     run([=] { cpu_.gather_rows(real(src), real(idx), rows, cols, real(dst)); });

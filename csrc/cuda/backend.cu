@@ -33,6 +33,7 @@
 #include "common.cuh"
 #include "conv.cuh"
 #include "embedding.cuh"
+#include "recurrent.cuh"
 #include "deepcore/backend.h"
 #include "deepcore/embedding_maths.h"
 #include "deepcore/loss_terms.h"
@@ -252,6 +253,31 @@ class CudaBackend final : public Backend {
   }
   void add_batch_loss(const double* batch, double scale, int64_t rows, double* totals) override {
     cuda::add_batch_loss(stream(), batch, scale, rows, totals);
+  }
+
+  // ---- recurrent steps (recurrent.cuh)
+  void rnn_step_forward(const RnnStep& s, const float* z, const float* hr, float* h) override {
+    cuda::rnn_step_forward(stream(), s, z, hr, h);
+  }
+  void rnn_step_backward(const RnnStep& s, float* z, const float* h, const float* dy,
+                         float* dh) override {
+    cuda::rnn_step_backward(stream(), s, z, h, dy, dh);
+  }
+  void lstm_step_forward(const RnnStep& s, float* z, const float* hr, const float* c_prev,
+                         float* c, float* h) override {
+    cuda::lstm_step_forward(stream(), s, z, hr, c_prev, c, h);
+  }
+  void lstm_step_backward(const RnnStep& s, float* z, const float* c_prev, const float* c,
+                          const float* dy, float* dh, float* dc) override {
+    cuda::lstm_step_backward(stream(), s, z, c_prev, c, dy, dh, dc);
+  }
+  void gru_step_forward(const RnnStep& s, float* z, const float* hr, const float* rbias,
+                        const float* h_prev, float* rh, float* h) override {
+    cuda::gru_step_forward(stream(), s, z, hr, rbias, h_prev, rh, h);
+  }
+  void gru_step_backward(const RnnStep& s, float* z, float* dr, const float* rh,
+                         const float* h_prev, const float* dy, float* dh) override {
+    cuda::gru_step_backward(stream(), s, z, dr, rh, h_prev, dy, dh);
   }
 
   // ---- embedding (embedding.cuh): an invalid index sets index_error_

@@ -329,4 +329,44 @@ class BatchNormalization final : public Layer {
   bool used_batch_stats_ = false;
 };
 
+// SimpleRNN, LSTM and GRU (reset_after) over (steps, features) sequences, Keras 3's
+// equations and weights: kernel (features, G units), recurrent_kernel (units, G units), bias
+// (G units; GRU: (2, 3 units), the input's then the recurrent's), G = 1, 4, 3. The input
+// projections of all steps are one GEMM; each step is a recurrent GEMM and one fused
+// per-element kernel (recurrent_maths.h); the backward pass runs the steps in reverse the
+// same way and ends with one GEMM for the kernel's gradient and one for dx. With
+// go_backwards the steps are read last to first and the outputs kept in that order.
+class Recurrent final : public Layer {
+ public:
+  Recurrent(Cell cell, int64_t units, Act act, Act rec, bool use_bias, bool return_sequences,
+            bool go_backwards)
+      : cell_(cell), units_(units), act_(act), rec_(rec), use_bias_(use_bias),
+        return_sequences_(return_sequences), go_backwards_(go_backwards) {}
+  const char* name() const override {
+    return cell_ == Cell::LSTM ? "LSTM" : cell_ == Cell::GRU ? "GRU" : "SimpleRNN";
+  }
+  void build(const Shape& in) override;
+  std::vector<Shape> param_shapes() const override;
+  std::vector<Shape> scratch_shapes() const override;
+  void bind(float* w, float* g) override;
+  void reserve(Backend& be, int64_t rows) override;
+  void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
+               const uint64_t* seed) override;
+  void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
+                int64_t rows, bool dy_is_preact) override;
+
+ private:
+  int64_t gates() const { return cell_ == Cell::LSTM ? 4 : cell_ == Cell::GRU ? 3 : 1; }
+  Cell cell_;
+  int64_t units_, steps_ = 0, in_ = 0;
+  Act act_, rec_;
+  bool use_bias_, return_sequences_, go_backwards_;
+  float *w_ = nullptr, *wr_ = nullptr, *b_ = nullptr;
+  float *gw_ = nullptr, *gwr_ = nullptr, *gb_ = nullptr;
+  // z: the projections, then gates, then gradients (batch, steps, G units); h: the states
+  // when the output holds only the last; c: LSTM's cell states or GRU's recurrent
+  // candidates; dr: GRU's recurrent-side gradients; hr, dh, dc: one step's.
+  DeviceArray<float> z_, h_, c_, dr_, hr_, dh_, dc_;
+};
+
 }  // namespace deepcore

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "deepcore/embedding_maths.h"
+#include "deepcore/recurrent_maths.h"
 #include "deepcore/rng.h"
 #include "layers.h"
 
@@ -141,6 +142,19 @@ void Model::add_embedding(int64_t input_dim, int64_t output_dim) {
 void Model::add_global_pooling1d(bool max, bool keepdims) {
   check_not_built(built_);
   layers_.push_back(std::make_unique<GlobalPool1D>(max, keepdims));
+}
+
+void Model::add_recurrent(Cell cell, int64_t units, Act act, Act rec, bool use_bias,
+                          bool return_sequences, bool go_backwards) {
+  check_not_built(built_);
+  const char* name = cell == Cell::LSTM ? "LSTM" : cell == Cell::GRU ? "GRU" : "SimpleRNN";
+  check_positive(name, "units", {units});
+  if (!recurrent_act_supported(act) || !recurrent_act_supported(rec))
+    throw std::invalid_argument(std::string(name) +
+                                ": activations must be tanh, sigmoid, hard_sigmoid, relu or "
+                                "linear");
+  layers_.push_back(std::make_unique<Recurrent>(cell, units, act, rec, use_bias,
+                                                return_sequences, go_backwards));
 }
 
 namespace {

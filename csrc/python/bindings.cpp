@@ -265,6 +265,10 @@ PYBIND11_MODULE(_core, m) {
       .value("gelu", Act::Gelu)
       .value("exponential", Act::Exponential)
       .value("step", Act::Step);
+  py::enum_<Cell>(m, "Cell")
+      .value("simple_rnn", Cell::SimpleRNN)
+      .value("lstm", Cell::LSTM)
+      .value("gru", Cell::GRU);
   py::enum_<Padding>(m, "Padding")
       .value("valid", Padding::Valid)
       .value("same", Padding::Same)
@@ -409,6 +413,7 @@ PYBIND11_MODULE(_core, m) {
       .def("add_batch_normalization", &Model::add_batch_normalization)
       .def("add_embedding", &Model::add_embedding)
       .def("add_global_pooling1d", &Model::add_global_pooling1d)
+      .def("add_recurrent", &Model::add_recurrent)
       .def("build", unlocked(&Model::build))
       .def("plan",
            [](Model& md, const Shape& input_shape) {

@@ -164,6 +164,7 @@ void add_all(py::module_& m) {
   add_losses(m);
   add_conv(m);
   add_embedding(m);
+  add_recurrent(m);
   add_conv1d(m);
 }
 

@@ -70,6 +70,8 @@ void add_conv(py::module_& m);
 void add_embedding(py::module_& m);
 // harness_conv1d.cpp: 1-D (dilated, causal) im2col / col2im, row repetition.
 void add_conv1d(py::module_& m);
+// harness_recurrent.cpp: one step of SimpleRNN, LSTM or GRU, forward and backward.
+void add_recurrent(py::module_& m);
 // Every family: what bindings.cpp calls.
 void add_all(py::module_& m);
 

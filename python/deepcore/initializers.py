@@ -25,6 +25,7 @@ __all__ = [
     "LecunUniform",
     "LecunNormal",
     "VarianceScaling",
+    "Orthogonal",
     "get",
     "serialize",
     "deserialize",
@@ -187,6 +188,36 @@ class LecunNormal(_FixedScaling):
         super().__init__(1.0, "fan_in", "truncated_normal", seed)
 
 
+class Orthogonal(Initializer):
+    """Keras' OrthogonalInitializer: a matrix (prod(shape[:-1]), shape[-1]) with orthonormal
+    rows or columns, times `gain`: Q of the QR decomposition of a standard normal matrix of
+    shape (max(rows, cols), min(rows, cols)), its columns' signs set by R's diagonal, and
+    transposed when there are fewer rows than columns. The recurrent layers' default
+    `recurrent_initializer`. deepcore draws from NumPy, so the values differ from Keras'
+    for the same seed (the distribution is the same)."""
+
+    def __init__(self, gain=1.0, seed=None):
+        super().__init__(seed)
+        self.gain = float(gain)
+
+    def sample(self, shape):
+        if len(shape) < 2:
+            raise ValueError(
+                "The tensor to initialize must be at least two-dimensional. "
+                f"Received: shape={shape} of rank {len(shape)}."
+            )
+        rows, cols = int(np.prod(shape[:-1])), shape[-1]
+        a = self._rng().normal(size=(max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(a)
+        q = q * np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        return self.gain * q.reshape(shape)
+
+    def get_config(self):
+        return {"gain": self.gain, "seed": self.seed}
+
+
 _BY_NAME = {
     "zeros": Zeros,
     "ones": Ones,
@@ -202,6 +233,8 @@ _BY_NAME = {
     "lecun_uniform": LecunUniform,
     "lecun_normal": LecunNormal,
     "variance_scaling": VarianceScaling,
+    "orthogonal": Orthogonal,
+    "orthogonalinitializer": Orthogonal,
 }
 
 

@@ -138,6 +138,25 @@ class Backend {
                            float* y) = 0;
   virtual void repeat_rows_backward(const float* dy, int64_t rows, int64_t size, int64_t cols,
                                     float* dx) = 0;
+  // One time step of a recurrent layer (kernels.h: RnnStep, recurrent_maths.h: the maths).
+  // SimpleRNN: h = act(z + hr); backward: dz = (dy + dh) act'(h) into z, dh = 0.
+  virtual void rnn_step_forward(const RnnStep& s, const float* z, const float* hr,
+                                float* h) = 0;
+  virtual void rnn_step_backward(const RnnStep& s, float* z, const float* h, const float* dy,
+                                 float* dh) = 0;
+  // LSTM: z holds x W + b (4 units wide) and becomes the gates; c and h written. Backward:
+  // the gates' pre-activation gradients into z, dc carried to step t-1, dh = 0.
+  virtual void lstm_step_forward(const RnnStep& s, float* z, const float* hr, const float* c_prev,
+                                 float* c, float* h) = 0;
+  virtual void lstm_step_backward(const RnnStep& s, float* z, const float* c_prev, const float* c,
+                                  const float* dy, float* dh, float* dc) = 0;
+  // GRU (reset_after): z holds x W + b_in (3 units wide) and becomes the gates; rbias is
+  // b_rec (may be null); rh keeps the recurrent candidate. Backward: the gradients of x W +
+  // b_in into z and of h_{t-1} U + b_rec into dr; dh becomes dL/dh_{t-1}'s direct part.
+  virtual void gru_step_forward(const RnnStep& s, float* z, const float* hr, const float* rbias,
+                                const float* h_prev, float* rh, float* h) = 0;
+  virtual void gru_step_backward(const RnnStep& s, float* z, float* dr, const float* rh,
+                                 const float* h_prev, const float* dy, float* dh) = 0;
   // dst[i, :] = src[idx[i], :] for i < rows.
   virtual void gather_rows(const float* src, const int64_t* idx, int64_t rows, int64_t cols,
                            float* dst) = 0;

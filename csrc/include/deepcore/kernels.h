@@ -228,6 +228,36 @@ void embedding_forward(const float* table, const float* idx, int64_t n, int64_t 
 void embedding_backward(const float* idx, const float* dy, int64_t n, int64_t dim,
                         int64_t row0, int64_t row1, float* dtable);
 
+// ------------------------------------------------------------------ recurrent
+// One time step of a recurrent layer (SimpleRNN, LSTM, GRU) over `batch` samples of `units`
+// (recurrent_maths.h has the per-element maths). The engine keeps whole sequences
+// (batch, steps, width) and points at one step's rows: a gate buffer's rows (z, dr; G units
+// wide, G = 1, 4, 3) are `zld` apart, a state sequence's (h_{t-1}, c_{t-1}, c, rh) `ld`
+// apart, and those of the h written forward (and dy read backward) `hld` apart. The
+// recurrent projection hr (batch x G units) and the carries dh, dc (batch x units) are
+// contiguous. A null hr, h_prev or c_prev stands for zeros (the first step), a null dy for
+// no output gradient at this step.
+enum class Cell : int { SimpleRNN, LSTM, GRU };
+
+struct RnnStep {
+  int64_t batch = 0, units = 0;
+  int64_t zld = 0, ld = 0, hld = 0;
+  Act act = Act::Tanh, rec = Act::Sigmoid;
+};
+// Rows [b0, b1) of the step ops of Backend (backend.h has their contract).
+void rnn_step_forward(const RnnStep& s, const float* z, const float* hr, float* h, int64_t b0,
+                      int64_t b1);
+void rnn_step_backward(const RnnStep& s, float* z, const float* h, const float* dy, float* dh,
+                       int64_t b0, int64_t b1);
+void lstm_step_forward(const RnnStep& s, float* z, const float* hr, const float* c_prev,
+                       float* c, float* h, int64_t b0, int64_t b1);
+void lstm_step_backward(const RnnStep& s, float* z, const float* c_prev, const float* c,
+                        const float* dy, float* dh, float* dc, int64_t b0, int64_t b1);
+void gru_step_forward(const RnnStep& s, float* z, const float* hr, const float* rbias,
+                      const float* h_prev, float* rh, float* h, int64_t b0, int64_t b1);
+void gru_step_backward(const RnnStep& s, float* z, float* dr, const float* rh,
+                       const float* h_prev, const float* dy, float* dh, int64_t b0, int64_t b1);
+
 // ----------------------------------------------------------------- optimizers
 enum class Opt : int { SGD, Adam, AdamW, RMSprop, Adagrad };
 

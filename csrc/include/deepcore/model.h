@@ -93,6 +93,10 @@ class Model {
   void add_embedding(int64_t input_dim, int64_t output_dim);
   // GlobalMaxPooling1D (max) or GlobalAveragePooling1D.
   void add_global_pooling1d(bool max, bool keepdims);
+  // SimpleRNN, LSTM or GRU (reset_after) of `units`, with the activation `act` and the
+  // gates' `rec` (tanh, sigmoid, hard_sigmoid, relu or linear).
+  void add_recurrent(Cell cell, int64_t units, Act act, Act rec, bool use_bias,
+                     bool return_sequences, bool go_backwards);
   // The layers' shapes and the parameters for `input_shape` (without the batch axis),
   // every size checked against kMaxElements; allocates nothing.
   std::vector<Param> plan(const Shape& input_shape);

@@ -25,6 +25,7 @@ from .core import (
     ReLU,
     Softmax,
 )
+from .recurrent import GRU, LSTM, SimpleRNN
 from .sequence import (
     Embedding,
     GlobalAveragePooling1D,
@@ -60,4 +61,7 @@ __all__ = [
     "GlobalMaxPooling1D",
     "TimeDistributed",
     "TextVectorization",
+    "SimpleRNN",
+    "LSTM",
+    "GRU",
 ]

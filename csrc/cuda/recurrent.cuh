@@ -1,0 +1,29 @@
+// The CUDA step kernels of the recurrent layers (recurrent.cu): one thread per (sample, unit)
+// of one time step, the maths of deepcore/recurrent_maths.h (the CPU's). The launchers run on
+// `stream` and return without synchronizing.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "deepcore/kernels.h"
+
+namespace deepcore {
+namespace cuda {
+
+void rnn_step_forward(cudaStream_t stream, const RnnStep& s, const float* z, const float* hr,
+                      float* h);
+void rnn_step_backward(cudaStream_t stream, const RnnStep& s, float* z, const float* h,
+                       const float* dy, float* dh);
+void lstm_step_forward(cudaStream_t stream, const RnnStep& s, float* z, const float* hr,
+                       const float* c_prev, float* c, float* h);
+void lstm_step_backward(cudaStream_t stream, const RnnStep& s, float* z, const float* c_prev,
+                        const float* c, const float* dy, float* dh, float* dc);
+void gru_step_forward(cudaStream_t stream, const RnnStep& s, float* z, const float* hr,
+                      const float* rbias, const float* h_prev, float* rh, float* h);
+void gru_step_backward(cudaStream_t stream, const RnnStep& s, float* z, float* dr,
+                       const float* rh, const float* h_prev, const float* dy, float* dh);
+
+}  // namespace cuda
+}  // namespace deepcore

@@ -1,0 +1,155 @@
+// The per-element maths of one time step of SimpleRNN, LSTM and GRU (Keras 3's equations),
+// shared by the CPU kernels (cpu/recurrent.cpp) and the CUDA ones (cuda/recurrent.cu). Each
+// function computes unit u of one sample's row; the buffers' layouts are RnnStep's (kernels.h).
+// Gates follow Keras' order: LSTM i, f, c, o; GRU z, r, h.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "deepcore/hd.h"
+#include "deepcore/kernels.h"
+
+namespace deepcore {
+
+// act(x) for the activations a recurrent cell may use (recurrent_act_supported).
+DC_HD inline float rnn_act(Act a, float x) {
+  switch (a) {
+    case Act::Tanh:
+      return std::tanh(x);
+    case Act::Sigmoid:
+      return 1.f / (1.f + std::exp(-x));
+    case Act::HardSigmoid: {
+      const float y = (x + 3.f) / 6.f;
+      return y < 0.f ? 0.f : (y > 1.f ? 1.f : y);
+    }
+    case Act::Relu:
+      return x > 0.f ? x : 0.f;
+    default:  // Linear
+      return x;
+  }
+}
+
+// act'(x) from the output y = act(x).
+DC_HD inline float rnn_act_grad(Act a, float y) {
+  switch (a) {
+    case Act::Tanh:
+      return 1.f - y * y;
+    case Act::Sigmoid:
+      return y * (1.f - y);
+    case Act::HardSigmoid:
+      return (y > 0.f && y < 1.f) ? 1.f / 6.f : 0.f;
+    case Act::Relu:
+      return y > 0.f ? 1.f : 0.f;
+    default:
+      return 1.f;
+  }
+}
+
+// Whether a cell's activation may be `a` (those rnn_act computes and differentiates from y).
+inline bool recurrent_act_supported(Act a) {
+  return a == Act::Tanh || a == Act::Sigmoid || a == Act::HardSigmoid || a == Act::Relu ||
+         a == Act::Linear;
+}
+
+// ------------------------------------------------------------------ SimpleRNN
+// h = act(xp + hr), xp holding x W + b and hr h_{t-1} U (null at the first step).
+DC_HD inline void rnn_cell_forward(Act act, const float* xp, const float* hr, float* h, int64_t u) {
+  h[u] = rnn_act(act, xp[u] + (hr ? hr[u] : 0.f));
+}
+
+// dz = (dy + dh) act'(h) into z[u]; dh (the recurrence's part of dL/dh_t) becomes 0: h_{t-1}
+// reaches h_t only through the recurrent GEMM.
+DC_HD inline void rnn_cell_backward(Act act, float* z, const float* h, const float* dy, float* dh,
+                                    int64_t u) {
+  const float g = dh[u] + (dy ? dy[u] : 0.f);
+  z[u] = g * rnn_act_grad(act, h[u]);
+  dh[u] = 0.f;
+}
+
+// ----------------------------------------------------------------------- LSTM
+// z (4 units wide): x W + b in, the gates (i, f, act(c~), o) out; c = f c_{t-1} + i act(c~),
+// h = o act(c).
+DC_HD inline void lstm_cell_forward(Act act, Act rec, int64_t units, float* z, const float* hr,
+                                    const float* c_prev, float* c, float* h, int64_t u) {
+  float* zi = z + u;
+  const float i = rnn_act(rec, zi[0] + (hr ? hr[u] : 0.f));
+  const float f = rnn_act(rec, zi[units] + (hr ? hr[units + u] : 0.f));
+  const float g = rnn_act(act, zi[2 * units] + (hr ? hr[2 * units + u] : 0.f));
+  const float o = rnn_act(rec, zi[3 * units] + (hr ? hr[3 * units + u] : 0.f));
+  const float cv = f * (c_prev ? c_prev[u] : 0.f) + i * g;
+  zi[0] = i;
+  zi[units] = f;
+  zi[2 * units] = g;
+  zi[3 * units] = o;
+  c[u] = cv;
+  h[u] = o * rnn_act(act, cv);
+}
+
+// The gates' pre-activation gradients into z (in place of the gates), given dL/dh_t = dy + dh
+// and the cell-state carry dc (dL/dc_t from step t+1, replaced by dL/dc_{t-1}); dh becomes 0.
+DC_HD inline void lstm_cell_backward(Act act, Act rec, int64_t units, float* z,
+                                     const float* c_prev, const float* c, const float* dy,
+                                     float* dh, float* dc, int64_t u) {
+  float* zi = z + u;
+  const float i = zi[0], f = zi[units], g = zi[2 * units], o = zi[3 * units];
+  const float gh = dh[u] + (dy ? dy[u] : 0.f);
+  const float ac = rnn_act(act, c[u]);
+  const float gc = dc[u] + gh * o * rnn_act_grad(act, ac);
+  const float cp = c_prev ? c_prev[u] : 0.f;
+  zi[0] = gc * g * rnn_act_grad(rec, i);
+  zi[units] = gc * cp * rnn_act_grad(rec, f);
+  zi[2 * units] = gc * i * rnn_act_grad(act, g);
+  zi[3 * units] = gh * ac * rnn_act_grad(rec, o);
+  dc[u] = gc * f;
+  dh[u] = 0.f;
+}
+
+// ------------------------------------------------------------------------ GRU
+// Keras' reset_after form. z (3 units wide): x W + b_in in, the gates (z, r, h~) out;
+// rh = (h_{t-1} U + b_rec)'s third part, kept for the backward pass;
+// h = z h_{t-1} + (1 - z) h~ with h~ = act(x_h + r rh).
+DC_HD inline void gru_cell_forward(Act act, Act rec, int64_t units, float* z, const float* hr,
+                                   const float* rbias, const float* h_prev, float* rh, float* h,
+                                   int64_t u) {
+  float* zi = z + u;
+  float rz = rbias ? rbias[u] : 0.f, rr = rbias ? rbias[units + u] : 0.f,
+        rc = rbias ? rbias[2 * units + u] : 0.f;
+  if (hr) {
+    rz += hr[u];
+    rr += hr[units + u];
+    rc += hr[2 * units + u];
+  }
+  const float zg = rnn_act(rec, zi[0] + rz);
+  const float r = rnn_act(rec, zi[units] + rr);
+  const float hh = rnn_act(act, zi[2 * units] + r * rc);
+  const float hp = h_prev ? h_prev[u] : 0.f;
+  zi[0] = zg;
+  zi[units] = r;
+  zi[2 * units] = hh;
+  rh[u] = rc;
+  h[u] = zg * hp + (1.f - zg) * hh;
+}
+
+// The gradients of x W + b_in into z (in place of the gates) and of h_{t-1} U + b_rec into
+// dr, given dL/dh_t = dy + dh; dh becomes the direct part of dL/dh_{t-1} (g z).
+DC_HD inline void gru_cell_backward(Act act, Act rec, int64_t units, float* z, float* dr,
+                                    const float* rh, const float* h_prev, const float* dy,
+                                    float* dh, int64_t u) {
+  float* zi = z + u;
+  const float zg = zi[0], r = zi[units], hh = zi[2 * units];
+  const float g = dh[u] + (dy ? dy[u] : 0.f);
+  const float hp = h_prev ? h_prev[u] : 0.f;
+  const float dzp = g * (hp - hh) * rnn_act_grad(rec, zg);
+  const float dhp = g * (1.f - zg) * rnn_act_grad(act, hh);
+  const float drp = dhp * rh[u] * rnn_act_grad(rec, r);
+  zi[0] = dzp;
+  zi[units] = drp;
+  zi[2 * units] = dhp;
+  dr[u] = dzp;
+  dr[units + u] = drp;
+  dr[2 * units + u] = dhp * r;
+  dh[u] = g * zg;
+}
+
+}  // namespace deepcore
