@@ -10,6 +10,7 @@ cross-entropies (row sums); metric states (double sums of the same values) to 1e
 
 import numpy as np
 import pytest
+from device_compare import assert_elementwise, norm_err
 from test_backend_losses import (
     LOGITS,
     LOSSES,
@@ -47,21 +48,6 @@ SHAPES = [
     (100000, 1),
 ]
 ELEMENTWISE = ("mse", "mae", "huber", "huber_0.3", "hinge", "bce", "bce_logits")
-
-
-def norm_err(got, want):
-    """Largest difference over the largest magnitude."""
-    want = np.asarray(want, np.float64)
-    return np.abs(np.asarray(got, np.float64) - want).max() / max(np.abs(want).max(), 1e-30)
-
-
-def assert_elementwise(got, want, rtol=1e-5):
-    """|got - want| <= rtol |want|, with a floor of rtol * 0.1 * max|want| for values near 0
-    (where a 1-ulp difference in an input is a large relative one)."""
-    want = np.asarray(want, np.float64)
-    floor = rtol * 0.1 * max(np.abs(want).max(), 1e-30)
-    bad = np.abs(np.asarray(got, np.float64) - want) > rtol * np.abs(want) + floor
-    assert not bad.any(), f"{bad.sum()} of {bad.size} differ; first at {np.argwhere(bad)[0]}"
 
 
 @pytest.fixture

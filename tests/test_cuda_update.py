@@ -9,6 +9,7 @@ gathers, products and clipping by value bit for bit.
 
 import numpy as np
 import pytest
+from device_compare import assert_elementwise
 from test_backend_update import (
     OPTIMIZERS,
     STEP_OPTIMIZERS,
@@ -31,21 +32,6 @@ CPU, CUDA = 0, 1
 SHAPES = [(1,), (7,), (33, 17), (1000, 1031), ((1 << 20) + 3,)]
 # for the reductions: also more blocks than a reduction's first pass has (1024 x 256 threads)
 REDUCE_SHAPES = SHAPES + [((1 << 24) + 3,)]
-
-
-def norm_err(got, want):
-    """Largest difference over the largest magnitude."""
-    want = np.asarray(want, np.float64)
-    return np.abs(np.asarray(got, np.float64) - want).max() / max(np.abs(want).max(), 1e-30)
-
-
-def assert_elementwise(got, want, rtol=1e-5):
-    """|got - want| <= rtol |want|, with a floor of rtol * 0.1 * max|want| for values near 0
-    (where a 1-ulp difference in an input is a large relative one)."""
-    want = np.asarray(want, np.float64)
-    floor = rtol * 0.1 * max(np.abs(want).max(), 1e-30)
-    bad = np.abs(np.asarray(got, np.float64) - want) > rtol * np.abs(want) + floor
-    assert not bad.any(), f"{bad.sum()} of {bad.size} differ; first at {np.argwhere(bad)[0]}"
 
 
 @pytest.fixture
