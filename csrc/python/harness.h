@@ -53,6 +53,26 @@ inline std::vector<py::ssize_t> shape_of(const py::array& a) {
   return std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim());
 }
 
+// x's shape when it has `rank` axes, none of them empty (`layout` names them), or
+// ValueError.
+inline std::vector<int64_t> shape_with_rank(const py::array& x, int rank, const char* layout,
+                                            const char* name) {
+  if (x.ndim() != rank)
+    throw std::invalid_argument(std::string(name) + " must be a " + std::to_string(rank) +
+                                "-D array " + layout);
+  std::vector<int64_t> s(x.shape(), x.shape() + rank);
+  for (int64_t d : s)
+    if (d < 1) throw std::invalid_argument(std::string(name) + " must not be empty");
+  return s;
+}
+
+// A size in [1, kMaxElements], or ValueError.
+inline void check_size(int64_t v, const char* name) {
+  if (v < 1 || v > kMaxElements)
+    throw std::invalid_argument(std::string(name) + " must be in [1, 2**31 - 1], received: " +
+                                std::to_string(v));
+}
+
 inline void matrix(const py::array& a, const char* name) {
   if (a.ndim() != 2) throw std::invalid_argument(std::string(name) + " must be a matrix");
 }

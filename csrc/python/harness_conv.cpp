@@ -12,32 +12,20 @@ namespace {
 
 // x's (batch, height, width, channels), or ValueError.
 std::vector<int64_t> image_shape(const py::array& x, const char* name) {
-  if (x.ndim() != 4)
-    throw std::invalid_argument(std::string(name) +
-                                " must be a 4-D array (batch, height, width, channels)");
-  std::vector<int64_t> s(x.shape(), x.shape() + 4);
-  for (int64_t d : s)
-    if (d < 1) throw std::invalid_argument(std::string(name) + " must not be empty");
-  return s;
-}
-
-void check_positive(int64_t v, const char* name) {
-  if (v < 1 || v > kMaxElements)
-    throw std::invalid_argument(std::string(name) + " must be in [1, 2**31 - 1], received: " +
-                                std::to_string(v));
+  return shape_with_rank(x, 4, "(batch, height, width, channels)", name);
 }
 
 // The window of kernels.h over (h, w, c) images; ValueError for a bad size or a window
 // larger than the image with padding="valid".
 Window2D window_of(int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t sh,
                    int64_t sw, bool same) {
-  check_positive(h, "height");
-  check_positive(w, "width");
-  check_positive(c, "channels");
-  check_positive(kh, "window height");
-  check_positive(kw, "window width");
-  check_positive(sh, "stride height");
-  check_positive(sw, "stride width");
+  check_size(h, "height");
+  check_size(w, "width");
+  check_size(c, "channels");
+  check_size(kh, "window height");
+  check_size(kw, "window width");
+  check_size(sh, "stride height");
+  check_size(sw, "stride width");
   if (bounded_size({h, w, c}) < 0) throw std::invalid_argument("the image is too large");
   return make_window(h, w, c, kh, kw, sh, sw, same);
 }
@@ -129,7 +117,7 @@ void add_conv(py::module_& m) {
       "device_col2im",
       [](int device, Arr<float> cols, int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh,
          int64_t kw, int64_t sh, int64_t sw, bool same) {
-        check_positive(batch, "batch");
+        check_size(batch, "batch");
         const Window2D g = window_of(h, w, c, kh, kw, sh, sw, same);
         const int64_t rows = count(batch, {g.oh, g.ow}, "cols");
         count(rows, {kh, kw, c}, "cols");

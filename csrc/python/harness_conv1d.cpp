@@ -9,19 +9,7 @@ namespace {
 
 // x's (batch, steps, channels), or ValueError.
 std::vector<int64_t> sequence_shape(const py::array& x, const char* name) {
-  if (x.ndim() != 3)
-    throw std::invalid_argument(std::string(name) +
-                                " must be a 3-D array (batch, steps, channels)");
-  std::vector<int64_t> s(x.shape(), x.shape() + 3);
-  for (int64_t d : s)
-    if (d < 1) throw std::invalid_argument(std::string(name) + " must not be empty");
-  return s;
-}
-
-void check_size(int64_t v, const char* name) {
-  if (v < 1 || v > kMaxElements)
-    throw std::invalid_argument(std::string(name) + " must be in [1, 2**31 - 1], received: " +
-                                std::to_string(v));
+  return shape_with_rank(x, 3, "(batch, steps, channels)", name);
 }
 
 // The 1-D window over (steps, c) sequences; ValueError for a bad size or a window longer
