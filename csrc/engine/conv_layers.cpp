@@ -82,7 +82,16 @@ void Conv2D::backward(Backend& be, const float*, const float* y, const float* dy
 // --------------------------------------------------------------------- Pool2D
 void Pool2D::build(const Shape& in) {
   in_shape = in;
-  if (one_d_) {
+  if (kind_ == Kind::GlobalSequence) {
+    if (in.size() != 2)
+      throw std::invalid_argument(std::string(name()) +
+                                  " expects inputs of shape (batch, steps, features), received " +
+                                  shape_str(in, true));
+    g_ = make_window(in[0], 1, in[1], in[0], 1, 1, 1, false);  // one window: always fits
+    out_shape = keepdims_ ? Shape{1, in[1]} : Shape{in[1]};
+    return;
+  }
+  if (kind_ == Kind::Sequence) {
     g_ = build_window_1d(name(), "pool", in, pw_, sw_, 1,
                          same_ ? Padding::Same : Padding::Valid);
     out_shape = {g_.ow, g_.c};

@@ -161,13 +161,24 @@ class Conv2D final : public AffineLayer {
 
 // MaxPooling2D and AveragePooling2D; with `one_d`, MaxPooling1D and AveragePooling1D over
 // (steps, channels) sequences (a window of height 1: ph = sh = 1).
+// Max or average pooling: 2-D windows over images, 1-D windows over sequences, or one
+// window over a whole sequence (GlobalMaxPooling1D, GlobalAveragePooling1D).
 class Pool2D final : public Layer {
  public:
-  Pool2D(bool max, int64_t ph, int64_t pw, int64_t sh, int64_t sw, bool same, bool one_d = false)
-      : max_(max), one_d_(one_d), ph_(ph), pw_(pw), sh_(sh), sw_(sw), same_(same) {}
+  enum class Kind { Image, Sequence, GlobalSequence };
+  Pool2D(bool max, int64_t ph, int64_t pw, int64_t sh, int64_t sw, bool same,
+         Kind kind = Kind::Image, bool keepdims = false)
+      : max_(max), kind_(kind), keepdims_(keepdims), ph_(ph), pw_(pw), sh_(sh), sw_(sw),
+        same_(same) {}
   const char* name() const override {
-    if (one_d_) return max_ ? "MaxPooling1D" : "AveragePooling1D";
-    return max_ ? "MaxPooling2D" : "AveragePooling2D";
+    switch (kind_) {
+      case Kind::Sequence:
+        return max_ ? "MaxPooling1D" : "AveragePooling1D";
+      case Kind::GlobalSequence:
+        return max_ ? "GlobalMaxPooling1D" : "GlobalAveragePooling1D";
+      default:
+        return max_ ? "MaxPooling2D" : "AveragePooling2D";
+    }
   }
   void build(const Shape& in) override;
   void reserve(Backend& be, int64_t rows) override;
@@ -177,7 +188,9 @@ class Pool2D final : public Layer {
                 int64_t rows, bool dy_is_preact) override;
 
  private:
-  bool max_, one_d_;
+  bool max_;
+  Kind kind_;
+  bool keepdims_;
   int64_t ph_, pw_, sh_, sw_;
   bool same_;
   Window2D g_;
@@ -275,28 +288,6 @@ class Embedding final : public Layer {
  private:
   int64_t input_dim_, dim_;
   float *table_ = nullptr, *gtable_ = nullptr;
-};
-
-// GlobalAveragePooling1D and GlobalMaxPooling1D over (steps, features): the mean or the
-// maximum over the steps, (steps, features) -> (features), or (1, features) with keepdims;
-// the 2-D pooling kernels with one window over a (steps, 1, features) image.
-class GlobalPool1D final : public Layer {
- public:
-  GlobalPool1D(bool max, bool keepdims) : max_(max), keepdims_(keepdims) {}
-  const char* name() const override {
-    return max_ ? "GlobalMaxPooling1D" : "GlobalAveragePooling1D";
-  }
-  void build(const Shape& in) override;
-  void reserve(Backend& be, int64_t rows) override;
-  void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
-               const uint64_t* seed) override;
-  void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
-                int64_t rows, bool dy_is_preact) override;
-
- private:
-  bool max_, keepdims_;
-  Window2D g_;
-  DeviceArray<int32_t> argmax_;
 };
 
 // BatchNormalization over the last axis (Keras semantics): batch statistics in training,

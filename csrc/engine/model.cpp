@@ -98,7 +98,8 @@ void Model::add_pool1d(bool max, int64_t pool_size, int64_t stride, bool same) {
   check_not_built(built_);
   check_positive(max ? "MaxPooling1D" : "AveragePooling1D", "pool_size and strides",
                  {pool_size, stride});
-  layers_.push_back(std::make_unique<Pool2D>(max, 1, pool_size, 1, stride, same, true));
+  layers_.push_back(std::make_unique<Pool2D>(max, 1, pool_size, 1, stride, same,
+                                                   Pool2D::Kind::Sequence));
 }
 
 void Model::add_upsampling1d(int64_t size) {
@@ -141,7 +142,8 @@ void Model::add_embedding(int64_t input_dim, int64_t output_dim) {
 
 void Model::add_global_pooling1d(bool max, bool keepdims) {
   check_not_built(built_);
-  layers_.push_back(std::make_unique<GlobalPool1D>(max, keepdims));
+  layers_.push_back(std::make_unique<Pool2D>(max, 1, 1, 1, 1, false,
+                                                   Pool2D::Kind::GlobalSequence, keepdims));
 }
 
 void Model::add_recurrent(Cell cell, int64_t units, Act act, Act rec, bool use_bias,
