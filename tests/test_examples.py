@@ -1,0 +1,24 @@
+"""The sequence examples in examples/ run with few epochs and learn."""
+
+import importlib.util
+import pathlib
+
+EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sunspots_lstm_beats_the_naive_forecast(capsys):
+    mae, naive = _load("sunspots_lstm").main(epochs=20)
+    assert mae < 0.85 * naive, (mae, naive)
+    assert "naive" in capsys.readouterr().out
+
+
+def test_text_classification_learns():
+    accuracy = _load("text_classification").main(epochs=3, verbose=False)
+    assert accuracy > 0.85, accuracy
