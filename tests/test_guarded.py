@@ -126,11 +126,27 @@ def recurrent(rng):
     return m, x, y
 
 
-# Every model above: dense with batch norm and dropout, convolutional, text, 1-D conv.
+def bidirectional(rng):
+    m = dc.Sequential(
+        [
+            dc.Input(shape=(6, 3)),
+            dc.layers.Bidirectional(dc.layers.LSTM(4, return_sequences=True)),
+            dc.layers.Bidirectional(dc.layers.GRU(3), merge_mode="mul"),
+            dc.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    m.compile(dc.optimizers.Adam(1e-2), "categorical_crossentropy", ["accuracy"])
+    x = rng.normal(size=(60, 6, 3)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 60)]
+    return m, x, y
+
+
+# Every model above: dense with batch norm and dropout, convolutional, text, 1-D conv,
+# recurrent, bidirectional.
 EVERY_MODEL = pytest.mark.parametrize(
     "make",
-    [mlp, cnn, text, seq1d, recurrent],
-    ids=["mlp-bn-dropout", "cnn", "text", "conv1d", "recurrent"],
+    [mlp, cnn, text, seq1d, recurrent, bidirectional],
+    ids=["mlp-bn-dropout", "cnn", "text", "conv1d", "recurrent", "bidirectional"],
 )
 
 

@@ -483,6 +483,17 @@ class CpuBackend final : public Backend {
   }
 
   // The recurrent steps (recurrent.cpp): the batch split over threads.
+  void bidir_merge(const BidirMerge& m, const float* a, const float* b, float* y) override {
+    parallel_for(m.rows * m.steps, grain_for(m.width()), [&](int64_t p0, int64_t p1) {
+      deepcore::bidir_merge_forward(m, a, b, y, p0, p1);
+    });
+  }
+  void bidir_merge_backward(const BidirMerge& m, const float* a, const float* b, const float* dy,
+                            float* da, float* db) override {
+    parallel_for(m.rows * m.steps, grain_for(m.width()), [&](int64_t p0, int64_t p1) {
+      deepcore::bidir_merge_backward(m, a, b, dy, da, db, p0, p1);
+    });
+  }
   void rnn_step_forward(const RnnStep& s, const float* z, const float* hr, float* h) override {
     parallel_for(s.batch, grain_for(4 * s.units), [&](int64_t b0, int64_t b1) {
       deepcore::rnn_step_forward(s, z, hr, h, b0, b1);

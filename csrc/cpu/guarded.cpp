@@ -187,6 +187,13 @@ class GuardedBackend final : public Backend {
                             float* dx) override {
     run([=] { cpu_.repeat_rows_backward(real(dy), rows, size, cols, real(dx)); });
   }
+  void bidir_merge(const BidirMerge& m, const float* a, const float* b, float* y) override {
+    run([=] { cpu_.bidir_merge(m, real(a), real(b), real(y)); });
+  }
+  void bidir_merge_backward(const BidirMerge& m, const float* a, const float* b, const float* dy,
+                            float* da, float* db) override {
+    run([=] { cpu_.bidir_merge_backward(m, real(a), real(b), real(dy), real(da), real(db)); });
+  }
   void rnn_step_forward(const RnnStep& s, const float* z, const float* hr, float* h) override {
     run([=] { cpu_.rnn_step_forward(s, real(z), real(hr), real(h)); });
   }

@@ -79,4 +79,20 @@ void gru_step_backward(const RnnStep& s, float* z, float* dr, const float* rh,
   }
 }
 
+// Bidirectional's merge for positions [p0, p1).
+void bidir_merge_forward(const BidirMerge& m, const float* a, const float* b, float* y,
+                         int64_t p0, int64_t p1) {
+  const int64_t w = m.width();
+  for (int64_t p = p0; p < p1; ++p)
+    for (int64_t j = 0; j < w; ++j) bidir_merge_elem(m, a, b, y, p, j);
+}
+
+// Its gradients da, db for positions [p0, p1).
+void bidir_merge_backward(const BidirMerge& m, const float* a, const float* b, const float* dy,
+                          float* da, float* db, int64_t p0, int64_t p1) {
+  const int64_t w = m.width();
+  for (int64_t p = p0; p < p1; ++p)
+    for (int64_t j = 0; j < w; ++j) bidir_merge_grad_elem(m, a, b, dy, da, db, p, j);
+}
+
 }  // namespace deepcore

@@ -256,6 +256,13 @@ class CudaBackend final : public Backend {
   }
 
   // ---- recurrent steps (recurrent.cuh)
+  void bidir_merge(const BidirMerge& m, const float* a, const float* b, float* y) override {
+    cuda::bidir_merge(stream(), m, a, b, y);
+  }
+  void bidir_merge_backward(const BidirMerge& m, const float* a, const float* b, const float* dy,
+                            float* da, float* db) override {
+    cuda::bidir_merge_backward(stream(), m, a, b, dy, da, db);
+  }
   void rnn_step_forward(const RnnStep& s, const float* z, const float* hr, float* h) override {
     cuda::rnn_step_forward(stream(), s, z, hr, h);
   }

@@ -85,6 +85,23 @@ __global__ void gru_backward_kernel(RnnStep s, float* z, float* dr, const float*
   }
 }
 
+// Bidirectional's merge, element e = (position, j).
+__global__ void bidir_merge_kernel(BidirMerge m, const float* a, const float* b, float* y) {
+  const int64_t w = m.width(), n = m.rows * m.steps * w;
+  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < n;
+       e += int64_t(gridDim.x) * blockDim.x)
+    bidir_merge_elem(m, a, b, y, e / w, e % w);
+}
+
+// Its gradients, element e = (position, j) of dy.
+__global__ void bidir_merge_backward_kernel(BidirMerge m, const float* a, const float* b,
+                                            const float* dy, float* da, float* db) {
+  const int64_t w = m.width(), n = m.rows * m.steps * w;
+  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < n;
+       e += int64_t(gridDim.x) * blockDim.x)
+    bidir_merge_grad_elem(m, a, b, dy, da, db, e / w, e % w);
+}
+
 }  // namespace
 
 void rnn_step_forward(cudaStream_t stream, const RnnStep& s, const float* z, const float* hr,
@@ -125,6 +142,20 @@ void gru_step_backward(cudaStream_t stream, const RnnStep& s, float* z, float* d
   gru_backward_kernel<<<blocks_for(s.batch * s.units), kThreads, 0, stream>>>(s, z, dr, rh,
                                                                                 h_prev, dy, dh);
   check_launch("gru_step_backward");
+}
+
+void bidir_merge(cudaStream_t stream, const BidirMerge& m, const float* a, const float* b,
+                 float* y) {
+  bidir_merge_kernel<<<blocks_for(m.rows * m.steps * m.width()), kThreads, 0, stream>>>(m, a, b,
+                                                                                        y);
+  check_launch("bidir_merge");
+}
+
+void bidir_merge_backward(cudaStream_t stream, const BidirMerge& m, const float* a,
+                          const float* b, const float* dy, float* da, float* db) {
+  bidir_merge_backward_kernel<<<blocks_for(m.rows * m.steps * m.width()), kThreads, 0,
+                                stream>>>(m, a, b, dy, da, db);
+  check_launch("bidir_merge_backward");
 }
 
 }  // namespace cuda

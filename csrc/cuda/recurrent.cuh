@@ -25,5 +25,11 @@ void gru_step_forward(cudaStream_t stream, const RnnStep& s, float* z, const flo
 void gru_step_backward(cudaStream_t stream, const RnnStep& s, float* z, float* dr,
                        const float* rh, const float* h_prev, const float* dy, float* dh);
 
+// Bidirectional's merge and its gradients: one thread per output element.
+void bidir_merge(cudaStream_t stream, const BidirMerge& m, const float* a, const float* b,
+                 float* y);
+void bidir_merge_backward(cudaStream_t stream, const BidirMerge& m, const float* a,
+                          const float* b, const float* dy, float* da, float* db);
+
 }  // namespace cuda
 }  // namespace deepcore

@@ -1,6 +1,7 @@
 // Engine layers: forward and backward of each layer side by side. Internal header.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -345,19 +346,51 @@ class Recurrent final : public Layer {
                const uint64_t* seed) override;
   void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
                 int64_t rows, bool dy_is_preact) override;
+  // Whether backward adds its dx to what dx holds (Bidirectional's second direction).
+  void set_accumulate_dx(bool on) { accumulate_dx_ = on; }
+  bool go_backwards() const { return go_backwards_; }
+  int64_t units() const { return units_; }
 
  private:
   int64_t gates() const { return cell_ == Cell::LSTM ? 4 : cell_ == Cell::GRU ? 3 : 1; }
   Cell cell_;
   int64_t units_, steps_ = 0, in_ = 0;
   Act act_, rec_;
-  bool use_bias_, return_sequences_, go_backwards_;
+  bool use_bias_, return_sequences_, go_backwards_, accumulate_dx_ = false;
   float *w_ = nullptr, *wr_ = nullptr, *b_ = nullptr;
   float *gw_ = nullptr, *gwr_ = nullptr, *gb_ = nullptr;
   // z: the projections, then gates, then gradients (batch, steps, G units); h: the states
   // when the output holds only the last; c: LSTM's cell states or GRU's recurrent
   // candidates; dr: GRU's recurrent-side gradients; hr, dh, dc: one step's.
   DeviceArray<float> z_, h_, c_, dr_, hr_, dh_, dc_;
+};
+
+// Bidirectional: a forward and a backward (go_backwards) recurrent layer over the same input,
+// each with its own weights (the forward layer's first), their outputs merged (kernels.h:
+// BidirMerge) with the backward one's steps put back in forward order, as Keras does.
+class Bidirectional final : public Layer {
+ public:
+  Bidirectional(Merge merge, std::unique_ptr<Recurrent> fwd, std::unique_ptr<Recurrent> bwd)
+      : merge_(merge), fwd_(std::move(fwd)), bwd_(std::move(bwd)) {
+    bwd_->set_accumulate_dx(true);
+  }
+  const char* name() const override { return "Bidirectional"; }
+  void build(const Shape& in) override;
+  std::vector<Shape> param_shapes() const override;
+  std::vector<Shape> scratch_shapes() const override;
+  void bind(float* w, float* g) override;
+  void reserve(Backend& be, int64_t rows) override;
+  void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
+               const uint64_t* seed) override;
+  void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
+                int64_t rows, bool dy_is_preact) override;
+
+ private:
+  BidirMerge spec(int64_t rows) const;
+  Merge merge_;
+  std::unique_ptr<Recurrent> fwd_, bwd_;
+  // The two directions' outputs and their gradients.
+  DeviceArray<float> ya_, yb_, da_, db_;
 };
 
 }  // namespace deepcore

@@ -159,6 +159,26 @@ void Model::add_recurrent(Cell cell, int64_t units, Act act, Act rec, bool use_b
                                                 return_sequences, go_backwards));
 }
 
+void Model::add_bidirectional(Merge merge, bool return_sequences, Cell cell, int64_t units,
+                              Act act, Act rec, bool use_bias, bool go_backwards, Cell bcell,
+                              int64_t bunits, Act bact, Act brec, bool buse_bias,
+                              bool bgo_backwards) {
+  check_not_built(built_);
+  check_positive("Bidirectional", "units", {units, bunits});
+  if (!recurrent_act_supported(act) || !recurrent_act_supported(rec) ||
+      !recurrent_act_supported(bact) || !recurrent_act_supported(brec))
+    throw std::invalid_argument(
+        "Bidirectional: activations must be tanh, sigmoid, hard_sigmoid, relu or linear");
+  if (go_backwards == bgo_backwards)
+    throw std::invalid_argument(
+        "Bidirectional: the forward and backward layers need different go_backwards");
+  layers_.push_back(std::make_unique<Bidirectional>(
+      merge,
+      std::make_unique<Recurrent>(cell, units, act, rec, use_bias, return_sequences, go_backwards),
+      std::make_unique<Recurrent>(bcell, bunits, bact, brec, buse_bias, return_sequences,
+                                  bgo_backwards)));
+}
+
 namespace {
 
 // The size of a tensor of `layer`, or invalid_argument naming it and its shape.

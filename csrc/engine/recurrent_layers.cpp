@@ -1,6 +1,7 @@
 // Recurrent layers: SimpleRNN, LSTM and GRU (layers.h: Recurrent). Sequences stay in the
 // engine's (batch, steps, width) layout: one step's rows are a strided matrix, which the
 // GEMMs (leading dimensions) and the step kernels (RnnStep's strides) read in place.
+#include <numeric>
 #include <stdexcept>
 #include <string>
 
@@ -137,7 +138,87 @@ void Recurrent::backward(Backend& be, const float* x, const float* y, const floa
     be.col_sum(z, rows * T, gu, gb_);
     if (cell_ == Cell::GRU) be.col_sum(dr_.data(), rows * T, gu, gb_ + gu);
   }
-  if (dx) be.gemm(false, true, rows * T, in_, gu, 1.f, z, gu, w_, gu, 0.f, dx, in_);
+  if (dx)
+    be.gemm(false, true, rows * T, in_, gu, 1.f, z, gu, w_, gu, accumulate_dx_ ? 1.f : 0.f, dx,
+            in_);
+}
+
+namespace {
+
+// The number of values in `shapes`.
+int64_t total_size(const std::vector<Shape>& shapes) {
+  int64_t n = 0;
+  for (const Shape& s : shapes)
+    n += std::accumulate(s.begin(), s.end(), int64_t{1}, std::multiplies<int64_t>());
+  return n;
+}
+
+}  // namespace
+
+void Bidirectional::build(const Shape& in) {
+  fwd_->build(in);
+  bwd_->build(in);
+  if (merge_ != Merge::Concat && fwd_->units() != bwd_->units())
+    throw std::invalid_argument(
+        "Bidirectional: merge_mode sum, mul and ave need the same units in both directions, "
+        "received " +
+        std::to_string(fwd_->units()) + " and " + std::to_string(bwd_->units()));
+  in_shape = in;
+  out_shape = fwd_->out_shape;
+  out_shape.back() = spec(1).width();
+}
+
+std::vector<Shape> Bidirectional::param_shapes() const {
+  std::vector<Shape> s = fwd_->param_shapes(), b = bwd_->param_shapes();
+  s.insert(s.end(), b.begin(), b.end());
+  return s;
+}
+
+std::vector<Shape> Bidirectional::scratch_shapes() const {
+  std::vector<Shape> s = fwd_->scratch_shapes(), b = bwd_->scratch_shapes();
+  s.insert(s.end(), b.begin(), b.end());
+  s.push_back(fwd_->out_shape);
+  s.push_back(bwd_->out_shape);
+  return s;
+}
+
+void Bidirectional::bind(float* w, float* g) {
+  fwd_->bind(w, g);
+  const int64_t n = total_size(fwd_->param_shapes());
+  bwd_->bind(w + n, g + n);
+}
+
+// Positions: (sample, step) pairs when the outputs are sequences, samples otherwise.
+BidirMerge Bidirectional::spec(int64_t rows) const {
+  const bool seq = fwd_->out_shape.size() == 2;
+  return {merge_, rows, seq ? fwd_->out_shape[0] : 1, fwd_->units(), bwd_->units()};
+}
+
+void Bidirectional::reserve(Backend& be, int64_t rows) {
+  fwd_->reserve(be, rows);
+  bwd_->reserve(be, rows);
+  const int64_t na = rows * total_size({fwd_->out_shape}),
+                nb = rows * total_size({bwd_->out_shape});
+  ya_.reserve(be, na);
+  yb_.reserve(be, nb);
+  da_.reserve(be, na);
+  db_.reserve(be, nb);
+}
+
+// Both directions on x, then the merge.
+void Bidirectional::forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
+                            const uint64_t* seed) {
+  fwd_->forward(be, x, ya_.data(), rows, training, seed);
+  bwd_->forward(be, x, yb_.data(), rows, training, seed);
+  be.bidir_merge(spec(rows), ya_.data(), yb_.data(), y);
+}
+
+// The merge's gradients, then each direction's backward pass, the second adding its dx.
+void Bidirectional::backward(Backend& be, const float* x, const float*, const float* dy,
+                             float* dx, int64_t rows, bool) {
+  be.bidir_merge_backward(spec(rows), ya_.data(), yb_.data(), dy, da_.data(), db_.data());
+  fwd_->backward(be, x, ya_.data(), da_.data(), dx, rows, false);
+  bwd_->backward(be, x, yb_.data(), db_.data(), dx, rows, false);
 }
 
 }  // namespace deepcore

@@ -269,6 +269,11 @@ PYBIND11_MODULE(_core, m) {
       .value("simple_rnn", Cell::SimpleRNN)
       .value("lstm", Cell::LSTM)
       .value("gru", Cell::GRU);
+  py::enum_<Merge>(m, "Merge")
+      .value("concat", Merge::Concat)
+      .value("sum", Merge::Sum)
+      .value("mul", Merge::Mul)
+      .value("ave", Merge::Ave);
   py::enum_<Padding>(m, "Padding")
       .value("valid", Padding::Valid)
       .value("same", Padding::Same)
@@ -414,6 +419,7 @@ PYBIND11_MODULE(_core, m) {
       .def("add_embedding", &Model::add_embedding)
       .def("add_global_pooling1d", &Model::add_global_pooling1d)
       .def("add_recurrent", &Model::add_recurrent)
+      .def("add_bidirectional", &Model::add_bidirectional)
       .def("build", unlocked(&Model::build))
       .def("plan",
            [](Model& md, const Shape& input_shape) {

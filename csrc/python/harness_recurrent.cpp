@@ -97,6 +97,28 @@ void add_recurrent(py::module_& m) {
       "One backward step: (dz, dr (GRU's recurrent side, else zeros), dh, dc (LSTM; else dh)); "
       "z holds the forward's gates, h SimpleRNN's output, prev LSTM's c_{t-1} or GRU's "
       "h_{t-1}, state LSTM's c or GRU's rh.");
+  m.def(
+      "device_bidir_merge",
+      [](int device, Merge mode, const Arr<float>& a, const Arr<float>& b, const Arr<float>& dy) {
+        if (a.ndim() != 3 || b.ndim() != 3 || a.shape(0) != b.shape(0) ||
+            a.shape(1) != b.shape(1) || (mode != Merge::Concat && a.shape(2) != b.shape(2)))
+          throw std::invalid_argument("a and b must have shapes (rows, steps, ua), (rows, steps, ub)");
+        const BidirMerge bm{mode, a.shape(0), a.shape(1), a.shape(2), b.shape(2)};
+        const py::ssize_t r = bm.rows, t = bm.steps, w = bm.width();
+        if (dy.size() != r * t * w) throw std::invalid_argument("dy must have the output's shape");
+        Dev d(device);
+        DeviceArray<float> da = d.put(a), db = d.put(b), ddy = d.put(dy), y(d.be, r * t * w),
+                           ga(d.be, a.size()), gb(d.be, b.size());
+        released([&] {
+          d.be.bidir_merge(bm, da.data(), db.data(), y.data());
+          d.be.bidir_merge_backward(bm, da.data(), db.data(), ddy.data(), ga.data(), gb.data());
+        });
+        return std::make_tuple(d.get(y, {r, t, w}), d.get(ga, {r, t, bm.ua}),
+                               d.get(gb, {r, t, bm.ub}));
+      },
+      py::arg("device"), py::arg("mode"), py::arg("a"), py::arg("b"), py::arg("dy"),
+      "Bidirectional's merge of a (rows, steps, ua) and b (rows, steps, ub; steps reversed) and "
+      "its gradients for dy: (y, da, db).");
 }
 
 }  // namespace harness

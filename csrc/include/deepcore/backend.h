@@ -157,6 +157,11 @@ class Backend {
                                 const float* h_prev, float* rh, float* h) = 0;
   virtual void gru_step_backward(const RnnStep& s, float* z, float* dr, const float* rh,
                                  const float* h_prev, const float* dy, float* dh) = 0;
+  // Bidirectional's merge of its directions' outputs (kernels.h: BidirMerge) and its
+  // gradients (a, b the outputs, dy the merge's gradient).
+  virtual void bidir_merge(const BidirMerge& m, const float* a, const float* b, float* y) = 0;
+  virtual void bidir_merge_backward(const BidirMerge& m, const float* a, const float* b,
+                                    const float* dy, float* da, float* db) = 0;
   // dst[i, :] = src[idx[i], :] for i < rows.
   virtual void gather_rows(const float* src, const int64_t* idx, int64_t rows, int64_t cols,
                            float* dst) = 0;

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "deepcore/hd.h"
+
 namespace deepcore {
 
 using Shape = std::vector<int64_t>;
@@ -257,6 +259,24 @@ void gru_step_forward(const RnnStep& s, float* z, const float* hr, const float* 
                       const float* h_prev, float* rh, float* h, int64_t b0, int64_t b1);
 void gru_step_backward(const RnnStep& s, float* z, float* dr, const float* rh,
                        const float* h_prev, const float* dy, float* dh, int64_t b0, int64_t b1);
+
+// Bidirectional's merge of its two directions' outputs over `rows` samples of `steps` steps
+// (steps = 1 for the last states only): a (rows, steps, ua) from the forward layer, b (rows,
+// steps, ub) from the backward one with its steps in reverse order (b's step T-1-t meets a's
+// step t, as Keras flips it back). y = concat(a, b) (ua + ub wide), a + b, a * b or
+// (a + b) / 2 (ua wide, ua = ub). The backward pass writes da and db, each element once.
+enum class Merge : int { Concat, Sum, Mul, Ave };
+
+struct BidirMerge {
+  Merge mode = Merge::Concat;
+  int64_t rows = 0, steps = 0, ua = 0, ub = 0;
+  DC_HD int64_t width() const { return mode == Merge::Concat ? ua + ub : ua; }
+};
+// Positions [p0, p1) of the rows * steps (sample, step) positions.
+void bidir_merge_forward(const BidirMerge& m, const float* a, const float* b, float* y,
+                         int64_t p0, int64_t p1);
+void bidir_merge_backward(const BidirMerge& m, const float* a, const float* b, const float* dy,
+                          float* da, float* db, int64_t p0, int64_t p1);
 
 // ----------------------------------------------------------------- optimizers
 enum class Opt : int { SGD, Adam, AdamW, RMSprop, Adagrad };

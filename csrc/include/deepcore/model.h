@@ -97,6 +97,11 @@ class Model {
   // gates' `rec` (tanh, sigmoid, hard_sigmoid, relu or linear).
   void add_recurrent(Cell cell, int64_t units, Act act, Act rec, bool use_bias,
                      bool return_sequences, bool go_backwards);
+  // Bidirectional over two recurrent layers (each as add_recurrent; the forward one's
+  // weights first), their outputs merged by `merge`.
+  void add_bidirectional(Merge merge, bool return_sequences, Cell cell, int64_t units, Act act,
+                         Act rec, bool use_bias, bool go_backwards, Cell bcell, int64_t bunits,
+                         Act bact, Act brec, bool buse_bias, bool bgo_backwards);
   // The layers' shapes and the parameters for `input_shape` (without the batch axis),
   // every size checked against kMaxElements; allocates nothing.
   std::vector<Param> plan(const Shape& input_shape);

@@ -152,4 +152,45 @@ DC_HD inline void gru_cell_backward(Act act, Act rec, int64_t units, float* z, f
   dh[u] = g * zg;
 }
 
+// -------------------------------------------------------------- Bidirectional
+// Output element j of position p = (sample, step t) of the merge (kernels.h: BidirMerge): b is
+// read at the same sample's step T-1-t.
+DC_HD inline void bidir_merge_elem(const BidirMerge& m, const float* a, const float* b, float* y,
+                                   int64_t p, int64_t j) {
+  const int64_t t = p % m.steps, pb = p + m.steps - 1 - 2 * t;
+  if (m.mode == Merge::Concat) {
+    y[p * (m.ua + m.ub) + j] = j < m.ua ? a[p * m.ua + j] : b[pb * m.ub + j - m.ua];
+    return;
+  }
+  const float va = a[p * m.ua + j], vb = b[pb * m.ua + j];
+  y[p * m.ua + j] = m.mode == Merge::Sum   ? va + vb
+                    : m.mode == Merge::Mul ? va * vb
+                                           : (va + vb) * 0.5f;
+}
+
+// The gradients of a and b that output element j of position p receives (dy's element); each
+// element of da and db comes from exactly one output element.
+DC_HD inline void bidir_merge_grad_elem(const BidirMerge& m, const float* a, const float* b,
+                                        const float* dy, float* da, float* db, int64_t p,
+                                        int64_t j) {
+  const int64_t t = p % m.steps, pb = p + m.steps - 1 - 2 * t;
+  if (m.mode == Merge::Concat) {
+    const float g = dy[p * (m.ua + m.ub) + j];
+    if (j < m.ua)
+      da[p * m.ua + j] = g;
+    else
+      db[pb * m.ub + j - m.ua] = g;
+    return;
+  }
+  const float g = dy[p * m.ua + j];
+  if (m.mode == Merge::Mul) {
+    da[p * m.ua + j] = g * b[pb * m.ua + j];
+    db[pb * m.ua + j] = g * a[p * m.ua + j];
+  } else {
+    const float s = m.mode == Merge::Ave ? 0.5f * g : g;
+    da[p * m.ua + j] = s;
+    db[pb * m.ua + j] = s;
+  }
+}
+
 }  // namespace deepcore

@@ -25,7 +25,7 @@ from .core import (
     ReLU,
     Softmax,
 )
-from .recurrent import GRU, LSTM, SimpleRNN
+from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from .sequence import (
     Embedding,
     GlobalAveragePooling1D,
@@ -64,4 +64,5 @@ __all__ = [
     "SimpleRNN",
     "LSTM",
     "GRU",
+    "Bidirectional",
 ]

@@ -5,8 +5,8 @@ steps in one GEMM, then per step the recurrent GEMM and one fused kernel for the
 the backward pass through time likewise. Not supported (a ValueError says so): masking,
 `dropout` and `recurrent_dropout` > 0, `stateful=True`, `return_state=True`, GRU's
 `reset_after=False`, constraints and `activity_regularizer`; `unroll` and `use_cudnn` are
-accepted and change nothing (the engine's loop is its own). `Bidirectional` is not
-available yet.
+accepted and change nothing (the engine's loop is its own). `Bidirectional` wraps one of
+them and runs it both ways.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from .. import _core, activations, initializers, regularizers
 from .._registry import check_positive_int
 from .core import Layer
 
-__all__ = ["SimpleRNN", "LSTM", "GRU"]
+__all__ = ["SimpleRNN", "LSTM", "GRU", "Bidirectional"]
 
 # The activations the engine's cells compute (the derivative known from the output).
 _CELL_ACTIVATIONS = ("tanh", "sigmoid", "hard_sigmoid", "relu", "linear")
@@ -122,17 +122,19 @@ class _Recurrent(Layer):
             )
         return fn
 
-    def add_to(self, engine):
+    def _engine_args(self) -> tuple:
+        """(cell, units, activation, recurrent activation, use_bias) for the engine."""
         rec = self.recurrent_activation or "sigmoid"
-        engine.add_recurrent(
+        return (
             self._CELL,
             self.units,
             activations.spec(self.activation).kind,
             activations.spec(rec).kind,
             self.use_bias,
-            self.return_sequences,
-            self.go_backwards,
         )
+
+    def add_to(self, engine):
+        engine.add_recurrent(*self._engine_args(), self.return_sequences, self.go_backwards)
 
     def _bias_initializer(self):
         return self.bias_initializer
@@ -300,3 +302,144 @@ class GRU(_Recurrent):
 
     def get_config(self):
         return {**super().get_config(), "reset_after": self.reset_after}
+
+
+_MERGE_MODES = ("sum", "mul", "ave", "concat", None)
+
+
+def _removeprefix(name: str, prefix: str) -> str:
+    return name[len(prefix) :] if name.startswith(prefix) else name
+
+
+class Bidirectional(Layer):
+    """Runs a recurrent layer over the sequence both ways and merges the two outputs.
+
+    As in Keras 3: `forward_layer` is a copy of `layer` (same config, own weights, named
+    "forward_<name>"), `backward_layer` a copy with `go_backwards=True` ("backward_<name>")
+    unless given; `return_sequences` is the wrapped layer's, and with it the backward
+    layer's outputs are put back in the forward time order before the merge. The merge:
+    "concat" (default; width units_f + units_b), "sum", "mul" or "ave" (the mean).
+    `get_weights()` lists the forward layer's weights, then the backward layer's, as Keras
+    does, so `set_weights(keras_bidirectional.get_weights())` gives Keras' outputs.
+
+    Args:
+        layer: A SimpleRNN, LSTM or GRU (other layers raise a ValueError).
+        merge_mode: "concat", "sum", "mul" or "ave". Keras' None (a list of the two
+            outputs) raises a ValueError: a Sequential model passes one output on.
+        weights: Initial weights (the forward layer's, then the backward's).
+        backward_layer: A SimpleRNN, LSTM or GRU for the backward direction, whose
+            `go_backwards` must differ from `layer`'s and whose `return_sequences` must be
+            the same.
+    """
+
+    def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
+        super().__init__(**kwargs)
+        owner = self._owner
+        if not isinstance(layer, _Recurrent):
+            raise ValueError(
+                f"{owner}: `layer` must be a SimpleRNN, LSTM or GRU layer (the recurrent layers "
+                f"deepcore runs both ways). Received: layer={layer!r}"
+            )
+        if backward_layer is not None and not isinstance(backward_layer, _Recurrent):
+            raise ValueError(
+                f"{owner}: `backward_layer` must be a SimpleRNN, LSTM or GRU layer. "
+                f"Received: backward_layer={backward_layer!r}"
+            )
+        if merge_mode not in _MERGE_MODES:
+            raise ValueError(
+                f"{owner}: invalid merge mode; it should be one of 'sum', 'mul', 'ave', "
+                f"'concat' or None. Received: merge_mode={merge_mode!r}"
+            )
+        if merge_mode is None:
+            raise ValueError(
+                f"{owner}: merge_mode=None (a list of the two outputs) is not supported: a "
+                "Sequential model passes one output on. Use 'concat', 'sum', 'mul' or 'ave'. "
+                "Received: merge_mode=None"
+            )
+        config = layer.get_config()
+        config["name"] = f"forward_{_removeprefix(layer.name, 'forward_')}"
+        self.forward_layer = type(layer).from_config(config)
+        if backward_layer is None:
+            config = layer.get_config()
+            config["go_backwards"] = True
+            config["name"] = f"backward_{_removeprefix(layer.name, 'backward_')}"
+            backward_layer = type(layer).from_config(config)
+        self.backward_layer = backward_layer
+        fwd, bwd = self.forward_layer, self.backward_layer
+        if fwd.go_backwards == bwd.go_backwards:
+            raise ValueError(
+                f"{owner}: the forward and backward layers should have different `go_backwards`."
+                f" Received: forward_layer.go_backwards={fwd.go_backwards}, "
+                f"backward_layer.go_backwards={bwd.go_backwards}"
+            )
+        if fwd.return_sequences != bwd.return_sequences:
+            raise ValueError(
+                f"{owner}: the forward and backward layers should have the same "
+                f"`return_sequences`. Received: forward_layer.return_sequences="
+                f"{fwd.return_sequences}, backward_layer.return_sequences="
+                f"{bwd.return_sequences}"
+            )
+        if merge_mode != "concat" and fwd.units != bwd.units:
+            raise ValueError(
+                f"{owner}: merge_mode={merge_mode!r} needs the same units in both directions. "
+                f"Received: forward units={fwd.units}, backward units={bwd.units}"
+            )
+        self.merge_mode = merge_mode
+        self.return_sequences = fwd.return_sequences
+        self.return_state = self.stateful = False
+        self._initial_weights = None if weights is None else list(weights)
+
+    def add_to(self, engine):
+        fwd, bwd = self.forward_layer, self.backward_layer
+        engine.add_bidirectional(
+            getattr(_core.Merge, self.merge_mode),
+            self.return_sequences,
+            *fwd._engine_args(),
+            fwd.go_backwards,
+            *bwd._engine_args(),
+            bwd.go_backwards,
+        )
+
+    def weight_settings(self):
+        return self.forward_layer.weight_settings() + self.backward_layer.weight_settings()
+
+    def weight_names(self):
+        return [f"forward_{n}" for n in self.forward_layer.weight_names()] + [
+            f"backward_{n}" for n in self.backward_layer.weight_names()
+        ]
+
+    def bind(self, views):
+        super().bind(views)
+        n = len(self.forward_layer.weight_settings())
+        self.forward_layer.bind(views[:n])
+        self.backward_layer.bind(views[n:])
+
+    def initialize(self):
+        super().initialize()
+        if self._initial_weights is not None:
+            self.set_weights(self._initial_weights)
+            self._initial_weights = None
+
+    def get_config(self):
+        def serialize(layer):
+            return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+        return {
+            **super().get_config(),
+            "merge_mode": self.merge_mode,
+            "layer": serialize(self.forward_layer),
+            "backward_layer": serialize(self.backward_layer),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        kinds = {c.__name__: c for c in (SimpleRNN, LSTM, GRU)}
+        for key in ("layer", "backward_layer"):
+            inner = config.get(key)
+            if inner is None and key == "backward_layer":
+                continue
+            if not isinstance(inner, dict) or inner.get("class_name") not in kinds:
+                raise ValueError(f"Bidirectional: unknown wrapped layer {key}={inner!r}")
+            config[key] = kinds[inner["class_name"]].from_config(inner["config"])
+        return cls(**config)
