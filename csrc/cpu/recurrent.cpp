@@ -1,5 +1,7 @@
 // The recurrent layers' step kernels on the CPU (kernels.h: RnnStep): rows [b0, b1) of the
 // batch, each unit by the per-element maths of recurrent_maths.h.
+#include <type_traits>
+
 #include "deepcore/kernels.h"
 #include "deepcore/recurrent_maths.h"
 
@@ -13,6 +15,21 @@ T* row(T* p, int64_t b, int64_t ld) {
   return p ? p + b * ld : nullptr;
 }
 
+// f(act, rec) with the activations as compile-time constants where they are Keras' defaults
+// (tanh and sigmoid), so that the unit loop inlines them and vectorizes; as given otherwise.
+template <Act A>
+using ActConst = std::integral_constant<Act, A>;
+
+template <class F>
+void with_acts(const RnnStep& s, F&& f) {
+  if (s.act == Act::Tanh && s.rec == Act::Sigmoid)
+    f(ActConst<Act::Tanh>{}, ActConst<Act::Sigmoid>{});
+  else if (s.act == Act::Tanh)  // (SimpleRNN's default)
+    f(ActConst<Act::Tanh>{}, s.rec);
+  else
+    f(s.act, s.rec);
+}
+
 }  // namespace
 
 // h = act(z + hr) for rows [b0, b1).
@@ -21,7 +38,11 @@ void rnn_step_forward(const RnnStep& s, const float* z, const float* hr, float* 
   for (int64_t b = b0; b < b1; ++b) {
     const float *zb = z + b * s.zld, *hb = row(hr, b, s.units);
     float* out = h + b * s.hld;
-    for (int64_t u = 0; u < s.units; ++u) rnn_cell_forward(s.act, zb, hb, out, u);
+    with_acts(s, [&](auto act, auto rec) {
+      (void)rec;
+#pragma omp simd
+      for (int64_t u = 0; u < s.units; ++u) rnn_cell_forward(act, zb, hb, out, u);
+    });
   }
 }
 
@@ -31,7 +52,11 @@ void rnn_step_backward(const RnnStep& s, float* z, const float* h, const float* 
   for (int64_t b = b0; b < b1; ++b) {
     float *zb = z + b * s.zld, *dhb = dh + b * s.units;
     const float *hb = h + b * s.hld, *dyb = row(dy, b, s.hld);
-    for (int64_t u = 0; u < s.units; ++u) rnn_cell_backward(s.act, zb, hb, dyb, dhb, u);
+    with_acts(s, [&](auto act, auto rec) {
+      (void)rec;
+#pragma omp simd
+      for (int64_t u = 0; u < s.units; ++u) rnn_cell_backward(act, zb, hb, dyb, dhb, u);
+    });
   }
 }
 
@@ -41,8 +66,11 @@ void lstm_step_forward(const RnnStep& s, float* z, const float* hr, const float*
   for (int64_t b = b0; b < b1; ++b) {
     float *zb = z + b * s.zld, *cb = c + b * s.ld, *out = h + b * s.hld;
     const float *hb = row(hr, b, 4 * s.units), *cp = row(c_prev, b, s.ld);
-    for (int64_t u = 0; u < s.units; ++u)
-      lstm_cell_forward(s.act, s.rec, s.units, zb, hb, cp, cb, out, u);
+    with_acts(s, [&](auto act, auto rec) {
+      (void)rec;
+#pragma omp simd
+      for (int64_t u = 0; u < s.units; ++u) lstm_cell_forward(act, rec, s.units, zb, hb, cp, cb, out, u);
+    });
   }
 }
 
@@ -52,8 +80,11 @@ void lstm_step_backward(const RnnStep& s, float* z, const float* c_prev, const f
   for (int64_t b = b0; b < b1; ++b) {
     float *zb = z + b * s.zld, *dhb = dh + b * s.units, *dcb = dc + b * s.units;
     const float *cp = row(c_prev, b, s.ld), *cb = c + b * s.ld, *dyb = row(dy, b, s.hld);
-    for (int64_t u = 0; u < s.units; ++u)
-      lstm_cell_backward(s.act, s.rec, s.units, zb, cp, cb, dyb, dhb, dcb, u);
+    with_acts(s, [&](auto act, auto rec) {
+      (void)rec;
+#pragma omp simd
+      for (int64_t u = 0; u < s.units; ++u) lstm_cell_backward(act, rec, s.units, zb, cp, cb, dyb, dhb, dcb, u);
+    });
   }
 }
 
@@ -63,8 +94,11 @@ void gru_step_forward(const RnnStep& s, float* z, const float* hr, const float* 
   for (int64_t b = b0; b < b1; ++b) {
     float *zb = z + b * s.zld, *rhb = rh + b * s.ld, *out = h + b * s.hld;
     const float *hb = row(hr, b, 3 * s.units), *hp = row(h_prev, b, s.ld);
-    for (int64_t u = 0; u < s.units; ++u)
-      gru_cell_forward(s.act, s.rec, s.units, zb, hb, rbias, hp, rhb, out, u);
+    with_acts(s, [&](auto act, auto rec) {
+      (void)rec;
+#pragma omp simd
+      for (int64_t u = 0; u < s.units; ++u) gru_cell_forward(act, rec, s.units, zb, hb, rbias, hp, rhb, out, u);
+    });
   }
 }
 
@@ -74,8 +108,11 @@ void gru_step_backward(const RnnStep& s, float* z, float* dr, const float* rh,
   for (int64_t b = b0; b < b1; ++b) {
     float *zb = z + b * s.zld, *drb = dr + b * s.zld, *dhb = dh + b * s.units;
     const float *rhb = rh + b * s.ld, *hp = row(h_prev, b, s.ld), *dyb = row(dy, b, s.hld);
-    for (int64_t u = 0; u < s.units; ++u)
-      gru_cell_backward(s.act, s.rec, s.units, zb, drb, rhb, hp, dyb, dhb, u);
+    with_acts(s, [&](auto act, auto rec) {
+      (void)rec;
+#pragma omp simd
+      for (int64_t u = 0; u < s.units; ++u) gru_cell_backward(act, rec, s.units, zb, drb, rhb, hp, dyb, dhb, u);
+    });
   }
 }
 
