@@ -86,18 +86,62 @@ def _as_series(name: str, values) -> np.ndarray:
     return arr
 
 
-def _make(
+def timeseries_dataset_from_array(
     data,
     targets,
     sequence_length,
-    sequence_stride,
-    sampling_rate,
-    batch_size,
-    shuffle,
-    seed,
-    start_index,
-    end_index,
+    sequence_stride=1,
+    sampling_rate=1,
+    batch_size=128,
+    shuffle=False,
+    seed=None,
+    start_index=None,
+    end_index=None,
 ) -> TimeseriesDataset:
+    """Batches of sliding windows over a time series, as
+    `keras.utils.timeseries_dataset_from_array`.
+
+    The windows start at `data[start_index + p]` for `p = 0, sequence_stride,
+    2 * sequence_stride, ...` and take the steps `p, p + sampling_rate, ...,
+    p + (sequence_length - 1) * sampling_rate` (relative to `start_index`); only steps before
+    `end_index` are used, so a window that would reach past it is left out. With targets,
+    `targets[start_index + p]` goes with the window starting at `data[start_index + p]`,
+    and there are at most `len(targets)` windows. To predict the step after each window of
+    10: `timeseries_dataset_from_array(series[:-10], series[10:], 10)`.
+
+    Args:
+        data: Array (or list) whose axis 0 is time; any further axes are features.
+        targets: Array whose axis 0 matches `data`'s steps, or None (then the dataset yields
+            only windows).
+        sequence_length: Steps per window, an int >= 1.
+        sequence_stride: Steps between the starts of two consecutive windows.
+        sampling_rate: Steps between two consecutive steps of a window.
+        batch_size: Windows per batch (the last batch may hold fewer); None yields single
+            windows without a batch axis.
+        shuffle: Whether to shuffle the windows (once, when the dataset is made).
+        seed: Seed of the shuffle; drawn from deepcore's generator (see
+            `deepcore.utils.set_random_seed`) when None.
+        start_index, end_index: Only steps `start_index <= t < end_index` of `data` are used.
+
+    Returns:
+        A `TimeseriesDataset`: `len(ds)` batches, `ds[i]`, `for x, y in ds:` with NumPy
+        arrays `x` of shape `(batch, sequence_length) + data.shape[1:]` (and `data`'s
+        dtype) and `y` of shape `(batch,) + targets.shape[1:]`; `ds.arrays()` gives all the
+        windows at once (see also `timeseries_windows`).
+
+    Raises:
+        ValueError: as Keras: `start_index` < 0 or >= len(data); `end_index` <= 0, <=
+            `start_index` or >= len(data); `sampling_rate` or `sequence_stride` < 1 or >=
+            len(data). deepcore also checks that every argument is an int of its range
+            (`sequence_length` >= 1) and that `targets` holds the target of every window
+            (Keras fails inside TensorFlow).
+
+    Differences from Keras: the batches are NumPy arrays in a list-like object instead of a
+    `tf.data.Dataset`. With `shuffle=True` the windows come in the order of Keras' first
+    shuffle (`np.random.RandomState(seed).shuffle` of the start positions); Keras then also
+    shuffles within a buffer of `8 * batch_size` windows at every pass, which deepcore does
+    not (`fit` shuffles its rows itself). `end_index=0` is an error (Keras ignores it).
+    """
     """Checks the arguments as Keras does and returns the dataset of all windows."""
     data = _as_series("data", data)
     n = len(data)
@@ -161,76 +205,6 @@ def _make(
     return TimeseriesDataset(data, targets, positions, offsets, start, batch_size)
 
 
-def timeseries_dataset_from_array(
-    data,
-    targets,
-    sequence_length,
-    sequence_stride=1,
-    sampling_rate=1,
-    batch_size=128,
-    shuffle=False,
-    seed=None,
-    start_index=None,
-    end_index=None,
-) -> TimeseriesDataset:
-    """Batches of sliding windows over a time series, as
-    `keras.utils.timeseries_dataset_from_array`.
-
-    The windows start at `data[start_index + p]` for `p = 0, sequence_stride,
-    2 * sequence_stride, ...` and take the steps `p, p + sampling_rate, ...,
-    p + (sequence_length - 1) * sampling_rate` (relative to `start_index`); only steps before
-    `end_index` are used, so a window that would reach past it is left out. With targets,
-    `targets[start_index + p]` goes with the window starting at `data[start_index + p]`,
-    and there are at most `len(targets)` windows. To predict the step after each window of
-    10: `timeseries_dataset_from_array(series[:-10], series[10:], 10)`.
-
-    Args:
-        data: Array (or list) whose axis 0 is time; any further axes are features.
-        targets: Array whose axis 0 matches `data`'s steps, or None (then the dataset yields
-            only windows).
-        sequence_length: Steps per window, an int >= 1.
-        sequence_stride: Steps between the starts of two consecutive windows.
-        sampling_rate: Steps between two consecutive steps of a window.
-        batch_size: Windows per batch (the last batch may hold fewer); None yields single
-            windows without a batch axis.
-        shuffle: Whether to shuffle the windows (once, when the dataset is made).
-        seed: Seed of the shuffle; drawn from deepcore's generator (see
-            `deepcore.utils.set_random_seed`) when None.
-        start_index, end_index: Only steps `start_index <= t < end_index` of `data` are used.
-
-    Returns:
-        A `TimeseriesDataset`: `len(ds)` batches, `ds[i]`, `for x, y in ds:` with NumPy
-        arrays `x` of shape `(batch, sequence_length) + data.shape[1:]` (and `data`'s
-        dtype) and `y` of shape `(batch,) + targets.shape[1:]`; `ds.arrays()` gives all the
-        windows at once (see also `timeseries_windows`).
-
-    Raises:
-        ValueError: as Keras: `start_index` < 0 or >= len(data); `end_index` <= 0, <=
-            `start_index` or >= len(data); `sampling_rate` or `sequence_stride` < 1 or >=
-            len(data). deepcore also checks that every argument is an int of its range
-            (`sequence_length` >= 1) and that `targets` holds the target of every window
-            (Keras fails inside TensorFlow).
-
-    Differences from Keras: the batches are NumPy arrays in a list-like object instead of a
-    `tf.data.Dataset`. With `shuffle=True` the windows come in the order of Keras' first
-    shuffle (`np.random.RandomState(seed).shuffle` of the start positions); Keras then also
-    shuffles within a buffer of `8 * batch_size` windows at every pass, which deepcore does
-    not (`fit` shuffles its rows itself). `end_index=0` is an error (Keras ignores it).
-    """
-    return _make(
-        data,
-        targets,
-        sequence_length,
-        sequence_stride,
-        sampling_rate,
-        batch_size,
-        shuffle,
-        seed,
-        start_index,
-        end_index,
-    )
-
-
 def timeseries_windows(
     data,
     targets,
@@ -252,16 +226,13 @@ def timeseries_windows(
     `x, y = timeseries_windows(series[:-3], series[3:], sequence_length=3)` gives
     `x[0] = series[0:3]` and `y[0] = series[3]`.
     """
-    ds = _make(
+    return timeseries_dataset_from_array(
         data,
         targets,
         sequence_length,
         sequence_stride,
         sampling_rate,
-        None,
-        False,
-        None,
-        start_index,
-        end_index,
-    )
-    return ds.arrays()
+        batch_size=None,
+        start_index=start_index,
+        end_index=end_index,
+    ).arrays()
