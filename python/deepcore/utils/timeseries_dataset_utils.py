@@ -142,7 +142,6 @@ def timeseries_dataset_from_array(
     shuffles within a buffer of `8 * batch_size` windows at every pass, which deepcore does
     not (`fit` shuffles its rows itself). `end_index=0` is an error (Keras ignores it).
     """
-    """Checks the arguments as Keras does and returns the dataset of all windows."""
     data = _as_series("data", data)
     n = len(data)
     if targets is not None:
