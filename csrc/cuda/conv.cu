@@ -22,6 +22,22 @@ struct Geom {
   I h, w, c, kh, kw, sh, sw, pt, pl, oh, ow, dh, dw;
 };
 
+// The (n, y, x, c) of element t of an NHWC tensor of (h, w, c) images.
+template <class I>
+struct Pixel {
+  I n, y, x, c;
+};
+template <class I>
+__device__ inline Pixel<I> pixel_of(int64_t t, I h, I w, I c) {
+  I j = static_cast<I>(t);
+  const I ci = j % c;
+  j /= c;
+  const I xi = j % w;
+  j /= w;
+  return {j / h, j % h, xi, ci};
+}
+
+
 template <class I>
 Geom<I> geom(const Window2D& g) {
   return {static_cast<I>(g.h),  static_cast<I>(g.w),  static_cast<I>(g.c),
@@ -74,12 +90,8 @@ template <class I>
 __global__ void col2im_kernel(Geom<I> g, const float* __restrict__ cols, float* __restrict__ dx,
                               int64_t total) {
   for (int64_t t = first_index(); t < total; t += grid_stride()) {
-    I j = static_cast<I>(t);
-    const I ci = j % g.c;
-    j /= g.c;
-    const I ix = j % g.w;
-    j /= g.w;
-    const I iy = j % g.h, n = j / g.h;
+    const Pixel<I> p = pixel_of(t, g.h, g.w, g.c);
+    const I n = p.n, iy = p.y, ix = p.x, ci = p.c;
     if (g.dh != 1 || g.dw != 1) {
       float s = 0.f;
       for (I ky = g.kh - 1; ky >= 0; --ky) {
@@ -115,12 +127,8 @@ __global__ void maxpool_forward_kernel(Geom<I> g, const float* __restrict__ x,
                                        float* __restrict__ y, int32_t* __restrict__ argmax,
                                        int64_t total) {
   for (int64_t t = first_index(); t < total; t += grid_stride()) {
-    I j = static_cast<I>(t);
-    const I ci = j % g.c;
-    j /= g.c;
-    const I ox = j % g.ow;
-    j /= g.ow;
-    const I oy = j % g.oh, n = j / g.oh;
+    const Pixel<I> p = pixel_of(t, g.oh, g.ow, g.c);
+    const I n = p.n, oy = p.y, ox = p.x, ci = p.c;
     const Range<I> ys = window::window_inside(oy, g.kh, g.sh, g.pt, g.h);
     const Range<I> xs = window::window_inside(ox, g.kw, g.sw, g.pl, g.w);
     const float* xn = x + n * (g.h * g.w * g.c);
@@ -147,12 +155,8 @@ __global__ void maxpool_backward_kernel(Geom<I> g, const float* __restrict__ dy,
                                         const int32_t* __restrict__ argmax,
                                         float* __restrict__ dx, int64_t total) {
   for (int64_t t = first_index(); t < total; t += grid_stride()) {
-    I j = static_cast<I>(t);
-    const I ci = j % g.c;
-    j /= g.c;
-    const I ix = j % g.w;
-    j /= g.w;
-    const I iy = j % g.h, n = j / g.h;
+    const Pixel<I> p = pixel_of(t, g.h, g.w, g.c);
+    const I n = p.n, iy = p.y, ix = p.x, ci = p.c;
     const int32_t self = static_cast<int32_t>((iy * g.w + ix) * g.c + ci);
     const Range<I> oys = window::windows_covering(iy, g.kh, g.sh, g.pt, g.oh);
     const Range<I> oxs = window::windows_covering(ix, g.kw, g.sw, g.pl, g.ow);
@@ -172,12 +176,8 @@ template <class I>
 __global__ void avgpool_forward_kernel(Geom<I> g, const float* __restrict__ x,
                                        float* __restrict__ y, int64_t total) {
   for (int64_t t = first_index(); t < total; t += grid_stride()) {
-    I j = static_cast<I>(t);
-    const I ci = j % g.c;
-    j /= g.c;
-    const I ox = j % g.ow;
-    j /= g.ow;
-    const I oy = j % g.oh, n = j / g.oh;
+    const Pixel<I> p = pixel_of(t, g.oh, g.ow, g.c);
+    const I n = p.n, oy = p.y, ox = p.x, ci = p.c;
     const Range<I> ys = window::window_inside(oy, g.kh, g.sh, g.pt, g.h);
     const Range<I> xs = window::window_inside(ox, g.kw, g.sw, g.pl, g.w);
     const float inv = window::average_weight(int64_t(ys.size()) * xs.size());
@@ -195,12 +195,8 @@ template <class I>
 __global__ void avgpool_backward_kernel(Geom<I> g, const float* __restrict__ dy,
                                         float* __restrict__ dx, int64_t total) {
   for (int64_t t = first_index(); t < total; t += grid_stride()) {
-    I j = static_cast<I>(t);
-    const I ci = j % g.c;
-    j /= g.c;
-    const I ix = j % g.w;
-    j /= g.w;
-    const I iy = j % g.h, n = j / g.h;
+    const Pixel<I> p = pixel_of(t, g.h, g.w, g.c);
+    const I n = p.n, iy = p.y, ix = p.x, ci = p.c;
     const Range<I> oys = window::windows_covering(iy, g.kh, g.sh, g.pt, g.oh);
     const Range<I> oxs = window::windows_covering(ix, g.kw, g.sw, g.pl, g.ow);
     float s = 0.f;
