@@ -249,6 +249,15 @@ def test_multiply(rng, device, shape):
         _core.device_multiply(device, a, np.ones(a.size + 1, np.float32))
 
 
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (7, 1), (16, 16), (17, 33), (64, 256), (300, 5)])
+def test_transpose(rng, device, shape):
+    a = rng.standard_normal(shape).astype(np.float32)
+    np.testing.assert_array_equal(_core.device_transpose(device, a), a.T)
+    with pytest.raises(ValueError, match="2-D"):
+        _core.device_transpose(device, a.ravel())
+
+
 def splitmix64(x):
     """deepcore/rng.h's splitmix64 on uint64 arrays (wrapping arithmetic)."""
     x = x + np.uint64(0x9E3779B97F4A7C15)

@@ -168,6 +168,18 @@ void small_gemm_nn(int64_t m, int64_t n, int64_t k, float alpha, const float* a,
 }
 #endif
 
+// out (cols x rows, rows apart) = a^T for a (rows x cols, lda apart), in 16 x 16 tiles: each
+// tile's lines stay in L1 while it is read by rows and written by columns.
+void transpose_into(const float* a, int64_t rows, int64_t cols, int64_t lda, float* out) {
+  constexpr int64_t kTile = 16;
+  for (int64_t r0 = 0; r0 < rows; r0 += kTile)
+    for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
+      const int64_t r1 = std::min(rows, r0 + kTile), c1 = std::min(cols, c0 + kTile);
+      for (int64_t c = c0; c < c1; ++c)
+        for (int64_t r = r0; r < r1; ++r) out[c * rows + r] = a[r * lda + c];
+    }
+}
+
 // Our kernel: op(B) transposed into a per-thread scratch when needed (no allocation
 // once the first step has run), then panels of rows (or, for a single panel, blocks
 // of 16 columns) shared among the threads. Each element is computed the same way
@@ -178,8 +190,7 @@ void small_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, 
   if (tb) {
     thread_local std::vector<float> bt;
     if (static_cast<int64_t>(bt.size()) < k * n) bt.resize(k * n);
-    for (int64_t j = 0; j < n; ++j)
-      for (int64_t p = 0; p < k; ++p) bt[p * n + j] = b[j * ldb + p];
+    transpose_into(b, n, k, ldb, bt.data());
     b = bt.data();
     ldb = n;
   }
@@ -306,6 +317,10 @@ class CpuBackend final : public Backend {
 #pragma omp simd
       for (int64_t i = i0; i < i1; ++i) out[i] = a[i] * b[i];
     });
+  }
+
+  void transpose(const float* a, int64_t rows, int64_t cols, float* out) override {
+    transpose_into(a, rows, cols, cols, out);
   }
 
   void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,

@@ -147,6 +147,9 @@ class GuardedBackend final : public Backend {
   void multiply(const float* a, const float* b, float* out, int64_t n) override {
     run([=] { cpu_.multiply(real(a), real(b), real(out), n); });
   }
+  void transpose(const float* a, int64_t rows, int64_t cols, float* out) override {
+    run([=] { cpu_.transpose(real(a), rows, cols, real(out)); });
+  }
   void dropout(float rate, const uint64_t* seed, const float* x, float* y, float* mask,
                int64_t n) override {
     run([=] { cpu_.dropout(rate, real(seed), real(x), real(y), real(mask), n); });

@@ -9,12 +9,6 @@ namespace deepcore {
 
 namespace {
 
-// p's row b (rows ld apart), or null for null.
-template <class T>
-T* row(T* p, int64_t b, int64_t ld) {
-  return p ? p + b * ld : nullptr;
-}
-
 // f(act, rec) with the activations as compile-time constants where they are Keras' defaults
 // (tanh and sigmoid), so that the unit loop inlines them and vectorizes; as given otherwise.
 template <Act A>
@@ -30,90 +24,178 @@ void with_acts(const RnnStep& s, F&& f) {
     f(s.act, s.rec);
 }
 
+// f(given...) with, for each optional buffer, whether it is given (not null) as a
+// compile-time constant: a unit loop that tests a pointer for null per element does not
+// vectorize.
+template <class F>
+void with_given(F&& f) {
+  f();
+}
+
+template <class F, class... P>
+void with_given(F&& f, const void* p, P... rest) {
+  if (p)
+    with_given([&](auto... g) { f(std::true_type{}, g...); }, rest...);
+  else
+    with_given([&](auto... g) { f(std::false_type{}, g...); }, rest...);
+}
+
+// p[i], or 0 when the buffer is not given (p null).
+template <class Given>
+float at(Given, const float* p, int64_t i) {
+  if constexpr (Given::value)
+    return p[i];
+  else
+    return 0.f;
+}
+
+// p's row b (rows ld apart), or null for null.
+template <class T>
+T* row(T* p, int64_t b, int64_t ld) {
+  return p ? p + b * ld : nullptr;
+}
+
 }  // namespace
 
 // h = act(z + hr) for rows [b0, b1).
 void rnn_step_forward(const RnnStep& s, const float* z, const float* hr, float* h, int64_t b0,
                       int64_t b1) {
-  for (int64_t b = b0; b < b1; ++b) {
-    const float *zb = z + b * s.zld, *hb = row(hr, b, s.units);
-    float* out = h + b * s.hld;
-    with_acts(s, [&](auto act, auto rec) {
-      (void)rec;
+  const int64_t U = s.units;
+  with_acts(s, [&](auto act, auto) {
+    with_given([&](auto has_hr) {
+      for (int64_t b = b0; b < b1; ++b) {
+        const float *zb = z + b * s.zld, *hb = row(hr, b, U);
+        float* out = h + b * s.hld;
 #pragma omp simd
-      for (int64_t u = 0; u < s.units; ++u) rnn_cell_forward(act, zb, hb, out, u);
-    });
-  }
+        for (int64_t u = 0; u < U; ++u) out[u] = rnn_cell(act, zb[u] + at(has_hr, hb, u));
+      }
+    }, hr);
+  });
 }
 
-// dz into z and dh = 0, for rows [b0, b1).
+// dz = (dy + dh) act'(h) into z and dh = 0, for rows [b0, b1).
 void rnn_step_backward(const RnnStep& s, float* z, const float* h, const float* dy, float* dh,
                        int64_t b0, int64_t b1) {
-  for (int64_t b = b0; b < b1; ++b) {
-    float *zb = z + b * s.zld, *dhb = dh + b * s.units;
-    const float *hb = h + b * s.hld, *dyb = row(dy, b, s.hld);
-    with_acts(s, [&](auto act, auto rec) {
-      (void)rec;
+  const int64_t U = s.units;
+  with_acts(s, [&](auto act, auto) {
+    with_given([&](auto has_dy) {
+      for (int64_t b = b0; b < b1; ++b) {
+        float *zb = z + b * s.zld, *dhb = dh + b * U;
+        const float *hb = h + b * s.hld, *dyb = row(dy, b, s.hld);
 #pragma omp simd
-      for (int64_t u = 0; u < s.units; ++u) rnn_cell_backward(act, zb, hb, dyb, dhb, u);
-    });
-  }
+        for (int64_t u = 0; u < U; ++u) {
+          zb[u] = rnn_cell_grad(act, hb[u], dhb[u] + at(has_dy, dyb, u));
+          dhb[u] = 0.f;
+        }
+      }
+    }, dy);
+  });
 }
 
-// The LSTM gates, c and h for rows [b0, b1).
+// The LSTM gates (in place of their pre-activations in z), c and h for rows [b0, b1).
 void lstm_step_forward(const RnnStep& s, float* z, const float* hr, const float* c_prev,
                        float* c, float* h, int64_t b0, int64_t b1) {
-  for (int64_t b = b0; b < b1; ++b) {
-    float *zb = z + b * s.zld, *cb = c + b * s.ld, *out = h + b * s.hld;
-    const float *hb = row(hr, b, 4 * s.units), *cp = row(c_prev, b, s.ld);
-    with_acts(s, [&](auto act, auto rec) {
-      (void)rec;
+  const int64_t U = s.units;
+  with_acts(s, [&](auto act, auto rec) {
+    with_given([&](auto has_hr, auto has_c) {
+      for (int64_t b = b0; b < b1; ++b) {
+        float *zb = z + b * s.zld, *cb = c + b * s.ld, *out = h + b * s.hld;
+        const float *hb = row(hr, b, 4 * U), *cp = row(c_prev, b, s.ld);
 #pragma omp simd
-      for (int64_t u = 0; u < s.units; ++u) lstm_cell_forward(act, rec, s.units, zb, hb, cp, cb, out, u);
-    });
-  }
+        for (int64_t u = 0; u < U; ++u) {
+          const LstmCell r = lstm_cell(
+              act, rec, zb[u] + at(has_hr, hb, u), zb[U + u] + at(has_hr, hb, U + u),
+              zb[2 * U + u] + at(has_hr, hb, 2 * U + u), zb[3 * U + u] + at(has_hr, hb, 3 * U + u),
+              at(has_c, cp, u));
+          zb[u] = r.i;
+          zb[U + u] = r.f;
+          zb[2 * U + u] = r.g;
+          zb[3 * U + u] = r.o;
+          cb[u] = r.c;
+          out[u] = r.h;
+        }
+      }
+    }, hr, c_prev);
+  });
 }
 
-// The LSTM gates' gradients into z, the carries dh and dc, for rows [b0, b1).
+// The LSTM gates' gradients into z, the carries dh (then 0) and dc, for rows [b0, b1).
 void lstm_step_backward(const RnnStep& s, float* z, const float* c_prev, const float* c,
                         const float* dy, float* dh, float* dc, int64_t b0, int64_t b1) {
-  for (int64_t b = b0; b < b1; ++b) {
-    float *zb = z + b * s.zld, *dhb = dh + b * s.units, *dcb = dc + b * s.units;
-    const float *cp = row(c_prev, b, s.ld), *cb = c + b * s.ld, *dyb = row(dy, b, s.hld);
-    with_acts(s, [&](auto act, auto rec) {
-      (void)rec;
+  const int64_t U = s.units;
+  with_acts(s, [&](auto act, auto rec) {
+    with_given([&](auto has_c, auto has_dy) {
+      for (int64_t b = b0; b < b1; ++b) {
+        float *zb = z + b * s.zld, *dhb = dh + b * U, *dcb = dc + b * U;
+        const float *cp = row(c_prev, b, s.ld), *cb = c + b * s.ld, *dyb = row(dy, b, s.hld);
 #pragma omp simd
-      for (int64_t u = 0; u < s.units; ++u) lstm_cell_backward(act, rec, s.units, zb, cp, cb, dyb, dhb, dcb, u);
-    });
-  }
+        for (int64_t u = 0; u < U; ++u) {
+          const LstmGrad d =
+              lstm_cell_grad(act, rec, zb[u], zb[U + u], zb[2 * U + u], zb[3 * U + u],
+                             at(has_c, cp, u), cb[u], dhb[u] + at(has_dy, dyb, u), dcb[u]);
+          zb[u] = d.i;
+          zb[U + u] = d.f;
+          zb[2 * U + u] = d.g;
+          zb[3 * U + u] = d.o;
+          dcb[u] = d.c_prev;
+          dhb[u] = 0.f;
+        }
+      }
+    }, c_prev, dy);
+  });
 }
 
-// The GRU gates, rh and h for rows [b0, b1).
+// The GRU gates (in place of x W + b_in in z), rh and h for rows [b0, b1).
 void gru_step_forward(const RnnStep& s, float* z, const float* hr, const float* rbias,
                       const float* h_prev, float* rh, float* h, int64_t b0, int64_t b1) {
-  for (int64_t b = b0; b < b1; ++b) {
-    float *zb = z + b * s.zld, *rhb = rh + b * s.ld, *out = h + b * s.hld;
-    const float *hb = row(hr, b, 3 * s.units), *hp = row(h_prev, b, s.ld);
-    with_acts(s, [&](auto act, auto rec) {
-      (void)rec;
+  const int64_t U = s.units;
+  with_acts(s, [&](auto act, auto rec) {
+    with_given([&](auto has_hr, auto has_rb, auto has_hp) {
+      for (int64_t b = b0; b < b1; ++b) {
+        float *zb = z + b * s.zld, *rhb = rh + b * s.ld, *out = h + b * s.hld;
+        const float *hb = row(hr, b, 3 * U), *hp = row(h_prev, b, s.ld);
 #pragma omp simd
-      for (int64_t u = 0; u < s.units; ++u) gru_cell_forward(act, rec, s.units, zb, hb, rbias, hp, rhb, out, u);
-    });
-  }
+        for (int64_t u = 0; u < U; ++u) {
+          const float rc = at(has_hr, hb, 2 * U + u) + at(has_rb, rbias, 2 * U + u);
+          const GruCell r = gru_cell(act, rec, zb[u], zb[U + u], zb[2 * U + u],
+                                     at(has_hr, hb, u) + at(has_rb, rbias, u),
+                                     at(has_hr, hb, U + u) + at(has_rb, rbias, U + u), rc,
+                                     at(has_hp, hp, u));
+          zb[u] = r.z;
+          zb[U + u] = r.r;
+          zb[2 * U + u] = r.hh;
+          rhb[u] = rc;
+          out[u] = r.h;
+        }
+      }
+    }, hr, rbias, h_prev);
+  });
 }
 
 // The GRU gradients into z and dr, the carry dh, for rows [b0, b1).
 void gru_step_backward(const RnnStep& s, float* z, float* dr, const float* rh,
                        const float* h_prev, const float* dy, float* dh, int64_t b0, int64_t b1) {
-  for (int64_t b = b0; b < b1; ++b) {
-    float *zb = z + b * s.zld, *drb = dr + b * s.zld, *dhb = dh + b * s.units;
-    const float *rhb = rh + b * s.ld, *hp = row(h_prev, b, s.ld), *dyb = row(dy, b, s.hld);
-    with_acts(s, [&](auto act, auto rec) {
-      (void)rec;
+  const int64_t U = s.units;
+  with_acts(s, [&](auto act, auto rec) {
+    with_given([&](auto has_hp, auto has_dy) {
+      for (int64_t b = b0; b < b1; ++b) {
+        float *zb = z + b * s.zld, *drb = dr + b * s.zld, *dhb = dh + b * U;
+        const float *rhb = rh + b * s.ld, *hp = row(h_prev, b, s.ld), *dyb = row(dy, b, s.hld);
 #pragma omp simd
-      for (int64_t u = 0; u < s.units; ++u) gru_cell_backward(act, rec, s.units, zb, drb, rhb, hp, dyb, dhb, u);
-    });
-  }
+        for (int64_t u = 0; u < U; ++u) {
+          const GruGrad d = gru_cell_grad(act, rec, zb[u], zb[U + u], zb[2 * U + u], rhb[u],
+                                          at(has_hp, hp, u), dhb[u] + at(has_dy, dyb, u));
+          zb[u] = d.z;
+          zb[U + u] = d.r;
+          zb[2 * U + u] = d.h;
+          drb[u] = d.z;
+          drb[U + u] = d.r;
+          drb[2 * U + u] = d.rh;
+          dhb[u] = d.h_prev;
+        }
+      }
+    }, h_prev, dy);
+  });
 }
 
 // Bidirectional's merge for positions [p0, p1).

@@ -243,6 +243,9 @@ class CudaBackend final : public Backend {
   void multiply(const float* a, const float* b, float* out, int64_t n) override {
     cuda::multiply(stream(), a, b, out, n);
   }
+  void transpose(const float* a, int64_t rows, int64_t cols, float* out) override {
+    cuda::transpose(stream(), a, rows, cols, out);
+  }
   void dropout(float rate, const uint64_t* seed, const float* x, float* y, float* mask,
                int64_t n) override {
     cuda::dropout(stream(), rate, seed, x, y, mask, n);

@@ -9,79 +9,118 @@ namespace deepcore {
 namespace cuda {
 namespace {
 
-// p's row b (rows ld apart), or null for null.
-template <class T>
-__device__ T* row(T* p, int64_t b, int64_t ld) {
-  return p ? p + b * ld : nullptr;
-}
+// p[i], or 0 for a buffer not given (p null).
+__device__ float at(const float* p, int64_t i) { return p ? p[i] : 0.f; }
 
-// h = act(z + hr), element e = (b, u).
+// h = act(z + hr).
 __global__ void rnn_forward_kernel(RnnStep s, const float* z, const float* hr, float* h) {
   const int64_t n = s.batch * s.units;
   for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < n;
        e += int64_t(gridDim.x) * blockDim.x) {
     const int64_t b = e / s.units, u = e - b * s.units;
-    rnn_cell_forward(s.act, z + b * s.zld, row(hr, b, s.units), h + b * s.hld, u);
+    h[b * s.hld + u] = rnn_cell(s.act, z[b * s.zld + u] + (hr ? hr[b * s.units + u] : 0.f));
   }
 }
 
-// dz into z, dh = 0.
+// dz = (dy + dh) act'(h) into z, dh = 0.
 __global__ void rnn_backward_kernel(RnnStep s, float* z, const float* h, const float* dy,
                                     float* dh) {
   const int64_t n = s.batch * s.units;
   for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < n;
        e += int64_t(gridDim.x) * blockDim.x) {
     const int64_t b = e / s.units, u = e - b * s.units;
-    rnn_cell_backward(s.act, z + b * s.zld, h + b * s.hld, row(dy, b, s.hld), dh + b * s.units,
-                      u);
+    float& d = dh[b * s.units + u];
+    z[b * s.zld + u] = rnn_cell_grad(s.act, h[b * s.hld + u], d + (dy ? dy[b * s.hld + u] : 0.f));
+    d = 0.f;
   }
 }
 
-// The LSTM gates, c and h.
+// The LSTM gates (in place of their pre-activations in z), c and h.
 __global__ void lstm_forward_kernel(RnnStep s, float* z, const float* hr, const float* c_prev,
                                     float* c, float* h) {
+  const int64_t U = s.units;
   const int64_t n = s.batch * s.units;
   for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < n;
        e += int64_t(gridDim.x) * blockDim.x) {
     const int64_t b = e / s.units, u = e - b * s.units;
-    lstm_cell_forward(s.act, s.rec, s.units, z + b * s.zld, row(hr, b, 4 * s.units),
-                      row(c_prev, b, s.ld), c + b * s.ld, h + b * s.hld, u);
+    float* zb = z + b * s.zld + u;
+    const float* hb = hr ? hr + b * 4 * U + u : nullptr;
+    const LstmCell r = lstm_cell(s.act, s.rec, zb[0] + at(hb, 0), zb[U] + at(hb, U),
+                                 zb[2 * U] + at(hb, 2 * U), zb[3 * U] + at(hb, 3 * U),
+                                 c_prev ? c_prev[b * s.ld + u] : 0.f);
+    zb[0] = r.i;
+    zb[U] = r.f;
+    zb[2 * U] = r.g;
+    zb[3 * U] = r.o;
+    c[b * s.ld + u] = r.c;
+    h[b * s.hld + u] = r.h;
   }
 }
 
-// The LSTM gates' gradients into z, the carries dh and dc.
+// The LSTM gates' gradients into z, the carries dh (then 0) and dc.
 __global__ void lstm_backward_kernel(RnnStep s, float* z, const float* c_prev, const float* c,
                                      const float* dy, float* dh, float* dc) {
+  const int64_t U = s.units;
   const int64_t n = s.batch * s.units;
   for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < n;
        e += int64_t(gridDim.x) * blockDim.x) {
     const int64_t b = e / s.units, u = e - b * s.units;
-    lstm_cell_backward(s.act, s.rec, s.units, z + b * s.zld, row(c_prev, b, s.ld), c + b * s.ld,
-                       row(dy, b, s.hld), dh + b * s.units, dc + b * s.units, u);
+    float* zb = z + b * s.zld + u;
+    float &dhe = dh[b * U + u], &dce = dc[b * U + u];
+    const LstmGrad d = lstm_cell_grad(s.act, s.rec, zb[0], zb[U], zb[2 * U], zb[3 * U],
+                                      c_prev ? c_prev[b * s.ld + u] : 0.f, c[b * s.ld + u],
+                                      dhe + (dy ? dy[b * s.hld + u] : 0.f), dce);
+    zb[0] = d.i;
+    zb[U] = d.f;
+    zb[2 * U] = d.g;
+    zb[3 * U] = d.o;
+    dce = d.c_prev;
+    dhe = 0.f;
   }
 }
 
-// The GRU gates, rh and h.
+// The GRU gates (in place of x W + b_in in z), rh and h.
 __global__ void gru_forward_kernel(RnnStep s, float* z, const float* hr, const float* rbias,
                                    const float* h_prev, float* rh, float* h) {
+  const int64_t U = s.units;
   const int64_t n = s.batch * s.units;
   for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < n;
        e += int64_t(gridDim.x) * blockDim.x) {
     const int64_t b = e / s.units, u = e - b * s.units;
-    gru_cell_forward(s.act, s.rec, s.units, z + b * s.zld, row(hr, b, 3 * s.units), rbias,
-                     row(h_prev, b, s.ld), rh + b * s.ld, h + b * s.hld, u);
+    float* zb = z + b * s.zld + u;
+    const float* hb = hr ? hr + b * 3 * U + u : nullptr;
+    const float* rb = rbias ? rbias + u : nullptr;
+    const float rc = at(hb, 2 * U) + at(rb, 2 * U);
+    const GruCell r = gru_cell(s.act, s.rec, zb[0], zb[U], zb[2 * U], at(hb, 0) + at(rb, 0),
+                               at(hb, U) + at(rb, U), rc, h_prev ? h_prev[b * s.ld + u] : 0.f);
+    zb[0] = r.z;
+    zb[U] = r.r;
+    zb[2 * U] = r.hh;
+    rh[b * s.ld + u] = rc;
+    h[b * s.hld + u] = r.h;
   }
 }
 
 // The GRU gradients into z and dr, the carry dh.
 __global__ void gru_backward_kernel(RnnStep s, float* z, float* dr, const float* rh,
                                     const float* h_prev, const float* dy, float* dh) {
+  const int64_t U = s.units;
   const int64_t n = s.batch * s.units;
   for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < n;
        e += int64_t(gridDim.x) * blockDim.x) {
     const int64_t b = e / s.units, u = e - b * s.units;
-    gru_cell_backward(s.act, s.rec, s.units, z + b * s.zld, dr + b * s.zld, rh + b * s.ld,
-                      row(h_prev, b, s.ld), row(dy, b, s.hld), dh + b * s.units, u);
+    float *zb = z + b * s.zld + u, *drb = dr + b * s.zld + u;
+    float& dhe = dh[b * U + u];
+    const GruGrad d = gru_cell_grad(s.act, s.rec, zb[0], zb[U], zb[2 * U], rh[b * s.ld + u],
+                                    h_prev ? h_prev[b * s.ld + u] : 0.f,
+                                    dhe + (dy ? dy[b * s.hld + u] : 0.f));
+    zb[0] = d.z;
+    zb[U] = d.r;
+    zb[2 * U] = d.h;
+    drb[0] = d.z;
+    drb[U] = d.r;
+    drb[2 * U] = d.rh;
+    dhe = d.h_prev;
   }
 }
 

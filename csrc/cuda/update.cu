@@ -179,6 +179,15 @@ __global__ void multiply_kernel(const float* a, const float* b, float* out, int6
     out[i] = a[i] * b[i];
 }
 
+// Element i of out (cols x rows) = a[r, c] with (c, r) = i's position: writes coalesced.
+__global__ void transpose_kernel(const float* a, int64_t rows, int64_t cols, float* out) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < rows * cols;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t c = i / rows, r = i - c * rows;
+    out[i] = a[r * cols + c];
+  }
+}
+
 // mask[i] from the seed at *seed and the element's index, y[i] = x[i] * mask[i].
 __global__ void dropout_kernel(const uint64_t* seed_in, float keep, float scale, const float* x,
                                float* y, float* mask, int64_t n) {
@@ -284,6 +293,12 @@ void multiply(cudaStream_t stream, const float* a, const float* b, float* out, i
   if (n <= 0) return;
   multiply_kernel<<<blocks_for(n), kThreads, 0, stream>>>(a, b, out, n);
   check_launch("multiply");
+}
+
+void transpose(cudaStream_t stream, const float* a, int64_t rows, int64_t cols, float* out) {
+  if (rows <= 0 || cols <= 0) return;
+  transpose_kernel<<<blocks_for(rows * cols), kThreads, 0, stream>>>(a, rows, cols, out);
+  check_launch("transpose");
 }
 
 void dropout(cudaStream_t stream, float rate, const uint64_t* seed, const float* x, float* y,

@@ -361,8 +361,9 @@ class Recurrent final : public Layer {
   float *gw_ = nullptr, *gwr_ = nullptr, *gb_ = nullptr;
   // z: the projections, then gates, then gradients (batch, steps, G units); h: the states
   // when the output holds only the last; c: LSTM's cell states or GRU's recurrent
-  // candidates; dr: GRU's recurrent-side gradients; hr, dh, dc: one step's.
-  DeviceArray<float> z_, h_, c_, dr_, hr_, dh_, dc_;
+  // candidates; dr: GRU's recurrent-side gradients; hr (GRU's), dh, dc: one step's; ut: the
+  // recurrent kernel transposed, for the backward pass.
+  DeviceArray<float> z_, h_, c_, dr_, hr_, dh_, dc_, ut_;
 };
 
 // Bidirectional: a forward and a backward (go_backwards) recurrent layer over the same input,

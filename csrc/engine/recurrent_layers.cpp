@@ -54,14 +54,18 @@ void Recurrent::reserve(Backend& be, int64_t rows) {
   z_.reserve(be, n * gu);
   if (!return_sequences_) h_.reserve(be, n * units_);
   if (cell_ != Cell::SimpleRNN) c_.reserve(be, n * units_);
-  if (cell_ == Cell::GRU) dr_.reserve(be, n * gu);
-  hr_.reserve(be, rows * gu);
+  if (cell_ == Cell::GRU) {
+    dr_.reserve(be, n * gu);
+    hr_.reserve(be, rows * gu);
+  }
   dh_.reserve(be, rows * units_);
+  ut_.reserve(be, units_ * gu);
   if (cell_ == Cell::LSTM) dc_.reserve(be, rows * units_);
 }
 
-// z = x W + b over all steps (one GEMM), then per step: hr = h_{t-1} U (a GEMM but at the
-// first step, where h_{t-1} = 0) and the step kernel, which writes h (and c, rh, the gates).
+// z = x W + b over all steps (one GEMM), then per step the recurrent GEMM h_{t-1} U (none at
+// the first step, where h_{t-1} = 0), added to z_t (into hr for GRU, whose reset gate
+// multiplies a part of it), and the step kernel, which writes h (and c, rh, the gates).
 void Recurrent::forward(Backend& be, const float* x, float* y, int64_t rows, bool,
                         const uint64_t*) {
   const int64_t T = steps_, U = units_, gu = gates() * U;
@@ -74,9 +78,11 @@ void Recurrent::forward(Backend& be, const float* x, float* y, int64_t rows, boo
     float* zt = z + (go_backwards_ ? T - 1 - i : i) * gu;
     const float* hp = i ? H + (i - 1) * U : nullptr;
     const float* hr = nullptr;
-    if (i) {
+    if (i && cell_ == Cell::GRU) {
       be.gemm(false, false, rows, gu, U, 1.f, hp, T * U, wr_, gu, 0.f, hr_.data(), gu);
       hr = hr_.data();
+    } else if (i) {
+      be.gemm(false, false, rows, gu, U, 1.f, hp, T * U, wr_, gu, 1.f, zt, T * gu);
     }
     const bool last_only = !return_sequences_ && i == T - 1;
     float* h = last_only ? y : H + i * U;
@@ -97,7 +103,8 @@ void Recurrent::forward(Backend& be, const float* x, float* y, int64_t rows, boo
 }
 
 // Per step, last to first: the step kernel turns the gates into the gradients of the
-// projections (in z; GRU's recurrent side in dr), then dh += dr U^T and dU += h_{t-1}^T dr.
+// projections (in z; GRU's recurrent side in dr), then dh += dr U^T (U^T transposed once)
+// and dU += h_{t-1}^T dr.
 // At the end dW = x^T dz and dx = dz W^T over all steps, and the biases' column sums.
 void Recurrent::backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
                          int64_t rows, bool) {
@@ -107,6 +114,7 @@ void Recurrent::backward(Backend& be, const float* x, const float* y, const floa
   be.zero(dh_.data(), sizeof(float) * rows * U);
   if (cell_ == Cell::LSTM) be.zero(dc_.data(), sizeof(float) * rows * U);
   be.zero(gwr_, sizeof(float) * U * gu);
+  be.transpose(wr_, U, gu, ut_.data());
   RnnStep s{rows, U, T * gu, T * U, T * U, act_, rec_};
   for (int64_t i = T - 1; i >= 0; --i) {
     float* zt = z + (go_backwards_ ? T - 1 - i : i) * gu;
@@ -129,7 +137,7 @@ void Recurrent::backward(Backend& be, const float* x, const float* y, const floa
         break;
     }
     if (i) {
-      be.gemm(false, true, rows, U, gu, 1.f, dr, T * gu, wr_, gu, 1.f, dh_.data(), U);
+      be.gemm(false, false, rows, U, gu, 1.f, dr, T * gu, ut_.data(), U, 1.f, dh_.data(), U);
       be.gemm(true, false, U, gu, rows, 1.f, hp, T * U, dr, T * gu, 1.f, gwr_, gu);
     }
   }

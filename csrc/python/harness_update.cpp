@@ -182,6 +182,17 @@ void add_update(py::module_& m) {
     run_op([&] { d.be.multiply(da.data(), db.data(), out.data(), a.size()); });
     return d.get(out, shape_of(a));
   });
+  // a^T for a 2-D a
+  m.def("device_transpose", [](int device, Arr<float> a) {
+    if (a.ndim() != 2)
+      throw std::invalid_argument("transpose expects a 2-D array, received " +
+                                  std::to_string(a.ndim()) + " dimensions");
+    const int64_t rows = a.shape(0), cols = a.shape(1);
+    Dev d(device);
+    DeviceArray<float> da = d.put(a), out(d.be, a.size());
+    run_op([&] { d.be.transpose(da.data(), rows, cols, out.data()); });
+    return d.get(out, {cols, rows});
+  });
   // (y, mask) of dropout at `rate` with the seed `seed` (placed in device memory).
   m.def("device_dropout", [](int device, float rate, uint64_t seed, Arr<float> x) {
     if (!(rate >= 0.f && rate < 1.f))

@@ -6,7 +6,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 
 #include "deepcore/hd.h"
 #include "deepcore/kernels.h"
@@ -24,11 +23,15 @@ DC_HD inline float rnn_expm1_reduced(float r) {
 
 DC_HD inline float rnn_exp(float x) {
   x = x < -87.f ? -87.f : (x > 88.f ? 88.f : x);  // no overflow of 2^k; exp(-87) ~ 1.6e-38
-  const float k = std::floor(x * 1.44269504088896341f + 0.5f);
+  // k = round(x / ln 2) by adding and removing 1.5 * 2^23 (floorf does not vectorize)
+  const float k = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;
   const float r = (x - k * 0.693145751953125f) - k * 1.42860682030941723e-6f;
   const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof(scale));
+#ifdef __CUDA_ARCH__
+  const float scale = __int_as_float(bits);
+#else
+  const float scale = __builtin_bit_cast(float, bits);
+#endif
   return (1.f + rnn_expm1_reduced(r)) * scale;
 }
 
@@ -83,104 +86,97 @@ inline bool recurrent_act_supported(Act a) {
          a == Act::Linear;
 }
 
+// The cells below take and return values: the kernels load and store them (a CPU loop over
+// units with no null pointer to test vectorizes; a CUDA thread per element), so that both
+// compute each value by the same expressions.
+
 // ------------------------------------------------------------------ SimpleRNN
-// h = act(xp + hr), xp holding x W + b and hr h_{t-1} U (null at the first step).
-DC_HD inline void rnn_cell_forward(Act act, const float* xp, const float* hr, float* h, int64_t u) {
-  h[u] = rnn_act(act, xp[u] + (hr ? hr[u] : 0.f));
+// h = act(x W + b + h_{t-1} U), from that sum.
+template <class A>
+DC_HD inline float rnn_cell(A act, float pre) {
+  return rnn_act(act, pre);
 }
 
-// dz = (dy + dh) act'(h) into z[u]; dh (the recurrence's part of dL/dh_t) becomes 0: h_{t-1}
-// reaches h_t only through the recurrent GEMM.
-DC_HD inline void rnn_cell_backward(Act act, float* z, const float* h, const float* dy, float* dh,
-                                    int64_t u) {
-  const float g = dh[u] + (dy ? dy[u] : 0.f);
-  z[u] = g * rnn_act_grad(act, h[u]);
-  dh[u] = 0.f;
+// dL/d(pre) from dL/dh_t (g) and h_t; h_{t-1} reaches h_t only through the recurrent GEMM.
+template <class A>
+DC_HD inline float rnn_cell_grad(A act, float h, float g) {
+  return g * rnn_act_grad(act, h);
 }
 
 // ----------------------------------------------------------------------- LSTM
-// z (4 units wide): x W + b in, the gates (i, f, act(c~), o) out; c = f c_{t-1} + i act(c~),
-// h = o act(c).
-DC_HD inline void lstm_cell_forward(Act act, Act rec, int64_t units, float* z, const float* hr,
-                                    const float* c_prev, float* c, float* h, int64_t u) {
-  float* zi = z + u;
-  const float i = rnn_act(rec, zi[0] + (hr ? hr[u] : 0.f));
-  const float f = rnn_act(rec, zi[units] + (hr ? hr[units + u] : 0.f));
-  const float g = rnn_act(act, zi[2 * units] + (hr ? hr[2 * units + u] : 0.f));
-  const float o = rnn_act(rec, zi[3 * units] + (hr ? hr[3 * units + u] : 0.f));
-  const float cv = f * (c_prev ? c_prev[u] : 0.f) + i * g;
-  zi[0] = i;
-  zi[units] = f;
-  zi[2 * units] = g;
-  zi[3 * units] = o;
-  c[u] = cv;
-  h[u] = o * rnn_act(act, cv);
+// The gates (i, f, act(c~), o) from their pre-activations (x W + b + h_{t-1} U), the cell
+// state c = f c_{t-1} + i act(c~) and h = o act(c).
+struct LstmCell {
+  float i, f, g, o, c, h;
+};
+
+template <class A, class R>
+DC_HD inline LstmCell lstm_cell(A act, R rec, float zi, float zf, float zg, float zo,
+                                float c_prev) {
+  LstmCell s;
+  s.i = rnn_act(rec, zi);
+  s.f = rnn_act(rec, zf);
+  s.g = rnn_act(act, zg);
+  s.o = rnn_act(rec, zo);
+  s.c = s.f * c_prev + s.i * s.g;
+  s.h = s.o * rnn_act(act, s.c);
+  return s;
 }
 
-// The gates' pre-activation gradients into z (in place of the gates), given dL/dh_t = dy + dh
-// and the cell-state carry dc (dL/dc_t from step t+1, replaced by dL/dc_{t-1}); dh becomes 0.
-DC_HD inline void lstm_cell_backward(Act act, Act rec, int64_t units, float* z,
-                                     const float* c_prev, const float* c, const float* dy,
-                                     float* dh, float* dc, int64_t u) {
-  float* zi = z + u;
-  const float i = zi[0], f = zi[units], g = zi[2 * units], o = zi[3 * units];
-  const float gh = dh[u] + (dy ? dy[u] : 0.f);
-  const float ac = rnn_act(act, c[u]);
-  const float gc = dc[u] + gh * o * rnn_act_grad(act, ac);
-  const float cp = c_prev ? c_prev[u] : 0.f;
-  zi[0] = gc * g * rnn_act_grad(rec, i);
-  zi[units] = gc * cp * rnn_act_grad(rec, f);
-  zi[2 * units] = gc * i * rnn_act_grad(act, g);
-  zi[3 * units] = gh * ac * rnn_act_grad(rec, o);
-  dc[u] = gc * f;
-  dh[u] = 0.f;
+// The pre-activations' gradients and dL/dc_{t-1}, from the gates, c_{t-1}, c_t, dL/dh_t (gh)
+// and the cell-state carry dL/dc_t from step t+1 (dc).
+struct LstmGrad {
+  float i, f, g, o, c_prev;
+};
+
+template <class A, class R>
+DC_HD inline LstmGrad lstm_cell_grad(A act, R rec, float i, float f, float g, float o,
+                                     float c_prev, float c, float gh, float dc) {
+  const float ac = rnn_act(act, c);
+  const float gc = dc + gh * o * rnn_act_grad(act, ac);
+  LstmGrad d;
+  d.i = gc * g * rnn_act_grad(rec, i);
+  d.f = gc * c_prev * rnn_act_grad(rec, f);
+  d.g = gc * i * rnn_act_grad(act, g);
+  d.o = gh * ac * rnn_act_grad(rec, o);
+  d.c_prev = gc * f;
+  return d;
 }
 
 // ------------------------------------------------------------------------ GRU
-// Keras' reset_after form. z (3 units wide): x W + b_in in, the gates (z, r, h~) out;
-// rh = (h_{t-1} U + b_rec)'s third part, kept for the backward pass;
-// h = z h_{t-1} + (1 - z) h~ with h~ = act(x_h + r rh).
-DC_HD inline void gru_cell_forward(Act act, Act rec, int64_t units, float* z, const float* hr,
-                                   const float* rbias, const float* h_prev, float* rh, float* h,
-                                   int64_t u) {
-  float* zi = z + u;
-  float rz = rbias ? rbias[u] : 0.f, rr = rbias ? rbias[units + u] : 0.f,
-        rc = rbias ? rbias[2 * units + u] : 0.f;
-  if (hr) {
-    rz += hr[u];
-    rr += hr[units + u];
-    rc += hr[2 * units + u];
-  }
-  const float zg = rnn_act(rec, zi[0] + rz);
-  const float r = rnn_act(rec, zi[units] + rr);
-  const float hh = rnn_act(act, zi[2 * units] + r * rc);
-  const float hp = h_prev ? h_prev[u] : 0.f;
-  zi[0] = zg;
-  zi[units] = r;
-  zi[2 * units] = hh;
-  rh[u] = rc;
-  h[u] = zg * hp + (1.f - zg) * hh;
+// Keras' reset_after form, from x W + b_in (xz, xr, xh) and h_{t-1} U + b_rec (rz, rr, rc):
+// the gates z, r, h~ = act(xh + r rc) and h = z h_{t-1} + (1 - z) h~.
+struct GruCell {
+  float z, r, hh, h;
+};
+
+template <class A, class R>
+DC_HD inline GruCell gru_cell(A act, R rec, float xz, float xr, float xh, float rz, float rr,
+                              float rc, float h_prev) {
+  GruCell s;
+  s.z = rnn_act(rec, xz + rz);
+  s.r = rnn_act(rec, xr + rr);
+  s.hh = rnn_act(act, xh + s.r * rc);
+  s.h = s.z * h_prev + (1.f - s.z) * s.hh;
+  return s;
 }
 
-// The gradients of x W + b_in into z (in place of the gates) and of h_{t-1} U + b_rec into
-// dr, given dL/dh_t = dy + dh; dh becomes the direct part of dL/dh_{t-1} (g z).
-DC_HD inline void gru_cell_backward(Act act, Act rec, int64_t units, float* z, float* dr,
-                                    const float* rh, const float* h_prev, const float* dy,
-                                    float* dh, int64_t u) {
-  float* zi = z + u;
-  const float zg = zi[0], r = zi[units], hh = zi[2 * units];
-  const float g = dh[u] + (dy ? dy[u] : 0.f);
-  const float hp = h_prev ? h_prev[u] : 0.f;
-  const float dzp = g * (hp - hh) * rnn_act_grad(rec, zg);
-  const float dhp = g * (1.f - zg) * rnn_act_grad(act, hh);
-  const float drp = dhp * rh[u] * rnn_act_grad(rec, r);
-  zi[0] = dzp;
-  zi[units] = drp;
-  zi[2 * units] = dhp;
-  dr[u] = dzp;
-  dr[units + u] = drp;
-  dr[2 * units + u] = dhp * r;
-  dh[u] = g * zg;
+// From the gates, rc, h_{t-1} and dL/dh_t (g): the gradients of x W + b_in (z, r, h) and of
+// h_{t-1} U + b_rec (z, r, and rh for its third part), and the direct part of dL/dh_{t-1}.
+struct GruGrad {
+  float z, r, h, rh, h_prev;
+};
+
+template <class A, class R>
+DC_HD inline GruGrad gru_cell_grad(A act, R rec, float zg, float r, float hh, float rc,
+                                   float h_prev, float g) {
+  GruGrad d;
+  d.z = g * (h_prev - hh) * rnn_act_grad(rec, zg);
+  d.h = g * (1.f - zg) * rnn_act_grad(act, hh);
+  d.r = d.h * rc * rnn_act_grad(rec, r);
+  d.rh = d.h * r;
+  d.h_prev = g * zg;
+  return d;
 }
 
 // -------------------------------------------------------------- Bidirectional
