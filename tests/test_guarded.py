@@ -141,12 +141,31 @@ def bidirectional(rng):
     return m, x, y
 
 
+def masked(rng):
+    m = dc.Sequential(
+        [
+            dc.Input(shape=(9,)),
+            dc.layers.Embedding(12, 4, mask_zero=True),
+            dc.layers.Bidirectional(dc.layers.GRU(3, return_sequences=True)),
+            dc.layers.LSTM(4, return_sequences=True, go_backwards=True),
+            dc.layers.GlobalAveragePooling1D(),
+            dc.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    m.compile(dc.optimizers.Adam(1e-2), "categorical_crossentropy", ["accuracy"])
+    x = rng.integers(1, 12, (60, 9))
+    lengths = rng.integers(1, 10, 60)
+    x[np.arange(9) >= lengths[:, None]] = 0  # padded at the end, at least one step kept
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 60)]
+    return m, x.astype(np.float32), y
+
+
 # Every model above: dense with batch norm and dropout, convolutional, text, 1-D conv,
-# recurrent, bidirectional.
+# recurrent, bidirectional, masked sequences.
 EVERY_MODEL = pytest.mark.parametrize(
     "make",
-    [mlp, cnn, text, seq1d, recurrent, bidirectional],
-    ids=["mlp-bn-dropout", "cnn", "text", "conv1d", "recurrent", "bidirectional"],
+    [mlp, cnn, text, seq1d, recurrent, bidirectional, masked],
+    ids=["mlp-bn-dropout", "cnn", "text", "conv1d", "recurrent", "bidirectional", "masked"],
 )
 
 

@@ -22,21 +22,33 @@ ACTS = {
 
 
 def np_recurrent(
-    kind, weights, x, return_sequences=False, go_backwards=False, act="tanh", rec="sigmoid"
+    kind,
+    weights,
+    x,
+    return_sequences=False,
+    go_backwards=False,
+    act="tanh",
+    rec="sigmoid",
+    mask=None,
+    zero_output=False,
 ):
-    """Keras 3's SimpleRNN / LSTM / GRU (reset_after) in float64: x (batch, steps, features)."""
+    """Keras 3's SimpleRNN / LSTM / GRU (reset_after) in float64: x (batch, steps, features);
+    mask (batch, steps): a masked step keeps the states and outputs them (zeros with
+    zero_output, Keras' zero_output_for_mask)."""
     w = [np.asarray(a, np.float64) for a in weights]
     kernel, rk = w[0], w[1]
     units = rk.shape[0]
     bias = w[2] if len(w) > 2 else np.zeros((2, 3 * units) if kind == "gru" else kernel.shape[1])
     f, g = ACTS[act], ACTS[rec]
     x = np.asarray(x, np.float64)
+    m = np.ones(x.shape[:2], bool) if mask is None else np.asarray(mask, bool)
     if go_backwards:
-        x = x[:, ::-1]
+        x, m = x[:, ::-1], m[:, ::-1]
     h = np.zeros((len(x), units))
     c = np.zeros_like(h)
     out = []
     for t in range(x.shape[1]):
+        h_prev, c_prev, keep = h, c, m[:, t : t + 1]
         if kind == "simple_rnn":
             h = f(x[:, t] @ kernel + bias + h @ rk)
         elif kind == "lstm":
@@ -50,7 +62,8 @@ def np_recurrent(
             z, r = g(xz + rz), g(xr + rr)
             hh = f(xh + r * rh)
             h = z * h + (1 - z) * hh
-        out.append(h)
+        h, c = np.where(keep, h, h_prev), np.where(keep, c, c_prev)
+        out.append(np.where(keep, h, 0.0) if zero_output else h)
     return np.stack(out, 1) if return_sequences else h
 
 

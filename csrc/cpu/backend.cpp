@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "deepcore/backend.h"
+#include "deepcore/mask_maths.h"
 #include "deepcore/optimizer_rules.h"
 #include "parallel.h"
 
@@ -509,39 +510,80 @@ class CpuBackend final : public Backend {
       deepcore::bidir_merge_backward(m, a, b, dy, da, db, p0, p1);
     });
   }
-  void rnn_step_forward(const RnnStep& s, const float* z, const float* hr, float* h) override {
+  void sequence_mask(const float* x, int64_t positions, int64_t width, float value,
+                     float* mask) override {
+    parallel_for(positions, grain_for(width), [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) mask[p] = mask_of(x + p * width, width, value);
+    });
+  }
+  void mask_rows(const float* x, int64_t xld, const float* mask, int64_t mld, int64_t rows,
+                 int64_t width, float* y, int64_t yld) override {
+    parallel_for(rows, grain_for(2 * width), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const float m = mask[r * mld];
+        const float* xr = x + r * xld;
+        float* yr = y + r * yld;
+#pragma omp simd
+        for (int64_t j = 0; j < width; ++j) yr[j] = mask_select(m, xr[j]);
+      }
+    });
+  }
+  void masked_mean_steps(const float* x, const float* mask, int64_t rows, int64_t steps,
+                         int64_t width, float* y) override {
+    parallel_for(rows, grain_for(steps * width), [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b)
+        for (int64_t j = 0; j < width; ++j)
+          y[b * width + j] = masked_mean(x + b * steps * width, mask + b * steps, steps, width, j);
+    });
+  }
+  void masked_mean_steps_backward(const float* dy, const float* mask, int64_t rows,
+                                  int64_t steps, int64_t width, float* dx) override {
+    parallel_for(rows, grain_for(steps * width), [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        const float* m = mask + b * steps;
+        const float n = mask_count(m, steps);
+        for (int64_t t = 0; t < steps; ++t) {
+          float* dxt = dx + (b * steps + t) * width;
+          for (int64_t j = 0; j < width; ++j) dxt[j] = mask_select(m[t], dy[b * width + j] / n);
+        }
+      }
+    });
+  }
+  void rnn_step_forward(const RnnStep& s, const float* z, const float* hr, const float* h_prev,
+                        const float* mask, float* h) override {
     parallel_for(s.batch, grain_for(4 * s.units), [&](int64_t b0, int64_t b1) {
-      deepcore::rnn_step_forward(s, z, hr, h, b0, b1);
+      deepcore::rnn_step_forward(s, z, hr, h_prev, mask, h, b0, b1);
     });
   }
   void rnn_step_backward(const RnnStep& s, float* z, const float* h, const float* dy,
-                         float* dh) override {
+                         const float* mask, float* dh) override {
     parallel_for(s.batch, grain_for(4 * s.units), [&](int64_t b0, int64_t b1) {
-      deepcore::rnn_step_backward(s, z, h, dy, dh, b0, b1);
+      deepcore::rnn_step_backward(s, z, h, dy, mask, dh, b0, b1);
     });
   }
-  void lstm_step_forward(const RnnStep& s, float* z, const float* hr, const float* c_prev,
-                         float* c, float* h) override {
+  void lstm_step_forward(const RnnStep& s, float* z, const float* hr, const float* h_prev,
+                         const float* c_prev, const float* mask, float* c, float* h) override {
     parallel_for(s.batch, grain_for(16 * s.units), [&](int64_t b0, int64_t b1) {
-      deepcore::lstm_step_forward(s, z, hr, c_prev, c, h, b0, b1);
+      deepcore::lstm_step_forward(s, z, hr, h_prev, c_prev, mask, c, h, b0, b1);
     });
   }
   void lstm_step_backward(const RnnStep& s, float* z, const float* c_prev, const float* c,
-                          const float* dy, float* dh, float* dc) override {
+                          const float* dy, const float* mask, float* dh, float* dc) override {
     parallel_for(s.batch, grain_for(16 * s.units), [&](int64_t b0, int64_t b1) {
-      deepcore::lstm_step_backward(s, z, c_prev, c, dy, dh, dc, b0, b1);
+      deepcore::lstm_step_backward(s, z, c_prev, c, dy, mask, dh, dc, b0, b1);
     });
   }
   void gru_step_forward(const RnnStep& s, float* z, const float* hr, const float* rbias,
-                        const float* h_prev, float* rh, float* h) override {
+                        const float* h_prev, const float* mask, float* rh, float* h) override {
     parallel_for(s.batch, grain_for(12 * s.units), [&](int64_t b0, int64_t b1) {
-      deepcore::gru_step_forward(s, z, hr, rbias, h_prev, rh, h, b0, b1);
+      deepcore::gru_step_forward(s, z, hr, rbias, h_prev, mask, rh, h, b0, b1);
     });
   }
   void gru_step_backward(const RnnStep& s, float* z, float* dr, const float* rh,
-                         const float* h_prev, const float* dy, float* dh) override {
+                         const float* h_prev, const float* dy, const float* mask,
+                         float* dh) override {
     parallel_for(s.batch, grain_for(12 * s.units), [&](int64_t b0, int64_t b1) {
-      deepcore::gru_step_backward(s, z, dr, rh, h_prev, dy, dh, b0, b1);
+      deepcore::gru_step_backward(s, z, dr, rh, h_prev, dy, mask, dh, b0, b1);
     });
   }
 

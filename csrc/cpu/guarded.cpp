@@ -197,33 +197,59 @@ class GuardedBackend final : public Backend {
                             float* da, float* db) override {
     run([=] { cpu_.bidir_merge_backward(m, real(a), real(b), real(dy), real(da), real(db)); });
   }
-  void rnn_step_forward(const RnnStep& s, const float* z, const float* hr, float* h) override {
-    run([=] { cpu_.rnn_step_forward(s, real(z), real(hr), real(h)); });
+  void sequence_mask(const float* x, int64_t positions, int64_t width, float value,
+                     float* mask) override {
+    run([=] { cpu_.sequence_mask(real(x), positions, width, value, real(mask)); });
+  }
+  void mask_rows(const float* x, int64_t xld, const float* mask, int64_t mld, int64_t rows,
+                 int64_t width, float* y, int64_t yld) override {
+    run([=] { cpu_.mask_rows(real(x), xld, real(mask), mld, rows, width, real(y), yld); });
+  }
+  void masked_mean_steps(const float* x, const float* mask, int64_t rows, int64_t steps,
+                         int64_t width, float* y) override {
+    run([=] { cpu_.masked_mean_steps(real(x), real(mask), rows, steps, width, real(y)); });
+  }
+  void masked_mean_steps_backward(const float* dy, const float* mask, int64_t rows,
+                                  int64_t steps, int64_t width, float* dx) override {
+    run([=] {
+      cpu_.masked_mean_steps_backward(real(dy), real(mask), rows, steps, width, real(dx));
+    });
+  }
+  void rnn_step_forward(const RnnStep& s, const float* z, const float* hr, const float* h_prev,
+                        const float* mask, float* h) override {
+    run([=] { cpu_.rnn_step_forward(s, real(z), real(hr), real(h_prev), real(mask), real(h)); });
   }
   void rnn_step_backward(const RnnStep& s, float* z, const float* h, const float* dy,
-                         float* dh) override {
-    run([=] { cpu_.rnn_step_backward(s, real(z), real(h), real(dy), real(dh)); });
+                         const float* mask, float* dh) override {
+    run([=] { cpu_.rnn_step_backward(s, real(z), real(h), real(dy), real(mask), real(dh)); });
   }
-  void lstm_step_forward(const RnnStep& s, float* z, const float* hr, const float* c_prev,
-                         float* c, float* h) override {
-    run([=] { cpu_.lstm_step_forward(s, real(z), real(hr), real(c_prev), real(c), real(h)); });
+  void lstm_step_forward(const RnnStep& s, float* z, const float* hr, const float* h_prev,
+                         const float* c_prev, const float* mask, float* c, float* h) override {
+    run([=] {
+      cpu_.lstm_step_forward(s, real(z), real(hr), real(h_prev), real(c_prev), real(mask),
+                             real(c), real(h));
+    });
   }
   void lstm_step_backward(const RnnStep& s, float* z, const float* c_prev, const float* c,
-                          const float* dy, float* dh, float* dc) override {
+                          const float* dy, const float* mask, float* dh, float* dc) override {
     run([=] {
-      cpu_.lstm_step_backward(s, real(z), real(c_prev), real(c), real(dy), real(dh), real(dc));
+      cpu_.lstm_step_backward(s, real(z), real(c_prev), real(c), real(dy), real(mask), real(dh),
+                              real(dc));
     });
   }
   void gru_step_forward(const RnnStep& s, float* z, const float* hr, const float* rbias,
-                        const float* h_prev, float* rh, float* h) override {
+                        const float* h_prev, const float* mask, float* rh, float* h) override {
     run([=] {
-      cpu_.gru_step_forward(s, real(z), real(hr), real(rbias), real(h_prev), real(rh), real(h));
+      cpu_.gru_step_forward(s, real(z), real(hr), real(rbias), real(h_prev), real(mask),
+                            real(rh), real(h));
     });
   }
   void gru_step_backward(const RnnStep& s, float* z, float* dr, const float* rh,
-                         const float* h_prev, const float* dy, float* dh) override {
+                         const float* h_prev, const float* dy, const float* mask,
+                         float* dh) override {
     run([=] {
-      cpu_.gru_step_backward(s, real(z), real(dr), real(rh), real(h_prev), real(dy), real(dh));
+      cpu_.gru_step_backward(s, real(z), real(dr), real(rh), real(h_prev), real(dy), real(mask),
+                             real(dh));
     });
   }
   void gather_rows(const float* src, const int64_t* idx, int64_t rows, int64_t cols,

@@ -1,5 +1,6 @@
 // The recurrent layers' step kernels on the CPU (kernels.h: RnnStep): rows [b0, b1) of the
 // batch, each unit by the per-element maths of recurrent_maths.h.
+#include <algorithm>
 #include <type_traits>
 
 #include "deepcore/kernels.h"
@@ -55,17 +56,42 @@ T* row(T* p, int64_t b, int64_t ld) {
   return p ? p + b * ld : nullptr;
 }
 
+// Whether sample b is masked at this step (its mask value 0): it keeps its states.
+bool masked(const RnnStep& s, const float* mask, int64_t b) {
+  return mask && mask[b * s.mld] == 0.f;
+}
+
+// out[0, n) = p[0, n), or zeros for p null.
+void carry(const float* p, float* out, int64_t n) {
+  if (p)
+    std::copy(p, p + n, out);
+  else
+    std::fill(out, out + n, 0.f);
+}
+
+// A masked sample's backward step: no gradient for its projections (z's g units), dh + dy
+// passed on to step t-1.
+template <class Given>
+void carry_back(Given has_dy, float* zb, int64_t g, const float* dyb, float* dhb, int64_t n) {
+  std::fill(zb, zb + g, 0.f);
+  for (int64_t u = 0; u < n; ++u) dhb[u] += at(has_dy, dyb, u);
+}
+
 }  // namespace
 
 // h = act(z + hr) for rows [b0, b1).
-void rnn_step_forward(const RnnStep& s, const float* z, const float* hr, float* h, int64_t b0,
-                      int64_t b1) {
+void rnn_step_forward(const RnnStep& s, const float* z, const float* hr, const float* h_prev,
+                      const float* mask, float* h, int64_t b0, int64_t b1) {
   const int64_t U = s.units;
   with_acts(s, [&](auto act, auto) {
     with_given([&](auto has_hr) {
       for (int64_t b = b0; b < b1; ++b) {
         const float *zb = z + b * s.zld, *hb = row(hr, b, U);
         float* out = h + b * s.hld;
+        if (masked(s, mask, b)) {
+          carry(row(h_prev, b, s.ld), out, U);
+          continue;
+        }
 #pragma omp simd
         for (int64_t u = 0; u < U; ++u) out[u] = rnn_cell(act, zb[u] + at(has_hr, hb, u));
       }
@@ -74,14 +100,18 @@ void rnn_step_forward(const RnnStep& s, const float* z, const float* hr, float* 
 }
 
 // dz = (dy + dh) act'(h) into z and dh = 0, for rows [b0, b1).
-void rnn_step_backward(const RnnStep& s, float* z, const float* h, const float* dy, float* dh,
-                       int64_t b0, int64_t b1) {
+void rnn_step_backward(const RnnStep& s, float* z, const float* h, const float* dy,
+                       const float* mask, float* dh, int64_t b0, int64_t b1) {
   const int64_t U = s.units;
   with_acts(s, [&](auto act, auto) {
     with_given([&](auto has_dy) {
       for (int64_t b = b0; b < b1; ++b) {
         float *zb = z + b * s.zld, *dhb = dh + b * U;
         const float *hb = h + b * s.hld, *dyb = row(dy, b, s.hld);
+        if (masked(s, mask, b)) {
+          carry_back(has_dy, zb, U, dyb, dhb, U);
+          continue;
+        }
 #pragma omp simd
         for (int64_t u = 0; u < U; ++u) {
           zb[u] = rnn_cell_grad(act, hb[u], dhb[u] + at(has_dy, dyb, u));
@@ -93,14 +123,20 @@ void rnn_step_backward(const RnnStep& s, float* z, const float* h, const float* 
 }
 
 // The LSTM gates (in place of their pre-activations in z), c and h for rows [b0, b1).
-void lstm_step_forward(const RnnStep& s, float* z, const float* hr, const float* c_prev,
-                       float* c, float* h, int64_t b0, int64_t b1) {
+void lstm_step_forward(const RnnStep& s, float* z, const float* hr, const float* h_prev,
+                       const float* c_prev, const float* mask, float* c, float* h, int64_t b0,
+                       int64_t b1) {
   const int64_t U = s.units;
   with_acts(s, [&](auto act, auto rec) {
     with_given([&](auto has_hr, auto has_c) {
       for (int64_t b = b0; b < b1; ++b) {
         float *zb = z + b * s.zld, *cb = c + b * s.ld, *out = h + b * s.hld;
         const float *hb = row(hr, b, 4 * U), *cp = row(c_prev, b, s.ld);
+        if (masked(s, mask, b)) {
+          carry(cp, cb, U);
+          carry(row(h_prev, b, s.ld), out, U);
+          continue;
+        }
 #pragma omp simd
         for (int64_t u = 0; u < U; ++u) {
           const LstmCell r = lstm_cell(
@@ -121,13 +157,18 @@ void lstm_step_forward(const RnnStep& s, float* z, const float* hr, const float*
 
 // The LSTM gates' gradients into z, the carries dh (then 0) and dc, for rows [b0, b1).
 void lstm_step_backward(const RnnStep& s, float* z, const float* c_prev, const float* c,
-                        const float* dy, float* dh, float* dc, int64_t b0, int64_t b1) {
+                        const float* dy, const float* mask, float* dh, float* dc, int64_t b0,
+                        int64_t b1) {
   const int64_t U = s.units;
   with_acts(s, [&](auto act, auto rec) {
     with_given([&](auto has_c, auto has_dy) {
       for (int64_t b = b0; b < b1; ++b) {
         float *zb = z + b * s.zld, *dhb = dh + b * U, *dcb = dc + b * U;
         const float *cp = row(c_prev, b, s.ld), *cb = c + b * s.ld, *dyb = row(dy, b, s.hld);
+        if (masked(s, mask, b)) {
+          carry_back(has_dy, zb, 4 * U, dyb, dhb, U);
+          continue;
+        }
 #pragma omp simd
         for (int64_t u = 0; u < U; ++u) {
           const LstmGrad d =
@@ -147,13 +188,19 @@ void lstm_step_backward(const RnnStep& s, float* z, const float* c_prev, const f
 
 // The GRU gates (in place of x W + b_in in z), rh and h for rows [b0, b1).
 void gru_step_forward(const RnnStep& s, float* z, const float* hr, const float* rbias,
-                      const float* h_prev, float* rh, float* h, int64_t b0, int64_t b1) {
+                      const float* h_prev, const float* mask, float* rh, float* h, int64_t b0,
+                      int64_t b1) {
   const int64_t U = s.units;
   with_acts(s, [&](auto act, auto rec) {
     with_given([&](auto has_hr, auto has_rb, auto has_hp) {
       for (int64_t b = b0; b < b1; ++b) {
         float *zb = z + b * s.zld, *rhb = rh + b * s.ld, *out = h + b * s.hld;
         const float *hb = row(hr, b, 3 * U), *hp = row(h_prev, b, s.ld);
+        if (masked(s, mask, b)) {
+          carry(hp, out, U);
+          std::fill(rhb, rhb + U, 0.f);  // unread; written so that every output is defined
+          continue;
+        }
 #pragma omp simd
         for (int64_t u = 0; u < U; ++u) {
           const float rc = at(has_hr, hb, 2 * U + u) + at(has_rb, rbias, 2 * U + u);
@@ -174,13 +221,19 @@ void gru_step_forward(const RnnStep& s, float* z, const float* hr, const float* 
 
 // The GRU gradients into z and dr, the carry dh, for rows [b0, b1).
 void gru_step_backward(const RnnStep& s, float* z, float* dr, const float* rh,
-                       const float* h_prev, const float* dy, float* dh, int64_t b0, int64_t b1) {
+                       const float* h_prev, const float* dy, const float* mask, float* dh,
+                       int64_t b0, int64_t b1) {
   const int64_t U = s.units;
   with_acts(s, [&](auto act, auto rec) {
     with_given([&](auto has_hp, auto has_dy) {
       for (int64_t b = b0; b < b1; ++b) {
         float *zb = z + b * s.zld, *drb = dr + b * s.zld, *dhb = dh + b * U;
         const float *rhb = rh + b * s.ld, *hp = row(h_prev, b, s.ld), *dyb = row(dy, b, s.hld);
+        if (masked(s, mask, b)) {
+          std::fill(drb, drb + 3 * U, 0.f);
+          carry_back(has_dy, zb, 3 * U, dyb, dhb, U);
+          continue;
+        }
 #pragma omp simd
         for (int64_t u = 0; u < U; ++u) {
           const GruGrad d = gru_cell_grad(act, rec, zb[u], zb[U + u], zb[2 * U + u], rhb[u],

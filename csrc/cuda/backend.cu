@@ -39,6 +39,7 @@
 #include "deepcore/loss_terms.h"
 #include "kernels.cuh"
 #include "losses.cuh"
+#include "masking.cuh"
 #include "normalization.cuh"
 #include "update.cuh"
 
@@ -266,28 +267,46 @@ class CudaBackend final : public Backend {
                             float* da, float* db) override {
     cuda::bidir_merge_backward(stream(), m, a, b, dy, da, db);
   }
-  void rnn_step_forward(const RnnStep& s, const float* z, const float* hr, float* h) override {
-    cuda::rnn_step_forward(stream(), s, z, hr, h);
+  void sequence_mask(const float* x, int64_t positions, int64_t width, float value,
+                     float* mask) override {
+    cuda::sequence_mask(stream(), x, positions, width, value, mask);
+  }
+  void mask_rows(const float* x, int64_t xld, const float* mask, int64_t mld, int64_t rows,
+                 int64_t width, float* y, int64_t yld) override {
+    cuda::mask_rows(stream(), x, xld, mask, mld, rows, width, y, yld);
+  }
+  void masked_mean_steps(const float* x, const float* mask, int64_t rows, int64_t steps,
+                         int64_t width, float* y) override {
+    cuda::masked_mean_steps(stream(), x, mask, rows, steps, width, y);
+  }
+  void masked_mean_steps_backward(const float* dy, const float* mask, int64_t rows,
+                                  int64_t steps, int64_t width, float* dx) override {
+    cuda::masked_mean_steps_backward(stream(), dy, mask, rows, steps, width, dx);
+  }
+  void rnn_step_forward(const RnnStep& s, const float* z, const float* hr, const float* h_prev,
+                        const float* mask, float* h) override {
+    cuda::rnn_step_forward(stream(), s, z, hr, h_prev, mask, h);
   }
   void rnn_step_backward(const RnnStep& s, float* z, const float* h, const float* dy,
-                         float* dh) override {
-    cuda::rnn_step_backward(stream(), s, z, h, dy, dh);
+                         const float* mask, float* dh) override {
+    cuda::rnn_step_backward(stream(), s, z, h, dy, mask, dh);
   }
-  void lstm_step_forward(const RnnStep& s, float* z, const float* hr, const float* c_prev,
-                         float* c, float* h) override {
-    cuda::lstm_step_forward(stream(), s, z, hr, c_prev, c, h);
+  void lstm_step_forward(const RnnStep& s, float* z, const float* hr, const float* h_prev,
+                         const float* c_prev, const float* mask, float* c, float* h) override {
+    cuda::lstm_step_forward(stream(), s, z, hr, h_prev, c_prev, mask, c, h);
   }
   void lstm_step_backward(const RnnStep& s, float* z, const float* c_prev, const float* c,
-                          const float* dy, float* dh, float* dc) override {
-    cuda::lstm_step_backward(stream(), s, z, c_prev, c, dy, dh, dc);
+                          const float* dy, const float* mask, float* dh, float* dc) override {
+    cuda::lstm_step_backward(stream(), s, z, c_prev, c, dy, mask, dh, dc);
   }
   void gru_step_forward(const RnnStep& s, float* z, const float* hr, const float* rbias,
-                        const float* h_prev, float* rh, float* h) override {
-    cuda::gru_step_forward(stream(), s, z, hr, rbias, h_prev, rh, h);
+                        const float* h_prev, const float* mask, float* rh, float* h) override {
+    cuda::gru_step_forward(stream(), s, z, hr, rbias, h_prev, mask, rh, h);
   }
   void gru_step_backward(const RnnStep& s, float* z, float* dr, const float* rh,
-                         const float* h_prev, const float* dy, float* dh) override {
-    cuda::gru_step_backward(stream(), s, z, dr, rh, h_prev, dy, dh);
+                         const float* h_prev, const float* dy, const float* mask,
+                         float* dh) override {
+    cuda::gru_step_backward(stream(), s, z, dr, rh, h_prev, dy, mask, dh);
   }
 
   // ---- embedding (embedding.cuh): an invalid index sets index_error_

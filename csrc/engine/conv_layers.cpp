@@ -106,7 +106,9 @@ void Pool2D::reserve(Backend& be, int64_t rows) {
 }
 
 void Pool2D::forward(Backend& be, const float* x, float* y, int64_t rows, bool, const uint64_t*) {
-  if (max_)
+  if (const float* mask = input_mask())  // GlobalAveragePooling1D given a mask
+    be.masked_mean_steps(x, mask, rows, in_shape[0], in_shape[1], y);
+  else if (max_)
     be.maxpool_forward(g_, x, rows, y, argmax_.data());
   else
     be.avgpool_forward(g_, x, rows, y);
@@ -115,7 +117,9 @@ void Pool2D::forward(Backend& be, const float* x, float* y, int64_t rows, bool, 
 void Pool2D::backward(Backend& be, const float*, const float*, const float* dy, float* dx,
                       int64_t rows, bool) {
   if (!dx) return;
-  if (max_)
+  if (const float* mask = input_mask())
+    be.masked_mean_steps_backward(dy, mask, rows, in_shape[0], in_shape[1], dx);
+  else if (max_)
     be.maxpool_backward(g_, dy, argmax_.data(), rows, dx);
   else
     be.avgpool_backward(g_, dy, rows, dx);

@@ -52,7 +52,20 @@ class Layer {
   virtual std::optional<uint64_t> own_seed() const { return std::nullopt; }
   virtual const float* preact(const float* x, const float* y) const { return y; }
 
+  // Keras' sequence masks: (rows, steps) values, 1 for a step to use and 0 for padding. A layer
+  // that makes one (Embedding with mask_zero, Masking) fills it in its forward pass; a layer
+  // that reads one (recurrent layers, GlobalAveragePooling1D) is pointed at its maker by the
+  // model and reads it in its own passes (the maker's buffer: the same address every batch).
+  virtual bool makes_mask() const { return false; }
+  virtual const float* output_mask() const { return nullptr; }
+  virtual bool takes_mask() const { return false; }
+  virtual void set_mask_source(const Layer* maker) { mask_source_ = maker; }
+  const float* input_mask() const { return mask_source_ ? mask_source_->output_mask() : nullptr; }
+
   Shape in_shape, out_shape;
+
+ private:
+  const Layer* mask_source_ = nullptr;
 };
 
 // y = act(a W + b) for a matrix a (m x k) and kernel W (k x n): the maths Dense and
@@ -181,6 +194,8 @@ class Pool2D final : public Layer {
         return max_ ? "MaxPooling2D" : "AveragePooling2D";
     }
   }
+  // GlobalAveragePooling1D averages over the steps its mask keeps (Keras).
+  bool takes_mask() const override { return kind_ == Kind::GlobalSequence && !max_; }
   void build(const Shape& in) override;
   void reserve(Backend& be, int64_t rows) override;
   void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
@@ -273,8 +288,13 @@ class GlobalAveragePooling2D final : public Layer {
 // The indices get no gradient (dx is zero).
 class Embedding final : public Layer {
  public:
-  Embedding(int64_t input_dim, int64_t output_dim) : input_dim_(input_dim), dim_(output_dim) {}
+  Embedding(int64_t input_dim, int64_t output_dim, bool mask_zero)
+      : input_dim_(input_dim), dim_(output_dim), mask_zero_(mask_zero) {}
   const char* name() const override { return "Embedding"; }
+  // mask_zero: index 0 is padding (the mask: index != 0).
+  bool makes_mask() const override { return mask_zero_; }
+  const float* output_mask() const override { return mask_zero_ ? mask_.data() : nullptr; }
+  void reserve(Backend& be, int64_t rows) override;
   void build(const Shape& in) override;
   std::vector<Shape> param_shapes() const override { return {{input_dim_, dim_}}; }
   void bind(float* w, float* g) override {
@@ -288,7 +308,29 @@ class Embedding final : public Layer {
 
  private:
   int64_t input_dim_, dim_;
+  bool mask_zero_;
   float *table_ = nullptr, *gtable_ = nullptr;
+  DeviceArray<float> mask_;
+};
+
+// Masking (Keras): the positions (all axes but the last) whose features all equal `value`
+// are padding: their outputs are 0 and the mask it makes says so.
+class Masking final : public Layer {
+ public:
+  explicit Masking(float value) : value_(value) {}
+  const char* name() const override { return "Masking"; }
+  bool makes_mask() const override { return true; }
+  const float* output_mask() const override { return mask_.data(); }
+  void reserve(Backend& be, int64_t rows) override;
+  void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
+               const uint64_t* seed) override;
+  void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
+                int64_t rows, bool dy_is_preact) override;
+
+ private:
+  int64_t positions() const { return shape_size(in_shape) / in_shape.back(); }
+  float value_;
+  DeviceArray<float> mask_;
 };
 
 // BatchNormalization over the last axis (Keras semantics): batch statistics in training,
@@ -348,22 +390,29 @@ class Recurrent final : public Layer {
                 int64_t rows, bool dy_is_preact) override;
   // Whether backward adds its dx to what dx holds (Bidirectional's second direction).
   void set_accumulate_dx(bool on) { accumulate_dx_ = on; }
+  // A masked step keeps the states; its output is the kept state, or 0 with
+  // zero_output_for_mask (Keras' RNN argument, which Bidirectional sets when it returns
+  // sequences).
+  bool takes_mask() const override { return true; }
+  void set_zero_output_for_mask(bool on) { zero_output_ = on; }
   bool go_backwards() const { return go_backwards_; }
   int64_t units() const { return units_; }
 
  private:
   int64_t gates() const { return cell_ == Cell::LSTM ? 4 : cell_ == Cell::GRU ? 3 : 1; }
+  bool states_apart() const;
   Cell cell_;
   int64_t units_, steps_ = 0, in_ = 0;
   Act act_, rec_;
-  bool use_bias_, return_sequences_, go_backwards_, accumulate_dx_ = false;
+  bool use_bias_, return_sequences_, go_backwards_, accumulate_dx_ = false, zero_output_ = false;
   float *w_ = nullptr, *wr_ = nullptr, *b_ = nullptr;
   float *gw_ = nullptr, *gwr_ = nullptr, *gb_ = nullptr;
   // z: the projections, then gates, then gradients (batch, steps, G units); h: the states
   // when the output holds only the last; c: LSTM's cell states or GRU's recurrent
   // candidates; dr: GRU's recurrent-side gradients; hr (GRU's), dh, dc: one step's; ut: the
-  // recurrent kernel transposed, for the backward pass.
-  DeviceArray<float> z_, h_, c_, dr_, hr_, dh_, dc_, ut_;
+  // recurrent kernel transposed, for the backward pass; dym: dy with the masked steps' rows
+  // zeroed (zero_output_for_mask).
+  DeviceArray<float> z_, h_, c_, dr_, hr_, dh_, dc_, ut_, dym_;
 };
 
 // Bidirectional: a forward and a backward (go_backwards) recurrent layer over the same input,
@@ -374,8 +423,17 @@ class Bidirectional final : public Layer {
   Bidirectional(Merge merge, std::unique_ptr<Recurrent> fwd, std::unique_ptr<Recurrent> bwd)
       : merge_(merge), fwd_(std::move(fwd)), bwd_(std::move(bwd)) {
     bwd_->set_accumulate_dx(true);
+    fwd_->set_zero_output_for_mask(true);
+    bwd_->set_zero_output_for_mask(true);
   }
   const char* name() const override { return "Bidirectional"; }
+  // Both directions read the mask; returning sequences, their masked steps output 0 (Keras).
+  bool takes_mask() const override { return true; }
+  void set_mask_source(const Layer* maker) override {
+    Layer::set_mask_source(maker);
+    fwd_->set_mask_source(maker);
+    bwd_->set_mask_source(maker);
+  }
   void build(const Shape& in) override;
   std::vector<Shape> param_shapes() const override;
   std::vector<Shape> scratch_shapes() const override;

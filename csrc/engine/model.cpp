@@ -129,7 +129,7 @@ void Model::add_batch_normalization(double momentum, double epsilon, bool center
   layers_.push_back(std::make_unique<BatchNormalization>(momentum, epsilon, center, scale));
 }
 
-void Model::add_embedding(int64_t input_dim, int64_t output_dim) {
+void Model::add_embedding(int64_t input_dim, int64_t output_dim, bool mask_zero) {
   check_not_built(built_);
   check_positive("Embedding", "input_dim and output_dim", {input_dim, output_dim});
   if (input_dim > kMaxEmbeddingRows)
@@ -137,7 +137,26 @@ void Model::add_embedding(int64_t input_dim, int64_t output_dim) {
                                 std::to_string(kMaxEmbeddingRows) +
                                 " (indices travel as float32 values), received: input_dim=" +
                                 std::to_string(input_dim));
-  layers_.push_back(std::make_unique<Embedding>(input_dim, output_dim));
+  layers_.push_back(std::make_unique<Embedding>(input_dim, output_dim, mask_zero));
+}
+
+void Model::add_masking(float value) {
+  check_not_built(built_);
+  layers_.push_back(std::make_unique<Masking>(value));
+}
+
+void Model::set_mask_source(int64_t layer, int64_t maker) {
+  check_not_built(built_);
+  const int64_t n = num_layers();
+  if (maker < 0 || layer <= maker || layer >= n)
+    throw std::out_of_range("set_mask_source: layers " + std::to_string(layer) + " and " +
+                            std::to_string(maker) + " of " + std::to_string(n));
+  Layer &reader = *layers_[size_t(layer)], &source = *layers_[size_t(maker)];
+  if (!source.makes_mask())
+    throw std::invalid_argument(std::string(source.name()) + " makes no mask");
+  if (!reader.takes_mask())
+    throw std::invalid_argument(std::string(reader.name()) + " cannot take a mask");
+  reader.set_mask_source(&source);
 }
 
 void Model::add_global_pooling1d(bool max, bool keepdims) {

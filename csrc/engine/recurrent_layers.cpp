@@ -36,6 +36,7 @@ std::vector<Shape> Recurrent::scratch_shapes() const {
   std::vector<Shape> s{{steps_, gates() * units_}, {steps_, units_}};
   if (cell_ != Cell::SimpleRNN) s.push_back({steps_, units_});
   if (cell_ == Cell::GRU) s.push_back({steps_, gates() * units_});
+  if (zero_output_ && return_sequences_) s.push_back({steps_, units_});
   return s;
 }
 
@@ -49,33 +50,43 @@ void Recurrent::bind(float* w, float* g) {
   gb_ = use_bias_ ? gwr_ + units_ * gu : nullptr;
 }
 
+// Whether the outputs are not the states: the states then live in h_ (all of them when the
+// output holds the last only; the output is the masked states with zero_output_for_mask).
+bool Recurrent::states_apart() const { return !return_sequences_ || zero_output_; }
+
 void Recurrent::reserve(Backend& be, int64_t rows) {
   const int64_t gu = gates() * units_, n = rows * steps_;
   z_.reserve(be, n * gu);
-  if (!return_sequences_) h_.reserve(be, n * units_);
+  if (states_apart()) h_.reserve(be, n * units_);
   if (cell_ != Cell::SimpleRNN) c_.reserve(be, n * units_);
   if (cell_ == Cell::GRU) {
     dr_.reserve(be, n * gu);
     hr_.reserve(be, rows * gu);
   }
   dh_.reserve(be, rows * units_);
-  ut_.reserve(be, units_ * gu);
   if (cell_ == Cell::LSTM) dc_.reserve(be, rows * units_);
+  ut_.reserve(be, units_ * gu);
+  if (zero_output_ && return_sequences_) dym_.reserve(be, n * units_);
 }
 
 // z = x W + b over all steps (one GEMM), then per step the recurrent GEMM h_{t-1} U (none at
 // the first step, where h_{t-1} = 0), added to z_t (into hr for GRU, whose reset gate
-// multiplies a part of it), and the step kernel, which writes h (and c, rh, the gates).
+// multiplies a part of it), and the step kernel, which writes h (and c, rh, the gates). With
+// a mask, step i reads the mask of the input step it processes (T-1-i going backwards).
 void Recurrent::forward(Backend& be, const float* x, float* y, int64_t rows, bool,
                         const uint64_t*) {
   const int64_t T = steps_, U = units_, gu = gates() * U;
   float* z = z_.data();
   be.affine_forward({}, x, w_, b_, z, z, rows * T, in_, gu);
-  float* H = return_sequences_ ? y : h_.data();
+  const float* mask = input_mask();
+  const bool masked_out = mask && zero_output_ && return_sequences_;
+  float* H = return_sequences_ && !masked_out ? y : h_.data();
   const float* rbias = b_ ? b_ + gu : nullptr;  // GRU's recurrent bias
-  RnnStep s{rows, U, T * gu, T * U, T * U, act_, rec_};
+  RnnStep s{rows, U, T * gu, T * U, T * U, act_, rec_, T};
   for (int64_t i = 0; i < T; ++i) {
-    float* zt = z + (go_backwards_ ? T - 1 - i : i) * gu;
+    const int64_t t = go_backwards_ ? T - 1 - i : i;
+    float* zt = z + t * gu;
+    const float* mt = mask ? mask + t : nullptr;
     const float* hp = i ? H + (i - 1) * U : nullptr;
     const float* hr = nullptr;
     if (i && cell_ == Cell::GRU) {
@@ -89,51 +100,62 @@ void Recurrent::forward(Backend& be, const float* x, float* y, int64_t rows, boo
     s.hld = last_only ? U : T * U;
     switch (cell_) {
       case Cell::SimpleRNN:
-        be.rnn_step_forward(s, zt, hr, h);
+        be.rnn_step_forward(s, zt, hr, hp, mt, h);
         break;
       case Cell::LSTM:
-        be.lstm_step_forward(s, zt, hr, i ? c_.data() + (i - 1) * U : nullptr,
+        be.lstm_step_forward(s, zt, hr, hp, i ? c_.data() + (i - 1) * U : nullptr, mt,
                              c_.data() + i * U, h);
         break;
       case Cell::GRU:
-        be.gru_step_forward(s, zt, hr, rbias, hp, c_.data() + i * U, h);
+        be.gru_step_forward(s, zt, hr, rbias, hp, mt, c_.data() + i * U, h);
         break;
     }
+    if (masked_out) be.mask_rows(h, T * U, mt, T, rows, U, y + i * U, T * U);
   }
 }
 
 // Per step, last to first: the step kernel turns the gates into the gradients of the
 // projections (in z; GRU's recurrent side in dr), then dh += dr U^T (U^T transposed once)
-// and dU += h_{t-1}^T dr.
-// At the end dW = x^T dz and dx = dz W^T over all steps, and the biases' column sums.
+// and dU += h_{t-1}^T dr. At the end dW = x^T dz and dx = dz W^T over all steps, and the
+// biases' column sums. A masked sample's step has zero gradients and passes dh + dy on (dy
+// of its zeroed output dropped with zero_output_for_mask).
 void Recurrent::backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
                          int64_t rows, bool) {
   const int64_t T = steps_, U = units_, gu = gates() * U;
   float* z = z_.data();
-  const float* H = return_sequences_ ? y : h_.data();
+  const float* mask = input_mask();
+  const bool masked_out = mask && zero_output_ && return_sequences_;
+  const float* H = return_sequences_ && !masked_out ? y : h_.data();
   be.zero(dh_.data(), sizeof(float) * rows * U);
   if (cell_ == Cell::LSTM) be.zero(dc_.data(), sizeof(float) * rows * U);
   be.zero(gwr_, sizeof(float) * U * gu);
   be.transpose(wr_, U, gu, ut_.data());
-  RnnStep s{rows, U, T * gu, T * U, T * U, act_, rec_};
+  RnnStep s{rows, U, T * gu, T * U, T * U, act_, rec_, T};
   for (int64_t i = T - 1; i >= 0; --i) {
-    float* zt = z + (go_backwards_ ? T - 1 - i : i) * gu;
+    const int64_t t = go_backwards_ ? T - 1 - i : i;
+    float* zt = z + t * gu;
+    const float* mt = mask ? mask + t : nullptr;
     const bool last_only = !return_sequences_ && i == T - 1;
     s.hld = last_only ? U : T * U;
     const float* dyi = return_sequences_ ? dy + i * U : (i == T - 1 ? dy : nullptr);
+    if (masked_out) {
+      be.mask_rows(dyi, T * U, mt, T, rows, U, dym_.data() + i * U, T * U);
+      dyi = dym_.data() + i * U;
+    }
     const float* hp = i ? H + (i - 1) * U : nullptr;
+    const float* hi = last_only ? y : H + i * U;
     float* dr = zt;
     switch (cell_) {
       case Cell::SimpleRNN:
-        be.rnn_step_backward(s, zt, last_only ? y : H + i * U, dyi, dh_.data());
+        be.rnn_step_backward(s, zt, hi, dyi, mt, dh_.data());
         break;
       case Cell::LSTM:
         be.lstm_step_backward(s, zt, i ? c_.data() + (i - 1) * U : nullptr, c_.data() + i * U,
-                              dyi, dh_.data(), dc_.data());
+                              dyi, mt, dh_.data(), dc_.data());
         break;
       case Cell::GRU:
         dr = dr_.data() + i * gu;
-        be.gru_step_backward(s, zt, dr, c_.data() + i * U, hp, dyi, dh_.data());
+        be.gru_step_backward(s, zt, dr, c_.data() + i * U, hp, dyi, mt, dh_.data());
         break;
     }
     if (i) {

@@ -416,7 +416,10 @@ PYBIND11_MODULE(_core, m) {
       .def("add_reshape", &Model::add_reshape)
       .def("add_global_average_pooling2d", &Model::add_global_average_pooling2d)
       .def("add_batch_normalization", &Model::add_batch_normalization)
-      .def("add_embedding", &Model::add_embedding)
+      .def("add_embedding", &Model::add_embedding, py::arg("input_dim"), py::arg("output_dim"),
+           py::arg("mask_zero") = false)
+      .def("add_masking", &Model::add_masking)
+      .def("set_mask_source", &Model::set_mask_source)
       .def("add_global_pooling1d", &Model::add_global_pooling1d)
       .def("add_recurrent", &Model::add_recurrent)
       .def("add_bidirectional", &Model::add_bidirectional)

@@ -165,6 +165,7 @@ void add_all(py::module_& m) {
   add_conv(m);
   add_embedding(m);
   add_recurrent(m);
+  add_masking(m);
   add_conv1d(m);
 }
 

@@ -92,6 +92,8 @@ void add_embedding(py::module_& m);
 void add_conv1d(py::module_& m);
 // harness_recurrent.cpp: one step of SimpleRNN, LSTM or GRU, forward and backward.
 void add_recurrent(py::module_& m);
+// harness_masking.cpp: sequence masks, masked rows, the masked mean over steps.
+void add_masking(py::module_& m);
 // Every family: what bindings.cpp calls.
 void add_all(py::module_& m);
 

@@ -36,56 +36,66 @@ void add_recurrent(py::module_& m) {
   m.def(
       "device_recurrent_step_forward",
       [](int device, Cell cell, Act act, Act rec, const Arr<float>& z, const Opt& hr,
-         const Opt& prev, const Opt& rbias) {
+         const Opt& prev, const Opt& rbias, const Opt& hprev, const Opt& mask) {
         const RnnStep s = step_of(cell, act, rec, z);
         const int64_t bu = s.batch * s.units;
         check_size(hr, s.batch * s.zld, "hr");
         check_size(prev, bu, "prev");
         check_size(rbias, s.zld, "rbias");
+        check_size(hprev, bu, "hprev");
+        check_size(mask, s.batch, "mask");
         Dev d(device);
         DeviceArray<float> dz = d.put(z), dhr = put_opt(d, hr), dp = put_opt(d, prev),
-                           db = put_opt(d, rbias), h(d.be, bu), state(d.be, bu);
+                           db = put_opt(d, rbias), dhp = put_opt(d, hprev),
+                           dm = put_opt(d, mask), h(d.be, bu), state(d.be, bu);
+        d.be.zero(state.data(), state.bytes());  // SimpleRNN has no state: zeros come back
         released([&] {
           if (cell == Cell::SimpleRNN)
-            d.be.rnn_step_forward(s, dz.data(), dhr.data(), h.data());
+            d.be.rnn_step_forward(s, dz.data(), dhr.data(), dhp.data(), dm.data(), h.data());
           else if (cell == Cell::LSTM)
-            d.be.lstm_step_forward(s, dz.data(), dhr.data(), dp.data(), state.data(), h.data());
+            d.be.lstm_step_forward(s, dz.data(), dhr.data(), dhp.data(), dp.data(), dm.data(),
+                                   state.data(), h.data());
           else
-            d.be.gru_step_forward(s, dz.data(), dhr.data(), db.data(), dp.data(), state.data(),
-                                  h.data());
+            d.be.gru_step_forward(s, dz.data(), dhr.data(), db.data(), dp.data(), dm.data(),
+                                  state.data(), h.data());
         });
         const py::ssize_t b = s.batch, u = s.units;
         return std::make_tuple(d.get(dz, {b, s.zld}), d.get(h, {b, u}), d.get(state, {b, u}));
       },
       py::arg("device"), py::arg("cell"), py::arg("act"), py::arg("rec"), py::arg("z"),
       py::arg("hr") = py::none(), py::arg("prev") = py::none(), py::arg("rbias") = py::none(),
+      py::arg("hprev") = py::none(), py::arg("mask") = py::none(),
       "One forward step: (z after the step (the gates), h, state (LSTM's c, GRU's rh)); prev "
-      "is LSTM's c_{t-1} or GRU's h_{t-1}, rbias GRU's recurrent bias.");
+      "is LSTM's c_{t-1} or GRU's h_{t-1}, rbias GRU's recurrent bias, hprev SimpleRNN's and "
+      "LSTM's h_{t-1} (what a masked sample keeps), mask one value per sample.");
   m.def(
       "device_recurrent_step_backward",
       [](int device, Cell cell, Act act, Act rec, const Arr<float>& z, const Arr<float>& dh,
-         const Opt& dy, const Opt& h, const Opt& prev, const Opt& state, const Opt& dc) {
+         const Opt& dy, const Opt& h, const Opt& prev, const Opt& state, const Opt& dc,
+         const Opt& mask) {
         const RnnStep s = step_of(cell, act, rec, z);
         const int64_t bu = s.batch * s.units;
         if (dh.size() != bu) throw std::invalid_argument("dh must have shape (batch, units)");
         for (const Opt* a : {&dy, &h, &prev, &state, &dc}) check_size(*a, bu, "a state");
+        check_size(mask, s.batch, "mask");
         if ((cell == Cell::SimpleRNN && !h) || (cell == Cell::LSTM && (!state || !dc)) ||
             (cell == Cell::GRU && !state))
           throw std::invalid_argument("missing state for this cell");
         Dev d(device);
         DeviceArray<float> dz = d.put(z), ddh = d.put(dh), ddy = put_opt(d, dy),
                            dhh = put_opt(d, h), dp = put_opt(d, prev), ds = put_opt(d, state),
-                           ddc = put_opt(d, dc), dr(d.be, s.batch * s.zld);
+                           ddc = put_opt(d, dc), dm = put_opt(d, mask),
+                           dr(d.be, s.batch * s.zld);
         d.be.zero(dr.data(), dr.bytes());
         released([&] {
           if (cell == Cell::SimpleRNN)
-            d.be.rnn_step_backward(s, dz.data(), dhh.data(), ddy.data(), ddh.data());
+            d.be.rnn_step_backward(s, dz.data(), dhh.data(), ddy.data(), dm.data(), ddh.data());
           else if (cell == Cell::LSTM)
-            d.be.lstm_step_backward(s, dz.data(), dp.data(), ds.data(), ddy.data(), ddh.data(),
-                                    ddc.data());
+            d.be.lstm_step_backward(s, dz.data(), dp.data(), ds.data(), ddy.data(), dm.data(),
+                                    ddh.data(), ddc.data());
           else
             d.be.gru_step_backward(s, dz.data(), dr.data(), ds.data(), dp.data(), ddy.data(),
-                                   ddh.data());
+                                   dm.data(), ddh.data());
         });
         const py::ssize_t b = s.batch, u = s.units;
         return std::make_tuple(d.get(dz, {b, s.zld}), d.get(dr, {b, s.zld}), d.get(ddh, {b, u}),
@@ -94,6 +104,7 @@ void add_recurrent(py::module_& m) {
       py::arg("device"), py::arg("cell"), py::arg("act"), py::arg("rec"), py::arg("z"),
       py::arg("dh"), py::arg("dy") = py::none(), py::arg("h") = py::none(),
       py::arg("prev") = py::none(), py::arg("state") = py::none(), py::arg("dc") = py::none(),
+      py::arg("mask") = py::none(),
       "One backward step: (dz, dr (GRU's recurrent side, else zeros), dh, dc (LSTM; else dh)); "
       "z holds the forward's gates, h SimpleRNN's output, prev LSTM's c_{t-1} or GRU's "
       "h_{t-1}, state LSTM's c or GRU's rh.");

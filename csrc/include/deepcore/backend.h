@@ -140,25 +140,44 @@ class Backend {
                            float* y) = 0;
   virtual void repeat_rows_backward(const float* dy, int64_t rows, int64_t size, int64_t cols,
                                     float* dx) = 0;
+  // Keras' sequence masks (mask_maths.h): one value per position, 1 for a step to use, 0 for
+  // padding. sequence_mask: mask[p] = whether any of x's `width` values at position p differs
+  // from `value`. mask_rows: row r of y (yld apart) = row r of x (xld apart, `width` wide)
+  // where mask[r * mld] is 1, zeros where it is 0 (y may be x). masked_mean_steps: y (rows x
+  // width) = the mean over the steps to use of x (rows, steps, width), mask (rows, steps); its
+  // backward writes dx (each step to use gets dy / their number, the others 0).
+  virtual void sequence_mask(const float* x, int64_t positions, int64_t width, float value,
+                             float* mask) = 0;
+  virtual void mask_rows(const float* x, int64_t xld, const float* mask, int64_t mld,
+                         int64_t rows, int64_t width, float* y, int64_t yld) = 0;
+  virtual void masked_mean_steps(const float* x, const float* mask, int64_t rows, int64_t steps,
+                                 int64_t width, float* y) = 0;
+  virtual void masked_mean_steps_backward(const float* dy, const float* mask, int64_t rows,
+                                          int64_t steps, int64_t width, float* dx) = 0;
   // One time step of a recurrent layer (kernels.h: RnnStep, recurrent_maths.h: the maths).
+  // hr, h_prev, c_prev, dy: null for none (zeros). mask: null, or the step's mask value of
+  // each sample (mask[b * s.mld], 1 or 0, Keras' masking): a masked sample keeps its states
+  // (h = h_prev, c = c_prev) and in backward passes dh + dy on to step t-1 (dc unchanged)
+  // with zero gradients for the step's projections.
   // SimpleRNN: h = act(z + hr); backward: dz = (dy + dh) act'(h) into z, dh = 0.
   virtual void rnn_step_forward(const RnnStep& s, const float* z, const float* hr,
-                                float* h) = 0;
+                                const float* h_prev, const float* mask, float* h) = 0;
   virtual void rnn_step_backward(const RnnStep& s, float* z, const float* h, const float* dy,
-                                 float* dh) = 0;
+                                 const float* mask, float* dh) = 0;
   // LSTM: z holds x W + b (4 units wide) and becomes the gates; c and h written. Backward:
   // the gates' pre-activation gradients into z, dc carried to step t-1, dh = 0.
-  virtual void lstm_step_forward(const RnnStep& s, float* z, const float* hr, const float* c_prev,
-                                 float* c, float* h) = 0;
+  virtual void lstm_step_forward(const RnnStep& s, float* z, const float* hr, const float* h_prev,
+                                 const float* c_prev, const float* mask, float* c, float* h) = 0;
   virtual void lstm_step_backward(const RnnStep& s, float* z, const float* c_prev, const float* c,
-                                  const float* dy, float* dh, float* dc) = 0;
+                                  const float* dy, const float* mask, float* dh, float* dc) = 0;
   // GRU (reset_after): z holds x W + b_in (3 units wide) and becomes the gates; rbias is
   // b_rec (may be null); rh keeps the recurrent candidate. Backward: the gradients of x W +
   // b_in into z and of h_{t-1} U + b_rec into dr; dh becomes dL/dh_{t-1}'s direct part.
   virtual void gru_step_forward(const RnnStep& s, float* z, const float* hr, const float* rbias,
-                                const float* h_prev, float* rh, float* h) = 0;
+                                const float* h_prev, const float* mask, float* rh, float* h) = 0;
   virtual void gru_step_backward(const RnnStep& s, float* z, float* dr, const float* rh,
-                                 const float* h_prev, const float* dy, float* dh) = 0;
+                                 const float* h_prev, const float* dy, const float* mask,
+                                 float* dh) = 0;
   // Bidirectional's merge of its directions' outputs (kernels.h: BidirMerge) and its
   // gradients (a, b the outputs, dy the merge's gradient).
   virtual void bidir_merge(const BidirMerge& m, const float* a, const float* b, float* y) = 0;

@@ -245,20 +245,25 @@ struct RnnStep {
   int64_t batch = 0, units = 0;
   int64_t zld = 0, ld = 0, hld = 0;
   Act act = Act::Tanh, rec = Act::Sigmoid;
+  int64_t mld = 1;  // the distance between two samples' mask values
 };
 // Rows [b0, b1) of the step ops of Backend (backend.h has their contract).
-void rnn_step_forward(const RnnStep& s, const float* z, const float* hr, float* h, int64_t b0,
-                      int64_t b1);
-void rnn_step_backward(const RnnStep& s, float* z, const float* h, const float* dy, float* dh,
-                       int64_t b0, int64_t b1);
-void lstm_step_forward(const RnnStep& s, float* z, const float* hr, const float* c_prev,
-                       float* c, float* h, int64_t b0, int64_t b1);
+void rnn_step_forward(const RnnStep& s, const float* z, const float* hr, const float* h_prev,
+                      const float* mask, float* h, int64_t b0, int64_t b1);
+void rnn_step_backward(const RnnStep& s, float* z, const float* h, const float* dy,
+                       const float* mask, float* dh, int64_t b0, int64_t b1);
+void lstm_step_forward(const RnnStep& s, float* z, const float* hr, const float* h_prev,
+                       const float* c_prev, const float* mask, float* c, float* h, int64_t b0,
+                       int64_t b1);
 void lstm_step_backward(const RnnStep& s, float* z, const float* c_prev, const float* c,
-                        const float* dy, float* dh, float* dc, int64_t b0, int64_t b1);
+                        const float* dy, const float* mask, float* dh, float* dc, int64_t b0,
+                        int64_t b1);
 void gru_step_forward(const RnnStep& s, float* z, const float* hr, const float* rbias,
-                      const float* h_prev, float* rh, float* h, int64_t b0, int64_t b1);
+                      const float* h_prev, const float* mask, float* rh, float* h, int64_t b0,
+                      int64_t b1);
 void gru_step_backward(const RnnStep& s, float* z, float* dr, const float* rh,
-                       const float* h_prev, const float* dy, float* dh, int64_t b0, int64_t b1);
+                       const float* h_prev, const float* dy, const float* mask, float* dh,
+                       int64_t b0, int64_t b1);
 
 // Bidirectional's merge of its two directions' outputs over `rows` samples of `steps` steps
 // (steps = 1 for the last states only): a (rows, steps, ua) from the forward layer, b (rows,

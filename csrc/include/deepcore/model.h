@@ -90,7 +90,12 @@ class Model {
   void add_global_average_pooling2d();
   void add_batch_normalization(double momentum, double epsilon, bool center, bool scale);
   // A table of input_dim rows (at most kMaxEmbeddingRows: the indices travel as float32).
-  void add_embedding(int64_t input_dim, int64_t output_dim);
+  // mask_zero: index 0 is padding, and the mask it makes says so.
+  void add_embedding(int64_t input_dim, int64_t output_dim, bool mask_zero = false);
+  // Masking: positions whose features all equal `value` are padding (their outputs 0).
+  void add_masking(float value);
+  // Layer `layer` reads the sequence mask that layer `maker` (before it) makes.
+  void set_mask_source(int64_t layer, int64_t maker);
   // GlobalMaxPooling1D (max) or GlobalAveragePooling1D.
   void add_global_pooling1d(bool max, bool keepdims);
   // SimpleRNN, LSTM or GRU (reset_after) of `units`, with the activation `act` and the

@@ -30,6 +30,7 @@ from .sequence import (
     Embedding,
     GlobalAveragePooling1D,
     GlobalMaxPooling1D,
+    Masking,
     TimeDistributed,
 )
 from .text_vectorization import TextVectorization
@@ -57,6 +58,7 @@ __all__ = [
     "Reshape",
     "BatchNormalization",
     "Embedding",
+    "Masking",
     "GlobalAveragePooling1D",
     "GlobalMaxPooling1D",
     "TimeDistributed",

@@ -101,6 +101,11 @@ class Layer:
         """(initializer, regularizer) for each weight, in the engine's order."""
         return []
 
+    def _mask_role(self) -> str:
+        """What the layer does with a sequence mask from a layer before it (models/masks.py):
+        "drop" it by default, as a Keras layer without masking support does."""
+        return "drop"
+
     def weight_names(self) -> list[str]:
         """Names of the weights, in the engine's order (used as keys in saved files)."""
         return [f"weight_{i}" for i in range(len(self.weight_settings()))]
@@ -290,6 +295,9 @@ class Dense(KernelLayer):
         super().__init__(activation, use_bias, **kwargs)
         self.units = check_positive_int("units", units, self._owner)
 
+    def _mask_role(self):
+        return "pass"  # as Keras: the mask goes on unchanged
+
     def add_to(self, engine):
         engine.add_dense(self.units, activations.spec(self.activation), self.use_bias)
 
@@ -303,6 +311,9 @@ class Activation(Layer):
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
+
+    def _mask_role(self):
+        return "pass"  # as Keras: the mask goes on unchanged
 
     def add_to(self, engine):
         engine.add_activation(activations.spec(self.activation))
@@ -400,6 +411,9 @@ class Dropout(Layer):
         self.rate = float(rate)
         self.seed = None if seed is None else int(seed)
 
+    def _mask_role(self):
+        return "pass"  # as Keras: the mask goes on unchanged
+
     def add_to(self, engine):
         engine.add_dropout(self.rate, self.seed)
 
@@ -445,6 +459,9 @@ class BatchNormalization(Layer):
         self.beta_initializer = initializers.get(beta_initializer)
         self.moving_mean_initializer = initializers.get(moving_mean_initializer)
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
+
+    def _mask_role(self):
+        return "refuse"  # Keras' statistics leave the masked steps out; deepcore's cannot yet
 
     def add_to(self, engine):
         engine.add_batch_normalization(self.momentum, self.epsilon, self.center, self.scale)

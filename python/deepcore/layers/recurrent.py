@@ -2,11 +2,13 @@
 
 Each runs in the engine over (batch, steps, features) inputs: the input projections of all
 steps in one GEMM, then per step the recurrent GEMM and one fused kernel for the gate maths;
-the backward pass through time likewise. Not supported (a ValueError says so): masking,
-`dropout` and `recurrent_dropout` > 0, `stateful=True`, `return_state=True`, GRU's
-`reset_after=False`, constraints and `activity_regularizer`; `unroll` and `use_cudnn` are
-accepted and change nothing (the engine's loop is its own). `Bidirectional` wraps one of
-them and runs it both ways.
+the backward pass through time likewise. A sequence mask (from `Embedding(mask_zero=True)` or
+`Masking`) makes them skip the padded steps as Keras does: a masked step keeps the states, and
+its output is the kept state (zeros inside `Bidirectional` returning sequences). Not
+supported (a ValueError says so): `dropout` and `recurrent_dropout` > 0, `stateful=True`,
+`return_state=True`, GRU's `reset_after=False`, constraints and `activity_regularizer`;
+`unroll` and `use_cudnn` are accepted and change nothing (the engine's loop is its own).
+`Bidirectional` wraps one of them and runs it both ways.
 """
 
 from __future__ import annotations
@@ -135,6 +137,9 @@ class _Recurrent(Layer):
 
     def add_to(self, engine):
         engine.add_recurrent(*self._engine_args(), self.return_sequences, self.go_backwards)
+
+    def _mask_role(self):
+        return "read_pass" if self.return_sequences else "read"
 
     def _bias_initializer(self):
         return self.bias_initializer
@@ -388,6 +393,9 @@ class Bidirectional(Layer):
         self.return_sequences = fwd.return_sequences
         self.return_state = self.stateful = False
         self._initial_weights = None if weights is None else list(weights)
+
+    def _mask_role(self):
+        return "read_pass" if self.return_sequences else "read"
 
     def add_to(self, engine):
         fwd, bwd = self.forward_layer, self.backward_layer

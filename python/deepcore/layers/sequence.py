@@ -9,7 +9,13 @@ from .._registry import check_positive_int
 from .convolutional import _channels_last
 from .core import Activation, Dense, Layer
 
-__all__ = ["Embedding", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "TimeDistributed"]
+__all__ = [
+    "Embedding",
+    "Masking",
+    "GlobalAveragePooling1D",
+    "GlobalMaxPooling1D",
+    "TimeDistributed",
+]
 
 # The most rows of a table: the engine carries indices as float32 values, which hold every
 # integer up to 2**24 exactly.
@@ -33,8 +39,9 @@ class Embedding(Layer):
         embeddings_initializer: Initializer of the table (Keras' default "uniform":
             RandomUniform(-0.05, 0.05)).
         embeddings_regularizer: Penalty on the table, e.g. `deepcore.regularizers.l2(1e-4)`.
-        mask_zero: Only False: masking (index 0 as padding that later layers skip) is not
-            supported yet, and True raises a ValueError.
+        mask_zero: Whether index 0 is padding: the layer then makes a sequence mask (index
+            != 0) that recurrent layers and GlobalAveragePooling1D use to skip the padded
+            steps, and that Dense and Dropout pass on, as in Keras.
     """
 
     def __init__(
@@ -64,17 +71,18 @@ class Embedding(Layer):
                 f"{owner}: constraints are not supported. "
                 f"Received: embeddings_constraint={embeddings_constraint!r}"
             )
-        if mask_zero:
+        if not isinstance(mask_zero, (bool, np.bool_)):
             raise ValueError(
-                f"{owner}: mask_zero=True is not supported yet (deepcore has no masking: "
-                "the layers after an Embedding would count padding steps). Use "
-                f"mask_zero=False. Received: mask_zero={mask_zero!r}"
+                f"{owner}: `mask_zero` must be True or False. Received: mask_zero={mask_zero!r}"
             )
-        self.mask_zero = False
+        self.mask_zero = bool(mask_zero)
         self._initial = None if weights is None else list(weights)
 
     def add_to(self, engine):
-        engine.add_embedding(self.input_dim, self.output_dim)
+        engine.add_embedding(self.input_dim, self.output_dim, self.mask_zero)
+
+    def _mask_role(self):
+        return "make" if self.mask_zero else "drop"
 
     def weight_settings(self):
         return [(self.embeddings_initializer, self.embeddings_regularizer)]
@@ -136,6 +144,35 @@ class Embedding(Layer):
         }
 
 
+class Masking(Layer):
+    """Marks padding steps: a position (all axes but the last) whose features all equal
+    `mask_value` is masked, its output set to 0, and the sequence mask it makes lets the
+    recurrent layers and GlobalAveragePooling1D after it skip those steps, as in Keras.
+
+    Args:
+        mask_value: The value of padding (Keras' default 0.0).
+    """
+
+    def __init__(self, mask_value=0.0, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(mask_value, (bool, np.bool_)) or not isinstance(
+            mask_value, (int, float, np.integer, np.floating)
+        ):
+            raise ValueError(
+                f"{self._owner}: `mask_value` must be a number. Received: mask_value={mask_value!r}"
+            )
+        self.mask_value = float(mask_value)
+
+    def add_to(self, engine):
+        engine.add_masking(self.mask_value)
+
+    def _mask_role(self):
+        return "make"
+
+    def get_config(self):
+        return {**super().get_config(), "mask_value": self.mask_value}
+
+
 class _GlobalPooling1D(Layer):
     is_max = False
 
@@ -158,10 +195,14 @@ class _GlobalPooling1D(Layer):
 
 class GlobalAveragePooling1D(_GlobalPooling1D):
     """Mean over the steps: (batch, steps, features) -> (batch, features), or (batch, 1,
-    features) with `keepdims=True`. channels_last only (Keras' default); no mask (see
-    Embedding's `mask_zero`)."""
+    features) with `keepdims=True`. channels_last only (Keras' default). Given a sequence
+    mask (`Embedding(mask_zero=True)`, `Masking`), the mean over the steps it keeps, as in
+    Keras (NaN for a sample whose steps are all masked, as Keras' 0 / 0)."""
 
     is_max = False
+
+    def _mask_role(self):
+        return "read"
 
 
 class GlobalMaxPooling1D(_GlobalPooling1D):

@@ -21,6 +21,7 @@ from .._registry import Trainable, check_int, check_positive_int, check_verbose,
 from ..layers.core import InputLayer, Layer, _shape_arg
 from ..layers.text_vectorization import TextVectorization
 from .epochs import RowStream, StreamRows
+from .masks import plan_masks
 from .progress import Progress
 
 __all__ = ["Sequential"]
@@ -41,6 +42,7 @@ def engine_with(layers, device: int = 0):
     engine = _core.Model(device)
     for layer in layers:
         layer.add_to(engine)
+    plan_masks(layers, engine, warn=False)
     return engine
 
 
@@ -229,6 +231,7 @@ class Sequential:
         `deepcore.config.set_device`) holding the layers, built for the input shape (its
         weights zero) and with their regularizers; seen through a _HostMirror when the
         host cannot read its memory."""
+        plan_masks(self._layers)  # Keras' warnings for the layers that drop a mask
         engine = engine_with(self._layers, config.device_index() if device is None else device)
         try:
             engine.build(list(self._input_shape))
@@ -350,6 +353,15 @@ class Sequential:
             raise ValueError(
                 f"Model {self.name!r} was compiled without a loss; {what}() needs "
                 "one: compile(loss=...)."
+            )
+        maker = plan_masks(self._layers, warn=False)
+        if maker is not None:
+            raise ValueError(
+                f"The mask made by layer {maker.name!r} ({type(maker).__name__}) of model "
+                f"{self.name!r} reaches its output: Keras would leave the masked steps out of "
+                f"the loss, which deepcore does not do yet, so {what}() refuses. End the model "
+                "with a layer that ends the mask (a recurrent layer returning its last output, "
+                "GlobalAveragePooling1D, Flatten)."
             )
 
     # -------------------------------------------------------------------- data
