@@ -141,12 +141,39 @@ def bidirectional(rng):
     return m, x, y
 
 
+def recurrent_dropout(rng):
+    # input and state dropout: one mask and per-gate masks, a seeded layer, both directions
+    m = dc.Sequential(
+        [
+            dc.Input(shape=(5, 3)),
+            dc.layers.LSTM(5, dropout=0.3, return_sequences=True),
+            dc.layers.Bidirectional(
+                dc.layers.GRU(4, dropout=0.2, recurrent_dropout=0.4, return_sequences=True)
+            ),
+            dc.layers.SimpleRNN(4, recurrent_dropout=0.25, seed=11),
+            dc.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    m.compile(dc.optimizers.Adam(1e-2), "categorical_crossentropy", ["accuracy"])
+    x = rng.normal(size=(60, 5, 3)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 60)]
+    return m, x, y
+
+
 # Every model above: dense with batch norm and dropout, convolutional, text, 1-D conv,
-# recurrent, bidirectional.
+# recurrent, bidirectional, recurrent with dropout.
 EVERY_MODEL = pytest.mark.parametrize(
     "make",
-    [mlp, cnn, text, seq1d, recurrent, bidirectional],
-    ids=["mlp-bn-dropout", "cnn", "text", "conv1d", "recurrent", "bidirectional"],
+    [mlp, cnn, text, seq1d, recurrent, bidirectional, recurrent_dropout],
+    ids=[
+        "mlp-bn-dropout",
+        "cnn",
+        "text",
+        "conv1d",
+        "recurrent",
+        "bidirectional",
+        "recurrent-dropout",
+    ],
 )
 
 

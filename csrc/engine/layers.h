@@ -362,7 +362,10 @@ class Recurrent final : public Layer {
   void set_accumulate_dx(bool on) { accumulate_dx_ = on; }
   bool go_backwards() const { return go_backwards_; }
   int64_t units() const { return units_; }
-  std::optional<uint64_t> own_seed() const override { return seed_; }
+  // The seed, when the layer draws masks (a layer without dropout takes no random values).
+  std::optional<uint64_t> own_seed() const override {
+    return dropout_ > 0 || rdropout_ > 0 ? seed_ : std::nullopt;
+  }
   // The dropout stream's values per sample this layer draws (after build), and how many per
   // sample it skips before its own.
   int64_t mask_width() const { return in_masks() * in_ + rec_masks() * units_; }
