@@ -2,9 +2,10 @@
 the guarded backend, against float64 NumPy references.
 
 Optimizer updates (every rule, with and without weight decay), L1/L2 penalties, clipping by
-value and by norm, multiply, broadcast multiply, dropout (whose mask is checked bit for bit against a NumPy
-version of the counter-based stream), row gathers and the loss total. tests/test_cuda_update.py
-runs the same functions on the CUDA backend and compares it with the CPU.
+value and by norm, multiply, broadcast multiply, dropout (whose mask is checked bit for bit
+against a NumPy version of the counter-based stream), row gathers and the loss total.
+tests/test_cuda_update.py runs the same functions on the CUDA backend and compares it with the
+CPU.
 """
 
 import numpy as np
