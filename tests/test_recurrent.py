@@ -191,8 +191,6 @@ def test_orthogonal_initializer(shape):
         (lambda: L.LSTM(0), "units"),
         (lambda: L.GRU(-3), "units"),
         (lambda: L.SimpleRNN(2.5), "units"),
-        (lambda: L.LSTM(3, dropout=0.2), "dropout"),
-        (lambda: L.GRU(3, recurrent_dropout=0.1), "recurrent_dropout"),
         (lambda: L.LSTM(3, dropout=1.5), "dropout"),
         (lambda: L.LSTM(3, stateful=True), "stateful"),
         (lambda: L.GRU(3, return_state=True), "return_state"),
