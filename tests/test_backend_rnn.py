@@ -9,18 +9,12 @@ The same functions run the CUDA backend in tests/test_cuda_rnn.py.
 
 import numpy as np
 import pytest
+from test_recurrent import ACTS, GATES
 
 from deepcore import _core
 
 DEVICES = [0, 2]  # CPU, guarded
-CELLS = {"simple_rnn": 1, "lstm": 4, "gru": 3}
-ACTS = {
-    "tanh": np.tanh,
-    "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
-    "hard_sigmoid": lambda z: np.clip((z + 3) / 6, 0, 1),
-    "relu": lambda z: np.maximum(z, 0),
-    "linear": lambda z: z,
-}
+CELLS = GATES  # gate blocks per cell
 # batch, units, act, rec, first step (no hr, no previous state)
 CASES = [
     (1, 1, "tanh", "sigmoid", False),

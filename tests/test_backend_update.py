@@ -2,9 +2,10 @@
 the guarded backend, against float64 NumPy references.
 
 Optimizer updates (every rule, with and without weight decay), L1/L2 penalties, clipping by
-value and by norm, multiply, dropout (whose mask is checked bit for bit against a NumPy
-version of the counter-based stream), row gathers and the loss total. tests/test_cuda_update.py
-runs the same functions on the CUDA backend and compares it with the CPU.
+value and by norm, multiply, broadcast multiply, dropout (whose mask is checked bit for bit
+against a NumPy version of the counter-based stream), row gathers and the loss total.
+tests/test_cuda_update.py runs the same functions on the CUDA backend and compares it with the
+CPU.
 """
 
 import numpy as np
@@ -247,6 +248,61 @@ def test_multiply(rng, device, shape):
     np.testing.assert_array_equal(_core.device_multiply(device, a, b), a * b)
     with pytest.raises(ValueError, match="same size"):
         _core.device_multiply(device, a, np.ones(a.size + 1, np.float32))
+
+
+# (n0, n1, n2), a's strides, m's strides: a mask (rows, width) over every step of a
+# sequence, the same mask read at a gate's offset, a strided state against per-gate masks,
+# one value, and one large enough for several threads' parts.
+BROADCAST_CASES = [
+    ((3, 5, 4), (20, 4), (4, 0)),
+    ((2, 7, 3), (21, 3), (12, 0)),
+    ((4, 3, 5), (35, 0), (15, 5)),
+    ((1, 1, 1), (1, 1), (1, 1)),
+    ((1, 1, 1), (0, 0), (0, 0)),
+    ((257, 33, 13), (33 * 13, 13), (13, 0)),
+]
+
+
+def broadcast_reference(a, m, shape, a_strides, m_strides, out0=None):
+    """out[i, j, k] = a[i a0 + j a1 + k] * m[i m0 + j m1 + k] (+ out0), in float32."""
+    i, j, k = np.indices(shape)
+    out = a[i * a_strides[0] + j * a_strides[1] + k] * m[i * m_strides[0] + j * m_strides[1] + k]
+    return out if out0 is None else out0 + out
+
+
+def reach(shape, strides):
+    """The values an operand read with `strides` over `shape` needs."""
+    return (shape[0] - 1) * strides[0] + (shape[1] - 1) * strides[1] + shape[2]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("case", BROADCAST_CASES, ids=str)
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_broadcast_multiply(rng, device, case, accumulate):
+    shape, a_strides, m_strides = case
+    a = rng.standard_normal(reach(shape, a_strides)).astype(np.float32)
+    m = rng.standard_normal(reach(shape, m_strides)).astype(np.float32)
+    out0 = rng.standard_normal(shape).astype(np.float32) if accumulate else None
+    got = _core.device_broadcast_multiply(device, a, m, shape, a_strides, m_strides, out0)
+    want = broadcast_reference(a, m, shape, a_strides, m_strides, out0)
+    if accumulate:  # out0 + a * m may be one fused multiply-add
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    else:
+        np.testing.assert_array_equal(got, want)
+
+
+def test_broadcast_multiply_checks_its_arguments():
+    a = np.ones(12, np.float32)
+    with pytest.raises(ValueError, match="past the end"):
+        _core.device_broadcast_multiply(CPU, a, a, (2, 3, 4), (12, 4), (0, 0))
+    with pytest.raises(ValueError, match="3 sizes"):
+        _core.device_broadcast_multiply(CPU, a, a, (2, 6), (6, 0), (6, 0))
+    with pytest.raises(ValueError, match=">= 0"):
+        _core.device_broadcast_multiply(CPU, a, a, (2, 3, 2), (-1, 2), (6, 2))
+    with pytest.raises(ValueError, match="out0"):
+        _core.device_broadcast_multiply(CPU, a, a, (2, 3, 2), (6, 2), (6, 2), a[:5])
+    empty = _core.device_broadcast_multiply(CPU, a, a, (0, 3, 2), (6, 2), (6, 2))
+    assert empty.shape == (0, 3, 2)
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -7,6 +7,7 @@ skipped elsewhere. A masked model trained on the GPU: tests/test_cuda_fit.py (EV
 
 import numpy as np
 import pytest
+from test_recurrent import GATES
 
 import deepcore as dc
 from deepcore import _core
@@ -39,7 +40,7 @@ def test_mask_ops_match_the_cpu(shape, rng):
 @pytest.mark.parametrize("kind", ["simple_rnn", "lstm", "gru"])
 def test_masked_steps_match_the_cpu(kind, rng):
     B, U = 33, 17
-    g = {"simple_rnn": 1, "lstm": 4, "gru": 3}[kind]
+    g = GATES[kind]
     z = rng.normal(size=(B, g * U)).astype(np.float32)
     hr = rng.normal(size=(B, g * U)).astype(np.float32)
     hprev, cprev, dh, dy, dcar = (rng.normal(size=(B, U)).astype(np.float32) for _ in range(5))

@@ -11,10 +11,13 @@ import numpy as np
 import pytest
 from device_compare import assert_elementwise
 from test_backend_update import (
+    BROADCAST_CASES,
     OPTIMIZERS,
     STEP_OPTIMIZERS,
     STEPS,
+    broadcast_reference,
     dropout_reference,
+    reach,
     run_device,
     update_steps,
 )
@@ -115,6 +118,21 @@ def test_multiply(rng, shape):
     a = rng.standard_normal(shape).astype(np.float32)
     b = rng.standard_normal(shape).astype(np.float32)
     np.testing.assert_array_equal(_core.device_multiply(CUDA, a, b), a * b)
+
+
+@pytest.mark.parametrize("case", BROADCAST_CASES, ids=str)
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_broadcast_multiply(rng, case, accumulate):
+    shape, a_strides, m_strides = case
+    a = rng.standard_normal(reach(shape, a_strides)).astype(np.float32)
+    m = rng.standard_normal(reach(shape, m_strides)).astype(np.float32)
+    out0 = rng.standard_normal(shape).astype(np.float32) if accumulate else None
+    got = _core.device_broadcast_multiply(CUDA, a, m, shape, a_strides, m_strides, out0)
+    want = broadcast_reference(a, m, shape, a_strides, m_strides, out0)
+    if accumulate:  # out0 + a * m may be one fused multiply-add on the GPU
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    else:
+        np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize("shape", SHAPES)

@@ -141,13 +141,33 @@ def bidirectional(rng):
     return m, x, y
 
 
+def recurrent_dropout(rng):
+    # input and state dropout: one mask and per-gate masks, a seeded layer, both directions
+    m = dc.Sequential(
+        [
+            dc.Input(shape=(5, 3)),
+            dc.layers.LSTM(5, dropout=0.3, return_sequences=True),
+            dc.layers.Bidirectional(
+                dc.layers.GRU(4, dropout=0.2, recurrent_dropout=0.4, return_sequences=True)
+            ),
+            dc.layers.SimpleRNN(4, recurrent_dropout=0.25, seed=11),
+            dc.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    m.compile(dc.optimizers.Adam(1e-2), "categorical_crossentropy", ["accuracy"])
+    x = rng.normal(size=(60, 5, 3)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 60)]
+    return m, x, y
+
+
 def masked(rng):
+    # padded sequences, with state dropout on the masked LSTM
     m = dc.Sequential(
         [
             dc.Input(shape=(9,)),
             dc.layers.Embedding(12, 4, mask_zero=True),
             dc.layers.Bidirectional(dc.layers.GRU(3, return_sequences=True)),
-            dc.layers.LSTM(4, return_sequences=True, go_backwards=True),
+            dc.layers.LSTM(4, return_sequences=True, go_backwards=True, recurrent_dropout=0.2),
             dc.layers.GlobalAveragePooling1D(),
             dc.layers.Dense(3, activation="softmax"),
         ]
@@ -161,11 +181,20 @@ def masked(rng):
 
 
 # Every model above: dense with batch norm and dropout, convolutional, text, 1-D conv,
-# recurrent, bidirectional, masked sequences.
+# recurrent, bidirectional, recurrent with dropout, masked sequences.
 EVERY_MODEL = pytest.mark.parametrize(
     "make",
-    [mlp, cnn, text, seq1d, recurrent, bidirectional, masked],
-    ids=["mlp-bn-dropout", "cnn", "text", "conv1d", "recurrent", "bidirectional", "masked"],
+    [mlp, cnn, text, seq1d, recurrent, bidirectional, recurrent_dropout, masked],
+    ids=[
+        "mlp-bn-dropout",
+        "cnn",
+        "text",
+        "conv1d",
+        "recurrent",
+        "bidirectional",
+        "recurrent-dropout",
+        "masked",
+    ],
 )
 
 

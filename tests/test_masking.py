@@ -10,7 +10,8 @@ import warnings
 import numpy as np
 import pytest
 from test_bidirectional import np_merge
-from test_recurrent import CLASSES, fd_gradients, np_recurrent, random_weights
+from test_recurrent import CLASSES, GATES, fd_gradients, np_recurrent, random_weights
+from test_recurrent_dropout import layer_masks, random_bits
 
 import deepcore as dc
 from deepcore import _core
@@ -80,7 +81,7 @@ def test_masked_mean_steps_and_its_gradient(device, shape, rng):
 @pytest.mark.parametrize("kind", ["simple_rnn", "lstm", "gru"])
 def test_a_masked_sample_keeps_its_states(device, kind, rng):
     B, U = 4, 3
-    g = {"simple_rnn": 1, "lstm": 4, "gru": 3}[kind]
+    g = GATES[kind]
     cell = getattr(_core.Cell, kind)
     z = rng.normal(size=(B, g * U)).astype(np.float32)
     hprev, cprev = (rng.normal(size=(B, U)).astype(np.float32) for _ in range(2))
@@ -320,3 +321,28 @@ def test_masked_outputs_equal_keras(keras, kind, rng):
     dm = dc.Sequential([dc.Input(shape=(T,)), *layers(dc)])
     dm.set_weights(km.get_weights())
     np.testing.assert_allclose(dm.predict(idx, verbose=0), km.predict(idx, verbose=0), atol=2e-5)
+
+
+@pytest.mark.parametrize("kind", list(CLASSES))
+def test_masked_steps_with_dropout_match_finite_differences(kind, rng):
+    # Keras applies the dropout masks to every step and the sequence mask on top: a masked
+    # step keeps its states whatever the dropout masks.
+    B, T, F, U, seed = 4, 5, 3, 4, 99
+    layer = CLASSES[kind](U, dropout=0.3, recurrent_dropout=0.4, seed=seed)
+    model = dc.Sequential([dc.Input(shape=(T, F)), L.Masking(), layer])
+    model.compile("sgd", "mse")
+    w = random_weights(kind, F, U, rng)
+    model.set_weights(w)
+    x, keep = padded(rng, B, T, F, empty=False)
+    y = rng.normal(size=(B, U)).astype(np.float32)
+    loss, grads = model.gradients(x, y)
+    in_mask, rec_mask, _ = layer_masks(kind, B, F, U, 0.3, 0.4, random_bits(seed, 0))
+    params = [a.astype(np.float64) for a in w]
+
+    def np_loss():
+        out = np_recurrent(kind, params, x, mask=keep, in_mask=in_mask, rec_mask=rec_mask)
+        return np.mean((out - y) ** 2)
+
+    np.testing.assert_allclose(loss, np_loss(), rtol=1e-5)
+    for got, want in zip(grads, fd_gradients(np_loss, params)):
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-6)

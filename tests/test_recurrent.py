@@ -21,6 +21,16 @@ ACTS = {
 }
 
 
+def grouped_product(a, masks, kernel):
+    """sum over mask groups g of (a * masks[:, g]) @ kernel's g-th block of columns (a @
+    kernel without masks)."""
+    if masks is None:
+        return a @ kernel
+    m = masks.shape[1]
+    blocks = np.split(kernel, m, axis=1)
+    return np.concatenate([(a * masks[:, g]) @ blocks[g] for g in range(m)], axis=1)
+
+
 def np_recurrent(
     kind,
     weights,
@@ -31,10 +41,13 @@ def np_recurrent(
     rec="sigmoid",
     mask=None,
     zero_output=False,
+    in_mask=None,
+    rec_mask=None,
 ):
     """Keras 3's SimpleRNN / LSTM / GRU (reset_after) in float64: x (batch, steps, features);
     mask (batch, steps): a masked step keeps the states and outputs them (zeros with
-    zero_output, Keras' zero_output_for_mask)."""
+    zero_output, Keras' zero_output_for_mask); in_mask (batch, Mi, features) and rec_mask
+    (batch, Mr, units): dropout masks, the same at every step (grouped_product)."""
     w = [np.asarray(a, np.float64) for a in weights]
     kernel, rk = w[0], w[1]
     units = rk.shape[0]
@@ -49,16 +62,16 @@ def np_recurrent(
     out = []
     for t in range(x.shape[1]):
         h_prev, c_prev, keep = h, c, m[:, t : t + 1]
+        xk, hk = grouped_product(x[:, t], in_mask, kernel), grouped_product(h, rec_mask, rk)
         if kind == "simple_rnn":
-            h = f(x[:, t] @ kernel + bias + h @ rk)
+            h = f(xk + bias + hk)
         elif kind == "lstm":
-            z = x[:, t] @ kernel + h @ rk + bias
-            i, fg, cc, o = np.split(z, 4, axis=1)
+            i, fg, cc, o = np.split(xk + hk + bias, 4, axis=1)
             c = g(fg) * c + g(i) * f(cc)
             h = g(o) * f(c)
         else:
-            xz, xr, xh = np.split(x[:, t] @ kernel + bias[0], 3, axis=1)
-            rz, rr, rh = np.split(h @ rk + bias[1], 3, axis=1)
+            xz, xr, xh = np.split(xk + bias[0], 3, axis=1)
+            rz, rr, rh = np.split(hk + bias[1], 3, axis=1)
             z, r = g(xz + rz), g(xr + rr)
             hh = f(xh + r * rh)
             h = z * h + (1 - z) * hh
@@ -204,8 +217,6 @@ def test_orthogonal_initializer(shape):
         (lambda: L.LSTM(0), "units"),
         (lambda: L.GRU(-3), "units"),
         (lambda: L.SimpleRNN(2.5), "units"),
-        (lambda: L.LSTM(3, dropout=0.2), "dropout"),
-        (lambda: L.GRU(3, recurrent_dropout=0.1), "recurrent_dropout"),
         (lambda: L.LSTM(3, dropout=1.5), "dropout"),
         (lambda: L.LSTM(3, stateful=True), "stateful"),
         (lambda: L.GRU(3, return_state=True), "return_state"),

@@ -320,6 +320,26 @@ class CpuBackend final : public Backend {
     });
   }
 
+  void broadcast_multiply(const Broadcast3& s, const float* a, const float* m,
+                          float* out) override {
+    // By rows of n2 values: the inner loop reads both operands contiguously.
+    parallel_for(s.n0 * s.n1, grain_for(3 * s.n2), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t i = r / s.n1, j = r % s.n1;
+        const float* ar = a + i * s.a0 + j * s.a1;
+        const float* mr = m + i * s.m0 + j * s.m1;
+        float* o = out + r * s.n2;
+        if (s.accumulate) {
+#pragma omp simd
+          for (int64_t k = 0; k < s.n2; ++k) o[k] += ar[k] * mr[k];
+        } else {
+#pragma omp simd
+          for (int64_t k = 0; k < s.n2; ++k) o[k] = ar[k] * mr[k];
+        }
+      }
+    });
+  }
+
   void transpose(const float* a, int64_t rows, int64_t cols, float* out) override {
     transpose_into(a, rows, cols, cols, out);
   }

@@ -147,6 +147,10 @@ class GuardedBackend final : public Backend {
   void multiply(const float* a, const float* b, float* out, int64_t n) override {
     run([=] { cpu_.multiply(real(a), real(b), real(out), n); });
   }
+  void broadcast_multiply(const Broadcast3& s, const float* a, const float* m,
+                          float* out) override {
+    run([=] { cpu_.broadcast_multiply(s, real(a), real(m), real(out)); });
+  }
   void transpose(const float* a, int64_t rows, int64_t cols, float* out) override {
     run([=] { cpu_.transpose(real(a), rows, cols, real(out)); });
   }

@@ -244,6 +244,10 @@ class CudaBackend final : public Backend {
   void multiply(const float* a, const float* b, float* out, int64_t n) override {
     cuda::multiply(stream(), a, b, out, n);
   }
+  void broadcast_multiply(const Broadcast3& s, const float* a, const float* m,
+                          float* out) override {
+    cuda::broadcast_multiply(stream(), s, a, m, out);
+  }
   void transpose(const float* a, int64_t rows, int64_t cols, float* out) override {
     cuda::transpose(stream(), a, rows, cols, out);
   }

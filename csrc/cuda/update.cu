@@ -179,6 +179,14 @@ __global__ void multiply_kernel(const float* a, const float* b, float* out, int6
     out[i] = a[i] * b[i];
 }
 
+__global__ void broadcast_multiply_kernel(Broadcast3 s, const float* a, const float* m,
+                                          float* out) {
+  const int64_t n = s.size();
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x)
+    broadcast_multiply_at(s, a, m, out, i);
+}
+
 // Element i of out (cols x rows) = a[r, c] with (c, r) = i's position: writes coalesced.
 __global__ void transpose_kernel(const float* a, int64_t rows, int64_t cols, float* out) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < rows * cols;
@@ -293,6 +301,13 @@ void multiply(cudaStream_t stream, const float* a, const float* b, float* out, i
   if (n <= 0) return;
   multiply_kernel<<<blocks_for(n), kThreads, 0, stream>>>(a, b, out, n);
   check_launch("multiply");
+}
+
+void broadcast_multiply(cudaStream_t stream, const Broadcast3& s, const float* a, const float* m,
+                        float* out) {
+  if (s.n0 <= 0 || s.n1 <= 0 || s.n2 <= 0) return;
+  broadcast_multiply_kernel<<<blocks_for(s.size()), kThreads, 0, stream>>>(s, a, m, out);
+  check_launch("broadcast_multiply");
 }
 
 void transpose(cudaStream_t stream, const float* a, int64_t rows, int64_t cols, float* out) {

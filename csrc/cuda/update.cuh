@@ -28,6 +28,9 @@ void clip_by_norm(cudaStream_t stream, float* g, int64_t n, double max_norm);
 // out = a * b, value by value.
 void multiply(cudaStream_t stream, const float* a, const float* b, float* out, int64_t n);
 // out (cols x rows) = a^T.
+// out = a * m (+ out) with broadcasting (kernels.h: Broadcast3).
+void broadcast_multiply(cudaStream_t stream, const Broadcast3& s, const float* a, const float* m,
+                        float* out);
 void transpose(cudaStream_t stream, const float* a, int64_t rows, int64_t cols, float* out);
 // y = x * mask, mask drawn from *seed with the CPU's counter-based stream (the same bits).
 void dropout(cudaStream_t stream, float rate, const uint64_t* seed, const float* x, float* y,

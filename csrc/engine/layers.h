@@ -370,12 +370,24 @@ class BatchNormalization final : public Layer {
 // per-element kernel (recurrent_maths.h); the backward pass runs the steps in reverse the
 // same way and ends with one GEMM for the kernel's gradient and one for dx. With
 // go_backwards the steps are read last to first and the outputs kept in that order.
+//
+// Dropout in training (Keras 3's, recurrent_dropout.cpp): `dropout` masks the input features
+// and `recurrent_dropout` the state h_{t-1} before the recurrent GEMM, each mask drawn once per
+// batch, the same at every step, 0 or 1 / (1 - rate). Without recurrent dropout one input mask
+// serves all gates (Keras' implementation 2); with it, as Keras then switches to its
+// implementation 1, every gate has its own input mask and its own state mask. The masks come
+// from the dropout op's stream of the layer's seed: values [skip, skip + n_in) the input masks
+// (rows, Mi, features), then n_rec values the state masks (rows, Mr, units), where skip =
+// rows * stream_skip (the values Bidirectional's forward layer uses, so that the backward
+// layer's masks differ from them).
 class Recurrent final : public Layer {
  public:
   Recurrent(Cell cell, int64_t units, Act act, Act rec, bool use_bias, bool return_sequences,
-            bool go_backwards)
+            bool go_backwards, float dropout = 0.f, float recurrent_dropout = 0.f,
+            std::optional<uint64_t> seed = std::nullopt)
       : cell_(cell), units_(units), act_(act), rec_(rec), use_bias_(use_bias),
-        return_sequences_(return_sequences), go_backwards_(go_backwards) {}
+        return_sequences_(return_sequences), go_backwards_(go_backwards), dropout_(dropout),
+        rdropout_(recurrent_dropout), seed_(seed) {}
   const char* name() const override {
     return cell_ == Cell::LSTM ? "LSTM" : cell_ == Cell::GRU ? "GRU" : "SimpleRNN";
   }
@@ -397,14 +409,44 @@ class Recurrent final : public Layer {
   void set_zero_output_for_mask(bool on) { zero_output_ = on; }
   bool go_backwards() const { return go_backwards_; }
   int64_t units() const { return units_; }
+  // The seed, when the layer draws masks (a layer without dropout takes no random values).
+  std::optional<uint64_t> own_seed() const override {
+    return dropout_ > 0 || rdropout_ > 0 ? seed_ : std::nullopt;
+  }
+  // The dropout stream's values per sample this layer draws (after build), and how many per
+  // sample it skips before its own.
+  int64_t mask_width() const { return in_masks() * in_ + rec_masks() * units_; }
+  void set_stream_skip(int64_t per_row) { stream_skip_ = per_row; }
 
  private:
   int64_t gates() const { return cell_ == Cell::LSTM ? 4 : cell_ == Cell::GRU ? 3 : 1; }
   bool states_apart() const;
+  // The number of input masks (0, 1 or one per gate) and of state masks (0 or one per gate).
+  int64_t in_masks() const { return dropout_ > 0 ? (rdropout_ > 0 ? gates() : 1) : 0; }
+  int64_t rec_masks() const { return rdropout_ > 0 ? gates() : 0; }
+  // Dropout (recurrent_dropout.cpp): draws the masks; the input projections z = (x * mask) W
+  // + b; a step's recurrent GEMM on the masked h_{t-1} into out (ld ldc, beta 0 or 1); the
+  // backward step's dh += (dr U^T) * mask and dU += (h_{t-1} * mask)^T dr; and dW, dx.
+  void draw_masks(Backend& be, int64_t rows, const uint64_t* seed);
+  void dropout_input_forward(Backend& be, const float* x, int64_t rows);
+  void dropout_recurrent_gemm(Backend& be, const float* hp, int64_t rows, float* out,
+                              int64_t ldc, float beta);
+  void dropout_recurrent_backward(Backend& be, const float* hp, const float* dr, int64_t rows);
+  void dropout_input_backward(Backend& be, const float* x, float* dx, int64_t rows);
   Cell cell_;
   int64_t units_, steps_ = 0, in_ = 0;
   Act act_, rec_;
   bool use_bias_, return_sequences_, go_backwards_, accumulate_dx_ = false, zero_output_ = false;
+  float dropout_, rdropout_;
+  std::optional<uint64_t> seed_;
+  int64_t stream_skip_ = 0;
+  // Whether the last forward pass masked the inputs, the states; where the masks lie (in
+  // drop_: ones, the draws' discarded masks, then the input and the state draws).
+  bool drop_in_ = false, drop_rec_ = false;
+  const float *in_mask_ = nullptr, *rec_mask_ = nullptr;
+  // xd: the masked inputs (or dx through one input mask); hd: h_{t-1} masked once per state
+  // mask; hg: one mask's dr U^T.
+  DeviceArray<float> drop_, xd_, hd_, hg_;
   float *w_ = nullptr, *wr_ = nullptr, *b_ = nullptr;
   float *gw_ = nullptr, *gwr_ = nullptr, *gb_ = nullptr;
   // z: the projections, then gates, then gradients (batch, steps, G units); h: the states
@@ -433,6 +475,10 @@ class Bidirectional final : public Layer {
     Layer::set_mask_source(maker);
     fwd_->set_mask_source(maker);
     bwd_->set_mask_source(maker);
+  }
+  // The forward layer's seed, else the backward one's: both draw from the one stream.
+  std::optional<uint64_t> own_seed() const override {
+    return fwd_->own_seed() ? fwd_->own_seed() : bwd_->own_seed();
   }
   void build(const Shape& in) override;
   std::vector<Shape> param_shapes() const override;

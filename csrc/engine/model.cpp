@@ -6,6 +6,7 @@
 #include <numeric>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "deepcore/embedding_maths.h"
 #include "deepcore/recurrent_maths.h"
@@ -165,8 +166,18 @@ void Model::add_global_pooling1d(bool max, bool keepdims) {
                                                    Pool2D::Kind::GlobalSequence, keepdims));
 }
 
+// invalid_argument naming `layer` unless both rates are in [0, 1).
+static void check_rnn_dropout(const char* layer, float dropout, float recurrent_dropout) {
+  for (auto [what, rate] : {std::pair<const char*, float>{"dropout", dropout},
+                            {"recurrent_dropout", recurrent_dropout}})
+    if (!(rate >= 0.f && rate < 1.f))
+      throw std::invalid_argument(std::string(layer) + ": " + what +
+                                  " must be in [0, 1), received: " + std::to_string(rate));
+}
+
 void Model::add_recurrent(Cell cell, int64_t units, Act act, Act rec, bool use_bias,
-                          bool return_sequences, bool go_backwards) {
+                          bool return_sequences, bool go_backwards, float dropout,
+                          float recurrent_dropout, std::optional<uint64_t> seed) {
   check_not_built(built_);
   const char* name = cell == Cell::LSTM ? "LSTM" : cell == Cell::GRU ? "GRU" : "SimpleRNN";
   check_positive(name, "units", {units});
@@ -174,14 +185,18 @@ void Model::add_recurrent(Cell cell, int64_t units, Act act, Act rec, bool use_b
     throw std::invalid_argument(std::string(name) +
                                 ": activations must be tanh, sigmoid, hard_sigmoid, relu or "
                                 "linear");
+  check_rnn_dropout(name, dropout, recurrent_dropout);
   layers_.push_back(std::make_unique<Recurrent>(cell, units, act, rec, use_bias,
-                                                return_sequences, go_backwards));
+                                                return_sequences, go_backwards, dropout,
+                                                recurrent_dropout, seed));
 }
 
 void Model::add_bidirectional(Merge merge, bool return_sequences, Cell cell, int64_t units,
                               Act act, Act rec, bool use_bias, bool go_backwards, Cell bcell,
                               int64_t bunits, Act bact, Act brec, bool buse_bias,
-                              bool bgo_backwards) {
+                              bool bgo_backwards, float dropout, float recurrent_dropout,
+                              std::optional<uint64_t> seed, float bdropout,
+                              float brecurrent_dropout, std::optional<uint64_t> bseed) {
   check_not_built(built_);
   check_positive("Bidirectional", "units", {units, bunits});
   if (!recurrent_act_supported(act) || !recurrent_act_supported(rec) ||
@@ -191,11 +206,14 @@ void Model::add_bidirectional(Merge merge, bool return_sequences, Cell cell, int
   if (go_backwards == bgo_backwards)
     throw std::invalid_argument(
         "Bidirectional: the forward and backward layers need different go_backwards");
+  check_rnn_dropout("Bidirectional", dropout, recurrent_dropout);
+  check_rnn_dropout("Bidirectional", bdropout, brecurrent_dropout);
   layers_.push_back(std::make_unique<Bidirectional>(
       merge,
-      std::make_unique<Recurrent>(cell, units, act, rec, use_bias, return_sequences, go_backwards),
+      std::make_unique<Recurrent>(cell, units, act, rec, use_bias, return_sequences, go_backwards,
+                                  dropout, recurrent_dropout, seed),
       std::make_unique<Recurrent>(bcell, bunits, bact, brec, buse_bias, return_sequences,
-                                  bgo_backwards)));
+                                  bgo_backwards, bdropout, brecurrent_dropout, bseed)));
 }
 
 namespace {

@@ -37,6 +37,11 @@ std::vector<Shape> Recurrent::scratch_shapes() const {
   if (cell_ != Cell::SimpleRNN) s.push_back({steps_, units_});
   if (cell_ == Cell::GRU) s.push_back({steps_, gates() * units_});
   if (zero_output_ && return_sequences_) s.push_back({steps_, units_});
+  if (dropout_ > 0 || rdropout_ > 0) {  // dropout: the draws, xd, hd, hg
+    s.push_back({4, stream_skip_ + mask_width()});
+    if (dropout_ > 0) s.push_back({steps_, in_});
+    if (rdropout_ > 0) s.push_back({rec_masks() + 1, units_});
+  }
   return s;
 }
 
@@ -67,17 +72,31 @@ void Recurrent::reserve(Backend& be, int64_t rows) {
   if (cell_ == Cell::LSTM) dc_.reserve(be, rows * units_);
   ut_.reserve(be, units_ * gu);
   if (zero_output_ && return_sequences_) dym_.reserve(be, n * units_);
+  if (dropout_ > 0 || rdropout_ > 0) {
+    drop_.reserve(be, 4 * rows * (stream_skip_ + mask_width()));
+    if (dropout_ > 0) xd_.reserve(be, n * in_);
+    if (rdropout_ > 0) {
+      hd_.reserve(be, rows * rec_masks() * units_);
+      hg_.reserve(be, rows * units_);
+    }
+  }
 }
 
 // z = x W + b over all steps (one GEMM), then per step the recurrent GEMM h_{t-1} U (none at
 // the first step, where h_{t-1} = 0), added to z_t (into hr for GRU, whose reset gate
 // multiplies a part of it), and the step kernel, which writes h (and c, rh, the gates). With
 // a mask, step i reads the mask of the input step it processes (T-1-i going backwards).
-void Recurrent::forward(Backend& be, const float* x, float* y, int64_t rows, bool,
-                        const uint64_t*) {
+void Recurrent::forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
+                        const uint64_t* seed) {
   const int64_t T = steps_, U = units_, gu = gates() * U;
   float* z = z_.data();
-  be.affine_forward({}, x, w_, b_, z, z, rows * T, in_, gu);
+  drop_in_ = training && dropout_ > 0;
+  drop_rec_ = training && rdropout_ > 0;
+  if (drop_in_ || drop_rec_) draw_masks(be, rows, seed);
+  if (drop_in_)  // dropout: z = (x * mask) W + b
+    dropout_input_forward(be, x, rows);
+  else
+    be.affine_forward({}, x, w_, b_, z, z, rows * T, in_, gu);
   const float* mask = input_mask();
   const bool masked_out = mask && zero_output_ && return_sequences_;
   float* H = return_sequences_ && !masked_out ? y : h_.data();
@@ -89,7 +108,14 @@ void Recurrent::forward(Backend& be, const float* x, float* y, int64_t rows, boo
     const float* mt = mask ? mask + t : nullptr;
     const float* hp = i ? H + (i - 1) * U : nullptr;
     const float* hr = nullptr;
-    if (i && cell_ == Cell::GRU) {
+    if (i && drop_rec_) {  // dropout: the recurrent GEMM on the masked h_{t-1}
+      if (cell_ == Cell::GRU) {
+        dropout_recurrent_gemm(be, hp, rows, hr_.data(), gu, 0.f);
+        hr = hr_.data();
+      } else {
+        dropout_recurrent_gemm(be, hp, rows, zt, T * gu, 1.f);
+      }
+    } else if (i && cell_ == Cell::GRU) {
       be.gemm(false, false, rows, gu, U, 1.f, hp, T * U, wr_, gu, 0.f, hr_.data(), gu);
       hr = hr_.data();
     } else if (i) {
@@ -118,7 +144,8 @@ void Recurrent::forward(Backend& be, const float* x, float* y, int64_t rows, boo
 // projections (in z; GRU's recurrent side in dr), then dh += dr U^T (U^T transposed once)
 // and dU += h_{t-1}^T dr. At the end dW = x^T dz and dx = dz W^T over all steps, and the
 // biases' column sums. A masked sample's step has zero gradients and passes dh + dy on (dy
-// of its zeroed output dropped with zero_output_for_mask).
+// of its zeroed output dropped with zero_output_for_mask). With dropout in the last forward
+// pass, x and h_{t-1} are their masked values and dx, dh_{t-1} go through the masks.
 void Recurrent::backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
                          int64_t rows, bool) {
   const int64_t T = steps_, U = units_, gu = gates() * U;
@@ -158,16 +185,22 @@ void Recurrent::backward(Backend& be, const float* x, const float* y, const floa
         be.gru_step_backward(s, zt, dr, c_.data() + i * U, hp, dyi, mt, dh_.data());
         break;
     }
-    if (i) {
+    if (i && drop_rec_) {  // dropout: through the masked h_{t-1}
+      dropout_recurrent_backward(be, hp, dr, rows);
+    } else if (i) {
       be.gemm(false, false, rows, U, gu, 1.f, dr, T * gu, ut_.data(), U, 1.f, dh_.data(), U);
       be.gemm(true, false, U, gu, rows, 1.f, hp, T * U, dr, T * gu, 1.f, gwr_, gu);
     }
   }
-  be.gemm(true, false, in_, gu, rows * T, 1.f, x, in_, z, gu, 0.f, gw_, gu);
   if (use_bias_) {
     be.col_sum(z, rows * T, gu, gb_);
     if (cell_ == Cell::GRU) be.col_sum(dr_.data(), rows * T, gu, gb_ + gu);
   }
+  if (drop_in_) {  // dropout: dW and dx through the input masks
+    dropout_input_backward(be, x, dx, rows);
+    return;
+  }
+  be.gemm(true, false, in_, gu, rows * T, 1.f, x, in_, z, gu, 0.f, gw_, gu);
   if (dx)
     be.gemm(false, true, rows * T, in_, gu, 1.f, z, gu, w_, gu, accumulate_dx_ ? 1.f : 0.f, dx,
             in_);
@@ -188,6 +221,7 @@ int64_t total_size(const std::vector<Shape>& shapes) {
 void Bidirectional::build(const Shape& in) {
   fwd_->build(in);
   bwd_->build(in);
+  bwd_->set_stream_skip(fwd_->mask_width());  // the two directions' dropout masks differ
   if (merge_ != Merge::Concat && fwd_->units() != bwd_->units())
     throw std::invalid_argument(
         "Bidirectional: merge_mode sum, mul and ave need the same units in both directions, "

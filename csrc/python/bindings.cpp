@@ -421,8 +421,18 @@ PYBIND11_MODULE(_core, m) {
       .def("add_masking", &Model::add_masking)
       .def("set_mask_source", &Model::set_mask_source)
       .def("add_global_pooling1d", &Model::add_global_pooling1d)
-      .def("add_recurrent", &Model::add_recurrent)
-      .def("add_bidirectional", &Model::add_bidirectional)
+      .def("add_recurrent", &Model::add_recurrent, py::arg("cell"), py::arg("units"),
+           py::arg("act"), py::arg("rec"), py::arg("use_bias"), py::arg("return_sequences"),
+           py::arg("go_backwards"), py::arg("dropout") = 0.f, py::arg("recurrent_dropout") = 0.f,
+           py::arg("seed") = py::none())
+      .def("add_bidirectional", &Model::add_bidirectional, py::arg("merge"),
+           py::arg("return_sequences"), py::arg("cell"), py::arg("units"), py::arg("act"),
+           py::arg("rec"), py::arg("use_bias"), py::arg("go_backwards"), py::arg("bcell"),
+           py::arg("bunits"), py::arg("bact"), py::arg("brec"), py::arg("buse_bias"),
+           py::arg("bgo_backwards"), py::arg("dropout") = 0.f,
+           py::arg("recurrent_dropout") = 0.f, py::arg("seed") = py::none(),
+           py::arg("bdropout") = 0.f, py::arg("brecurrent_dropout") = 0.f,
+           py::arg("bseed") = py::none())
       .def("build", unlocked(&Model::build))
       .def("plan",
            [](Model& md, const Shape& input_shape) {

@@ -1,5 +1,5 @@
 // The harness's training-step update ops (see harness.h): optimizer updates, L1/L2
-// penalties, clipping, multiply, dropout, row gathers and the loss total.
+// penalties, clipping, multiply, broadcast multiply, dropout, row gathers and the loss total.
 #include <cmath>
 #include <memory>
 #include <optional>
@@ -193,6 +193,36 @@ void add_update(py::module_& m) {
     run_op([&] { d.be.transpose(da.data(), rows, cols, out.data()); });
     return d.get(out, {cols, rows});
   });
+  // out (n0, n1, n2) = a * m (+ out0 when given), the operands read with strides (a0, a1)
+  // and (m0, m1) (Backend::broadcast_multiply); a and m are 1-D buffers.
+  m.def(
+      "device_broadcast_multiply",
+      [](int device, Arr<float> a, Arr<float> mk, std::vector<int64_t> shape,
+         std::vector<int64_t> a_strides, std::vector<int64_t> m_strides,
+         std::optional<Arr<float>> out0) {
+        if (shape.size() != 3 || a_strides.size() != 2 || m_strides.size() != 2)
+          throw std::invalid_argument("shape takes 3 sizes, a_strides and m_strides 2 each");
+        Broadcast3 s{shape[0], shape[1], shape[2], a_strides[0], a_strides[1],
+                     m_strides[0], m_strides[1], out0.has_value()};
+        for (int64_t v : {s.n0, s.n1, s.n2, s.a0, s.a1, s.m0, s.m1})
+          if (v < 0) throw std::invalid_argument("sizes and strides must be >= 0");
+        // The last element each operand reads must lie inside it.
+        auto last = [&](int64_t x0, int64_t x1) {
+          return s.size() ? (s.n0 - 1) * x0 + (s.n1 - 1) * x1 + s.n2 - 1 : -1;
+        };
+        if (last(s.a0, s.a1) >= a.size() || last(s.m0, s.m1) >= mk.size())
+          throw std::invalid_argument("a stride reads past the end of a or m");
+        if (out0 && out0->size() != s.size())
+          throw std::invalid_argument("out0 must hold n0 * n1 * n2 values");
+        Dev d(device);
+        DeviceArray<float> da = d.put(a), dm = d.put(mk),
+                           out = out0 ? d.put(*out0) : DeviceArray<float>(d.be, s.size());
+        run_op([&] { d.be.broadcast_multiply(s, da.data(), dm.data(), out.data()); });
+        return d.get(out, {static_cast<py::ssize_t>(s.n0), static_cast<py::ssize_t>(s.n1),
+                           static_cast<py::ssize_t>(s.n2)});
+      },
+      py::arg("device"), py::arg("a"), py::arg("m"), py::arg("shape"), py::arg("a_strides"),
+      py::arg("m_strides"), py::arg("out0") = py::none());
   // (y, mask) of dropout at `rate` with the seed `seed` (placed in device memory).
   m.def("device_dropout", [](int device, float rate, uint64_t seed, Arr<float> x) {
     if (!(rate >= 0.f && rate < 1.f))

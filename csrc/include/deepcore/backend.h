@@ -113,6 +113,10 @@ class Backend {
   virtual void multiply(const float* a, const float* b, float* out, int64_t n) = 0;
   // out (cols x rows) = a^T for a (rows x cols), both contiguous.
   virtual void transpose(const float* a, int64_t rows, int64_t cols, float* out) = 0;
+  // out = a * m (+ out) with broadcasting (kernels.h: Broadcast3), e.g. a dropout mask over
+  // every step of a sequence.
+  virtual void broadcast_multiply(const Broadcast3& s, const float* a, const float* m,
+                                  float* out) = 0;
   // y = x * mask where mask holds 0 or 1/(1-rate), drawn from *seed (device memory).
   virtual void dropout(float rate, const uint64_t* seed, const float* x, float* y, float* mask,
                        int64_t n) = 0;

@@ -265,6 +265,25 @@ void gru_step_backward(const RnnStep& s, float* z, float* dr, const float* rh,
                        const float* h_prev, const float* dy, const float* mask, float* dh,
                        int64_t b0, int64_t b1);
 
+// A product with broadcasting over up to three axes: out (n0 x n1 x n2, contiguous) = a * m,
+// plus out's own values when `accumulate`, element (i, j, k) reading a[i a0 + j a1 + k] and
+// m[i m0 + j m1 + k]; a stride of 0 repeats that operand along the axis. E.g. a (rows, width)
+// mask over every step of a (rows, steps, width) sequence: a0 = steps * width, a1 = width,
+// m0 = width, m1 = 0. out may be a itself when a's strides are out's (in place).
+struct Broadcast3 {
+  int64_t n0 = 0, n1 = 0, n2 = 0;
+  int64_t a0 = 0, a1 = 0, m0 = 0, m1 = 0;
+  bool accumulate = false;
+  DC_HD int64_t size() const { return n0 * n1 * n2; }
+};
+// Element `i` (in out's order) of that product.
+DC_HD inline void broadcast_multiply_at(const Broadcast3& s, const float* a, const float* m,
+                                        float* out, int64_t i) {
+  const int64_t k = i % s.n2, r = i / s.n2, j = r % s.n1, i0 = r / s.n1;
+  const float v = a[i0 * s.a0 + j * s.a1 + k] * m[i0 * s.m0 + j * s.m1 + k];
+  out[i] = s.accumulate ? out[i] + v : v;
+}
+
 // Bidirectional's merge of its two directions' outputs over `rows` samples of `steps` steps
 // (steps = 1 for the last states only): a (rows, steps, ua) from the forward layer, b (rows,
 // steps, ub) from the backward one with its steps in reverse order (b's step T-1-t meets a's

@@ -99,14 +99,21 @@ class Model {
   // GlobalMaxPooling1D (max) or GlobalAveragePooling1D.
   void add_global_pooling1d(bool max, bool keepdims);
   // SimpleRNN, LSTM or GRU (reset_after) of `units`, with the activation `act` and the
-  // gates' `rec` (tanh, sigmoid, hard_sigmoid, relu or linear).
+  // gates' `rec` (tanh, sigmoid, hard_sigmoid, relu or linear); in training, `dropout` of
+  // the inputs and `recurrent_dropout` of the states (rates in [0, 1)), their masks drawn
+  // from the model's stream or from `seed`, as add_dropout's.
   void add_recurrent(Cell cell, int64_t units, Act act, Act rec, bool use_bias,
-                     bool return_sequences, bool go_backwards);
+                     bool return_sequences, bool go_backwards, float dropout = 0.f,
+                     float recurrent_dropout = 0.f, std::optional<uint64_t> seed = std::nullopt);
   // Bidirectional over two recurrent layers (each as add_recurrent; the forward one's
   // weights first), their outputs merged by `merge`.
   void add_bidirectional(Merge merge, bool return_sequences, Cell cell, int64_t units, Act act,
                          Act rec, bool use_bias, bool go_backwards, Cell bcell, int64_t bunits,
-                         Act bact, Act brec, bool buse_bias, bool bgo_backwards);
+                         Act bact, Act brec, bool buse_bias, bool bgo_backwards,
+                         float dropout = 0.f, float recurrent_dropout = 0.f,
+                         std::optional<uint64_t> seed = std::nullopt, float bdropout = 0.f,
+                         float brecurrent_dropout = 0.f,
+                         std::optional<uint64_t> bseed = std::nullopt);
   // The layers' shapes and the parameters for `input_shape` (without the batch axis),
   // every size checked against kMaxElements; allocates nothing.
   std::vector<Param> plan(const Shape& input_shape);

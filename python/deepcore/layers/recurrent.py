@@ -4,11 +4,11 @@ Each runs in the engine over (batch, steps, features) inputs: the input projecti
 steps in one GEMM, then per step the recurrent GEMM and one fused kernel for the gate maths;
 the backward pass through time likewise. A sequence mask (from `Embedding(mask_zero=True)` or
 `Masking`) makes them skip the padded steps as Keras does: a masked step keeps the states, and
-its output is the kept state (zeros inside `Bidirectional` returning sequences). Not
-supported (a ValueError says so): `dropout` and `recurrent_dropout` > 0, `stateful=True`,
-`return_state=True`, GRU's `reset_after=False`, constraints and `activity_regularizer`;
-`unroll` and `use_cudnn` are accepted and change nothing (the engine's loop is its own).
-`Bidirectional` wraps one of them and runs it both ways.
+its output is the kept state (zeros inside `Bidirectional` returning sequences). `dropout` and
+`recurrent_dropout` work as in Keras 3 (see `_Recurrent`). Not supported (a ValueError says
+so): `stateful=True`, `return_state=True`, GRU's `reset_after=False`, constraints and
+`activity_regularizer`; `unroll` and `use_cudnn` are accepted and change nothing (the
+engine's loop is its own). `Bidirectional` wraps one of them and runs it both ways.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core, activations, initializers, regularizers
-from .._registry import check_positive_int
+from .._registry import check_positive_int, is_int, is_number
 from .core import Layer
 
 __all__ = ["SimpleRNN", "LSTM", "GRU", "Bidirectional"]
@@ -28,7 +28,20 @@ _CELL_ACTIVATIONS = ("tanh", "sigmoid", "hard_sigmoid", "relu", "linear")
 class _Recurrent(Layer):
     """What SimpleRNN, LSTM and GRU share: Keras' arguments, the checks of those deepcore
     does not support, the weights kernel, recurrent_kernel and bias (Keras' shapes and
-    order: gates side by side along the last axis)."""
+    order: gates side by side along the last axis), and dropout.
+
+    Dropout, as Keras 3 does it, in training only (fit, and `gradients`; never in evaluate or
+    predict): `dropout` sets that fraction of the input features to 0 and `recurrent_dropout`
+    that fraction of the previous state h_{t-1} where it enters the recurrent kernel (GRU's
+    h_t = z * h_{t-1} + ... keeps the unmasked state), the rest scaled by 1 / (1 - rate).
+    Each mask is drawn once per batch, for each sample, and is the same at every step. With
+    `recurrent_dropout` == 0 one input mask serves all gates (Keras' default implementation);
+    with `recurrent_dropout` > 0 every gate has its own input mask and its own state mask, as
+    in Keras, which then switches to its per-gate implementation. The masks come from the
+    model's random stream (`deepcore.utils.set_random_seed`), or with `seed` (an int >= 0)
+    from that seed and the training step only; they cannot be Keras' own random draws.
+    Unlike Keras, which clips rates into [0, 1], a rate outside [0, 1) raises a ValueError.
+    """
 
     _CELL = None  # _core.Cell
     _GATES = 1
@@ -92,17 +105,17 @@ class _Recurrent(Layer):
                     f"Received: {name}={value!r}"
                 )
         for name, value in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
-            if not isinstance(value, (int, float, np.floating, np.integer)) or not (0 <= value < 1):
+            if not is_number(value) or not (0 <= value < 1):
                 raise ValueError(
                     f"{owner}: `{name}` must be a number in [0, 1). Received: {name}={value!r}"
                 )
-            if value != 0:
-                raise ValueError(
-                    f"{owner}: `{name}` > 0 is not supported yet (only {name}=0.0). "
-                    f"Received: {name}={value!r}"
-                )
-        self.dropout = self.recurrent_dropout = 0.0
-        self.seed = seed
+        self.dropout = float(dropout)
+        self.recurrent_dropout = float(recurrent_dropout)
+        if seed is not None and not is_int(seed, 0, 2**64 - 1):  # the engine takes a uint64
+            raise ValueError(
+                f"{owner}: `seed` must be None or an int in [0, 2**64). Received: seed={seed!r}"
+            )
+        self.seed = None if seed is None else int(seed)
         self.return_sequences = self._flag("return_sequences", return_sequences)
         self.go_backwards = self._flag("go_backwards", go_backwards)
         self.return_state = self.stateful = False
@@ -135,8 +148,17 @@ class _Recurrent(Layer):
             self.use_bias,
         )
 
+    def _dropout_args(self) -> tuple:
+        """(dropout, recurrent_dropout, seed) for the engine."""
+        return self.dropout, self.recurrent_dropout, self.seed
+
     def add_to(self, engine):
-        engine.add_recurrent(*self._engine_args(), self.return_sequences, self.go_backwards)
+        engine.add_recurrent(
+            *self._engine_args(),
+            self.return_sequences,
+            self.go_backwards,
+            *self._dropout_args(),
+        )
 
     def _mask_role(self):
         return "read_pass" if self.return_sequences else "read"
@@ -211,11 +233,18 @@ class SimpleRNN(_Recurrent):
             (features, units) kernel, the (units, units) recurrent kernel ("orthogonal") and
             the bias.
         kernel_regularizer, recurrent_regularizer, bias_regularizer: Penalties.
+        dropout: Fraction of the input features dropped in training (in [0, 1)).
+        recurrent_dropout: Fraction of the state h_{t-1} dropped in training, where it
+            enters the recurrent kernel (in [0, 1)).
+        seed: None (the model's random stream) or an int >= 0: the dropout masks' seed.
         return_sequences: Return every step's state instead of the last.
         go_backwards: Process the sequence backwards.
 
-    Not supported (a ValueError): dropout, recurrent_dropout > 0, return_state, stateful,
-    masking, constraints, activity_regularizer.
+    Dropout as in Keras 3: one mask per sample over the features, one over the state, the
+    same at every step, in training only (the details in `deepcore.layers.recurrent`).
+
+    Not supported (a ValueError): return_state, stateful, masking, constraints,
+    activity_regularizer.
     """
 
     _CELL = _core.Cell.simple_rnn
@@ -244,9 +273,12 @@ class LSTM(_Recurrent):
         activation: Of the candidate and the output (default "tanh").
         recurrent_activation: Of the gates (default "sigmoid").
         use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
-        kernel_regularizer, recurrent_regularizer, bias_regularizer, return_sequences,
-        go_backwards: As in SimpleRNN.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer, dropout,
+        recurrent_dropout, seed, return_sequences, go_backwards: As in SimpleRNN.
         unit_forget_bias: Start the forget gate's bias at 1 (bias_initializer elsewhere).
+
+    Dropout as in Keras 3: with `recurrent_dropout` == 0, one input mask for the four gates;
+    with `recurrent_dropout` > 0, one input mask and one state mask per gate.
 
     Not supported (a ValueError): as SimpleRNN.
     """
@@ -288,6 +320,9 @@ class GRU(_Recurrent):
     Args:
         units, activation, recurrent_activation, ...: As in LSTM.
         reset_after: Only True (Keras' default); False raises a ValueError.
+
+    Dropout as in LSTM (per gate with `recurrent_dropout` > 0); the state mask applies to
+    h_{t-1} in the recurrent kernel's product only, not in h_t = z * h_{t-1} + ...
 
     Not supported (a ValueError): as SimpleRNN, and reset_after=False.
     """
@@ -335,6 +370,10 @@ class Bidirectional(Layer):
         backward_layer: A SimpleRNN, LSTM or GRU for the backward direction, whose
             `go_backwards` must differ from `layer`'s and whose `return_sequences` must be
             the same.
+
+    Each direction applies its own `dropout` and `recurrent_dropout` with masks of its own
+    (the two directions' masks differ). A `seed` of the forward layer (else of the backward
+    one) seeds both directions' masks, which still differ.
     """
 
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
@@ -406,6 +445,8 @@ class Bidirectional(Layer):
             fwd.go_backwards,
             *bwd._engine_args(),
             bwd.go_backwards,
+            *fwd._dropout_args(),
+            *bwd._dropout_args(),
         )
 
     def weight_settings(self):
