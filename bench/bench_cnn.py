@@ -18,13 +18,8 @@ GFLOP/s counts 2 flops per multiply-add of the convolutions and dense layers,
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
-import time
-
 import numpy as np
-from timing import interleaved
+from timing import interleaved, machine_line, side_by_side_args
 
 import deepcore as dc
 
@@ -123,29 +118,12 @@ def torch_cases(steps):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer rounds and steps")
-    ap.add_argument(
-        "--threads",
-        type=int,
-        nargs="+",
-        default=None,
-        help="thread counts to measure (both libraries); default: 1 and one per core",
-    )
-    args = ap.parse_args()
-    cores = os.cpu_count() or 1
-    thread_counts = args.threads or sorted({1, cores})
-    steps = 4 if args.quick else 16
-    rounds = 3 if args.quick else 5
+    args, thread_counts, steps, rounds = side_by_side_args(__doc__.splitlines()[0])
     dc.utils.set_random_seed(0)
     if torch is not None:
         torch.manual_seed(0)
 
-    print(
-        f"date: {time.strftime('%Y-%m-%d %H:%M')}  machine: "
-        f"{platform.processor() or platform.machine()}, {cores} cores, load average "
-        f"{os.getloadavg()[0]:.2f}  torch: {torch.__version__ if torch else 'not installed'}"
-    )
+    print(machine_line(torch))
     print(
         f"LeNet-size CNN, 28x28x1, batch {BATCH}, Adam, sparse categorical cross-entropy; "
         f"{steps} steps per timed call, best of {rounds} alternating rounds\n"

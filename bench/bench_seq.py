@@ -28,13 +28,10 @@ and whether this run meets it.
 
 from __future__ import annotations
 
-import argparse
 import os
-import platform
-import time
 
 import numpy as np
-from timing import interleaved
+from timing import interleaved, machine_line, side_by_side_args
 
 import deepcore as dc
 
@@ -187,20 +184,7 @@ def import_keras():
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer rounds and steps")
-    ap.add_argument(
-        "--threads",
-        type=int,
-        nargs="+",
-        default=None,
-        help="thread counts to measure (deepcore and PyTorch); default: 1 and one per core",
-    )
-    args = ap.parse_args()
-    cores = os.cpu_count() or 1
-    thread_counts = args.threads or sorted({1, cores})
-    steps = 4 if args.quick else 16
-    rounds = 3 if args.quick else 5
+    args, thread_counts, steps, rounds = side_by_side_args(__doc__.splitlines()[0])
     min_seconds = 0.05 if args.quick else 0.2
     keras = import_keras()
     dc.utils.set_random_seed(0)
@@ -208,12 +192,7 @@ def main():
         torch.manual_seed(0)
 
     keras_line = f"{keras.__version__} ({keras.backend.backend()})" if keras else "not installed"
-    print(
-        f"date: {time.strftime('%Y-%m-%d %H:%M')}  machine: "
-        f"{platform.processor() or platform.machine()}, {cores} cores, load average "
-        f"{os.getloadavg()[0]:.2f}  torch: {torch.__version__ if torch else 'not installed'}"
-        f"  keras: {keras_line}"
-    )
+    print(machine_line(torch, f"  keras: {keras_line}"))
     print(
         f"Adam; {steps} steps per timed call, same batches in the same order; best of "
         f"{rounds} alternating rounds\n"

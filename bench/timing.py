@@ -1,8 +1,39 @@
-"""Timing shared by the benchmarks: the best of alternating rounds, after a cool-down."""
+"""What the benchmarks share: the best of alternating rounds after a cool-down, the command
+line of the side-by-side tables and the line describing the machine."""
 
 from __future__ import annotations
 
+import argparse
+import os
+import platform
 import time
+
+
+def side_by_side_args(description: str):
+    """The `--quick` and `--threads N ...` command line of a side-by-side benchmark: (args,
+    thread counts (default: 1 and one per core), steps per timed call, rounds)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--quick", action="store_true", help="fewer rounds and steps")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        nargs="+",
+        default=None,
+        help="thread counts to measure (every library); default: 1 and one per core",
+    )
+    args = ap.parse_args()
+    threads = args.threads or sorted({1, os.cpu_count() or 1})
+    return args, threads, (4 if args.quick else 16), (3 if args.quick else 5)
+
+
+def machine_line(torch=None, extra="") -> str:
+    """The date, the machine, its cores and load, and PyTorch's version, for a table's head."""
+    version = torch.__version__ if torch else "not installed"
+    return (
+        f"date: {time.strftime('%Y-%m-%d %H:%M')}  machine: "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count() or 1} cores, load "
+        f"average {os.getloadavg()[0]:.2f}  torch: {version}{extra}"
+    )
 
 
 def best_time(fn, min_seconds=0.3, repeats=5):

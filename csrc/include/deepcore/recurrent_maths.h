@@ -16,12 +16,12 @@ namespace deepcore {
 // gate maths of every step is most of a recurrent layer's time): x = k ln 2 + r with |r| <=
 // ln 2 / 2 (ln 2 split in two for exactness), exp(r) - 1 by its Taylor series to r^7 (error
 // under 2e-9 relative), times 2^k built in the exponent bits. Within 2 ulp of libm's.
-DC_HD inline float rnn_expm1_reduced(float r) {
+DC_HD_INLINE float rnn_expm1_reduced(float r) {
   return r * (1.f + r * (0.5f + r * (1.f / 6 + r * (1.f / 24 + r * (1.f / 120 + r * (1.f / 720 +
                                                                              r * (1.f / 5040)))))));
 }
 
-DC_HD inline float rnn_exp(float x) {
+DC_HD_INLINE float rnn_exp(float x) {
   x = x < -87.f ? -87.f : (x > 88.f ? 88.f : x);  // no overflow of 2^k; exp(-87) ~ 1.6e-38
   // k = round(x / ln 2) by adding and removing 1.5 * 2^23 (floorf does not vectorize)
   const float k = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;
@@ -37,17 +37,17 @@ DC_HD inline float rnn_exp(float x) {
 
 // tanh(x) = sign(x) u / (u + 2) with u = expm1(2|x|): near 0 from the series (no
 // cancellation), else from rnn_exp.
-DC_HD inline float rnn_tanh(float x) {
+DC_HD_INLINE float rnn_tanh(float x) {
   const float a = 2.f * (x < 0.f ? -x : x);
   const float u = a < 0.34657359f ? rnn_expm1_reduced(a) : rnn_exp(a) - 1.f;
   const float t = u / (u + 2.f);
   return x < 0.f ? -t : t;
 }
 
-DC_HD inline float rnn_sigmoid(float x) { return 1.f / (1.f + rnn_exp(-x)); }
+DC_HD_INLINE float rnn_sigmoid(float x) { return 1.f / (1.f + rnn_exp(-x)); }
 
 // act(x) for the activations a recurrent cell may use (recurrent_act_supported).
-DC_HD inline float rnn_act(Act a, float x) {
+DC_HD_INLINE float rnn_act(Act a, float x) {
   switch (a) {
     case Act::Tanh:
       return rnn_tanh(x);
@@ -65,7 +65,7 @@ DC_HD inline float rnn_act(Act a, float x) {
 }
 
 // act'(x) from the output y = act(x).
-DC_HD inline float rnn_act_grad(Act a, float y) {
+DC_HD_INLINE float rnn_act_grad(Act a, float y) {
   switch (a) {
     case Act::Tanh:
       return 1.f - y * y;
@@ -93,13 +93,13 @@ inline bool recurrent_act_supported(Act a) {
 // ------------------------------------------------------------------ SimpleRNN
 // h = act(x W + b + h_{t-1} U), from that sum.
 template <class A>
-DC_HD inline float rnn_cell(A act, float pre) {
+DC_HD_INLINE float rnn_cell(A act, float pre) {
   return rnn_act(act, pre);
 }
 
 // dL/d(pre) from dL/dh_t (g) and h_t; h_{t-1} reaches h_t only through the recurrent GEMM.
 template <class A>
-DC_HD inline float rnn_cell_grad(A act, float h, float g) {
+DC_HD_INLINE float rnn_cell_grad(A act, float h, float g) {
   return g * rnn_act_grad(act, h);
 }
 
@@ -111,7 +111,7 @@ struct LstmCell {
 };
 
 template <class A, class R>
-DC_HD inline LstmCell lstm_cell(A act, R rec, float zi, float zf, float zg, float zo,
+DC_HD_INLINE LstmCell lstm_cell(A act, R rec, float zi, float zf, float zg, float zo,
                                 float c_prev) {
   LstmCell s;
   s.i = rnn_act(rec, zi);
@@ -130,7 +130,7 @@ struct LstmGrad {
 };
 
 template <class A, class R>
-DC_HD inline LstmGrad lstm_cell_grad(A act, R rec, float i, float f, float g, float o,
+DC_HD_INLINE LstmGrad lstm_cell_grad(A act, R rec, float i, float f, float g, float o,
                                      float c_prev, float c, float gh, float dc) {
   const float ac = rnn_act(act, c);
   const float gc = dc + gh * o * rnn_act_grad(act, ac);
@@ -151,7 +151,7 @@ struct GruCell {
 };
 
 template <class A, class R>
-DC_HD inline GruCell gru_cell(A act, R rec, float xz, float xr, float xh, float rz, float rr,
+DC_HD_INLINE GruCell gru_cell(A act, R rec, float xz, float xr, float xh, float rz, float rr,
                               float rc, float h_prev) {
   GruCell s;
   s.z = rnn_act(rec, xz + rz);
@@ -168,7 +168,7 @@ struct GruGrad {
 };
 
 template <class A, class R>
-DC_HD inline GruGrad gru_cell_grad(A act, R rec, float zg, float r, float hh, float rc,
+DC_HD_INLINE GruGrad gru_cell_grad(A act, R rec, float zg, float r, float hh, float rc,
                                    float h_prev, float g) {
   GruGrad d;
   d.z = g * (h_prev - hh) * rnn_act_grad(rec, zg);
