@@ -9,7 +9,7 @@ The same functions run the CUDA backend in tests/test_cuda_rnn.py.
 
 import numpy as np
 import pytest
-from test_recurrent import ACTS, GATES
+from test_recurrent import ACTS, GATES, fd_gradients
 
 from deepcore import _core
 
@@ -112,17 +112,8 @@ def test_step_backward_against_finite_differences(device, cell, case):
     hr64 = np.zeros_like(z64) if hr is None else hr.astype(np.float64)
     p64 = None if prev is None else prev.astype(np.float64)
 
-    def fd(arr, call, eps=1e-6):
-        g = np.zeros_like(arr)
-        for i in np.ndindex(arr.shape):
-            keep = arr[i]
-            arr[i] = keep + eps
-            up = call()
-            arr[i] = keep - eps
-            down = call()
-            arr[i] = keep
-            g[i] = (up - down) / (2 * eps)
-        return g
+    def fd(arr, call):
+        return fd_gradients(call, [arr])[0]
 
     call = lambda: loss(z64, hr64, p64)  # noqa: E731
     tol = {"rtol": 1e-4, "atol": 1e-5}

@@ -9,7 +9,14 @@ import os
 
 import numpy as np
 import pytest
-from test_recurrent import CLASSES, fd_gradients, np_recurrent, random_weights, rel
+from test_recurrent import (
+    CLASSES,
+    check_save_load_and_clone,
+    fd_gradients,
+    np_recurrent,
+    random_weights,
+    rel,
+)
 
 import deepcore as dc
 from deepcore import _core
@@ -195,17 +202,7 @@ def test_save_load_and_clone(tmp_path, rng):
             L.Dense(3, activation="softmax"),
         ]
     )
-    model.compile("adam", "categorical_crossentropy")
-    x = rng.normal(size=(20, 7, 3)).astype(np.float32)
-    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 20)]
-    model.fit(x, y, epochs=2, batch_size=8, verbose=0)
-    model.save(tmp_path / "m.dc")
-    loaded = dc.models.load_model(tmp_path / "m.dc")
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
-    a = model.fit(x, y, epochs=1, batch_size=8, verbose=0).history
-    b = loaded.fit(x, y, epochs=1, batch_size=8, verbose=0).history
-    assert a == b
-    assert dc.models.clone_model(model).get_config() == model.get_config()
+    check_save_load_and_clone(model, tmp_path, rng)
 
 
 def test_eager_call(rng):

@@ -35,13 +35,15 @@ __global__ void masked_mean_kernel(const float* x, const float* mask, int64_t ro
   }
 }
 
-// Element e = (b, t, j) of dx.
+// Feature e = (b, j): its gradient at every step (the kept steps' count once per feature).
 __global__ void masked_mean_backward_kernel(const float* dy, const float* mask, int64_t rows,
                                             int64_t steps, int64_t width, float* dx) {
-  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < rows * steps * width;
+  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < rows * width;
        e += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t p = e / width, j = e - p * width, b = p / steps;
-    dx[e] = mask_select(mask[p], dy[b * width + j] / mask_count(mask + b * steps, steps));
+    const int64_t b = e / width, j = e - b * width;
+    const float* m = mask + b * steps;
+    const float g = dy[e] / mask_count(m, steps);
+    for (int64_t t = 0; t < steps; ++t) dx[(b * steps + t) * width + j] = mask_select(m[t], g);
   }
 }
 
@@ -74,7 +76,7 @@ void masked_mean_steps(cudaStream_t stream, const float* x, const float* mask, i
 void masked_mean_steps_backward(cudaStream_t stream, const float* dy, const float* mask,
                                 int64_t rows, int64_t steps, int64_t width, float* dx) {
   if (rows <= 0 || steps <= 0 || width <= 0) return;
-  masked_mean_backward_kernel<<<blocks_for(rows * steps * width), kThreads, 0, stream>>>(
+  masked_mean_backward_kernel<<<blocks_for(rows * width), kThreads, 0, stream>>>(
       dy, mask, rows, steps, width, dx);
   check_launch("masked_mean_steps_backward");
 }

@@ -62,12 +62,14 @@ void Recurrent::dropout_recurrent_backward(Backend& be, const float* hp, const f
   }
 }
 
-// Per input mask g: dW_g = (x * mask_g)^T dz_g, and dx (+)= (dz_g W_g^T) * mask_g.
+// Per input mask g: dW_g = (x * mask_g)^T dz_g, and dx (+)= (dz_g W_g^T) * mask_g. With one
+// mask, xd still holds x * mask from the forward pass.
 void Recurrent::dropout_input_backward(Backend& be, const float* x, float* dx, int64_t rows) {
   const int64_t T = steps_, F = in_, gu = gates() * units_, M = in_masks(), gw = gu / M;
   const float* z = z_.data();
   for (int64_t g = 0; g < M; ++g) {
-    be.broadcast_multiply({rows, T, F, T * F, F, M * F, 0}, x, in_mask_ + g * F, xd_.data());
+    if (M > 1)
+      be.broadcast_multiply({rows, T, F, T * F, F, M * F, 0}, x, in_mask_ + g * F, xd_.data());
     be.gemm(true, false, F, gw, rows * T, 1.f, xd_.data(), F, z + g * gw, gu, 0.f, gw_ + g * gw,
             gu);
   }

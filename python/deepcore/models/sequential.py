@@ -37,12 +37,13 @@ def _param_views(engine, trainable, states=None):
             yield li, flat[offset : offset + int(np.prod(shape))].reshape(shape), is_trainable
 
 
-def engine_with(layers, device: int = 0):
-    """A new engine (on `device`) holding `layers`, not built."""
+def engine_with(layers, device: int = 0, warn: bool = False):
+    """A new engine (on `device`) holding `layers`, not built, its layers pointed at the
+    sequence masks they read (with Keras' warnings for the layers that drop one if `warn`)."""
     engine = _core.Model(device)
     for layer in layers:
         layer.add_to(engine)
-    plan_masks(layers, engine, warn=False)
+    plan_masks(layers, engine, warn=warn)
     return engine
 
 
@@ -231,8 +232,8 @@ class Sequential:
         `deepcore.config.set_device`) holding the layers, built for the input shape (its
         weights zero) and with their regularizers; seen through a _HostMirror when the
         host cannot read its memory."""
-        plan_masks(self._layers)  # Keras' warnings for the layers that drop a mask
-        engine = engine_with(self._layers, config.device_index() if device is None else device)
+        device = config.device_index() if device is None else device
+        engine = engine_with(self._layers, device, warn=True)
         try:
             engine.build(list(self._input_shape))
         except ValueError as e:
