@@ -1,15 +1,16 @@
 // Times the engine without Python: sgemm peak, Dense forward/backward, one
 // training step (Adam, softmax cross-entropy) and single-sample predict for the
-// MLP cases of the performance table. Prints one table.
+// MLP cases of the performance table, and the recurrent cases of bench_seq.py. Prints tables.
 //
 //   cmake -S . -B build/bench -DDEEPCORE_BENCH=ON && cmake --build build/bench
-//   ./build/bench/bench_engine [threads]
+//   ./build/bench/bench_engine [threads] [seq [lstm|embed]]   (the sequence cases only)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "deepcore/backend.h"
@@ -57,10 +58,20 @@ static double sgemm_peak(Backend& be, std::mt19937& g) {
   return 2.0 * n * n * n / s / 1e9;
 }
 
+static void mlp_tables(Backend& be, std::mt19937& g);
+static void seq_table(std::mt19937& g, const std::string& only);
+
 int main(int argc, char** argv) {
   if (argc > 1) set_num_threads(std::atoi(argv[1]));
+  const bool seq_only = argc > 2 && std::string(argv[2]) == "seq";
   Backend& be = get_backend(Device::CPU);
   std::mt19937 g(0);
+  if (!seq_only) mlp_tables(be, g);
+  seq_table(g, argc > 3 ? argv[3] : "");
+  return 0;
+}
+
+static void mlp_tables(Backend& be, std::mt19937& g) {
   const double peak = sgemm_peak(be, g);
   std::printf("threads: %d, sgemm 1024^3 peak: %.1f GFLOP/s\n\n", get_num_threads(), peak);
 
@@ -119,5 +130,46 @@ int main(int argc, char** argv) {
     std::printf("%-24s %6lld %12.2f %10.1f %7.1f%% %14.2f\n", c.name, (long long)c.batch, step * 1e6,
                 flops / step / 1e9, 100.0 * flops / step / 1e9 / peak, pred * 1e6);
   }
-  return 0;
+}
+
+// The recurrent cases of bench/bench_seq.py (Adam; the model's step alone, no Python).
+static void seq_table(std::mt19937& g, const std::string& only) {
+  std::printf("\n%-34s %6s %12s %10s\n", "sequence case", "batch", "us/step", "GFLOP/s");
+  struct SeqCase {
+    const char* name;
+    int64_t batch, steps, features, vocab;  // vocab > 0: Embedding(vocab, features) first
+    Loss loss;
+    int64_t out;
+  };
+  for (const SeqCase& c : {SeqCase{"lstm(64) 50x8 -> dense(1)", 32, 50, 8, 0,
+                                   Loss::MeanSquaredError, 1},
+                           SeqCase{"embed(10000,64) lstm(64) 100 steps", 64, 100, 64, 10000,
+                                   Loss::BinaryCrossentropy, 1}}) {
+    if (!only.empty() && std::string(c.name).rfind(only, 0) != 0) continue;
+    Model model;
+    if (c.vocab) model.add_embedding(c.vocab, c.features);
+    model.add_recurrent(Cell::LSTM, 64, Act::Tanh, Act::Sigmoid, true, false, false);
+    model.add_dense(c.out, {c.vocab ? Act::Sigmoid : Act::Linear, 0.f}, true);
+    if (c.vocab)
+      model.build({c.steps});
+    else
+      model.build({c.steps, c.features});
+    std::vector<float> init = random_vec(model.num_params(), g, 0.05f);
+    std::copy(init.begin(), init.end(), model.param_data());
+    OptSpec adam;
+    adam.kind = Opt::Adam;
+    adam.learning_rate = 1e-3f;
+    model.compile({c.loss, false, 1.f}, adam, {});
+    const int64_t batches = 16, n = c.batch * batches, in = c.vocab ? c.steps : c.steps * c.features;
+    std::vector<float> x = random_vec(n * in, g);
+    if (c.vocab)
+      for (int64_t i = 0; i < n * in; ++i) x[i] = float(uint32_t(g()) % c.vocab);
+    std::vector<float> y(n);
+    for (int64_t i = 0; i < n; ++i) y[i] = float(i % 2);
+    const Dataset data(model.backend(), x.data(), y.data(), nullptr, n, in, 1);
+    double step = time_it([&] { model.fit_epoch(data, c.batch, true); }) / batches;
+    const double gemm = 2.0 * c.batch * c.steps * 256 * (3.0 * (64 + c.features));
+    std::printf("%-34s %6lld %12.2f %10.1f\n", c.name, (long long)c.batch, step * 1e6,
+                gemm / step / 1e9);
+  }
 }

@@ -12,34 +12,42 @@
 
 namespace deepcore {
 
-// exp and expm1 in float without a libm call, so that a CPU loop over them vectorizes (the
-// gate maths of every step is most of a recurrent layer's time): x = k ln 2 + r with |r| <=
-// ln 2 / 2 (ln 2 split in two for exactness), exp(r) - 1 by its Taylor series to r^7 (error
-// under 2e-9 relative), times 2^k built in the exponent bits. Within 2 ulp of libm's.
+// exp, expm1, tanh and sigmoid in float without a libm call, so that a CPU loop over them
+// vectorizes (the gate maths of every step is much of a recurrent layer's time).
+
+DC_HD_INLINE float rnn_bits_to_float(int32_t bits) {
+#ifdef __CUDA_ARCH__
+  return __int_as_float(bits);
+#else
+  return __builtin_bit_cast(float, bits);
+#endif
+}
+
+// exp(r) - 1 for |r| <= ln 2 / 2 by its Taylor series to r^7 (error under 2e-9 relative).
 DC_HD_INLINE float rnn_expm1_reduced(float r) {
   return r * (1.f + r * (0.5f + r * (1.f / 6 + r * (1.f / 24 + r * (1.f / 120 + r * (1.f / 720 +
                                                                              r * (1.f / 5040)))))));
 }
 
-DC_HD_INLINE float rnn_exp(float x) {
-  x = x < -87.f ? -87.f : (x > 88.f ? 88.f : x);  // no overflow of 2^k; exp(-87) ~ 1.6e-38
+// exp(x) - 1 = 2^k (expm1(r) + 1) - 1 = 2^k expm1(r) + (2^k - 1), with x = k ln 2 + r and
+// |r| <= ln 2 / 2 (ln 2 split in two for exactness): no cancellation near 0, where k = 0,
+// and 2^k - 1 is exact. x is clamped to [-87, 88] (2^k neither overflows nor is subnormal;
+// exp(-87) ~ 1.6e-38). Within 2 ulp of libm's expm1 and exp.
+DC_HD_INLINE float rnn_expm1(float x) {
+  x = x < -87.f ? -87.f : (x > 88.f ? 88.f : x);
   // k = round(x / ln 2) by adding and removing 1.5 * 2^23 (floorf does not vectorize)
   const float k = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;
   const float r = (x - k * 0.693145751953125f) - k * 1.42860682030941723e-6f;
-  const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
-#ifdef __CUDA_ARCH__
-  const float scale = __int_as_float(bits);
-#else
-  const float scale = __builtin_bit_cast(float, bits);
-#endif
-  return (1.f + rnn_expm1_reduced(r)) * scale;
+  const float scale = rnn_bits_to_float((static_cast<int32_t>(k) + 127) << 23);
+  return scale * rnn_expm1_reduced(r) + (scale - 1.f);
 }
 
-// tanh(x) = sign(x) u / (u + 2) with u = expm1(2|x|): near 0 from the series (no
-// cancellation), else from rnn_exp.
+DC_HD_INLINE float rnn_exp(float x) { return rnn_expm1(x) + 1.f; }
+
+// tanh(x) = sign(x) u / (u + 2) with u = expm1(2|x|).
 DC_HD_INLINE float rnn_tanh(float x) {
-  const float a = 2.f * (x < 0.f ? -x : x);
-  const float u = a < 0.34657359f ? rnn_expm1_reduced(a) : rnn_exp(a) - 1.f;
+  const float a = x < 0.f ? -x : x;
+  const float u = rnn_expm1(2.f * a);
   const float t = u / (u + 2.f);
   return x < 0.f ? -t : t;
 }
