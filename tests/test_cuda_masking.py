@@ -35,6 +35,10 @@ def test_mask_ops_match_the_cpu(shape, rng):
     dy = rng.normal(size=(shape[0], shape[2])).astype(np.float32)
     for a, b in zip(*(_core.device_masked_mean_steps(d, x, m, dy) for d in (CPU, CUDA))):
         np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-6)
+    w = rng.random(shape[0]).astype(np.float32)
+    for mask in (m, np.zeros_like(m)):  # one block counts the unmasked positions
+        for a, b in zip(*(_core.device_mask_weights(d, mask, w) for d in (CPU, CUDA))):
+            np.testing.assert_allclose(b, a, rtol=1e-6)
 
 
 @pytest.mark.parametrize("kind", ["simple_rnn", "lstm", "gru"])

@@ -21,10 +21,9 @@ def twin(model, x, y, metrics=()):
     guarded.write(cpu.weights().copy())
     guarded.write(cpu.states().copy(), states=True)
     guarded.compile(model._loss.spec(), model.optimizer.spec(), [])
+    out = tuple(cpu.output_shape(-1))
     kinds = [
-        dc.metrics.resolve(
-            m, y.ndim - 1, y.shape[-1] if y.ndim > 1 else 1, 1, cpu.output_shape(-1)[-1]
-        )
+        dc.metrics.resolve(m, y.ndim - 1, y.shape[-1] if y.ndim > 1 else 1, len(out), out[-1])
         for m in model._metrics
     ]
     guarded.set_metrics(kinds)
@@ -180,11 +179,27 @@ def masked(rng):
     return m, x.astype(np.float32), y
 
 
+def masked_tagger(rng):
+    # a label per step, the mask reaching the loss and the metrics
+    m = dc.Sequential(
+        [
+            dc.Input(shape=(8,)),
+            dc.layers.Embedding(12, 4, mask_zero=True),
+            dc.layers.LSTM(5, return_sequences=True),
+            dc.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    m.compile(dc.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", ["accuracy"])
+    x = rng.integers(1, 12, (60, 8))
+    x[np.arange(8) >= rng.integers(0, 9, 60)[:, None]] = 0  # some samples all padding
+    return m, x.astype(np.float32), rng.integers(0, 3, (60, 8)).astype(np.float32)
+
+
 # Every model above: dense with batch norm and dropout, convolutional, text, 1-D conv,
-# recurrent, bidirectional, recurrent with dropout, masked sequences.
+# recurrent, bidirectional, recurrent with dropout, masked sequences, a masked loss.
 EVERY_MODEL = pytest.mark.parametrize(
     "make",
-    [mlp, cnn, text, seq1d, recurrent, bidirectional, recurrent_dropout, masked],
+    [mlp, cnn, text, seq1d, recurrent, bidirectional, recurrent_dropout, masked, masked_tagger],
     ids=[
         "mlp-bn-dropout",
         "cnn",
@@ -194,6 +209,7 @@ EVERY_MODEL = pytest.mark.parametrize(
         "bidirectional",
         "recurrent-dropout",
         "masked",
+        "masked-loss",
     ],
 )
 

@@ -556,6 +556,17 @@ class CpuBackend final : public Backend {
           y[b * width + j] = masked_mean(x + b * steps * width, mask + b * steps, steps, width, j);
     });
   }
+  void mask_weights(const float* mask, const float* w, int64_t rows, int64_t steps, float* mw,
+                    float* lw) override {
+    const float unmasked = mask_count(mask, rows * steps);
+    const float scale = mask_loss_scale(rows * steps, unmasked);
+    for (int64_t b = 0; b < rows; ++b)
+      for (int64_t t = 0; t < steps; ++t) {
+        const int64_t p = b * steps + t;
+        mw[p] = mask_metric_weight(mask[p], w, b);
+        lw[p] = mw[p] * scale;
+      }
+  }
   void masked_mean_steps_backward(const float* dy, const float* mask, int64_t rows,
                                   int64_t steps, int64_t width, float* dx) override {
     parallel_for(rows, grain_for(steps * width), [&](int64_t b0, int64_t b1) {

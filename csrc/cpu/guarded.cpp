@@ -213,6 +213,10 @@ class GuardedBackend final : public Backend {
                          int64_t width, float* y) override {
     run([=] { cpu_.masked_mean_steps(real(x), real(mask), rows, steps, width, real(y)); });
   }
+  void mask_weights(const float* mask, const float* w, int64_t rows, int64_t steps, float* mw,
+                    float* lw) override {
+    run([=] { cpu_.mask_weights(real(mask), real(w), rows, steps, real(mw), real(lw)); });
+  }
   void masked_mean_steps_backward(const float* dy, const float* mask, int64_t rows,
                                   int64_t steps, int64_t width, float* dx) override {
     run([=] {

@@ -283,6 +283,10 @@ class CudaBackend final : public Backend {
                          int64_t width, float* y) override {
     cuda::masked_mean_steps(stream(), x, mask, rows, steps, width, y);
   }
+  void mask_weights(const float* mask, const float* w, int64_t rows, int64_t steps, float* mw,
+                    float* lw) override {
+    cuda::mask_weights(stream(), mask, w, rows, steps, mw, lw);
+  }
   void masked_mean_steps_backward(const float* dy, const float* mask, int64_t rows,
                                   int64_t steps, int64_t width, float* dx) override {
     cuda::masked_mean_steps_backward(stream(), dy, mask, rows, steps, width, dx);

@@ -47,7 +47,35 @@ __global__ void masked_mean_backward_kernel(const float* dy, const float* mask, 
   }
 }
 
+// One block: the unmasked positions counted by its threads (a shared-memory tree sum of
+// whole numbers, exact in float below 2^24), then every position's two weights.
+__global__ void mask_weights_kernel(const float* mask, const float* w, int64_t rows,
+                                    int64_t steps, float* mw, float* lw) {
+  __shared__ float part[kThreads];
+  const int64_t n = rows * steps;
+  float c = 0.f;
+  for (int64_t p = threadIdx.x; p < n; p += blockDim.x) c += mask[p] != 0.f ? 1.f : 0.f;
+  part[threadIdx.x] = c;
+  __syncthreads();
+  for (int half = blockDim.x / 2; half > 0; half /= 2) {
+    if (threadIdx.x < half) part[threadIdx.x] += part[threadIdx.x + half];
+    __syncthreads();
+  }
+  const float scale = mask_loss_scale(n, part[0]);
+  for (int64_t p = threadIdx.x; p < n; p += blockDim.x) {
+    mw[p] = mask_metric_weight(mask[p], w, p / steps);
+    lw[p] = mw[p] * scale;
+  }
+}
+
 }  // namespace
+
+void mask_weights(cudaStream_t stream, const float* mask, const float* w, int64_t rows,
+                  int64_t steps, float* mw, float* lw) {
+  if (rows <= 0 || steps <= 0) return;
+  mask_weights_kernel<<<1, kThreads, 0, stream>>>(mask, w, rows, steps, mw, lw);
+  check_launch("mask_weights");
+}
 
 void sequence_mask(cudaStream_t stream, const float* x, int64_t positions, int64_t width,
                    float value, float* mask) {

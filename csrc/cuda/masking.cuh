@@ -1,4 +1,5 @@
-// CUDA kernels of Keras' sequence masks (Backend: sequence_mask, mask_rows, masked_mean_steps).
+// CUDA kernels of Keras' sequence masks (Backend: sequence_mask, mask_rows, masked_mean_steps,
+// mask_weights).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -16,6 +17,8 @@ void masked_mean_steps(cudaStream_t stream, const float* x, const float* mask, i
                        int64_t steps, int64_t width, float* y);
 void masked_mean_steps_backward(cudaStream_t stream, const float* dy, const float* mask,
                                 int64_t rows, int64_t steps, int64_t width, float* dx);
+void mask_weights(cudaStream_t stream, const float* mask, const float* w, int64_t rows,
+                  int64_t steps, float* mw, float* lw);
 
 }  // namespace cuda
 }  // namespace deepcore

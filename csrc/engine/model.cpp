@@ -160,6 +160,18 @@ void Model::set_mask_source(int64_t layer, int64_t maker) {
   reader.set_mask_source(&source);
 }
 
+void Model::set_output_mask_source(int64_t maker) {
+  check_not_built(built_);
+  if (maker < 0) {
+    out_mask_ = nullptr;
+    return;
+  }
+  if (maker >= num_layers() || !layers_[size_t(maker)]->makes_mask())
+    throw std::invalid_argument("set_output_mask_source: layer " + std::to_string(maker) +
+                                " makes no mask");
+  out_mask_ = layers_[size_t(maker)].get();
+}
+
 void Model::add_global_pooling1d(bool max, bool keepdims) {
   check_not_built(built_);
   layers_.push_back(std::make_unique<Pool2D>(max, 1, 1, 1, 1, false,
@@ -293,6 +305,13 @@ void Model::build(const Shape& input_shape) {
     layers_[i]->bind(weights_.data() + first[i], grads_.data() + first[i]);
     layers_[i]->bind_state(states_.data() + first_state[i]);
   }
+  if (out_mask_ && shape_size(out_mask_->out_shape) / out_mask_->out_shape.back() !=
+                       loss_rows_per_sample())
+    throw std::invalid_argument(
+        "the mask made by " + std::string(out_mask_->name()) + " (one value per step of " +
+        shape_str(out_mask_->out_shape, true) + ") reaches the output " +
+        shape_str(layers_.back()->out_shape, true) + ", whose loss has a value per step of " +
+        "another shape");
   step_ = DeviceArray<StepValues>(be_, 1);
   seeds_ = DeviceArray<uint64_t>(be_, static_cast<int64_t>(layers_.size()));
   capacity_ = 0;
@@ -457,6 +476,7 @@ void Model::reserve(int64_t rows) {
   xbuf_.reserve(be_, rows * shape_size(input_shape_));
   dout_.reserve(be_, acts_.back().size());
   wbuf_.reserve(be_, rows);
+  if (out_mask_) maskw_.reserve(be_, 2 * rows * loss_rows_per_sample());
   capacity_ = rows;
 }
 
@@ -516,10 +536,14 @@ void Model::load_step(int64_t k) {
     if (!layer->own_seed()) ++draws_;
 }
 
-double Model::loss_scale(int64_t rows) const {
+// The loss's rows per sample: the positions of the output's last axis (steps for sequences).
+int64_t Model::loss_rows_per_sample() const {
   const Shape& out = layers_.back()->out_shape;
-  const int64_t lrows = rows * (shape_size(out) / out.back());  // loss rows per sample
-  return loss_.sum ? 1.0 : 1.0 / static_cast<double>(lrows);
+  return shape_size(out) / out.back();
+}
+
+double Model::loss_scale(int64_t rows) const {
+  return loss_.sum ? 1.0 : 1.0 / static_cast<double>(rows * loss_rows_per_sample());
 }
 
 double Model::loss_and_backward(const float* x, const float* y, const float* w, int64_t rows,
@@ -527,14 +551,19 @@ double Model::loss_and_backward(const float* x, const float* y, const float* w, 
   const float* out = forward(x, rows, backward, seeds);
   const size_t L = layers_.size();
   const Layer& last = *layers_.back();
-  const int64_t cols = last.out_shape.back();
-  const int64_t per = shape_size(last.out_shape) / cols;  // loss rows per sample
+  const int64_t cols = last.out_shape.back(), per = loss_rows_per_sample();
   const int64_t lrows = rows * per;
-  if (w && per != 1)
+  const float* lw = w;  // the loss's weights
+  if (out_mask_) {
+    be_.mask_weights(out_mask_->output_mask(), w, rows, per, maskw_.data(),
+                     maskw_.data() + lrows);
+    lw = maskw_.data() + lrows;
+  } else if (w && per != 1) {
     throw std::invalid_argument("sample weights need one loss value per sample");
+  }
   const float* pred = fused_loss_ ? last.preact(L > 1 ? acts_[L - 2].data() : x, out) : out;
   const double scale = loss_scale(rows);
-  be_.loss(loss_, pred, fused_loss_ ? out : nullptr, y, w, backward ? dout_.data() : nullptr,
+  be_.loss(loss_, pred, fused_loss_ ? out : nullptr, y, lw, backward ? dout_.data() : nullptr,
            lrows, cols, ycols / per, static_cast<float>(scale), batch_.data());
   if (backward) {
     const float* dy = dout_.data();
@@ -572,10 +601,9 @@ void Model::apply_update() {
 
 void Model::accumulate_metrics(const std::vector<MetricSpec>& metrics, const float* y,
                                const float* w, int64_t rows, int64_t ycols, double* state) {
-  const Layer& last = *layers_.back();
-  const int64_t cols = last.out_shape.back();
-  const int64_t per = shape_size(last.out_shape) / cols;
+  const int64_t cols = layers_.back()->out_shape.back(), per = loss_rows_per_sample();
   const float* out = acts_.back().data();
+  if (out_mask_) w = maskw_.data();  // loss_and_backward's, for this batch
   for (const MetricSpec& m : metrics) {
     be_.metric_update(m, out, y, w, rows * per, cols, ycols / per, state);
     state += metric_state_size(m);

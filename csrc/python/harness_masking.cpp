@@ -1,5 +1,6 @@
 // The harness's sequence-mask ops (see harness.h): Keras' masks from values, rows selected by
 // a mask, and the masked mean over steps with its backward pass.
+#include <optional>
 #include <tuple>
 
 #include "harness.h"
@@ -52,6 +53,22 @@ void add_masking(py::module_& m) {
       },
       py::arg("device"), py::arg("x"), py::arg("mask"), py::arg("dy"),
       "(y, dx): the mean over the steps to use of x (rows, steps, width) and its gradient.");
+  m.def(
+      "device_mask_weights",
+      [](int device, const Arr<float>& mask, std::optional<Arr<float>> w) {
+        if (mask.ndim() != 2 || (w && w->size() != mask.shape(0)))
+          throw std::invalid_argument("mask must have shape (rows, steps) and w (rows,)");
+        Dev d(device);
+        DeviceArray<float> dm = d.put(mask), mw(d.be, mask.size()), lw(d.be, mask.size());
+        DeviceArray<float> dw = w ? d.put(*w) : DeviceArray<float>();
+        released([&] {
+          d.be.mask_weights(dm.data(), w ? dw.data() : nullptr, mask.shape(0), mask.shape(1),
+                            mw.data(), lw.data());
+        });
+        return std::make_tuple(d.get(mw, shape_of(mask)), d.get(lw, shape_of(mask)));
+      },
+      py::arg("device"), py::arg("mask"), py::arg("w") = py::none(),
+      "(metric weights, loss weights) where the mask (rows, steps) reaches the loss.");
 }
 
 }  // namespace harness

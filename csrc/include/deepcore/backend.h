@@ -158,6 +158,10 @@ class Backend {
                                  int64_t width, float* y) = 0;
   virtual void masked_mean_steps_backward(const float* dy, const float* mask, int64_t rows,
                                           int64_t steps, int64_t width, float* dx) = 0;
+  // The metrics' weights mw and the loss's lw (rows x steps each) where the mask (rows x
+  // steps) reaches the loss, w the sample weights or null (mask_maths.h).
+  virtual void mask_weights(const float* mask, const float* w, int64_t rows, int64_t steps,
+                            float* mw, float* lw) = 0;
   // One time step of a recurrent layer (kernels.h: RnnStep, recurrent_maths.h: the maths).
   // hr, h_prev, c_prev, dy: null for none (zeros). mask: null, or the step's mask value of
   // each sample (mask[b * s.mld], 1 or 0, Keras' masking): a masked sample keeps its states

@@ -36,4 +36,16 @@ DC_HD inline float masked_mean(const float* x, const float* m, int64_t steps, in
   return s / mask_count(m, steps);
 }
 
+// Where a mask reaches a model's output, Keras leaves the masked positions out of the loss
+// and the metrics (losses/loss.py apply_mask): the metrics weigh position p of sample b by
+// mask * w_b (w: the sample weights, or 1), the loss by that times positions / unmasked
+// positions of the batch (0 when none is unmasked), so that its mean over all positions is
+// the mean over the unmasked ones.
+DC_HD inline float mask_metric_weight(float m, const float* w, int64_t b) {
+  return mask_select(m, w ? w[b] : 1.f);
+}
+DC_HD inline float mask_loss_scale(int64_t positions, float unmasked) {
+  return unmasked > 0.f ? static_cast<float>(positions) / unmasked : 0.f;
+}
+
 }  // namespace deepcore

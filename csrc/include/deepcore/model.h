@@ -96,6 +96,9 @@ class Model {
   void add_masking(float value);
   // Layer `layer` reads the sequence mask that layer `maker` (before it) makes.
   void set_mask_source(int64_t layer, int64_t maker);
+  // The mask that layer `maker` makes reaches the output (one value per output step): the
+  // loss and the metrics leave the masked steps out, as Keras' do. -1: none does.
+  void set_output_mask_source(int64_t maker);
   // GlobalMaxPooling1D (max) or GlobalAveragePooling1D.
   void add_global_pooling1d(bool max, bool keepdims);
   // SimpleRNN, LSTM or GRU (reset_after) of `units`, with the activation `act` and the
@@ -203,6 +206,7 @@ class Model {
   // The batch's loss sum goes to batch_[0]; returns the scale that makes it a mean (or 1).
   // The scale that makes a batch's loss sum a mean (1 for a summed loss).
   double loss_scale(int64_t rows) const;
+  int64_t loss_rows_per_sample() const;
   double loss_and_backward(const float* x, const float* y, const float* w, int64_t rows,
                            int64_t ycols, bool backward, const uint64_t* seeds);
   // The penalty goes to batch_[1] (left at 0 without regularizers).
@@ -242,6 +246,8 @@ class Model {
   int64_t capacity_ = 0, max_per_sample_ = 1;
   std::vector<DeviceArray<float>> acts_, dacts_;
   DeviceArray<float> xbuf_, ybuf_, wbuf_, dout_;
+  const Layer* out_mask_ = nullptr;  // the maker of the mask reaching the output, if any
+  DeviceArray<float> maskw_;         // then the metrics' weights, and the loss's after them
   DeviceArray<int64_t> idx_;  // the rows of the batch being gathered
   // The values the step reads: its StepValues, and one random seed per layer; the tables
   // of a run's steps they come from (and their host staging).

@@ -39,11 +39,14 @@ def _param_views(engine, trainable, states=None):
 
 def engine_with(layers, device: int = 0, warn: bool = False):
     """A new engine (on `device`) holding `layers`, not built, its layers pointed at the
-    sequence masks they read (with Keras' warnings for the layers that drop one if `warn`)."""
+    sequence masks they read (with Keras' warnings for the layers that drop one if `warn`),
+    and its loss and metrics at the mask that reaches the output, if one does."""
     engine = _core.Model(device)
     for layer in layers:
         layer.add_to(engine)
-    plan_masks(layers, engine, warn=warn)
+    maker = plan_masks(layers, engine, warn=warn)
+    if maker is not None:
+        engine.set_output_mask_source(next(i for i, la in enumerate(layers) if la is maker))
     return engine
 
 
@@ -354,15 +357,6 @@ class Sequential:
             raise ValueError(
                 f"Model {self.name!r} was compiled without a loss; {what}() needs "
                 "one: compile(loss=...)."
-            )
-        maker = plan_masks(self._layers, warn=False)
-        if maker is not None:
-            raise ValueError(
-                f"The mask made by layer {maker.name!r} ({type(maker).__name__}) of model "
-                f"{self.name!r} reaches its output: Keras would leave the masked steps out of "
-                f"the loss, which deepcore does not do yet, so {what}() refuses. End the model "
-                "with a layer that ends the mask (a recurrent layer returning its last output, "
-                "GlobalAveragePooling1D, Flatten)."
             )
 
     # -------------------------------------------------------------------- data
