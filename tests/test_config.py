@@ -60,6 +60,35 @@ def test_results_bit_identical_across_thread_counts(restore_threads):
     assert any(not np.array_equal(a, b) for a, b in zip(one, other))
 
 
+def _train_recurrent(threads):
+    # batch 64: the recurrent steps' rows and dU's columns are shared among the threads
+    dc.config.set_num_threads(threads)
+    dc.utils.set_random_seed(5)
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 50, (128, 12))
+    x[:, 9:] = 0  # padding: the masked steps
+    model = dc.Sequential(
+        [
+            dc.Input(shape=(12,)),
+            dc.layers.Embedding(50, 16, mask_zero=True),
+            dc.layers.Bidirectional(dc.layers.GRU(32, return_sequences=True)),
+            dc.layers.LSTM(64, recurrent_dropout=0.2, return_sequences=True),
+            dc.layers.SimpleRNN(32),
+            dc.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x, rng.integers(0, 3, 128), batch_size=64, epochs=2, verbose=0)
+    return model.get_weights()
+
+
+def test_recurrent_results_bit_identical_across_thread_counts(restore_threads):
+    one = _train_recurrent(1)
+    for threads in (2, 4):
+        for a, b in zip(one, _train_recurrent(threads)):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_results_bit_identical_while_other_programs_take_the_cores(restore_threads):
     # Busy processes on every core deschedule our threads at random points, so the parts
     # of each kernel end up on whichever thread is running: the result must not change.

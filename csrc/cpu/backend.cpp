@@ -34,6 +34,20 @@ bool use_small_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k) {
   return ta ? m * n <= kRegisterPanel : k * n <= kL2Panel;
 }
 
+// A recurrent step's rows in blocks of kRnnRows, f(b0, b1) on each in turn, blocks shared
+// among the threads in parts of at least kRnnMacs multiply-adds (of the recurrent product).
+constexpr int64_t kRnnRows = 8;
+constexpr int64_t kRnnMacs = int64_t(1) << 18;
+
+template <class F>
+void for_row_blocks(const RnnStep& s, int64_t gu, F&& f) {
+  const int64_t blocks = (s.batch + kRnnRows - 1) / kRnnRows;
+  const int64_t grain = std::max<int64_t>(1, kRnnMacs / (kRnnRows * gu * s.units));
+  parallel_for(blocks, grain, [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) f(k * kRnnRows, std::min(s.batch, (k + 1) * kRnnRows));
+  });
+}
+
 // Multiply-adds from which a BLAS product is cut into 2 or 4 blocks for the threads.
 constexpr int64_t kSplit2 = int64_t(4) << 20;
 constexpr int64_t kSplit4 = int64_t(64) << 20;
@@ -616,6 +630,63 @@ class CpuBackend final : public Backend {
     parallel_for(s.batch, grain_for(12 * s.units), [&](int64_t b0, int64_t b1) {
       deepcore::gru_step_backward(s, z, dr, rh, h_prev, dy, mask, dh, b0, b1);
     });
+  }
+
+  // A recurrent step in blocks of kRnnRows rows: each block's product and cell one after the
+  // other (its rows of z still in cache), the blocks shared among the threads (the cells were
+  // a serial pass before). Backward, dU's columns in fixed blocks shared likewise. A value
+  // never depends on the blocks or the threads.
+  void recurrent_step_forward(Cell cell, const RnnStep& s, const float* wr, const float* rbias,
+                              float* z, float* hr, const float* h_prev, const float* c_prev,
+                              const float* mask, float* c, float* h) override {
+    const int64_t U = s.units, gu = gates_of(cell) * U;
+    const bool gru = cell == Cell::GRU;
+    for_row_blocks(s, gu, [&](int64_t b0, int64_t b1) {
+      if (wr)
+        gemm(false, false, b1 - b0, gu, U, 1.f, h_prev + b0 * s.ld, s.ld, wr, gu, gru ? 0.f : 1.f,
+             gru ? hr + b0 * gu : z + b0 * s.zld, gru ? gu : s.zld);
+      switch (cell) {
+        case Cell::SimpleRNN:
+          deepcore::rnn_step_forward(s, z, hr, h_prev, mask, h, b0, b1);
+          break;
+        case Cell::LSTM:
+          deepcore::lstm_step_forward(s, z, hr, h_prev, c_prev, mask, c, h, b0, b1);
+          break;
+        case Cell::GRU:
+          deepcore::gru_step_forward(s, z, hr, rbias, h_prev, mask, c, h, b0, b1);
+          break;
+      }
+    });
+  }
+  void recurrent_step_backward(Cell cell, const RnnStep& s, const float* ut, float* gwr, float* z,
+                               float* dr, const float* c_prev, const float* c, const float* h,
+                               const float* h_prev, const float* dy, const float* mask, float* dh,
+                               float* dc) override {
+    const int64_t U = s.units, gu = gates_of(cell) * U;
+    for_row_blocks(s, gu, [&](int64_t b0, int64_t b1) {
+      switch (cell) {
+        case Cell::SimpleRNN:
+          deepcore::rnn_step_backward(s, z, h, dy, mask, dh, b0, b1);
+          break;
+        case Cell::LSTM:
+          deepcore::lstm_step_backward(s, z, c_prev, c, dy, mask, dh, dc, b0, b1);
+          break;
+        case Cell::GRU:
+          deepcore::gru_step_backward(s, z, dr, c, h_prev, dy, mask, dh, b0, b1);
+          break;
+      }
+      if (ut)
+        gemm(false, false, b1 - b0, U, gu, 1.f, dr + b0 * s.zld, s.zld, ut, U, 1.f, dh + b0 * U, U);
+    });
+    if (!ut) return;
+    constexpr int64_t kCols = 64;
+    const int64_t col_blocks = (gu + kCols - 1) / kCols;
+    parallel_for(col_blocks, std::max<int64_t>(1, kRnnMacs / (kCols * U * s.batch)),
+                 [&](int64_t j0, int64_t j1) {
+                   for (int64_t j = j0 * kCols; j < std::min(gu, j1 * kCols); j += kCols)
+                     gemm(true, false, U, std::min(kCols, gu - j), s.batch, 1.f, h_prev, s.ld,
+                          dr + j, s.zld, 1.f, gwr + j, gu);
+                 });
   }
 
   void gather_rows(const float* src, const int64_t* idx, int64_t rows, int64_t cols,

@@ -419,7 +419,7 @@ class Recurrent final : public Layer {
   void set_stream_skip(int64_t per_row) { stream_skip_ = per_row; }
 
  private:
-  int64_t gates() const { return cell_ == Cell::LSTM ? 4 : cell_ == Cell::GRU ? 3 : 1; }
+  int64_t gates() const { return gates_of(cell_); }
   bool states_apart() const;
   // The number of input masks (0, 1 or one per gate) and of state masks (0 or one per gate).
   int64_t in_masks() const { return dropout_ > 0 ? (rdropout_ > 0 ? gates() : 1) : 0; }

@@ -107,35 +107,17 @@ void Recurrent::forward(Backend& be, const float* x, float* y, int64_t rows, boo
     float* zt = z + t * gu;
     const float* mt = mask ? mask + t : nullptr;
     const float* hp = i ? H + (i - 1) * U : nullptr;
-    const float* hr = nullptr;
-    if (i && drop_rec_) {  // dropout: the recurrent GEMM on the masked h_{t-1}
-      if (cell_ == Cell::GRU) {
-        dropout_recurrent_gemm(be, hp, rows, hr_.data(), gu, 0.f);
-        hr = hr_.data();
-      } else {
-        dropout_recurrent_gemm(be, hp, rows, zt, T * gu, 1.f);
-      }
-    } else if (i && cell_ == Cell::GRU) {
-      be.gemm(false, false, rows, gu, U, 1.f, hp, T * U, wr_, gu, 0.f, hr_.data(), gu);
-      hr = hr_.data();
-    } else if (i) {
-      be.gemm(false, false, rows, gu, U, 1.f, hp, T * U, wr_, gu, 1.f, zt, T * gu);
-    }
+    const bool gru = cell_ == Cell::GRU;
+    if (i && drop_rec_)  // dropout: the recurrent GEMM on the masked h_{t-1}
+      dropout_recurrent_gemm(be, hp, rows, gru ? hr_.data() : zt, gru ? gu : T * gu,
+                             gru ? 0.f : 1.f);
     const bool last_only = !return_sequences_ && i == T - 1;
     float* h = last_only ? y : H + i * U;
     s.hld = last_only ? U : T * U;
-    switch (cell_) {
-      case Cell::SimpleRNN:
-        be.rnn_step_forward(s, zt, hr, hp, mt, h);
-        break;
-      case Cell::LSTM:
-        be.lstm_step_forward(s, zt, hr, hp, i ? c_.data() + (i - 1) * U : nullptr, mt,
-                             c_.data() + i * U, h);
-        break;
-      case Cell::GRU:
-        be.gru_step_forward(s, zt, hr, rbias, hp, mt, c_.data() + i * U, h);
-        break;
-    }
+    be.recurrent_step_forward(cell_, s, i && !drop_rec_ ? wr_ : nullptr, rbias, zt,
+                              i && gru ? hr_.data() : nullptr, hp,
+                              i && c_.size() ? c_.data() + (i - 1) * U : nullptr, mt,
+                              c_.size() ? c_.data() + i * U : nullptr, h);
     if (masked_out) be.mask_rows(h, T * U, mt, T, rows, U, y + i * U, T * U);
   }
 }
@@ -171,26 +153,13 @@ void Recurrent::backward(Backend& be, const float* x, const float* y, const floa
     }
     const float* hp = i ? H + (i - 1) * U : nullptr;
     const float* hi = last_only ? y : H + i * U;
-    float* dr = zt;
-    switch (cell_) {
-      case Cell::SimpleRNN:
-        be.rnn_step_backward(s, zt, hi, dyi, mt, dh_.data());
-        break;
-      case Cell::LSTM:
-        be.lstm_step_backward(s, zt, i ? c_.data() + (i - 1) * U : nullptr, c_.data() + i * U,
-                              dyi, mt, dh_.data(), dc_.data());
-        break;
-      case Cell::GRU:
-        dr = dr_.data() + i * gu;
-        be.gru_step_backward(s, zt, dr, c_.data() + i * U, hp, dyi, mt, dh_.data());
-        break;
-    }
-    if (i && drop_rec_) {  // dropout: through the masked h_{t-1}
+    float* dr = cell_ == Cell::GRU ? dr_.data() + i * gu : zt;
+    be.recurrent_step_backward(cell_, s, i && !drop_rec_ ? ut_.data() : nullptr, gwr_, zt, dr,
+                               i && c_.size() ? c_.data() + (i - 1) * U : nullptr,
+                               c_.size() ? c_.data() + i * U : nullptr, hi, hp, dyi, mt,
+                               dh_.data(), dc_.size() ? dc_.data() : nullptr);
+    if (i && drop_rec_)  // dropout: through the masked h_{t-1}
       dropout_recurrent_backward(be, hp, dr, rows);
-    } else if (i) {
-      be.gemm(false, false, rows, U, gu, 1.f, dr, T * gu, ut_.data(), U, 1.f, dh_.data(), U);
-      be.gemm(true, false, U, gu, rows, 1.f, hp, T * U, dr, T * gu, 1.f, gwr_, gu);
-    }
   }
   if (use_bias_) {
     be.col_sum(z, rows * T, gu, gb_);

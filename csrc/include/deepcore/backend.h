@@ -186,11 +186,59 @@ class Backend {
   virtual void gru_step_backward(const RnnStep& s, float* z, float* dr, const float* rh,
                                  const float* h_prev, const float* dy, const float* mask,
                                  float* dh) = 0;
+  // One step of a recurrent layer with its recurrent products, as gemm and the step ops
+  // above (what this default does; the CPU's runs blocks of rows through both in turn, its
+  // threads sharing the blocks). Forward: h_{t-1} U (wr: U, units x g units; h_prev s.ld
+  // apart) added to z (SimpleRNN, LSTM) or written to hr (GRU, g units apart), then the
+  // cell; wr null: no product (the first step, or one the caller made). Backward: the cell
+  // (the recurrent side's gradients dr: z itself but for GRU), then dh += dr U^T (ut: U^T)
+  // and dU += h_{t-1}^T dr (gwr); ut null: neither. c: GRU's rh; h: SimpleRNN's output.
+  virtual void recurrent_step_forward(Cell cell, const RnnStep& s, const float* wr,
+                                      const float* rbias, float* z, float* hr,
+                                      const float* h_prev, const float* c_prev,
+                                      const float* mask, float* c, float* h) {
+    const int64_t gu = gates_of(cell) * s.units;
+    if (wr && cell == Cell::GRU)
+      gemm(false, false, s.batch, gu, s.units, 1.f, h_prev, s.ld, wr, gu, 0.f, hr, gu);
+    else if (wr)
+      gemm(false, false, s.batch, gu, s.units, 1.f, h_prev, s.ld, wr, gu, 1.f, z, s.zld);
+    recurrent_cell_forward(cell, s, rbias, z, hr, h_prev, c_prev, mask, c, h);
+  }
+  virtual void recurrent_step_backward(Cell cell, const RnnStep& s, const float* ut, float* gwr,
+                                       float* z, float* dr, const float* c_prev, const float* c,
+                                       const float* h, const float* h_prev, const float* dy,
+                                       const float* mask, float* dh, float* dc) {
+    const int64_t U = s.units, gu = gates_of(cell) * U;
+    recurrent_cell_backward(cell, s, z, dr, c_prev, c, h, h_prev, dy, mask, dh, dc);
+    if (!ut) return;
+    gemm(false, false, s.batch, U, gu, 1.f, dr, s.zld, ut, U, 1.f, dh, U);
+    gemm(true, false, U, gu, s.batch, 1.f, h_prev, s.ld, dr, s.zld, 1.f, gwr, gu);
+  }
   // Bidirectional's merge of its directions' outputs (kernels.h: BidirMerge) and its
   // gradients (a, b the outputs, dy the merge's gradient).
   virtual void bidir_merge(const BidirMerge& m, const float* a, const float* b, float* y) = 0;
   virtual void bidir_merge_backward(const BidirMerge& m, const float* a, const float* b,
                                     const float* dy, float* da, float* db) = 0;
+  // The step op of `cell`, with the arguments of recurrent_step_forward / _backward.
+  void recurrent_cell_forward(Cell cell, const RnnStep& s, const float* rbias, float* z,
+                              const float* hr, const float* h_prev, const float* c_prev,
+                              const float* mask, float* c, float* h) {
+    switch (cell) {
+      case Cell::SimpleRNN: rnn_step_forward(s, z, hr, h_prev, mask, h); break;
+      case Cell::LSTM: lstm_step_forward(s, z, hr, h_prev, c_prev, mask, c, h); break;
+      case Cell::GRU: gru_step_forward(s, z, hr, rbias, h_prev, mask, c, h); break;
+    }
+  }
+  void recurrent_cell_backward(Cell cell, const RnnStep& s, float* z, float* dr,
+                               const float* c_prev, const float* c, const float* h,
+                               const float* h_prev, const float* dy, const float* mask,
+                               float* dh, float* dc) {
+    switch (cell) {
+      case Cell::SimpleRNN: rnn_step_backward(s, z, h, dy, mask, dh); break;
+      case Cell::LSTM: lstm_step_backward(s, z, c_prev, c, dy, mask, dh, dc); break;
+      case Cell::GRU: gru_step_backward(s, z, dr, c, h_prev, dy, mask, dh); break;
+    }
+  }
   // dst[i, :] = src[idx[i], :] for i < rows.
   virtual void gather_rows(const float* src, const int64_t* idx, int64_t rows, int64_t cols,
                            float* dst) = 0;

@@ -240,6 +240,8 @@ void embedding_backward(const float* idx, const float* dy, int64_t n, int64_t di
 // contiguous. A null hr, h_prev or c_prev stands for zeros (the first step), a null dy for
 // no output gradient at this step.
 enum class Cell : int { SimpleRNN, LSTM, GRU };
+// The gates of a cell: its projections are gates_of(cell) units wide.
+inline int64_t gates_of(Cell c) { return c == Cell::LSTM ? 4 : c == Cell::GRU ? 3 : 1; }
 
 struct RnnStep {
   int64_t batch = 0, units = 0;
