@@ -20,6 +20,8 @@ def twin(model, x, y, metrics=()):
     guarded = model._new_engine(GUARDED)._engine  # the engine itself, not its host mirror
     guarded.write(cpu.weights().copy())
     guarded.write(cpu.states().copy(), states=True)
+    for i, frozen in enumerate(model._frozen):
+        guarded.set_trainable(i, not frozen)
     guarded.compile(model._loss.spec(), model.optimizer.spec(), [])
     out = tuple(cpu.output_shape(-1))
     kinds = [
@@ -195,11 +197,32 @@ def masked_tagger(rng):
     return m, x.astype(np.float32), rng.integers(0, 3, (60, 8)).astype(np.float32)
 
 
+def frozen(rng):
+    # a frozen Dense and a frozen BatchNormalization (normalizing with its moving statistics)
+    m, x, y = mlp(rng)
+    m.layers[0].trainable = False
+    m.layers[1].trainable = False
+    m.compile(dc.optimizers.Adam(1e-2), "categorical_crossentropy", ["accuracy"])
+    return m, x, y
+
+
 # Every model above: dense with batch norm and dropout, convolutional, text, 1-D conv,
-# recurrent, bidirectional, recurrent with dropout, masked sequences, a masked loss.
+# recurrent, bidirectional, recurrent with dropout, masked sequences, a masked loss, frozen
+# layers.
 EVERY_MODEL = pytest.mark.parametrize(
     "make",
-    [mlp, cnn, text, seq1d, recurrent, bidirectional, recurrent_dropout, masked, masked_tagger],
+    [
+        mlp,
+        cnn,
+        text,
+        seq1d,
+        recurrent,
+        bidirectional,
+        recurrent_dropout,
+        masked,
+        masked_tagger,
+        frozen,
+    ],
     ids=[
         "mlp-bn-dropout",
         "cnn",
@@ -210,6 +233,7 @@ EVERY_MODEL = pytest.mark.parametrize(
         "recurrent-dropout",
         "masked",
         "masked-loss",
+        "frozen",
     ],
 )
 
@@ -354,7 +378,7 @@ def test_fit_copies_its_data_once_and_a_constant_per_epoch(make, on_guarded):
     # weights and states in (before training and before validating), row order, step
     # values and seeds; weights and states out (after training), the two runs' states.
     # (The cnn has no states: an empty buffer is no copy.)
-    buffers = 2 if make is mlp else 1
+    buffers = 2 if make in (mlp, frozen) else 1
     assert per_epoch == (3 + 2 * buffers, buffers + 2), per_epoch
     # x, y (training and validation) once per fit
     assert one == (per_epoch[0] + 4, per_epoch[1]), one

@@ -77,7 +77,7 @@ void batchnorm_backward(const BatchNormSpec& bn, const float* dy, float* dx, int
   for (int64_t r = 0; r < m; ++r)
     for (int64_t c = 0; c < C; ++c) {
       const int64_t i = r * C + c;
-      dx[i] = bn::dx(dy[i], xhat[i], k[c], double(m), sum_dy[c], sum_dy_xhat[c]);
+      dx[i] = bn::dx(dy[i], xhat[i], k[c], double(m), sum_dy[c], sum_dy_xhat[c], bn.batch_stats);
     }
 }
 

@@ -125,14 +125,14 @@ __global__ void __launch_bounds__(kReduce)
 template <class I>
 __global__ void grad_input_kernel(const float* dy, const float* __restrict__ xhat, I n,
                                   I channels, int64_t m, const double* __restrict__ sums,
-                                  float* dx) {
+                                  bool batch_stats, float* dx) {
   const double* sum_dy = sums;
   const double* sum_dy_xhat = sums + channels;
   const double* k = sums + 2 * int64_t(channels);
   for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < n;
        t += int64_t(gridDim.x) * blockDim.x) {
     const I i = static_cast<I>(t), c = i % channels;
-    dx[i] = bn::dx(dy[i], xhat[i], k[c], double(m), sum_dy[c], sum_dy_xhat[c]);
+    dx[i] = bn::dx(dy[i], xhat[i], k[c], double(m), sum_dy[c], sum_dy_xhat[c], batch_stats);
   }
 }
 
@@ -180,10 +180,11 @@ void batchnorm_backward(cudaStream_t stream, const BatchNormSpec& b, const float
   if (!dx) return;
   if (n <= INT32_MAX)
     grad_input_kernel<int32_t><<<blocks_for(n), kThreads, 0, stream>>>(
-        dy, xhat, static_cast<int32_t>(n), static_cast<int32_t>(channels), m, scratch, dx);
+        dy, xhat, static_cast<int32_t>(n), static_cast<int32_t>(channels), m, scratch,
+        b.batch_stats, dx);
   else
-    grad_input_kernel<int64_t><<<blocks_for(n), kThreads, 0, stream>>>(dy, xhat, n, channels, m,
-                                                                       scratch, dx);
+    grad_input_kernel<int64_t><<<blocks_for(n), kThreads, 0, stream>>>(
+        dy, xhat, n, channels, m, scratch, b.batch_stats, dx);
   check_launch("batchnorm_backward");
 }
 

@@ -62,7 +62,15 @@ class Layer {
   virtual void set_mask_source(const Layer* maker) { mask_source_ = maker; }
   const float* input_mask() const { return mask_source_ ? mask_source_->output_mask() : nullptr; }
 
+  // Keras' trainable=False: the model leaves the layer's weights as they are, and a layer
+  // whose maths depends on it (BatchNormalization: its moving statistics) runs as in inference.
+  virtual void set_frozen(bool frozen) { frozen_ = frozen; }
+  bool frozen() const { return frozen_; }
+
   Shape in_shape, out_shape;
+
+ protected:
+  bool frozen_ = false;
 
  private:
   const Layer* mask_source_ = nullptr;
@@ -357,7 +365,7 @@ class BatchNormalization final : public Layer {
   int64_t c_ = 0;
   float *gamma_ = nullptr, *beta_ = nullptr, *ggamma_ = nullptr, *gbeta_ = nullptr;
   float *moving_mean_ = nullptr, *moving_var_ = nullptr;
-  BatchNormSpec spec() const { return {c_, momentum_, epsilon_}; }
+  BatchNormSpec spec() const { return {c_, momentum_, epsilon_, used_batch_stats_}; }
   DeviceArray<float> xhat_, inv_std_;
   DeviceArray<double> scratch_;  // 3 values per channel (kernels.h)
   bool used_batch_stats_ = false;

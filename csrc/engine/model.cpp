@@ -577,26 +577,65 @@ double Model::loss_and_backward(const float* x, const float* y, const float* w, 
   return scale;
 }
 
+bool Model::frozen(const Param& p) const { return layers_[size_t(p.layer)]->frozen(); }
+
+void Model::set_trainable(int64_t layer, bool trainable) {
+  std::lock_guard<FairLock> lock(mutex_);
+  if (layer < 0 || layer >= num_layers())
+    throw std::out_of_range("set_trainable: layer " + std::to_string(layer) + " of " +
+                            std::to_string(num_layers()));
+  layers_[size_t(layer)]->set_frozen(!trainable);
+}
+
 void Model::regularize(bool add_to_grads) {
   if (!any_regularizer_) return;
   be_.zero(batch_.data() + 1, sizeof(double));
   for (const Param& p : params_)
-    if (p.trainable && (p.l1 != 0.f || p.l2 != 0.f))
+    if (p.trainable && !frozen(p) && (p.l1 != 0.f || p.l2 != 0.f))
       be_.l1l2_penalty(weights_.data() + p.offset, add_to_grads ? grads_.data() + p.offset : nullptr,
                        shape_size(p.shape), p.l1, p.l2, batch_.data() + 1);
 }
 
+// With frozen layers: their gradients zeroed first (out of the global norm), and the update
+// over each run of the other layers' weights (the flat buffer holds them layer by layer).
 void Model::apply_update() {
   float* g = grads_.data();
   const int64_t n = num_params();
+  bool any_frozen = false;
+  for (const Param& p : params_)
+    if (p.trainable && frozen(p)) {
+      be_.zero(g + p.offset, sizeof(float) * static_cast<size_t>(shape_size(p.shape)));
+      any_frozen = true;
+    }
   if (opt_.clipvalue > 0) be_.clip_by_value(g, n, static_cast<float>(opt_.clipvalue));
   if (opt_.clipnorm > 0)
     for (const Param& p : params_)
-      if (p.trainable) be_.clip_by_norm(g + p.offset, shape_size(p.shape), opt_.clipnorm);
+      if (p.trainable && !frozen(p))
+        be_.clip_by_norm(g + p.offset, shape_size(p.shape), opt_.clipnorm);
   if (opt_.global_clipnorm > 0) be_.clip_by_norm(g, n, opt_.global_clipnorm);
   const int nslots = optimizer_slots(opt_);
-  auto slot = [&](int k) { return k < nslots ? slots_.data() + k * n : nullptr; };
-  be_.optimizer_update(opt_, step_values_, weights_.data(), g, slot(0), slot(1), slot(2), n);
+  auto update = [&](int64_t begin, int64_t end) {
+    auto slot = [&](int k) { return k < nslots ? slots_.data() + k * n + begin : nullptr; };
+    if (end > begin)
+      be_.optimizer_update(opt_, step_values_, weights_.data() + begin, g + begin, slot(0),
+                           slot(1), slot(2), end - begin);
+  };
+  if (!any_frozen) {
+    update(0, n);
+    return;
+  }
+  int64_t begin = 0, end = 0;  // the run being gathered
+  for (const Param& p : params_) {
+    if (!p.trainable) continue;
+    const int64_t size = shape_size(p.shape);
+    if (frozen(p)) {
+      update(begin, end);
+      begin = end = p.offset + size;
+    } else {
+      end = p.offset + size;
+    }
+  }
+  update(begin, end);
 }
 
 void Model::accumulate_metrics(const std::vector<MetricSpec>& metrics, const float* y,

@@ -40,16 +40,16 @@ void BatchNormalization::reserve(Backend& be, int64_t rows) {
 
 void BatchNormalization::forward(Backend& be, const float* x, float* y, int64_t rows,
                                  bool training, const uint64_t*) {
-  used_batch_stats_ = training;
+  used_batch_stats_ = training && !frozen_;
   be.batchnorm_forward(spec(), x, y, rows * shape_size(in_shape) / c_, gamma_, beta_,
-                       moving_mean_, moving_var_, training, xhat_.data(), inv_std_.data(),
-                       scratch_.data());
+                       moving_mean_, moving_var_, used_batch_stats_, xhat_.data(),
+                       inv_std_.data(), scratch_.data());
 }
 
+// After a forward pass with the moving statistics (frozen), spec() says so: dx without the
+// terms through the batch's statistics.
 void BatchNormalization::backward(Backend& be, const float*, const float*, const float* dy,
                                   float* dx, int64_t rows, bool) {
-  if (!used_batch_stats_)
-    throw std::invalid_argument("BatchNormalization backward needs a training-mode forward");
   be.batchnorm_backward(spec(), dy, dx, rows * shape_size(in_shape) / c_, gamma_, xhat_.data(),
                         inv_std_.data(), ggamma_, gbeta_, scratch_.data());
 }

@@ -421,6 +421,7 @@ PYBIND11_MODULE(_core, m) {
       .def("add_masking", &Model::add_masking)
       .def("set_mask_source", &Model::set_mask_source)
       .def("set_output_mask_source", &Model::set_output_mask_source)
+      .def("set_trainable", &Model::set_trainable)
       .def("add_global_pooling1d", &Model::add_global_pooling1d)
       .def("add_recurrent", &Model::add_recurrent, py::arg("cell"), py::arg("units"),
            py::arg("act"), py::arg("rec"), py::arg("use_bias"), py::arg("return_sequences"),

@@ -111,19 +111,25 @@ def check_verbose(verbose, auto: int) -> int:
 
 
 class Trainable:
-    """The `trainable` flag of layers and models. The engine trains every weight, so only
-    True is taken: freezing (trainable=False) raises instead of being silently ignored."""
+    """The `trainable` flag of layers and models, as Keras': setting it sets it on the layers
+    inside too (a model's layers, a wrapper's), and a model takes the flags into account at
+    its next `compile`. A frozen layer's weights are not updated, and BatchNormalization then
+    normalizes with its moving statistics in training too."""
 
     def __get__(self, obj, owner=None):
-        return True
+        if obj is None:
+            return self
+        return obj.__dict__.get("_trainable", True)
 
     def __set__(self, obj, value):
-        if value is not True and not (isinstance(value, np.bool_) and value):
+        if isinstance(value, str) or not isinstance(value, (bool, np.bool_, int, np.integer)):
             raise ValueError(
-                f"{type(obj).__name__} {getattr(obj, 'name', '')!r}: freezing weights "
-                f"(trainable=False) is not supported; every weight is trained. "
-                f"Received: trainable={value!r}"
+                f"{type(obj).__name__} {getattr(obj, 'name', '')!r}: `trainable` must be True "
+                f"or False. Received: trainable={value!r}"
             )
+        obj.__dict__["_trainable"] = bool(value)
+        for layer in obj._inner_layers():
+            layer.trainable = bool(value)
 
 
 def serialize(obj) -> dict:

@@ -32,9 +32,11 @@ DC_HD inline float scale_shift(float xhat, float gamma, float beta) { return gam
 DC_HD inline double dx_factor(float gamma, float inv_std, double m) { return gamma * inv_std / m; }
 
 // dx = k * (m * dy - sum(dy) - xhat * sum(dy * xhat)), k = dx_factor(...), the sums over
-// the channel's m values.
+// the channel's m values; k * m * dy with the moving statistics (batch_stats false), which
+// do not depend on x.
 DC_HD inline float dx(float dy, float xhat, double k, double m, double sum_dy,
-                      double sum_dy_xhat) {
+                      double sum_dy_xhat, bool batch_stats = true) {
+  if (!batch_stats) return static_cast<float>(k * (m * dy));
   return static_cast<float>(k * (m * dy - sum_dy - xhat * sum_dy_xhat));
 }
 

@@ -198,6 +198,10 @@ bool all_finite(const float* x, int64_t n);
 struct BatchNormSpec {
   int64_t channels = 0;
   double momentum = 0.99, epsilon = 1e-3;
+  // Whether the forward pass normalized with the batch's statistics (training) or with the
+  // moving ones (inference, and a frozen layer in training, as Keras'): backward, dx then
+  // has no terms through the statistics (dx = gamma * inv_std * dy).
+  bool batch_stats = true;
 };
 void batchnorm_forward(const BatchNormSpec& b, const float* x, float* y, int64_t m,
                        const float* gamma, const float* beta, float* moving_mean,

@@ -141,6 +141,10 @@ class Model {
   Backend& backend() { return be_; }
   int64_t num_params() const { return weights_.size(); }
   void set_regularizer(int64_t param, float l1, float l2);
+  // Keras' layer.trainable: a frozen layer's weights are left as they are by the updates,
+  // its regularizers and its gradients' norms leave the loss and the clipping, and
+  // BatchNormalization normalizes with its moving statistics in training too.
+  void set_trainable(int64_t layer, bool trainable);
   // The batch size `rows` as used: fits every buffer within kMaxElements, or invalid_argument.
   void check_rows(int64_t rows) const;
 
@@ -212,6 +216,8 @@ class Model {
   // The penalty goes to batch_[1] (left at 0 without regularizers).
   void regularize(bool add_to_grads);
   void apply_update();
+  // Whether param p belongs to a frozen layer.
+  bool frozen(const Param& p) const;
   // Adds the batch to the metrics' states (device memory, one after the other).
   void accumulate_metrics(const std::vector<MetricSpec>& metrics, const float* y,
                           const float* w, int64_t rows, int64_t ycols, double* state);

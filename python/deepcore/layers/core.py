@@ -106,6 +106,10 @@ class Layer:
         "drop" it by default, as a Keras layer without masking support does."""
         return "drop"
 
+    def _inner_layers(self) -> list:
+        """The layers inside this one (a wrapper's), which take its `trainable` flag."""
+        return []
+
     def weight_names(self) -> list[str]:
         """Names of the weights, in the engine's order (used as keys in saved files)."""
         return [f"weight_{i}" for i in range(len(self.weight_settings()))]
@@ -125,8 +129,25 @@ class Layer:
         the model that built it last, when it is in several."""
         return list(self._views)
 
-    def bind(self, views: list[np.ndarray]) -> None:
+    def bind(self, views: list[np.ndarray], trainable=None) -> None:
+        """Points the layer at its weights in a model's engine; `trainable`: whether each
+        one is a trained weight (not a moving statistic), all by default."""
         self._views = views
+        self._trained = [True] * len(views) if trainable is None else list(trainable)
+
+    @property
+    def trainable_weights(self) -> list[np.ndarray]:
+        """The weights the optimizer updates: none when the layer is frozen (Keras')."""
+        if not self.trainable:
+            return []
+        return [v for v, t in zip(self._views, getattr(self, "_trained", ())) if t]
+
+    @property
+    def non_trainable_weights(self) -> list[np.ndarray]:
+        """The other weights: moving statistics, and every weight of a frozen layer."""
+        if not self.trainable:
+            return list(self._views)
+        return [v for v, t in zip(self._views, getattr(self, "_trained", ())) if not t]
 
     def initialize(self) -> None:
         for view, (init, _) in zip(self._views, self.weight_settings()):

@@ -457,11 +457,15 @@ class Bidirectional(Layer):
             f"backward_{n}" for n in self.backward_layer.weight_names()
         ]
 
-    def bind(self, views):
-        super().bind(views)
+    def bind(self, views, trainable=None):
+        super().bind(views, trainable)
         n = len(self.forward_layer.weight_settings())
         self.forward_layer.bind(views[:n])
         self.backward_layer.bind(views[n:])
+
+    def _inner_layers(self):
+        pair = (getattr(self, "forward_layer", None), getattr(self, "backward_layer", None))
+        return [la for la in pair if la is not None]
 
     def initialize(self):
         super().initialize()

@@ -240,9 +240,12 @@ class TimeDistributed(Layer):
     def weight_names(self):
         return self.layer.weight_names()
 
-    def bind(self, views):
-        super().bind(views)
-        self.layer.bind(views)
+    def bind(self, views, trainable=None):
+        super().bind(views, trainable)
+        self.layer.bind(views, trainable)
+
+    def _inner_layers(self):
+        return [self.layer] if hasattr(self, "layer") else []
 
     def get_config(self):
         return {

@@ -149,7 +149,8 @@ class Sequential:
         self._input_shape: tuple | None = None
         self._engine = None
         self._layer_views: list[list[np.ndarray]] = []  # each layer's weights in the engine
-        self._trainable_views: list[np.ndarray] = []
+        self._layer_trained: list[list[bool]] = []  # whether each is trained (not a statistic)
+        self._frozen: list[bool] = []  # each layer frozen, as the last compile found it
         self.optimizer = None
         self.loss = None
         self._loss = None
@@ -269,17 +270,16 @@ class Sequential:
         engine = self._new_engine()
         engine.seed = int(utils.rng().integers(2**63)) if seed is None else seed
         views = [[] for _ in self._layers]
-        self._trainable_views = []
+        trained = [[] for _ in self._layers]
         for li, view, trainable in _param_views(engine, engine.weights(), engine.states()):
             views[li].append(view)
-            if trainable:
-                self._trainable_views.append(view)
-        self._layer_views = views
+            trained[li].append(trainable)
+        self._layer_views, self._layer_trained = views, trained
         for i, layer in enumerate(self._layers):
             # A layer built before (called on data, or in another model) brings its
             # weights along when their shapes still fit, as a Keras layer would.
             previous = layer.get_weights()
-            layer.bind(views[i])
+            layer.bind(views[i], trained[i])
             if i < len(keep):
                 layer.set_weights(keep[i])
             elif previous and [w.shape for w in previous] == [v.shape for v in layer.weights]:
@@ -340,13 +340,27 @@ class Sequential:
             metrics = [metrics]
         self._metrics = [metrics_module.get(m) for m in (metrics or [])]
         self._metric_names = [metrics_module.name_of(m) for m in self._metrics]
+        self._frozen = [self._frozen_now(layer) for layer in self._layers]
         self.compiled = True
         if self._engine is not None:
             self._compile_engine()
 
+    def _frozen_now(self, layer) -> bool:
+        """Whether `layer` is frozen (by its flag or the model's), for compile."""
+        inner = layer._inner_layers()
+        if layer.trainable and self.trainable and any(not la.trainable for la in inner):
+            raise ValueError(
+                f"Layer {layer.name!r} ({type(layer).__name__}) is trainable but "
+                f"{[la.name for la in inner if not la.trainable]} inside it are not: deepcore "
+                "freezes whole layers. Set trainable=False on the outer layer."
+            )
+        return not (self.trainable and layer.trainable)
+
     def _compile_engine(self):
         if self._loss is None:
             return
+        for i, frozen in enumerate(self._frozen[: len(self._layers)]):
+            self._engine.set_trainable(i, not frozen)
         self._engine.compile(self._loss.spec(), self.optimizer.spec(), [])
         self.optimizer.attach(self._engine)
 
@@ -906,11 +920,28 @@ class Sequential:
         """Live views of all weights, trainable or not (Keras' `weights`)."""
         return [v for vs in self._own_weights("weights") for v in vs]
 
+    def _weights_by(self, trained: bool, what: str) -> list[np.ndarray]:
+        """The weights the optimizer updates (trained) or the others (Keras' trainable and
+        non_trainable weights), by the layers' `trainable` flags as they are now."""
+        out = []
+        for layer, vs, ts in zip(self._layers, self._own_weights(what), self._layer_trained):
+            on = self.trainable and layer.trainable
+            out += [v for v, t in zip(vs, ts) if (on and t) == trained]
+        return out
+
     @property
     def trainable_weights(self):
-        """Live views of the weights the optimizer trains (not moving statistics)."""
-        self._own_weights("trainable_weights")
-        return list(self._trainable_views)
+        """Live views of the weights the optimizer updates: not moving statistics, and
+        none of a frozen layer (trainable=False)."""
+        return self._weights_by(True, "trainable_weights")
+
+    @property
+    def non_trainable_weights(self):
+        """Live views of the other weights: moving statistics and frozen layers' weights."""
+        return self._weights_by(False, "non_trainable_weights")
+
+    def _inner_layers(self):
+        return list(getattr(self, "_layers", ()))
 
     def count_params(self) -> int:
         """All weights, trainable and not (e.g. BatchNormalization's moving statistics)."""
@@ -954,7 +985,7 @@ class Sequential:
         ]
         line = "-" * (sum(widths) + 6)
         fmt = lambda r: f"{r[0]:<{widths[0]}}   {r[1]:<{widths[1]}}   {r[2]:>{widths[2]}}"
-        total, trainable = self.count_params(), int(engine.num_params)
+        total, trainable = self.count_params(), sum(v.size for v in self.trainable_weights)
         text = (
             [
                 f'Model: "{self.name}"',
