@@ -19,7 +19,7 @@ from deepcore.callbacks import (
     ReduceLROnPlateau,
     TerminateOnNaN,
 )
-from deepcore.models import sequential as sequential_module
+from deepcore.models import model as model_module
 
 X1, Y1 = np.ones((8, 1)), np.ones((8, 1))
 VAL = (np.ones((2, 1)), np.full((2, 1), 0.6))  # val loss (w - 0.6)^2
@@ -333,7 +333,7 @@ def test_lambda_callback_without_batch_hooks_keeps_one_engine_call_per_epoch(mon
         called.append(1)
         raise AssertionError("batch-level path used")
 
-    monkeypatch.setattr(sequential_module.Sequential, "_fit_rows", per_batch_path)
+    monkeypatch.setattr(model_module.Model, "_fit_rows", per_batch_path)
     epochs = []
     m = ramp_model()
     m.fit(

@@ -206,9 +206,23 @@ def frozen(rng):
     return m, x, y
 
 
+def functional(rng):
+    # a graph: the input read by two branches and a Concatenate, merged by Add and Maximum
+    L = dc.layers
+    x = dc.Input(shape=(6,))
+    a = L.Dense(8, activation="relu")(x)
+    b = L.Dense(8, activation="tanh")(x)
+    m = L.Maximum()([L.Add()([a, b]), L.Dense(8)(b)])
+    out = L.Dense(3, activation="softmax")(L.Concatenate()([m, x]))
+    model = dc.Model(x, out)
+    model.compile(dc.optimizers.Adam(1e-2), "categorical_crossentropy", ["accuracy"])
+    x = rng.normal(size=(60, 6)).astype(np.float32)
+    return model, x, np.eye(3, dtype=np.float32)[rng.integers(0, 3, 60)]
+
+
 # Every model above: dense with batch norm and dropout, convolutional, text, 1-D conv,
 # recurrent, bidirectional, recurrent with dropout, masked sequences, a masked loss, frozen
-# layers.
+# layers, a functional graph.
 EVERY_MODEL = pytest.mark.parametrize(
     "make",
     [
@@ -222,6 +236,7 @@ EVERY_MODEL = pytest.mark.parametrize(
         masked,
         masked_tagger,
         frozen,
+        functional,
     ],
     ids=[
         "mlp-bn-dropout",
@@ -234,6 +249,7 @@ EVERY_MODEL = pytest.mark.parametrize(
         "masked",
         "masked-loss",
         "frozen",
+        "functional",
     ],
 )
 

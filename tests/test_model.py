@@ -1322,7 +1322,7 @@ def test_a_layer_of_a_model_runs_on_the_models_current_weights(rng):
 @pytest.mark.parametrize(
     "call, error, words",
     [
-        (lambda l: l(dc.Input(shape=(4,))), TypeError, "functional API"),
+        (lambda l: l([dc.Input(shape=(4,)), dc.Input(shape=(4,))]), ValueError, "one tensor"),
         (lambda l: l(3.0), TypeError, "received float"),
         (lambda l: l(np.ones(4)), ValueError, "Received shape (4,)"),
         (lambda l: l(np.ones((2, 4)), training=True), ValueError, "training=True"),

@@ -13,6 +13,7 @@
 
 #include "deepcore/backend.h"
 #include "deepcore/mask_maths.h"
+#include "deepcore/merge_maths.h"
 #include "deepcore/optimizer_rules.h"
 #include "parallel.h"
 
@@ -554,7 +555,7 @@ class CpuBackend final : public Backend {
                  int64_t width, float* y, int64_t yld) override {
     parallel_for(rows, grain_for(2 * width), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
-        const float m = mask[r * mld];
+        const float m = mask ? mask[r * mld] : 1.f;
         const float* xr = x + r * xld;
         float* yr = y + r * yld;
 #pragma omp simd
@@ -687,6 +688,20 @@ class CpuBackend final : public Backend {
                      gemm(true, false, U, std::min(kCols, gu - j), s.batch, 1.f, h_prev, s.ld,
                           dr + j, s.zld, 1.f, gwr + j, gu);
                  });
+  }
+
+  void merge_forward(MergeOp op, const MergeInputs& in, float* y, int64_t n) override {
+    parallel_for(n, grain_for(in.count + 1), [&](int64_t e0, int64_t e1) {
+      for (int64_t e = e0; e < e1; ++e) y[e] = merge_value(op, in, e);
+    });
+  }
+  void merge_backward(MergeOp op, const MergeInputs& in, const float* y, const float* dy,
+                      const MergeGrads& dx, int64_t n) override {
+    parallel_for(n, grain_for(2 * in.count + 2), [&](int64_t e0, int64_t e1) {
+      for (int64_t e = e0; e < e1; ++e)
+        for (int k = 0; k < dx.count; ++k)
+          if (dx.dx[k]) dx.dx[k][e] = merge_grad(op, in, k, e, y[e], dy[e]);
+    });
   }
 
   void gather_rows(const float* src, const int64_t* idx, int64_t rows, int64_t cols,

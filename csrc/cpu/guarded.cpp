@@ -213,6 +213,19 @@ class GuardedBackend final : public Backend {
                          int64_t width, float* y) override {
     run([=] { cpu_.masked_mean_steps(real(x), real(mask), rows, steps, width, real(y)); });
   }
+  void merge_forward(MergeOp op, const MergeInputs& in, float* y, int64_t n) override {
+    run([=] { cpu_.merge_forward(op, real_inputs(in), real(y), n); });
+  }
+  void merge_backward(MergeOp op, const MergeInputs& in, const float* y, const float* dy,
+                      const MergeGrads& dx, int64_t n) override {
+    MergeGrads d = dx;
+    for (int k = 0; k < d.count; ++k) d.dx[k] = real(d.dx[k]);
+    run([=] { cpu_.merge_backward(op, real_inputs(in), real(y), real(dy), d, n); });
+  }
+  static MergeInputs real_inputs(MergeInputs in) {
+    for (int k = 0; k < in.count; ++k) in.x[k] = real(in.x[k]);
+    return in;
+  }
   void mask_weights(const float* mask, const float* w, int64_t rows, int64_t steps, float* mw,
                     float* lw) override {
     run([=] { cpu_.mask_weights(real(mask), real(w), rows, steps, real(mw), real(lw)); });

@@ -40,6 +40,7 @@
 #include "kernels.cuh"
 #include "losses.cuh"
 #include "masking.cuh"
+#include "merge.cuh"
 #include "normalization.cuh"
 #include "update.cuh"
 
@@ -282,6 +283,13 @@ class CudaBackend final : public Backend {
   void masked_mean_steps(const float* x, const float* mask, int64_t rows, int64_t steps,
                          int64_t width, float* y) override {
     cuda::masked_mean_steps(stream(), x, mask, rows, steps, width, y);
+  }
+  void merge_forward(MergeOp op, const MergeInputs& in, float* y, int64_t n) override {
+    cuda::merge_forward(stream(), op, in, y, n);
+  }
+  void merge_backward(MergeOp op, const MergeInputs& in, const float* y, const float* dy,
+                      const MergeGrads& dx, int64_t n) override {
+    cuda::merge_backward(stream(), op, in, y, dy, dx, n);
   }
   void mask_weights(const float* mask, const float* w, int64_t rows, int64_t steps, float* mw,
                     float* lw) override {

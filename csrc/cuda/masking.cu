@@ -21,7 +21,7 @@ __global__ void mask_rows_kernel(const float* x, int64_t xld, const float* mask,
   for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < rows * width;
        e += int64_t(gridDim.x) * blockDim.x) {
     const int64_t r = e / width, j = e - r * width;
-    y[r * yld + j] = mask_select(mask[r * mld], x[r * xld + j]);
+    y[r * yld + j] = mask_select(mask ? mask[r * mld] : 1.f, x[r * xld + j]);
   }
 }
 

@@ -62,6 +62,22 @@ class Layer {
   virtual void set_mask_source(const Layer* maker) { mask_source_ = maker; }
   const float* input_mask() const { return mask_source_ ? mask_source_->output_mask() : nullptr; }
 
+  // A layer of several inputs (the merge layers) takes their shapes, values and gradients in
+  // order through these; the model calls the others with one input through build, forward
+  // and backward (what these do by default).
+  virtual bool multi_input() const { return false; }
+  virtual void build_inputs(const std::vector<Shape>& ins) { build(ins.at(0)); }
+  virtual void forward_inputs(Backend& be, const std::vector<const float*>& xs, float* y,
+                              int64_t rows, bool training, const uint64_t* seed) {
+    forward(be, xs.at(0), y, rows, training, seed);
+  }
+  // dxs[k]: null when input k needs no gradient (the model's input).
+  virtual void backward_inputs(Backend& be, const std::vector<const float*>& xs, const float* y,
+                               const float* dy, const std::vector<float*>& dxs, int64_t rows,
+                               bool dy_is_preact) {
+    backward(be, xs.at(0), y, dy, dxs.at(0), rows, dy_is_preact);
+  }
+
   // Keras' trainable=False: the model leaves the layer's weights as they are, and a layer
   // whose maths depends on it (BatchNormalization: its moving statistics) runs as in inference.
   virtual void set_frozen(bool frozen) { frozen_ = frozen; }
@@ -504,6 +520,52 @@ class Bidirectional final : public Layer {
   std::unique_ptr<Recurrent> fwd_, bwd_;
   // The two directions' outputs and their gradients.
   DeviceArray<float> ya_, yb_, da_, db_;
+};
+
+// Keras' Add, Subtract, Multiply, Average, Maximum and Minimum over inputs of one shape.
+class MergeLayer final : public Layer {
+ public:
+  explicit MergeLayer(MergeOp op) : op_(op) {}
+  const char* name() const override;
+  bool multi_input() const override { return true; }
+  void build_inputs(const std::vector<Shape>& ins) override;
+  void forward(Backend&, const float*, float*, int64_t, bool, const uint64_t*) override;
+  void backward(Backend&, const float*, const float*, const float*, float*, int64_t,
+                bool) override;
+  void forward_inputs(Backend& be, const std::vector<const float*>& xs, float* y, int64_t rows,
+                      bool training, const uint64_t* seed) override;
+  void backward_inputs(Backend& be, const std::vector<const float*>& xs, const float* y,
+                       const float* dy, const std::vector<float*>& dxs, int64_t rows,
+                       bool dy_is_preact) override;
+
+ private:
+  MergeOp op_;
+  int count_ = 0;
+};
+
+// Keras' Concatenate(axis): inputs equal but along `axis` (of a sample's shape, negative
+// from the end), joined along it.
+class Concatenate final : public Layer {
+ public:
+  explicit Concatenate(int64_t axis) : axis_(axis) {}
+  const char* name() const override { return "Concatenate"; }
+  bool multi_input() const override { return true; }
+  void build_inputs(const std::vector<Shape>& ins) override;
+  void forward(Backend&, const float*, float*, int64_t, bool, const uint64_t*) override;
+  void backward(Backend&, const float*, const float*, const float*, float*, int64_t,
+                bool) override;
+  void forward_inputs(Backend& be, const std::vector<const float*>& xs, float* y, int64_t rows,
+                      bool training, const uint64_t* seed) override;
+  void backward_inputs(Backend& be, const std::vector<const float*>& xs, const float* y,
+                       const float* dy, const std::vector<float*>& dxs, int64_t rows,
+                       bool dy_is_preact) override;
+
+ private:
+  int64_t axis_;
+  // Per sample: the blocks before the axis (outer), each input's values per block (width),
+  // and their sum.
+  int64_t outer_ = 1, total_ = 0;
+  std::vector<int64_t> widths_;
 };
 
 }  // namespace deepcore

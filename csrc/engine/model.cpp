@@ -172,6 +172,38 @@ void Model::set_output_mask_source(int64_t maker) {
   out_mask_ = layers_[size_t(maker)].get();
 }
 
+void Model::add_merge(MergeOp op) {
+  check_not_built(built_);
+  layers_.push_back(std::make_unique<MergeLayer>(op));
+}
+
+void Model::add_concatenate(int64_t axis) {
+  check_not_built(built_);
+  layers_.push_back(std::make_unique<Concatenate>(axis));
+}
+
+void Model::set_inputs(int64_t layer, const std::vector<int64_t>& values) {
+  check_not_built(built_);
+  if (layer < 0 || layer >= num_layers())
+    throw std::out_of_range("set_inputs: layer " + std::to_string(layer) + " of " +
+                            std::to_string(num_layers()));
+  if (values.empty()) throw std::invalid_argument("set_inputs: a layer takes at least one value");
+  for (int64_t v : values)
+    if (v < -1 || v >= layer)
+      throw std::invalid_argument("set_inputs: layer " + std::to_string(layer) +
+                                  " cannot read value " + std::to_string(v) +
+                                  " (the input is -1, and a layer reads layers before it)");
+  if (values.size() > 1 && !layers_[size_t(layer)]->multi_input())
+    throw std::invalid_argument(std::string(layers_[size_t(layer)]->name()) +
+                                " takes one input, received " + std::to_string(values.size()));
+  inputs_.resize(layers_.size());
+  inputs_[size_t(layer)] = values;
+}
+
+const Shape& Model::value_shape(int64_t v) const {
+  return v < 0 ? input_shape_ : layers_[size_t(v)]->out_shape;
+}
+
 void Model::add_global_pooling1d(bool max, bool keepdims) {
   check_not_built(built_);
   layers_.push_back(std::make_unique<Pool2D>(max, 1, 1, 1, 1, false,
@@ -252,13 +284,30 @@ std::vector<Param> Model::plan(const Shape& input_shape) {
 
 std::vector<Param> Model::plan_layers(const Shape& input_shape) {
   if (layers_.empty()) throw std::invalid_argument("the model has no layers");
+  // The wiring: layers not set take the one before them; who reads each value.
+  const size_t L = layers_.size();
+  inputs_.resize(L);
+  readers_.assign(L, {});
+  for (size_t i = 0; i < L; ++i) {
+    if (inputs_[i].empty()) inputs_[i] = {static_cast<int64_t>(i) - 1};
+    for (size_t k = 0; k < inputs_[i].size(); ++k)
+      if (inputs_[i][k] >= 0) readers_[size_t(inputs_[i][k])].push_back({int64_t(i), k});
+  }
+  for (size_t i = 0; i + 1 < L; ++i)
+    if (readers_[i].empty())
+      throw std::invalid_argument("layer #" + std::to_string(i) +
+                                  ": its output is neither read by a layer nor the model's");
   std::vector<Param> params;
   int64_t total = 0, state_total = 0, per_sample = checked_size(input_shape, "input shape");
-  Shape s = input_shape;
-  for (size_t i = 0; i < layers_.size(); ++i) {
+  for (size_t i = 0; i < L; ++i) {
     try {
       Layer& layer = *layers_[i];
-      layer.build(s);
+      std::vector<Shape> ins;
+      for (int64_t v : inputs_[i]) ins.push_back(v < 0 ? input_shape : layers_[size_t(v)]->out_shape);
+      if (layer.multi_input())
+        layer.build_inputs(ins);
+      else
+        layer.build(ins[0]);
       per_sample = std::max(per_sample, checked_size(layer.out_shape, "output shape"));
       for (const Shape& sc : layer.scratch_shapes())
         per_sample = std::max(per_sample, checked_size(sc, "workspace per sample"));
@@ -275,9 +324,9 @@ std::vector<Param> Model::plan_layers(const Shape& input_shape) {
     } catch (const std::invalid_argument& e) {
       throw std::invalid_argument("layer #" + std::to_string(i) + ": " + e.what());
     }
-    s = layers_[i]->out_shape;
   }
   max_per_sample_ = per_sample;
+  planned_ = true;
   return params;
 }
 
@@ -328,7 +377,7 @@ void Model::check_rows(int64_t rows) const {
 }
 
 const Shape& Model::output_shape(int64_t layer) const {
-  if (!built_) throw std::invalid_argument("the model is not built yet");
+  if (!built_ && !planned_) throw std::invalid_argument("the model is not built yet");
   if (layer < 0) layer += num_layers();
   if (layer < 0 || layer >= num_layers())
     throw std::out_of_range("layer index out of range: " + std::to_string(layer));
@@ -467,10 +516,14 @@ void Model::reserve(int64_t rows) {
   check_rows(rows);
   const size_t L = layers_.size();
   acts_.resize(L);
-  dacts_.resize(L);
+  gsum_.resize(L);
+  dxs_.resize(L);
   for (size_t i = 0; i < L; ++i) {
     acts_[i].reserve(be_, rows * shape_size(layers_[i]->out_shape));
-    if (i) dacts_[i].reserve(be_, rows * shape_size(layers_[i]->in_shape));
+    if (readers_[i].size() > 1) gsum_[i].reserve(be_, rows * shape_size(layers_[i]->out_shape));
+    dxs_[i].resize(inputs_[i].size());
+    for (size_t k = 0; k < inputs_[i].size(); ++k)
+      if (inputs_[i][k] >= 0) dxs_[i][k].reserve(be_, rows * shape_size(value_shape(inputs_[i][k])));
     layers_[i]->reserve(be_, rows);
   }
   xbuf_.reserve(be_, rows * shape_size(input_shape_));
@@ -483,13 +536,37 @@ void Model::reserve(int64_t rows) {
 // ------------------------------------------------------------------- passes
 const float* Model::forward(const float* x, int64_t rows, bool training,
                             const uint64_t* seeds) {
-  const float* in = x;
+  std::vector<const float*> xs;
   for (size_t i = 0; i < layers_.size(); ++i) {
     if (!training) poll_interrupt();  // a training step is never left half-done
-    layers_[i]->forward(be_, in, acts_[i].data(), rows, training, seeds ? seeds + i : nullptr);
-    in = acts_[i].data();
+    const uint64_t* seed = seeds ? seeds + i : nullptr;
+    if (layers_[i]->multi_input()) {
+      xs.clear();
+      for (int64_t v : inputs_[i]) xs.push_back(value(v, x));
+      layers_[i]->forward_inputs(be_, xs, acts_[i].data(), rows, training, seed);
+    } else {
+      layers_[i]->forward(be_, value(inputs_[i][0], x), acts_[i].data(), rows, training, seed);
+    }
   }
-  return in;
+  return acts_.back().data();
+}
+
+// A value read once: its reader's gradient for it. Read more often: their sum.
+const float* Model::value_grad(int64_t v, int64_t rows) {
+  const auto& rd = readers_[size_t(v)];
+  const float* first = dxs_[size_t(rd[0].first)][rd[0].second].data();
+  if (rd.size() == 1) return first;
+  float* sum = gsum_[size_t(v)].data();
+  const int64_t n = rows * shape_size(layers_[size_t(v)]->out_shape);
+  MergeInputs in;
+  in.count = 2;
+  in.x[0] = sum;
+  be_.copy(sum, first, sizeof(float) * static_cast<size_t>(n));
+  for (size_t r = 1; r < rd.size(); ++r) {
+    in.x[1] = dxs_[size_t(rd[r].first)][rd[r].second].data();
+    be_.merge_forward(MergeOp::Add, in, sum, n);
+  }
+  return sum;
 }
 
 void Model::fill_steps(int64_t count) {
@@ -561,17 +638,29 @@ double Model::loss_and_backward(const float* x, const float* y, const float* w, 
   } else if (w && per != 1) {
     throw std::invalid_argument("sample weights need one loss value per sample");
   }
-  const float* pred = fused_loss_ ? last.preact(L > 1 ? acts_[L - 2].data() : x, out) : out;
+  const float* pred = fused_loss_ ? last.preact(value(inputs_[L - 1][0], x), out) : out;
   const double scale = loss_scale(rows);
   be_.loss(loss_, pred, fused_loss_ ? out : nullptr, y, lw, backward ? dout_.data() : nullptr,
            lrows, cols, ycols / per, static_cast<float>(scale), batch_.data());
   if (backward) {
-    const float* dy = dout_.data();
+    std::vector<const float*> xs;
+    std::vector<float*> dxs;
     for (size_t i = L; i-- > 0;) {
-      const float* xin = i ? acts_[i - 1].data() : x;
-      float* dx = i ? dacts_[i].data() : nullptr;
-      layers_[i]->backward(be_, xin, acts_[i].data(), dy, dx, rows, fused_loss_ && i == L - 1);
-      dy = dx;
+      const float* dy = i == L - 1 ? dout_.data() : value_grad(int64_t(i), rows);
+      const bool preact = fused_loss_ && i == L - 1;
+      if (layers_[i]->multi_input()) {
+        xs.clear();
+        dxs.clear();
+        for (size_t k = 0; k < inputs_[i].size(); ++k) {
+          xs.push_back(value(inputs_[i][k], x));
+          dxs.push_back(inputs_[i][k] >= 0 ? dxs_[i][k].data() : nullptr);
+        }
+        layers_[i]->backward_inputs(be_, xs, acts_[i].data(), dy, dxs, rows, preact);
+      } else {
+        const int64_t v = inputs_[i][0];
+        layers_[i]->backward(be_, value(v, x), acts_[i].data(), dy,
+                             v >= 0 ? dxs_[i][0].data() : nullptr, rows, preact);
+      }
     }
   }
   return scale;

@@ -274,6 +274,13 @@ PYBIND11_MODULE(_core, m) {
       .value("sum", Merge::Sum)
       .value("mul", Merge::Mul)
       .value("ave", Merge::Ave);
+  py::enum_<MergeOp>(m, "MergeOp")
+      .value("add", MergeOp::Add)
+      .value("subtract", MergeOp::Subtract)
+      .value("multiply", MergeOp::Multiply)
+      .value("average", MergeOp::Average)
+      .value("maximum", MergeOp::Maximum)
+      .value("minimum", MergeOp::Minimum);
   py::enum_<Padding>(m, "Padding")
       .value("valid", Padding::Valid)
       .value("same", Padding::Same)
@@ -422,6 +429,9 @@ PYBIND11_MODULE(_core, m) {
       .def("set_mask_source", &Model::set_mask_source)
       .def("set_output_mask_source", &Model::set_output_mask_source)
       .def("set_trainable", &Model::set_trainable)
+      .def("add_merge", &Model::add_merge)
+      .def("add_concatenate", &Model::add_concatenate)
+      .def("set_inputs", &Model::set_inputs)
       .def("add_global_pooling1d", &Model::add_global_pooling1d)
       .def("add_recurrent", &Model::add_recurrent, py::arg("cell"), py::arg("units"),
            py::arg("act"), py::arg("rec"), py::arg("use_bias"), py::arg("return_sequences"),

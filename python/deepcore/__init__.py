@@ -21,7 +21,7 @@ from . import (
     utils,
 )
 from .layers import Input
-from .models import Sequential
+from .models import Model, Sequential
 from .neuron import Neuron, Perceptron
 
 # At exit, stop the engine calls of daemon threads before the interpreter goes away.
@@ -31,6 +31,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Input",
+    "Model",
     "Sequential",
     "Neuron",
     "Perceptron",

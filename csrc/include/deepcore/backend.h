@@ -147,7 +147,8 @@ class Backend {
   // Keras' sequence masks (mask_maths.h): one value per position, 1 for a step to use, 0 for
   // padding. sequence_mask: mask[p] = whether any of x's `width` values at position p differs
   // from `value`. mask_rows: row r of y (yld apart) = row r of x (xld apart, `width` wide)
-  // where mask[r * mld] is 1, zeros where it is 0 (y may be x). masked_mean_steps: y (rows x
+  // where mask[r * mld] is 1, zeros where it is 0 (y may be x); a null mask keeps every row
+  // (a strided copy). masked_mean_steps: y (rows x
   // width) = the mean over the steps to use of x (rows, steps, width), mask (rows, steps); its
   // backward writes dx (each step to use gets dy / their number, the others 0).
   virtual void sequence_mask(const float* x, int64_t positions, int64_t width, float value,
@@ -239,6 +240,11 @@ class Backend {
       case Cell::GRU: gru_step_backward(s, z, dr, c, h_prev, dy, mask, dh); break;
     }
   }
+  // Keras' merge layers (kernels.h: MergeOp): y (n values; it may be an input) = the merge
+  // of the inputs; backward, dx[k] (when not null) from dy and y.
+  virtual void merge_forward(MergeOp op, const MergeInputs& in, float* y, int64_t n) = 0;
+  virtual void merge_backward(MergeOp op, const MergeInputs& in, const float* y, const float* dy,
+                              const MergeGrads& dx, int64_t n) = 0;
   // dst[i, :] = src[idx[i], :] for i < rows.
   virtual void gather_rows(const float* src, const int64_t* idx, int64_t rows, int64_t cols,
                            float* dst) = 0;

@@ -308,6 +308,21 @@ void bidir_merge_forward(const BidirMerge& m, const float* a, const float* b, fl
 void bidir_merge_backward(const BidirMerge& m, const float* a, const float* b, const float* dy,
                           float* da, float* db, int64_t p0, int64_t p1);
 
+// -------------------------------------------------------------- merge layers
+// Keras' Add, Subtract (two inputs), Multiply, Average, Maximum and Minimum: element by
+// element over inputs of one shape (merge_maths.h). The inputs' pointers travel by value
+// (a CUDA kernel's argument), so a merge takes at most kMaxMergeInputs.
+enum class MergeOp : int { Add, Subtract, Multiply, Average, Maximum, Minimum };
+constexpr int kMaxMergeInputs = 16;
+struct MergeInputs {
+  const float* x[kMaxMergeInputs] = {};
+  int count = 0;
+};
+struct MergeGrads {
+  float* dx[kMaxMergeInputs] = {};  // null: that input needs no gradient
+  int count = 0;
+};
+
 // ----------------------------------------------------------------- optimizers
 enum class Opt : int { SGD, Adam, AdamW, RMSprop, Adagrad };
 

@@ -117,6 +117,15 @@ class Model {
                          std::optional<uint64_t> seed = std::nullopt, float bdropout = 0.f,
                          float brecurrent_dropout = 0.f,
                          std::optional<uint64_t> bseed = std::nullopt);
+  // Keras' merge layers: Add, Subtract, Multiply, Average, Maximum, Minimum, and
+  // Concatenate along `axis` of a sample's shape (negative: from the end).
+  void add_merge(MergeOp op);
+  void add_concatenate(int64_t axis);
+  // The values layer `layer` takes, in order: -1 the model's input, j >= 0 layer j's output
+  // (j < layer: the layers are in an order where each comes after what it reads). By default
+  // each layer takes the one before it (layer 0 the input): a Sequential model. The last
+  // layer's output is the model's; every other layer's output must be read by some layer.
+  void set_inputs(int64_t layer, const std::vector<int64_t>& values);
   // The layers' shapes and the parameters for `input_shape` (without the batch axis),
   // every size checked against kMaxElements; allocates nothing.
   std::vector<Param> plan(const Shape& input_shape);
@@ -240,6 +249,7 @@ class Model {
   std::vector<std::unique_ptr<Layer>> layers_;
   Shape input_shape_;
   bool built_ = false, compiled_ = false, fused_loss_ = false, any_regularizer_ = false;
+  bool planned_ = false;  // the layers' shapes are known (plan or build ran)
   std::vector<Param> params_;
   DeviceArray<float> weights_, grads_, slots_, states_;
   LossSpec loss_;
@@ -250,7 +260,17 @@ class Model {
   // Workspace, grown only when a larger batch arrives; values per sample of its
   // largest buffer (checked against kMaxElements for each batch size).
   int64_t capacity_ = 0, max_per_sample_ = 1;
-  std::vector<DeviceArray<float>> acts_, dacts_;
+  // Each layer's inputs (values as set_inputs takes them) and each value's readers (layer,
+  // input position); per layer, the gradient of each of its inputs that needs one, and per
+  // value read more than once, its gradient's sum.
+  std::vector<std::vector<int64_t>> inputs_;
+  std::vector<std::vector<std::pair<int64_t, size_t>>> readers_;
+  std::vector<DeviceArray<float>> acts_, gsum_;
+  std::vector<std::vector<DeviceArray<float>>> dxs_;
+  const float* value(int64_t v, const float* x) const { return v < 0 ? x : acts_[size_t(v)].data(); }
+  const Shape& value_shape(int64_t v) const;
+  // The gradient of value v (a layer's output) once its readers' backward passes ran.
+  const float* value_grad(int64_t v, int64_t rows);
   DeviceArray<float> xbuf_, ybuf_, wbuf_, dout_;
   const Layer* out_mask_ = nullptr;  // the maker of the mask reaching the output, if any
   DeviceArray<float> maskw_;         // then the metrics' weights, and the loss's after them

@@ -25,6 +25,22 @@ from .core import (
     ReLU,
     Softmax,
 )
+from .merging import (
+    Add,
+    Average,
+    Concatenate,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
 from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from .sequence import (
     Embedding,
@@ -67,4 +83,18 @@ __all__ = [
     "LSTM",
     "GRU",
     "Bidirectional",
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+    "Concatenate",
+    "add",
+    "subtract",
+    "multiply",
+    "average",
+    "maximum",
+    "minimum",
+    "concatenate",
 ]

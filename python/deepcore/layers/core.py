@@ -16,6 +16,7 @@ from .._registry import (
     is_number,
     is_size,
 )
+from .symbolic import SymbolicTensor, is_symbolic
 
 __all__ = ["Layer", "InputLayer", "Input", "Dense", "Activation", "Dropout", "BatchNormalization"]
 
@@ -191,14 +192,18 @@ class Layer:
         array whose first axis is the batch; returns a float32 array. A layer with no
         weights yet is built for `x`'s sample shape, with new weights that it keeps (and
         brings into a model it joins later); a layer of a model runs on that model's
-        current weights. Inference mode only (Dropout passes its input through)."""
+        current weights. Inference mode only (Dropout passes its input through).
+
+        Called on symbolic tensors (`deepcore.Input` and what layers return from them), it
+        records the call and returns the symbolic output, as Keras' functional API does."""
         from ..models.sequential import Sequential
 
+        if is_symbolic(inputs):
+            return self._call_symbolic(inputs)
         if isinstance(inputs, Layer) or not isinstance(inputs, (np.ndarray, list, tuple)):
             raise TypeError(
-                f"Layer {self.name!r} can be called on a NumPy array (a batch), received "
-                f"{type(inputs).__name__}. deepcore builds models with Sequential; the "
-                "functional API (calling layers on Input) is not supported."
+                f"Layer {self.name!r} can be called on a NumPy array (a batch) or on symbolic "
+                f"tensors (deepcore.Input), received {type(inputs).__name__}."
             )
         if training:
             raise ValueError(
@@ -225,6 +230,50 @@ class Layer:
             model.layers[0].set_weights(self.get_weights())
         return model.predict(x, batch_size=max(len(x), 1), verbose=0)
 
+    # --- the functional API
+    def compute_output_shape(self, input_shape):
+        """The output shape (batch axis first, None) for `input_shape` (batch axis first),
+        from the engine's plan of this layer alone: ValueError naming the layer when it
+        cannot take that shape."""
+        from .. import _core
+
+        shape = tuple(input_shape)[1:]
+        engine = _core.Model(0)
+        self.add_to(engine)
+        try:
+            engine.plan(list(shape))
+        except ValueError as e:
+            message = re.sub(r"^layer #0: ", "", str(e))
+            raise ValueError(
+                f"Layer {self.name!r} ({type(self).__name__}) cannot take inputs of shape "
+                f"{(None, *shape)}: {message}"
+            ) from None
+        return (None, *engine.output_shape(-1))
+
+    def _call_symbolic(self, inputs):
+        """Records a call on symbolic tensors and returns its symbolic output."""
+        many = isinstance(inputs, (list, tuple))
+        if many != self._takes_several_inputs():
+            raise ValueError(
+                f"Layer {self.name!r} ({type(self).__name__}) takes "
+                + ("a list of tensors" if self._takes_several_inputs() else "one tensor")
+                + f", received {inputs!r}."
+            )
+        if getattr(self, "_symbolic_output", None) is not None:
+            raise ValueError(
+                f"Layer {self.name!r} is called a second time: deepcore does not share a "
+                "layer (its weights) between several calls yet. Use a new layer for each call."
+            )
+        tensors = list(inputs) if many else [inputs]
+        shapes = [t.shape for t in tensors]
+        out = self.compute_output_shape(shapes if many else shapes[0])
+        self._symbolic_output = SymbolicTensor(tuple(out)[1:], self, tensors)
+        return self._symbolic_output
+
+    def _takes_several_inputs(self) -> bool:
+        """Whether the layer is called on a list of tensors (merge layers)."""
+        return False
+
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}>"
 
@@ -242,9 +291,13 @@ class InputLayer(Layer):
         )
 
 
-def Input(shape=None, batch_size=None, name=None) -> InputLayer:
-    """`deepcore.Input(shape=(4,))` starts a Sequential model with a known input shape."""
-    return InputLayer(shape=shape, batch_size=batch_size, name=name)
+def Input(shape=None, batch_size=None, name=None) -> SymbolicTensor:
+    """A symbolic tensor of samples of `shape` (Keras' `keras.Input`): the input of a
+    functional model (`deepcore.Model(inputs, outputs)`), or the first entry of a Sequential
+    model, which takes its shape."""
+    layer = InputLayer(shape=shape, batch_size=batch_size, name=name or _auto_name("input_layer"))
+    layer._symbolic_output = SymbolicTensor(layer.shape, layer, batch_size=layer.batch_size)
+    return layer._symbolic_output
 
 
 class KernelLayer(Layer):

@@ -84,6 +84,7 @@ _LAYERS = {
     name: getattr(layers_module, name)
     for name in layers_module.__all__
     if name not in ("Layer", "InputLayer", "Input")
+    and isinstance(getattr(layers_module, name), type)
 }
 _TRAINING_KEYS = ("iterations", "learning_rate", "seed", "draws")
 # The optimizers' slots in the engine's order (csrc/cpu/optimizers.cpp), and those that hold
@@ -105,16 +106,19 @@ _NON_NEGATIVE_SLOTS = {
 
 # ----------------------------------------------------------------------------- model level
 def model_config(model) -> dict:
-    """The architecture of a Sequential model, as stored under "model" in the metadata."""
-    return {
-        "class_name": "Sequential",
-        "config": {
-            "name": model.name,
-            "trainable": model.trainable,
-            "input_shape": None if model._input_shape is None else list(model._input_shape),
-            "layers": [_registry.serialize(layer) for layer in model.layers],
-        },
+    """The architecture of a Sequential or functional model, as stored under "model" in the
+    metadata: a functional model's adds its "wiring" (what each layer reads: -1 the input,
+    j layer j's output)."""
+    config = {
+        "name": model.name,
+        "trainable": model.trainable,
+        "input_shape": None if model._input_shape is None else list(model._input_shape),
+        "layers": [_registry.serialize(layer) for layer in model.layers],
     }
+    wiring = getattr(model, "_wiring", None)
+    if wiring is not None:
+        config["wiring"] = [list(w) for w in wiring]
+    return {"class_name": "Functional" if wiring is not None else "Sequential", "config": config}
 
 
 def compile_config(model) -> dict:
@@ -205,7 +209,15 @@ def load_weights(model, path) -> None:
             f"{_short(s['config'].get('name'))} in the file)"
             for i, (layer, s) in enumerate(zip(model.layers, saved))
         ]
-        planned = _plan(model.layers, input_shape, where)
+        wiring = getattr(model, "_wiring", None)
+        if (wiring or None) != (checked.wiring or None) and not (
+            _is_line(wiring) and _is_line(checked.wiring)
+        ):
+            raise ValueError(
+                f"the file's layers are connected as {_short(checked.wiring)}, the model's as "
+                f"{_short(wiring)}"
+            )
+        planned = _plan(model.layers, input_shape, where, wiring)
         _check_layer_tensors(model.layers, planned, tensors, where)
         if model._engine is None:
             before, model._input_shape = model._input_shape, input_shape
@@ -215,6 +227,11 @@ def load_weights(model, path) -> None:
                 model._input_shape, model._engine = before, None
                 raise
         _assign_weights(model, tensors, where)
+
+
+def _is_line(wiring) -> bool:
+    """Whether a wiring (None: Sequential's) has each layer read the one before it."""
+    return wiring is None or all(w == [i - 1] for i, w in enumerate(wiring))
 
 
 def _layers_from_config(config: dict) -> list:
@@ -230,10 +247,19 @@ def _layers_from_config(config: dict) -> list:
 
 
 def model_from_config(config: dict):
-    """A new Sequential model (fresh weights) from the "config" part of `model_config`."""
+    """A new model (fresh weights) from the "config" part of `model_config`."""
+    from ..models.functional import Functional
     from ..models.sequential import Sequential
 
     layers = _layers_from_config(config)
+    if config.get("wiring") is not None:
+        return Functional._from_parts(
+            layers,
+            config["input_shape"],
+            config["wiring"],
+            name=config.get("name"),
+            trainable=config.get("trainable", True),
+        )
     shape = config.get("input_shape")
     return Sequential(
         ([Input(shape=shape)] if shape is not None else []) + layers,
@@ -247,7 +273,7 @@ class _Checked:
 
     def __init__(self, tensors, meta):
         self.tensors, self.meta = tensors, meta
-        self.architecture = self.config = self.layers = self.input_shape = None
+        self.architecture = self.config = self.layers = self.input_shape = self.wiring = None
         self.compile = self.training = None  # (optimizer, loss, metrics); the dict
 
 
@@ -265,7 +291,7 @@ def _check_file(tensors: dict, meta: dict) -> _Checked:
     arch = _json(meta["model"], "the 'model' entry")
     if not isinstance(arch, dict):
         raise ValueError(f"the 'model' entry is not a JSON object: {_short(arch)}")
-    if arch.get("class_name") != "Sequential":
+    if arch.get("class_name") not in ("Sequential", "Functional"):
         raise ValueError(f"unknown model class {_short(arch.get('class_name'))}")
     config = arch.get("config")
     if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
@@ -290,11 +316,12 @@ def _check_file(tensors: dict, meta: dict) -> _Checked:
     layers = _layers_from_config(config)
     if not layers:
         raise ValueError("the model has no layers")
+    wiring = _checked_wiring(arch, len(layers))
     where = [_where(i, layer) for i, layer in enumerate(layers)]
-    planned = _plan(layers, shape, where)
+    planned = _plan(layers, shape, where, wiring)
     _check_layer_tensors(layers, planned, tensors, where)
     checked.architecture, checked.config, checked.layers = arch, config, layers
-    checked.input_shape = tuple(shape)
+    checked.input_shape, checked.wiring = tuple(shape), wiring
 
     # What compile took, and the optimizer's state.
     optimizer = None
@@ -357,13 +384,37 @@ def _where(i: int, layer) -> str:
     return f"layer {layer.name!r} ({type(layer).__name__}, index {i})"
 
 
-def _plan(layers: list, input_shape, where: list) -> list:
+def _checked_wiring(arch: dict, n: int):
+    """A functional model's wiring: for each of the n layers a list of 1 to 16 values it
+    reads, each -1 (the input) or an earlier layer; None for a Sequential model."""
+    if arch["class_name"] != "Functional":
+        return None
+    wiring = arch["config"].get("wiring")
+    if not (isinstance(wiring, list) and len(wiring) == n):
+        raise ValueError(f"the model's wiring must be a list of {n} lists, not {_short(wiring)}")
+    for i, values in enumerate(wiring):
+        if not (
+            isinstance(values, list)
+            and 1 <= len(values) <= 16
+            and all(type(v) is int and -1 <= v < i for v in values)
+        ):
+            raise ValueError(
+                f"the wiring of layer {i} must list 1 to 16 values, each -1 (the input) or an "
+                f"earlier layer, not {_short(values)}"
+            )
+    return wiring
+
+
+def _plan(layers: list, input_shape, where: list, wiring=None) -> list:
     """Each layer's weights as (shape, trainable), in the engine's order, from the engine's
-    plan: nothing is allocated. ValueError naming the layer for impossible shapes."""
-    from ..models.sequential import engine_with, layer_named
+    plan: nothing is allocated. ValueError naming the layer for impossible shapes or wiring."""
+    from ..models.model import engine_with, layer_named
 
     try:
-        params = engine_with(layers).plan(list(input_shape))
+        engine = engine_with(layers)
+        for i, values in enumerate(wiring or ()):
+            engine.set_inputs(i, values)
+        params = engine.plan(list(input_shape))
     except ValueError as e:
         layer, message = layer_named(layers, str(e))
         if layer is not None:
@@ -466,16 +517,23 @@ def _check_learning_rate(value, what: str) -> None:
 
 def _restore(checked: _Checked):
     """The model of a checked file: built, its weights and training state set."""
+    from ..models.functional import Functional
     from ..models.sequential import Sequential
 
     config = checked.config
+    name, trainable = config.get("name"), config.get("trainable", True)
     state = utils.rng().bit_generator.state  # building draws initial weights: keep the
     try:  # global random stream as it was, so loading has no effect on later draws
-        model = Sequential(name=config.get("name"), trainable=config.get("trainable", True))
-        # The layers are new objects, none twice: set them at once (Sequential.add checks
-        # each against all the others, quadratic in a file's hundred thousand layers).
-        model._layers, model._input_shape = list(checked.layers), checked.input_shape
-        model.build()
+        if checked.wiring is not None:
+            model = Functional._from_parts(
+                checked.layers, checked.input_shape, checked.wiring, name, trainable
+            )
+        else:
+            model = Sequential(name=name, trainable=trainable)
+            # The layers are new objects, none twice: set them at once (Sequential.add checks
+            # each against all the others, quadratic in a file's hundred thousand layers).
+            model._layers, model._input_shape = list(checked.layers), checked.input_shape
+            model.build()
     finally:
         utils.rng().bit_generator.state = state
     where = [_where(i, layer) for i, layer in enumerate(model.layers)]

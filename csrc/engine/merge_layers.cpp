@@ -1,0 +1,139 @@
+// Keras' merge layers: the element-wise ones (Add, Subtract, Multiply, Average, Maximum,
+// Minimum; maths in merge_maths.h) and Concatenate (strided copies of each input's blocks).
+#include <stdexcept>
+#include <string>
+
+#include "layers.h"
+
+namespace deepcore {
+
+namespace {
+
+[[noreturn]] void single_input_call(const char* layer) {
+  throw std::logic_error(std::string(layer) + " takes several inputs (forward_inputs)");
+}
+
+std::string shapes_str(const std::vector<Shape>& ins) {
+  std::string s;
+  for (const Shape& in : ins) s += (s.empty() ? "" : ", ") + shape_str(in, true);
+  return s;
+}
+
+}  // namespace
+
+const char* MergeLayer::name() const {
+  switch (op_) {
+    case MergeOp::Add: return "Add";
+    case MergeOp::Subtract: return "Subtract";
+    case MergeOp::Multiply: return "Multiply";
+    case MergeOp::Average: return "Average";
+    case MergeOp::Maximum: return "Maximum";
+    case MergeOp::Minimum: return "Minimum";
+  }
+  return "Merge";
+}
+
+void MergeLayer::build_inputs(const std::vector<Shape>& ins) {
+  const size_t n = ins.size();
+  if (op_ == MergeOp::Subtract ? n != 2 : (n < 2 || n > size_t(kMaxMergeInputs)))
+    throw std::invalid_argument(
+        std::string(name()) + " takes " +
+        (op_ == MergeOp::Subtract ? std::string("exactly 2 inputs")
+                                  : "2 to " + std::to_string(kMaxMergeInputs) + " inputs") +
+        ", received " + std::to_string(n));
+  for (const Shape& in : ins)
+    if (in != ins[0])
+      throw std::invalid_argument(std::string(name()) +
+                                  " needs inputs of one shape, received " + shapes_str(ins));
+  in_shape = out_shape = ins[0];
+  count_ = static_cast<int>(n);
+}
+
+void MergeLayer::forward(Backend&, const float*, float*, int64_t, bool, const uint64_t*) {
+  single_input_call(name());
+}
+void MergeLayer::backward(Backend&, const float*, const float*, const float*, float*, int64_t,
+                          bool) {
+  single_input_call(name());
+}
+
+void MergeLayer::forward_inputs(Backend& be, const std::vector<const float*>& xs, float* y,
+                                int64_t rows, bool, const uint64_t*) {
+  MergeInputs in;
+  in.count = count_;
+  for (int k = 0; k < count_; ++k) in.x[k] = xs[size_t(k)];
+  be.merge_forward(op_, in, y, rows * shape_size(out_shape));
+}
+
+void MergeLayer::backward_inputs(Backend& be, const std::vector<const float*>& xs,
+                                 const float* y, const float* dy,
+                                 const std::vector<float*>& dxs, int64_t rows, bool) {
+  MergeInputs in;
+  MergeGrads d;
+  in.count = d.count = count_;
+  for (int k = 0; k < count_; ++k) {
+    in.x[k] = xs[size_t(k)];
+    d.dx[k] = dxs[size_t(k)];
+  }
+  be.merge_backward(op_, in, y, dy, d, rows * shape_size(out_shape));
+}
+
+void Concatenate::build_inputs(const std::vector<Shape>& ins) {
+  if (ins.size() < 2)
+    throw std::invalid_argument("Concatenate takes at least 2 inputs, received " +
+                                std::to_string(ins.size()));
+  const int64_t rank = static_cast<int64_t>(ins[0].size());
+  const int64_t axis = axis_ < 0 ? axis_ + rank : axis_;
+  if (axis < 0 || axis >= rank)
+    throw std::invalid_argument("Concatenate: axis " + std::to_string(axis_) +
+                                " is out of range for inputs " + shapes_str(ins));
+  Shape out = ins[0];
+  out[size_t(axis)] = 0;
+  widths_.clear();
+  for (const Shape& in : ins) {
+    bool same = in.size() == ins[0].size();
+    for (size_t d = 0; same && d < in.size(); ++d) same = int64_t(d) == axis || in[d] == ins[0][d];
+    if (!same)
+      throw std::invalid_argument(
+          "Concatenate needs inputs of one shape except along the concatenation axis " +
+          std::to_string(axis_) + ", received " + shapes_str(ins));
+    out[size_t(axis)] += in[size_t(axis)];
+    widths_.push_back(shape_size(in) / shape_size(Shape(in.begin(), in.begin() + axis)));
+  }
+  outer_ = shape_size(Shape(ins[0].begin(), ins[0].begin() + axis));
+  total_ = 0;
+  for (int64_t w : widths_) total_ += w;
+  in_shape = ins[0];
+  out_shape = out;
+}
+
+void Concatenate::forward(Backend&, const float*, float*, int64_t, bool, const uint64_t*) {
+  single_input_call("Concatenate");
+}
+void Concatenate::backward(Backend&, const float*, const float*, const float*, float*, int64_t,
+                           bool) {
+  single_input_call("Concatenate");
+}
+
+// Each input's block of every (sample, outer index) row goes to its columns of y's row.
+void Concatenate::forward_inputs(Backend& be, const std::vector<const float*>& xs, float* y,
+                                 int64_t rows, bool, const uint64_t*) {
+  int64_t at = 0;
+  for (size_t k = 0; k < widths_.size(); ++k) {
+    be.mask_rows(xs[k], widths_[k], nullptr, 0, rows * outer_, widths_[k], y + at, total_);
+    at += widths_[k];
+  }
+}
+
+void Concatenate::backward_inputs(Backend& be, const std::vector<const float*>&, const float*,
+                                  const float* dy, const std::vector<float*>& dxs, int64_t rows,
+                                  bool) {
+  int64_t at = 0;
+  for (size_t k = 0; k < widths_.size(); ++k) {
+    if (dxs[k])
+      be.mask_rows(dy + at, total_, nullptr, 0, rows * outer_, widths_[k], dxs[k], widths_[k]);
+    at += widths_[k];
+  }
+}
+
+}  // namespace deepcore

@@ -1,0 +1,53 @@
+// The per-element maths of Keras' merge layers (Add, Subtract, Multiply, Average, Maximum,
+// Minimum) over inputs of one shape, shared by the CPU and CUDA kernels.
+#pragma once
+
+#include <cstdint>
+
+#include "deepcore/hd.h"
+#include "deepcore/kernels.h"
+
+namespace deepcore {
+
+// Element e of the merge, folding the inputs in order as Keras does (Average: their sum over
+// their count; Maximum and Minimum: a NaN wins, as ops.maximum's).
+DC_HD inline float merge_value(MergeOp op, const MergeInputs& in, int64_t e) {
+  float v = in.x[0][e];
+  for (int k = 1; k < in.count; ++k) {
+    const float x = in.x[k][e];
+    switch (op) {
+      case MergeOp::Add:
+      case MergeOp::Average: v += x; break;
+      case MergeOp::Subtract: v -= x; break;
+      case MergeOp::Multiply: v *= x; break;
+      case MergeOp::Maximum: v = (x > v || x != x) ? x : v; break;
+      case MergeOp::Minimum: v = (x < v || x != x) ? x : v; break;
+    }
+  }
+  return op == MergeOp::Average ? v / static_cast<float>(in.count) : v;
+}
+
+// d(element e of the merge)/d(input k) times dy, y the merge's value there. Maximum and
+// Minimum: the first input equal to y takes dy (ties are measure zero in practice).
+DC_HD inline float merge_grad(MergeOp op, const MergeInputs& in, int k, int64_t e, float y,
+                              float dy) {
+  switch (op) {
+    case MergeOp::Add: return dy;
+    case MergeOp::Average: return dy / static_cast<float>(in.count);
+    case MergeOp::Subtract: return k == 0 ? dy : -dy;
+    case MergeOp::Multiply: {
+      float g = dy;
+      for (int j = 0; j < in.count; ++j)
+        if (j != k) g *= in.x[j][e];
+      return g;
+    }
+    case MergeOp::Maximum:
+    case MergeOp::Minimum:
+      for (int j = 0; j < k; ++j)
+        if (in.x[j][e] == y) return 0.f;
+      return in.x[k][e] == y ? dy : 0.f;
+  }
+  return 0.f;
+}
+
+}  // namespace deepcore

@@ -1,0 +1,185 @@
+"""Merge layers (Keras 3's `keras.layers.Add`, ... and their functions `add`, ...): they
+take a list of tensors in a functional model and run in the engine (merge_maths.h)."""
+
+from __future__ import annotations
+
+from .. import _core
+from .._registry import is_int
+from .core import Layer
+
+__all__ = [
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+    "Concatenate",
+    "add",
+    "subtract",
+    "multiply",
+    "average",
+    "maximum",
+    "minimum",
+    "concatenate",
+]
+
+
+class _Merge(Layer):
+    """Element by element over inputs of one shape (Keras also broadcasts axes of size 1;
+    deepcore needs the shapes equal)."""
+
+    _op = ""
+    _inputs = "2 or more"
+
+    def add_to(self, engine):
+        engine.add_merge(getattr(_core.MergeOp, self._op))
+
+    def _takes_several_inputs(self) -> bool:
+        return True
+
+    def _check_count(self, shapes):
+        n = len(shapes)
+        if (n != 2) if self._inputs == "exactly 2" else not 2 <= n <= 16:
+            want = "exactly 2" if self._inputs == "exactly 2" else "2 to 16"
+            raise ValueError(
+                f"Layer {self.name!r} ({type(self).__name__}) takes {want} inputs, received "
+                f"{n}: {list(shapes)}"
+            )
+
+    def compute_output_shape(self, input_shape):
+        shapes = [tuple(s) for s in input_shape]
+        self._check_count(shapes)
+        if any(s != shapes[0] for s in shapes):
+            raise ValueError(
+                f"Layer {self.name!r} ({type(self).__name__}) needs inputs of one shape; "
+                f"received shapes {shapes}"
+            )
+        return shapes[0]
+
+
+class Add(_Merge):
+    """The sum of its inputs."""
+
+    _op = "add"
+
+
+class Subtract(_Merge):
+    """inputs[0] - inputs[1]."""
+
+    _op = "subtract"
+    _inputs = "exactly 2"
+
+
+class Multiply(_Merge):
+    """The product of its inputs."""
+
+    _op = "multiply"
+
+
+class Average(_Merge):
+    """The mean of its inputs."""
+
+    _op = "average"
+
+
+class Maximum(_Merge):
+    """The largest of its inputs, element by element (its gradient goes to the first input
+    holding the maximum)."""
+
+    _op = "maximum"
+
+
+class Minimum(_Merge):
+    """The smallest of its inputs, element by element."""
+
+    _op = "minimum"
+
+
+class Concatenate(Layer):
+    """Joins its inputs along `axis` (Keras' axis: 0 is the batch, -1 the last axis); the
+    other axes must be equal.
+
+    Args:
+        axis: The axis to join along (not the batch axis).
+    """
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        if not is_int(axis, -32, 32) or axis == 0:
+            raise ValueError(
+                f"{self._owner}: `axis` must be a non-zero integer (0 is the batch axis). "
+                f"Received: axis={axis!r}"
+            )
+        self.axis = int(axis)
+
+    def _engine_axis(self) -> int:
+        return self.axis - 1 if self.axis > 0 else self.axis
+
+    def add_to(self, engine):
+        engine.add_concatenate(self._engine_axis())
+
+    def _takes_several_inputs(self) -> bool:
+        return True
+
+    def compute_output_shape(self, input_shape):
+        shapes = [tuple(s) for s in input_shape]
+        if len(shapes) < 2:
+            raise ValueError(
+                f"Layer {self.name!r} (Concatenate) takes at least 2 inputs, received "
+                f"{len(shapes)}: {shapes}"
+            )
+        rank = len(shapes[0])
+        axis = self.axis if self.axis > 0 else self.axis + rank
+        if not 1 <= axis < rank or any(len(s) != rank for s in shapes):
+            raise ValueError(
+                f"Layer {self.name!r} (Concatenate): axis={self.axis} does not fit inputs of "
+                f"shapes {shapes}"
+            )
+        for s in shapes:
+            if any(a != b for d, (a, b) in enumerate(zip(s, shapes[0])) if d not in (0, axis)):
+                raise ValueError(
+                    f"Layer {self.name!r} (Concatenate) needs inputs of one shape except along "
+                    f"the concatenation axis {self.axis}; received shapes {shapes}"
+                )
+        out = list(shapes[0])
+        out[axis] = sum(s[axis] for s in shapes)
+        return tuple(out)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
+
+
+def add(inputs, **kwargs):
+    """Add()(inputs)."""
+    return Add(**kwargs)(inputs)
+
+
+def subtract(inputs, **kwargs):
+    """Subtract()(inputs)."""
+    return Subtract(**kwargs)(inputs)
+
+
+def multiply(inputs, **kwargs):
+    """Multiply()(inputs)."""
+    return Multiply(**kwargs)(inputs)
+
+
+def average(inputs, **kwargs):
+    """Average()(inputs)."""
+    return Average(**kwargs)(inputs)
+
+
+def maximum(inputs, **kwargs):
+    """Maximum()(inputs)."""
+    return Maximum(**kwargs)(inputs)
+
+
+def minimum(inputs, **kwargs):
+    """Minimum()(inputs)."""
+    return Minimum(**kwargs)(inputs)
+
+
+def concatenate(inputs, axis=-1, **kwargs):
+    """Concatenate(axis)(inputs)."""
+    return Concatenate(axis=axis, **kwargs)(inputs)

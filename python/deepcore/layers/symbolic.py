@@ -1,0 +1,57 @@
+"""Symbolic tensors (Keras' KerasTensor): what `deepcore.Input` returns and what a layer
+called on them returns. They hold a shape and the layer call that makes them; no values.
+`deepcore.Model(inputs, outputs)` reads the graph of calls they record."""
+
+from __future__ import annotations
+
+import itertools
+
+__all__ = ["SymbolicTensor", "is_symbolic"]
+
+_ids = itertools.count()
+
+
+class SymbolicTensor:
+    """The output of a layer in a graph being built: `shape` (None for the batch axis, then a
+    sample's shape), the `layer` whose call made it, and that call's `inputs` (symbolic
+    tensors). Ids grow with each call, so sorting by id puts every call after its inputs."""
+
+    dtype = "float32"
+
+    def __init__(self, shape: tuple, layer, inputs=(), batch_size=None):
+        self.shape = (batch_size, *shape)
+        self._layer = layer
+        self._inputs = tuple(inputs)
+        self._id = next(_ids)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def name(self) -> str:
+        return self._layer.name
+
+    def __repr__(self) -> str:
+        return f"<SymbolicTensor shape={self.shape}, dtype=float32, made by {self._layer.name!r}>"
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError(
+            f"{self!r} has no values: it stands for the output of a layer in a model being "
+            "defined. Call layers on it and pass it to deepcore.Model(inputs, outputs); give "
+            "NumPy arrays to the model's fit or predict."
+        )
+
+    def __bool__(self):
+        raise TypeError(
+            f"{self!r} has no value to branch on: a functional model's graph cannot depend "
+            "on the values flowing through it."
+        )
+
+
+def is_symbolic(x) -> bool:
+    """Whether x is a symbolic tensor or a non-empty list/tuple of them."""
+    if isinstance(x, SymbolicTensor):
+        return True
+    many = isinstance(x, (list, tuple)) and bool(x)
+    return many and all(isinstance(t, SymbolicTensor) for t in x)

@@ -1,0 +1,256 @@
+"""Functional models (`deepcore.Model(inputs, outputs)`) and the merge layers: forward and
+gradients against float64 NumPy and finite differences (a value read by several layers gets
+the sum of their gradients), step for step against Keras where it is installed, saving and
+cloning, and the errors of graphs deepcore cannot build."""
+
+import numpy as np
+import pytest
+from keras_reference import import_keras
+from test_recurrent import fd_gradients
+
+import deepcore as dc
+from deepcore import layers as L
+
+MERGES = {
+    "add": (L.Add, lambda xs: sum(xs)),
+    "subtract": (L.Subtract, lambda xs: xs[0] - xs[1]),
+    "multiply": (L.Multiply, lambda xs: np.prod(xs, axis=0)),
+    "average": (L.Average, lambda xs: sum(xs) / len(xs)),
+    "maximum": (L.Maximum, lambda xs: np.max(xs, axis=0)),
+    "minimum": (L.Minimum, lambda xs: np.min(xs, axis=0)),
+}
+
+
+def branches(merge, n, rng, width=4, features=3):
+    """x -> n Dense(width) branches (tanh) -> merge -> Dense(2), and its NumPy float64 form
+    over a weight list."""
+    x = dc.Input(shape=(features,))
+    heads = [L.Dense(width, activation="tanh")(x) for _ in range(n)]
+    layer, np_merge = MERGES[merge]
+    out = L.Dense(2)(layer()(heads))
+    model = dc.Model(x, out)
+    w = [rng.normal(0, 0.7, a.shape).astype(np.float32) for a in model.get_weights()]
+    model.set_weights(w)
+
+    def np_forward(params, xs):
+        hs = [np.tanh(xs @ params[2 * i] + params[2 * i + 1]) for i in range(n)]
+        return np_merge(np.stack(hs)) @ params[2 * n] + params[2 * n + 1]
+
+    return model, w, np_forward
+
+
+@pytest.mark.parametrize("merge", list(MERGES))
+def test_merge_layers_forward_and_gradients(merge, rng):
+    n = 2 if merge == "subtract" else 3
+    model, w, np_forward = branches(merge, n, rng)
+    model.compile("sgd", "mse")
+    xs = rng.normal(size=(5, 3)).astype(np.float32)
+    ys = rng.normal(size=(5, 2)).astype(np.float32)
+    params = [a.astype(np.float64) for a in w]
+    np.testing.assert_allclose(
+        model.predict(xs, verbose=0), np_forward(params, xs), rtol=1e-5, atol=1e-6
+    )
+
+    def np_loss():
+        return np.mean((np_forward(params, xs) - ys) ** 2)
+
+    loss, grads = model.gradients(xs, ys)
+    np.testing.assert_allclose(loss, np_loss(), rtol=1e-5)
+    for got, want in zip(grads, fd_gradients(np_loss, params), strict=True):
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-6)
+
+
+def residual(lib=dc, width=16):
+    x = lib.Input(shape=(width,))
+    h = lib.layers.Dense(width, activation="relu")(x)
+    h = lib.layers.Dense(width)(h)
+    y = lib.layers.Add()([x, h])
+    return lib.Model(x, lib.layers.Dense(3, activation="softmax")(y))
+
+
+def test_residual_gradients_sum_over_the_readers(rng):
+    # the input value x is read by the first Dense and by Add; a hidden value by two layers
+    x = dc.Input(shape=(4,))
+    a = L.Dense(4, activation="tanh")(x)
+    b = L.Dense(4, activation="sigmoid")(a)
+    c = L.Concatenate()([a, L.Multiply()([a, b]), x])
+    model = dc.Model(x, L.Dense(2)(c))
+    w = [rng.normal(0, 0.7, v.shape).astype(np.float32) for v in model.get_weights()]
+    model.set_weights(w)
+    model.compile("sgd", "mse")
+    xs, ys = rng.normal(size=(6, 4)).astype(np.float32), rng.normal(size=(6, 2)).astype(np.float32)
+    p = [v.astype(np.float64) for v in w]
+
+    def np_loss():
+        ha = np.tanh(xs @ p[0] + p[1])
+        hb = 1 / (1 + np.exp(-(ha @ p[2] + p[3])))
+        out = np.concatenate([ha, ha * hb, xs], axis=1) @ p[4] + p[5]
+        return np.mean((out - ys) ** 2)
+
+    loss, grads = model.gradients(xs, ys)
+    np.testing.assert_allclose(loss, np_loss(), rtol=1e-5)
+    for got, want in zip(grads, fd_gradients(np_loss, p), strict=True):
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-6)
+
+
+@pytest.mark.parametrize("axis", [1, 2, -1, -2])
+def test_concatenate_along_any_axis(axis, rng):
+    x = dc.Input(shape=(3, 4))
+    a = L.Dense(4)(x)
+    b = L.Dense(4, activation="tanh")(x)
+    model = dc.Model(x, L.Concatenate(axis=axis)([a, b, x]))
+    xs = rng.normal(size=(2, 3, 4)).astype(np.float32)
+    w = model.get_weights()
+    want = np.concatenate([xs @ w[0] + w[1], np.tanh(xs @ w[2] + w[3]), xs], axis=axis)
+    assert model.output_shape == want.shape[:0] + (None, *want.shape[1:])
+    np.testing.assert_allclose(model.predict(xs, verbose=0), want, rtol=1e-5, atol=1e-6)
+
+
+def test_a_line_graph_equals_the_sequential_model(rng):
+    x = dc.Input(shape=(5,))
+    y = L.Dense(3, activation="softmax")(L.Dense(8, activation="relu")(x))
+    functional = dc.Model(inputs=x, outputs=y)
+    seq = dc.Sequential(
+        [dc.Input(shape=(5,)), L.Dense(8, activation="relu"), L.Dense(3, "softmax")]
+    )
+    seq.set_weights(functional.get_weights())
+    xs, ys = rng.normal(size=(40, 5)).astype(np.float32), rng.integers(0, 3, 40)
+    for m in (functional, seq):
+        m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    a = functional.fit(xs, ys, epochs=2, batch_size=8, shuffle=False, verbose=0).history
+    b = seq.fit(xs, ys, epochs=2, batch_size=8, shuffle=False, verbose=0).history
+    assert a == b
+    for u, v in zip(functional.get_weights(), seq.get_weights()):
+        np.testing.assert_array_equal(u, v)
+
+
+def test_save_load_clone_and_config(rng, tmp_path):
+    model = residual()
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    xs, ys = rng.normal(size=(32, 16)).astype(np.float32), rng.integers(0, 3, 32)
+    model.fit(xs, ys, epochs=1, verbose=0)
+    model.save(tmp_path / "residual.keras")
+    loaded = dc.models.load_model(tmp_path / "residual.keras")
+    assert type(loaded).__name__ == "Functional" and loaded._wiring == model._wiring
+    np.testing.assert_array_equal(loaded.predict(xs, verbose=0), model.predict(xs, verbose=0))
+    a = model.fit(xs, ys, epochs=1, shuffle=False, verbose=0).history
+    b = loaded.fit(xs, ys, epochs=1, shuffle=False, verbose=0).history
+    assert a == b
+    clone = dc.models.clone_model(model)
+    assert clone._wiring == model._wiring and clone.count_params() == model.count_params()
+    again = type(model).from_config(model.get_config())
+    assert [type(la) for la in again.layers] == [type(la) for la in model.layers]
+    model.save_weights(tmp_path / "w.weights.h5")
+    clone.load_weights(tmp_path / "w.weights.h5")
+    np.testing.assert_array_equal(clone.predict(xs, verbose=0), model.predict(xs, verbose=0))
+    x = dc.Input(shape=(16,))
+    h1 = L.Dense(16)(x)
+    other = dc.Model(x, L.Dense(3)(L.Add()([h1, L.Dense(16)(h1)])))  # the same weights
+    with pytest.raises(ValueError, match=r"connected as \[\[-1\], \[0\], \[-1, 1\]"):
+        other.load_weights(tmp_path / "w.weights.h5")
+
+
+def test_summary_shows_the_connections():
+    lines = []
+    residual().summary(print_fn=lines.append)
+    text = "\n".join(lines)
+    assert "Connected to" in text
+    assert "input, dense_" in text or "input," in text
+
+
+def test_frozen_layers_in_a_functional_model(rng):
+    model = residual()
+    first = model.layers[0]
+    first.trainable = False
+    model.compile("adam", "sparse_categorical_crossentropy")
+    kernel = first.get_weights()[0].copy()
+    xs, ys = rng.normal(size=(32, 16)).astype(np.float32), rng.integers(0, 3, 32)
+    model.fit(xs, ys, epochs=1, verbose=0)
+    np.testing.assert_array_equal(first.get_weights()[0], kernel)
+
+
+# --------------------------------------------------------------------- errors
+def test_graphs_deepcore_cannot_build_are_refused():
+    x, other = dc.Input(shape=(4,)), dc.Input(shape=(4,))
+    with pytest.raises(ValueError, match="graph disconnected.*input_layer"):
+        dc.Model(x, L.Add()([L.Dense(4)(x), other]))
+    with pytest.raises(ValueError, match="one input and one output"):
+        dc.Model([x, other], L.Add()([x, other]))
+    shared = L.Dense(4)
+    shared(x)
+    with pytest.raises(ValueError, match="called a second time"):
+        shared(x)
+    with pytest.raises(
+        ValueError, match=r"one shape; received shapes \[\(None, 4\), \(None, 3\)\]"
+    ):
+        L.Add(name="sum")([x, L.Dense(3)(x)])
+    with pytest.raises(ValueError, match="takes exactly 2 inputs"):
+        L.Subtract()([x, x, x])
+    with pytest.raises(ValueError, match="one shape except along"):
+        L.Concatenate(axis=1)([dc.Input(shape=(2, 3)), dc.Input(shape=(2, 4))])
+    with pytest.raises(ValueError, match="takes a list of tensors"):
+        L.Add()(x)
+    with pytest.raises(ValueError, match="the output is the input"):
+        dc.Model(x, x)
+    with pytest.raises(ValueError, match="`axis` must be a non-zero integer"):
+        L.Concatenate(axis=0)
+    with pytest.raises(TypeError, match="has no value to branch on"):
+        if x:
+            pass
+    with pytest.raises(TypeError, match="is the output of a layer call"):
+        dc.Sequential([L.Dense(3)(dc.Input(shape=(2,)))])
+
+
+# ---------------------------------------------------------------------- Keras
+def two_branch(lib):
+    x = lib.Input(shape=(6,))
+    a = lib.layers.Dense(8, activation="relu")(x)
+    b = lib.layers.Dense(8, activation="tanh")(x)
+    s = lib.layers.Add()([a, b])
+    m = lib.layers.Maximum()([a, lib.layers.Dense(8)(b)])
+    c = lib.layers.Concatenate()([s, m, x])
+    return lib.Model(x, lib.layers.Dense(3, activation="softmax")(c))
+
+
+@pytest.mark.parametrize("make", [residual, two_branch], ids=["residual", "branches"])
+def test_functional_models_train_as_keras(make, rng):
+    keras = import_keras()
+    km, dm = make(keras), make(dc)
+    dm.set_weights(km.get_weights())
+    n = km.input_shape[-1]
+    xs, ys = rng.normal(size=(48, n)).astype(np.float32), rng.integers(0, 3, 48)
+    for m, lib in ((km, keras), (dm, dc)):
+        m.compile(
+            lib.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
+    fit = dict(epochs=3, batch_size=8, shuffle=False, verbose=0)
+    kh, dh = km.fit(xs, ys, **fit).history, dm.fit(xs, ys, **fit).history
+    for key in ("loss", "accuracy"):
+        np.testing.assert_allclose(dh[key], kh[key], rtol=5e-4, err_msg=key)
+    for a, b in zip(dm.get_weights(), km.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=5e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "wiring, words",
+    [
+        ([[-1], [0], [-1, 1], [3]], "wiring of layer 3"),  # reads itself
+        ([[-1], [0], [-1, 1]], "list of 4 lists"),
+        ([[-1], [-1, 0], [-1, 1], [2]], "takes one input"),  # Dense given two inputs
+        ([[-1], [0], [1], [2]], "takes 2 to 16 inputs"),  # Add given one
+        ([[-1], [0], [0, 1], [1]], "neither read"),  # Add's output unused
+        ([[-1], [0], [-1, 1], ["2"]], "wiring of layer 3"),
+    ],
+)
+def test_a_file_with_a_bad_wiring_is_refused(wiring, words, tmp_path):
+    from test_saving import _meta, _tamper
+
+    path = tmp_path / "residual.keras"
+    residual().save(path)
+
+    def rewire(model):
+        model["config"]["wiring"] = wiring
+
+    bad = _tamper(path, header=_meta("model", rewire))
+    with pytest.raises(ValueError, match=words):
+        dc.models.load_model(bad)
