@@ -729,7 +729,7 @@ def _no_slots_entry(header):
         ),
         (_text("model", '"Dense"', '"Bogus"'), None, "unknown layer class 'Bogus'"),
         (_text("model", '"Sequential"', '"Graph"'), None, "unknown model class"),
-        (_text("model", '"Sequential"', '"Functional"'), None, "wiring must be a list"),
+        (_text("model", '"Sequential"', '"Functional"'), None, "input_shapes must be a list"),
         (_text("model", '"input_shape":[4]', '"input_shape":[]'), None, "input_shape must be"),
         (_text("compile", '"loss":"categorical_crossentropy"', '"loss":"nope"'), None, "nope"),
         (lambda h: h["__metadata__"].pop("training") and None, None, "missing entry 'training'"),

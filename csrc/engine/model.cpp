@@ -189,10 +189,11 @@ void Model::set_inputs(int64_t layer, const std::vector<int64_t>& values) {
                             std::to_string(num_layers()));
   if (values.empty()) throw std::invalid_argument("set_inputs: a layer takes at least one value");
   for (int64_t v : values)
-    if (v < -1 || v >= layer)
+    if (v < -num_inputs() || v >= layer)
       throw std::invalid_argument("set_inputs: layer " + std::to_string(layer) +
-                                  " cannot read value " + std::to_string(v) +
-                                  " (the input is -1, and a layer reads layers before it)");
+                                  " cannot read value " + std::to_string(v) + " (the " +
+                                  std::to_string(num_inputs()) +
+                                  " inputs are -1, -2, ..., and a layer reads layers before it)");
   if (values.size() > 1 && !layers_[size_t(layer)]->multi_input())
     throw std::invalid_argument(std::string(layers_[size_t(layer)]->name()) +
                                 " takes one input, received " + std::to_string(values.size()));
@@ -200,8 +201,18 @@ void Model::set_inputs(int64_t layer, const std::vector<int64_t>& values) {
   inputs_[size_t(layer)] = values;
 }
 
+void Model::set_input_shapes(const std::vector<Shape>& shapes) {
+  check_not_built(built_);
+  if (shapes.empty()) throw std::invalid_argument("set_input_shapes: a model has an input");
+  for (const auto& in : inputs_)
+    if (!in.empty())
+      throw std::invalid_argument("set_input_shapes comes before set_inputs");
+  input_shapes_ = shapes;
+}
+
 const Shape& Model::value_shape(int64_t v) const {
-  return v < 0 ? input_shape_ : layers_[size_t(v)]->out_shape;
+  if (v >= 0) return layers_[size_t(v)]->out_shape;
+  return input_shapes_.size() > 1 ? input_shapes_[size_t(-1 - v)] : input_shape_;
 }
 
 void Model::add_global_pooling1d(bool max, bool keepdims) {
@@ -299,11 +310,22 @@ std::vector<Param> Model::plan_layers(const Shape& input_shape) {
                                   ": its output is neither read by a layer nor the model's");
   std::vector<Param> params;
   int64_t total = 0, state_total = 0, per_sample = checked_size(input_shape, "input shape");
+  if (input_shapes_.size() > 1) {
+    int64_t sum = 0;
+    for (const Shape& s : input_shapes_) sum += checked_size(s, "input shape");
+    if (input_shape != Shape{sum})
+      throw std::invalid_argument("a model of " + std::to_string(input_shapes_.size()) +
+                                  " inputs is built for their total size " +
+                                  std::to_string(sum) + ", received " + shape_str(input_shape));
+  }
+  auto in_shape = [&](int64_t v) -> const Shape& {
+    return input_shapes_.size() > 1 ? input_shapes_[size_t(-1 - v)] : input_shape;
+  };
   for (size_t i = 0; i < L; ++i) {
     try {
       Layer& layer = *layers_[i];
       std::vector<Shape> ins;
-      for (int64_t v : inputs_[i]) ins.push_back(v < 0 ? input_shape : layers_[size_t(v)]->out_shape);
+      for (int64_t v : inputs_[i]) ins.push_back(v < 0 ? in_shape(v) : layers_[size_t(v)]->out_shape);
       if (layer.multi_input())
         layer.build_inputs(ins);
       else
@@ -527,6 +549,8 @@ void Model::reserve(int64_t rows) {
     layers_[i]->reserve(be_, rows);
   }
   xbuf_.reserve(be_, rows * shape_size(input_shape_));
+  ins_.resize(input_shapes_.size() > 1 ? input_shapes_.size() : 0);
+  for (size_t j = 0; j < ins_.size(); ++j) ins_[j].reserve(be_, rows * shape_size(input_shapes_[j]));
   dout_.reserve(be_, acts_.back().size());
   wbuf_.reserve(be_, rows);
   if (out_mask_) maskw_.reserve(be_, 2 * rows * loss_rows_per_sample());
@@ -536,6 +560,12 @@ void Model::reserve(int64_t rows) {
 // ------------------------------------------------------------------- passes
 const float* Model::forward(const float* x, int64_t rows, bool training,
                             const uint64_t* seeds) {
+  // Several inputs: each one's columns of the batch's rows, contiguous.
+  for (size_t j = 0, at = 0; j < ins_.size(); ++j) {
+    const int64_t size = shape_size(input_shapes_[j]), total = shape_size(input_shape_);
+    be_.mask_rows(x + at, total, nullptr, 0, rows, size, ins_[j].data(), size);
+    at += size_t(size);
+  }
   std::vector<const float*> xs;
   for (size_t i = 0; i < layers_.size(); ++i) {
     if (!training) poll_interrupt();  // a training step is never left half-done

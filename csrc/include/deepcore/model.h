@@ -2,6 +2,7 @@
 // loss, backward, regularisation, clipping, optimizer update, metrics) runs in C++.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -126,6 +127,10 @@ class Model {
   // each layer takes the one before it (layer 0 the input): a Sequential model. The last
   // layer's output is the model's; every other layer's output must be read by some layer.
   void set_inputs(int64_t layer, const std::vector<int64_t>& values);
+  // A model of several inputs (before set_inputs and build): input j is value -1 - j, of
+  // shape shapes[j]; a sample's data holds them one after the other, flattened, and build
+  // takes the shape {their total size}.
+  void set_input_shapes(const std::vector<Shape>& shapes);
   // The layers' shapes and the parameters for `input_shape` (without the batch axis),
   // every size checked against kMaxElements; allocates nothing.
   std::vector<Param> plan(const Shape& input_shape);
@@ -267,7 +272,13 @@ class Model {
   std::vector<std::vector<std::pair<int64_t, size_t>>> readers_;
   std::vector<DeviceArray<float>> acts_, gsum_;
   std::vector<std::vector<DeviceArray<float>>> dxs_;
-  const float* value(int64_t v, const float* x) const { return v < 0 ? x : acts_[size_t(v)].data(); }
+  std::vector<Shape> input_shapes_;      // several inputs: each one's shape
+  std::vector<DeviceArray<float>> ins_;  // several inputs: each one's values, contiguous
+  int64_t num_inputs() const { return std::max<int64_t>(1, int64_t(input_shapes_.size())); }
+  const float* value(int64_t v, const float* x) const {
+    if (v >= 0) return acts_[size_t(v)].data();
+    return input_shapes_.size() > 1 ? ins_[size_t(-1 - v)].data() : x;
+  }
   const Shape& value_shape(int64_t v) const;
   // The gradient of value v (a layer's output) once its readers' backward passes ran.
   const float* value_grad(int64_t v, int64_t rows);

@@ -3,11 +3,16 @@ symbolic tensors recorded (Keras' functional API). The engine runs the graph: ea
 reads the values it was called on, and a value read by several layers gets the sum of their
 gradients.
 
-What is not there yet: several inputs or outputs, a layer called twice (shared weights), a
-model called as a layer, sequence masks across a graph that is not a line."""
+What is not there yet: several outputs, a layer called twice (shared weights), a model
+called as a layer, sequence masks across a graph that is not a line."""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
+from .. import utils
 from ..layers.core import InputLayer
 from ..layers.symbolic import SymbolicTensor
 from .model import Model
@@ -15,18 +20,12 @@ from .model import Model
 __all__ = ["Functional"]
 
 
-def _one(tensors, what: str, model_name: str) -> SymbolicTensor:
-    """The one symbolic tensor of `inputs` or `outputs` (a tensor, or a list, tuple or dict
-    of one)."""
+def _tensors(tensors, what: str, model_name: str) -> list:
+    """The symbolic tensors of `inputs` or `outputs`: a tensor, or a list, tuple or dict of
+    them (a dict's in its order)."""
     items = list(tensors.values()) if isinstance(tensors, dict) else tensors
-    if isinstance(items, (list, tuple)):
-        if len(items) != 1:
-            raise ValueError(
-                f"Model {model_name!r}: deepcore's functional models take one input and one "
-                f"output for now; received {len(items)} {what}."
-            )
-        items = items[0]
-    if not isinstance(items, SymbolicTensor):
+    items = list(items) if isinstance(items, (list, tuple)) else [items]
+    if not items or not all(isinstance(t, SymbolicTensor) for t in items):
         raise ValueError(
             f"Model {model_name!r}: `{what}` must be symbolic tensors (deepcore.Input, and "
             f"what layers called on it return). Received: {what}={tensors!r}"
@@ -35,11 +34,13 @@ def _one(tensors, what: str, model_name: str) -> SymbolicTensor:
 
 
 class Functional(Model):
-    """A model over a graph of layer calls: `Model(inputs=x, outputs=y)` with `x` a
-    `deepcore.Input` and `y` what layers called on it (and on each other's outputs) return.
+    """A model over a graph of layer calls: `Model(inputs=x, outputs=y)` with `x` one or
+    several `deepcore.Input` and `y` what layers called on them (and on each other's outputs)
+    return. Several inputs take their data as a list in the same order, or as a dict by the
+    inputs' names.
 
     Args:
-        inputs: The input (a symbolic tensor from `deepcore.Input`, or a list of one).
+        inputs: The inputs: a symbolic tensor from `deepcore.Input`, or a list or dict of them.
         outputs: The output (a symbolic tensor, or a list of one).
         name: Model name.
     """
@@ -51,26 +52,37 @@ class Functional(Model):
                 f"Model {self.name!r}: a functional model needs `inputs` and `outputs`; "
                 "subclassed models (a `call` method) are not supported yet."
             )
-        x = _one(inputs, "inputs", self.name)
-        y = _one(outputs, "outputs", self.name)
-        if not isinstance(x._layer, InputLayer):
+        xs = _tensors(inputs, "inputs", self.name)
+        ys = _tensors(outputs, "outputs", self.name)
+        if len(ys) != 1:
             raise ValueError(
-                f"Model {self.name!r}: the input must come from deepcore.Input, received {x!r}"
+                f"Model {self.name!r}: deepcore's functional models have one output for now; "
+                f"received {len(ys)} outputs."
             )
-        calls = self._calls_between(x, y)
-        self._input_tensor, self._output_tensor = x, y
+        for x in xs:
+            if not isinstance(x._layer, InputLayer):
+                raise ValueError(
+                    f"Model {self.name!r}: the inputs must come from deepcore.Input, received {x!r}"
+                )
+        if len({id(x) for x in xs}) != len(xs):
+            raise ValueError(f"Model {self.name!r}: an input is given twice: {xs}")
+        calls = self._calls_between(xs, ys[0])
+        self._input_tensors, self._output_tensor = xs, ys[0]
         index = {id(t): i for i, t in enumerate(calls)}
-        index[id(x)] = -1
+        index.update({id(x): -1 - j for j, x in enumerate(xs)})
         wiring = [[index[id(s)] for s in t._inputs] for t in calls]
-        self._set_graph([t._layer for t in calls], x._layer.shape, wiring)
+        self._set_graph(
+            [t._layer for t in calls], [x._layer.shape for x in xs], wiring, [x.name for x in xs]
+        )
 
-    def _calls_between(self, x, y) -> list:
-        """The layer calls that lead from x to y in Keras' order of a functional model's
-        layers (so that weight lists match Keras'): by depth from the output, deepest first,
-        ties in the order a depth-first walk from the output meets them. A ValueError names
-        a call that needs an input other than x."""
-        if y is x:
-            raise ValueError(f"Model {self.name!r}: the output is the input; add a layer.")
+    def _calls_between(self, xs, y) -> list:
+        """The layer calls that lead from the inputs xs to y in Keras' order of a functional
+        model's layers (so that weight lists match Keras'): by depth from the output, deepest
+        first, ties in the order a depth-first walk from the output meets them. A ValueError
+        names a call that needs an input not in xs."""
+        if any(y is x for x in xs):
+            raise ValueError(f"Model {self.name!r}: the output is an input; add a layer.")
+        inputs = {id(x) for x in xs}
         first_seen, post, done = {}, [], set()
         stack = [(y, False)]
         while stack:  # depth-first from the output: first-visit order and post-order
@@ -81,54 +93,114 @@ class Functional(Model):
                 continue
             if id(t) in done:
                 continue
-            if t is not x and isinstance(t._layer, InputLayer):
+            if id(t) not in inputs and isinstance(t._layer, InputLayer):
                 raise ValueError(
                     f"Model {self.name!r}: graph disconnected: the output needs input "
-                    f"{t._layer.name!r} (shape {t.shape}), which is not the model's input "
-                    f"{x._layer.name!r}."
+                    f"{t._layer.name!r} (shape {t.shape}), which is not among the model's "
+                    f"inputs {[x.name for x in xs]}."
                 )
             first_seen.setdefault(id(t), len(first_seen))
             stack.append((t, True))
-            if t is not x:
+            if id(t) not in inputs:
                 stack.extend((s, False) for s in reversed(t._inputs))
         depth = {}
         for t in reversed(post):
             d = depth.setdefault(id(t), 0)
             for s in t._inputs:
                 depth[id(s)] = max(depth.get(id(s), 0), d + 1)
-        calls = [t for t in post if t is not x]
+        calls = [t for t in post if id(t) not in inputs]
         return sorted(calls, key=lambda t: (-depth[id(t)], first_seen[id(t)]))
 
-    def _set_graph(self, layers, input_shape, wiring) -> None:
-        """The layers in order, the input shape and what each layer reads (-1: the input,
-        j: layer j's output); builds the model."""
+    def _set_graph(self, layers, input_shapes, wiring, input_names=None) -> None:
+        """The layers in order, each input's shape, what each layer reads (-1 - j: input j,
+        i: layer i's output); builds the model."""
         masks = [la.name for la in layers if la._mask_role() == "make"]
-        line = all(w == [i - 1] for i, w in enumerate(wiring))
+        line = len(input_shapes) == 1 and all(w == [i - 1] for i, w in enumerate(wiring))
         if masks and not line:
             raise ValueError(
                 f"Model {self.name!r}: layers {masks} make sequence masks, and deepcore "
                 "follows masks along a line of layers only; use a Sequential model, or no mask."
             )
-        self._layers, self._input_shape, self._wiring = list(layers), tuple(input_shape), wiring
+        self._layers, self._wiring = list(layers), wiring
+        self._input_shapes = [tuple(s) for s in input_shapes]
+        self._input_names = list(input_names or [f"input_{j}" for j in range(len(input_shapes))])
+        total = sum(math.prod(s) for s in self._input_shapes)
+        self._input_shape = self._input_shapes[0] if len(input_shapes) == 1 else (total,)
         self.build()
 
     @classmethod
-    def _from_parts(cls, layers, input_shape, wiring, name=None, trainable=True):
+    def _from_parts(cls, layers, input_shapes, wiring, name=None, trainable=True, names=None):
         """A functional model of these layers (not called on symbolic tensors) and wiring."""
         model = Model.__new__(cls)
         Model.__init__(model, name=name or "functional", trainable=trainable)
-        model._input_tensor = model._output_tensor = None
-        model._set_graph(layers, input_shape, [list(w) for w in wiring])
+        model._input_tensors, model._output_tensor = [], None
+        model._set_graph(layers, input_shapes, [list(w) for w in wiring], names)
         return model
 
     def _wire(self, engine) -> None:
+        if len(self._input_shapes) > 1:
+            engine.set_input_shapes([list(s) for s in self._input_shapes])
         for i, values in enumerate(self._wiring):
             if values != [i - 1]:
                 engine.set_inputs(i, values)
 
+    def _preparer(self, j: int):
+        """The prepare_inputs of a layer reading input j (an Embedding's), if any."""
+        for layer, values in zip(self._layers, self._wiring):
+            if -1 - j in values and getattr(layer, "prepare_inputs", None) is not None:
+                return layer.prepare_inputs
+        return None
+
+    def _inputs(self, x, name="x"):
+        """Several inputs: their arrays (a list in the inputs' order, or a dict by name),
+        each checked against its input's shape, flattened side by side in one float32
+        array, the engine's layout."""
+        n = len(self._input_shapes)
+        if n == 1:
+            if isinstance(x, dict) and len(x) == 1:
+                x = next(iter(x.values()))
+            elif isinstance(x, (list, tuple)) and len(x) == 1:
+                x = x[0]
+            return super()._inputs(x, name)
+        if isinstance(x, dict):
+            missing = [k for k in self._input_names if k not in x]
+            if missing or len(x) != n:
+                raise ValueError(
+                    f"Model {self.name!r} takes its inputs {self._input_names} by name; "
+                    f"received the keys {list(x)}."
+                )
+            x = [x[k] for k in self._input_names]
+        if not isinstance(x, (list, tuple)) or len(x) != n:
+            raise ValueError(
+                f"Model {self.name!r} has {n} inputs {self._input_names}: pass `{name}` as a "
+                f"list of {n} arrays or a dict by name. Received: {type(x).__name__}"
+            )
+        arrays = []
+        for j, (a, shape) in enumerate(zip(x, self._input_shapes)):
+            prepare = self._preparer(j)
+            a = utils.as_float_array(prepare(a, name) if prepare else a, name)
+            if a.shape[1:] != shape:
+                raise ValueError(
+                    f"Input {self._input_names[j]!r} of model {self.name!r} is incompatible: "
+                    f"expected shape {(None, *shape)}, received {a.shape}."
+                )
+            arrays.append(a.reshape(len(a), -1))
+        if len({len(a) for a in arrays}) != 1:
+            raise ValueError(
+                f"Model {self.name!r}: the inputs have different numbers of samples: "
+                f"{[len(a) for a in arrays]}"
+            )
+        flat = np.ascontiguousarray(np.concatenate(arrays, axis=1), dtype=np.float32)
+        return flat, self._require_engine("fit")
+
+    @property
+    def input_shape(self):
+        shapes = [(None, *s) for s in self._input_shapes]
+        return shapes[0] if len(shapes) == 1 else shapes
+
     @property
     def inputs(self) -> list:
-        return [] if self._input_tensor is None else [self._input_tensor]
+        return list(self._input_tensors)
 
     @property
     def outputs(self) -> list:
@@ -138,5 +210,6 @@ class Functional(Model):
         """What each layer reads, for summary's "Connected to" column."""
         names = [la.name for la in self._layers]
         return [
-            ", ".join("input" if v < 0 else names[v] for v in values) for values in self._wiring
+            ", ".join(self._input_names[-1 - v] if v < 0 else names[v] for v in values)
+            for values in self._wiring
         ]

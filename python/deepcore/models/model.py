@@ -333,10 +333,13 @@ class Model:
             )
 
     # -------------------------------------------------------------------- data
+    def _preparer(self, j: int):
+        """The layer reading input j may take inputs of its own kind (an Embedding's integer
+        indices): its prepare_inputs checks and converts them to the engine's float32."""
+        return getattr(self._layers[0], "prepare_inputs", None) if self._layers else None
+
     def _inputs(self, x, name="x"):
-        # A first layer may take inputs of its own kind (an Embedding's integer indices):
-        # it checks and converts them to the engine's float32.
-        prepare = getattr(self._layers[0], "prepare_inputs", None) if self._layers else None
+        prepare = self._preparer(0)
         if prepare is not None:
             x = prepare(x, name)
         engine = self._engine

@@ -118,6 +118,8 @@ def model_config(model) -> dict:
     wiring = getattr(model, "_wiring", None)
     if wiring is not None:
         config["wiring"] = [list(w) for w in wiring]
+        config["input_shapes"] = [list(s) for s in model._input_shapes]
+        config["input_names"] = list(model._input_names)
     return {"class_name": "Functional" if wiring is not None else "Sequential", "config": config}
 
 
@@ -210,6 +212,7 @@ def load_weights(model, path) -> None:
             for i, (layer, s) in enumerate(zip(model.layers, saved))
         ]
         wiring = getattr(model, "_wiring", None)
+        shapes = getattr(model, "_input_shapes", None)
         if (wiring or None) != (checked.wiring or None) and not (
             _is_line(wiring) and _is_line(checked.wiring)
         ):
@@ -217,7 +220,15 @@ def load_weights(model, path) -> None:
                 f"the file's layers are connected as {_short(checked.wiring)}, the model's as "
                 f"{_short(wiring)}"
             )
-        planned = _plan(model.layers, input_shape, where, wiring)
+        if (
+            shapes is not None
+            and checked.input_shapes is not None
+            and shapes != checked.input_shapes
+        ):
+            raise ValueError(
+                f"the file's inputs have shapes {checked.input_shapes}, the model's {shapes}"
+            )
+        planned = _plan(model.layers, input_shape, where, wiring, shapes)
         _check_layer_tensors(model.layers, planned, tensors, where)
         if model._engine is None:
             before, model._input_shape = model._input_shape, input_shape
@@ -255,10 +266,11 @@ def model_from_config(config: dict):
     if config.get("wiring") is not None:
         return Functional._from_parts(
             layers,
-            config["input_shape"],
+            config["input_shapes"],
             config["wiring"],
             name=config.get("name"),
             trainable=config.get("trainable", True),
+            names=config.get("input_names"),
         )
     shape = config.get("input_shape")
     return Sequential(
@@ -274,6 +286,7 @@ class _Checked:
     def __init__(self, tensors, meta):
         self.tensors, self.meta = tensors, meta
         self.architecture = self.config = self.layers = self.input_shape = self.wiring = None
+        self.input_shapes = None
         self.compile = self.training = None  # (optimizer, loss, metrics); the dict
 
 
@@ -316,12 +329,13 @@ def _check_file(tensors: dict, meta: dict) -> _Checked:
     layers = _layers_from_config(config)
     if not layers:
         raise ValueError("the model has no layers")
-    wiring = _checked_wiring(arch, len(layers))
+    shapes = _checked_input_shapes(arch, shape)
+    wiring = _checked_wiring(arch, len(layers), len(shapes or [shape]))
     where = [_where(i, layer) for i, layer in enumerate(layers)]
-    planned = _plan(layers, shape, where, wiring)
+    planned = _plan(layers, shape, where, wiring, shapes)
     _check_layer_tensors(layers, planned, tensors, where)
     checked.architecture, checked.config, checked.layers = arch, config, layers
-    checked.input_shape, checked.wiring = tuple(shape), wiring
+    checked.input_shape, checked.wiring, checked.input_shapes = tuple(shape), wiring, shapes
 
     # What compile took, and the optimizer's state.
     optimizer = None
@@ -384,9 +398,42 @@ def _where(i: int, layer) -> str:
     return f"layer {layer.name!r} ({type(layer).__name__}, index {i})"
 
 
-def _checked_wiring(arch: dict, n: int):
+def _checked_input_shapes(arch: dict, shape: list):
+    """A functional model's input shapes (their sizes adding up to input_shape's), and
+    names; None for a Sequential model."""
+    if arch["class_name"] != "Functional":
+        return None
+    config = arch["config"]
+    shapes, names = config.get("input_shapes"), config.get("input_names")
+    if not (
+        isinstance(shapes, list)
+        and 1 <= len(shapes) <= 1024
+        and all(
+            isinstance(s, list)
+            and 1 <= len(s) <= MAX_DIMS
+            and all(type(d) is int and 1 <= d < MAX_DIM for d in s)
+            for s in shapes
+        )
+    ):
+        raise ValueError(
+            f"the model's input_shapes must be a list of shapes (lists of 1 to {MAX_DIMS} ints "
+            f"in [1, 2**31)), not {_short(shapes)}"
+        )
+    total = sum(math.prod(s) for s in shapes)
+    if (len(shapes) == 1 and shapes[0] != shape) or (len(shapes) > 1 and shape != [total]):
+        raise ValueError(f"the input_shapes {_short(shapes)} do not make input_shape {shape}")
+    if not (
+        isinstance(names, list)
+        and len(names) == len(shapes)
+        and all(isinstance(n, str) for n in names)
+    ):
+        raise ValueError(f"the model's input_names must be {len(shapes)} strings")
+    return [tuple(s) for s in shapes]
+
+
+def _checked_wiring(arch: dict, n: int, inputs: int):
     """A functional model's wiring: for each of the n layers a list of 1 to 16 values it
-    reads, each -1 (the input) or an earlier layer; None for a Sequential model."""
+    reads, each -1 - j (input j) or an earlier layer; None for a Sequential model."""
     if arch["class_name"] != "Functional":
         return None
     wiring = arch["config"].get("wiring")
@@ -396,22 +443,24 @@ def _checked_wiring(arch: dict, n: int):
         if not (
             isinstance(values, list)
             and 1 <= len(values) <= 16
-            and all(type(v) is int and -1 <= v < i for v in values)
+            and all(type(v) is int and -inputs <= v < i for v in values)
         ):
             raise ValueError(
-                f"the wiring of layer {i} must list 1 to 16 values, each -1 (the input) or an "
-                f"earlier layer, not {_short(values)}"
+                f"the wiring of layer {i} must list 1 to 16 values, each an input (-1 to "
+                f"-{inputs}) or an earlier layer, not {_short(values)}"
             )
     return wiring
 
 
-def _plan(layers: list, input_shape, where: list, wiring=None) -> list:
+def _plan(layers: list, input_shape, where: list, wiring=None, input_shapes=None) -> list:
     """Each layer's weights as (shape, trainable), in the engine's order, from the engine's
     plan: nothing is allocated. ValueError naming the layer for impossible shapes or wiring."""
     from ..models.model import engine_with, layer_named
 
     try:
         engine = engine_with(layers)
+        if input_shapes is not None and len(input_shapes) > 1:
+            engine.set_input_shapes([list(s) for s in input_shapes])
         for i, values in enumerate(wiring or ()):
             engine.set_inputs(i, values)
         params = engine.plan(list(input_shape))
@@ -526,7 +575,12 @@ def _restore(checked: _Checked):
     try:  # global random stream as it was, so loading has no effect on later draws
         if checked.wiring is not None:
             model = Functional._from_parts(
-                checked.layers, checked.input_shape, checked.wiring, name, trainable
+                checked.layers,
+                checked.input_shapes,
+                checked.wiring,
+                name,
+                trainable,
+                config.get("input_names"),
             )
         else:
             model = Sequential(name=name, trainable=trainable)
