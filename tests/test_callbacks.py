@@ -540,3 +540,25 @@ def test_history_plot_needs_epochs():
     pytest.importorskip("matplotlib")
     with pytest.raises(ValueError, match="nothing to plot"):
         dc.callbacks.History().plot()
+
+
+@pytest.mark.parametrize(
+    "make, want",
+    [
+        (lambda: dc.callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.5), [0.05, 0.025]),
+        (lambda: dc.callbacks.ReduceLROnPlateau(monitor="loss", patience=0), [0.1, 0.1]),
+    ],
+    ids=["scheduler", "plateau"],
+)
+def test_learning_rate_callbacks_log_the_rate_as_keras(make, want):
+    # Keras 3 adds "learning_rate" (its float32 variable's value) to the epoch's logs, and
+    # History, called after the user's callbacks, records it.
+    rng = np.random.default_rng(0)
+    x, y = rng.random((32, 3)).astype(np.float32), rng.random((32, 1)).astype(np.float32)
+    model = dc.Sequential([dc.Input(shape=(3,)), dc.layers.Dense(1)])
+    model.compile(dc.optimizers.SGD(0.1), "mse")
+    h = model.fit(x, y, epochs=2, verbose=0, callbacks=[make()]).history
+    assert h["learning_rate"] == [float(np.float32(v)) for v in want]
+    plain = dc.Sequential([dc.Input(shape=(3,)), dc.layers.Dense(1)])
+    plain.compile(dc.optimizers.SGD(0.1), "mse")
+    assert "learning_rate" not in plain.fit(x, y, epochs=1, verbose=0).history

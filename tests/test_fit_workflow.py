@@ -223,7 +223,7 @@ def test_weighted_validation_metrics_match_numpy_with_validation_data(rng):
     wv = rng.uniform(0.0, 3.0, 23)
     cw = {0: 1.0, 1: 2.5, 2: 0.25}
     m = classifier()
-    m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    m.compile("adam", "sparse_categorical_crossentropy", weighted_metrics=["accuracy"])
     h = m.fit(
         x,
         y,
@@ -254,7 +254,7 @@ def test_weighted_metrics_match_numpy_with_validation_split(rng):
     m.compile(
         dc.optimizers.SGD(learning_rate=0.1),
         "sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+        weighted_metrics=["accuracy"],
     )
     m.build((None, 4))
     p0 = m.predict(x[:40], verbose=0).astype(np.float64)

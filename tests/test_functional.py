@@ -181,9 +181,9 @@ def test_graphs_deepcore_cannot_build_are_refused():
     with pytest.raises(ValueError, match="an input is given twice"):
         dc.Model([x, x], L.Dense(2)(x))
     shared = L.Dense(4)
-    shared(x)
-    with pytest.raises(ValueError, match="called a second time"):
-        shared(x)
+    with pytest.raises(ValueError, match="'twice' is called twice in its graph"):
+        shared = L.Dense(4, name="twice")
+        dc.Model(x, shared(shared(x)))
     with pytest.raises(
         ValueError, match=r"one shape; received shapes \[\(None, 4\), \(None, 3\)\]"
     ):
@@ -362,3 +362,79 @@ def test_two_inputs_train_as_keras(rng):
         np.testing.assert_allclose(dh[key], kh[key], rtol=5e-4, err_msg=key)
     for a, b in zip(dm.get_weights(), km.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=5e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------ a model inside another
+def base_model(lib=dc, frozen=True):
+    base = lib.Sequential(
+        [
+            lib.Input(shape=(6,)),
+            lib.layers.Dense(8, activation="relu"),
+            lib.layers.BatchNormalization(),
+            lib.layers.Dense(5, activation="tanh"),
+        ]
+    )
+    base.trainable = not frozen
+    return base
+
+
+def fine_tuned(lib=dc, frozen=True):
+    base = base_model(lib, frozen)
+    x = lib.Input(shape=(6,))
+    y = lib.layers.Dense(3, activation="softmax")(base(x, training=False if frozen else None))
+    return lib.Model(x, y), base
+
+
+def test_a_model_inside_another_shares_its_layers(rng):
+    model, base = fine_tuned(frozen=False)
+    xs, ys = rng.normal(size=(40, 6)).astype(np.float32), rng.integers(0, 3, 40)
+    head = model.layers[-1]
+    k, b = head.get_weights()
+    e = np.exp(base.predict(xs, verbose=0) @ k + b)
+    np.testing.assert_allclose(model.predict(xs, verbose=0), e / e.sum(1, keepdims=True), rtol=1e-5)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(xs, ys, epochs=2, verbose=0)
+    # the inner model sees what the outer one trained, and its own training reaches the outer
+    for a, c in zip(base.get_weights(), model.get_weights()[:8]):
+        np.testing.assert_array_equal(a, c)
+    base.compile("sgd", "mse")
+    base.fit(xs, rng.normal(size=(40, 5)).astype(np.float32), epochs=1, verbose=0)
+    for a, c in zip(base.get_weights(), model.get_weights()[:8]):
+        np.testing.assert_array_equal(a, c)
+
+
+def test_a_functional_model_inside_another(rng):
+    inner = residual()
+    x = dc.Input(shape=(16,))
+    outer = dc.Model(x, L.Dense(2)(inner(x)))
+    assert len(outer.layers) == len(inner.layers) + 1
+    xs = rng.normal(size=(4, 16)).astype(np.float32)
+    k, b = outer.layers[-1].get_weights()
+    want = inner.predict(xs, verbose=0) @ k + b
+    np.testing.assert_allclose(outer.predict(xs, verbose=0), want, rtol=1e-5, atol=1e-6)
+
+
+def test_training_false_needs_frozen_layers():
+    base = dc.Sequential([dc.Input(shape=(4,)), L.Dense(4), L.Dropout(0.5)])
+    with pytest.raises(ValueError, match=r"training=False: its layers \['dropout"):
+        base(dc.Input(shape=(4,)), training=False)
+    with pytest.raises(ValueError, match=r"expects inputs of shape \(None, 4\)"):
+        base(dc.Input(shape=(5,)))
+
+
+@pytest.mark.parametrize("frozen", [True, False])
+def test_fine_tuning_trains_as_keras(frozen, rng):
+    keras = import_keras()
+    (km, _), (dm, _) = fine_tuned(keras, frozen), fine_tuned(dc, frozen)
+    dm.set_weights(km.get_weights())
+    xs, ys = rng.normal(size=(48, 6)).astype(np.float32), rng.integers(0, 3, 48)
+    for m, lib in ((km, keras), (dm, dc)):
+        loss = "sparse_categorical_crossentropy"
+        m.compile(lib.optimizers.Adam(0.01), loss, metrics=["accuracy"])
+    fit = dict(epochs=3, batch_size=8, shuffle=False, verbose=0)
+    kh, dh = km.fit(xs, ys, **fit).history, dm.fit(xs, ys, **fit).history
+    for key in ("loss", "accuracy"):
+        np.testing.assert_allclose(dh[key], kh[key], rtol=5e-4, err_msg=key)
+    for a, c in zip(dm.get_weights(), km.get_weights(), strict=True):
+        np.testing.assert_allclose(a, c, rtol=5e-4, atol=1e-5)
+    assert len(dm.trainable_weights) == len(km.trainable_weights)

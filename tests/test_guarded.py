@@ -24,10 +24,13 @@ def twin(model, x, y, metrics=()):
         guarded.set_trainable(i, not frozen)
     guarded.compile(model._loss.spec(), model.optimizer.spec(), [])
     out = tuple(cpu.output_shape(-1))
-    kinds = [
-        dc.metrics.resolve(m, y.ndim - 1, y.shape[-1] if y.ndim > 1 else 1, len(out), out[-1])
-        for m in model._metrics
-    ]
+    kinds = []
+    for m, weighted in zip(model._metrics, model._metric_weighted):
+        spec = dc.metrics.resolve(
+            m, y.ndim - 1, y.shape[-1] if y.ndim > 1 else 1, len(out), out[-1]
+        )
+        spec.weighted = weighted
+        kinds.append(spec)
     guarded.set_metrics(kinds)
     guarded.seed, guarded.draws = cpu.seed, cpu.draws
     return cpu, guarded
@@ -44,7 +47,9 @@ def mlp(rng):
             dc.layers.Dense(3, activation="softmax"),
         ]
     )
-    m.compile(dc.optimizers.Adam(1e-2, clipnorm=1.0), "categorical_crossentropy", ["accuracy"])
+    m.compile(
+        dc.optimizers.Adam(1e-2, clipnorm=1.0), "categorical_crossentropy", metrics=["accuracy"]
+    )
     x = rng.normal(size=(100, 6)).astype(np.float32)
     y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 100)]
     return m, x, y
@@ -65,7 +70,7 @@ def cnn(rng):
     m.compile(
         dc.optimizers.SGD(0.05, momentum=0.9, global_clipnorm=2.0),
         "binary_crossentropy",
-        ["accuracy"],
+        metrics=["accuracy"],
     )
     x = rng.normal(size=(60, 8, 8, 2)).astype(np.float32)
     y = rng.integers(0, 2, (60, 1)).astype(np.float32)
@@ -86,7 +91,7 @@ def text(rng):
             dc.layers.Dense(1, activation="sigmoid"),
         ]
     )
-    m.compile(dc.optimizers.Adam(1e-2), "binary_crossentropy", ["accuracy"])
+    m.compile(dc.optimizers.Adam(1e-2), "binary_crossentropy", weighted_metrics=["accuracy"])
     x = rng.integers(0, 50, (60, 9)).astype(np.float32)
     y = rng.integers(0, 2, (60, 1)).astype(np.float32)
     return m, x, y
@@ -105,7 +110,7 @@ def seq1d(rng):
             dc.layers.Dense(3, activation="softmax"),
         ]
     )
-    m.compile(dc.optimizers.Adam(1e-2), "categorical_crossentropy", ["accuracy"])
+    m.compile(dc.optimizers.Adam(1e-2), "categorical_crossentropy", metrics=["accuracy"])
     x = rng.normal(size=(60, 13, 3)).astype(np.float32)
     y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 60)]
     return m, x, y
@@ -121,7 +126,7 @@ def recurrent(rng):
             dc.layers.Dense(3, activation="softmax"),
         ]
     )
-    m.compile(dc.optimizers.Adam(1e-2), "categorical_crossentropy", ["accuracy"])
+    m.compile(dc.optimizers.Adam(1e-2), "categorical_crossentropy", metrics=["accuracy"])
     x = rng.normal(size=(60, 7, 3)).astype(np.float32)
     y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 60)]
     return m, x, y
@@ -136,7 +141,7 @@ def bidirectional(rng):
             dc.layers.Dense(3, activation="softmax"),
         ]
     )
-    m.compile(dc.optimizers.Adam(1e-2), "categorical_crossentropy", ["accuracy"])
+    m.compile(dc.optimizers.Adam(1e-2), "categorical_crossentropy", metrics=["accuracy"])
     x = rng.normal(size=(60, 6, 3)).astype(np.float32)
     y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 60)]
     return m, x, y
@@ -155,7 +160,7 @@ def recurrent_dropout(rng):
             dc.layers.Dense(3, activation="softmax"),
         ]
     )
-    m.compile(dc.optimizers.Adam(1e-2), "categorical_crossentropy", ["accuracy"])
+    m.compile(dc.optimizers.Adam(1e-2), "categorical_crossentropy", metrics=["accuracy"])
     x = rng.normal(size=(60, 5, 3)).astype(np.float32)
     y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 60)]
     return m, x, y
@@ -173,7 +178,7 @@ def masked(rng):
             dc.layers.Dense(3, activation="softmax"),
         ]
     )
-    m.compile(dc.optimizers.Adam(1e-2), "categorical_crossentropy", ["accuracy"])
+    m.compile(dc.optimizers.Adam(1e-2), "categorical_crossentropy", metrics=["accuracy"])
     x = rng.integers(1, 12, (60, 9))
     lengths = rng.integers(1, 10, 60)
     x[np.arange(9) >= lengths[:, None]] = 0  # padded at the end, at least one step kept
@@ -191,7 +196,7 @@ def masked_tagger(rng):
             dc.layers.Dense(3, activation="softmax"),
         ]
     )
-    m.compile(dc.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", ["accuracy"])
+    m.compile(dc.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", metrics=["accuracy"])
     x = rng.integers(1, 12, (60, 8))
     x[np.arange(8) >= rng.integers(0, 9, 60)[:, None]] = 0  # some samples all padding
     return m, x.astype(np.float32), rng.integers(0, 3, (60, 8)).astype(np.float32)
@@ -202,7 +207,7 @@ def frozen(rng):
     m, x, y = mlp(rng)
     m.layers[0].trainable = False
     m.layers[1].trainable = False
-    m.compile(dc.optimizers.Adam(1e-2), "categorical_crossentropy", ["accuracy"])
+    m.compile(dc.optimizers.Adam(1e-2), "categorical_crossentropy", metrics=["accuracy"])
     return m, x, y
 
 
@@ -215,7 +220,7 @@ def functional(rng):
     m = L.Maximum()([L.Add()([a, b]), L.Dense(8)(b)])
     out = L.Dense(3, activation="softmax")(L.Concatenate()([m, x]))
     model = dc.Model(x, out)
-    model.compile(dc.optimizers.Adam(1e-2), "categorical_crossentropy", ["accuracy"])
+    model.compile(dc.optimizers.Adam(1e-2), "categorical_crossentropy", metrics=["accuracy"])
     x = rng.normal(size=(60, 6)).astype(np.float32)
     return model, x, np.eye(3, dtype=np.float32)[rng.integers(0, 3, 60)]
 

@@ -66,7 +66,8 @@ def padded_tokens(rng, batch, steps, vocab):
 def test_masked_loss_and_metrics_match_numpy(kind, weighted, rng):
     B, T, V, C, batch = 10, 6, 9, 3, 4
     model = tagger(kind, T, V, C)
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    metrics = dict(metrics=["accuracy"], weighted_metrics=["accuracy"])
+    model.compile("adam", "sparse_categorical_crossentropy", **metrics)
     x, y = padded_tokens(rng, B, T, V), rng.integers(0, C, (B, T))
     sw = rng.random(B).astype(np.float32) + 0.5 if weighted else None
     p = model.predict(x, verbose=0).astype(np.float64)
@@ -82,7 +83,9 @@ def test_masked_loss_and_metrics_match_numpy(kind, weighted, rng):
         weight += mw.sum()
     got = model.evaluate(x, y, sample_weight=sw, batch_size=batch, verbose=0, return_dict=True)
     np.testing.assert_allclose(got["loss"], loss_sum / B, rtol=1e-5)
-    np.testing.assert_allclose(got["accuracy"], hits / weight, rtol=1e-6)
+    np.testing.assert_allclose(got["weighted_accuracy"], hits / weight, rtol=1e-6)
+    # metrics= take the mask and not the sample weights
+    np.testing.assert_allclose(got["accuracy"], (hit * mask).sum() / mask.sum(), rtol=1e-6)
 
 
 @pytest.mark.parametrize("kind", list(CLASSES))

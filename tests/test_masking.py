@@ -250,7 +250,7 @@ def test_masked_models_train_and_configs_round_trip(rng, tmp_path):
             L.Dense(1, activation="sigmoid"),
         ]
     )
-    model.compile(dc.optimizers.Adam(1e-2), "binary_crossentropy", ["accuracy"])
+    model.compile(dc.optimizers.Adam(1e-2), "binary_crossentropy", weighted_metrics=["accuracy"])
     history = model.fit(idx, y, epochs=30, batch_size=16, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0] * 0.7
     path = tmp_path / "masked.keras"

@@ -1,9 +1,10 @@
 """Metrics computed by the engine, against NumPy over a whole epoch of several batches.
 
 Every metric is checked in fit (training logs) and in evaluate, with and without sample
-weights. In fit, SGD with a learning rate of 1e-30 leaves the predictions unchanged, so
-the training logs describe the predictions of `model.predict`. Precision, Recall and AUC
-accumulate counts over the epoch: they are not means of batch values.
+weights (Keras 3: `metrics` ignore them, `weighted_metrics` use them). In fit, SGD with a
+learning rate of 1e-30 leaves the predictions unchanged, so the training logs describe the
+predictions of `model.predict`. Precision, Recall and AUC accumulate counts over the epoch:
+they are not means of batch values.
 """
 
 import numpy as np
@@ -25,8 +26,10 @@ def mlp(n_in, n_out, activation):
 
 
 def run(model, loss, metrics, x, y, w):
-    """Predictions, logs of one frozen training epoch, logs of evaluate."""
-    model.compile(optimizer=dc.optimizers.SGD(learning_rate=1e-30), loss=loss, metrics=metrics)
+    """Predictions, logs of one frozen training epoch, logs of evaluate, the metrics given as
+    weighted_metrics (weighted by w, as Keras' are)."""
+    opt = dc.optimizers.SGD(learning_rate=1e-30)
+    model.compile(optimizer=opt, loss=loss, weighted_metrics=metrics)
     model.build((None, x.shape[1]))
     p = model.predict(x, verbose=0).astype(np.float64)
     h = model.fit(x, y, sample_weight=w, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
@@ -243,3 +246,40 @@ def test_metric_argument_errors():
     for bad in (10**400, 0, float("inf")):
         with pytest.raises(ValueError, match=r"Huber: `delta` must be a number > 0"):
             dc.losses.Huber(delta=bad)
+
+
+def test_metrics_ignore_sample_weights_and_weighted_metrics_use_them(rng):
+    # Keras 3: compile(metrics=...) are unweighted; weighted_metrics=... take the sample
+    # weights (and class weights), named weighted_<name> when both lists have the name.
+    x = rng.normal(0, 3, size=(N, 4))
+    y = (x[:, 0] + rng.normal(0, 2, N) > 0).astype(np.float64)[:, None]
+    w = weights_or_none(rng, True)
+    model = mlp(4, 1, "sigmoid")
+    opt = dc.optimizers.SGD(learning_rate=1e-30)
+    model.compile(opt, "binary_crossentropy", metrics=["accuracy"], weighted_metrics=["accuracy"])
+    p = model.predict(x, verbose=0).astype(np.float64)
+    logs = model.evaluate(x, y, sample_weight=w, batch_size=BATCH, return_dict=True, verbose=0)
+    hit = ((p > 0.5) == (y > 0.5))[:, 0]
+    assert logs["accuracy"] == pytest.approx(np.mean(hit), rel=1e-6)
+    assert logs["weighted_accuracy"] == pytest.approx(weighted_mean(hit, w), rel=1e-6)
+    assert model.metrics_names == ["loss", "accuracy", "weighted_accuracy"]
+    h = model.fit(x, y, class_weight={0: 1.0, 1: 3.0}, batch_size=BATCH, verbose=0).history
+    assert h["accuracy"][0] == pytest.approx(np.mean(hit), rel=1e-6)
+    cw = np.where(y[:, 0] > 0.5, 3.0, 1.0)
+    assert h["weighted_accuracy"][0] == pytest.approx(weighted_mean(hit, cw), rel=1e-6)
+
+
+def test_loss_weights_scale_the_loss_and_its_gradients(rng):
+    x, y = rng.normal(size=(N, 4)), rng.normal(size=(N, 1))
+    model = mlp(4, 1, None)
+    model.compile("sgd", "mse")
+    loss, grads = model.gradients(x, y)
+    model.compile("sgd", "mse", loss_weights=2.5)
+    loss2, grads2 = model.gradients(x, y)
+    assert loss2 == pytest.approx(2.5 * loss, rel=1e-6)
+    for a, b in zip(grads2, grads):
+        np.testing.assert_allclose(a, 2.5 * b, rtol=1e-5)
+    with pytest.raises(ValueError, match="pass metrics="):
+        model.compile("sgd", "mse", ["accuracy"])
+    with pytest.raises(ValueError, match="finite number >= 0"):
+        model.compile("sgd", "mse", loss_weights=-1)

@@ -1397,9 +1397,9 @@ def test_activation_layer_classes_reject_bad_arguments(make, words):
         make()
 
 
-def test_a_layer_given_to_a_second_model_leaves_the_first_model_its_weights(rng, tmp_path):
-    # Keras' transfer pattern: a new model from a trained model's layers starts from their
-    # weights; here it trains a copy, and the first model keeps, returns and saves its own.
+def test_a_layer_given_to_a_second_model_is_shared_as_in_keras(rng, tmp_path):
+    # Keras' transfer pattern: a new model built from a trained model's layers shares them
+    # (Keras shares the variables): training it changes the first model's layer too.
     a, x = _trained_classifier(rng, 32, "relu")
     before = a.get_weights()
     b = dc.Sequential([dc.Input(shape=(4,)), a.layers[0], dc.layers.Dense(2)])
@@ -1407,14 +1407,16 @@ def test_a_layer_given_to_a_second_model_leaves_the_first_model_its_weights(rng,
     b.compile(optimizer="sgd", loss="mse")
     b.fit(x, rng.normal(size=(32, 2)), epochs=2, verbose=0)
     assert not np.array_equal(b.get_weights()[0], before[0])
-    for got, want in zip(a.get_weights(), before):
+    trained = a.get_weights()
+    np.testing.assert_array_equal(trained[0], b.get_weights()[0])
+    for got, want in zip(trained[2:], before[2:]):  # a's other layers are its own
         np.testing.assert_array_equal(got, want)
     a.save(tmp_path / "a")
     np.testing.assert_array_equal(
         dc.models.load_model(tmp_path / "a").predict(x, verbose=0), a.predict(x, verbose=0)
     )
-    a.add(dc.layers.Dense(1))  # rebuilding keeps the first model's own weights too
-    for got, want in zip(a.get_weights(), before):
+    a.add(dc.layers.Dense(1))  # rebuilding keeps the model's weights
+    for got, want in zip(a.get_weights(), trained):
         np.testing.assert_array_equal(got, want)
 
 

@@ -231,7 +231,7 @@ def classifier(T=9, V=40, D=4):
 
 def test_save_load_and_clone(tmp_path, rng):
     model = classifier()
-    model.compile("adam", "binary_crossentropy", ["accuracy"])
+    model.compile("adam", "binary_crossentropy", metrics=["accuracy"])
     x = rng.integers(0, 40, (30, 9))
     y = rng.integers(0, 2, (30, 1))
     model.fit(x, y, epochs=2, batch_size=8, verbose=0)

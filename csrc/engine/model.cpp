@@ -650,7 +650,7 @@ int64_t Model::loss_rows_per_sample() const {
 }
 
 double Model::loss_scale(int64_t rows) const {
-  return loss_.sum ? 1.0 : 1.0 / static_cast<double>(rows * loss_rows_per_sample());
+  return loss_.weight * (loss_.sum ? 1.0 : 1.0 / static_cast<double>(rows * loss_rows_per_sample()));
 }
 
 double Model::loss_and_backward(const float* x, const float* y, const float* w, int64_t rows,
@@ -761,9 +761,13 @@ void Model::accumulate_metrics(const std::vector<MetricSpec>& metrics, const flo
                                const float* w, int64_t rows, int64_t ycols, double* state) {
   const int64_t cols = layers_.back()->out_shape.back(), per = loss_rows_per_sample();
   const float* out = acts_.back().data();
-  if (out_mask_) w = maskw_.data();  // loss_and_backward's, for this batch
+  // With a mask reaching the output: loss_and_backward's weights for this batch (mask times
+  // sample weights), or the mask alone for the metrics that take no sample weights.
+  const float* mask = out_mask_ ? out_mask_->output_mask() : nullptr;
+  const float* weighted = out_mask_ ? maskw_.data() : w;
   for (const MetricSpec& m : metrics) {
-    be_.metric_update(m, out, y, w, rows * per, cols, ycols / per, state);
+    be_.metric_update(m, out, y, m.weighted ? weighted : mask, rows * per, cols, ycols / per,
+                      state);
     state += metric_state_size(m);
   }
 }

@@ -309,7 +309,8 @@ PYBIND11_MODULE(_core, m) {
            }),
            py::arg("kind"), py::arg("threshold") = 0.5f, py::arg("k") = 5,
            py::arg("num_thresholds") = 200)
-      .def_readonly("kind", &MetricSpec::kind);
+      .def_readonly("kind", &MetricSpec::kind)
+      .def_readwrite("weighted", &MetricSpec::weighted);
   py::enum_<Opt>(m, "Opt")
       .value("SGD", Opt::SGD)
       .value("Adam", Opt::Adam)
@@ -323,11 +324,12 @@ PYBIND11_MODULE(_core, m) {
       .def_readwrite("kind", &ActSpec::kind)
       .def_readwrite("alpha", &ActSpec::alpha);
   py::class_<LossSpec>(m, "LossSpec")
-      .def(py::init([](Loss k, bool from_logits, double delta, bool sum) {
-             return LossSpec{k, from_logits, delta, sum};
+      .def(py::init([](Loss k, bool from_logits, double delta, bool sum, double weight) {
+             return LossSpec{k, from_logits, delta, sum, weight};
            }),
            py::arg("kind"), py::arg("from_logits") = false, py::arg("delta") = 1.0,
-           py::arg("sum") = false);
+           py::arg("sum") = false, py::arg("weight") = 1.0)
+      .def_readwrite("weight", &LossSpec::weight);
   py::enum_<Schedule>(m, "Schedule")
       .value("constant", Schedule::Constant)
       .value("exponential_decay", Schedule::ExponentialDecay)

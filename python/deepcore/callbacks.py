@@ -14,6 +14,8 @@ import inspect
 import math
 import os
 
+import numpy as np
+
 __all__ = [
     "Callback",
     "CallbackList",
@@ -406,6 +408,13 @@ class ModelCheckpoint(Callback):
             self.model.save(path)
 
 
+def _log_learning_rate(callback, logs) -> None:
+    """Keras 3's learning-rate callbacks add the rate to the epoch's logs (History and the
+    callbacks after them see it as "learning_rate")."""
+    if logs is not None:  # the float32 rate the engine uses, as Keras logs its variable
+        logs["learning_rate"] = float(np.float32(callback.model.optimizer.learning_rate))
+
+
 class ReduceLROnPlateau(Callback):
     """Multiplies the learning rate by `factor` when `monitor` has stopped improving.
 
@@ -460,6 +469,7 @@ class ReduceLROnPlateau(Callback):
         self.cooldown_counter = 0
 
     def on_epoch_end(self, epoch, logs=None):
+        _log_learning_rate(self, logs)
         current = _monitored(self, self.monitor, logs, "ReduceLROnPlateau")
         if current is None:
             return
@@ -523,6 +533,9 @@ class LearningRateScheduler(Callback):
         value = self.model.optimizer.learning_rate
         if self.verbose > 0:
             print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {value}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        _log_learning_rate(self, logs)
 
 
 class TerminateOnNaN(Callback):

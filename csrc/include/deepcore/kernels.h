@@ -92,6 +92,7 @@ struct LossSpec {
   bool from_logits = false;  // cross-entropies: `pred` holds logits
   double delta = 1.0;        // huber
   bool sum = false;          // a model's batch loss: sum over samples (true) or mean
+  double weight = 1.0;       // a model's loss: Keras' loss_weights (scales loss and gradients)
 };
 
 // Keras' epsilon for clipping probabilities in cross-entropies.
@@ -127,6 +128,9 @@ struct MetricSpec {
   float threshold = 0.5f;     // binary accuracy, precision, recall: positive if pred > threshold
   int k = 5;                  // top-k accuracy
   int num_thresholds = 200;   // AUC
+  // A model's metric: weighted by the sample weights (Keras' weighted_metrics) or not
+  // (Keras' metrics: only a mask reaching the output weighs them).
+  bool weighted = true;
 };
 
 // A sparse label as a class index: an integer in [0, classes), or invalid_argument.

@@ -259,16 +259,10 @@ class Layer:
                 + ("a list of tensors" if self._takes_several_inputs() else "one tensor")
                 + f", received {inputs!r}."
             )
-        if getattr(self, "_symbolic_output", None) is not None:
-            raise ValueError(
-                f"Layer {self.name!r} is called a second time: deepcore does not share a "
-                "layer (its weights) between several calls yet. Use a new layer for each call."
-            )
         tensors = list(inputs) if many else [inputs]
         shapes = [t.shape for t in tensors]
         out = self.compute_output_shape(shapes if many else shapes[0])
-        self._symbolic_output = SymbolicTensor(tuple(out)[1:], self, tensors)
-        return self._symbolic_output
+        return SymbolicTensor(tuple(out)[1:], self, tensors)
 
     def _takes_several_inputs(self) -> bool:
         """Whether the layer is called on a list of tensors (merge layers)."""
@@ -296,8 +290,7 @@ def Input(shape=None, batch_size=None, name=None) -> SymbolicTensor:
     functional model (`deepcore.Model(inputs, outputs)`), or the first entry of a Sequential
     model, which takes its shape."""
     layer = InputLayer(shape=shape, batch_size=batch_size, name=name or _auto_name("input_layer"))
-    layer._symbolic_output = SymbolicTensor(layer.shape, layer, batch_size=layer.batch_size)
-    return layer._symbolic_output
+    return SymbolicTensor(layer.shape, layer, batch_size=layer.batch_size)
 
 
 class KernelLayer(Layer):

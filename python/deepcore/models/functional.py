@@ -3,8 +3,9 @@ symbolic tensors recorded (Keras' functional API). The engine runs the graph: ea
 reads the values it was called on, and a value read by several layers gets the sum of their
 gradients.
 
-What is not there yet: several outputs, a layer called twice (shared weights), a model
-called as a layer, sequence masks across a graph that is not a line."""
+A model called on symbolic tensors adds its layers to the graph (their weights shared with
+it, as Keras shares its variables). What is not there yet: several outputs, a layer called
+twice in one graph (shared weights), sequence masks across a graph that is not a line."""
 
 from __future__ import annotations
 
@@ -109,6 +110,14 @@ class Functional(Model):
             for s in t._inputs:
                 depth[id(s)] = max(depth.get(id(s), 0), d + 1)
         calls = [t for t in post if id(t) not in inputs]
+        layers = {}
+        for t in calls:
+            if layers.setdefault(id(t._layer), t) is not t:
+                raise ValueError(
+                    f"Model {self.name!r}: layer {t._layer.name!r} is called twice in its graph: "
+                    "deepcore does not share a layer (its weights) between several calls "
+                    "yet. Use a new layer for each call."
+                )
         return sorted(calls, key=lambda t: (-depth[id(t)], first_seen[id(t)]))
 
     def _set_graph(self, layers, input_shapes, wiring, input_names=None) -> None:
@@ -192,6 +201,25 @@ class Functional(Model):
             )
         flat = np.ascontiguousarray(np.concatenate(arrays, axis=1), dtype=np.float32)
         return flat, self._require_engine("fit")
+
+    def _replay(self, x):
+        """The graph's layer calls replayed on symbolic tensors x (one per input)."""
+        xs = list(x) if isinstance(x, (list, tuple)) else [x]
+        if len(xs) != len(self._input_shapes):
+            raise ValueError(
+                f"Model {self.name!r} takes {len(self._input_shapes)} inputs, received {len(xs)}."
+            )
+        for t, shape, name in zip(xs, self._input_shapes, self._input_names):
+            if tuple(t.shape[1:]) != shape:
+                raise ValueError(
+                    f"Input {name!r} of model {self.name!r} expects shape {(None, *shape)}, "
+                    f"received {t.shape}."
+                )
+        values = []
+        for layer, wires in zip(self._layers, self._wiring):
+            ins = [xs[-1 - v] if v < 0 else values[v] for v in wires]
+            values.append(layer(ins if layer._takes_several_inputs() else ins[0]))
+        return values[-1]
 
     @property
     def input_shape(self):

@@ -19,11 +19,46 @@ from .. import callbacks as callbacks_module
 from .. import metrics as metrics_module
 from .._registry import Trainable, check_int, check_positive_int, check_verbose, is_number
 from ..layers.core import Layer, _shape_arg
+from ..layers.symbolic import is_symbolic
 from .epochs import RowStream, StreamRows
 from .masks import plan_masks
 from .progress import Progress
 
 __all__ = ["Model"]
+
+
+def _metric_list(metrics) -> list:
+    """compile's metrics or weighted_metrics as a list."""
+    if isinstance(metrics, str) or callable(metrics):
+        return [metrics]
+    return list(metrics or [])
+
+
+def _loss_weight(loss_weights) -> float:
+    """compile's loss_weights for a model of one output: a number >= 0, or a list or dict
+    of one; 1 when None."""
+    given = loss_weights
+    if isinstance(loss_weights, dict):
+        loss_weights = list(loss_weights.values())
+    if isinstance(loss_weights, (list, tuple)):
+        if len(loss_weights) != 1 or isinstance(loss_weights[0], str):
+            hint = (
+                " (compile's third argument is loss_weights, as in Keras: pass metrics=...)"
+                if any(isinstance(w, str) for w in loss_weights)
+                else ""
+            )
+            raise ValueError(
+                f"`loss_weights` must be a number, or a list or dict of one for a model of one "
+                f"output{hint}. Received: loss_weights={given!r}"
+            )
+        loss_weights = loss_weights[0]
+    if loss_weights is None:
+        return 1.0
+    if not is_number(loss_weights) or not math.isfinite(loss_weights) or loss_weights < 0:
+        raise ValueError(
+            f"`loss_weights` must be a finite number >= 0. Received: loss_weights={given!r}"
+        )
+    return float(loss_weights)
 
 
 def _param_views(engine, trainable, states=None):
@@ -161,7 +196,9 @@ class Model:
         self.loss = None
         self._loss = None
         self._metrics: list = []
+        self._metric_weighted: list[bool] = []  # per metric: Keras' weighted_metrics
         self._metric_names: list[str] = []
+        self._loss_weight = 1.0
         self.compiled = False
         self.stop_training = False
         self.history = None
@@ -252,12 +289,25 @@ class Model:
     def _require_engine(self, what: str):
         if self._engine is None:
             self.build()
+        self._take_layers()
         return self._engine
 
+    def _take_layers(self) -> None:
+        """A layer in several models (a model used inside another, as Keras shares its
+        variables) points at the weights of the model that used it last: this model takes
+        their values and points the layer back at its own."""
+        for layer, views, trained in zip(self._layers, self._layer_views, self._layer_trained):
+            current = layer._views
+            if current is views:
+                continue
+            if [v.shape for v in current] == [v.shape for v in views]:
+                for v, c in zip(views, current):
+                    v[...] = c
+            layer.bind(views, trained)
+
     def _own_weights(self, what: str) -> list[list[np.ndarray]]:
-        """Each layer's weights in this model's engine. A layer object points at the
-        weights of the model that built it last (it may have joined another model since),
-        so everything the model reads, sets or saves goes through these."""
+        """Each layer's weights in this model's engine (taken back from another model that
+        used the layer since), through which everything the model reads, sets or saves goes."""
         self._require_engine(what)
         return self._layer_views
 
@@ -270,13 +320,26 @@ class Model:
         return (None, *self._require_engine("output_shape").output_shape(-1))
 
     # ----------------------------------------------------------------- compile
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
-        """Configures training.
+    def compile(
+        self,
+        optimizer="rmsprop",
+        loss=None,
+        loss_weights=None,
+        metrics=None,
+        weighted_metrics=None,
+        **kwargs,
+    ):
+        """Configures training (Keras 3's arguments, in its order).
 
         Args:
             optimizer: Name or `deepcore.optimizers.Optimizer`.
             loss: Name, function or `deepcore.losses.Loss`.
-            metrics: List of metric names (e.g. ["accuracy"]) or functions.
+            loss_weights: A number (or a list or dict of one) scaling the loss and its
+                gradients.
+            metrics: Metric names (e.g. ["accuracy"]) or objects, computed without the
+                sample weights (Keras' `metrics`).
+            weighted_metrics: Metrics weighted by the sample weights (and class weights);
+                named "weighted_<name>" where `metrics` has the same name.
         """
         unknown = set(kwargs) - {
             "run_eagerly",
@@ -295,10 +358,15 @@ class Model:
                 f"{self._loss.name!r} with reduction={self._loss.reduction!r}; use "
                 "'sum_over_batch_size' (the mean) or 'sum'."
             )
-        if isinstance(metrics, (str,)) or callable(metrics):
-            metrics = [metrics]
-        self._metrics = [metrics_module.get(m) for m in (metrics or [])]
-        self._metric_names = [metrics_module.name_of(m) for m in self._metrics]
+        self._loss_weight = _loss_weight(loss_weights)
+        plain, weighted = _metric_list(metrics), _metric_list(weighted_metrics)
+        self._metrics = [metrics_module.get(m) for m in plain + weighted]
+        self._metric_weighted = [False] * len(plain) + [True] * len(weighted)
+        names = [metrics_module.name_of(m) for m in self._metrics]
+        self._metric_names = [
+            f"weighted_{n}" if w and n in names[: len(plain)] else n
+            for n, w in zip(names, self._metric_weighted)
+        ]
         self._frozen = [self._frozen_now(layer) for layer in self._layers]
         self.compiled = True
         if self._engine is not None:
@@ -320,7 +388,9 @@ class Model:
             return
         for i, frozen in enumerate(self._frozen[: len(self._layers)]):
             self._engine.set_trainable(i, not frozen)
-        self._engine.compile(self._loss.spec(), self.optimizer.spec(), [])
+        spec = self._loss.spec()
+        spec.weight = self._loss_weight
+        self._engine.compile(spec, self.optimizer.spec(), [])
         self.optimizer.attach(self._engine)
 
     def _check_ready(self, what: str):
@@ -352,6 +422,7 @@ class Model:
             and len(x)
             and _core.all_finite(x)
         ):
+            self._take_layers()
             return x, engine  # already in the engine's format: no copy, no conversion
         if x is None:
             raise ValueError(f"`{name}` is required. Received: {name}=None")
@@ -456,12 +527,13 @@ class Model:
 
     def _set_metrics(self, y):
         out = tuple(self._engine.output_shape(-1))
-        kinds = [
-            metrics_module.resolve(
+        kinds = []
+        for m, weighted in zip(self._metrics, self._metric_weighted):
+            spec = metrics_module.resolve(
                 m, y.ndim - 1, y.shape[-1] if y.ndim > 1 else 1, len(out), out[-1]
             )
-            for m in self._metrics
-        ]
+            spec.weighted = weighted
+            kinds.append(spec)
         self._engine.set_metrics(kinds)
 
     @property
@@ -588,7 +660,7 @@ class Model:
 
         history = callbacks_module.History()
         cbs = callbacks_module.CallbackList(
-            [history, *(callbacks or [])],
+            [*(callbacks or []), history],  # last, as Keras': it sees what callbacks log
             self,
             {
                 "epochs": epochs,
@@ -837,8 +909,53 @@ class Model:
         x, engine = self._inputs(x)
         return engine.predict(x, batch_size)
 
-    def __call__(self, x, training=False):
-        return self.predict(x)
+    def __call__(self, x, training=None):
+        """On arrays: the model's outputs (inference). On symbolic tensors (the functional
+        API): the model's layers called in turn, as Keras calls a model inside another; the
+        outer model trains the same layers (their weights are shared)."""
+        if is_symbolic(x):
+            return self._call_symbolic(x, training)
+        if training:
+            raise ValueError(
+                f"Model {self.name!r}: calling a model with training=True is not supported; "
+                "use fit or train_on_batch."
+            )
+        return self.predict(x, verbose=0)
+
+    def _call_symbolic(self, x, training=None):
+        if training is False:
+            moving = [
+                la.name
+                for la in self._layers
+                if type(la).__name__ == "Dropout"
+                or getattr(la, "dropout", 0)
+                or getattr(la, "recurrent_dropout", 0)
+                or (type(la).__name__ == "BatchNormalization" and la.trainable)
+            ]
+            if moving:
+                raise ValueError(
+                    f"Model {self.name!r} called with training=False: its layers {moving} "
+                    "would act as in training when the outer model trains (deepcore runs a "
+                    "whole model in one mode). Freeze them (trainable=False: "
+                    "BatchNormalization then uses its moving statistics) or call without "
+                    "training=False."
+                )
+        return self._replay(x)
+
+    def _replay(self, x):
+        """The model's layers called on symbolic tensors x (in a line)."""
+        if isinstance(x, (list, tuple)):
+            if len(x) != 1:
+                raise ValueError(f"Model {self.name!r} takes one input, received {len(x)}.")
+            x = x[0]
+        if self._input_shape is not None and tuple(x.shape[1:]) != tuple(self._input_shape):
+            raise ValueError(
+                f"Model {self.name!r} expects inputs of shape {(None, *self._input_shape)}, "
+                f"received {x.shape}."
+            )
+        for layer in self._layers:
+            x = layer(x)
+        return x
 
     def predict_on_batch(self, x):
         x, engine = self._inputs(x)

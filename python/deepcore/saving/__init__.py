@@ -129,11 +129,17 @@ def compile_config(model) -> dict:
         loss = None
     else:
         loss = model.loss if isinstance(model.loss, str) else losses.serialize(model._loss)
-    return {
+    chosen = list(zip(model._metrics, model._metric_weighted))
+    config = {
         "optimizer": optimizers.serialize(model.optimizer),
         "loss": loss,
-        "metrics": [metrics.serialize(m) for m in model._metrics],
+        "metrics": [metrics.serialize(m) for m, weighted in chosen if not weighted],
     }
+    if any(weighted for _, weighted in chosen):
+        config["weighted_metrics"] = [metrics.serialize(m) for m, weighted in chosen if weighted]
+    if model._loss_weight != 1.0:
+        config["loss_weights"] = model._loss_weight
+    return config
 
 
 def _dumps(value) -> str:
@@ -341,9 +347,11 @@ def _check_file(tensors: dict, meta: dict) -> _Checked:
     optimizer = None
     if "compile" in meta:
         c = _json(meta["compile"], "the 'compile' entry")
-        if not isinstance(c, dict) or sorted(c) != ["loss", "metrics", "optimizer"]:
+        optional = {"weighted_metrics", "loss_weights"}
+        if not isinstance(c, dict) or sorted(set(c) - optional) != ["loss", "metrics", "optimizer"]:
             raise ValueError(
-                f"the 'compile' entry must hold optimizer, loss and metrics, not {_short(c)}"
+                f"the 'compile' entry must hold optimizer, loss and metrics (and maybe "
+                f"weighted_metrics and loss_weights), not {_short(c)}"
             )
         optimizer = optimizers.deserialize(c["optimizer"])
         if optimizer.schedule is None:
@@ -355,13 +363,22 @@ def _check_file(tensors: dict, meta: dict) -> _Checked:
             losses.get(loss)  # a known name
         elif loss is not None:
             raise ValueError(f"the compile loss must be a name or a config, not {_short(loss)}")
-        chosen = c["metrics"]
-        if not isinstance(chosen, list) or not all(isinstance(m, (str, dict)) for m in chosen):
-            raise ValueError(f"the compile metrics must be names or configs, not {_short(chosen)}")
-        chosen = [metrics.deserialize(m) for m in chosen]
-        for m in chosen:
-            metrics.get(m)  # a known name
-        checked.compile = (optimizer, loss, chosen)
+        chosen = {}
+        for key in ("metrics", "weighted_metrics"):
+            listed = c.get(key, [])
+            if not isinstance(listed, list) or not all(isinstance(m, (str, dict)) for m in listed):
+                raise ValueError(
+                    f"the compile {key} must be names or configs, not {_short(listed)}"
+                )
+            chosen[key] = [metrics.deserialize(m) for m in listed]
+            for m in chosen[key]:
+                metrics.get(m)  # a known name
+        weight = c.get("loss_weights", 1.0)
+        if not (type(weight) in (int, float) and math.isfinite(weight) and weight >= 0):
+            raise ValueError(
+                f"the compile loss_weights must be a number >= 0, not {_short(weight)}"
+            )
+        checked.compile = (optimizer, loss, chosen, weight)
         if loss is None:
             optimizer = None  # compiled without a loss: no optimizer state
     if optimizer is not None:
@@ -593,8 +610,14 @@ def _restore(checked: _Checked):
     where = [_where(i, layer) for i, layer in enumerate(model.layers)]
     _assign_weights(model, checked.tensors, where)
     if checked.compile is not None:
-        optimizer, loss, chosen = checked.compile
-        model.compile(optimizer=optimizer, loss=loss, metrics=chosen)
+        optimizer, loss, chosen, weight = checked.compile
+        model.compile(
+            optimizer=optimizer,
+            loss=loss,
+            loss_weights=weight,
+            metrics=chosen["metrics"],
+            weighted_metrics=chosen["weighted_metrics"],
+        )
     if checked.training is not None:
         training, engine = checked.training, model._engine
         if model._loss is not None:
