@@ -122,7 +122,9 @@ def test_reduce_lr_on_plateau_auto_mode_and_errors():
     with pytest.raises(ValueError, match="mode must be"):
         ReduceLROnPlateau(mode="up")
     m = ramp_model()
-    with pytest.raises(ValueError, match=r"ReduceLROnPlateau monitors 'val_loss'.*Available: learning_rate, loss"):
+    with pytest.raises(
+        ValueError, match=r"ReduceLROnPlateau monitors 'val_loss'.*Available: learning_rate, loss"
+    ):
         m.fit(X1, Y1, epochs=2, callbacks=[ReduceLROnPlateau()], verbose=0)
 
 

@@ -438,3 +438,84 @@ def test_fine_tuning_trains_as_keras(frozen, rng):
     for a, c in zip(dm.get_weights(), km.get_weights(), strict=True):
         np.testing.assert_allclose(a, c, rtol=5e-4, atol=1e-5)
     assert len(dm.trainable_weights) == len(km.trainable_weights)
+
+
+# -------------------------------------------------------------- subclassed models
+class ResidualNet(dc.Model):
+    """Keras' subclassing: layers in __init__, the graph in call (traced once)."""
+
+    def __init__(self, lib=dc, **kwargs):
+        super().__init__(**kwargs)
+        self.lib = lib
+        self.hidden = lib.layers.Dense(16, activation="relu")
+        self.back = lib.layers.Dense(16)
+        self.head = lib.layers.Dense(3, activation="softmax")
+
+    def call(self, x):
+        return self.head(x + self.back(self.hidden(x)))
+
+
+def test_a_subclassed_model_is_traced_into_the_graph(rng):
+    model = ResidualNet()
+    xs, ys = rng.normal(size=(32, 16)).astype(np.float32), rng.integers(0, 3, 32)
+    with pytest.raises(ValueError, match="no input shape yet"):
+        model.summary()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(xs, ys, epochs=1, verbose=0)
+    assert [type(la).__name__ for la in model.layers] == ["Dense", "Dense", "Add", "Dense"]
+    assert isinstance(model, ResidualNet) and model.name == "residual_net"
+    w = [v.astype(np.float64) for v in model.get_weights()]
+    h = xs + np.maximum(xs @ w[0] + w[1], 0) @ w[2] + w[3]
+    e = np.exp(h @ w[4] + w[5])
+    np.testing.assert_allclose(model.predict(xs, verbose=0), e / e.sum(1, keepdims=True), rtol=1e-5)
+    built = ResidualNet()
+    built.build((None, 16))
+    assert built.count_params() == model.count_params()
+
+
+def test_untraceable_calls_name_the_line():
+    class Branching(dc.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = L.Dense(2)
+
+        def call(self, x):
+            if x:  # depends on the values
+                return self.dense(x)
+            return x
+
+    with pytest.raises(ValueError, match=r"cannot be traced at .*test_functional.py:\d+ \(if x:"):
+        Branching().build((None, 3))
+    x = dc.Input(shape=(3,))
+    with pytest.raises(TypeError, match="deepcore.ops"):
+        x + 1.0
+
+
+def test_a_subclassed_model_trains_as_keras(rng):
+    keras = import_keras()
+
+    class KerasResidual(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden = keras.layers.Dense(16, activation="relu")
+            self.back = keras.layers.Dense(16)
+            self.head = keras.layers.Dense(3, activation="softmax")
+
+        def call(self, x):
+            return self.head(x + self.back(self.hidden(x)))
+
+    km, dm = KerasResidual(), ResidualNet()
+    km(np.zeros((1, 16), np.float32))  # Keras creates a subclassed model's weights on a call
+    dm.build((None, 16))
+    dm.set_weights(km.get_weights())
+    xs, ys = rng.normal(size=(48, 16)).astype(np.float32), rng.integers(0, 3, 48)
+    for m, lib in ((km, keras), (dm, dc)):
+        m.compile(
+            lib.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
+    fit = dict(epochs=3, batch_size=8, shuffle=False, verbose=0)
+    kh, dh = km.fit(xs, ys, **fit).history, dm.fit(xs, ys, **fit).history
+    for key in ("loss", "accuracy"):
+        np.testing.assert_allclose(dh[key], kh[key], rtol=5e-4, err_msg=key)
+    for a, c in zip(dm.get_weights(), km.get_weights(), strict=True):
+        np.testing.assert_allclose(a, c, rtol=5e-4, atol=1e-5)

@@ -42,6 +42,37 @@ class SymbolicTensor:
             "NumPy arrays to the model's fit or predict."
         )
 
+    # Python operators between symbolic tensors of one shape: the merge layers.
+    def _merge(self, other, name: str, swap=False):
+        from . import merging
+
+        if not isinstance(other, SymbolicTensor):
+            raise TypeError(
+                f"{self!r} {name} {other!r}: deepcore combines symbolic tensors of one shape "
+                "with these operators (the merge layers); numbers and arrays need deepcore.ops, "
+                "which deepcore does not have yet."
+            )
+        layer = {"+": merging.Add, "-": merging.Subtract, "*": merging.Multiply}[name]()
+        return layer([other, self] if swap else [self, other])
+
+    def __add__(self, other):
+        return self._merge(other, "+")
+
+    def __radd__(self, other):
+        return self._merge(other, "+", swap=True)
+
+    def __sub__(self, other):
+        return self._merge(other, "-")
+
+    def __rsub__(self, other):
+        return self._merge(other, "-", swap=True)
+
+    def __mul__(self, other):
+        return self._merge(other, "*")
+
+    def __rmul__(self, other):
+        return self._merge(other, "*", swap=True)
+
     def __bool__(self):
         raise TypeError(
             f"{self!r} has no value to branch on: a functional model's graph cannot depend "

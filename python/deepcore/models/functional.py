@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .. import utils
-from ..layers.core import InputLayer
+from ..layers.core import InputLayer, _shape_arg, _snake
 from ..layers.symbolic import SymbolicTensor
 from .model import Model
 
@@ -34,6 +34,18 @@ def _tensors(tensors, what: str, model_name: str) -> list:
     return items
 
 
+def _user_line(error) -> str:
+    """Where the user's code raised `error`: the last frame outside deepcore."""
+    import os
+    import traceback
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        if not os.path.abspath(frame.filename).startswith(here):
+            return f"{frame.filename}:{frame.lineno} ({(frame.line or '').strip()})"
+    return "its call"
+
+
 class Functional(Model):
     """A model over a graph of layer calls: `Model(inputs=x, outputs=y)` with `x` one or
     several `deepcore.Input` and `y` what layers called on them (and on each other's outputs)
@@ -46,12 +58,20 @@ class Functional(Model):
         name: Model name.
     """
 
-    def __init__(self, inputs=None, outputs=None, name=None, trainable=True):
-        super().__init__(name=name or "functional", trainable=trainable)
+    def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
+        subclassed = hasattr(type(self), "call")
+        default = _snake(type(self).__name__) if subclassed else "functional"
+        super().__init__(name=name or default, trainable=trainable)
+        self._input_tensors, self._output_tensor, self._traced = [], None, not subclassed
+        self._wiring, self._input_shapes, self._input_names = [], [], []
+        if kwargs:
+            raise TypeError(f"Unrecognized keyword arguments passed to Model: {kwargs}")
+        if subclassed and inputs is None and outputs is None:
+            return  # traced on first use (build)
         if inputs is None or outputs is None:
             raise ValueError(
-                f"Model {self.name!r}: a functional model needs `inputs` and `outputs`; "
-                "subclassed models (a `call` method) are not supported yet."
+                f"Model {self.name!r}: a functional model needs `inputs` and `outputs`, or a "
+                "subclass with a `call` method."
             )
         xs = _tensors(inputs, "inputs", self.name)
         ys = _tensors(outputs, "outputs", self.name)
@@ -135,7 +155,47 @@ class Functional(Model):
         self._input_names = list(input_names or [f"input_{j}" for j in range(len(input_shapes))])
         total = sum(math.prod(s) for s in self._input_shapes)
         self._input_shape = self._input_shapes[0] if len(input_shapes) == 1 else (total,)
-        self.build()
+        self._traced = True
+        Model.build(self)
+
+    def build(self, input_shape=None) -> None:
+        """Creates the engine and the weights; a subclassed model first traces its `call` on
+        a symbolic input of `input_shape` (batch axis included) or of the first data's."""
+        if self._traced:
+            return Model.build(self, input_shape)
+        if input_shape is not None:
+            self._input_shape = _shape_arg(tuple(input_shape)[1:], "input_shape", self.name)
+        if self._input_shape is None:
+            raise ValueError(
+                f"Model {self.name!r} has no input shape yet: call build(input_shape) or fit."
+            )
+        self._trace(self._input_shape)
+
+    def _trace(self, shape) -> None:
+        """Runs `call` once on a symbolic input: the layer calls it makes are the graph."""
+        from ..layers.core import Input
+
+        x = Input(shape=shape)
+        try:
+            y = self.call(x)
+        except TypeError as e:
+            if "symbolic" not in str(e).lower() and "no value" not in str(e):
+                raise
+            raise ValueError(
+                f"Model {self.name!r}: its `call` cannot be traced at {_user_line(e)}: it "
+                f"depends on the values flowing through the model ({e})"
+            ) from None
+        if not isinstance(y, SymbolicTensor):
+            raise ValueError(
+                f"Model {self.name!r}: `call` must return the output of layer calls on its "
+                f"input (one symbolic tensor), returned {y!r}"
+            )
+        calls = self._calls_between([x], y)
+        index = {id(t): i for i, t in enumerate(calls)}
+        index[id(x)] = -1
+        self._input_tensors, self._output_tensor = [x], y
+        wiring = [[index[id(s)] for s in t._inputs] for t in calls]
+        self._set_graph([t._layer for t in calls], [shape], wiring, [x.name])
 
     @classmethod
     def _from_parts(cls, layers, input_shapes, wiring, name=None, trainable=True, names=None):
@@ -164,6 +224,8 @@ class Functional(Model):
         """Several inputs: their arrays (a list in the inputs' order, or a dict by name),
         each checked against its input's shape, flattened side by side in one float32
         array, the engine's layout."""
+        if not self._traced:  # a subclassed model before its first data: one input
+            return super()._inputs(x, name)
         n = len(self._input_shapes)
         if n == 1:
             if isinstance(x, dict) and len(x) == 1:

@@ -183,6 +183,16 @@ class Model:
             return super().__new__(Functional)
         return super().__new__(cls)
 
+    def __init_subclass__(cls, **kwargs):
+        # A subclassed model (Keras': layers set in __init__, a `call`) is a functional model
+        # whose graph comes from tracing `call` once on symbolic inputs.
+        super().__init_subclass__(**kwargs)
+        if "call" not in cls.__dict__ or any(c.__name__ == "Functional" for c in cls.__mro__):
+            return
+        from .functional import Functional
+
+        cls.__bases__ = tuple(Functional if b is Model else b for b in cls.__bases__)
+
     def __init__(self, name=None, trainable=True):
         self.name = name or "model"
         self.trainable = trainable
