@@ -180,10 +180,9 @@ def test_graphs_deepcore_cannot_build_are_refused():
         dc.Model(x, [L.Dense(2)(x), L.Dense(3)(x)])
     with pytest.raises(ValueError, match="an input is given twice"):
         dc.Model([x, x], L.Dense(2)(x))
-    shared = L.Dense(4)
-    with pytest.raises(ValueError, match="'twice' is called twice in its graph"):
-        shared = L.Dense(4, name="twice")
-        dc.Model(x, shared(shared(x)))
+    with pytest.raises(ValueError, match="uses the weights of layer #0, whose shapes differ"):
+        shared = L.Dense(3, name="twice")
+        dc.Model(x, shared(shared(x)))  # (4 -> 3) then (3 -> 3): not one set of weights
     with pytest.raises(
         ValueError, match=r"one shape; received shapes \[\(None, 4\), \(None, 3\)\]"
     ):
@@ -519,3 +518,102 @@ def test_a_subclassed_model_trains_as_keras(rng):
         np.testing.assert_allclose(dh[key], kh[key], rtol=5e-4, err_msg=key)
     for a, c in zip(dm.get_weights(), km.get_weights(), strict=True):
         np.testing.assert_allclose(a, c, rtol=5e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------------ shared layers
+def siamese(lib=dc):
+    a, b = lib.Input(shape=(5,)), lib.Input(shape=(5,))
+    encode = lib.layers.Dense(4, activation="tanh")
+    distance = lib.layers.Subtract()([encode(a), encode(b)])
+    product = lib.layers.Multiply()([distance, distance])
+    return lib.Model([a, b], lib.layers.Dense(1, activation="sigmoid")(product))
+
+
+def test_a_shared_layer_has_one_set_of_weights_and_sums_its_gradients(rng):
+    model = siamese()
+    assert len(model.layers) == 4 and len(model.get_weights()) == 4
+    w = [rng.normal(0, 0.7, v.shape).astype(np.float32) for v in model.get_weights()]
+    model.set_weights(w)
+    model.compile("sgd", "binary_crossentropy")
+    xa, xb = rng.normal(size=(6, 5)).astype(np.float32), rng.normal(size=(6, 5)).astype(np.float32)
+    y = rng.integers(0, 2, (6, 1)).astype(np.float32)
+    p = [v.astype(np.float64) for v in w]
+
+    def np_out():
+        d = np.tanh(xa @ p[0] + p[1]) - np.tanh(xb @ p[0] + p[1])
+        return 1 / (1 + np.exp(-((d * d) @ p[2] + p[3])))
+
+    def np_loss():
+        q = np.clip(np_out(), 1e-7, 1 - 1e-7)
+        return -np.mean(y * np.log(q) + (1 - y) * np.log(1 - q))
+
+    np.testing.assert_allclose(model.predict([xa, xb], verbose=0), np_out(), rtol=1e-5)
+    loss, grads = model.gradients([xa, xb], y)
+    np.testing.assert_allclose(loss, np_loss(), rtol=1e-5)
+    for got, want in zip(grads, fd_gradients(np_loss, p), strict=True):
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-6)
+
+
+def test_a_shared_layer_saves_once_and_freezes_everywhere(rng, tmp_path):
+    model = siamese()
+    model.compile("adam", "binary_crossentropy")
+    xa, xb = (
+        rng.normal(size=(16, 5)).astype(np.float32),
+        rng.normal(size=(16, 5)).astype(np.float32),
+    )
+    y = rng.integers(0, 2, (16, 1)).astype(np.float32)
+    model.fit([xa, xb], y, epochs=1, verbose=0)
+    model.save(tmp_path / "siamese.keras")
+    loaded = dc.models.load_model(tmp_path / "siamese.keras")
+    assert len(loaded.layers) == 4 and loaded._layers[0] is loaded._layers[1]
+    np.testing.assert_array_equal(
+        loaded.predict([xa, xb], verbose=0), model.predict([xa, xb], verbose=0)
+    )
+    clone = dc.models.clone_model(model)
+    assert clone._layers[0] is clone._layers[1]
+    encode = model.layers[0]
+    encode.trainable = False
+    model.compile("adam", "binary_crossentropy")
+    kernel = encode.get_weights()[0].copy()
+    model.fit([xa, xb], y, epochs=1, verbose=0)
+    np.testing.assert_array_equal(encode.get_weights()[0], kernel)
+
+
+def test_a_shared_layer_trains_as_keras(rng):
+    keras = import_keras()
+    km, dm = siamese(keras), siamese(dc)
+    dm.set_weights(km.get_weights())
+    xa, xb = (
+        rng.normal(size=(48, 5)).astype(np.float32),
+        rng.normal(size=(48, 5)).astype(np.float32),
+    )
+    y = rng.integers(0, 2, (48, 1)).astype(np.float32)
+    for m, lib in ((km, keras), (dm, dc)):
+        m.compile(lib.optimizers.Adam(0.01), "binary_crossentropy", metrics=["accuracy"])
+    fit = dict(epochs=3, batch_size=8, shuffle=False, verbose=0)
+    kh, dh = km.fit([xa, xb], y, **fit).history, dm.fit([xa, xb], y, **fit).history
+    for key in ("loss", "accuracy"):
+        np.testing.assert_allclose(dh[key], kh[key], rtol=5e-4, err_msg=key)
+    for a, c in zip(dm.get_weights(), km.get_weights(), strict=True):
+        np.testing.assert_allclose(a, c, rtol=5e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "shared, words",
+    [
+        ([-1, 3, -1, -1, -1], "shared must list"),
+        ([-1, 0, 0, -1, -1], "layer 2 cannot share the weights of layer 0"),
+        ([-1, 0], "shared must list"),
+    ],
+)
+def test_a_file_with_a_bad_sharing_is_refused(shared, words, tmp_path):
+    from test_saving import _meta, _tamper
+
+    path = tmp_path / "siamese.keras"
+    siamese().save(path)
+
+    def reshare(model):
+        model["config"]["shared"] = shared
+
+    with pytest.raises(ValueError, match=words):
+        dc.models.load_model(_tamper(path, header=_meta("model", reshare)))

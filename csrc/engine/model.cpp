@@ -201,6 +201,15 @@ void Model::set_inputs(int64_t layer, const std::vector<int64_t>& values) {
   inputs_[size_t(layer)] = values;
 }
 
+void Model::set_weight_source(int64_t layer, int64_t source) {
+  check_not_built(built_);
+  if (layer < 0 || layer >= num_layers() || source < 0 || source >= layer)
+    throw std::invalid_argument("set_weight_source: layer " + std::to_string(layer) +
+                                " cannot use the weights of layer " + std::to_string(source));
+  weight_source_.resize(layers_.size(), -1);
+  weight_source_[size_t(layer)] = source;
+}
+
 void Model::set_input_shapes(const std::vector<Shape>& shapes) {
   check_not_built(built_);
   if (shapes.empty()) throw std::invalid_argument("set_input_shapes: a model has an input");
@@ -333,6 +342,16 @@ std::vector<Param> Model::plan_layers(const Shape& input_shape) {
       per_sample = std::max(per_sample, checked_size(layer.out_shape, "output shape"));
       for (const Shape& sc : layer.scratch_shapes())
         per_sample = std::max(per_sample, checked_size(sc, "workspace per sample"));
+      weight_source_.resize(L, -1);
+      if (const int64_t src = weight_source_[i]; src >= 0) {
+        const Layer& from = *layers_[size_t(src)];
+        if (layer.param_shapes() != from.param_shapes() ||
+            layer.state_shapes() != from.state_shapes())
+          throw std::invalid_argument(std::string(layer.name()) +
+                                      " uses the weights of layer #" + std::to_string(src) +
+                                      ", whose shapes differ for its inputs");
+        continue;  // its weights are the source's
+      }
       for (bool trainable : {true, false}) {
         int64_t& sum = trainable ? total : state_total;
         for (const Shape& ps : trainable ? layer.param_shapes() : layer.state_shapes()) {
@@ -366,15 +385,30 @@ void Model::build(const Shape& input_shape) {
     for (; k < params_.size() && params_[k].layer == static_cast<int64_t>(i); ++k)
       (params_[k].trainable ? total : state_total) += shape_size(params_[k].shape);
   }
+  // A layer using another's weights binds them, and gradients of its own (alias_grads_).
+  aliases_.clear();
+  int64_t alias_total = 0;
+  for (size_t i = 0; i < layers_.size(); ++i)
+    if (const int64_t src = weight_source_[i]; src >= 0) {
+      int64_t n = 0;
+      for (const Shape& s : layers_[i]->param_shapes()) n += shape_size(s);
+      aliases_.push_back({alias_total, first[size_t(src)], n});
+      alias_total += n;
+    }
   weights_ = DeviceArray<float>(be_, total);
   grads_ = DeviceArray<float>(be_, total);
   states_ = DeviceArray<float>(be_, state_total);
+  alias_grads_ = DeviceArray<float>(be_, alias_total);
   be_.fill(weights_.data(), 0.f, total);
   be_.fill(grads_.data(), 0.f, total);
   be_.fill(states_.data(), 0.f, state_total);
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    layers_[i]->bind(weights_.data() + first[i], grads_.data() + first[i]);
-    layers_[i]->bind_state(states_.data() + first_state[i]);
+  be_.fill(alias_grads_.data(), 0.f, alias_total);
+  for (size_t i = 0, a = 0; i < layers_.size(); ++i) {
+    const int64_t src = weight_source_[i];
+    const size_t from = src >= 0 ? size_t(src) : i;
+    float* g = src >= 0 ? alias_grads_.data() + aliases_[a++].at : grads_.data() + first[i];
+    layers_[i]->bind(weights_.data() + first[from], g);
+    layers_[i]->bind_state(states_.data() + first_state[from]);
   }
   if (out_mask_ && shape_size(out_mask_->out_shape) / out_mask_->out_shape.back() !=
                        loss_rows_per_sample())
@@ -691,6 +725,13 @@ double Model::loss_and_backward(const float* x, const float* y, const float* w, 
         layers_[i]->backward(be_, value(v, x), acts_[i].data(), dy,
                              v >= 0 ? dxs_[i][0].data() : nullptr, rows, preact);
       }
+    }
+    MergeInputs in;  // a shared layer's gradients add to its source's
+    in.count = 2;
+    for (const Alias& a : aliases_) {
+      in.x[0] = grads_.data() + a.to;
+      in.x[1] = alias_grads_.data() + a.at;
+      be_.merge_forward(MergeOp::Add, in, grads_.data() + a.to, a.n);
     }
   }
   return scale;

@@ -435,6 +435,7 @@ PYBIND11_MODULE(_core, m) {
       .def("add_concatenate", &Model::add_concatenate)
       .def("set_inputs", &Model::set_inputs)
       .def("set_input_shapes", &Model::set_input_shapes)
+      .def("set_weight_source", &Model::set_weight_source)
       .def("add_global_pooling1d", &Model::add_global_pooling1d)
       .def("add_recurrent", &Model::add_recurrent, py::arg("cell"), py::arg("units"),
            py::arg("act"), py::arg("rec"), py::arg("use_bias"), py::arg("return_sequences"),

@@ -131,6 +131,10 @@ class Model {
   // shape shapes[j]; a sample's data holds them one after the other, flattened, and build
   // takes the shape {their total size}.
   void set_input_shapes(const std::vector<Shape>& shapes);
+  // Layer `layer` uses the weights (and states) of layer `source` < layer, of the same
+  // shapes: one layer called at two places of a graph (Keras' shared layers). Its gradients
+  // add to the source's.
+  void set_weight_source(int64_t layer, int64_t source);
   // The layers' shapes and the parameters for `input_shape` (without the batch axis),
   // every size checked against kMaxElements; allocates nothing.
   std::vector<Param> plan(const Shape& input_shape);
@@ -272,6 +276,14 @@ class Model {
   std::vector<std::vector<std::pair<int64_t, size_t>>> readers_;
   std::vector<DeviceArray<float>> acts_, gsum_;
   std::vector<std::vector<DeviceArray<float>>> dxs_;
+  std::vector<int64_t> weight_source_;   // per layer: the layer whose weights it uses, or -1
+  // Layers using another's weights: their gradients (alias_grads_ at `at`) and the source's
+  // (grads_ at `to`), n values, added after each backward pass.
+  struct Alias {
+    int64_t at, to, n;
+  };
+  std::vector<Alias> aliases_;
+  DeviceArray<float> alias_grads_;
   std::vector<Shape> input_shapes_;      // several inputs: each one's shape
   std::vector<DeviceArray<float>> ins_;  // several inputs: each one's values, contiguous
   int64_t num_inputs() const { return std::max<int64_t>(1, int64_t(input_shapes_.size())); }

@@ -4,8 +4,9 @@ reads the values it was called on, and a value read by several layers gets the s
 gradients.
 
 A model called on symbolic tensors adds its layers to the graph (their weights shared with
-it, as Keras shares its variables). What is not there yet: several outputs, a layer called
-twice in one graph (shared weights), sequence masks across a graph that is not a line."""
+it, as Keras shares its variables); a layer called several times is one set of weights
+(Model::set_weight_source). What is not there yet: several outputs, sequence masks across
+a graph that is not a line."""
 
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ class Functional(Model):
         default = _snake(type(self).__name__) if subclassed else "functional"
         super().__init__(name=name or default, trainable=trainable)
         self._input_tensors, self._output_tensor, self._traced = [], None, not subclassed
-        self._wiring, self._input_shapes, self._input_names = [], [], []
+        self._wiring, self._input_shapes, self._input_names, self._source = [], [], [], []
         if kwargs:
             raise TypeError(f"Unrecognized keyword arguments passed to Model: {kwargs}")
         if subclassed and inputs is None and outputs is None:
@@ -130,14 +131,6 @@ class Functional(Model):
             for s in t._inputs:
                 depth[id(s)] = max(depth.get(id(s), 0), d + 1)
         calls = [t for t in post if id(t) not in inputs]
-        layers = {}
-        for t in calls:
-            if layers.setdefault(id(t._layer), t) is not t:
-                raise ValueError(
-                    f"Model {self.name!r}: layer {t._layer.name!r} is called twice in its graph: "
-                    "deepcore does not share a layer (its weights) between several calls "
-                    "yet. Use a new layer for each call."
-                )
         return sorted(calls, key=lambda t: (-depth[id(t)], first_seen[id(t)]))
 
     def _set_graph(self, layers, input_shapes, wiring, input_names=None) -> None:
@@ -151,6 +144,9 @@ class Functional(Model):
                 "follows masks along a line of layers only; use a Sequential model, or no mask."
             )
         self._layers, self._wiring = list(layers), wiring
+        first = {}  # a layer called several times (shared): its later calls use its weights
+        self._source = [first.setdefault(id(la), i) for i, la in enumerate(self._layers)]
+        self._source = [-1 if s == i else s for i, s in enumerate(self._source)]
         self._input_shapes = [tuple(s) for s in input_shapes]
         self._input_names = list(input_names or [f"input_{j}" for j in range(len(input_shapes))])
         total = sum(math.prod(s) for s in self._input_shapes)
@@ -212,6 +208,17 @@ class Functional(Model):
         for i, values in enumerate(self._wiring):
             if values != [i - 1]:
                 engine.set_inputs(i, values)
+        for i, source in enumerate(self._source):
+            if source >= 0:
+                engine.set_weight_source(i, source)
+
+    def _shares(self, i: int) -> bool:
+        return self._source[i] >= 0
+
+    @property
+    def layers(self) -> list:
+        """Each layer once (a layer called several times is shared), in the graph's order."""
+        return [la for i, la in enumerate(self._layers) if not self._shares(i)]
 
     def _preparer(self, j: int):
         """The prepare_inputs of a layer reading input j (an Embedding's), if any."""

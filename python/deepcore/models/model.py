@@ -213,6 +213,10 @@ class Model:
         self.stop_training = False
         self.history = None
 
+    def _shares(self, i: int) -> bool:
+        """Whether layer i is a second call of an earlier layer (its weights are that one's)."""
+        return False
+
     def _wire(self, engine) -> None:
         """Points each layer of the new engine at the values it reads (set_inputs): by
         default each reads the one before it, which the engine does by itself."""
@@ -282,6 +286,8 @@ class Model:
             trained[li].append(trainable)
         self._layer_views, self._layer_trained = views, trained
         for i, layer in enumerate(self._layers):
+            if self._shares(i):
+                continue  # a layer called again (shared): its weights are its first call's
             # A layer built before (called on data, or in another model) brings its
             # weights along when their shapes still fit, as a Keras layer would.
             previous = layer.get_weights()
@@ -306,9 +312,11 @@ class Model:
         """A layer in several models (a model used inside another, as Keras shares its
         variables) points at the weights of the model that used it last: this model takes
         their values and points the layer back at its own."""
-        for layer, views, trained in zip(self._layers, self._layer_views, self._layer_trained):
+        for i, (layer, views, trained) in enumerate(
+            zip(self._layers, self._layer_views, self._layer_trained)
+        ):
             current = layer._views
-            if current is views:
+            if current is views or self._shares(i):
                 continue
             if [v.shape for v in current] == [v.shape for v in views]:
                 for v, c in zip(views, current):

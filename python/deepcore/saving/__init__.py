@@ -113,11 +113,13 @@ def model_config(model) -> dict:
         "name": model.name,
         "trainable": model.trainable,
         "input_shape": None if model._input_shape is None else list(model._input_shape),
-        "layers": [_registry.serialize(layer) for layer in model.layers],
+        "layers": [_registry.serialize(layer) for layer in model._layers],
     }
     wiring = getattr(model, "_wiring", None)
     if wiring is not None:
         config["wiring"] = [list(w) for w in wiring]
+        if any(s >= 0 for s in model._source):  # a layer called again uses an earlier's
+            config["shared"] = list(model._source)
         config["input_shapes"] = [list(s) for s in model._input_shapes]
         config["input_names"] = list(model._input_names)
     return {"class_name": "Functional" if wiring is not None else "Sequential", "config": config}
@@ -150,7 +152,7 @@ def _weights(model) -> dict:
     own = model._own_weights("save")
     return {
         f"layers.{i}.{name}": w
-        for i, (layer, views) in enumerate(zip(model.layers, own))
+        for i, (layer, views) in enumerate(zip(model._layers, own))
         for name, w in zip(layer.weight_names(), views)
     }
 
@@ -203,11 +205,11 @@ def load_weights(model, path) -> None:
     with _refusing(f"Cannot load weights from {path!r} into model {model.name!r}"):
         checked = _check_file(tensors, meta)
         saved = checked.architecture["config"]["layers"]
-        if len(saved) != len(model.layers):
+        if len(saved) != len(model._layers):
             raise ValueError(
                 f"the file holds {len(saved)} layers "
                 f"{_short([s['config'].get('name') for s in saved])} but the model has "
-                f"{len(model.layers)} {_short([l.name for l in model.layers])}"
+                f"{len(model._layers)} {_short([l.name for l in model._layers])}"
             )
         input_shape = model._input_shape
         if input_shape is None:  # an unbuilt model takes the saved input shape
@@ -215,7 +217,7 @@ def load_weights(model, path) -> None:
         where = [
             f"layer {layer.name!r} ({type(layer).__name__}, index {i}, "
             f"{_short(s['config'].get('name'))} in the file)"
-            for i, (layer, s) in enumerate(zip(model.layers, saved))
+            for i, (layer, s) in enumerate(zip(model._layers, saved))
         ]
         wiring = getattr(model, "_wiring", None)
         shapes = getattr(model, "_input_shapes", None)
@@ -234,8 +236,8 @@ def load_weights(model, path) -> None:
             raise ValueError(
                 f"the file's inputs have shapes {checked.input_shapes}, the model's {shapes}"
             )
-        planned = _plan(model.layers, input_shape, where, wiring, shapes)
-        _check_layer_tensors(model.layers, planned, tensors, where)
+        planned = _plan(model._layers, input_shape, where, wiring, shapes)
+        _check_layer_tensors(model._layers, planned, tensors, where)
         if model._engine is None:
             before, model._input_shape = model._input_shape, input_shape
             try:
@@ -260,6 +262,22 @@ def _layers_from_config(config: dict) -> list:
         if layer.get("class_name") not in _LAYERS:
             raise ValueError(f"unknown layer class {_short(layer.get('class_name'))}")
         layers.append(_LAYERS[layer["class_name"]].from_config(layer["config"]))
+    shared = config.get("shared")
+    if shared is not None:  # a functional model's layer called several times: one object
+        if not (
+            isinstance(shared, list)
+            and len(shared) == len(layers)
+            and all(type(s) is int and -1 <= s < i for i, s in enumerate(shared))
+        ):
+            raise ValueError(
+                f"the model's shared must list, for each of its {len(layers)} layers, -1 or "
+                f"an earlier layer, not {_short(shared)}"
+            )
+        for i, s in enumerate(shared):
+            if s >= 0:
+                if type(layers[s]) is not type(layers[i]) or shared[s] != -1:
+                    raise ValueError(f"layer {i} cannot share the weights of layer {s}")
+                layers[i] = layers[s]
     return layers
 
 
@@ -390,8 +408,9 @@ def _check_file(tensors: dict, meta: dict) -> _Checked:
         raise ValueError("the file holds optimizer.slots but no optimizer compiled with a loss")
 
     # The values: weights finite, moving variances >= 0.
+    repeats = _repeats(layers)
     for i, layer in enumerate(layers):
-        for name in layer.weight_names():
+        for name in [] if i in repeats else layer.weight_names():
             key = f"layers.{i}.{name}"
             _check_finite(tensors[key], key)
             if name == "moving_variance":
@@ -480,6 +499,10 @@ def _plan(layers: list, input_shape, where: list, wiring=None, input_shapes=None
             engine.set_input_shapes([list(s) for s in input_shapes])
         for i, values in enumerate(wiring or ()):
             engine.set_inputs(i, values)
+        first = {}  # a layer listed again is called again: it uses its first call's weights
+        for i, layer in enumerate(layers):
+            if first.setdefault(id(layer), i) != i:
+                engine.set_weight_source(i, first[id(layer)])
         params = engine.plan(list(input_shape))
     except ValueError as e:
         layer, message = layer_named(layers, str(e))
@@ -494,6 +517,13 @@ def _plan(layers: list, input_shape, where: list, wiring=None, input_shapes=None
     return planned
 
 
+def _repeats(layers: list) -> set:
+    """The indices of entries that repeat an earlier one (a shared layer: its weights are
+    that entry's, and the file holds them there)."""
+    first = {}
+    return {i for i, layer in enumerate(layers) if first.setdefault(id(layer), i) != i}
+
+
 def _check_layer_tensors(layers: list, planned: list, tensors: dict, where: list) -> None:
     """The file's layer tensors are exactly the planned weights (names and shapes); the
     other tensors, only optimizer.slots. Linear in the number of tensors and layers."""
@@ -504,8 +534,10 @@ def _check_layer_tensors(layers: list, planned: list, tensors: dict, where: list
             by_layer.setdefault(int(found.group(1)), []).append(found.group(2))
         elif key != "optimizer.slots":
             unknown.append(key)
+    repeats = _repeats(layers)
     for i, (layer, params) in enumerate(zip(layers, planned)):
-        names, found = layer.weight_names(), by_layer.pop(i, [])
+        names = [] if i in repeats else layer.weight_names()
+        found = by_layer.pop(i, [])
         if len(names) != len(params):
             raise ValueError(f"{where[i]} names {len(names)} weights, the engine has {len(params)}")
         if sorted(found) != sorted(names):
@@ -607,7 +639,7 @@ def _restore(checked: _Checked):
             model.build()
     finally:
         utils.rng().bit_generator.state = state
-    where = [_where(i, layer) for i, layer in enumerate(model.layers)]
+    where = [_where(i, layer) for i, layer in enumerate(model._layers)]
     _assign_weights(model, checked.tensors, where)
     if checked.compile is not None:
         optimizer, loss, chosen, weight = checked.compile
@@ -633,7 +665,9 @@ def _assign_weights(model, tensors: dict, where: list) -> None:
     """Sets every layer's weights from the (checked) file: all, or none."""
     updates = []
     own = model._own_weights("load")
-    for i, (layer, views) in enumerate(zip(model.layers, own)):
+    for i, (layer, views) in enumerate(zip(model._layers, own)):
+        if model._shares(i):
+            continue
         weights = [tensors[f"layers.{i}.{name}"] for name in layer.weight_names()]
         try:
             updates.append((views, layer.check_weights(weights, views)))
