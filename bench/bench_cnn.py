@@ -19,7 +19,7 @@ GFLOP/s counts 2 flops per multiply-add of the convolutions and dense layers,
 from __future__ import annotations
 
 import numpy as np
-from timing import interleaved, machine_line, side_by_side_args
+from timing import interleaved, machine_line, side_by_side_args, table_head, with_threads
 
 import deepcore as dc
 
@@ -132,12 +132,8 @@ def main():
         f"{'threads':>7}  {'case':<16}{'deepcore us':>13}{'torch us':>11}{'x torch':>9}"
         f"{'dc GFLOP/s':>12}{'torch GFLOP/s':>15}"
     )
-    print(header)
-    print("-" * len(header))
-    for threads in thread_counts:
-        dc.config.set_num_threads(threads)
-        if torch is not None:
-            torch.set_num_threads(threads)
+    table_head(header)
+    for threads in with_threads(thread_counts, torch):
         dc_train, dc_infer, dc_params = deepcore_cases(steps)
         train_fns, infer_fns = {"deepcore": dc_train}, {"deepcore": dc_infer}
         if torch is not None:

@@ -19,7 +19,7 @@ Sequential row, "x other" is Sequential's time over the functional model's (targ
 from __future__ import annotations
 
 import numpy as np
-from timing import interleaved, machine_line, side_by_side_args
+from timing import interleaved, machine_line, side_by_side_args, table_head, with_threads
 
 import deepcore as dc
 
@@ -105,12 +105,8 @@ def main():
         f"{'threads':>7}  {'case':<12}{'deepcore us':>13}{'other us':>12}{'other':>12}"
         f"{'x other':>9}{'target':>8}{'met':>5}"
     )
-    print(header)
-    print("-" * len(header))
-    for threads in thread_counts:
-        dc.config.set_num_threads(threads)
-        if torch is not None:
-            torch.set_num_threads(threads)
+    table_head(header)
+    for threads in with_threads(thread_counts, torch):
         tiny = steps * 8  # the residual steps are tiny: more of them per timed call
         fns = {"deepcore": deepcore_train(residual_model, 16, 3, 32, tiny)}
         if torch is not None:

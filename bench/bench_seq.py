@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from timing import interleaved, machine_line, side_by_side_args
+from timing import interleaved, machine_line, side_by_side_args, table_head, with_threads
 
 import deepcore as dc
 
@@ -201,12 +201,8 @@ def main():
         f"{'threads':>7}  {'case':<12}{'deepcore us':>13}{'other us':>12}{'other':>8}"
         f"{'x other':>9}{'target':>8}{'met':>5}"
     )
-    print(header)
-    print("-" * len(header))
-    for threads in thread_counts:
-        dc.config.set_num_threads(threads)
-        if torch is not None:
-            torch.set_num_threads(threads)
+    table_head(header)
+    for threads in with_threads(thread_counts, torch):
         for case, (_, _, target) in CASES.items():
             fns = {}
             fns["deepcore"], dc_params = deepcore_train(case, steps)

@@ -36,6 +36,23 @@ def machine_line(torch=None, extra="") -> str:
     )
 
 
+def table_head(header: str) -> None:
+    """Prints a table's header line and the rule under it."""
+    print(header)
+    print("-" * len(header))
+
+
+def with_threads(counts, torch=None):
+    """Yields each thread count after setting deepcore's (and PyTorch's) to it."""
+    import deepcore as dc
+
+    for n in counts:
+        dc.config.set_num_threads(n)
+        if torch is not None:
+            torch.set_num_threads(n)
+        yield n
+
+
 def best_time(fn, min_seconds=0.3, repeats=5):
     """Best per-call seconds over `repeats` rounds of at least min_seconds/repeats each."""
     fn()

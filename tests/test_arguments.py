@@ -445,14 +445,14 @@ def test_build_input_shape_is_checked(shape):
 def test_a_long_steps_per_epoch_draws_its_rows_a_chunk_at_a_time(monkeypatch):
     # The epoch's row order is not drawn at once: 2**31 - 1 steps of 64 rows would be
     # 2**37 indices. A diverging run that TerminateOnNaN stops ends the epoch early.
-    from deepcore.models import model as model_module
+    from deepcore.trainers import epoch_iterator
 
     m = dc.Sequential([dc.Input(shape=(2,)), dc.layers.Dense(1)])
     m.compile(dc.optimizers.SGD(learning_rate=1e10), "mse")
     taken = []
-    real = model_module.RowStream.take
+    real = epoch_iterator.RowStream.take
     monkeypatch.setattr(
-        model_module.RowStream, "take", lambda self, n: taken.append(n) or real(self, n)
+        epoch_iterator.RowStream, "take", lambda self, n: taken.append(n) or real(self, n)
     )
     x, y = np.ones((100, 2), np.float32), np.full(100, 100.0, np.float32)
     h = m.fit(
@@ -464,4 +464,4 @@ def test_a_long_steps_per_epoch_draws_its_rows_a_chunk_at_a_time(monkeypatch):
         callbacks=[dc.callbacks.TerminateOnNaN()],
     )
     assert not np.isfinite(h.history["loss"][-1])
-    assert taken and max(taken) <= model_module.StreamRows.chunk
+    assert taken and max(taken) <= epoch_iterator.StreamRows.chunk

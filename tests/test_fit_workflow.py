@@ -15,6 +15,7 @@ import pytest
 import deepcore as dc
 from deepcore.callbacks import EarlyStopping, LambdaCallback
 from deepcore.models import model as model_module
+from deepcore.utils import progbar
 
 # the child processes import the same deepcore as this one (source tree or installed)
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(dc.__file__)))
@@ -468,7 +469,7 @@ def test_live_progress_bar_chunks_give_identical_results(rng, monkeypatch):
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(model_module.Model, "_fit_rows", counting)
-    monkeypatch.setattr(model_module.Progress, "interval", 0.0)  # one batch per chunk
+    monkeypatch.setattr(progbar.Progress, "interval", 0.0)  # one batch per chunk
     tty = FakeTTY()
     monkeypatch.setattr(sys, "stdout", tty)
     live_w, live_h = _train(x, y, w, verbose=1)
@@ -514,7 +515,7 @@ def test_count_metrics_are_exact_with_a_live_bar(rng, monkeypatch):
         return m.fit(x, y_bin, batch_size=4, epochs=2, verbose=verbose).history
 
     plain = run(0)
-    monkeypatch.setattr(model_module.Progress, "interval", 0.0)
+    monkeypatch.setattr(progbar.Progress, "interval", 0.0)
     tty = FakeTTY()
     monkeypatch.setattr(sys, "stdout", tty)
     live = run(1)
@@ -532,9 +533,9 @@ CHILD = textwrap.dedent(
     import sys
     import numpy as np
     import deepcore as dc
-    from deepcore.models import model
+    from deepcore.utils import progbar
     verbose, epochs, interval = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-    model.Progress.interval = interval
+    progbar.Progress.interval = interval
     dc.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 4)); y = (x[:, 0] > 0).astype(float)

@@ -41,6 +41,19 @@ def branches(merge, n, rng, width=4, features=3):
     return model, w, np_forward
 
 
+def assert_trains_as_keras(keras, km, dm, x, y, loss):
+    """Keras' model km and deepcore's dm (the same weights) trained alike, 3 epochs of Adam
+    without shuffling: losses, accuracies and weights within 5e-4."""
+    for m, lib in ((km, keras), (dm, dc)):
+        m.compile(lib.optimizers.Adam(0.01), loss, metrics=["accuracy"])
+    fit = dict(epochs=3, batch_size=8, shuffle=False, verbose=0)
+    kh, dh = km.fit(x, y, **fit).history, dm.fit(x, y, **fit).history
+    for key in ("loss", "accuracy"):
+        np.testing.assert_allclose(dh[key], kh[key], rtol=5e-4, err_msg=key)
+    for a, b in zip(dm.get_weights(), km.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=5e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("merge", list(MERGES))
 def test_merge_layers_forward_and_gradients(merge, rng):
     n = 2 if merge == "subtract" else 3
@@ -222,16 +235,7 @@ def test_functional_models_train_as_keras(make, rng):
     dm.set_weights(km.get_weights())
     n = km.input_shape[-1]
     xs, ys = rng.normal(size=(48, n)).astype(np.float32), rng.integers(0, 3, 48)
-    for m, lib in ((km, keras), (dm, dc)):
-        m.compile(
-            lib.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"]
-        )
-    fit = dict(epochs=3, batch_size=8, shuffle=False, verbose=0)
-    kh, dh = km.fit(xs, ys, **fit).history, dm.fit(xs, ys, **fit).history
-    for key in ("loss", "accuracy"):
-        np.testing.assert_allclose(dh[key], kh[key], rtol=5e-4, err_msg=key)
-    for a, b in zip(dm.get_weights(), km.get_weights(), strict=True):
-        np.testing.assert_allclose(a, b, rtol=5e-4, atol=1e-5)
+    assert_trains_as_keras(keras, km, dm, xs, ys, "sparse_categorical_crossentropy")
 
 
 @pytest.mark.parametrize(
@@ -352,15 +356,7 @@ def test_two_inputs_train_as_keras(rng):
         rng.normal(size=(48, 3)).astype(np.float32),
     )
     y = rng.integers(0, 2, 48)
-    for m, lib in ((km, keras), (dm, dc)):
-        loss = "sparse_categorical_crossentropy"
-        m.compile(lib.optimizers.Adam(0.01), loss, metrics=["accuracy"])
-    fit = dict(epochs=3, batch_size=8, shuffle=False, verbose=0)
-    kh, dh = km.fit([xa, xb], y, **fit).history, dm.fit([xa, xb], y, **fit).history
-    for key in ("loss", "accuracy"):
-        np.testing.assert_allclose(dh[key], kh[key], rtol=5e-4, err_msg=key)
-    for a, b in zip(dm.get_weights(), km.get_weights(), strict=True):
-        np.testing.assert_allclose(a, b, rtol=5e-4, atol=1e-5)
+    assert_trains_as_keras(keras, km, dm, [xa, xb], y, "sparse_categorical_crossentropy")
 
 
 # ------------------------------------------------------------ a model inside another
@@ -427,15 +423,7 @@ def test_fine_tuning_trains_as_keras(frozen, rng):
     (km, _), (dm, _) = fine_tuned(keras, frozen), fine_tuned(dc, frozen)
     dm.set_weights(km.get_weights())
     xs, ys = rng.normal(size=(48, 6)).astype(np.float32), rng.integers(0, 3, 48)
-    for m, lib in ((km, keras), (dm, dc)):
-        loss = "sparse_categorical_crossentropy"
-        m.compile(lib.optimizers.Adam(0.01), loss, metrics=["accuracy"])
-    fit = dict(epochs=3, batch_size=8, shuffle=False, verbose=0)
-    kh, dh = km.fit(xs, ys, **fit).history, dm.fit(xs, ys, **fit).history
-    for key in ("loss", "accuracy"):
-        np.testing.assert_allclose(dh[key], kh[key], rtol=5e-4, err_msg=key)
-    for a, c in zip(dm.get_weights(), km.get_weights(), strict=True):
-        np.testing.assert_allclose(a, c, rtol=5e-4, atol=1e-5)
+    assert_trains_as_keras(keras, km, dm, xs, ys, "sparse_categorical_crossentropy")
     assert len(dm.trainable_weights) == len(km.trainable_weights)
 
 
@@ -508,16 +496,7 @@ def test_a_subclassed_model_trains_as_keras(rng):
     dm.build((None, 16))
     dm.set_weights(km.get_weights())
     xs, ys = rng.normal(size=(48, 16)).astype(np.float32), rng.integers(0, 3, 48)
-    for m, lib in ((km, keras), (dm, dc)):
-        m.compile(
-            lib.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"]
-        )
-    fit = dict(epochs=3, batch_size=8, shuffle=False, verbose=0)
-    kh, dh = km.fit(xs, ys, **fit).history, dm.fit(xs, ys, **fit).history
-    for key in ("loss", "accuracy"):
-        np.testing.assert_allclose(dh[key], kh[key], rtol=5e-4, err_msg=key)
-    for a, c in zip(dm.get_weights(), km.get_weights(), strict=True):
-        np.testing.assert_allclose(a, c, rtol=5e-4, atol=1e-5)
+    assert_trains_as_keras(keras, km, dm, xs, ys, "sparse_categorical_crossentropy")
 
 
 # ------------------------------------------------------------------ shared layers
@@ -588,14 +567,7 @@ def test_a_shared_layer_trains_as_keras(rng):
         rng.normal(size=(48, 5)).astype(np.float32),
     )
     y = rng.integers(0, 2, (48, 1)).astype(np.float32)
-    for m, lib in ((km, keras), (dm, dc)):
-        m.compile(lib.optimizers.Adam(0.01), "binary_crossentropy", metrics=["accuracy"])
-    fit = dict(epochs=3, batch_size=8, shuffle=False, verbose=0)
-    kh, dh = km.fit([xa, xb], y, **fit).history, dm.fit([xa, xb], y, **fit).history
-    for key in ("loss", "accuracy"):
-        np.testing.assert_allclose(dh[key], kh[key], rtol=5e-4, err_msg=key)
-    for a, c in zip(dm.get_weights(), km.get_weights(), strict=True):
-        np.testing.assert_allclose(a, c, rtol=5e-4, atol=1e-5)
+    assert_trains_as_keras(keras, km, dm, [xa, xb], y, "binary_crossentropy")
 
 
 @pytest.mark.parametrize(

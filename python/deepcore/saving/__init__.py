@@ -491,7 +491,7 @@ def _checked_wiring(arch: dict, n: int, inputs: int):
 def _plan(layers: list, input_shape, where: list, wiring=None, input_shapes=None) -> list:
     """Each layer's weights as (shape, trainable), in the engine's order, from the engine's
     plan: nothing is allocated. ValueError naming the layer for impossible shapes or wiring."""
-    from ..models.model import engine_with, layer_named
+    from ..models.engines import engine_with, layer_named
 
     try:
         engine = engine_with(layers)

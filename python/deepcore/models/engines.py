@@ -1,0 +1,91 @@
+"""What the models share about their engine: building one for a list of layers, naming the
+layer an engine message is about, the weights' views, and an engine whose memory the host
+cannot read used as if it could."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from .. import _core
+from .masks import plan_masks
+
+__all__ = ["engine_with", "layer_named"]
+
+
+def _param_views(engine, trainable, states=None):
+    """(layer index, view, is trainable) of each weight in the engine's order: trainable
+    ones as views into `trainable` (the weights, or a gradient of them), the others
+    (moving statistics) into `states`, or left out when it is None."""
+    for li, offset, shape, is_trainable in engine.param_info():
+        flat = trainable if is_trainable else states
+        if flat is not None:
+            yield li, flat[offset : offset + int(np.prod(shape))].reshape(shape), is_trainable
+
+
+def engine_with(layers, device: int = 0, warn: bool = False):
+    """A new engine (on `device`) holding `layers`, not built, its layers pointed at the
+    sequence masks they read (with Keras' warnings for the layers that drop one if `warn`),
+    and its loss and metrics at the mask that reaches the output, if one does."""
+    engine = _core.Model(device)
+    for layer in layers:
+        layer.add_to(engine)
+    maker = plan_masks(layers, engine, warn=warn)
+    if maker is not None:
+        engine.set_output_mask_source(next(i for i, la in enumerate(layers) if la is maker))
+    return engine
+
+
+def layer_named(layers, message: str):
+    """(the layer, the rest) of an engine message "layer #i: rest" about one of `layers`,
+    else (None, message)."""
+    found = re.match(r"layer #(\d+): (.*)", message, re.S)
+    if found and int(found.group(1)) < len(layers):
+        return layers[int(found.group(1))], found.group(2)
+    return None, message
+
+
+class _HostMirror:
+    """An engine whose memory the host cannot read (a GPU's), used as if it could: its
+    weights and states are host arrays (what layers view and `get_weights` copies), written
+    to the device before each call that computes and read back after each that trains:
+    one copy each way per call, never per batch."""
+
+    _computes = frozenset({"fit_epoch", "fit_rows", "evaluate", "predict", "gradients"})
+    # (gradients: BatchNormalization's moving statistics follow the training-mode pass)
+    _trains = frozenset({"fit_epoch", "fit_rows", "gradients"})
+
+    def __init__(self, engine):
+        object.__setattr__(self, "_engine", engine)
+        object.__setattr__(self, "_w", engine.read())
+        object.__setattr__(self, "_s", engine.read(states=True))
+
+    def weights(self):
+        return self._w
+
+    def states(self):
+        return self._s
+
+    def __getattr__(self, name):
+        attr = getattr(self._engine, name)
+        if name not in self._computes:
+            return attr
+
+        def call(*args, **kwargs):
+            self._engine.write(self._w)
+            self._engine.write(self._s, states=True)
+            try:
+                return attr(*args, **kwargs)
+            finally:
+                if name in self._trains:  # also after an interrupted epoch
+                    self._w[...] = self._engine.read()
+                    self._s[...] = self._engine.read(states=True)
+
+        return call
+
+    def __setattr__(self, name, value):
+        setattr(self._engine, name, value)
+
+
+# ------------------------------------------------------------ epoch helpers

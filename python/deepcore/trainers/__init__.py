@@ -1,0 +1,1 @@
+"""The training loop and the data it takes, shared by every model."""

@@ -1,0 +1,491 @@
+"""The training loop of every model (Keras keeps it in `trainers/trainer.py`): compile, fit,
+evaluate, predict and the one-batch calls, on the model's engine.
+
+Python calls the engine once per epoch (fit), once per batch only when a callback asks for
+batch-level hooks, or in chunks of batches to redraw the progress bar on a terminal; the
+data is converted to float32 once.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from .. import callbacks as callbacks_module
+from .. import losses, optimizers
+from .. import metrics as metrics_module
+from .._registry import check_int, check_positive_int, check_verbose, is_number
+from ..utils.progbar import Progress
+from .epoch_iterator import RowStream, StreamRows
+
+__all__ = ["Trainer"]
+
+
+def _metric_list(metrics) -> list:
+    """compile's metrics or weighted_metrics as a list."""
+    if isinstance(metrics, str) or callable(metrics):
+        return [metrics]
+    return list(metrics or [])
+
+
+def _loss_weight(loss_weights) -> float:
+    """compile's loss_weights for a model of one output: a number >= 0, or a list or dict
+    of one; 1 when None."""
+    given = loss_weights
+    if isinstance(loss_weights, dict):
+        loss_weights = list(loss_weights.values())
+    if isinstance(loss_weights, (list, tuple)):
+        if len(loss_weights) != 1 or isinstance(loss_weights[0], str):
+            hint = (
+                " (compile's third argument is loss_weights, as in Keras: pass metrics=...)"
+                if any(isinstance(w, str) for w in loss_weights)
+                else ""
+            )
+            raise ValueError(
+                f"`loss_weights` must be a number, or a list or dict of one for a model of one "
+                f"output{hint}. Received: loss_weights={given!r}"
+            )
+        loss_weights = loss_weights[0]
+    if loss_weights is None:
+        return 1.0
+    if not is_number(loss_weights) or not math.isfinite(loss_weights) or loss_weights < 0:
+        raise ValueError(
+            f"`loss_weights` must be a finite number >= 0. Received: loss_weights={given!r}"
+        )
+    return float(loss_weights)
+
+
+def _overrides(callback, hook: str) -> bool:
+    """Whether `callback` implements `hook` (a method override or a function set on the
+    instance, as LambdaCallback does) with work that needs Python after a batch.
+    TerminateOnNaN's batch check runs in the engine (fit stops the engine at the first
+    non-finite batch loss and then calls the hook), so it needs no per-batch calls."""
+    f = getattr(callback, hook, None)
+    f = getattr(f, "__func__", f)
+    return f is not getattr(callbacks_module.Callback, hook) and f is not getattr(
+        callbacks_module.TerminateOnNaN, hook, None
+    )
+
+
+def _nan_stoppers(callbacks) -> list:
+    """The callbacks whose batch check the engine runs (see `_overrides`)."""
+    return [
+        cb
+        for cb in callbacks
+        if isinstance(cb, callbacks_module.TerminateOnNaN)
+        and not _overrides(cb, "on_train_batch_end")
+    ]
+
+
+class Trainer:
+    """compile, fit, evaluate, predict, train_on_batch, predict_on_batch and gradients of a
+    model (models/model.py holds its layers, engine and weights)."""
+
+    def compile(
+        self,
+        optimizer="rmsprop",
+        loss=None,
+        loss_weights=None,
+        metrics=None,
+        weighted_metrics=None,
+        **kwargs,
+    ):
+        """Configures training (Keras 3's arguments, in its order).
+
+        Args:
+            optimizer: Name or `deepcore.optimizers.Optimizer`.
+            loss: Name, function or `deepcore.losses.Loss`.
+            loss_weights: A number (or a list or dict of one) scaling the loss and its
+                gradients.
+            metrics: Metric names (e.g. ["accuracy"]) or objects, computed without the
+                sample weights (Keras' `metrics`).
+            weighted_metrics: Metrics weighted by the sample weights (and class weights);
+                named "weighted_<name>" where `metrics` has the same name.
+        """
+        unknown = set(kwargs) - {
+            "run_eagerly",
+            "jit_compile",
+            "steps_per_execution",
+            "auto_scale_loss",
+        }
+        if unknown:
+            raise TypeError(f"Unrecognized keyword arguments passed to compile: {sorted(unknown)}")
+        self.optimizer = optimizers.get(optimizer)
+        self.loss = loss
+        self._loss = None if loss is None else losses.get(loss)
+        if self._loss is not None and self._loss.reduction in ("none", None):
+            raise ValueError(
+                f"compile needs a loss that reduces to one number per batch. Received "
+                f"{self._loss.name!r} with reduction={self._loss.reduction!r}; use "
+                "'sum_over_batch_size' (the mean) or 'sum'."
+            )
+        self._loss_weight = _loss_weight(loss_weights)
+        plain, weighted = _metric_list(metrics), _metric_list(weighted_metrics)
+        self._metrics = [metrics_module.get(m) for m in plain + weighted]
+        self._metric_weighted = [False] * len(plain) + [True] * len(weighted)
+        names = [metrics_module.name_of(m) for m in self._metrics]
+        self._metric_names = [
+            f"weighted_{n}" if w and n in names[: len(plain)] else n
+            for n, w in zip(names, self._metric_weighted)
+        ]
+        self._frozen = [self._frozen_now(layer) for layer in self._layers]
+        self.compiled = True
+        if self._engine is not None:
+            self._compile_engine()
+
+    def _frozen_now(self, layer) -> bool:
+        """Whether `layer` is frozen (by its flag or the model's), for compile."""
+        inner = layer._inner_layers()
+        if layer.trainable and self.trainable and any(not la.trainable for la in inner):
+            raise ValueError(
+                f"Layer {layer.name!r} ({type(layer).__name__}) is trainable but "
+                f"{[la.name for la in inner if not la.trainable]} inside it are not: deepcore "
+                "freezes whole layers. Set trainable=False on the outer layer."
+            )
+        return not (self.trainable and layer.trainable)
+
+    def _compile_engine(self):
+        if self._loss is None:
+            return
+        for i, frozen in enumerate(self._frozen[: len(self._layers)]):
+            self._engine.set_trainable(i, not frozen)
+        spec = self._loss.spec()
+        spec.weight = self._loss_weight
+        self._engine.compile(spec, self.optimizer.spec(), [])
+        self.optimizer.attach(self._engine)
+
+    def _check_ready(self, what: str):
+        if not self.compiled:
+            raise ValueError(f"You must call compile() before {what}() on model {self.name!r}.")
+        if self._loss is None:
+            raise ValueError(
+                f"Model {self.name!r} was compiled without a loss; {what}() needs "
+                "one: compile(loss=...)."
+            )
+
+    def _set_metrics(self, y):
+        out = tuple(self._engine.output_shape(-1))
+        kinds = []
+        for m, weighted in zip(self._metrics, self._metric_weighted):
+            spec = metrics_module.resolve(
+                m, y.ndim - 1, y.shape[-1] if y.ndim > 1 else 1, len(out), out[-1]
+            )
+            spec.weighted = weighted
+            kinds.append(spec)
+        self._engine.set_metrics(kinds)
+
+    @property
+    def metrics_names(self) -> list[str]:
+        return ["loss", *self._metric_names]
+
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs=1,
+        verbose="auto",
+        callbacks=None,
+        validation_split=0.0,
+        validation_data=None,
+        shuffle=True,
+        class_weight=None,
+        sample_weight=None,
+        initial_epoch=0,
+        steps_per_epoch=None,
+        validation_batch_size=None,
+        validation_freq=1,
+        validation_split_mode="last",
+    ):
+        """Trains the model; returns a `History` whose `.history` holds per-epoch logs.
+
+        Args:
+            x, y: Inputs and targets (NumPy arrays or anything `np.asarray` accepts).
+            batch_size: Rows per gradient step (default 32).
+            epochs: Index of the last epoch (training starts at `initial_epoch`).
+            verbose: "auto" (= 1), 0 (silent), 1 (progress bar on a terminal, one line
+                per epoch otherwise) or 2 (one line per epoch).
+            callbacks: `deepcore.callbacks.Callback` instances.
+            validation_split: Fraction of the rows held out for validation.
+            validation_split_mode: Which rows `validation_split` holds out:
+                "last" (Keras: the last rows, taken before any shuffling), "shuffle"
+                (rows drawn at random from `deepcore.utils.rng()`) or "stratify" (drawn
+                at random class by class, so each class keeps its proportion in both
+                parts; classes come from integer labels, one-hot rows or binary 0/1
+                labels). Both parts keep the original row order.
+            validation_data: `(x_val, y_val)` or `(x_val, y_val, sample_weight_val)`;
+                takes precedence over `validation_split`.
+            shuffle: Reshuffle the training rows every epoch.
+            class_weight: `{class: weight}`, multiplied into the sample weights.
+            sample_weight: One weight per training row.
+            initial_epoch: Epoch to start from (for resuming).
+            steps_per_epoch: Batches per epoch; the data is cycled (see below).
+            validation_batch_size: Batch size of the validation pass (default batch_size).
+            validation_freq: Validate every `validation_freq` epochs.
+
+        Differences from Keras:
+            * A `UserWarning` names the classes that `validation_split` puts in the
+              validation part only (typically sorted labels with the Keras default
+              "last"): the model never trains on them.
+            * `class_weight` weights the validation loss and metrics too (with any
+              `validation_data` sample weights), so `loss` and `val_loss` measure the
+              same objective; Keras applies it to training only.
+            * `steps_per_epoch` with arrays cycles through the data: an epoch takes the
+              next `steps_per_epoch * batch_size` rows of an endless sequence of passes,
+              each pass in a fresh order when `shuffle` (batches may span two passes).
+              Keras stops with a warning when the arrays run out.
+            * `verbose=1` prints the progress bar only when stdout is a terminal; into a
+              file or pipe it prints one line per epoch, as `verbose=2` does:
+              "Epoch 3/10 - 8/8 - 0s - 1ms/step - accuracy: 0.9000 - loss: 0.2500".
+
+        On a terminal, `verbose=1` trains each epoch in chunks of batches (about
+        0.1 s each) to redraw the bar; the chunks follow the row order the engine
+        would have drawn, and each chunk goes on from the loss and metric counts of the
+        one before, so weights and logs are those of training in one call. Fast epochs run
+        in one call and the bar is drawn when they end.
+        """
+        self._check_ready("fit")
+        batch_size = check_positive_int("batch_size", batch_size, default=32)
+        if steps_per_epoch is not None:
+            steps_per_epoch = check_positive_int("steps_per_epoch", steps_per_epoch)
+        epochs = check_int("epochs", epochs, 0)
+        initial_epoch = check_int("initial_epoch", initial_epoch, 0)
+        verbose = check_verbose(verbose, auto=1)
+        validation_freq = check_positive_int("validation_freq", validation_freq)
+        if not (is_number(validation_split) and 0 <= validation_split < 1):
+            raise ValueError(
+                f"`validation_split` must be in [0, 1). "
+                f"Received: validation_split={validation_split}"
+            )
+        if validation_split_mode not in ("last", "shuffle", "stratify"):
+            raise ValueError(
+                "`validation_split_mode` must be 'last', 'shuffle' or 'stratify'. "
+                f"Received: validation_split_mode={validation_split_mode!r}"
+            )
+        x, engine = self._inputs(x)
+        n = len(x)
+        y = self._targets(y, n)
+        w = self._weights_for(sample_weight, class_weight, y, n)
+        val = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError(
+                    "`validation_data` must be a tuple (x_val, y_val) or "
+                    "(x_val, y_val, sample_weight_val)."
+                )
+            xv, _ = self._inputs(validation_data[0], "validation_data[0]")
+            yv = self._targets(validation_data[1], len(xv), "validation_data[1]")
+            wv = self._weights_for(
+                validation_data[2] if len(validation_data) == 3 else None,
+                class_weight,
+                yv,
+                len(xv),
+            )
+            val = (xv, yv, wv)
+        elif validation_split:
+            (x, y, w), val = self._split(x, y, w, validation_split, validation_split_mode)
+            n = len(x)
+        val_batch = check_positive_int(
+            "validation_batch_size", validation_batch_size, default=batch_size
+        )
+        self._set_metrics(y)
+        steps = steps_per_epoch or -(-n // batch_size)
+        # The data goes where the engine computes once per fit, not once per epoch.
+        data = engine.dataset(x, y, w)
+        val_data = None if val is None else engine.dataset(*val)
+
+        history = callbacks_module.History()
+        cbs = callbacks_module.CallbackList(
+            [*(callbacks or []), history],  # last, as Keras': it sees what callbacks log
+            self,
+            {
+                "epochs": epochs,
+                "steps": steps,
+                "verbose": verbose,
+                "do_validation": val is not None,
+            },
+        )
+        # Batch-level hooks cost one engine call per batch: only when a callback has them.
+        batch_hooks = any(
+            _overrides(cb, hook)
+            for cb in cbs.callbacks
+            for hook in ("on_train_batch_begin", "on_train_batch_end")
+        )
+        progress = Progress(verbose, epochs, steps)
+        nan_stoppers = _nan_stoppers(cbs.callbacks)
+        stream = RowStream(engine, n, bool(shuffle)) if steps_per_epoch else None
+        last_seconds, order_seconds = None, 0.0
+        self.stop_training = False
+        logs = {}
+        cbs.on_train_begin({})
+        for epoch in range(int(initial_epoch), int(epochs)):
+            cbs.on_epoch_begin(epoch, {})
+            start = time.perf_counter()
+            progress.epoch_begin(epoch)
+            # Live bar: chunks of batches, unless the epoch is fast (the bar at its end
+            # is enough) or drawing the row order in Python costs more than 5% of an epoch.
+            live = (
+                progress.live
+                and steps > 1
+                and (
+                    last_seconds is None
+                    or (
+                        last_seconds >= 5 * progress.interval
+                        and order_seconds <= 0.05 * last_seconds
+                    )
+                )
+            )
+            if stream is not None:
+                idx = StreamRows(stream, steps * batch_size)
+            elif (batch_hooks or live) and shuffle:
+                t = time.perf_counter()
+                idx = engine.permutation(n)
+                order_seconds = time.perf_counter() - t
+            else:
+                idx = None
+            if stream is None and not batch_hooks and not live:
+                loss, values, _, done = engine.fit_epoch(
+                    data, batch_size, bool(shuffle), stop_on_nonfinite=bool(nan_stoppers)
+                )
+                self._after_nonfinite(nan_stoppers, done, loss, values)
+            else:
+                loss, values, done = self._fit_rows(
+                    data,
+                    idx,
+                    batch_size,
+                    cbs if batch_hooks else None,
+                    progress if (live or batch_hooks) else None,
+                    nan_stoppers,
+                )
+            logs = {"loss": loss, **dict(zip(self._metric_names, values))}
+            if val is not None and (epoch + 1) % validation_freq == 0:
+                cbs.on_test_begin({})
+                vloss, vvalues = engine.evaluate(val_data, val_batch)
+                cbs.on_test_end({"loss": vloss, **dict(zip(self._metric_names, vvalues))})
+                logs["val_loss"] = vloss
+                logs.update({f"val_{k}": v for k, v in zip(self._metric_names, vvalues)})
+            last_seconds = time.perf_counter() - start
+            progress.epoch_end(epoch, done, last_seconds, logs)
+            cbs.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        cbs.on_train_end(logs)
+        self.history = history
+        return history
+
+    def _after_nonfinite(self, nan_stoppers, done, loss, values):
+        """After an engine call that `nan_stoppers` (TerminateOnNaN) stopped at a batch
+        whose loss is not finite: their batch hook, as Keras calls it for that batch."""
+        if nan_stoppers and not math.isfinite(loss):
+            logs = {"loss": loss, **dict(zip(self._metric_names, values))}
+            for cb in nan_stoppers:
+                cb.on_train_batch_end(done - 1, logs)
+
+    def _fit_rows(self, data, idx, batch_size, cbs=None, progress=None, nan_stoppers=()):
+        """Trains on the rows `idx` of `data` (an engine dataset; all rows in order when
+        idx is None), in that order.
+
+        One engine call covers all of them, unless `cbs` (batch-level hooks: one call
+        per batch) or `progress` (calls of about `progress.interval` seconds, to redraw
+        the bar). Each call goes on from the loss and metric counts of the one before, so
+        the values passed on are those of the epoch so far, as one call would give them.
+        `nan_stoppers`: the engine stops at the first batch with a non-finite loss.
+        Returns the epoch loss, the metric values and the batches done.
+        """
+        engine = self._engine
+        rows = data.rows if idx is None else len(idx)
+        steps = -(-rows // batch_size)
+        done, start, states = 0, time.perf_counter(), None
+        while done < steps:
+            if cbs is not None or (progress is not None and done == 0):
+                k = 1
+            elif progress is None:
+                k = steps
+            else:
+                per_batch = (time.perf_counter() - start) / done
+                k = max(1, int(progress.interval / per_batch)) if per_batch > 0 else steps
+            if isinstance(idx, StreamRows):
+                k = min(k, max(1, idx.chunk // batch_size))
+            lo, hi = done * batch_size, min(rows, (done + k) * batch_size)
+            if cbs is not None:
+                cbs.on_train_batch_begin(done, {})
+            stop = bool(nan_stoppers)
+            order = None if idx is None else idx[lo:hi]  # (None: rows lo..hi-1, no gather)
+            loss, values, states, ran = engine.fit_rows(
+                data, batch_size, order, lo, hi - lo, carry=states, stop_on_nonfinite=stop
+            )
+            done = min(done + ran, steps)
+            logs = {"loss": loss, **dict(zip(self._metric_names, values))}
+            if cbs is not None:
+                cbs.on_train_batch_end(done - 1, logs)
+            else:
+                self._after_nonfinite(nan_stoppers, done, loss, values)
+            if progress is not None:
+                progress.update(done, logs)
+            if self.stop_training and (cbs is not None or nan_stoppers):
+                break
+        return loss, values, done
+
+    def evaluate(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        verbose="auto",
+        sample_weight=None,
+        return_dict=False,
+        **kwargs,
+    ):
+        """Loss (and metrics) on the given data, in inference mode."""
+        self._check_ready("evaluate")
+        batch_size = check_positive_int("batch_size", batch_size, default=32)
+        verbose = check_verbose(verbose, auto=0)
+        x, engine = self._inputs(x)
+        y = self._targets(y, len(x))
+        w = self._weights_for(sample_weight, None, y, len(x))
+        self._set_metrics(y)
+        loss, values = engine.evaluate(engine.dataset(x, y, w), batch_size)
+        logs = {"loss": loss, **dict(zip(self._metric_names, values))}
+        if verbose not in (0, "auto") and verbose:
+            print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+        if return_dict:
+            return logs
+        return loss if not self._metric_names else [loss, *values]
+
+    def predict(self, x, batch_size=None, verbose="auto", **kwargs):
+        """Outputs of the model for `x`, computed in batches of `batch_size` (default 32)."""
+        batch_size = 32 if batch_size is None else check_positive_int("batch_size", batch_size)
+        # (the common cases cost nothing: predict on one sample is fast)
+        if not (type(verbose) is int and 0 <= verbose <= 2) and verbose != "auto":
+            check_verbose(verbose, auto=0)
+        x, engine = self._inputs(x)
+        return engine.predict(x, batch_size)
+
+    def predict_on_batch(self, x):
+        x, engine = self._inputs(x)
+        return engine.predict(x, len(x))
+
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
+        """One optimizer step on one batch; returns the loss (and metrics)."""
+        self._check_ready("train_on_batch")
+        x, engine = self._inputs(x)
+        y = self._targets(y, len(x))
+        w = self._weights_for(sample_weight, class_weight, y, len(x))
+        self._set_metrics(y)
+        loss, values, _, _ = engine.fit_epoch(engine.dataset(x, y, w), len(x), False)
+        logs = {"loss": loss, **dict(zip(self._metric_names, values))}
+        if return_dict:
+            return logs
+        return loss if not self._metric_names else [loss, *values]
+
+    def gradients(self, x, y, sample_weight=None):
+        """Loss of one batch and the gradient of every trainable weight (Keras shapes), no
+        update."""
+        self._check_ready("gradients")
+        x, engine = self._inputs(x)
+        y = self._targets(y, len(x))
+        w = self._weights_for(sample_weight, None, y, len(x))
+        from ..models.engines import _param_views
+
+        loss, flat = engine.gradients(x, y, w)
+        return loss, [view for _, view, _ in _param_views(engine, flat)]
