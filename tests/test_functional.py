@@ -589,3 +589,68 @@ def test_a_file_with_a_bad_sharing_is_refused(shared, words, tmp_path):
 
     with pytest.raises(ValueError, match=words):
         dc.models.load_model(_tamper(path, header=_meta("model", reshare)))
+
+
+# ------------------------------------------------------------------------- Dot
+DOTS = [((5,), (5,), 1, "bk,bk->b"), ((3, 4), (2, 4), 2, "bik,bjk->bij")]
+DOTS += [((3, 4), (3, 2), (1, 1), "bki,bkj->bij"), ((3, 4), (4, 2), (2, 1), "bik,bkj->bij")]
+DOTS += [((3, 4), (2, 3), (1, 2), "bki,bjk->bij")]
+
+
+@pytest.mark.parametrize("sa, sb, axes, spec", DOTS, ids=str)
+def test_dot_forward_and_gradients(sa, sb, axes, spec, rng):
+    # Dense on each input first, so that the gradients through Dot reach weights
+    a, b = dc.Input(shape=sa), dc.Input(shape=sb)
+    da, db = L.Dense(sa[-1], activation="tanh")(a), L.Dense(sb[-1])(b)
+    model = dc.Model([a, b], L.Flatten()(L.Dot(axes)([da, db])))
+    w = [rng.normal(0, 0.7, v.shape).astype(np.float32) for v in model.get_weights()]
+    model.set_weights(w)
+    model.compile("sgd", "mse")
+    xa = rng.normal(size=(3, *sa)).astype(np.float32)
+    xb = rng.normal(size=(3, *sb)).astype(np.float32)
+    p = [v.astype(np.float64) for v in w]
+    assert model.layers[0].activation.__name__ == "tanh"  # Keras' order: Dot's first input first
+
+    def np_out():
+        out = np.einsum(spec, np.tanh(xa @ p[0] + p[1]), xb @ p[2] + p[3])
+        return out.reshape(len(xa), -1)
+
+    y = rng.normal(size=np_out().shape).astype(np.float32)
+
+    def np_loss():
+        return np.mean((np_out() - y) ** 2)
+
+    np.testing.assert_allclose(model.predict([xa, xb], verbose=0), np_out(), rtol=1e-5, atol=1e-6)
+    loss, grads = model.gradients([xa, xb], y)
+    np.testing.assert_allclose(loss, np_loss(), rtol=1e-5)
+    for got, want in zip(grads, fd_gradients(np_loss, p), strict=True):
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-6)
+
+
+def test_dot_errors():
+    a, b = dc.Input(shape=(3,)), dc.Input(shape=(4,))
+    with pytest.raises(ValueError, match="they must be equal"):
+        L.Dot(1)([a, b])
+    with pytest.raises(ValueError, match="not supported yet"):
+        L.Dot(1, normalize=True)
+    with pytest.raises(ValueError, match="0 is the batch"):
+        L.Dot(0)
+    with pytest.raises(ValueError, match="one rank, 2 or 3"):
+        L.Dot(1)([a, dc.Input(shape=(3, 3))])
+
+
+def recommender(lib=dc):
+    users, items = lib.Input(shape=(1,)), lib.Input(shape=(1,))
+    u = lib.layers.Flatten()(lib.layers.Embedding(7, 4)(users))
+    v = lib.layers.Flatten()(lib.layers.Embedding(9, 4)(items))
+    score = lib.layers.Dot(axes=1)([u, v])
+    return lib.Model([users, items], lib.layers.Dense(1, activation="sigmoid")(score))
+
+
+def test_a_dot_recommender_trains_as_keras(rng):
+    keras = import_keras()
+    km, dm = recommender(keras), recommender(dc)
+    dm.set_weights(km.get_weights())
+    users, items = rng.integers(0, 7, (48, 1)), rng.integers(0, 9, (48, 1))
+    liked = rng.integers(0, 2, (48, 1)).astype(np.float32)
+    assert_trains_as_keras(keras, km, dm, [users, items], liked, "binary_crossentropy")

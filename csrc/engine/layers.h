@@ -568,4 +568,30 @@ class Concatenate final : public Layer {
   std::vector<int64_t> widths_;
 };
 
+// Keras' Dot(axes) over two inputs of a sample's rank 1 or 2: per sample, the product of
+// the two matrices contracted along ax (of x) and ay (of y); a vector is a 1 x d matrix
+// contracted along its d. Output (free of x, free of y), or (1,) for two vectors.
+class DotLayer final : public Layer {
+ public:
+  DotLayer(int64_t ax, int64_t ay) : ax_(ax), ay_(ay) {}
+  const char* name() const override { return "Dot"; }
+  bool multi_input() const override { return true; }
+  void build_inputs(const std::vector<Shape>& ins) override;
+  void forward(Backend&, const float*, float*, int64_t, bool, const uint64_t*) override;
+  void backward(Backend&, const float*, const float*, const float*, float*, int64_t,
+                bool) override;
+  void forward_inputs(Backend& be, const std::vector<const float*>& xs, float* y, int64_t rows,
+                      bool training, const uint64_t* seed) override;
+  void backward_inputs(Backend& be, const std::vector<const float*>& xs, const float* y,
+                       const float* dy, const std::vector<float*>& dxs, int64_t rows,
+                       bool dy_is_preact) override;
+
+ private:
+  int64_t ax_, ay_;
+  // Per sample: x (xr x xc), y (yr x yc); ta: x is contracted along its rows (A = x^T),
+  // tb: y along its columns (B = y^T); out = A B, m x n with k contracted.
+  int64_t xr_ = 0, xc_ = 0, yr_ = 0, yc_ = 0, m_ = 0, n_ = 0, k_ = 0;
+  bool ta_ = false, tb_ = false;
+};
+
 }  // namespace deepcore

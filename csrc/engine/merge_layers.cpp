@@ -136,4 +136,68 @@ void Concatenate::backward_inputs(Backend& be, const std::vector<const float*>&,
   }
 }
 
+void DotLayer::build_inputs(const std::vector<Shape>& ins) {
+  if (ins.size() != 2)
+    throw std::invalid_argument("Dot takes 2 inputs, received " + std::to_string(ins.size()));
+  const Shape &x = ins[0], &y = ins[1];
+  const int64_t rank = static_cast<int64_t>(x.size());
+  if (rank != int64_t(y.size()) || rank < 1 || rank > 2)
+    throw std::invalid_argument("Dot takes two inputs of one rank, 1 or 2 per sample, received " +
+                                shapes_str(ins));
+  const int64_t ax = ax_ < 0 ? ax_ + rank : ax_, ay = ay_ < 0 ? ay_ + rank : ay_;
+  if (ax < 0 || ax >= rank || ay < 0 || ay >= rank || x[size_t(ax)] != y[size_t(ay)])
+    throw std::invalid_argument("Dot: the axes " + std::to_string(ax_) + " and " +
+                                std::to_string(ay_) + " do not pair inputs " + shapes_str(ins) +
+                                " (they must have one size)");
+  xr_ = rank == 1 ? 1 : x[0];
+  xc_ = x.back();
+  yr_ = rank == 1 ? 1 : y[0];
+  yc_ = y.back();
+  ta_ = rank == 2 && ax == 0;
+  tb_ = rank == 1 || ay == 1;
+  m_ = ta_ ? xc_ : xr_;
+  k_ = ta_ ? xr_ : xc_;
+  n_ = tb_ ? yr_ : yc_;
+  in_shape = x;
+  out_shape = rank == 1 ? Shape{1} : Shape{m_, n_};
+}
+
+void DotLayer::forward(Backend&, const float*, float*, int64_t, bool, const uint64_t*) {
+  single_input_call("Dot");
+}
+void DotLayer::backward(Backend&, const float*, const float*, const float*, float*, int64_t,
+                        bool) {
+  single_input_call("Dot");
+}
+
+// out_b = op(x_b) op(y_b), one product per sample.
+void DotLayer::forward_inputs(Backend& be, const std::vector<const float*>& xs, float* out,
+                              int64_t rows, bool, const uint64_t*) {
+  for (int64_t b = 0; b < rows; ++b)
+    be.gemm(ta_, tb_, m_, n_, k_, 1.f, xs[0] + b * xr_ * xc_, xc_, xs[1] + b * yr_ * yc_, yc_,
+            0.f, out + b * m_ * n_, n_);
+}
+
+// With A = op(x), B = op(y) and G the output's gradient: dA = G B^T and dB = A^T G, then
+// dx = dA (or dA^T when A = x^T) and dy = dB (or dB^T when B = y^T).
+void DotLayer::backward_inputs(Backend& be, const std::vector<const float*>& xs, const float*,
+                               const float* dy, const std::vector<float*>& dxs, int64_t rows,
+                               bool) {
+  for (int64_t b = 0; b < rows; ++b) {
+    const float *x = xs[0] + b * xr_ * xc_, *y = xs[1] + b * yr_ * yc_, *g = dy + b * m_ * n_;
+    if (float* dx = dxs[0] ? dxs[0] + b * xr_ * xc_ : nullptr) {
+      if (!ta_)  // dx (m x k) = G B^T
+        be.gemm(false, !tb_, m_, k_, n_, 1.f, g, n_, y, yc_, 0.f, dx, xc_);
+      else  // dx (k x m) = B G^T
+        be.gemm(tb_, true, k_, m_, n_, 1.f, y, yc_, g, n_, 0.f, dx, xc_);
+    }
+    if (float* dyb = dxs[1] ? dxs[1] + b * yr_ * yc_ : nullptr) {
+      if (!tb_)  // dy (k x n) = A^T G
+        be.gemm(!ta_, false, k_, n_, m_, 1.f, x, xc_, g, n_, 0.f, dyb, yc_);
+      else  // dy (n x k) = G^T A
+        be.gemm(true, ta_, n_, k_, m_, 1.f, g, n_, x, xc_, 0.f, dyb, yc_);
+    }
+  }
+}
+
 }  // namespace deepcore

@@ -177,6 +177,11 @@ void Model::add_merge(MergeOp op) {
   layers_.push_back(std::make_unique<MergeLayer>(op));
 }
 
+void Model::add_dot(int64_t ax, int64_t ay) {
+  check_not_built(built_);
+  layers_.push_back(std::make_unique<DotLayer>(ax, ay));
+}
+
 void Model::add_concatenate(int64_t axis) {
   check_not_built(built_);
   layers_.push_back(std::make_unique<Concatenate>(axis));

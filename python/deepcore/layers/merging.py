@@ -15,6 +15,7 @@ __all__ = [
     "Maximum",
     "Minimum",
     "Concatenate",
+    "Dot",
     "add",
     "subtract",
     "multiply",
@@ -22,6 +23,7 @@ __all__ = [
     "maximum",
     "minimum",
     "concatenate",
+    "dot",
 ]
 
 
@@ -150,6 +152,62 @@ class Concatenate(Layer):
         return {**super().get_config(), "axis": self.axis}
 
 
+class Dot(Layer):
+    """The dot product of two samples along `axes` (Keras' Dot, its batch_dot): two vectors
+    give one number per sample, shape (batch, 1); two matrices contracted along axes
+    (i, j) give (batch, free axis of the first, free axis of the second).
+
+    Args:
+        axes: An axis (both inputs) or a pair (Keras' axes: 0 is the batch).
+        normalize: L2-normalize the inputs along `axes` first (cosine proximity); not
+            supported yet (a ValueError).
+    """
+
+    def __init__(self, axes, normalize=False, **kwargs):
+        super().__init__(**kwargs)
+        pair = tuple(axes) if isinstance(axes, (list, tuple)) else (axes, axes)
+        if len(pair) != 2 or not all(is_int(a, -3, 2) and a != 0 for a in pair):
+            raise ValueError(
+                f"{self._owner}: `axes` must be an axis or a pair of axes of the samples "
+                f"(1, 2, -1 or -2; 0 is the batch). Received: axes={axes!r}"
+            )
+        if normalize:
+            raise ValueError(
+                f"{self._owner}: normalize=True (cosine proximity) is not supported yet. "
+                "Received: normalize=True"
+            )
+        self.axes, self.normalize = axes, False
+        self._pair = tuple(int(a) for a in pair)
+
+    def add_to(self, engine):
+        engine.add_dot(*(a - 1 if a > 0 else a for a in self._pair))
+
+    def _takes_several_inputs(self) -> bool:
+        return True
+
+    def compute_output_shape(self, input_shape):
+        shapes = [tuple(s) for s in input_shape]
+        if len(shapes) != 2 or len(shapes[0]) != len(shapes[1]) or len(shapes[0]) not in (2, 3):
+            raise ValueError(
+                f"Layer {self.name!r} (Dot) takes two inputs of one rank, 2 or 3 with the "
+                f"batch axis; received shapes {shapes}"
+            )
+        rank = len(shapes[0])
+        ax, ay = (a if a > 0 else a + rank for a in self._pair)
+        if not (1 <= ax < rank and 1 <= ay < rank) or shapes[0][ax] != shapes[1][ay]:
+            raise ValueError(
+                f"Layer {self.name!r} (Dot): axes {self.axes} pair sizes "
+                f"{shapes[0][ax] if 1 <= ax < rank else '?'} and "
+                f"{shapes[1][ay] if 1 <= ay < rank else '?'} of inputs {shapes}; they must be equal"
+            )
+        if rank == 2:
+            return (None, 1)
+        return (None, shapes[0][3 - ax], shapes[1][3 - ay])
+
+    def get_config(self):
+        return {**super().get_config(), "axes": self.axes, "normalize": self.normalize}
+
+
 def add(inputs, **kwargs):
     """Add()(inputs)."""
     return Add(**kwargs)(inputs)
@@ -183,3 +241,8 @@ def minimum(inputs, **kwargs):
 def concatenate(inputs, axis=-1, **kwargs):
     """Concatenate(axis)(inputs)."""
     return Concatenate(axis=axis, **kwargs)(inputs)
+
+
+def dot(inputs, axes=-1, normalize=False, **kwargs):
+    """Dot(axes, normalize)(inputs)."""
+    return Dot(axes=axes, normalize=normalize, **kwargs)(inputs)
