@@ -1,4 +1,4 @@
-"""The sequence examples in examples/ run with few epochs and learn."""
+"""The examples in examples/ that train in seconds run with few epochs and learn."""
 
 import importlib.util
 import pathlib
@@ -22,3 +22,9 @@ def test_sunspots_lstm_beats_the_naive_forecast(capsys):
 def test_text_classification_learns():
     accuracy = _load("text_classification").main(epochs=3, verbose=False)
     assert accuracy > 0.85, accuracy
+
+
+def test_digits_functional_learns():
+    # two inputs, a shared layer, a residual block, then fine-tuning with a frozen branch
+    accuracy = _load("digits_functional").main(epochs=15, verbose=False)
+    assert accuracy > 0.9, accuracy
