@@ -654,3 +654,29 @@ def test_a_dot_recommender_trains_as_keras(rng):
     users, items = rng.integers(0, 7, (48, 1)), rng.integers(0, 9, (48, 1))
     liked = rng.integers(0, 2, (48, 1)).astype(np.float32)
     assert_trains_as_keras(keras, km, dm, [users, items], liked, "binary_crossentropy")
+
+
+def test_a_subclassed_models_weights_follow_its_attributes_as_keras(rng):
+    # Keras lists a subclassed model's weights in the order __init__ sets its layers, which
+    # need not be the order call uses them in.
+    keras = import_keras()
+
+    def make(lib):
+        class Net(lib.Model):
+            def __init__(self):
+                super().__init__()
+                self.head = lib.layers.Dense(2)
+                self.blocks = [lib.layers.Dense(5, activation="tanh"), lib.layers.Dense(3)]
+
+            def call(self, x):
+                return self.head(self.blocks[1](self.blocks[0](x)))
+
+        return Net()
+
+    km, dm = make(keras), make(dc)
+    km(np.zeros((1, 4), np.float32))
+    dm.build((None, 4))
+    assert [w.shape for w in dm.get_weights()] == [w.shape for w in km.get_weights()]
+    dm.set_weights(km.get_weights())
+    xs = rng.normal(size=(6, 4)).astype(np.float32)
+    np.testing.assert_allclose(dm.predict(xs, verbose=0), km.predict(xs, verbose=0), atol=1e-5)

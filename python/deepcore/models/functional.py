@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from .. import utils
-from ..layers.core import InputLayer, _shape_arg, _snake
+from ..layers.core import InputLayer, Layer, _shape_arg, _snake
 from ..layers.symbolic import SymbolicTensor
 from .model import Model
 
@@ -214,6 +214,20 @@ class Functional(Model):
 
     def _shares(self, i: int) -> bool:
         return self._source[i] >= 0
+
+    def __setattr__(self, name, value):
+        # A subclassed model's layers in the order its __init__ sets them: the order of
+        # its weight lists, as Keras tracks them.
+        items = value if isinstance(value, (list, tuple)) else [value]
+        if not name.startswith("_") and any(isinstance(v, Layer) for v in items):
+            known = self.__dict__.setdefault("_attribute_layers", [])
+            known += [v for v in items if isinstance(v, Layer) and all(v is not k for k in known)]
+        super().__setattr__(name, value)
+
+    def _weight_order(self) -> list[int]:
+        rank = {id(la): i for i, la in enumerate(self.__dict__.get("_attribute_layers", []))}
+        nodes = range(len(self._layers))
+        return sorted(nodes, key=lambda i: (rank.get(id(self._layers[i]), len(rank)), i))
 
     @property
     def layers(self) -> list:

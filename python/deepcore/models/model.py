@@ -237,35 +237,44 @@ class Model(Trainer, ArrayData):
         return x
 
     # ------------------------------------------------------------------ weights
+    def _weight_order(self) -> list[int]:
+        """The order of the layers in the weight lists (Keras': the model's layer order)."""
+        return list(range(len(self._layers)))
+
+    def _by_layer(self, what: str):
+        """(layer, its weights, whether each is trained) in the weight lists' order."""
+        own = self._own_weights(what)
+        return [(self._layers[i], own[i], self._layer_trained[i]) for i in self._weight_order()]
+
     def get_weights(self) -> list[np.ndarray]:
-        return [v.copy() for vs in self._own_weights("get_weights") for v in vs]
+        return [v.copy() for _, vs, _ in self._by_layer("get_weights") for v in vs]
 
     def set_weights(self, weights) -> None:
-        own = self._own_weights("set_weights")
+        by_layer = self._by_layer("set_weights")
         weights = list(weights)
-        expected = sum(len(vs) for vs in own)
+        expected = sum(len(vs) for _, vs, _ in by_layer)
         if len(weights) != expected:
             raise ValueError(
                 f"Model {self.name!r} expects {expected} weight arrays, received {len(weights)}."
             )
         checked, i = [], 0
-        for layer, vs in zip(self._layers, own):  # check all first: all are set, or none
+        for layer, vs, _ in by_layer:  # check all first: all are set, or none
             checked.append(layer.check_weights(weights[i : i + len(vs)], vs))
             i += len(vs)
-        for vs, ws in zip(own, checked):
+        for (_, vs, _), ws in zip(by_layer, checked):
             for v, w in zip(vs, ws):
                 v[...] = w
 
     @property
     def weights(self):
         """Live views of all weights, trainable or not (Keras' `weights`)."""
-        return [v for vs in self._own_weights("weights") for v in vs]
+        return [v for _, vs, _ in self._by_layer("weights") for v in vs]
 
     def _weights_by(self, trained: bool, what: str) -> list[np.ndarray]:
         """The weights the optimizer updates (trained) or the others (Keras' trainable and
         non_trainable weights), by the layers' `trainable` flags as they are now."""
         out = []
-        for layer, vs, ts in zip(self._layers, self._own_weights(what), self._layer_trained):
+        for layer, vs, ts in self._by_layer(what):
             on = self.trainable and layer.trainable
             out += [v for v, t in zip(vs, ts) if (on and t) == trained]
         return out
