@@ -219,3 +219,17 @@ def test_frozen_layers_train_as_keras(opt, rng):
         np.testing.assert_allclose(a, b, rtol=5e-4, atol=1e-6)
     assert len(dm.trainable_weights) == len(km.trainable_weights)
     assert len(dm.non_trainable_weights) == len(km.non_trainable_weights)
+
+
+def test_a_frozen_layers_gradients_read_zero(rng):
+    # deepcore skips them (Dense, Conv); Keras takes none for non-trainable weights
+    model = mlp(bn=False)
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    x, y = data(rng)
+    _, before = model.gradients(x, y)
+    assert np.any(before[0])
+    model.get_layer("first").trainable = False
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    _, grads = model.gradients(x, y)
+    assert not np.any(grads[0]) and not np.any(grads[1])
+    np.testing.assert_allclose(grads[2], before[2], rtol=1e-6)

@@ -41,6 +41,15 @@ def branches(merge, n, rng, width=4, features=3):
     return model, w, np_forward
 
 
+def assert_gradients_match(model, x, y, np_loss, params):
+    """The model's loss on (x, y) and its gradients against the float64 NumPy loss over
+    `params` (the model's weights) and its central differences."""
+    loss, grads = model.gradients(x, y)
+    np.testing.assert_allclose(loss, np_loss(), rtol=1e-5)
+    for got, want in zip(grads, fd_gradients(np_loss, params), strict=True):
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-6)
+
+
 def assert_trains_as_keras(keras, km, dm, x, y, loss):
     """Keras' model km and deepcore's dm (the same weights) trained alike, 3 epochs of Adam
     without shuffling: losses, accuracies and weights within 5e-4."""
@@ -69,10 +78,7 @@ def test_merge_layers_forward_and_gradients(merge, rng):
     def np_loss():
         return np.mean((np_forward(params, xs) - ys) ** 2)
 
-    loss, grads = model.gradients(xs, ys)
-    np.testing.assert_allclose(loss, np_loss(), rtol=1e-5)
-    for got, want in zip(grads, fd_gradients(np_loss, params), strict=True):
-        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-6)
+    assert_gradients_match(model, xs, ys, np_loss, params)
 
 
 def residual(lib=dc, width=16):
@@ -102,10 +108,7 @@ def test_residual_gradients_sum_over_the_readers(rng):
         out = np.concatenate([ha, ha * hb, xs], axis=1) @ p[4] + p[5]
         return np.mean((out - ys) ** 2)
 
-    loss, grads = model.gradients(xs, ys)
-    np.testing.assert_allclose(loss, np_loss(), rtol=1e-5)
-    for got, want in zip(grads, fd_gradients(np_loss, p), strict=True):
-        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-6)
+    assert_gradients_match(model, xs, ys, np_loss, p)
 
 
 @pytest.mark.parametrize("axis", [1, 2, -1, -2])
@@ -303,10 +306,7 @@ def test_two_inputs_forward_and_gradients(rng):
     np.testing.assert_allclose(
         model.predict({"more": xb, "numbers": xa}, verbose=0), np_out(), rtol=1e-5
     )
-    loss, grads = model.gradients([xa, xb], y)
-    np.testing.assert_allclose(loss, np_loss(), rtol=1e-5)
-    for got, want in zip(grads, fd_gradients(np_loss, p), strict=True):
-        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-6)
+    assert_gradients_match(model, [xa, xb], y, np_loss, p)
 
 
 def test_two_inputs_save_load_and_errors(rng, tmp_path):
@@ -527,10 +527,7 @@ def test_a_shared_layer_has_one_set_of_weights_and_sums_its_gradients(rng):
         return -np.mean(y * np.log(q) + (1 - y) * np.log(1 - q))
 
     np.testing.assert_allclose(model.predict([xa, xb], verbose=0), np_out(), rtol=1e-5)
-    loss, grads = model.gradients([xa, xb], y)
-    np.testing.assert_allclose(loss, np_loss(), rtol=1e-5)
-    for got, want in zip(grads, fd_gradients(np_loss, p), strict=True):
-        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-6)
+    assert_gradients_match(model, [xa, xb], y, np_loss, p)
 
 
 def test_a_shared_layer_saves_once_and_freezes_everywhere(rng, tmp_path):
@@ -621,10 +618,7 @@ def test_dot_forward_and_gradients(sa, sb, axes, spec, rng):
         return np.mean((np_out() - y) ** 2)
 
     np.testing.assert_allclose(model.predict([xa, xb], verbose=0), np_out(), rtol=1e-5, atol=1e-6)
-    loss, grads = model.gradients([xa, xb], y)
-    np.testing.assert_allclose(loss, np_loss(), rtol=1e-5)
-    for got, want in zip(grads, fd_gradients(np_loss, p), strict=True):
-        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-6)
+    assert_gradients_match(model, [xa, xb], y, np_loss, p)
 
 
 def test_dot_errors():

@@ -51,8 +51,10 @@ void AffineLayer::backward_affine(Backend& be, const float* a, const float* y, c
     be.act_backward(act_, keeps_z() ? z_.data() : y, y, dy, dz_.data(), m, n);
     dz = dz_.data();
   }
-  be.gemm(true, false, k, n, m, 1.f, a, k, dz, n, 0.f, gw_, n);
-  if (use_bias_) be.col_sum(dz, m, n, gb_);
+  if (!frozen_) {  // a frozen layer's weight gradients are not used: not computed
+    be.gemm(true, false, k, n, m, 1.f, a, k, dz, n, 0.f, gw_, n);
+    if (use_bias_) be.col_sum(dz, m, n, gb_);
+  }
   if (da) be.gemm(false, true, m, k, n, 1.f, dz, n, w_, n, 0.f, da, k);
 }
 

@@ -522,16 +522,22 @@ class Bidirectional final : public Layer {
   DeviceArray<float> ya_, yb_, da_, db_;
 };
 
-// Keras' Add, Subtract, Multiply, Average, Maximum and Minimum over inputs of one shape.
-class MergeLayer final : public Layer {
+// A layer of several inputs: the model calls it through build_inputs, forward_inputs and
+// backward_inputs only (its one-input forward and backward throw std::logic_error).
+class MultiInputLayer : public Layer {
  public:
-  explicit MergeLayer(MergeOp op) : op_(op) {}
-  const char* name() const override;
   bool multi_input() const override { return true; }
-  void build_inputs(const std::vector<Shape>& ins) override;
   void forward(Backend&, const float*, float*, int64_t, bool, const uint64_t*) override;
   void backward(Backend&, const float*, const float*, const float*, float*, int64_t,
                 bool) override;
+};
+
+// Keras' Add, Subtract, Multiply, Average, Maximum and Minimum over inputs of one shape.
+class MergeLayer final : public MultiInputLayer {
+ public:
+  explicit MergeLayer(MergeOp op) : op_(op) {}
+  const char* name() const override;
+  void build_inputs(const std::vector<Shape>& ins) override;
   void forward_inputs(Backend& be, const std::vector<const float*>& xs, float* y, int64_t rows,
                       bool training, const uint64_t* seed) override;
   void backward_inputs(Backend& be, const std::vector<const float*>& xs, const float* y,
@@ -545,15 +551,11 @@ class MergeLayer final : public Layer {
 
 // Keras' Concatenate(axis): inputs equal but along `axis` (of a sample's shape, negative
 // from the end), joined along it.
-class Concatenate final : public Layer {
+class Concatenate final : public MultiInputLayer {
  public:
   explicit Concatenate(int64_t axis) : axis_(axis) {}
   const char* name() const override { return "Concatenate"; }
-  bool multi_input() const override { return true; }
   void build_inputs(const std::vector<Shape>& ins) override;
-  void forward(Backend&, const float*, float*, int64_t, bool, const uint64_t*) override;
-  void backward(Backend&, const float*, const float*, const float*, float*, int64_t,
-                bool) override;
   void forward_inputs(Backend& be, const std::vector<const float*>& xs, float* y, int64_t rows,
                       bool training, const uint64_t* seed) override;
   void backward_inputs(Backend& be, const std::vector<const float*>& xs, const float* y,
@@ -571,15 +573,12 @@ class Concatenate final : public Layer {
 // Keras' Dot(axes) over two inputs of a sample's rank 1 or 2: per sample, the product of
 // the two matrices contracted along ax (of x) and ay (of y); a vector is a 1 x d matrix
 // contracted along its d. Output (free of x, free of y), or (1,) for two vectors.
-class DotLayer final : public Layer {
+class DotLayer final : public MultiInputLayer {
  public:
   DotLayer(int64_t ax, int64_t ay) : ax_(ax), ay_(ay) {}
   const char* name() const override { return "Dot"; }
-  bool multi_input() const override { return true; }
   void build_inputs(const std::vector<Shape>& ins) override;
-  void forward(Backend&, const float*, float*, int64_t, bool, const uint64_t*) override;
-  void backward(Backend&, const float*, const float*, const float*, float*, int64_t,
-                bool) override;
+  void reserve(Backend& be, int64_t rows) override;
   void forward_inputs(Backend& be, const std::vector<const float*>& xs, float* y, int64_t rows,
                       bool training, const uint64_t* seed) override;
   void backward_inputs(Backend& be, const std::vector<const float*>& xs, const float* y,
@@ -592,6 +591,9 @@ class DotLayer final : public Layer {
   // tb: y along its columns (B = y^T); out = A B, m x n with k contracted.
   int64_t xr_ = 0, xc_ = 0, yr_ = 0, yc_ = 0, m_ = 0, n_ = 0, k_ = 0;
   bool ta_ = false, tb_ = false;
+  // Two vectors: x * y (rows x k), summed per row by one product with ones (k).
+  DeviceArray<float> prod_, ones_;
+  bool vectors() const { return xr_ == 1 && yr_ == 1; }
 };
 
 }  // namespace deepcore

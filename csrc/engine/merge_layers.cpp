@@ -9,10 +9,6 @@ namespace deepcore {
 
 namespace {
 
-[[noreturn]] void single_input_call(const char* layer) {
-  throw std::logic_error(std::string(layer) + " takes several inputs (forward_inputs)");
-}
-
 std::string shapes_str(const std::vector<Shape>& ins) {
   std::string s;
   for (const Shape& in : ins) s += (s.empty() ? "" : ", ") + shape_str(in, true);
@@ -20,6 +16,14 @@ std::string shapes_str(const std::vector<Shape>& ins) {
 }
 
 }  // namespace
+
+void MultiInputLayer::forward(Backend&, const float*, float*, int64_t, bool, const uint64_t*) {
+  throw std::logic_error(std::string(name()) + " takes several inputs (forward_inputs)");
+}
+void MultiInputLayer::backward(Backend&, const float*, const float*, const float*, float*,
+                               int64_t, bool) {
+  throw std::logic_error(std::string(name()) + " takes several inputs (backward_inputs)");
+}
 
 const char* MergeLayer::name() const {
   switch (op_) {
@@ -47,14 +51,6 @@ void MergeLayer::build_inputs(const std::vector<Shape>& ins) {
                                   " needs inputs of one shape, received " + shapes_str(ins));
   in_shape = out_shape = ins[0];
   count_ = static_cast<int>(n);
-}
-
-void MergeLayer::forward(Backend&, const float*, float*, int64_t, bool, const uint64_t*) {
-  single_input_call(name());
-}
-void MergeLayer::backward(Backend&, const float*, const float*, const float*, float*, int64_t,
-                          bool) {
-  single_input_call(name());
 }
 
 void MergeLayer::forward_inputs(Backend& be, const std::vector<const float*>& xs, float* y,
@@ -107,14 +103,6 @@ void Concatenate::build_inputs(const std::vector<Shape>& ins) {
   out_shape = out;
 }
 
-void Concatenate::forward(Backend&, const float*, float*, int64_t, bool, const uint64_t*) {
-  single_input_call("Concatenate");
-}
-void Concatenate::backward(Backend&, const float*, const float*, const float*, float*, int64_t,
-                           bool) {
-  single_input_call("Concatenate");
-}
-
 // Each input's block of every (sample, outer index) row goes to its columns of y's row.
 void Concatenate::forward_inputs(Backend& be, const std::vector<const float*>& xs, float* y,
                                  int64_t rows, bool, const uint64_t*) {
@@ -162,17 +150,26 @@ void DotLayer::build_inputs(const std::vector<Shape>& ins) {
   out_shape = rank == 1 ? Shape{1} : Shape{m_, n_};
 }
 
-void DotLayer::forward(Backend&, const float*, float*, int64_t, bool, const uint64_t*) {
-  single_input_call("Dot");
-}
-void DotLayer::backward(Backend&, const float*, const float*, const float*, float*, int64_t,
-                        bool) {
-  single_input_call("Dot");
+void DotLayer::reserve(Backend& be, int64_t rows) {
+  if (!vectors()) return;
+  prod_.reserve(be, rows * k_);
+  ones_.reserve(be, k_);
+  be.fill(ones_.data(), 1.f, k_);
 }
 
-// out_b = op(x_b) op(y_b), one product per sample.
+// Two vectors: out = (x * y) 1 over all rows at once. Matrices: out_b = op(x_b) op(y_b), one
+// product per sample.
 void DotLayer::forward_inputs(Backend& be, const std::vector<const float*>& xs, float* out,
                               int64_t rows, bool, const uint64_t*) {
+  if (vectors()) {
+    MergeInputs in;
+    in.count = 2;
+    in.x[0] = xs[0];
+    in.x[1] = xs[1];
+    be.merge_forward(MergeOp::Multiply, in, prod_.data(), rows * k_);
+    be.gemm(false, false, rows, 1, k_, 1.f, prod_.data(), k_, ones_.data(), 1, 0.f, out, 1);
+    return;
+  }
   for (int64_t b = 0; b < rows; ++b)
     be.gemm(ta_, tb_, m_, n_, k_, 1.f, xs[0] + b * xr_ * xc_, xc_, xs[1] + b * yr_ * yc_, yc_,
             0.f, out + b * m_ * n_, n_);
@@ -183,6 +180,12 @@ void DotLayer::forward_inputs(Backend& be, const std::vector<const float*>& xs, 
 void DotLayer::backward_inputs(Backend& be, const std::vector<const float*>& xs, const float*,
                                const float* dy, const std::vector<float*>& dxs, int64_t rows,
                                bool) {
+  if (vectors()) {  // dx = dy (one per row, over its k values) * y, and dy_in = dy * x
+    const Broadcast3 s{rows, k_, 1, k_, 1, 1, 0, false};
+    if (dxs[0]) be.broadcast_multiply(s, xs[1], dy, dxs[0]);
+    if (dxs[1]) be.broadcast_multiply(s, xs[0], dy, dxs[1]);
+    return;
+  }
   for (int64_t b = 0; b < rows; ++b) {
     const float *x = xs[0] + b * xr_ * xc_, *y = xs[1] + b * yr_ * yc_, *g = dy + b * m_ * n_;
     if (float* dx = dxs[0] ? dxs[0] + b * xr_ * xc_ : nullptr) {

@@ -325,6 +325,11 @@ void Model::set_trainable(int64_t layer, bool trainable) {
     throw std::out_of_range("set_trainable: layer " + std::to_string(layer) + " of " +
                             std::to_string(num_layers()));
   layers_[size_t(layer)]->set_frozen(!trainable);
+  if (trainable || !built_) return;
+  // Its gradients read zero from now on (some layers do not compute them when frozen).
+  for (const Param& p : params_)
+    if (p.trainable && p.layer == layer)
+      be_.zero(grads_.data() + p.offset, sizeof(float) * static_cast<size_t>(shape_size(p.shape)));
 }
 
 void Model::regularize(bool add_to_grads) {

@@ -302,6 +302,7 @@ std::vector<Param> Model::plan_layers(const Shape& input_shape) {
     if (readers_[i].empty())
       throw std::invalid_argument("layer #" + std::to_string(i) +
                                   ": its output is neither read by a layer nor the model's");
+  weight_source_.resize(L, -1);
   std::vector<Param> params;
   int64_t total = 0, state_total = 0, per_sample = checked_size(input_shape, "input shape");
   if (input_shapes_.size() > 1) {
@@ -327,7 +328,6 @@ std::vector<Param> Model::plan_layers(const Shape& input_shape) {
       per_sample = std::max(per_sample, checked_size(layer.out_shape, "output shape"));
       for (const Shape& sc : layer.scratch_shapes())
         per_sample = std::max(per_sample, checked_size(sc, "workspace per sample"));
-      weight_source_.resize(L, -1);
       if (const int64_t src = weight_source_[i]; src >= 0) {
         const Layer& from = *layers_[size_t(src)];
         if (layer.param_shapes() != from.param_shapes() ||

@@ -33,7 +33,7 @@ def engine_with(layers, device: int = 0, warn: bool = False):
         layer.add_to(engine)
     maker = plan_masks(layers, engine, warn=warn)
     if maker is not None:
-        engine.set_output_mask_source(next(i for i, la in enumerate(layers) if la is maker))
+        engine.set_output_mask_source(maker)
     return engine
 
 

@@ -12,7 +12,7 @@ __all__ = ["plan_masks"]
 def plan_masks(layers, engine=None, warn=True):
     """Follows the mask along `layers` as Keras does, pointing each layer that reads it at the
     layer that makes it (`engine.set_mask_source`, when an engine is given), and returns the
-    layer whose mask reaches the model's output, or None.
+    index of the layer whose mask reaches the model's output, or None.
 
     Each layer's `_mask_role()` says what it does with a mask: "make" one (replacing any
     before it), "pass" it on (Dense, Dropout, activations), "read" it and stop it
@@ -46,4 +46,4 @@ def plan_masks(layers, engine=None, warn=True):
                 maker = None
         if role == "make":
             maker = i
-    return None if maker is None else layers[maker]
+    return maker
