@@ -70,7 +70,7 @@ def _train_batch(model):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, *model.input_shape[1:])).astype(np.float32)
     out = model.output_shape[1:]
-    if getattr(model._loss, "sparse", False):
+    if model._out.losses[0].sparse:
         y = np.zeros((2, *out[:-1]), np.float32)
     else:
         y = np.zeros((2, *out), np.float32)
@@ -432,7 +432,7 @@ def load_case(path):
         f"the loaded model's predict returned shape {result.shape}; output_shape is {out}",
     )
     expect(all_finite(result), "the loaded model's predict returned NaN or inf")
-    if model.compiled and model._loss is not None:
+    if model.compiled and model._out.trained:
         rate = float(model.optimizer.learning_rate)
         expect(math.isfinite(rate), f"loaded a non-finite learning rate {rate}")
         if abs(rate) > 1e3:

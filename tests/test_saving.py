@@ -154,15 +154,16 @@ def test_compile_settings_survive(tmp_path):
     loaded = dc.models.load_model(tmp_path / "m")
     assert isinstance(loaded.optimizer, dc.optimizers.SGD)
     assert loaded.optimizer.get_config() == model.optimizer.get_config()
-    assert loaded._loss.get_config() == model._loss.get_config()
+    assert loaded._out.losses[0].get_config() == model._out.losses[0].get_config()
     assert loaded.metrics_names == model.metrics_names
-    assert loaded._metrics[0].num_thresholds == 50 and loaded._metrics[1].threshold == 0.3
+    chosen = [m for m, *_ in loaded._out.metrics]
+    assert chosen[0].num_thresholds == 50 and chosen[1].threshold == 0.3
     assert loaded.evaluate(x, y, verbose=0) == model.evaluate(x, y, verbose=0)
 
     huber = dc.Sequential([dc.Input((4,)), dc.layers.Dense(3)])
     huber.compile(optimizer="rmsprop", loss=dc.losses.Huber(delta=0.5))
     huber.save(tmp_path / "h")
-    assert dc.models.load_model(tmp_path / "h")._loss.delta == 0.5
+    assert dc.models.load_model(tmp_path / "h")._out.losses[0].delta == 0.5
 
 
 def test_uncompiled_model_round_trip(tmp_path):
@@ -528,8 +529,9 @@ def test_metric_settings_survive_and_are_checked_on_load(tmp_path):
     model.compile("adam", "categorical_crossentropy", metrics=["accuracy", *chosen])
     model.save(tmp_path / "m")
     loaded = dc.models.load_model(tmp_path / "m")
-    assert loaded._metrics[0] == "accuracy"
-    for a, b in zip(loaded._metrics[1:], chosen):
+    found = [m for m, *_ in loaded._out.metrics]
+    assert found[0] == "accuracy"
+    for a, b in zip(found[1:], chosen):
         assert type(a) is type(b) and a.get_config() == b.get_config()
     assert chosen[0].get_config() == {"name": "p", "thresholds": 0.3}
     with pytest.raises(ValueError, match="`k` must be a positive integer"):

@@ -17,8 +17,15 @@
 namespace deepcore {
 
 Dataset::Dataset(Backend& be, const float* x, const float* y, const float* w, int64_t rows,
-                 int64_t in_size, int64_t ycols)
-    : be_(&be), x_(x), y_(y), w_(w), rows_(rows), in_size_(in_size), ycols_(y ? ycols : 0) {
+                 int64_t in_size, int64_t ycols, int64_t wcols)
+    : be_(&be),
+      x_(x),
+      y_(y),
+      w_(w),
+      rows_(rows),
+      in_size_(in_size),
+      ycols_(y ? ycols : 0),
+      wcols_(w ? wcols : 1) {
   if (be.host_memory()) return;
   auto put = [&](DeviceArray<float>& d, const float* host, int64_t n) -> const float* {
     if (!host) return nullptr;
@@ -28,7 +35,7 @@ Dataset::Dataset(Backend& be, const float* x, const float* y, const float* w, in
   };
   x_ = put(dx_, x, rows * in_size);
   y_ = put(dy_, y, rows * ycols_);
-  w_ = put(dw_, w, rows);
+  w_ = put(dw_, w, rows * wcols_);
 }
 
 Model::Model(Device device) : be_(get_backend(device)) {}
@@ -37,19 +44,45 @@ Model::~Model() = default;
 // ------------------------------------------------------------------- compile
 void Model::compile(const LossSpec& loss, const OptSpec& opt,
                     const std::vector<MetricSpec>& metrics) {
+  compile(std::vector<std::optional<LossSpec>>(std::max<size_t>(1, heads_.size()), loss), opt,
+          metrics);
+}
+
+void Model::check_metric_outputs(const std::vector<MetricSpec>& metrics) const {
+  for (const MetricSpec& m : metrics)
+    if (m.output < 0 || m.output >= num_outputs())
+      throw std::invalid_argument("a metric of output " + std::to_string(m.output) +
+                                  ", the model has " + std::to_string(num_outputs()));
+}
+
+void Model::compile(const std::vector<std::optional<LossSpec>>& losses, const OptSpec& opt,
+                    const std::vector<MetricSpec>& metrics) {
   std::lock_guard<FairLock> lock(mutex_);
   if (!built_) throw std::invalid_argument("build the model before compiling it");
-  loss_ = loss;
+  if (losses.size() != heads_.size())
+    throw std::invalid_argument("the model has " + std::to_string(heads_.size()) +
+                                " outputs, received " + std::to_string(losses.size()) + " losses");
+  if (std::none_of(losses.begin(), losses.end(), [](const auto& l) { return l.has_value(); }))
+    throw std::invalid_argument("compile needs a loss for at least one output");
+  check_metric_outputs(metrics);
+  for (size_t h = 0; h < heads_.size(); ++h) {
+    Head& head = heads_[h];
+    head.loss = losses[h];
+    head.fused = false;
+    if (!head.loss) continue;
+    // Probabilities followed by a cross-entropy, read by nothing else: the loss from the
+    // logits (log-sum-exp), so that saturated outputs keep finite losses and gradients.
+    const LossSpec& l = *head.loss;
+    const Act last = layers_[size_t(head.layer)]->activation().kind;
+    const bool ce = l.kind == Loss::CategoricalCrossentropy ||
+                    l.kind == Loss::SparseCategoricalCrossentropy;
+    head.fused = !l.from_logits && readers_[size_t(head.layer)].size() == 1 &&
+                 ((last == Act::Softmax && ce) ||
+                  (last == Act::Sigmoid && l.kind == Loss::BinaryCrossentropy));
+    if (head.fused) head.loss->from_logits = true;
+  }
   opt_ = opt;
   metrics_ = metrics;
-  // Probabilities followed by a cross-entropy: compute the loss from the logits
-  // (log-sum-exp), so that saturated outputs keep finite losses and gradients.
-  const Act last = output_activation().kind;
-  const bool ce = loss.kind == Loss::CategoricalCrossentropy ||
-                  loss.kind == Loss::SparseCategoricalCrossentropy;
-  fused_loss_ = !loss.from_logits && ((last == Act::Softmax && ce) ||
-                                      (last == Act::Sigmoid && loss.kind == Loss::BinaryCrossentropy));
-  if (fused_loss_) loss_.from_logits = true;
   const int nslots = optimizer_slots(opt);
   const int64_t n = weights_.size();
   if (slots_.size() != nslots * n) slots_ = DeviceArray<float>(be_, nslots * n);
@@ -61,6 +94,7 @@ void Model::compile(const LossSpec& loss, const OptSpec& opt,
 
 void Model::set_metrics(const std::vector<MetricSpec>& metrics) {
   std::lock_guard<FairLock> lock(mutex_);
+  check_metric_outputs(metrics);
   metrics_ = metrics;
 }
 
@@ -153,7 +187,7 @@ void Model::reserve(int64_t rows) {
   const size_t L = layers_.size();
   acts_.resize(L);
   gsum_.resize(L);
-  dxs_.resize(L);
+  dxs_.resize(L + heads_.size());
   for (size_t i = 0; i < L; ++i) {
     acts_[i].reserve(be_, rows * shape_size(layers_[i]->out_shape));
     if (readers_[i].size() > 1) gsum_[i].reserve(be_, rows * shape_size(layers_[i]->out_shape));
@@ -162,18 +196,19 @@ void Model::reserve(int64_t rows) {
       if (inputs_[i][k] >= 0) dxs_[i][k].reserve(be_, rows * shape_size(value_shape(inputs_[i][k])));
     layers_[i]->reserve(be_, rows);
   }
+  for (size_t h = 0; h < heads_.size(); ++h) {  // the losses' gradients
+    dxs_[L + h].resize(1);
+    dxs_[L + h][0].reserve(be_, acts_[size_t(heads_[h].layer)].size());
+  }
   xbuf_.reserve(be_, rows * shape_size(input_shape_));
   ins_.resize(input_shapes_.size() > 1 ? input_shapes_.size() : 0);
   for (size_t j = 0; j < ins_.size(); ++j) ins_[j].reserve(be_, rows * shape_size(input_shapes_[j]));
-  dout_.reserve(be_, acts_.back().size());
-  wbuf_.reserve(be_, rows);
-  if (out_mask_) maskw_.reserve(be_, 2 * rows * loss_rows_per_sample());
+  if (out_mask_) maskw_.reserve(be_, 2 * rows * heads_[0].per);
   capacity_ = rows;
 }
 
 // ------------------------------------------------------------------- passes
-const float* Model::forward(const float* x, int64_t rows, bool training,
-                            const uint64_t* seeds) {
+void Model::forward(const float* x, int64_t rows, bool training, const uint64_t* seeds) {
   // Several inputs: each one's columns of the batch's rows, contiguous.
   for (size_t j = 0, at = 0; j < ins_.size(); ++j) {
     const int64_t size = shape_size(input_shapes_[j]), total = shape_size(input_shape_);
@@ -192,7 +227,6 @@ const float* Model::forward(const float* x, int64_t rows, bool training,
       layers_[i]->forward(be_, value(inputs_[i][0], x), acts_[i].data(), rows, training, seed);
     }
   }
-  return acts_.back().data();
 }
 
 // A value read once: its reader's gradient for it. Read more often: their sum.
@@ -257,64 +291,115 @@ void Model::load_step(int64_t k) {
     if (!layer->own_seed()) ++draws_;
 }
 
-// The loss's rows per sample: the positions of the output's last axis (steps for sequences).
-int64_t Model::loss_rows_per_sample() const {
-  const Shape& out = layers_.back()->out_shape;
-  return shape_size(out) / out.back();
+double Model::loss_scale(const Head& h, int64_t rows) const {
+  return h.loss->sum ? 1.0 : 1.0 / static_cast<double>(rows * h.per);
 }
 
-double Model::loss_scale(int64_t rows) const {
-  return loss_.weight * (loss_.sum ? 1.0 : 1.0 / static_cast<double>(rows * loss_rows_per_sample()));
+double Model::batch_loss(const double* batch, int64_t rows) const {
+  double sum = batch[2 * heads_.size()];
+  for (size_t h = 0; h < heads_.size(); ++h)
+    if (heads_[h].loss) sum += heads_[h].loss->weight * loss_scale(heads_[h], rows) * batch[2 * h];
+  return sum;
 }
 
-double Model::loss_and_backward(const float* x, const float* y, const float* w, int64_t rows,
-                                int64_t ycols, bool backward, const uint64_t* seeds) {
-  const float* out = forward(x, rows, backward, seeds);
+void Model::prepare_heads(const Dataset& data, int64_t rows) {
+  const size_t H = heads_.size();
+  if (data.wcols() != 1 && data.wcols() != int64_t(H))
+    throw std::invalid_argument("the sample weights have " + std::to_string(data.wcols()) +
+                                " values per sample; the model has " + std::to_string(H) +
+                                " outputs (one weight per sample, or one per output)");
+  if (H == 1) {
+    heads_[0].ycols = data.ycols();
+    return;
+  }
+  int64_t total = 0;
+  for (const Head& h : heads_) total += h.ycols;
+  if (total != data.ycols())
+    throw std::invalid_argument("the labels have " + std::to_string(data.ycols()) +
+                                " values per sample, the model's outputs take " +
+                                std::to_string(total));
+  for (Head& h : heads_) {
+    h.y.reserve(be_, rows * h.ycols);
+    if (data.wcols() > 1) h.w.reserve(be_, rows);
+  }
+}
+
+void Model::split_labels(const float* y, const float* w, int64_t rows, int64_t wcols) {
+  const size_t H = heads_.size();
+  ys_.assign(H, y);
+  ws_.assign(H, w);
+  if (H == 1) return;
+  int64_t total = 0;
+  for (const Head& h : heads_) total += h.ycols;
+  for (size_t k = 0, at = 0; k < H; ++k) {
+    Head& h = heads_[k];
+    be_.mask_rows(y + at, total, nullptr, 0, rows, h.ycols, h.y.data(), h.ycols);
+    ys_[k] = h.y.data();
+    at += size_t(h.ycols);
+    if (w && wcols > 1) {
+      be_.mask_rows(w + k, wcols, nullptr, 0, rows, 1, h.w.data(), 1);
+      ws_[k] = h.w.data();
+    }
+  }
+}
+
+void Model::loss_and_backward(const float* x, const float* y, const float* w, int64_t rows,
+                              int64_t wcols, bool backward, const uint64_t* seeds) {
+  forward(x, rows, backward, seeds);
+  split_labels(y, w, rows, wcols);
   const size_t L = layers_.size();
-  const Layer& last = *layers_.back();
-  const int64_t cols = last.out_shape.back(), per = loss_rows_per_sample();
-  const int64_t lrows = rows * per;
-  const float* lw = w;  // the loss's weights
-  if (out_mask_) {
-    be_.mask_weights(out_mask_->output_mask(), w, rows, per, maskw_.data(),
-                     maskw_.data() + lrows);
-    lw = maskw_.data() + lrows;
-  } else if (w && per != 1) {
-    throw std::invalid_argument("sample weights need one loss value per sample");
+  for (size_t k = 0; k < heads_.size(); ++k) {
+    const Head& h = heads_[k];
+    float* grad = backward ? dxs_[L + k][0].data() : nullptr;
+    const Layer& last = *layers_[size_t(h.layer)];
+    const float* out = acts_[size_t(h.layer)].data();
+    if (!h.loss) {  // an output not trained: no gradient from it
+      if (grad) be_.zero(grad, sizeof(float) * size_t(rows * shape_size(last.out_shape)));
+      continue;
+    }
+    const int64_t cols = last.out_shape.back(), lrows = rows * h.per;
+    const float* lw = ws_[k];  // the loss's weights
+    if (out_mask_) {
+      be_.mask_weights(out_mask_->output_mask(), lw, rows, h.per, maskw_.data(),
+                       maskw_.data() + lrows);
+      lw = maskw_.data() + lrows;
+    } else if (lw && h.per != 1) {
+      throw std::invalid_argument("sample weights need one loss value per sample");
+    }
+    const float* pred = h.fused ? last.preact(value(inputs_[size_t(h.layer)][0], x), out) : out;
+    const double scale = h.loss->weight * loss_scale(h, rows);
+    be_.loss(*h.loss, pred, h.fused ? out : nullptr, ys_[k], lw, grad, lrows, cols,
+             h.ycols / h.per, static_cast<float>(scale), batch_.data() + 2 * k);
   }
-  const float* pred = fused_loss_ ? last.preact(value(inputs_[L - 1][0], x), out) : out;
-  const double scale = loss_scale(rows);
-  be_.loss(loss_, pred, fused_loss_ ? out : nullptr, y, lw, backward ? dout_.data() : nullptr,
-           lrows, cols, ycols / per, static_cast<float>(scale), batch_.data());
-  if (backward) {
-    std::vector<const float*> xs;
-    std::vector<float*> dxs;
-    for (size_t i = L; i-- > 0;) {
-      const float* dy = i == L - 1 ? dout_.data() : value_grad(int64_t(i), rows);
-      const bool preact = fused_loss_ && i == L - 1;
-      if (layers_[i]->multi_input()) {
-        xs.clear();
-        dxs.clear();
-        for (size_t k = 0; k < inputs_[i].size(); ++k) {
-          xs.push_back(value(inputs_[i][k], x));
-          dxs.push_back(inputs_[i][k] >= 0 ? dxs_[i][k].data() : nullptr);
-        }
-        layers_[i]->backward_inputs(be_, xs, acts_[i].data(), dy, dxs, rows, preact);
-      } else {
-        const int64_t v = inputs_[i][0];
-        layers_[i]->backward(be_, value(v, x), acts_[i].data(), dy,
-                             v >= 0 ? dxs_[i][0].data() : nullptr, rows, preact);
+  if (!backward) return;
+  std::vector<const float*> xs;
+  std::vector<float*> dxs;
+  for (size_t i = L; i-- > 0;) {
+    const auto& rd = readers_[i];  // read by a loss from its logits alone: dy is for them
+    const bool preact = rd.size() == 1 && rd[0].first >= int64_t(L) &&
+                        heads_[size_t(rd[0].first) - L].fused;
+    const float* dy = value_grad(int64_t(i), rows);
+    if (layers_[i]->multi_input()) {
+      xs.clear();
+      dxs.clear();
+      for (size_t k = 0; k < inputs_[i].size(); ++k) {
+        xs.push_back(value(inputs_[i][k], x));
+        dxs.push_back(inputs_[i][k] >= 0 ? dxs_[i][k].data() : nullptr);
       }
-    }
-    MergeInputs in;  // a shared layer's gradients add to its source's
-    in.count = 2;
-    for (const Alias& a : aliases_) {
-      in.x[0] = grads_.data() + a.to;
-      in.x[1] = alias_grads_.data() + a.at;
-      be_.merge_forward(MergeOp::Add, in, grads_.data() + a.to, a.n);
+      layers_[i]->backward_inputs(be_, xs, acts_[i].data(), dy, dxs, rows, preact);
+    } else {
+      const int64_t v = inputs_[i][0];
+      layers_[i]->backward(be_, value(v, x), acts_[i].data(), dy,
+                           v >= 0 ? dxs_[i][0].data() : nullptr, rows, preact);
     }
   }
-  return scale;
+  MergeInputs in;  // a shared layer's gradients add to its source's
+  in.count = 2;
+  for (const Alias& a : aliases_) {
+    in.x[0] = grads_.data() + a.to;
+    in.x[1] = alias_grads_.data() + a.at;
+    be_.merge_forward(MergeOp::Add, in, grads_.data() + a.to, a.n);
+  }
 }
 
 bool Model::frozen(const Param& p) const { return layers_[size_t(p.layer)]->frozen(); }
@@ -334,11 +419,12 @@ void Model::set_trainable(int64_t layer, bool trainable) {
 
 void Model::regularize(bool add_to_grads) {
   if (!any_regularizer_) return;
-  be_.zero(batch_.data() + 1, sizeof(double));
+  double* penalty = batch_.data() + 2 * heads_.size();
+  be_.zero(penalty, sizeof(double));
   for (const Param& p : params_)
     if (p.trainable && !frozen(p) && (p.l1 != 0.f || p.l2 != 0.f))
       be_.l1l2_penalty(weights_.data() + p.offset, add_to_grads ? grads_.data() + p.offset : nullptr,
-                       shape_size(p.shape), p.l1, p.l2, batch_.data() + 1);
+                       shape_size(p.shape), p.l1, p.l2, penalty);
 }
 
 // With frozen layers: their gradients zeroed first (out of the global norm), and the update
@@ -383,17 +469,17 @@ void Model::apply_update() {
   update(begin, end);
 }
 
-void Model::accumulate_metrics(const std::vector<MetricSpec>& metrics, const float* y,
-                               const float* w, int64_t rows, int64_t ycols, double* state) {
-  const int64_t cols = layers_.back()->out_shape.back(), per = loss_rows_per_sample();
-  const float* out = acts_.back().data();
+void Model::accumulate_metrics(const std::vector<MetricSpec>& metrics, int64_t rows,
+                               double* state) {
   // With a mask reaching the output: loss_and_backward's weights for this batch (mask times
   // sample weights), or the mask alone for the metrics that take no sample weights.
   const float* mask = out_mask_ ? out_mask_->output_mask() : nullptr;
-  const float* weighted = out_mask_ ? maskw_.data() : w;
   for (const MetricSpec& m : metrics) {
-    be_.metric_update(m, out, y, m.weighted ? weighted : mask, rows * per, cols, ycols / per,
-                      state);
+    const Head& h = heads_[size_t(m.output)];
+    const float* weighted = out_mask_ ? maskw_.data() : ws_[size_t(m.output)];
+    be_.metric_update(m, acts_[size_t(h.layer)].data(), ys_[size_t(m.output)],
+                      m.weighted ? weighted : mask, rows * h.per,
+                      layers_[size_t(h.layer)]->out_shape.back(), h.ycols / h.per, state);
     state += metric_state_size(m);
   }
 }
@@ -411,11 +497,15 @@ std::vector<int64_t> Model::permutation(int64_t n) {
   return shuffle(n);
 }
 
+int64_t Model::num_states(const std::vector<MetricSpec>& metrics) const {
+  int64_t size = 2 * int64_t(heads_.size()) + 2;  // (loss sum, rows) per output, penalty's
+  for (const MetricSpec& m : metrics) size += metric_state_size(m);
+  return size;
+}
+
 int64_t Model::run_states() const {
   std::lock_guard<FairLock> lock(mutex_);
-  int64_t size = 2;  // loss sum, rows
-  for (const MetricSpec& m : metrics_) size += metric_state_size(m);
-  return size;
+  return num_states(metrics_);
 }
 
 void Model::check_data(const Dataset& data, bool labels) const {
@@ -435,7 +525,7 @@ RunResult Model::run(const Dataset& data, int64_t batch_size, bool train, const 
   std::unique_lock<FairLock> lock(mutex_);
   check_compiled();
   check_data(data, true);
-  const int64_t ycols = data.ycols();
+  const int64_t ycols = data.ycols(), wcols = data.wcols();
   check_batch(n, ycols, batch_size);
   if (!order && (first < 0 || n > data.rows() - first))
     throw std::invalid_argument("rows " + std::to_string(first) + ".." +
@@ -445,13 +535,14 @@ RunResult Model::run(const Dataset& data, int64_t batch_size, bool train, const 
   const int64_t in_size = data.in_size();
   const int64_t cap = std::min(batch_size, n);
   check_rows(cap);
+  prepare_heads(data, cap);
   // This run's metrics: a compile or set_metrics from another thread between two
   // batches applies to the next run.
   const std::vector<MetricSpec> metrics = metrics_;
   RunResult res;
   std::vector<double>& states = res.states;
-  int64_t nstates = 2;
-  for (const MetricSpec& m : metrics) nstates += metric_state_size(m);
+  const int64_t nstates = num_states(metrics), H = int64_t(heads_.size());
+  const int64_t loss_at = nstates - 2 * H - 2;  // the (loss sum, rows) pairs
   if (carry && static_cast<int64_t>(carry->size()) != nstates)
     throw std::invalid_argument("carry must hold " + std::to_string(nstates) +
                                 " state values, received " + std::to_string(carry->size()));
@@ -473,7 +564,7 @@ RunResult Model::run(const Dataset& data, int64_t batch_size, bool train, const 
     totals.upload(carry->data(), nstates);
   else
     be_.zero(totals.data(), totals.bytes());
-  batch_.reserve(be_, 2);
+  batch_.reserve(be_, 2 * H + 1);
   be_.zero(batch_.data(), batch_.bytes());
   // Training steps are captured where the backend can (a CUDA graph): not the first
   // (it sizes what the backend caches), and captured again after other calls ran.
@@ -489,6 +580,7 @@ RunResult Model::run(const Dataset& data, int64_t batch_size, bool train, const 
     poll_interrupt();
     reserve(cap);
     ybuf_.reserve(be_, cap * ycols);
+    wbuf_.reserve(be_, cap * wcols);
     idx_.reserve(be_, cap);
     const int64_t rows = std::min(batch_size, n - start);
     if (train) {
@@ -500,7 +592,7 @@ RunResult Model::run(const Dataset& data, int64_t batch_size, bool train, const 
     // lie. A captured step reads fixed addresses: its indices are copied to idx_ first,
     // and rows read where they lie are copied to xbuf_, ybuf_ and wbuf_.
     const int64_t r0 = first + start;
-    const float *xb = x + r0 * in_size, *yb = y + r0 * ycols, *wb = w ? w + r0 : nullptr;
+    const float *xb = x + r0 * in_size, *yb = y + r0 * ycols, *wb = w ? w + r0 * wcols : nullptr;
     const int64_t* idx = order ? rows_order + start : nullptr;
     if (order && capture) {
       be_.copy(idx_.data(), idx, sizeof(int64_t) * rows);
@@ -508,7 +600,7 @@ RunResult Model::run(const Dataset& data, int64_t batch_size, bool train, const 
     } else if (!order && capture) {
       be_.copy(xbuf_.data(), xb, sizeof(float) * rows * in_size);
       be_.copy(ybuf_.data(), yb, sizeof(float) * rows * ycols);
-      if (w) be_.copy(wbuf_.data(), wb, sizeof(float) * rows);
+      if (w) be_.copy(wbuf_.data(), wb, sizeof(float) * rows * wcols);
     }
     if (order || capture) {
       xb = xbuf_.data();
@@ -520,12 +612,16 @@ RunResult Model::run(const Dataset& data, int64_t batch_size, bool train, const 
       if (order) {
         be_.gather_rows(x, idx, rows, in_size, xbuf_.data());
         be_.gather_rows(y, idx, rows, ycols, ybuf_.data());
-        if (w) be_.gather_rows(w, idx, rows, 1, wbuf_.data());
+        if (w) be_.gather_rows(w, idx, rows, wcols, wbuf_.data());
       }
-      loss_and_backward(xb, yb, wb, rows, ycols, train, train ? step_seeds_ : nullptr);
+      loss_and_backward(xb, yb, wb, rows, wcols, train, train ? step_seeds_ : nullptr);
       regularize(train);
-      be_.add_batch_loss(batch_.data(), loss_scale(rows), rows, totals.data() + nstates - 2);
-      accumulate_metrics(metrics, yb, wb, rows, ycols, totals.data());
+      for (int64_t h = 0; h < H; ++h)  // each output's loss, then the penalty (after a 0)
+        if (heads_[size_t(h)].loss)
+          be_.add_batch_loss(batch_.data() + 2 * h, loss_scale(heads_[size_t(h)], rows), rows,
+                             totals.data() + loss_at + 2 * h);
+      be_.add_batch_loss(batch_.data() + 2 * H - 1, 1.0, rows, totals.data() + loss_at + 2 * H);
+      accumulate_metrics(metrics, rows, totals.data());
       if (train) apply_update();
     };
     // Full batches after the first are captured once and replayed.
@@ -538,12 +634,11 @@ RunResult Model::run(const Dataset& data, int64_t batch_size, bool train, const 
       step();
     }
     if (train) ++iterations_;
-    const double scale = loss_scale(rows);
     ++res.batches;
     if (stop_on_nonfinite) {  // (reads the batch's loss: one copy per batch)
-      double bl[2];
-      batch_.download(bl, 2);
-      if (!std::isfinite(bl[0] * scale + bl[1])) {
+      std::vector<double> bl(size_t(2 * H + 1));
+      batch_.download(bl.data(), 2 * H + 1);
+      if (!std::isfinite(batch_loss(bl.data(), rows))) {
         res.nonfinite = true;
         break;
       }
@@ -551,7 +646,14 @@ RunResult Model::run(const Dataset& data, int64_t batch_size, bool train, const 
   }
   states.resize(static_cast<size_t>(nstates));
   totals.download(states.data(), nstates);
-  res.loss = states[nstates - 2] / states[nstates - 1];
+  const double seen = states[size_t(nstates - 1)];
+  res.loss = states[size_t(nstates - 2)] / seen;
+  for (int64_t h = 0; h < H; ++h) {
+    const Head& head = heads_[size_t(h)];
+    const double mean = head.loss ? states[size_t(loss_at + 2 * h)] / seen : 0.0;
+    res.output_losses.push_back(mean);
+    if (head.loss) res.loss += head.loss->weight * mean;
+  }
   const double* state = states.data();
   for (const MetricSpec& m : metrics) {
     res.metrics.push_back(metric_result(m, state));
@@ -590,19 +692,27 @@ void Model::predict(const Dataset& data, int64_t batch_size, float* out) {
   const int64_t n = data.rows();
   check_batch(n, 1, batch_size);
   const int64_t in_size = data.in_size();
-  const int64_t out_size = shape_size(layers_.back()->out_shape);
+  int64_t out_size = 0;  // a row's outputs, one after the other
+  for (const Head& h : heads_) out_size += shape_size(layers_[size_t(h.layer)]->out_shape);
   reserve(std::min(batch_size, n));
   // On a device, the outputs gather there and come back in one copy.
   DeviceArray<float> outputs;
   if (!be_.host_memory()) outputs = DeviceArray<float>(be_, n * out_size);
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t rows = std::min(batch_size, n - start);
-    const float* o = forward(data.x() + start * in_size, rows, false, nullptr);
-    const size_t bytes = sizeof(float) * rows * out_size;
-    if (outputs.size())
-      be_.copy(outputs.data() + start * out_size, o, bytes);
-    else
-      be_.download(out + start * out_size, o, bytes);
+    forward(data.x() + start * in_size, rows, false, nullptr);
+    float* dst = (outputs.size() ? outputs.data() : out) + start * out_size;
+    for (const Head& h : heads_) {
+      const float* o = acts_[size_t(h.layer)].data();
+      const int64_t size = shape_size(layers_[size_t(h.layer)]->out_shape);
+      if (heads_.size() > 1)
+        be_.mask_rows(o, size, nullptr, 0, rows, size, dst, out_size);
+      else if (outputs.size())
+        be_.copy(dst, o, sizeof(float) * rows * size);
+      else
+        be_.download(dst, o, sizeof(float) * rows * size);
+      dst += size;
+    }
   }
   outputs.download(out, outputs.size());
 }
@@ -614,17 +724,18 @@ double Model::gradients(const Dataset& data, float* grad_out) {
   const int64_t n = data.rows();
   check_batch(n, data.ycols(), n);
   reserve(n);
-  batch_.reserve(be_, 2);
+  prepare_heads(data, n);
+  const int64_t H = int64_t(heads_.size());
+  batch_.reserve(be_, 2 * H + 1);
   be_.zero(batch_.data(), batch_.bytes());
   fill_steps(1);
   load_step(0);
-  const double scale =
-      loss_and_backward(data.x(), data.y(), data.w(), n, data.ycols(), true, step_seeds_);
+  loss_and_backward(data.x(), data.y(), data.w(), n, data.wcols(), true, step_seeds_);
   regularize(true);
   grads_.download(grad_out, grads_.size());
-  double b[2];
-  batch_.download(b, 2);
-  return b[0] * scale + b[1];
+  std::vector<double> b(size_t(2 * H + 1));
+  batch_.download(b.data(), 2 * H + 1);
+  return batch_loss(b.data(), n);
 }
 
 }  // namespace deepcore

@@ -186,6 +186,39 @@ void Model::set_inputs(int64_t layer, const std::vector<int64_t>& values) {
   inputs_[size_t(layer)] = values;
 }
 
+void Model::set_outputs(const std::vector<int64_t>& layers) {
+  check_not_built(built_);
+  if (layers.empty()) throw std::invalid_argument("set_outputs: a model has an output");
+  for (int64_t v : layers)
+    if (v < 0 || v >= num_layers())
+      throw std::out_of_range("set_outputs: layer " + std::to_string(v) + " of " +
+                              std::to_string(num_layers()));
+  outputs_ = layers;
+}
+
+int64_t Model::output_layer(int64_t k) const {
+  if (k < 0 || k >= num_outputs())
+    throw std::out_of_range("output " + std::to_string(k) + " of " +
+                            std::to_string(num_outputs()));
+  return outputs_[size_t(k)];
+}
+
+void Model::set_label_columns(const std::vector<int64_t>& cols) {
+  std::lock_guard<FairLock> lock(mutex_);
+  if (!built_) throw std::invalid_argument("build the model before setting its labels");
+  if (cols.size() != heads_.size())
+    throw std::invalid_argument("the model has " + std::to_string(heads_.size()) +
+                                " outputs, received label columns for " +
+                                std::to_string(cols.size()));
+  for (size_t h = 0; h < cols.size(); ++h)
+    if (cols[h] <= 0 || cols[h] % heads_[h].per != 0)
+      throw std::invalid_argument("output " + std::to_string(h) + " has " +
+                                  std::to_string(heads_[h].per) +
+                                  " loss values per sample, received labels of " +
+                                  std::to_string(cols[h]) + " values per sample");
+  for (size_t h = 0; h < cols.size(); ++h) heads_[h].ycols = cols[h];
+}
+
 void Model::set_weight_source(int64_t layer, int64_t source) {
   check_not_built(built_);
   if (layer < 0 || layer >= num_layers() || source < 0 || source >= layer)
@@ -289,7 +322,8 @@ std::vector<Param> Model::plan(const Shape& input_shape) {
 
 std::vector<Param> Model::plan_layers(const Shape& input_shape) {
   if (layers_.empty()) throw std::invalid_argument("the model has no layers");
-  // The wiring: layers not set take the one before them; who reads each value.
+  // The wiring: layers not set take the one before them; who reads each value (the
+  // outputs' losses too).
   const size_t L = layers_.size();
   inputs_.resize(L);
   readers_.assign(L, {});
@@ -298,10 +332,15 @@ std::vector<Param> Model::plan_layers(const Shape& input_shape) {
     for (size_t k = 0; k < inputs_[i].size(); ++k)
       if (inputs_[i][k] >= 0) readers_[size_t(inputs_[i][k])].push_back({int64_t(i), k});
   }
-  for (size_t i = 0; i + 1 < L; ++i)
+  if (outputs_.empty()) outputs_ = {int64_t(L) - 1};
+  for (size_t h = 0; h < outputs_.size(); ++h)
+    readers_[size_t(outputs_[h])].push_back({int64_t(L + h), 0});
+  for (size_t i = 0; i < L; ++i)
     if (readers_[i].empty())
       throw std::invalid_argument("layer #" + std::to_string(i) +
                                   ": its output is neither read by a layer nor the model's");
+  if (out_mask_ && outputs_.size() > 1)
+    throw std::invalid_argument("a mask reaches the output of a model of several outputs");
   weight_source_.resize(L, -1);
   std::vector<Param> params;
   int64_t total = 0, state_total = 0, per_sample = checked_size(input_shape, "input shape");
@@ -352,6 +391,15 @@ std::vector<Param> Model::plan_layers(const Shape& input_shape) {
     }
   }
   max_per_sample_ = per_sample;
+  heads_.clear();
+  for (int64_t layer : outputs_) {
+    Head h;
+    h.layer = layer;
+    const Shape& out = layers_[size_t(layer)]->out_shape;
+    h.per = shape_size(out) / out.back();
+    h.ycols = shape_size(out);
+    heads_.push_back(std::move(h));
+  }
   planned_ = true;
   return params;
 }
@@ -396,12 +444,12 @@ void Model::build(const Shape& input_shape) {
     layers_[i]->bind_state(states_.data() + first_state[from]);
   }
   if (out_mask_ && shape_size(out_mask_->out_shape) / out_mask_->out_shape.back() !=
-                       loss_rows_per_sample())
+                       heads_[0].per)
     throw std::invalid_argument(
         "the mask made by " + std::string(out_mask_->name()) + " (one value per step of " +
         shape_str(out_mask_->out_shape, true) + ") reaches the output " +
-        shape_str(layers_.back()->out_shape, true) + ", whose loss has a value per step of " +
-        "another shape");
+        shape_str(layers_[size_t(heads_[0].layer)]->out_shape, true) +
+        ", whose loss has a value per step of another shape");
   step_ = DeviceArray<StepValues>(be_, 1);
   seeds_ = DeviceArray<uint64_t>(be_, static_cast<int64_t>(layers_.size()));
   capacity_ = 0;
@@ -423,10 +471,6 @@ const Shape& Model::output_shape(int64_t layer) const {
   if (layer < 0 || layer >= num_layers())
     throw std::out_of_range("layer index out of range: " + std::to_string(layer));
   return layers_[static_cast<size_t>(layer)]->out_shape;
-}
-
-ActSpec Model::output_activation() const {
-  return layers_.empty() ? ActSpec{} : layers_.back()->activation();
 }
 
 void Model::set_regularizer(int64_t param, float l1, float l2) {

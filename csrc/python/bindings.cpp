@@ -39,12 +39,15 @@ int64_t rows_of(const py::array& a, int64_t row_size, const char* name) {
   return n;
 }
 
-// y (and w) must describe the same n samples as x.
-void check_labels(const py::array& y, const std::optional<Arr<float>>& w, int64_t n) {
+// y (and w) must describe the same n samples as x; returns w's values per sample (one, or
+// one per output).
+int64_t check_labels(const py::array& y, const std::optional<Arr<float>>& w, int64_t n) {
   if (y.ndim() == 0 || y.shape(0) != n)
     throw std::invalid_argument("x and y must have the same number of samples");
-  if (w && w->size() != n)
-    throw std::invalid_argument("sample_weight must have one value per sample");
+  if (w && (w->ndim() == 0 || w->ndim() > 2 || w->shape(0) != n))
+    throw std::invalid_argument(
+        "sample_weight must have one value per sample (or per sample and output)");
+  return w && w->ndim() == 2 ? w->shape(1) : 1;
 }
 
 int64_t last_dim(const py::array& a) { return a.ndim() ? a.shape(a.ndim() - 1) : 1; }
@@ -98,15 +101,16 @@ void optimizer_step(const OptSpec& o, double lr, int64_t step, py::array_t<T> w,
   optimizer_update<T>(o, T(lr), step, w.mutable_data(), g.data(), s[0], s[1], s[2], n);
 }
 
-py::tuple result(const RunResult& r) { return py::make_tuple(r.loss, r.metrics); }
+// (loss, metrics, each output's loss)
+py::tuple result(const RunResult& r) { return py::make_tuple(r.loss, r.metrics, r.output_losses); }
 
 // Training results with the states to continue from and the batches run: (loss,
-// metrics, states, batches).
+// metrics, states, batches, each output's loss).
 py::tuple train_result(const RunResult& r) {
   return py::make_tuple(r.loss, r.metrics,
                         py::array_t<double>(static_cast<py::ssize_t>(r.states.size()),
                                             r.states.data()),
-                        r.batches);
+                        r.batches, r.output_losses);
 }
 
 // The states an epoch trained in pieces goes on from (None: start from zero); the
@@ -310,7 +314,8 @@ PYBIND11_MODULE(_core, m) {
            py::arg("kind"), py::arg("threshold") = 0.5f, py::arg("k") = 5,
            py::arg("num_thresholds") = 200)
       .def_readonly("kind", &MetricSpec::kind)
-      .def_readwrite("weighted", &MetricSpec::weighted);
+      .def_readwrite("weighted", &MetricSpec::weighted)
+      .def_readwrite("output", &MetricSpec::output);
   py::enum_<Opt>(m, "Opt")
       .value("SGD", Opt::SGD)
       .value("Adam", Opt::Adam)
@@ -437,6 +442,10 @@ PYBIND11_MODULE(_core, m) {
       .def("set_inputs", &Model::set_inputs)
       .def("set_input_shapes", &Model::set_input_shapes)
       .def("set_weight_source", &Model::set_weight_source)
+      .def("set_outputs", &Model::set_outputs)
+      .def_property_readonly("num_outputs", &Model::num_outputs)
+      .def("output_layer", &Model::output_layer)
+      .def("set_label_columns", unlocked(&Model::set_label_columns))
       .def("add_global_pooling1d", &Model::add_global_pooling1d)
       .def("add_recurrent", &Model::add_recurrent, py::arg("cell"), py::arg("units"),
            py::arg("act"), py::arg("rec"), py::arg("use_bias"), py::arg("return_sequences"),
@@ -497,7 +506,10 @@ PYBIND11_MODULE(_core, m) {
         write_buffer(md, Model::Buffer::OptimizerSlots, values);
       })
       .def("set_regularizer", unlocked(&Model::set_regularizer))
-      .def("compile", unlocked(&Model::compile))
+      .def("compile",
+           unlocked(static_cast<void (Model::*)(const std::vector<std::optional<LossSpec>>&,
+                                                const OptSpec&, const std::vector<MetricSpec>&)>(
+               &Model::compile)))
       .def("set_metrics", unlocked(&Model::set_metrics))
       .def_property("learning_rate", unlocked(&Model::learning_rate),
                     unlocked(&Model::set_learning_rate))
@@ -515,7 +527,8 @@ PYBIND11_MODULE(_core, m) {
           [](Model& md, Arr<float> x, std::optional<Arr<float>> y, std::optional<Arr<float>> w) {
             const int64_t in_size = shape_size(md.input_shape());
             const int64_t n = rows_of(x, in_size, "x");
-            if (y) check_labels(*y, w, n);
+            int64_t wcols = 1;
+            if (y) wcols = check_labels(*y, w, n);
             else if (w) throw std::invalid_argument("sample weights need labels");
             const int64_t ycols = y ? y->size() / n : 0;
             auto make = [&] {
@@ -523,7 +536,7 @@ PYBIND11_MODULE(_core, m) {
                               std::make_unique<Dataset>(md.backend(), x.data(),
                                                         y ? y->data() : nullptr,
                                                         w ? w->data() : nullptr, n, in_size,
-                                                        ycols)};
+                                                        ycols, wcols)};
             };
             // (on the host it only points at the arrays; elsewhere it copies them)
             return md.backend().host_memory() ? make() : without_gil(make);
@@ -571,8 +584,13 @@ PYBIND11_MODULE(_core, m) {
            [](Model& md, Arr<float> x, int64_t batch_size) {
              const int64_t in_size = shape_size(md.input_shape());
              const int64_t n = rows_of(x, in_size, "x");
-             std::vector<py::ssize_t> shape{n};
-             for (int64_t d : md.output_shape(-1)) shape.push_back(d);
+             std::vector<py::ssize_t> shape{n};  // several outputs: a row holds them all
+             if (md.num_outputs() == 1)
+               for (int64_t d : md.output_shape(md.output_layer(0))) shape.push_back(d);
+             else
+               shape.push_back(0);
+             for (int64_t k = 0; md.num_outputs() > 1 && k < md.num_outputs(); ++k)
+               shape.back() += shape_size(md.output_shape(md.output_layer(k)));
              py::array_t<float> out(shape);
              float* o = out.mutable_data();
              without_gil([&] {
@@ -586,11 +604,12 @@ PYBIND11_MODULE(_core, m) {
            [](Model& md, Arr<float> x, Arr<float> y, std::optional<Arr<float>> w) {
              const int64_t in_size = shape_size(md.input_shape());
              const int64_t n = rows_of(x, in_size, "x");
-             check_labels(y, w, n);
+             const int64_t wcols = check_labels(y, w, n);
              py::array_t<float> g(md.num_params());
              const double l = without_gil([&] {
                return md.gradients(Dataset(md.backend(), x.data(), y.data(),
-                                           w ? w->data() : nullptr, n, in_size, y.size() / n),
+                                           w ? w->data() : nullptr, n, in_size, y.size() / n,
+                                           wcols),
                                    g.mutable_data());
              });
              return py::make_tuple(l, g);

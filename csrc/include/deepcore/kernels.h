@@ -131,6 +131,7 @@ struct MetricSpec {
   // A model's metric: weighted by the sample weights (Keras' weighted_metrics) or not
   // (Keras' metrics: only a mask reaching the output weighs them).
   bool weighted = true;
+  int64_t output = 0;  // a model's metric: the output (of a model of several) it measures
 };
 
 // A sparse label as a class index: an integer in [0, classes), or invalid_argument.

@@ -25,36 +25,39 @@ struct Param {
 };
 
 // Mean loss (regularisation included) and metrics over the samples seen. Both come
-// from `states` (the metrics' counts and sums, then the loss sum and the rows seen),
-// which a later run can continue from.
+// from `states` (the metrics' counts and sums, then each output's loss sum and rows seen,
+// then the regularisation's), which a later run can continue from.
 struct RunResult {
   double loss = 0;
   std::vector<double> metrics;
+  std::vector<double> output_losses;  // each output's mean loss, before its weight (0: none)
   std::vector<double> states;
   int64_t batches = 0;     // batches run
   bool nonfinite = false;  // stopped after a batch whose loss was NaN or infinite
 };
 
 // Rows of data where a backend computes on them: x (rows x in_size) and, to train or
-// evaluate, y (rows x ycols) and w (rows sample weights, or null). On a backend whose
+// evaluate, y (rows x ycols) and w (rows x wcols sample weights: one per row, or one per
+// row and output of a model of several; or null). On a backend whose
 // memory is the host's it points at the caller's arrays, which must outlive it; on
 // another it holds copies, uploaded once (fit uploads its data once, not per epoch).
 class Dataset {
  public:
   Dataset(Backend& be, const float* x, const float* y, const float* w, int64_t rows,
-          int64_t in_size, int64_t ycols);
+          int64_t in_size, int64_t ycols, int64_t wcols = 1);
   const float* x() const { return x_; }
   const float* y() const { return y_; }
   const float* w() const { return w_; }
   int64_t rows() const { return rows_; }
   int64_t in_size() const { return in_size_; }
   int64_t ycols() const { return ycols_; }
+  int64_t wcols() const { return wcols_; }
   const Backend& backend() const { return *be_; }
 
  private:
   const Backend* be_;
   const float *x_, *y_, *w_;
-  int64_t rows_, in_size_, ycols_;
+  int64_t rows_, in_size_, ycols_, wcols_;
   DeviceArray<float> dx_, dy_, dw_;
 };
 
@@ -98,7 +101,8 @@ class Model {
   // Layer `layer` reads the sequence mask that layer `maker` (before it) makes.
   void set_mask_source(int64_t layer, int64_t maker);
   // The mask that layer `maker` makes reaches the output (one value per output step): the
-  // loss and the metrics leave the masked steps out, as Keras' do. -1: none does.
+  // loss and the metrics leave the masked steps out, as Keras' do. -1: none does. (A model
+  // of one output.)
   void set_output_mask_source(int64_t maker);
   // GlobalMaxPooling1D (max) or GlobalAveragePooling1D.
   void add_global_pooling1d(bool max, bool keepdims);
@@ -126,9 +130,20 @@ class Model {
   void add_dot(int64_t ax, int64_t ay);
   // The values layer `layer` takes, in order: -1 the model's input, j >= 0 layer j's output
   // (j < layer: the layers are in an order where each comes after what it reads). By default
-  // each layer takes the one before it (layer 0 the input): a Sequential model. The last
-  // layer's output is the model's; every other layer's output must be read by some layer.
+  // each layer takes the one before it (layer 0 the input): a Sequential model. Every
+  // layer's output is read by some layer or is one of the model's outputs.
   void set_inputs(int64_t layer, const std::vector<int64_t>& values);
+  // The model's outputs, in order: the layers whose outputs it returns (by default the last
+  // layer's). Each has a loss of its own (or none), labels and metrics (MetricSpec::output);
+  // the model's loss is the sum of theirs, each times its LossSpec::weight. A sample's labels
+  // (and predictions) hold the outputs' one after the other.
+  void set_outputs(const std::vector<int64_t>& layers);
+  int64_t num_outputs() const { return static_cast<int64_t>(outputs_.size()); }
+  // The layer of output k.
+  int64_t output_layer(int64_t k) const;
+  // The values per sample of each output's labels (a model of several outputs; by default
+  // 1 per loss value for a sparse loss, else the output's size).
+  void set_label_columns(const std::vector<int64_t>& cols);
   // A model of several inputs (before set_inputs and build): input j is value -1 - j, of
   // shape shapes[j]; a sample's data holds them one after the other, flattened, and build
   // takes the shape {their total size}.
@@ -146,7 +161,6 @@ class Model {
   int64_t num_layers() const { return static_cast<int64_t>(layers_.size()); }
   const Shape& input_shape() const { return input_shape_; }
   const Shape& output_shape(int64_t layer) const;
-  ActSpec output_activation() const;
 
   // ---- parameters: one flat buffer, layer by layer, each layer's tensors in order
   const std::vector<Param>& params() const { return params_; }
@@ -169,6 +183,9 @@ class Model {
   void check_rows(int64_t rows) const;
 
   // ---- training configuration
+  // One loss per output (none: the output is not trained), or one for all.
+  void compile(const std::vector<std::optional<LossSpec>>& losses, const OptSpec& opt,
+               const std::vector<MetricSpec>& metrics);
   void compile(const LossSpec& loss, const OptSpec& opt, const std::vector<MetricSpec>& metrics);
   bool compiled() const { return compiled_; }
   void set_metrics(const std::vector<MetricSpec>& metrics);
@@ -204,7 +221,8 @@ class Model {
   // (a run checks its carry against its own metrics).
   int64_t run_states() const;
   RunResult evaluate(const Dataset& data, int64_t batch_size);
-  // out: the outputs of every row of data (host memory).
+  // out: the outputs of every row of data (host memory), each row's outputs one after the
+  // other.
   void predict(const Dataset& data, int64_t batch_size, float* out);
   // Loss of data (one batch) and its gradient (flat, like the parameters; host memory)
   // without updating.
@@ -220,28 +238,50 @@ class Model {
     return const_cast<Model*>(this)->buffer(b);
   }
   void check_compiled() const;
+  void check_metric_outputs(const std::vector<MetricSpec>& metrics) const;
   // The next shuffle order (callers hold mutex_).
   std::vector<int64_t> shuffle(int64_t n);
   void check_batch(int64_t n, int64_t ycols, int64_t batch_size) const;
   void reserve(int64_t rows);
   // seeds: one per layer (device memory), read by the layers that draw (training only).
-  const float* forward(const float* x, int64_t rows, bool training, const uint64_t* seeds);
-  // Loss (sum over rows, weighted) and, when `backward`, the gradients in grads_.
-  // The batch's loss sum goes to batch_[0]; returns the scale that makes it a mean (or 1).
-  // The scale that makes a batch's loss sum a mean (1 for a summed loss).
-  double loss_scale(int64_t rows) const;
-  int64_t loss_rows_per_sample() const;
-  double loss_and_backward(const float* x, const float* y, const float* w, int64_t rows,
-                           int64_t ycols, bool backward, const uint64_t* seeds);
-  // The penalty goes to batch_[1] (left at 0 without regularizers).
+  void forward(const float* x, int64_t rows, bool training, const uint64_t* seeds);
+  // An output: its layer, loss, whether that loss is computed from the layer's logits
+  // (its activation's input), labels (values per sample; and a copy of the batch's, contiguous,
+  // where a model has several outputs), loss values per sample, and the batch's weights
+  // (contiguous, where each output has its own).
+  struct Head {
+    int64_t layer = 0;
+    std::optional<LossSpec> loss;
+    bool fused = false;
+    int64_t ycols = 0, per = 1;
+    DeviceArray<float> y, w;
+  };
+  // The scale that makes a batch's loss sum of output h a mean (1 for a summed loss), before
+  // its weight.
+  double loss_scale(const Head& h, int64_t rows) const;
+  // Checks the data's labels and weights against the outputs (a model of one output takes
+  // its labels' columns from the data) and makes room for `rows` of each output's.
+  void prepare_heads(const Dataset& data, int64_t rows);
+  // Each output's labels and weights of the batch (contiguous where the data holds several
+  // side by side) at ys_ and ws_.
+  void split_labels(const float* y, const float* w, int64_t rows, int64_t wcols);
+  // The outputs' losses (sum over rows, weighted; output h's in batch_[2h]) and, when
+  // `backward`, the gradients in grads_.
+  void loss_and_backward(const float* x, const float* y, const float* w, int64_t rows,
+                         int64_t wcols, bool backward, const uint64_t* seeds);
+  // The batch's loss (the sum of the outputs', weighted, and the penalty) from batch_ (host).
+  double batch_loss(const double* batch, int64_t rows) const;
+  // The penalty goes to batch_[2 * outputs] (left at 0 without regularizers).
   void regularize(bool add_to_grads);
   void apply_update();
   // Whether param p belongs to a frozen layer.
   bool frozen(const Param& p) const;
   // Adds the batch to the metrics' states (device memory, one after the other).
-  void accumulate_metrics(const std::vector<MetricSpec>& metrics, const float* y,
-                          const float* w, int64_t rows, int64_t ycols, double* state);
+  void accumulate_metrics(const std::vector<MetricSpec>& metrics, int64_t rows, double* state);
   void check_data(const Dataset& data, bool labels) const;
+  // (callers hold mutex_) The layout of a run's states: the metrics' sizes summed, then a
+  // (sum, rows) pair per output and one for the penalty.
+  int64_t num_states(const std::vector<MetricSpec>& metrics) const;
   // Writes the values (StepValues, and one seed per layer) of the next `count` training
   // steps from iterations_ and draws_ into step_table_ and seed_table_ (one upload each
   // where the memory is the device's).
@@ -259,11 +299,13 @@ class Model {
   Backend& be_;
   std::vector<std::unique_ptr<Layer>> layers_;
   Shape input_shape_;
-  bool built_ = false, compiled_ = false, fused_loss_ = false, any_regularizer_ = false;
+  bool built_ = false, compiled_ = false, any_regularizer_ = false;
   bool planned_ = false;  // the layers' shapes are known (plan or build ran)
   std::vector<Param> params_;
   DeviceArray<float> weights_, grads_, slots_, states_;
-  LossSpec loss_;
+  std::vector<int64_t> outputs_;  // as set_outputs sets them
+  std::vector<Head> heads_;
+  std::vector<const float*> ys_, ws_;  // the batch's labels and weights of each output
   OptSpec opt_;
   std::vector<MetricSpec> metrics_;
   int64_t iterations_ = 0;
@@ -272,7 +314,8 @@ class Model {
   // largest buffer (checked against kMaxElements for each batch size).
   int64_t capacity_ = 0, max_per_sample_ = 1;
   // Each layer's inputs (values as set_inputs takes them) and each value's readers (layer,
-  // input position); per layer, the gradient of each of its inputs that needs one, and per
+  // input position; or L + h, 0 for output h of a model of L layers); per layer, the gradient
+  // of each of its inputs that needs one (and per output, the loss's gradient), and per
   // value read more than once, its gradient's sum.
   std::vector<std::vector<int64_t>> inputs_;
   std::vector<std::vector<std::pair<int64_t, size_t>>> readers_;
@@ -296,7 +339,7 @@ class Model {
   const Shape& value_shape(int64_t v) const;
   // The gradient of value v (a layer's output) once its readers' backward passes ran.
   const float* value_grad(int64_t v, int64_t rows);
-  DeviceArray<float> xbuf_, ybuf_, wbuf_, dout_;
+  DeviceArray<float> xbuf_, ybuf_, wbuf_;
   const Layer* out_mask_ = nullptr;  // the maker of the mask reaching the output, if any
   DeviceArray<float> maskw_;         // then the metrics' weights, and the loss's after them
   DeviceArray<int64_t> idx_;  // the rows of the batch being gathered

@@ -5,8 +5,9 @@ gradients.
 
 A model called on symbolic tensors adds its layers to the graph (their weights shared with
 it, as Keras shares its variables); a layer called several times is one set of weights
-(Model::set_weight_source). What is not there yet: several outputs, sequence masks across
-a graph that is not a line."""
+(Model::set_weight_source). A model of several outputs gives each its loss, labels and
+metrics (Model::set_outputs). What is not there yet: sequence masks across a graph that is
+not a line."""
 
 from __future__ import annotations
 
@@ -53,9 +54,12 @@ class Functional(Model):
     return. Several inputs take their data as a list in the same order, or as a dict by the
     inputs' names.
 
+    Several outputs (a list, or a dict whose keys name them) each take a loss, labels and
+    metrics of their own (see `compile`); `predict` returns their arrays in the same form.
+
     Args:
         inputs: The inputs: a symbolic tensor from `deepcore.Input`, or a list or dict of them.
-        outputs: The output (a symbolic tensor, or a list of one).
+        outputs: The outputs: a symbolic tensor, or a list or dict of them.
         name: Model name.
     """
 
@@ -63,8 +67,9 @@ class Functional(Model):
         subclassed = hasattr(type(self), "call")
         default = _snake(type(self).__name__) if subclassed else "functional"
         super().__init__(name=name or default, trainable=trainable)
-        self._input_tensors, self._output_tensor, self._traced = [], None, not subclassed
+        self._input_tensors, self._output_tensors, self._traced = [], [], not subclassed
         self._wiring, self._input_shapes, self._input_names, self._source = [], [], [], []
+        self._outputs, self._out_names, self._dict_outputs = [], [], False
         if kwargs:
             raise TypeError(f"Unrecognized keyword arguments passed to Model: {kwargs}")
         if subclassed and inputs is None and outputs is None:
@@ -75,12 +80,6 @@ class Functional(Model):
                 "subclass with a `call` method."
             )
         xs = _tensors(inputs, "inputs", self.name)
-        ys = _tensors(outputs, "outputs", self.name)
-        if len(ys) != 1:
-            raise ValueError(
-                f"Model {self.name!r}: deepcore's functional models have one output for now; "
-                f"received {len(ys)} outputs."
-            )
         for x in xs:
             if not isinstance(x._layer, InputLayer):
                 raise ValueError(
@@ -88,26 +87,39 @@ class Functional(Model):
                 )
         if len({id(x) for x in xs}) != len(xs):
             raise ValueError(f"Model {self.name!r}: an input is given twice: {xs}")
-        calls = self._calls_between(xs, ys[0])
-        self._input_tensors, self._output_tensor = xs, ys[0]
+        self._connect(xs, outputs)
+
+    def _connect(self, xs, outputs) -> None:
+        """The graph of the layer calls from the inputs xs to `outputs` (a symbolic tensor,
+        or a list or dict of them), built."""
+        ys = _tensors(outputs, "outputs", self.name)
+        calls = self._calls_between(xs, ys)
+        self._input_tensors, self._output_tensors = xs, ys
         index = {id(t): i for i, t in enumerate(calls)}
         index.update({id(x): -1 - j for j, x in enumerate(xs)})
         wiring = [[index[id(s)] for s in t._inputs] for t in calls]
+        names = list(outputs) if isinstance(outputs, dict) else [y._layer.name for y in ys]
         self._set_graph(
-            [t._layer for t in calls], [x._layer.shape for x in xs], wiring, [x.name for x in xs]
+            [t._layer for t in calls],
+            [x._layer.shape for x in xs],
+            wiring,
+            [x.name for x in xs],
+            [index[id(y)] for y in ys],
+            names,
+            isinstance(outputs, dict),
         )
 
-    def _calls_between(self, xs, y) -> list:
-        """The layer calls that lead from the inputs xs to y in Keras' order of a functional
-        model's layers (so that weight lists match Keras'): by depth from the output, deepest
-        first, ties in the order a depth-first walk from the output meets them. A ValueError
-        names a call that needs an input not in xs."""
-        if any(y is x for x in xs):
-            raise ValueError(f"Model {self.name!r}: the output is an input; add a layer.")
+    def _calls_between(self, xs, ys) -> list:
+        """The layer calls that lead from the inputs xs to the outputs ys in Keras' order of
+        a functional model's layers (so that weight lists match Keras'): by depth from the
+        outputs, deepest first, ties in the order depth-first walks from the outputs meet
+        them. A ValueError names a call that needs an input not in xs."""
+        if any(y is x for x in xs for y in ys):
+            raise ValueError(f"Model {self.name!r}: an output is an input; add a layer.")
         inputs = {id(x) for x in xs}
         first_seen, post, done = {}, [], set()
-        stack = [(y, False)]
-        while stack:  # depth-first from the output: first-visit order and post-order
+        stack = [(y, False) for y in reversed(ys)]
+        while stack:  # depth-first from each output: first-visit order and post-order
             t, expanded = stack.pop()
             if expanded:
                 done.add(id(t))
@@ -133,15 +145,35 @@ class Functional(Model):
         calls = [t for t in post if id(t) not in inputs]
         return sorted(calls, key=lambda t: (-depth[id(t)], first_seen[id(t)]))
 
-    def _set_graph(self, layers, input_shapes, wiring, input_names=None) -> None:
+    def _set_graph(
+        self,
+        layers,
+        input_shapes,
+        wiring,
+        input_names=None,
+        outputs=None,
+        output_names=None,
+        dict_outputs=False,
+    ) -> None:
         """The layers in order, each input's shape, what each layer reads (-1 - j: input j,
-        i: layer i's output); builds the model."""
+        i: layer i's output), the layers whose outputs are the model's (by default the last)
+        and their names (by default the layers'), and whether the model returns them as a
+        dict; builds the model."""
         masks = [la.name for la in layers if la._mask_role() == "make"]
+        outputs = [len(layers) - 1] if outputs is None else list(outputs)
         line = len(input_shapes) == 1 and all(w == [i - 1] for i, w in enumerate(wiring))
-        if masks and not line:
+        if masks and (not line or outputs != [len(layers) - 1]):
             raise ValueError(
                 f"Model {self.name!r}: layers {masks} make sequence masks, and deepcore "
-                "follows masks along a line of layers only; use a Sequential model, or no mask."
+                "follows masks along a line of layers to one output only; use a Sequential "
+                "model, or no mask."
+            )
+        self._outputs, self._dict_outputs = outputs, bool(dict_outputs)
+        self._out_names = list(output_names or [layers[i].name for i in outputs])
+        if len(set(self._out_names)) != len(self._out_names):
+            raise ValueError(
+                f"Model {self.name!r}: its outputs need different names (they key compile's "
+                f"dicts and the logs); received {self._out_names}."
             )
         self._layers, self._wiring = list(layers), wiring
         first = {}  # a layer called several times (shared): its later calls use its weights
@@ -173,7 +205,7 @@ class Functional(Model):
 
         x = Input(shape=shape)
         try:
-            y = self.call(x)
+            outputs = self.call(x)
         except TypeError as e:
             if "symbolic" not in str(e).lower() and "no value" not in str(e):
                 raise
@@ -181,30 +213,46 @@ class Functional(Model):
                 f"Model {self.name!r}: its `call` cannot be traced at {_user_line(e)}: it "
                 f"depends on the values flowing through the model ({e})"
             ) from None
-        if not isinstance(y, SymbolicTensor):
+        items = list(outputs.values()) if isinstance(outputs, dict) else outputs
+        items = list(items) if isinstance(items, (list, tuple)) else [items]
+        if not items or not all(isinstance(y, SymbolicTensor) for y in items):
             raise ValueError(
                 f"Model {self.name!r}: `call` must return the output of layer calls on its "
-                f"input (one symbolic tensor), returned {y!r}"
+                f"input (a symbolic tensor, or a list or dict of them), returned {outputs!r}"
             )
-        calls = self._calls_between([x], y)
-        index = {id(t): i for i, t in enumerate(calls)}
-        index[id(x)] = -1
-        self._input_tensors, self._output_tensor = [x], y
-        wiring = [[index[id(s)] for s in t._inputs] for t in calls]
-        self._set_graph([t._layer for t in calls], [shape], wiring, [x.name])
+        self._connect([x], outputs)
 
     @classmethod
-    def _from_parts(cls, layers, input_shapes, wiring, name=None, trainable=True, names=None):
-        """A functional model of these layers (not called on symbolic tensors) and wiring."""
+    def _from_parts(
+        cls, layers, input_shapes, wiring, name=None, trainable=True, names=None, outputs=None
+    ):
+        """A functional model of these layers (not called on symbolic tensors) and wiring;
+        `outputs`: (their layers, their names, whether returned as a dict), or None for the
+        last layer's."""
         model = Model.__new__(cls)
         Model.__init__(model, name=name or "functional", trainable=trainable)
-        model._input_tensors, model._output_tensor = [], None
-        model._set_graph(layers, input_shapes, [list(w) for w in wiring], names)
+        model._input_tensors, model._output_tensors = [], []
+        model._set_graph(layers, input_shapes, [list(w) for w in wiring], names, *(outputs or ()))
         return model
+
+    def _output_layers(self) -> list[int]:
+        return list(self._outputs) if self._traced else super()._output_layers()
+
+    def _output_names(self):
+        return list(self._out_names) if self._traced else None  # (until `call` is traced)
+
+    def _named_outputs(self) -> bool:
+        return not hasattr(type(self), "call")
+
+    def _split_outputs(self, flat):
+        out = super()._split_outputs(flat)
+        return dict(zip(self._out_names, out)) if self._dict_outputs else out
 
     def _wire(self, engine) -> None:
         if len(self._input_shapes) > 1:
             engine.set_input_shapes([list(s) for s in self._input_shapes])
+        if self._outputs != [len(self._layers) - 1]:
+            engine.set_outputs(self._outputs)
         for i, values in enumerate(self._wiring):
             if values != [i - 1]:
                 engine.set_inputs(i, values)
@@ -302,7 +350,10 @@ class Functional(Model):
         for layer, wires in zip(self._layers, self._wiring):
             ins = [xs[-1 - v] if v < 0 else values[v] for v in wires]
             values.append(layer(ins if layer._takes_several_inputs() else ins[0]))
-        return values[-1]
+        outs = [values[i] for i in self._outputs]
+        if self._dict_outputs:
+            return dict(zip(self._out_names, outs))
+        return outs[0] if len(outs) == 1 else outs
 
     @property
     def input_shape(self):
@@ -315,7 +366,11 @@ class Functional(Model):
 
     @property
     def outputs(self) -> list:
-        return [] if self._output_tensor is None else [self._output_tensor]
+        return list(self._output_tensors)
+
+    @property
+    def output_names(self) -> list[str]:
+        return self._output_names()
 
     def _connections(self) -> list[str]:
         """What each layer reads, for summary's "Connected to" column."""

@@ -3,6 +3,8 @@ trainers/trainer.py's, the data handling trainers/data_adapters.py's)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import config, utils
@@ -54,11 +56,9 @@ class Model(Trainer, ArrayData):
         self._frozen: list[bool] = []  # each layer frozen, as the last compile found it
         self.optimizer = None
         self.loss = None
-        self._loss = None
-        self._metrics: list = []
-        self._metric_weighted: list[bool] = []  # per metric: Keras' weighted_metrics
-        self._metric_names: list[str] = []
-        self._loss_weight = 1.0
+        self._compile_args = None  # compile's loss, loss_weights, metrics, weighted_metrics
+        self._out = None  # they per output (trainers/compile_utils.py)
+        self._label_shapes: list[tuple] = []  # each output's labels as _targets converted them
         self.compiled = False
         self.stop_training = False
         self.history = None
@@ -70,6 +70,37 @@ class Model(Trainer, ArrayData):
     def _wire(self, engine) -> None:
         """Points each layer of the new engine at the values it reads (set_inputs): by
         default each reads the one before it, which the engine does by itself."""
+
+    def _output_layers(self) -> list[int]:
+        """The layers whose outputs are the model's, in order (by default the last one)."""
+        return [len(self._layers) - 1]
+
+    def _output_names(self) -> list[str]:
+        """The outputs' names (compile's dicts and the logs use them): the layers'."""
+        return [self._layers[i].name if self._layers else "output" for i in self._output_layers()]
+
+    def _named_outputs(self) -> bool:
+        """Whether the logs name each output's loss and metrics after it (see
+        trainers/compile_utils.py): not for a subclassed model's, as in Keras."""
+        return True
+
+    def _output_shapes(self) -> list[tuple]:
+        """Each output's shape, without the batch axis."""
+        engine = self._require_engine("output_shape")
+        return [tuple(engine.output_shape(i)) for i in self._output_layers()]
+
+    def _split_outputs(self, flat):
+        """predict's engine result (a model of several outputs: a row holds them all) as
+        the model returns it: an array, or one per output in a list (Keras')."""
+        shapes = self._output_shapes()
+        if len(shapes) == 1:
+            return flat
+        out, at = [], 0
+        for shape in shapes:
+            size = math.prod(shape)
+            out.append(np.ascontiguousarray(flat[:, at : at + size]).reshape(len(flat), *shape))
+            at += size
+        return out
 
     # ------------------------------------------------------------- structure
     @property
@@ -185,7 +216,8 @@ class Model(Trainer, ArrayData):
 
     @property
     def output_shape(self):
-        return (None, *self._require_engine("output_shape").output_shape(-1))
+        shapes = [(None, *s) for s in self._output_shapes()]
+        return shapes[0] if len(shapes) == 1 else shapes
 
     # --------------------------------------------------------------------- fit
     def __call__(self, x, training=None):

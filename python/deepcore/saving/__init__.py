@@ -108,7 +108,8 @@ _NON_NEGATIVE_SLOTS = {
 def model_config(model) -> dict:
     """The architecture of a Sequential or functional model, as stored under "model" in the
     metadata: a functional model's adds its "wiring" (what each layer reads: -1 the input,
-    j layer j's output)."""
+    j layer j's output), and "outputs" where they are not the last layer's: their layers,
+    names, and whether the model returns them as a dict."""
     config = {
         "name": model.name,
         "trainable": model.trainable,
@@ -122,25 +123,44 @@ def model_config(model) -> dict:
             config["shared"] = list(model._source)
         config["input_shapes"] = [list(s) for s in model._input_shapes]
         config["input_names"] = list(model._input_names)
+        if model._outputs != [len(model._layers) - 1] or model._dict_outputs:
+            config["outputs"] = {
+                "layers": list(model._outputs),
+                "names": list(model._out_names),
+                "as_dict": model._dict_outputs,
+            }
     return {"class_name": "Functional" if wiring is not None else "Sequential", "config": config}
 
 
 def compile_config(model) -> dict:
-    """The arguments of `model.compile`, as stored under "compile" in the metadata."""
-    if model._loss is None:
-        loss = None
-    else:
-        loss = model.loss if isinstance(model.loss, str) else losses.serialize(model._loss)
-    chosen = list(zip(model._metrics, model._metric_weighted))
+    """The arguments of `model.compile`, as stored under "compile" in the metadata: for a
+    model of several outputs, the loss, loss_weights, metrics and weighted_metrics as lists
+    with an entry per output (a metrics entry a list)."""
+    from ..trainers.compile_utils import per_output
+
+    out = model._out
+    given = per_output(model._compile_args[0], out.names, "loss", one_for_all=True)
+    loss = [
+        None if fn is None else g if isinstance(g, str) else losses.serialize(fn)
+        for fn, g in zip(out.losses, given)
+    ]
+    chosen = [
+        [
+            [metrics.serialize(m) for m, w, k, _ in out.metrics if w == weighted and k == j]
+            for j in range(len(out.names))
+        ]
+        for weighted in (False, True)
+    ]
+    one = len(out.names) == 1
     config = {
         "optimizer": optimizers.serialize(model.optimizer),
-        "loss": loss,
-        "metrics": [metrics.serialize(m) for m, weighted in chosen if not weighted],
+        "loss": loss[0] if one else loss,
+        "metrics": chosen[0][0] if one else chosen[0],
     }
-    if any(weighted for _, weighted in chosen):
-        config["weighted_metrics"] = [metrics.serialize(m) for m, weighted in chosen if weighted]
-    if model._loss_weight != 1.0:
-        config["loss_weights"] = model._loss_weight
+    if any(chosen[1]):
+        config["weighted_metrics"] = chosen[1][0] if one else chosen[1]
+    if any(w != 1.0 for w in out.weights):
+        config["loss_weights"] = out.weights[0] if one else out.weights
     return config
 
 
@@ -165,7 +185,7 @@ def save_model(model, path, overwrite: bool = True) -> None:
     meta["model"] = _dumps(model_config(model))
     if model.compiled:
         meta["compile"] = _dumps(compile_config(model))
-    if model._loss is not None:
+    if model.compiled and model._out.trained:
         tensors["optimizer.slots"] = engine.optimizer_state()
     meta["training"] = _dumps(
         {
@@ -236,7 +256,8 @@ def load_weights(model, path) -> None:
             raise ValueError(
                 f"the file's inputs have shapes {checked.input_shapes}, the model's {shapes}"
             )
-        planned = _plan(model._layers, input_shape, where, wiring, shapes)
+        outputs = model._output_layers() if wiring is not None else None
+        planned = _plan(model._layers, input_shape, where, wiring, shapes, outputs)
         _check_layer_tensors(model._layers, planned, tensors, where)
         if model._engine is None:
             before, model._input_shape = model._input_shape, input_shape
@@ -295,6 +316,7 @@ def model_from_config(config: dict):
             name=config.get("name"),
             trainable=config.get("trainable", True),
             names=config.get("input_names"),
+            outputs=_outputs_of(config.get("outputs")),
         )
     shape = config.get("input_shape")
     return Sequential(
@@ -310,7 +332,7 @@ class _Checked:
     def __init__(self, tensors, meta):
         self.tensors, self.meta = tensors, meta
         self.architecture = self.config = self.layers = self.input_shape = self.wiring = None
-        self.input_shapes = None
+        self.input_shapes = self.outputs = None  # outputs: their layers (None: the last)
         self.compile = self.training = None  # (optimizer, loss, metrics); the dict
 
 
@@ -355,8 +377,9 @@ def _check_file(tensors: dict, meta: dict) -> _Checked:
         raise ValueError("the model has no layers")
     shapes = _checked_input_shapes(arch, shape)
     wiring = _checked_wiring(arch, len(layers), len(shapes or [shape]))
+    checked.outputs = _checked_outputs(arch, len(layers))
     where = [_where(i, layer) for i, layer in enumerate(layers)]
-    planned = _plan(layers, shape, where, wiring, shapes)
+    planned = _plan(layers, shape, where, wiring, shapes, checked.outputs)
     _check_layer_tensors(layers, planned, tensors, where)
     checked.architecture, checked.config, checked.layers = arch, config, layers
     checked.input_shape, checked.wiring, checked.input_shapes = tuple(shape), wiring, shapes
@@ -374,30 +397,55 @@ def _check_file(tensors: dict, meta: dict) -> _Checked:
         optimizer = optimizers.deserialize(c["optimizer"])
         if optimizer.schedule is None:
             _check_learning_rate(optimizer.learning_rate, "the optimizer's learning_rate")
-        loss = c["loss"]  # None, a name, or a serialized Loss
-        if isinstance(loss, dict):
-            loss = losses.deserialize(loss)
-        elif isinstance(loss, str):
-            losses.get(loss)  # a known name
-        elif loss is not None:
-            raise ValueError(f"the compile loss must be a name or a config, not {_short(loss)}")
-        chosen = {}
-        for key in ("metrics", "weighted_metrics"):
-            listed = c.get(key, [])
+        n_out = len(checked.outputs or [0])
+
+        def per_output(value, what, check):
+            """One entry per output, each checked: a model of several has a list of them."""
+            if n_out == 1:
+                return check(value)
+            if not (isinstance(value, list) and len(value) == n_out):
+                raise ValueError(
+                    f"the compile {what} of a model of {n_out} outputs must be a list of "
+                    f"{n_out}, not {_short(value)}"
+                )
+            return [check(v) for v in value]
+
+        def one_loss(loss):  # None, a name, or a serialized Loss
+            if isinstance(loss, dict):
+                return losses.deserialize(loss)
+            if isinstance(loss, str):
+                losses.get(loss)  # a known name
+            elif loss is not None:
+                raise ValueError(f"the compile loss must be a name or a config, not {_short(loss)}")
+            return loss
+
+        def one_metrics(listed):
             if not isinstance(listed, list) or not all(isinstance(m, (str, dict)) for m in listed):
                 raise ValueError(
-                    f"the compile {key} must be names or configs, not {_short(listed)}"
+                    f"the compile metrics must be names or configs, not {_short(listed)}"
                 )
-            chosen[key] = [metrics.deserialize(m) for m in listed]
-            for m in chosen[key]:
+            found = [metrics.deserialize(m) for m in listed]
+            for m in found:
                 metrics.get(m)  # a known name
-        weight = c.get("loss_weights", 1.0)
-        if not (type(weight) in (int, float) and math.isfinite(weight) and weight >= 0):
-            raise ValueError(
-                f"the compile loss_weights must be a number >= 0, not {_short(weight)}"
-            )
+            return found
+
+        def one_weight(weight):
+            if not (type(weight) in (int, float) and math.isfinite(weight) and weight >= 0):
+                raise ValueError(
+                    f"the compile loss_weights must be numbers >= 0, not {_short(weight)}"
+                )
+            return weight
+
+        loss = per_output(c["loss"], "loss", one_loss)
+        none = [] if n_out == 1 else [[] for _ in range(n_out)]
+        chosen = {
+            key: per_output(c.get(key, none), key, one_metrics)
+            for key in ("metrics", "weighted_metrics")
+        }
+        ones = 1.0 if n_out == 1 else [1.0] * n_out
+        weight = per_output(c.get("loss_weights", ones), "loss_weights", one_weight)
         checked.compile = (optimizer, loss, chosen, weight)
-        if loss is None:
+        if all(fn is None for fn in (loss if n_out > 1 else [loss])):
             optimizer = None  # compiled without a loss: no optimizer state
     if optimizer is not None:
         if "training" not in meta:
@@ -488,7 +536,42 @@ def _checked_wiring(arch: dict, n: int, inputs: int):
     return wiring
 
 
-def _plan(layers: list, input_shape, where: list, wiring=None, input_shapes=None) -> list:
+def _outputs_of(entry):
+    """_from_parts' outputs from a config's "outputs" entry (None: the last layer)."""
+    if entry is None:
+        return None
+    return entry["layers"], entry["names"], entry["as_dict"]
+
+
+def _checked_outputs(arch: dict, n: int):
+    """A functional model's output layers from its "outputs" entry (checked: distinct
+    names, one per layer, a flag), or None when its output is the last layer's."""
+    entry = arch["config"].get("outputs") if arch["class_name"] == "Functional" else None
+    if entry is None:
+        return None
+    layers = entry.get("layers") if isinstance(entry, dict) else None
+    names = entry.get("names") if isinstance(entry, dict) else None
+    if not (
+        isinstance(layers, list)
+        and 1 <= len(layers) <= 4096
+        and all(type(v) is int and 0 <= v < n for v in layers)
+        and isinstance(names, list)
+        and len(names) == len(layers)
+        and all(isinstance(k, str) for k in names)
+        and len(set(names)) == len(names)
+        and type(entry.get("as_dict")) is bool
+        and len(entry) == 3
+    ):
+        raise ValueError(
+            f"the model's outputs must be {{'layers': layers (0 to {n - 1}), 'names': as many "
+            f"different names, 'as_dict': a bool}}, not {_short(entry)}"
+        )
+    return layers
+
+
+def _plan(
+    layers: list, input_shape, where: list, wiring=None, input_shapes=None, outputs=None
+) -> list:
     """Each layer's weights as (shape, trainable), in the engine's order, from the engine's
     plan: nothing is allocated. ValueError naming the layer for impossible shapes or wiring."""
     from ..models.engines import engine_with, layer_named
@@ -499,6 +582,8 @@ def _plan(layers: list, input_shape, where: list, wiring=None, input_shapes=None
             engine.set_input_shapes([list(s) for s in input_shapes])
         for i, values in enumerate(wiring or ()):
             engine.set_inputs(i, values)
+        if outputs is not None:
+            engine.set_outputs(list(outputs))
         first = {}  # a layer listed again is called again: it uses its first call's weights
         for i, layer in enumerate(layers):
             if first.setdefault(id(layer), i) != i:
@@ -630,6 +715,7 @@ def _restore(checked: _Checked):
                 name,
                 trainable,
                 config.get("input_names"),
+                _outputs_of(config.get("outputs")),
             )
         else:
             model = Sequential(name=name, trainable=trainable)
@@ -652,7 +738,7 @@ def _restore(checked: _Checked):
         )
     if checked.training is not None:
         training, engine = checked.training, model._engine
-        if model._loss is not None:
+        if model._out is not None and model._out.trained:
             engine.set_optimizer_state(checked.tensors["optimizer.slots"])
             engine.iterations = training["iterations"]
             if getattr(model.optimizer, "schedule", None) is None:

@@ -21,6 +21,17 @@ _CLASS_LOSSES = (
 )
 
 
+def _one_weight(values, name: str, n: int):
+    """Sample weights: n finite numbers >= 0, as float32."""
+    w = utils.as_weights(values, name)
+    if w.shape != (n,):
+        raise ValueError(
+            f"`{name}` must have one value per sample: expected shape ({n},), received "
+            f"{np.shape(values)}."
+        )
+    return w
+
+
 class ArrayData:
     """A model's checks and conversions of inputs, targets and weights."""
 
@@ -69,17 +80,61 @@ class ArrayData:
         return x, engine
 
     def _targets(self, y, n: int, name="y"):
+        """The labels as the engine takes them: one output's converted by its loss (the
+        model's `_label_shapes` record their shapes); several outputs' (a list in their order
+        or a dict by name) converted each and flattened side by side in one float32 array."""
         if y is None:
             raise ValueError(f"`{name}` is required to train or evaluate. Received: {name}=None")
+        names = self._output_names()
+        if len(names) == 1:
+            if isinstance(y, dict) and list(y) == names:
+                y = y[names[0]]
+            y = self._output_targets(y, n, name, 0)
+            self._label_shapes = [y.shape[1:]]
+            return y
+        if isinstance(y, dict):
+            unknown = [k for k in y if k not in names]
+            if unknown:
+                raise ValueError(
+                    f"`{name}` as a dict takes the model's output names {names} as keys. "
+                    f"Received keys: {list(y)}"
+                )
+            ys, where = [y.get(k) for k in names], [f"{name}[{k!r}]" for k in names]
+        elif isinstance(y, (list, tuple)) and len(y) == len(names):
+            ys, where = list(y), [f"{name}[{k}]" for k in range(len(names))]
+        else:
+            raise ValueError(
+                f"Model {self.name!r} has {len(names)} outputs {names}: pass `{name}` as a list "
+                f"of {len(names)} arrays or a dict by output name. Received: {type(y).__name__}"
+                + (f" of {len(y)}" if isinstance(y, (list, tuple)) else "")
+            )
+        used = {k for _, _, k, _ in self._out.metrics}
+        arrays = []
+        for k, (yk, at) in enumerate(zip(ys, where)):
+            if yk is None:
+                if self._out.losses[k] is not None or k in used:
+                    raise ValueError(
+                        f"`{name}` has no labels for output {names[k]!r}, which has a loss or "
+                        "metrics."
+                    )
+                yk = np.zeros((n, *self._output_shapes()[k]), np.float32)  # (never read)
+            arrays.append(self._output_targets(yk, n, at, k))
+        self._label_shapes = [a.shape[1:] for a in arrays]
+        return np.ascontiguousarray(
+            np.concatenate([a.reshape(n, -1) for a in arrays], axis=1), dtype=np.float32
+        )
+
+    def _output_targets(self, y, n: int, name: str, k: int):
+        """Output k's labels, checked against its shape and converted by its loss."""
         y = utils.as_float_array(y, name)
         if len(y) != n:
             raise ValueError(
                 f"x and {name} must have the same number of samples. "
                 f"Received: x has {n}, {name} has {len(y)}."
             )
-        out = tuple(self._engine.output_shape(-1))
-        loss = self._loss
-        if loss.sparse:
+        out = self._output_shapes()[k]
+        loss = self._out.losses[k]
+        if loss is not None and loss.sparse:
             if y.shape not in ((n, *out[:-1]), (n, *out[:-1], 1)):
                 raise ValueError(
                     f"Loss {loss.name!r} expects integer class labels of shape "
@@ -105,21 +160,24 @@ class ArrayData:
                         " Integer class labels need sparse_categorical_crossentropy or "
                         "deepcore.utils.to_categorical."
                     )
+                what = f"Loss {loss.name!r} expects" if loss else "Output labels must have"
                 raise ValueError(
-                    f"Loss {loss.name!r} expects {name} of shape {expected} to match the model "
+                    f"{what} {name} of shape {expected} to match the model "
                     f"output. Received: {name}.shape={y.shape}.{hint}"
                 )
-        return np.ascontiguousarray(loss.prepare_targets(y), np.float32)
+        if loss is not None:
+            y = loss.prepare_targets(y)
+        return np.ascontiguousarray(y, np.float32)
 
     def _weights_for(self, sample_weight, class_weight, y, n):
+        names = self._output_names()
+        if len(names) > 1:
+            return self._output_weights(sample_weight, class_weight, names, n)
         w = None
+        if isinstance(sample_weight, dict) and list(sample_weight) == names:
+            sample_weight = sample_weight[names[0]]
         if sample_weight is not None:
-            w = utils.as_weights(sample_weight, "sample_weight")
-            if w.shape != (n,):
-                raise ValueError(
-                    f"`sample_weight` must have one value per sample: expected "
-                    f"shape ({n},), received {np.shape(sample_weight)}."
-                )
+            w = _one_weight(sample_weight, "sample_weight", n)
         if class_weight is not None:
             if not isinstance(class_weight, dict):
                 raise TypeError(
@@ -145,6 +203,37 @@ class ArrayData:
             cw = per_class[inverse.reshape(-1)]
             w = cw if w is None else w * cw
         return w
+
+    def _output_weights(self, sample_weight, class_weight, names, n):
+        """A model of several outputs: one array of sample weights for all, or one per
+        output (a list in their order or a dict by name; None: weights of 1), as an
+        (n, outputs) array."""
+        if class_weight is not None:
+            raise ValueError(
+                f"`class_weight` applies to a model of one output; model {self.name!r} has "
+                f"{len(names)} {names}. Pass per-output `sample_weight` instead."
+            )
+        if sample_weight is None:
+            return None
+        if not isinstance(sample_weight, (list, tuple, dict)):
+            return _one_weight(sample_weight, "sample_weight", n)
+        if isinstance(sample_weight, dict):
+            unknown = [k for k in sample_weight if k not in names]
+            if unknown:
+                raise ValueError(
+                    f"`sample_weight` as a dict takes the model's output names {names} as "
+                    f"keys. Received keys: {list(sample_weight)}"
+                )
+            given = [sample_weight.get(k) for k in names]
+        elif len(sample_weight) == len(names) and not all(np.ndim(v) == 0 for v in sample_weight):
+            given = list(sample_weight)
+        else:
+            return _one_weight(sample_weight, "sample_weight", n)
+        columns = [
+            np.ones(n, np.float32) if v is None else _one_weight(v, f"sample_weight[{k!r}]", n)
+            for k, v in zip(names, given)
+        ]
+        return np.ascontiguousarray(np.stack(columns, axis=1), dtype=np.float32)
 
     def _split(self, x, y, w, fraction, mode):
         """(x, y, w) of the training part and of the validation part."""
@@ -187,7 +276,7 @@ class ArrayData:
             is_val[order[position < take[inverse[order]]]] = True
             train, val = np.flatnonzero(~is_val), np.flatnonzero(is_val)
         if labels is not None and (
-            self._loss.kind in _CLASS_LOSSES or (y.ndim == 2 and y.shape[1] > 1)
+            self._out.losses[0].kind in _CLASS_LOSSES or (y.ndim == 2 and y.shape[1] > 1)
         ):
             missing = np.setdiff1d(np.unique(labels[val]), np.unique(labels[train]))
             if missing.size:
@@ -215,14 +304,17 @@ class ArrayData:
         return part(train), part(val)
 
     def _class_labels(self, y):
-        """One integer class per sample, or None when the targets are not class labels."""
+        """One integer class per sample, or None when the targets are not class labels (or
+        are several outputs')."""
+        if len(self._label_shapes) > 1:
+            return None
         n = len(y)
         flat = y.reshape(n, -1)
         if flat.shape[1] == 1:
             v = flat[:, 0]
             if not np.array_equal(v, np.round(v)):
                 return None
-            if self._loss.kind == _core.Loss.hinge and np.isin(v, (-1.0, 1.0)).all():
+            if self._out.losses[0].kind == _core.Loss.hinge and np.isin(v, (-1.0, 1.0)).all():
                 v = v > 0  # hinge's targets were mapped from {0, 1} to {-1, 1}
             return v.astype(np.int64)
         if y.ndim == 2 and np.isin(flat, (0.0, 1.0)).all() and (flat.sum(axis=1) == 1).all():

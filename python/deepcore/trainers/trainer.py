@@ -12,47 +12,14 @@ import math
 import time
 
 from .. import callbacks as callbacks_module
-from .. import losses, optimizers
 from .. import metrics as metrics_module
+from .. import optimizers
 from .._registry import check_int, check_positive_int, check_verbose, is_number
 from ..utils.progbar import Progress
+from .compile_utils import CompiledOutputs
 from .epoch_iterator import RowStream, StreamRows
 
 __all__ = ["Trainer"]
-
-
-def _metric_list(metrics) -> list:
-    """compile's metrics or weighted_metrics as a list."""
-    if isinstance(metrics, str) or callable(metrics):
-        return [metrics]
-    return list(metrics or [])
-
-
-def _loss_weight(loss_weights) -> float:
-    """compile's loss_weights for a model of one output: a number >= 0, or a list or dict
-    of one; 1 when None."""
-    given = loss_weights
-    if isinstance(loss_weights, dict):
-        loss_weights = list(loss_weights.values())
-    if isinstance(loss_weights, (list, tuple)):
-        if len(loss_weights) != 1 or isinstance(loss_weights[0], str):
-            hint = (
-                " (compile's third argument is loss_weights, as in Keras: pass metrics=...)"
-                if any(isinstance(w, str) for w in loss_weights)
-                else ""
-            )
-            raise ValueError(
-                f"`loss_weights` must be a number, or a list or dict of one for a model of one "
-                f"output{hint}. Received: loss_weights={given!r}"
-            )
-        loss_weights = loss_weights[0]
-    if loss_weights is None:
-        return 1.0
-    if not is_number(loss_weights) or not math.isfinite(loss_weights) or loss_weights < 0:
-        raise ValueError(
-            f"`loss_weights` must be a finite number >= 0. Received: loss_weights={given!r}"
-        )
-    return float(loss_weights)
 
 
 def _overrides(callback, hook: str) -> bool:
@@ -94,11 +61,15 @@ class Trainer:
 
         Args:
             optimizer: Name or `deepcore.optimizers.Optimizer`.
-            loss: Name, function or `deepcore.losses.Loss`.
-            loss_weights: A number (or a list or dict of one) scaling the loss and its
-                gradients.
+            loss: Name, function or `deepcore.losses.Loss`; for a model of several outputs,
+                one for all, a list (one per output, None for an output not trained) or a
+                dict by output name. The model's loss is the sum of the outputs'.
+            loss_weights: A number scaling the loss and its gradients; for several
+                outputs, a list or dict by output name.
             metrics: Metric names (e.g. ["accuracy"]) or objects, computed without the
-                sample weights (Keras' `metrics`).
+                sample weights (Keras' `metrics`); for several outputs, a list with one
+                entry (a metric, a list of them, or None) per output, or a dict by output
+                name. Logged as "<output>_<metric>" then.
             weighted_metrics: Metrics weighted by the sample weights (and class weights);
                 named "weighted_<name>" where `metrics` has the same name.
         """
@@ -112,22 +83,9 @@ class Trainer:
             raise TypeError(f"Unrecognized keyword arguments passed to compile: {sorted(unknown)}")
         self.optimizer = optimizers.get(optimizer)
         self.loss = loss
-        self._loss = None if loss is None else losses.get(loss)
-        if self._loss is not None and self._loss.reduction in ("none", None):
-            raise ValueError(
-                f"compile needs a loss that reduces to one number per batch. Received "
-                f"{self._loss.name!r} with reduction={self._loss.reduction!r}; use "
-                "'sum_over_batch_size' (the mean) or 'sum'."
-            )
-        self._loss_weight = _loss_weight(loss_weights)
-        plain, weighted = _metric_list(metrics), _metric_list(weighted_metrics)
-        self._metrics = [metrics_module.get(m) for m in plain + weighted]
-        self._metric_weighted = [False] * len(plain) + [True] * len(weighted)
-        names = [metrics_module.name_of(m) for m in self._metrics]
-        self._metric_names = [
-            f"weighted_{n}" if w and n in names[: len(plain)] else n
-            for n, w in zip(names, self._metric_weighted)
-        ]
+        self._compile_args = (loss, loss_weights, metrics, weighted_metrics)
+        names = self._output_names()  # (None: a subclassed model's, until it is traced)
+        self._out = None if names is None else self._compiled_outputs(names)
         self._frozen = [self._frozen_now(layer) for layer in self._layers]
         self.compiled = True
         if self._engine is not None:
@@ -145,38 +103,67 @@ class Trainer:
         return not (self.trainable and layer.trainable)
 
     def _compile_engine(self):
-        if self._loss is None:
+        # (again: a subclassed model knows its outputs once traced)
+        self._out = self._compiled_outputs(self._output_names())
+        if not self._out.trained:
             return
-        for i, frozen in enumerate(self._frozen[: len(self._layers)]):
-            self._engine.set_trainable(i, not frozen)
-        spec = self._loss.spec()
-        spec.weight = self._loss_weight
-        self._engine.compile(spec, self.optimizer.spec(), [])
+        self._configure(self._engine)
         self.optimizer.attach(self._engine)
+
+    def _compiled_outputs(self, names) -> CompiledOutputs:
+        return CompiledOutputs(names, *self._compile_args, named=self._named_outputs())
+
+    def _configure(self, engine) -> None:
+        """Sets `engine` (the model's, or a copy of it) to train as compile said: the
+        frozen layers, each output's loss and weight, the optimizer."""
+        for i, frozen in enumerate(self._frozen[: len(self._layers)]):
+            engine.set_trainable(i, not frozen)
+        specs = []
+        for fn, weight in zip(self._out.losses, self._out.weights):
+            spec = None if fn is None else fn.spec()
+            if spec is not None:
+                spec.weight = weight
+            specs.append(spec)
+        engine.compile(specs, self.optimizer.spec(), [])
 
     def _check_ready(self, what: str):
         if not self.compiled:
             raise ValueError(f"You must call compile() before {what}() on model {self.name!r}.")
-        if self._loss is None:
+        if not (self._out.trained if self._out else self._compile_args[0] is not None):
             raise ValueError(
                 f"Model {self.name!r} was compiled without a loss; {what}() needs "
                 "one: compile(loss=...)."
             )
 
-    def _set_metrics(self, y):
-        out = tuple(self._engine.output_shape(-1))
+    def _set_metrics(self, engine=None):
+        """The engine's metrics (of `engine`, by default the model's), and each output's
+        label columns, for the labels that `_targets` converted last."""
+        engine = self._engine if engine is None else engine
         kinds = []
-        for m, weighted in zip(self._metrics, self._metric_weighted):
+        for m, weighted, k, _ in self._out.metrics:
+            out, labels = self._output_shapes()[k], self._label_shapes[k]
             spec = metrics_module.resolve(
-                m, y.ndim - 1, y.shape[-1] if y.ndim > 1 else 1, len(out), out[-1]
+                m, len(labels), labels[-1] if labels else 1, len(out), out[-1]
             )
-            spec.weighted = weighted
+            spec.weighted, spec.output = weighted, k
             kinds.append(spec)
-        self._engine.set_metrics(kinds)
+        engine.set_metrics(kinds)
+        if len(self._label_shapes) > 1:
+            engine.set_label_columns([max(1, math.prod(s)) for s in self._label_shapes])
 
     @property
     def metrics_names(self) -> list[str]:
-        return ["loss", *self._metric_names]
+        if self._out is None:
+            return ["loss"]
+        return self._out.names_and_values(0.0, [0.0] * len(self._out.metrics), self._out.weights)[0]
+
+    def _results(self, result, return_dict: bool):
+        """evaluate's and train_on_batch's return value from the engine's `result` (loss,
+        metrics, each output's loss): the logs, or their values."""
+        names, values = self._out.names_and_values(*result)
+        if return_dict:
+            return dict(zip(names, values))
+        return values[0] if len(values) == 1 else values
 
     def fit(
         self,
@@ -288,7 +275,7 @@ class Trainer:
         val_batch = check_positive_int(
             "validation_batch_size", validation_batch_size, default=batch_size
         )
-        self._set_metrics(y)
+        self._set_metrics()
         steps = steps_per_epoch or -(-n // batch_size)
         # The data goes where the engine computes once per fit, not once per epoch.
         data = engine.dataset(x, y, w)
@@ -344,12 +331,13 @@ class Trainer:
             else:
                 idx = None
             if stream is None and not batch_hooks and not live:
-                loss, values, _, done = engine.fit_epoch(
+                loss, values, _, done, per_output = engine.fit_epoch(
                     data, batch_size, bool(shuffle), stop_on_nonfinite=bool(nan_stoppers)
                 )
-                self._after_nonfinite(nan_stoppers, done, loss, values)
+                logs = self._out.logs(loss, values, per_output)
+                self._after_nonfinite(nan_stoppers, done, logs)
             else:
-                loss, values, done = self._fit_rows(
+                logs, done = self._fit_rows(
                     data,
                     idx,
                     batch_size,
@@ -357,13 +345,11 @@ class Trainer:
                     progress if (live or batch_hooks) else None,
                     nan_stoppers,
                 )
-            logs = {"loss": loss, **dict(zip(self._metric_names, values))}
             if val is not None and (epoch + 1) % validation_freq == 0:
                 cbs.on_test_begin({})
-                vloss, vvalues = engine.evaluate(val_data, val_batch)
-                cbs.on_test_end({"loss": vloss, **dict(zip(self._metric_names, vvalues))})
-                logs["val_loss"] = vloss
-                logs.update({f"val_{k}": v for k, v in zip(self._metric_names, vvalues)})
+                val_logs = self._out.logs(*engine.evaluate(val_data, val_batch))
+                cbs.on_test_end(val_logs)
+                logs.update({f"val_{k}": v for k, v in val_logs.items()})
             last_seconds = time.perf_counter() - start
             progress.epoch_end(epoch, done, last_seconds, logs)
             cbs.on_epoch_end(epoch, logs)
@@ -373,11 +359,10 @@ class Trainer:
         self.history = history
         return history
 
-    def _after_nonfinite(self, nan_stoppers, done, loss, values):
+    def _after_nonfinite(self, nan_stoppers, done, logs):
         """After an engine call that `nan_stoppers` (TerminateOnNaN) stopped at a batch
         whose loss is not finite: their batch hook, as Keras calls it for that batch."""
-        if nan_stoppers and not math.isfinite(loss):
-            logs = {"loss": loss, **dict(zip(self._metric_names, values))}
+        if nan_stoppers and not math.isfinite(logs["loss"]):
             for cb in nan_stoppers:
                 cb.on_train_batch_end(done - 1, logs)
 
@@ -390,7 +375,7 @@ class Trainer:
         the bar). Each call goes on from the loss and metric counts of the one before, so
         the values passed on are those of the epoch so far, as one call would give them.
         `nan_stoppers`: the engine stops at the first batch with a non-finite loss.
-        Returns the epoch loss, the metric values and the batches done.
+        Returns the epoch's logs and the batches done.
         """
         engine = self._engine
         rows = data.rows if idx is None else len(idx)
@@ -411,20 +396,20 @@ class Trainer:
                 cbs.on_train_batch_begin(done, {})
             stop = bool(nan_stoppers)
             order = None if idx is None else idx[lo:hi]  # (None: rows lo..hi-1, no gather)
-            loss, values, states, ran = engine.fit_rows(
+            loss, values, states, ran, per_output = engine.fit_rows(
                 data, batch_size, order, lo, hi - lo, carry=states, stop_on_nonfinite=stop
             )
             done = min(done + ran, steps)
-            logs = {"loss": loss, **dict(zip(self._metric_names, values))}
+            logs = self._out.logs(loss, values, per_output)
             if cbs is not None:
                 cbs.on_train_batch_end(done - 1, logs)
             else:
-                self._after_nonfinite(nan_stoppers, done, loss, values)
+                self._after_nonfinite(nan_stoppers, done, logs)
             if progress is not None:
                 progress.update(done, logs)
             if self.stop_training and (cbs is not None or nan_stoppers):
                 break
-        return loss, values, done
+        return logs, done
 
     def evaluate(
         self,
@@ -443,14 +428,11 @@ class Trainer:
         x, engine = self._inputs(x)
         y = self._targets(y, len(x))
         w = self._weights_for(sample_weight, None, y, len(x))
-        self._set_metrics(y)
-        loss, values = engine.evaluate(engine.dataset(x, y, w), batch_size)
-        logs = {"loss": loss, **dict(zip(self._metric_names, values))}
+        self._set_metrics()
+        result = engine.evaluate(engine.dataset(x, y, w), batch_size)
         if verbose not in (0, "auto") and verbose:
-            print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
-        if return_dict:
-            return logs
-        return loss if not self._metric_names else [loss, *values]
+            print(" - ".join(f"{k}: {v:.4f}" for k, v in self._out.logs(*result).items()))
+        return self._results(result, return_dict)
 
     def predict(self, x, batch_size=None, verbose="auto", **kwargs):
         """Outputs of the model for `x`, computed in batches of `batch_size` (default 32)."""
@@ -459,11 +441,11 @@ class Trainer:
         if not (type(verbose) is int and 0 <= verbose <= 2) and verbose != "auto":
             check_verbose(verbose, auto=0)
         x, engine = self._inputs(x)
-        return engine.predict(x, batch_size)
+        return self._split_outputs(engine.predict(x, batch_size))
 
     def predict_on_batch(self, x):
         x, engine = self._inputs(x)
-        return engine.predict(x, len(x))
+        return self._split_outputs(engine.predict(x, len(x)))
 
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on one batch; returns the loss (and metrics)."""
@@ -471,12 +453,9 @@ class Trainer:
         x, engine = self._inputs(x)
         y = self._targets(y, len(x))
         w = self._weights_for(sample_weight, class_weight, y, len(x))
-        self._set_metrics(y)
-        loss, values, _, _ = engine.fit_epoch(engine.dataset(x, y, w), len(x), False)
-        logs = {"loss": loss, **dict(zip(self._metric_names, values))}
-        if return_dict:
-            return logs
-        return loss if not self._metric_names else [loss, *values]
+        self._set_metrics()
+        loss, values, _, _, per_output = engine.fit_epoch(engine.dataset(x, y, w), len(x), False)
+        return self._results((loss, values, per_output), return_dict)
 
     def gradients(self, x, y, sample_weight=None):
         """Loss of one batch and the gradient of every trainable weight (Keras shapes), no
@@ -485,6 +464,7 @@ class Trainer:
         x, engine = self._inputs(x)
         y = self._targets(y, len(x))
         w = self._weights_for(sample_weight, None, y, len(x))
+        self._set_metrics()
         from ..models.engines import _param_views
 
         loss, flat = engine.gradients(x, y, w)
