@@ -174,6 +174,18 @@ def test_summary_shows_the_connections():
     text = "\n".join(lines)
     assert "Connected to" in text
     assert re.search(r"add(_\d+)? \(Add\) .* input_layer(_\d+)?, dense(_\d+)?\n", text), text
+    # a layer called twice: one row (its weights once), each call's inputs
+    x, z = dc.Input(shape=(4,), name="x"), dc.Input(shape=(4,), name="z")
+    shared = L.Dense(3, name="shared")
+    lines.clear()
+    dc.Model([x, z], L.Add(name="sum")([shared(x), shared(z)])).summary(print_fn=lines.append)
+    lines = "\n".join(lines).splitlines()
+    rows = [line.split() for line in lines if line.startswith(("shared", "sum"))]
+    assert rows == [
+        ["shared", "(Dense)", "(None,", "3)", "15", "x;", "z"],
+        ["sum", "(Add)", "(None,", "3)", "0", "shared,", "shared"],
+    ]
+    assert "Total params: 15" in lines
 
 
 def test_frozen_layers_in_a_functional_model(rng):
@@ -595,12 +607,18 @@ DOTS += [((3, 4), (3, 2), (1, 1), "bki,bkj->bij"), ((3, 4), (4, 2), (2, 1), "bik
 DOTS += [((3, 4), (2, 3), (1, 2), "bki,bjk->bij")]
 
 
+def np_normalize(v, axis):
+    """Keras' L2 normalization along `axis`: v * min(1 / sqrt(sum v^2), 1e7)."""
+    return v * np.minimum(1 / np.sqrt((v**2).sum(axis, keepdims=True)), 1e7)
+
+
+@pytest.mark.parametrize("normalize", [False, True], ids=["dot", "cosine"])
 @pytest.mark.parametrize("sa, sb, axes, spec", DOTS, ids=str)
-def test_dot_forward_and_gradients(sa, sb, axes, spec, rng):
+def test_dot_forward_and_gradients(sa, sb, axes, spec, normalize, rng):
     # Dense on each input first, so that the gradients through Dot reach weights
     a, b = dc.Input(shape=sa), dc.Input(shape=sb)
     da, db = L.Dense(sa[-1], activation="tanh")(a), L.Dense(sb[-1])(b)
-    model = dc.Model([a, b], L.Flatten()(L.Dot(axes)([da, db])))
+    model = dc.Model([a, b], L.Flatten()(L.Dot(axes, normalize=normalize)([da, db])))
     w = [rng.normal(0, 0.7, v.shape).astype(np.float32) for v in model.get_weights()]
     model.set_weights(w)
     model.compile("sgd", "mse")
@@ -610,8 +628,11 @@ def test_dot_forward_and_gradients(sa, sb, axes, spec, rng):
     assert model.layers[0].activation.__name__ == "tanh"  # Keras' order: Dot's first input first
 
     def np_out():
-        out = np.einsum(spec, np.tanh(xa @ p[0] + p[1]), xb @ p[2] + p[3])
-        return out.reshape(len(xa), -1)
+        ha, hb = np.tanh(xa @ p[0] + p[1]), xb @ p[2] + p[3]
+        if normalize:
+            ax, ay = axes if isinstance(axes, tuple) else (axes, axes)
+            ha, hb = np_normalize(ha, ax), np_normalize(hb, ay)
+        return np.einsum(spec, ha, hb).reshape(len(xa), -1)
 
     y = rng.normal(size=np_out().shape).astype(np.float32)
 
@@ -626,25 +647,36 @@ def test_dot_errors():
     a, b = dc.Input(shape=(3,)), dc.Input(shape=(4,))
     with pytest.raises(ValueError, match="they must be equal"):
         L.Dot(1)([a, b])
-    with pytest.raises(ValueError, match="not supported yet"):
-        L.Dot(1, normalize=True)
+    with pytest.raises(ValueError, match="`normalize` must be True or False"):
+        L.Dot(1, normalize="yes")
     with pytest.raises(ValueError, match="0 is the batch"):
         L.Dot(0)
     with pytest.raises(ValueError, match="one rank, 2 or 3"):
         L.Dot(1)([a, dc.Input(shape=(3, 3))])
 
 
-def recommender(lib=dc):
+def recommender(lib=dc, normalize=False):
     users, items = lib.Input(shape=(1,)), lib.Input(shape=(1,))
     u = lib.layers.Flatten()(lib.layers.Embedding(7, 4)(users))
     v = lib.layers.Flatten()(lib.layers.Embedding(9, 4)(items))
-    score = lib.layers.Dot(axes=1)([u, v])
+    score = lib.layers.Dot(axes=1, normalize=normalize)([u, v])
     return lib.Model([users, items], lib.layers.Dense(1, activation="sigmoid")(score))
 
 
-def test_a_dot_recommender_trains_as_keras(rng):
+def test_a_cosine_of_zero_vectors_is_zero_with_finite_gradients(rng):
+    a, b = dc.Input(shape=(3,)), dc.Input(shape=(3,))
+    model = dc.Model([a, b], L.Dot(1, normalize=True)([a, L.Dense(3)(b)]))
+    model.compile("sgd", "mse")
+    zeros, xb = np.zeros((4, 3), np.float32), rng.normal(size=(4, 3)).astype(np.float32)
+    assert not np.any(model.predict([zeros, xb], verbose=0))
+    loss, grads = model.gradients([zeros, xb], np.ones((4, 1), np.float32))
+    assert loss == pytest.approx(1.0) and all(np.isfinite(g).all() for g in grads)
+
+
+@pytest.mark.parametrize("normalize", [False, True], ids=["dot", "cosine"])
+def test_a_dot_recommender_trains_as_keras(normalize, rng):
     keras = import_keras()
-    km, dm = recommender(keras), recommender(dc)
+    km, dm = recommender(keras, normalize), recommender(dc, normalize)
     dm.set_weights(km.get_weights())
     users, items = rng.integers(0, 7, (48, 1)), rng.integers(0, 9, (48, 1))
     liked = rng.integers(0, 2, (48, 1)).astype(np.float32)

@@ -218,11 +218,15 @@ def functional(rng):
 
 
 def multi_output(rng):
-    # two outputs: "trunk" (mse, also read by "cls") and "cls" (softmax, its loss fused)
+    # two outputs: "trunk" (mse, also read by "cls") and "cls" (softmax, its loss fused),
+    # which reads a cosine similarity too
     L = dc.layers
     x = dc.Input(shape=(6,))
     h = L.Dense(5, activation="tanh", name="trunk")(x)
-    model = dc.Model(x, [h, L.Dense(3, activation="softmax", name="cls")(h)])
+    cosine = L.Dot(1, normalize=True)([h, L.Dense(5)(x)])
+    model = dc.Model(
+        x, [h, L.Dense(3, activation="softmax", name="cls")(L.Concatenate()([h, cosine]))]
+    )
     model.compile(
         dc.optimizers.Adam(1e-2),
         ["mse", "sparse_categorical_crossentropy"],

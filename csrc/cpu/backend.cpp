@@ -704,6 +704,25 @@ class CpuBackend final : public Backend {
     });
   }
 
+  void l2_normalize(const float* x, float* y, int64_t outer, int64_t n,
+                    int64_t inner) override {
+    parallel_for(outer * inner, grain_for(2 * n), [&](int64_t g0, int64_t g1) {
+      for (int64_t g = g0; g < g1; ++g) {
+        const int64_t at = (g / inner) * n * inner + g % inner;
+        l2_normalize_group(x + at, y + at, n, inner);
+      }
+    });
+  }
+  void l2_normalize_backward(const float* x, const float* dy, float* dx, int64_t outer,
+                             int64_t n, int64_t inner) override {
+    parallel_for(outer * inner, grain_for(4 * n), [&](int64_t g0, int64_t g1) {
+      for (int64_t g = g0; g < g1; ++g) {
+        const int64_t at = (g / inner) * n * inner + g % inner;
+        l2_normalize_group_backward(x + at, dy + at, dx + at, n, inner);
+      }
+    });
+  }
+
   void gather_rows(const float* src, const int64_t* idx, int64_t rows, int64_t cols,
                    float* dst) override {
     for (int64_t r = 0; r < rows; ++r)

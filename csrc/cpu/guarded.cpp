@@ -222,6 +222,14 @@ class GuardedBackend final : public Backend {
     for (int k = 0; k < d.count; ++k) d.dx[k] = real(d.dx[k]);
     run([=] { cpu_.merge_backward(op, real_inputs(in), real(y), real(dy), d, n); });
   }
+  void l2_normalize(const float* x, float* y, int64_t outer, int64_t n,
+                    int64_t inner) override {
+    run([=] { cpu_.l2_normalize(real(x), real(y), outer, n, inner); });
+  }
+  void l2_normalize_backward(const float* x, const float* dy, float* dx, int64_t outer,
+                             int64_t n, int64_t inner) override {
+    run([=] { cpu_.l2_normalize_backward(real(x), real(dy), real(dx), outer, n, inner); });
+  }
   static MergeInputs real_inputs(MergeInputs in) {
     for (int k = 0; k < in.count; ++k) in.x[k] = real(in.x[k]);
     return in;

@@ -291,6 +291,14 @@ class CudaBackend final : public Backend {
                       const MergeGrads& dx, int64_t n) override {
     cuda::merge_backward(stream(), op, in, y, dy, dx, n);
   }
+  void l2_normalize(const float* x, float* y, int64_t outer, int64_t n,
+                    int64_t inner) override {
+    cuda::l2_normalize(stream(), x, y, outer, n, inner);
+  }
+  void l2_normalize_backward(const float* x, const float* dy, float* dx, int64_t outer,
+                             int64_t n, int64_t inner) override {
+    cuda::l2_normalize_backward(stream(), x, dy, dx, outer, n, inner);
+  }
   void mask_weights(const float* mask, const float* w, int64_t rows, int64_t steps, float* mw,
                     float* lw) override {
     cuda::mask_weights(stream(), mask, w, rows, steps, mw, lw);

@@ -575,7 +575,7 @@ class Concatenate final : public MultiInputLayer {
 // contracted along its d. Output (free of x, free of y), or (1,) for two vectors.
 class DotLayer final : public MultiInputLayer {
  public:
-  DotLayer(int64_t ax, int64_t ay) : ax_(ax), ay_(ay) {}
+  DotLayer(int64_t ax, int64_t ay, bool normalize) : ax_(ax), ay_(ay), normalize_(normalize) {}
   const char* name() const override { return "Dot"; }
   void build_inputs(const std::vector<Shape>& ins) override;
   void reserve(Backend& be, int64_t rows) override;
@@ -587,6 +587,7 @@ class DotLayer final : public MultiInputLayer {
 
  private:
   int64_t ax_, ay_;
+  bool normalize_;
   // Per sample: x (xr x xc), y (yr x yc); ta: x is contracted along its rows (A = x^T),
   // tb: y along its columns (B = y^T); out = A B, m x n with k contracted.
   int64_t xr_ = 0, xc_ = 0, yr_ = 0, yc_ = 0, m_ = 0, n_ = 0, k_ = 0;
@@ -594,6 +595,14 @@ class DotLayer final : public MultiInputLayer {
   // Two vectors: x * y (rows x k), summed per row by one product with ones (k).
   DeviceArray<float> prod_, ones_;
   bool vectors() const { return xr_ == 1 && yr_ == 1; }
+  // normalize: each input normalized (nx_, ny_) and their gradients (dnx_, dny_); the groups
+  // of a sample's x and y along their axes, as (outer, n, inner) of l2_normalize.
+  DeviceArray<float> nx_, ny_, dnx_, dny_;
+  int64_t gx_[3] = {1, 1, 1}, gy_[3] = {1, 1, 1};
+  // forward_inputs and backward_inputs on the inputs as the product takes them.
+  void product(Backend& be, const float* x, const float* y, float* out, int64_t rows);
+  void product_backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
+                        float* dyin, int64_t rows);
 };
 
 }  // namespace deepcore

@@ -146,55 +146,86 @@ void DotLayer::build_inputs(const std::vector<Shape>& ins) {
   m_ = ta_ ? xc_ : xr_;
   k_ = ta_ ? xr_ : xc_;
   n_ = tb_ ? yr_ : yc_;
+  // A sample's groups along the axis: (rows, columns) contracted along its columns are rows
+  // of groups of columns; along its rows, one group of rows per column.
+  auto groups = [](int64_t r, int64_t c, bool along_rows, int64_t* g) {
+    g[0] = along_rows ? 1 : r;
+    g[1] = along_rows ? r : c;
+    g[2] = along_rows ? c : 1;
+  };
+  groups(xr_, xc_, ta_, gx_);
+  groups(yr_, yc_, rank == 2 && ay == 0, gy_);
   in_shape = x;
   out_shape = rank == 1 ? Shape{1} : Shape{m_, n_};
 }
 
 void DotLayer::reserve(Backend& be, int64_t rows) {
+  if (normalize_)
+    for (auto* a : {&nx_, &dnx_}) a->reserve(be, rows * xr_ * xc_);
+  if (normalize_)
+    for (auto* a : {&ny_, &dny_}) a->reserve(be, rows * yr_ * yc_);
   if (!vectors()) return;
   prod_.reserve(be, rows * k_);
   ones_.reserve(be, k_);
   be.fill(ones_.data(), 1.f, k_);
 }
 
-// Two vectors: out = (x * y) 1 over all rows at once. Matrices: out_b = op(x_b) op(y_b), one
-// product per sample.
+// normalize: the product of the normalized inputs (Keras' Dot).
 void DotLayer::forward_inputs(Backend& be, const std::vector<const float*>& xs, float* out,
                               int64_t rows, bool, const uint64_t*) {
+  if (!normalize_) return product(be, xs[0], xs[1], out, rows);
+  be.l2_normalize(xs[0], nx_.data(), rows * gx_[0], gx_[1], gx_[2]);
+  be.l2_normalize(xs[1], ny_.data(), rows * gy_[0], gy_[1], gy_[2]);
+  product(be, nx_.data(), ny_.data(), out, rows);
+}
+
+void DotLayer::backward_inputs(Backend& be, const std::vector<const float*>& xs, const float*,
+                               const float* dy, const std::vector<float*>& dxs, int64_t rows,
+                               bool) {
+  if (!normalize_) return product_backward(be, xs[0], xs[1], dy, dxs[0], dxs[1], rows);
+  // (the normalized inputs of this batch are still in nx_ and ny_)
+  product_backward(be, nx_.data(), ny_.data(), dy, dxs[0] ? dnx_.data() : nullptr,
+                   dxs[1] ? dny_.data() : nullptr, rows);
+  if (dxs[0]) be.l2_normalize_backward(xs[0], dnx_.data(), dxs[0], rows * gx_[0], gx_[1], gx_[2]);
+  if (dxs[1]) be.l2_normalize_backward(xs[1], dny_.data(), dxs[1], rows * gy_[0], gy_[1], gy_[2]);
+}
+
+// Two vectors: out = (x * y) 1 over all rows at once. Matrices: out_b = op(x_b) op(y_b), one
+// product per sample.
+void DotLayer::product(Backend& be, const float* x, const float* y, float* out, int64_t rows) {
   if (vectors()) {
     MergeInputs in;
     in.count = 2;
-    in.x[0] = xs[0];
-    in.x[1] = xs[1];
+    in.x[0] = x;
+    in.x[1] = y;
     be.merge_forward(MergeOp::Multiply, in, prod_.data(), rows * k_);
     be.gemm(false, false, rows, 1, k_, 1.f, prod_.data(), k_, ones_.data(), 1, 0.f, out, 1);
     return;
   }
   for (int64_t b = 0; b < rows; ++b)
-    be.gemm(ta_, tb_, m_, n_, k_, 1.f, xs[0] + b * xr_ * xc_, xc_, xs[1] + b * yr_ * yc_, yc_,
-            0.f, out + b * m_ * n_, n_);
+    be.gemm(ta_, tb_, m_, n_, k_, 1.f, x + b * xr_ * xc_, xc_, y + b * yr_ * yc_, yc_, 0.f,
+            out + b * m_ * n_, n_);
 }
 
 // With A = op(x), B = op(y) and G the output's gradient: dA = G B^T and dB = A^T G, then
 // dx = dA (or dA^T when A = x^T) and dy = dB (or dB^T when B = y^T).
-void DotLayer::backward_inputs(Backend& be, const std::vector<const float*>& xs, const float*,
-                               const float* dy, const std::vector<float*>& dxs, int64_t rows,
-                               bool) {
+void DotLayer::product_backward(Backend& be, const float* xs, const float* ys, const float* dy,
+                                float* dx_all, float* dy_all, int64_t rows) {
   if (vectors()) {  // dx = dy (one per row, over its k values) * y, and dy_in = dy * x
     const Broadcast3 s{rows, k_, 1, k_, 1, 1, 0, false};
-    if (dxs[0]) be.broadcast_multiply(s, xs[1], dy, dxs[0]);
-    if (dxs[1]) be.broadcast_multiply(s, xs[0], dy, dxs[1]);
+    if (dx_all) be.broadcast_multiply(s, ys, dy, dx_all);
+    if (dy_all) be.broadcast_multiply(s, xs, dy, dy_all);
     return;
   }
   for (int64_t b = 0; b < rows; ++b) {
-    const float *x = xs[0] + b * xr_ * xc_, *y = xs[1] + b * yr_ * yc_, *g = dy + b * m_ * n_;
-    if (float* dx = dxs[0] ? dxs[0] + b * xr_ * xc_ : nullptr) {
+    const float *x = xs + b * xr_ * xc_, *y = ys + b * yr_ * yc_, *g = dy + b * m_ * n_;
+    if (float* dx = dx_all ? dx_all + b * xr_ * xc_ : nullptr) {
       if (!ta_)  // dx (m x k) = G B^T
         be.gemm(false, !tb_, m_, k_, n_, 1.f, g, n_, y, yc_, 0.f, dx, xc_);
       else  // dx (k x m) = B G^T
         be.gemm(tb_, true, k_, m_, n_, 1.f, y, yc_, g, n_, 0.f, dx, xc_);
     }
-    if (float* dyb = dxs[1] ? dxs[1] + b * yr_ * yc_ : nullptr) {
+    if (float* dyb = dy_all ? dy_all + b * yr_ * yc_ : nullptr) {
       if (!tb_)  // dy (k x n) = A^T G
         be.gemm(!ta_, false, k_, n_, m_, 1.f, x, xc_, g, n_, 0.f, dyb, yc_);
       else  // dy (n x k) = G^T A

@@ -157,9 +157,9 @@ void Model::add_merge(MergeOp op) {
   layers_.push_back(std::make_unique<MergeLayer>(op));
 }
 
-void Model::add_dot(int64_t ax, int64_t ay) {
+void Model::add_dot(int64_t ax, int64_t ay, bool normalize) {
   check_not_built(built_);
-  layers_.push_back(std::make_unique<DotLayer>(ax, ay));
+  layers_.push_back(std::make_unique<DotLayer>(ax, ay, normalize));
 }
 
 void Model::add_concatenate(int64_t axis) {

@@ -438,7 +438,7 @@ PYBIND11_MODULE(_core, m) {
       .def("set_trainable", &Model::set_trainable)
       .def("add_merge", &Model::add_merge)
       .def("add_concatenate", &Model::add_concatenate)
-      .def("add_dot", &Model::add_dot)
+      .def("add_dot", &Model::add_dot, py::arg("ax"), py::arg("ay"), py::arg("normalize") = false)
       .def("set_inputs", &Model::set_inputs)
       .def("set_input_shapes", &Model::set_input_shapes)
       .def("set_weight_source", &Model::set_weight_source)

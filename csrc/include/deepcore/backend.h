@@ -245,6 +245,12 @@ class Backend {
   virtual void merge_forward(MergeOp op, const MergeInputs& in, float* y, int64_t n) = 0;
   virtual void merge_backward(MergeOp op, const MergeInputs& in, const float* y, const float* dy,
                               const MergeGrads& dx, int64_t n) = 0;
+  // Keras' L2 normalization (merge_maths.h) of x viewed as (outer, n, inner), along n:
+  // y = normalize(x); backward, dx from x and dy.
+  virtual void l2_normalize(const float* x, float* y, int64_t outer, int64_t n,
+                            int64_t inner) = 0;
+  virtual void l2_normalize_backward(const float* x, const float* dy, float* dx, int64_t outer,
+                                     int64_t n, int64_t inner) = 0;
   // dst[i, :] = src[idx[i], :] for i < rows.
   virtual void gather_rows(const float* src, const int64_t* idx, int64_t rows, int64_t cols,
                            float* dst) = 0;

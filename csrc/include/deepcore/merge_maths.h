@@ -2,6 +2,7 @@
 // Minimum) over inputs of one shape, shared by the CPU and CUDA kernels.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "deepcore/hd.h"
@@ -48,6 +49,36 @@ DC_HD inline float merge_grad(MergeOp op, const MergeInputs& in, int k, int64_t 
       return in.x[k][e] == y ? dy : 0.f;
   }
   return 0.f;
+}
+
+// Keras' L2 normalization (ops.normalize, order 2; Dot(normalize=True)) of a group of n
+// values `stride` apart: y = x * min(rsqrt(sum x^2), 1 / kNormalizeEpsilon).
+constexpr double kNormalizeEpsilon = 1e-7;
+
+DC_HD inline double l2_inverse_norm(const float* x, int64_t n, int64_t stride, bool* clamped) {
+  double s = 0;
+  for (int64_t j = 0; j < n; ++j) s += double(x[j * stride]) * x[j * stride];
+  const double r = 1.0 / sqrt(s);  // (inf for a zero group: clamped)
+  *clamped = !(r < 1.0 / kNormalizeEpsilon);
+  return *clamped ? 1.0 / kNormalizeEpsilon : r;
+}
+
+DC_HD inline void l2_normalize_group(const float* x, float* y, int64_t n, int64_t stride) {
+  bool clamped;
+  const double inv = l2_inverse_norm(x, n, stride, &clamped);
+  for (int64_t j = 0; j < n; ++j) y[j * stride] = static_cast<float>(x[j * stride] * inv);
+}
+
+// Its backward: dx = dy * inv - x * inv^3 * (x . dy), or dy * inv where the norm is clamped.
+DC_HD inline void l2_normalize_group_backward(const float* x, const float* dy, float* dx,
+                                              int64_t n, int64_t stride) {
+  bool clamped;
+  const double inv = l2_inverse_norm(x, n, stride, &clamped);
+  double d = 0;
+  for (int64_t j = 0; j < n; ++j) d += double(x[j * stride]) * dy[j * stride];
+  const double c = clamped ? 0.0 : d * inv * inv * inv;
+  for (int64_t j = 0; j < n; ++j)
+    dx[j * stride] = static_cast<float>(dy[j * stride] * inv - x[j * stride] * c);
 }
 
 }  // namespace deepcore

@@ -126,8 +126,9 @@ class Model {
   // Concatenate along `axis` of a sample's shape (negative: from the end).
   void add_merge(MergeOp op);
   void add_concatenate(int64_t axis);
-  // Keras' Dot over two inputs of a sample's rank 1 or 2, contracted along axes ax, ay.
-  void add_dot(int64_t ax, int64_t ay);
+  // Keras' Dot over two inputs of a sample's rank 1 or 2, contracted along axes ax, ay;
+  // `normalize`: each input L2-normalized along its axis first (cosine similarity).
+  void add_dot(int64_t ax, int64_t ay, bool normalize = false);
   // The values layer `layer` takes, in order: -1 the model's input, j >= 0 layer j's output
   // (j < layer: the layers are in an order where each comes after what it reads). By default
   // each layer takes the one before it (layer 0 the input): a Sequential model. Every

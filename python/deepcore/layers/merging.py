@@ -3,6 +3,8 @@ take a list of tensors in a functional model and run in the engine (merge_maths.
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import _core
 from .._registry import is_int
 from .core import Layer
@@ -159,8 +161,8 @@ class Dot(Layer):
 
     Args:
         axes: An axis (both inputs) or a pair (Keras' axes: 0 is the batch).
-        normalize: L2-normalize the inputs along `axes` first (cosine proximity); not
-            supported yet (a ValueError).
+        normalize: L2-normalize the inputs along `axes` first (cosine proximity), as
+            Keras does: x * min(1 / sqrt(sum x^2), 1e7).
     """
 
     def __init__(self, axes, normalize=False, **kwargs):
@@ -171,16 +173,16 @@ class Dot(Layer):
                 f"{self._owner}: `axes` must be an axis or a pair of axes of the samples "
                 f"(1, 2, -1 or -2; 0 is the batch). Received: axes={axes!r}"
             )
-        if normalize:
+        if not isinstance(normalize, (bool, np.bool_)):
             raise ValueError(
-                f"{self._owner}: normalize=True (cosine proximity) is not supported yet. "
-                "Received: normalize=True"
+                f"{self._owner}: `normalize` must be True or False. Received: "
+                f"normalize={normalize!r}"
             )
-        self.axes, self.normalize = axes, False
+        self.axes, self.normalize = axes, bool(normalize)
         self._pair = tuple(int(a) for a in pair)
 
     def add_to(self, engine):
-        engine.add_dot(*(a - 1 if a > 0 else a for a in self._pair))
+        engine.add_dot(*(a - 1 if a > 0 else a for a in self._pair), normalize=self.normalize)
 
     def _takes_several_inputs(self) -> bool:
         return True

@@ -346,21 +346,28 @@ class Model(Trainer, ArrayData):
 
     def summary(self, print_fn=None) -> None:
         """Prints each layer's output shape and parameter count (and, for a graph, what it
-        reads), and the totals."""
+        reads: each call's inputs for a layer called several times), and the totals."""
         engine = self._require_engine("summary")
         heads = ("Layer (type)", "Output Shape", "Param #")
+        first = {}  # a layer called several times: one row, at its first call
+        for i, layer in enumerate(self._layers):
+            first.setdefault(id(layer), i)
+        once = [i for i, layer in enumerate(self._layers) if first[id(layer)] == i]
         rows = [
             (
-                f"{l.name} ({type(l).__name__})",
+                f"{self._layers[i].name} ({type(self._layers[i]).__name__})",
                 str((None, *engine.output_shape(i))),
                 f"{sum(v.size for v in self._layer_views[i]):,}",
             )
-            for i, l in enumerate(self._layers)
+            for i in once
         ]
         connections = self._connections()
         if connections is not None:
             heads += ("Connected to",)
-            rows = [r + (c,) for r, c in zip(rows, connections)]
+            calls = {i: [] for i in once}
+            for j, layer in enumerate(self._layers):
+                calls[first[id(layer)]].append(connections[j])
+            rows = [r + ("; ".join(calls[i]),) for r, i in zip(rows, once)]
         widths = [max(len(h), *(len(r[k]) for r in rows)) for k, h in enumerate(heads)]
         line = "-" * (sum(widths) + 3 * (len(heads) - 1))
 
