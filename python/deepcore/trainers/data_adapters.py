@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 
 from .. import _core, utils
+from .compile_utils import per_output
 
 __all__ = ["ArrayData"]
 
@@ -92,14 +93,9 @@ class ArrayData:
             y = self._output_targets(y, n, name, 0)
             self._label_shapes = [y.shape[1:]]
             return y
-        if isinstance(y, dict):
-            unknown = [k for k in y if k not in names]
-            if unknown:
-                raise ValueError(
-                    f"`{name}` as a dict takes the model's output names {names} as keys. "
-                    f"Received keys: {list(y)}"
-                )
-            ys, where = [y.get(k) for k in names], [f"{name}[{k!r}]" for k in names]
+        if isinstance(y, dict):  # (outputs left out: None)
+            ys = per_output(y, names, name, one_for_all=False, lists=True)
+            where = [f"{name}[{k!r}]" for k in names]
         elif isinstance(y, (list, tuple)) and len(y) == len(names):
             ys, where = list(y), [f"{name}[{k}]" for k in range(len(names))]
         else:
@@ -217,14 +213,8 @@ class ArrayData:
             return None
         if not isinstance(sample_weight, (list, tuple, dict)):
             return _one_weight(sample_weight, "sample_weight", n)
-        if isinstance(sample_weight, dict):
-            unknown = [k for k in sample_weight if k not in names]
-            if unknown:
-                raise ValueError(
-                    f"`sample_weight` as a dict takes the model's output names {names} as "
-                    f"keys. Received keys: {list(sample_weight)}"
-                )
-            given = [sample_weight.get(k) for k in names]
+        if isinstance(sample_weight, dict):  # (outputs left out: None)
+            given = per_output(sample_weight, names, "sample_weight", one_for_all=False, lists=True)
         elif len(sample_weight) == len(names) and not all(np.ndim(v) == 0 for v in sample_weight):
             given = list(sample_weight)
         else:
