@@ -219,14 +219,14 @@ def functional(rng):
 
 def multi_output(rng):
     # two outputs: "trunk" (mse, also read by "cls") and "cls" (softmax, its loss fused),
-    # which reads a cosine similarity too
+    # which reads a cosine similarity, a Lambda and ops too
     L = dc.layers
     x = dc.Input(shape=(6,))
     h = L.Dense(5, activation="tanh", name="trunk")(x)
     cosine = L.Dot(1, normalize=True)([h, L.Dense(5)(x)])
-    model = dc.Model(
-        x, [h, L.Dense(3, activation="softmax", name="cls")(L.Concatenate()([h, cosine]))]
-    )
+    shaped = L.Lambda(lambda t: dc.ops.log1p(dc.ops.square(t)) - dc.ops.mean(t, 1, True))(h)
+    features = L.Concatenate()([shaped, cosine, dc.ops.maximum(h, 0.1) * 2.0])
+    model = dc.Model(x, [h, L.Dense(3, activation="softmax", name="cls")(features)])
     model.compile(
         dc.optimizers.Adam(1e-2),
         ["mse", "sparse_categorical_crossentropy"],

@@ -15,6 +15,7 @@
 #include "deepcore/mask_maths.h"
 #include "deepcore/merge_maths.h"
 #include "deepcore/optimizer_rules.h"
+#include "ops.h"
 #include "parallel.h"
 
 namespace deepcore {
@@ -721,6 +722,28 @@ class CpuBackend final : public Backend {
         l2_normalize_group_backward(x + at, dy + at, dx + at, n, inner);
       }
     });
+  }
+
+  void unary(UnaryOp op, float p0, float p1, const float* x, float* y, int64_t n) override {
+    cpu::unary(op, p0, p1, x, y, n);
+  }
+  void unary_backward(UnaryOp op, float p0, float p1, const float* x, const float* y,
+                      const float* dy, float* dx, int64_t n) override {
+    cpu::unary_backward(op, p0, p1, x, y, dy, dx, n);
+  }
+  void binary(BinaryOp op, const Strided& s, const float* a, const float* b, float* y) override {
+    cpu::binary(op, s, a, b, y);
+  }
+  void binary_backward(BinaryOp op, const Strided& s, const float* a, const float* b,
+                       const float* y, const float* dy, float* da, float* db) override {
+    cpu::binary_backward(op, s, a, b, y, dy, da, db);
+  }
+  void reduce(ReduceOp op, const Reduction& r, const float* x, float* y) override {
+    cpu::reduce(op, r, x, y);
+  }
+  void reduce_backward(ReduceOp op, const Reduction& r, const float* x, const float* y,
+                       const float* dy, float* dx) override {
+    cpu::reduce_backward(op, r, x, y, dy, dx);
   }
 
   void gather_rows(const float* src, const int64_t* idx, int64_t rows, int64_t cols,

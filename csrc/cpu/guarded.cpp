@@ -230,6 +230,27 @@ class GuardedBackend final : public Backend {
                              int64_t n, int64_t inner) override {
     run([=] { cpu_.l2_normalize_backward(real(x), real(dy), real(dx), outer, n, inner); });
   }
+  void unary(UnaryOp op, float p0, float p1, const float* x, float* y, int64_t n) override {
+    run([=] { cpu_.unary(op, p0, p1, real(x), real(y), n); });
+  }
+  void unary_backward(UnaryOp op, float p0, float p1, const float* x, const float* y,
+                      const float* dy, float* dx, int64_t n) override {
+    run([=] { cpu_.unary_backward(op, p0, p1, real(x), real(y), real(dy), real(dx), n); });
+  }
+  void binary(BinaryOp op, const Strided& s, const float* a, const float* b, float* y) override {
+    run([=] { cpu_.binary(op, s, real(a), real(b), real(y)); });
+  }
+  void binary_backward(BinaryOp op, const Strided& s, const float* a, const float* b,
+                       const float* y, const float* dy, float* da, float* db) override {
+    run([=] { cpu_.binary_backward(op, s, real(a), real(b), real(y), real(dy), real(da), real(db)); });
+  }
+  void reduce(ReduceOp op, const Reduction& r, const float* x, float* y) override {
+    run([=] { cpu_.reduce(op, r, real(x), real(y)); });
+  }
+  void reduce_backward(ReduceOp op, const Reduction& r, const float* x, const float* y,
+                       const float* dy, float* dx) override {
+    run([=] { cpu_.reduce_backward(op, r, real(x), real(y), real(dy), real(dx)); });
+  }
   static MergeInputs real_inputs(MergeInputs in) {
     for (int k = 0; k < in.count; ++k) in.x[k] = real(in.x[k]);
     return in;

@@ -42,6 +42,7 @@
 #include "masking.cuh"
 #include "merge.cuh"
 #include "normalization.cuh"
+#include "ops.cuh"
 #include "update.cuh"
 
 namespace deepcore {
@@ -298,6 +299,27 @@ class CudaBackend final : public Backend {
   void l2_normalize_backward(const float* x, const float* dy, float* dx, int64_t outer,
                              int64_t n, int64_t inner) override {
     cuda::l2_normalize_backward(stream(), x, dy, dx, outer, n, inner);
+  }
+  void unary(UnaryOp op, float p0, float p1, const float* x, float* y, int64_t n) override {
+    cuda::unary(stream(), op, p0, p1, x, y, n);
+  }
+  void unary_backward(UnaryOp op, float p0, float p1, const float* x, const float* y,
+                      const float* dy, float* dx, int64_t n) override {
+    cuda::unary_backward(stream(), op, p0, p1, x, y, dy, dx, n);
+  }
+  void binary(BinaryOp op, const Strided& s, const float* a, const float* b, float* y) override {
+    cuda::binary(stream(), op, s, a, b, y);
+  }
+  void binary_backward(BinaryOp op, const Strided& s, const float* a, const float* b,
+                       const float* y, const float* dy, float* da, float* db) override {
+    cuda::binary_backward(stream(), op, s, a, b, y, dy, da, db);
+  }
+  void reduce(ReduceOp op, const Reduction& r, const float* x, float* y) override {
+    cuda::reduce(stream(), op, r, x, y);
+  }
+  void reduce_backward(ReduceOp op, const Reduction& r, const float* x, const float* y,
+                       const float* dy, float* dx) override {
+    cuda::reduce_backward(stream(), op, r, x, y, dy, dx);
   }
   void mask_weights(const float* mask, const float* w, int64_t rows, int64_t steps, float* mw,
                     float* lw) override {

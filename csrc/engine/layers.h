@@ -532,6 +532,42 @@ class MultiInputLayer : public Layer {
                 bool) override;
 };
 
+// A program of deepcore.ops over its inputs (kernels.h: OpStep, OpConstant): a Lambda layer,
+// or ops called on a model's tensors. Its output is the last step's result.
+class OpLayer final : public MultiInputLayer {
+ public:
+  OpLayer(std::vector<OpStep> steps, std::vector<OpConstant> constants)
+      : steps_(std::move(steps)), constants_(std::move(constants)) {}
+  const char* name() const override { return "Ops"; }
+  void build_inputs(const std::vector<Shape>& ins) override;
+  std::vector<Shape> scratch_shapes() const override;
+  void reserve(Backend& be, int64_t rows) override;
+  void forward_inputs(Backend& be, const std::vector<const float*>& xs, float* y, int64_t rows,
+                      bool training, const uint64_t* seed) override;
+  void backward_inputs(Backend& be, const std::vector<const float*>& xs, const float* y,
+                       const float* dy, const std::vector<float*>& dxs, int64_t rows,
+                       bool dy_is_preact) override;
+
+ private:
+  std::vector<OpStep> steps_;
+  std::vector<OpConstant> constants_;
+  // Per register: its sample shape, whether it has one per sample (not a constant), and
+  // (the steps') values and gradients; the inputs' values are the layer's.
+  std::vector<Shape> shapes_;
+  std::vector<bool> batched_;
+  std::vector<DeviceArray<float>> values_, grads_;
+  DeviceArray<float> scratch_, summed_;  // a step's gradients before and after broadcasting
+  std::vector<DeviceArray<float>> consts_;  // the constants, in the backend's memory
+  int inputs_ = 0;
+  int64_t largest_ = 1;  // values per sample of the largest register
+  const float* reg(int r, const std::vector<const float*>& xs) const;
+  Strided strided(const OpStep& s, int64_t rows) const;
+  // Adds g (of the step's output size) into register r's gradient, summed over the axes
+  // along which r is broadcast.
+  void add_grad(Backend& be, int r, const float* g, const Shape& out, float* into,
+                int64_t rows);
+};
+
 // Keras' Add, Subtract, Multiply, Average, Maximum and Minimum over inputs of one shape.
 class MergeLayer final : public MultiInputLayer {
  public:

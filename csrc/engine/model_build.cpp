@@ -162,6 +162,11 @@ void Model::add_dot(int64_t ax, int64_t ay, bool normalize) {
   layers_.push_back(std::make_unique<DotLayer>(ax, ay, normalize));
 }
 
+void Model::add_ops(const std::vector<OpStep>& steps, const std::vector<OpConstant>& constants) {
+  check_not_built(built_);
+  layers_.push_back(std::make_unique<OpLayer>(steps, constants));
+}
+
 void Model::add_concatenate(int64_t axis) {
   check_not_built(built_);
   layers_.push_back(std::make_unique<Concatenate>(axis));

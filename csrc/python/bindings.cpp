@@ -285,6 +285,47 @@ PYBIND11_MODULE(_core, m) {
       .value("average", MergeOp::Average)
       .value("maximum", MergeOp::Maximum)
       .value("minimum", MergeOp::Minimum);
+  py::enum_<UnaryOp>(m, "UnaryOp")
+      .value("negative", UnaryOp::Negative)
+      .value("abs", UnaryOp::Abs)
+      .value("square", UnaryOp::Square)
+      .value("sqrt", UnaryOp::Sqrt)
+      .value("exp", UnaryOp::Exp)
+      .value("log", UnaryOp::Log)
+      .value("log1p", UnaryOp::Log1p)
+      .value("sign", UnaryOp::Sign)
+      .value("reciprocal", UnaryOp::Reciprocal)
+      .value("clip", UnaryOp::Clip)
+      .value("sin", UnaryOp::Sin)
+      .value("cos", UnaryOp::Cos)
+      .value("floor", UnaryOp::Floor)
+      .value("round", UnaryOp::Round)
+      .value("copy", UnaryOp::Copy);
+  py::enum_<BinaryOp>(m, "BinaryOp")
+      .value("add", BinaryOp::Add)
+      .value("subtract", BinaryOp::Subtract)
+      .value("multiply", BinaryOp::Multiply)
+      .value("divide", BinaryOp::Divide)
+      .value("maximum", BinaryOp::Maximum)
+      .value("minimum", BinaryOp::Minimum)
+      .value("power", BinaryOp::Power)
+      .value("greater", BinaryOp::Greater)
+      .value("greater_equal", BinaryOp::GreaterEqual)
+      .value("less", BinaryOp::Less)
+      .value("less_equal", BinaryOp::LessEqual)
+      .value("equal", BinaryOp::Equal)
+      .value("not_equal", BinaryOp::NotEqual);
+  py::enum_<ReduceOp>(m, "ReduceOp")
+      .value("sum", ReduceOp::Sum)
+      .value("mean", ReduceOp::Mean)
+      .value("max", ReduceOp::Max)
+      .value("min", ReduceOp::Min);
+  py::enum_<OpKind>(m, "OpKind")
+      .value("unary", OpKind::Unary)
+      .value("binary", OpKind::Binary)
+      .value("reduce", OpKind::Reduce)
+      .value("activation", OpKind::Activation)
+      .value("reshape", OpKind::Reshape);
   py::enum_<Padding>(m, "Padding")
       .value("valid", Padding::Valid)
       .value("same", Padding::Same)
@@ -328,6 +369,18 @@ PYBIND11_MODULE(_core, m) {
            py::arg("alpha") = 0.0)
       .def_readwrite("kind", &ActSpec::kind)
       .def_readwrite("alpha", &ActSpec::alpha);
+  py::class_<OpStep>(m, "OpStep")
+      .def(py::init([](OpKind kind, int code, int a, int b, float p0, float p1, ActSpec act,
+                       std::vector<int64_t> axes, bool keepdims) {
+             return OpStep{kind, code, a, b, p0, p1, act, std::move(axes), keepdims};
+           }),
+           py::arg("kind"), py::arg("code") = 0, py::arg("a") = 0, py::arg("b") = -1,
+           py::arg("p0") = 0.f, py::arg("p1") = 0.f, py::arg("act") = ActSpec{},
+           py::arg("axes") = std::vector<int64_t>{}, py::arg("keepdims") = false);
+  py::class_<OpConstant>(m, "OpConstant")
+      .def(py::init([](std::vector<int64_t> shape, std::vector<float> values) {
+        return OpConstant{std::move(shape), std::move(values)};
+      }));
   py::class_<LossSpec>(m, "LossSpec")
       .def(py::init([](Loss k, bool from_logits, double delta, bool sum, double weight) {
              return LossSpec{k, from_logits, delta, sum, weight};
@@ -438,6 +491,7 @@ PYBIND11_MODULE(_core, m) {
       .def("set_trainable", &Model::set_trainable)
       .def("add_merge", &Model::add_merge)
       .def("add_concatenate", &Model::add_concatenate)
+      .def("add_ops", &Model::add_ops)
       .def("add_dot", &Model::add_dot, py::arg("ax"), py::arg("ay"), py::arg("normalize") = false)
       .def("set_inputs", &Model::set_inputs)
       .def("set_input_shapes", &Model::set_input_shapes)

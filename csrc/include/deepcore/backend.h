@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "deepcore/kernels.h"
+#include "deepcore/op_maths.h"
 
 namespace deepcore {
 
@@ -251,6 +252,20 @@ class Backend {
                             int64_t inner) = 0;
   virtual void l2_normalize_backward(const float* x, const float* dy, float* dx, int64_t outer,
                                      int64_t n, int64_t inner) = 0;
+  // deepcore.ops (op_maths.h). unary: y = f(x) over n values; its backward dx = dy * f'(x).
+  virtual void unary(UnaryOp op, float p0, float p1, const float* x, float* y, int64_t n) = 0;
+  virtual void unary_backward(UnaryOp op, float p0, float p1, const float* x, const float* y,
+                              const float* dy, float* dx, int64_t n) = 0;
+  // binary: y (s.dims, row-major) = a op b, each operand read at its strides; its backward
+  // writes da and db (each null, or of y's size) = dy times the partial derivatives.
+  virtual void binary(BinaryOp op, const Strided& s, const float* a, const float* b,
+                      float* y) = 0;
+  virtual void binary_backward(BinaryOp op, const Strided& s, const float* a, const float* b,
+                               const float* y, const float* dy, float* da, float* db) = 0;
+  // reduce: y (r.outputs() values) = x reduced over r's axes; its backward writes dx.
+  virtual void reduce(ReduceOp op, const Reduction& r, const float* x, float* y) = 0;
+  virtual void reduce_backward(ReduceOp op, const Reduction& r, const float* x, const float* y,
+                               const float* dy, float* dx) = 0;
   // dst[i, :] = src[idx[i], :] for i < rows.
   virtual void gather_rows(const float* src, const int64_t* idx, int64_t rows, int64_t cols,
                            float* dst) = 0;

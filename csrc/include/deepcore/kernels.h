@@ -95,6 +95,32 @@ struct LossSpec {
   double weight = 1.0;       // a model's loss: Keras' loss_weights (scales loss and gradients)
 };
 
+// ------------------------------------------------------------------ op programs
+// A step of a program of deepcore.ops (a Lambda layer, or ops called on a model's tensors):
+// its operands are registers, 0..k-1 the layer's inputs, then its constants, then each
+// step's result, all but the constants one per sample.
+enum class OpKind : int {
+  Unary,       // code: UnaryOp (op_maths.h), parameters p0, p1
+  Binary,      // code: BinaryOp; operands a and b broadcast as NumPy's
+  Reduce,      // code: ReduceOp over `axes` of a sample (0: its first), `keepdims`
+  Activation,  // act, over the last axis
+  Reshape,     // to the sample shape `axes`
+};
+struct OpStep {
+  OpKind kind = OpKind::Unary;
+  int code = 0;
+  int a = 0, b = -1;
+  float p0 = 0.f, p1 = 0.f;
+  ActSpec act;
+  std::vector<int64_t> axes;
+  bool keepdims = false;
+};
+// A constant operand, the same for every sample (broadcast over them as NumPy's).
+struct OpConstant {
+  std::vector<int64_t> shape;
+  std::vector<float> values;
+};
+
 // Keras' epsilon for clipping probabilities in cross-entropies.
 constexpr double kProbEpsilon = 1e-7;
 

@@ -126,6 +126,8 @@ class Model {
   // Concatenate along `axis` of a sample's shape (negative: from the end).
   void add_merge(MergeOp op);
   void add_concatenate(int64_t axis);
+  // A program of deepcore.ops over the layer's inputs (kernels.h: OpStep, OpConstant).
+  void add_ops(const std::vector<OpStep>& steps, const std::vector<OpConstant>& constants);
   // Keras' Dot over two inputs of a sample's rank 1 or 2, contracted along axes ax, ay;
   // `normalize`: each input L2-normalized along its axis first (cosine similarity).
   void add_dot(int64_t ax, int64_t ay, bool normalize = false);

@@ -43,6 +43,7 @@ from .merging import (
     multiply,
     subtract,
 )
+from .ops_layers import Lambda
 from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from .sequence import (
     Embedding,
@@ -86,6 +87,7 @@ __all__ = [
     "GRU",
     "Bidirectional",
     "Add",
+    "Lambda",
     "Subtract",
     "Multiply",
     "Average",

@@ -42,36 +42,68 @@ class SymbolicTensor:
             "NumPy arrays to the model's fit or predict."
         )
 
-    # Python operators between symbolic tensors of one shape: the merge layers.
-    def _merge(self, other, name: str, swap=False):
+    # Python operators: between symbolic tensors of one shape the merge layers (Add,
+    # Subtract, Multiply), otherwise (numbers, arrays, broadcasting) deepcore.ops.
+    def _binary(self, other, op: str, swap=False):
+        from .. import ops
         from . import merging
 
-        if not isinstance(other, SymbolicTensor):
-            raise TypeError(
-                f"{self!r} {name} {other!r}: deepcore combines symbolic tensors of one shape "
-                "with these operators (the merge layers); numbers and arrays need deepcore.ops, "
-                "which deepcore does not have yet."
-            )
-        layer = {"+": merging.Add, "-": merging.Subtract, "*": merging.Multiply}[name]()
-        return layer([other, self] if swap else [self, other])
+        layer = {"add": merging.Add, "subtract": merging.Subtract, "multiply": merging.Multiply}
+        if isinstance(other, SymbolicTensor) and other.shape[1:] == self.shape[1:] and op in layer:
+            return layer[op]()([other, self] if swap else [self, other])
+        return getattr(ops, op)(*((other, self) if swap else (self, other)))
 
     def __add__(self, other):
-        return self._merge(other, "+")
+        return self._binary(other, "add")
 
     def __radd__(self, other):
-        return self._merge(other, "+", swap=True)
+        return self._binary(other, "add", swap=True)
 
     def __sub__(self, other):
-        return self._merge(other, "-")
+        return self._binary(other, "subtract")
 
     def __rsub__(self, other):
-        return self._merge(other, "-", swap=True)
+        return self._binary(other, "subtract", swap=True)
 
     def __mul__(self, other):
-        return self._merge(other, "*")
+        return self._binary(other, "multiply")
 
     def __rmul__(self, other):
-        return self._merge(other, "*", swap=True)
+        return self._binary(other, "multiply", swap=True)
+
+    def __truediv__(self, other):
+        return self._binary(other, "divide")
+
+    def __rtruediv__(self, other):
+        return self._binary(other, "divide", swap=True)
+
+    def __pow__(self, other):
+        return self._binary(other, "power")
+
+    def __rpow__(self, other):
+        return self._binary(other, "power", swap=True)
+
+    def __gt__(self, other):
+        return self._binary(other, "greater")
+
+    def __ge__(self, other):
+        return self._binary(other, "greater_equal")
+
+    def __lt__(self, other):
+        return self._binary(other, "less")
+
+    def __le__(self, other):
+        return self._binary(other, "less_equal")
+
+    def __neg__(self):
+        from .. import ops
+
+        return ops.negative(self)
+
+    def __abs__(self):
+        from .. import ops
+
+        return ops.abs(self)
 
     def __bool__(self):
         raise TypeError(

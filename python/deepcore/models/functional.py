@@ -6,8 +6,9 @@ gradients.
 A model called on symbolic tensors adds its layers to the graph (their weights shared with
 it, as Keras shares its variables); a layer called several times is one set of weights
 (Model::set_weight_source). A model of several outputs gives each its loss, labels and
-metrics (Model::set_outputs). What is not there yet: sequence masks across a graph that is
-not a line."""
+metrics (Model::set_outputs). deepcore.ops called on the tensors are layers of the graph
+too (hidden from `layers`). What is not there yet: sequence masks across a graph that is not
+a line."""
 
 from __future__ import annotations
 
@@ -279,8 +280,13 @@ class Functional(Model):
 
     @property
     def layers(self) -> list:
-        """Each layer once (a layer called several times is shared), in the graph's order."""
-        return [la for i, la in enumerate(self._layers) if not self._shares(i)]
+        """Each layer once (a layer called several times is shared), in the graph's order;
+        not the ops of deepcore.ops called on the model's tensors (as Keras')."""
+        return [
+            la
+            for i, la in enumerate(self._layers)
+            if not self._shares(i) and not getattr(la, "_op_node", False)
+        ]
 
     def _preparer(self, j: int):
         """The prepare_inputs of a layer reading input j (an Embedding's), if any."""

@@ -127,6 +127,10 @@ class Model(Trainer, ArrayData):
         weights zero) and with their regularizers; seen through a _HostMirror when the
         host cannot read its memory."""
         device = config.device_index() if device is None else device
+        if any(getattr(la, "_program", True) is None for la in self._layers):
+            from ..layers.core import Input
+
+            Model._replay(self, Input(shape=self._input_shape))  # traces the Lambda layers
         engine = engine_with(self._layers, device, warn=True)
         self._wire(engine)
         try:

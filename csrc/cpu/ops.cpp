@@ -1,0 +1,60 @@
+// The CPU kernels of deepcore.ops: loops over the per-element maths of op_maths.h, cut
+// among the worker threads by elements (unary, binary) or outputs (reductions), each
+// written by one thread: the same bits for any thread count.
+#include "ops.h"
+
+#include "parallel.h"
+
+namespace deepcore {
+namespace cpu {
+
+void unary(UnaryOp op, float p0, float p1, const float* x, float* y, int64_t n) {
+  parallel_for(n, grain_for(2), [&](int64_t e0, int64_t e1) {
+    for (int64_t e = e0; e < e1; ++e) y[e] = unary_value(op, x[e], p0, p1);
+  });
+}
+
+void unary_backward(UnaryOp op, float p0, float p1, const float* x, const float* y,
+                    const float* dy, float* dx, int64_t n) {
+  parallel_for(n, grain_for(4), [&](int64_t e0, int64_t e1) {
+    for (int64_t e = e0; e < e1; ++e) dx[e] = unary_grad(op, x[e], y[e], dy[e], p0, p1);
+  });
+}
+
+void binary(BinaryOp op, const Strided& s, const float* a, const float* b, float* y) {
+  parallel_for(s.size(), grain_for(3), [&](int64_t e0, int64_t e1) {
+    int64_t oa, ob;
+    for (int64_t e = e0; e < e1; ++e) {
+      s.offsets(e, &oa, &ob);
+      y[e] = binary_value(op, a[oa], b[ob]);
+    }
+  });
+}
+
+void binary_backward(BinaryOp op, const Strided& s, const float* a, const float* b,
+                     const float* y, const float* dy, float* da, float* db) {
+  parallel_for(s.size(), grain_for(5), [&](int64_t e0, int64_t e1) {
+    int64_t oa, ob;
+    for (int64_t e = e0; e < e1; ++e) {
+      s.offsets(e, &oa, &ob);
+      if (da) da[e] = binary_grad(op, true, a[oa], b[ob], y[e], dy[e]);
+      if (db) db[e] = binary_grad(op, false, a[oa], b[ob], y[e], dy[e]);
+    }
+  });
+}
+
+void reduce(ReduceOp op, const Reduction& r, const float* x, float* y) {
+  parallel_for(r.outputs(), grain_for(r.count() + 1), [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o) y[o] = reduce_value(op, r, x, o);
+  });
+}
+
+void reduce_backward(ReduceOp op, const Reduction& r, const float* x, const float* y,
+                     const float* dy, float* dx) {
+  parallel_for(r.outputs(), grain_for(2 * r.count() + 2), [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o) reduce_grad(op, r, x, y[o], dy[o], o, dx);
+  });
+}
+
+}  // namespace cpu
+}  // namespace deepcore

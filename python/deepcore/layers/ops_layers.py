@@ -1,0 +1,340 @@
+"""`Lambda` (Keras' Lambda layer): a function of `deepcore.ops` traced once on symbolic
+tensors into a program the engine runs, forward and backward (csrc/engine/ops_layer.cpp).
+An op of `deepcore.ops` called on a model's symbolic tensors is such a layer too, of one
+step, hidden from `model.layers` as Keras' operations are.
+
+A program: `inputs` (the layer's tensors, registers 0..k-1), `constants` (arrays the same
+for every sample, the next registers) and `steps`, each reading earlier registers and making
+the next one; the layer's output is the last step's. Saved with the model: a Lambda needs no
+code to be loaded."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _core
+from .core import Input, Layer
+from .symbolic import SymbolicTensor, is_symbolic
+
+__all__ = ["Lambda", "Program"]
+
+_KINDS = {k.name: k for k in _core.OpKind.__members__.values()}
+_CODES = {
+    "unary": _core.UnaryOp.__members__,
+    "binary": _core.BinaryOp.__members__,
+    "reduce": _core.ReduceOp.__members__,
+}
+_MAX_STEPS = 4096
+_MAX_CONSTANT = 1 << 24  # values of one constant
+
+
+class Program:
+    """A program of ops: its inputs' count, constants (float32 arrays) and steps (dicts:
+    kind, op, a, b, p0, p1, activation, alpha, axes, keepdims)."""
+
+    def __init__(self, inputs: int, constants=(), steps=()):
+        self.inputs = int(inputs)
+        self.constants = [np.asarray(c, np.float32) for c in constants]
+        self.steps = [dict(s) for s in steps]
+
+    def spec(self):
+        """The engine's (steps, constants)."""
+        steps = []
+        for s in self.steps:
+            kind = _KINDS[s["kind"]]
+            code = int(_CODES[s["kind"]][s["op"]]) if s["kind"] in _CODES else 0
+            act = _core.ActSpec(
+                _core.Act.__members__[s.get("activation", "linear")], s.get("alpha", 0.0)
+            )
+            steps.append(
+                _core.OpStep(
+                    kind,
+                    code,
+                    s["a"],
+                    s.get("b", -1),
+                    s.get("p0", 0.0),
+                    s.get("p1", 0.0),
+                    act,
+                    list(s.get("axes", [])),
+                    s.get("keepdims", False),
+                )
+            )
+        constants = [_core.OpConstant(list(c.shape), c.ravel().tolist()) for c in self.constants]
+        return steps, constants
+
+    def get_config(self) -> dict:
+        return {
+            "inputs": self.inputs,
+            "constants": [
+                {"shape": list(c.shape), "values": c.ravel().tolist()} for c in self.constants
+            ],
+            "steps": [dict(s) for s in self.steps],
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> Program:
+        """A program from `get_config()`, every field checked (a file may be hostile)."""
+        if not isinstance(config, dict) or set(config) != {"inputs", "constants", "steps"}:
+            raise ValueError(f"a program holds inputs, constants and steps, not {config!r:.200}")
+        inputs, constants, steps = config["inputs"], config["constants"], config["steps"]
+        if type(inputs) is not int or not 1 <= inputs <= 16:
+            raise ValueError(f"a program takes 1 to 16 inputs, not {inputs!r:.50}")
+        if not isinstance(constants, list) or not isinstance(steps, list):
+            raise ValueError("a program's constants and steps are lists")
+        if not 1 <= len(steps) <= _MAX_STEPS or len(constants) > _MAX_STEPS:
+            raise ValueError(f"a program has 1 to {_MAX_STEPS} steps and constants")
+        arrays, total = [], 0
+        for c in constants:
+            shape = c.get("shape") if isinstance(c, dict) else None
+            values = c.get("values") if isinstance(c, dict) else None
+            if not (
+                isinstance(shape, list)
+                and len(shape) <= 8
+                and all(type(d) is int and 1 <= d <= _MAX_CONSTANT for d in shape)
+                and math.prod(shape) <= _MAX_CONSTANT
+                and isinstance(values, list)
+                and len(values) == math.prod(shape)
+                and all(type(v) in (int, float) for v in values)
+            ):
+                raise ValueError(f"a program's constant must be {{shape, values}}, not {c!r:.200}")
+            total += len(values)
+            if total > _MAX_CONSTANT:
+                raise ValueError(f"a program's constants hold more than {_MAX_CONSTANT} values")
+            a = np.asarray(values, np.float32).reshape(shape)
+            if not np.isfinite(a).all():
+                raise ValueError("a program's constants must be finite")
+            arrays.append(a)
+        keys = {"kind", "op", "a", "b", "p0", "p1", "activation", "alpha", "axes", "keepdims"}
+        for s in steps:
+            ok = (
+                isinstance(s, dict)
+                and set(s) <= keys
+                and s.get("kind") in _KINDS
+                and (s["kind"] not in _CODES or s.get("op") in _CODES[s["kind"]])
+                and s.get("activation", "linear") in _core.Act.__members__
+                and all(type(s.get(k, 0)) is int for k in ("a", "b"))
+                and all(type(s.get(k, 0.0)) in (int, float) for k in ("p0", "p1", "alpha"))
+                and isinstance(s.get("axes", []), list)
+                and all(type(v) is int and 0 <= v <= 1 << 31 for v in s.get("axes", []))
+                and type(s.get("keepdims", False)) is bool
+            )
+            if not ok:
+                raise ValueError(f"a program's step is not one deepcore knows: {s!r:.200}")
+        return cls(inputs, arrays, steps)
+
+
+def _op_call(kind: str, op: str, operands: list, name: str, **attrs) -> SymbolicTensor:
+    """A one-step program over `operands` (symbolic tensors, or constants: numbers and
+    arrays), called on the symbolic ones: its symbolic output."""
+    tensors, constants, regs = [], [], []
+    for x in operands:
+        if is_symbolic(x):
+            if not any(x is t for t in tensors):
+                tensors.append(x)
+            regs.append(next(i for i, t in enumerate(tensors) if t is x))
+        else:
+            constants.append(np.asarray(x, np.float32))
+            regs.append(None)
+    k = len(tensors)
+    c = iter(range(k, k + len(constants)))
+    regs = [next(c) if r is None else r for r in regs]
+    step = {"kind": kind, "a": regs[0], **attrs}
+    if op:
+        step["op"] = op
+    if len(regs) > 1:
+        step["b"] = regs[1]
+    layer = Lambda(program=Program(k, constants, [step]), op_node=True, name=_auto_op_name(name))
+    return layer(tensors if k > 1 else tensors[0])
+
+
+def _auto_op_name(op: str) -> str:
+    from .core import _auto_name
+
+    return _auto_name(op)
+
+
+class Lambda(Layer):
+    """Keras' Lambda: `Lambda(function)` wraps a function of `deepcore.ops` (and Python
+    operators on tensors) as a layer. The function is traced once on symbolic tensors into
+    a program of ops that the engine runs with its gradients; Python control flow on tensor
+    values cannot be traced (a clear error names the line).
+
+    Args:
+        function: Called as `function(inputs, **arguments)` on the layer's input (a list of
+            them for several).
+        output_shape: Accepted for Keras compatibility; the shape comes from the trace.
+        mask: Not supported (None).
+        arguments: Keyword arguments passed to `function`.
+        program: A traced program (what `get_config` saves; no function then).
+        op_node: Internal: the layer stands for one op called on a model's tensors.
+    """
+
+    def __init__(
+        self,
+        function=None,
+        output_shape=None,
+        mask=None,
+        arguments=None,
+        program=None,
+        op_node=False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if function is None and program is None:
+            raise ValueError(f"{self._owner}: `function` is required.")
+        if function is not None and not callable(function):
+            raise ValueError(f"{self._owner}: `function` must be callable, received {function!r}")
+        if mask is not None:
+            raise ValueError(f"{self._owner}: `mask` is not supported by deepcore's Lambda yet.")
+        self.function, self.arguments = function, dict(arguments or {})
+        if isinstance(program, dict):
+            program = Program.from_config(program)
+        self._program = program
+        self._op_node = bool(op_node)  # an op called on a model's tensors (not in `layers`)
+
+    def _takes_several_inputs(self) -> bool:
+        return self._several
+
+    @property
+    def _several(self) -> bool:
+        return self._program is not None and self._program.inputs > 1
+
+    def add_to(self, engine):
+        if self._program is None:
+            raise ValueError(
+                f"{self._owner} has not been traced yet: call it on deepcore.Input tensors, "
+                "or use it in a model with an input shape."
+            )
+        engine.add_ops(*self._program.spec())
+
+    def _call_symbolic(self, inputs):
+        if self.function is not None:
+            program = self._trace(inputs)
+            if self._program is not None and program.get_config() != self._program.get_config():
+                raise ValueError(
+                    f"{self._owner} traces to another program for inputs {inputs!r}: a Lambda "
+                    "is one program; use a new Lambda for these inputs."
+                )
+            self._program = program
+        return super()._call_symbolic(inputs)
+
+    def _trace(self, inputs) -> Program:
+        """The program of `function` on placeholders shaped as `inputs`."""
+        from ..models.functional import _user_line
+
+        many = isinstance(inputs, (list, tuple))
+        given = list(inputs) if many else [inputs]
+        holders = [Input(shape=t.shape[1:]) for t in given]
+        try:
+            out = self.function(holders if many else holders[0], **self.arguments)
+        except TypeError as e:
+            if "no value" not in str(e) and "symbolic" not in str(e).lower():
+                raise
+            raise ValueError(
+                f"{self._owner}: its function cannot be traced at {_user_line(e)}: it depends "
+                f"on the values flowing through the model ({e})"
+            ) from None
+        if not is_symbolic(out):
+            raise ValueError(
+                f"{self._owner}: its function must return a tensor computed with deepcore.ops "
+                f"from its inputs; returned {out!r:.100}"
+            )
+        return _merge(holders, out, self._owner)
+
+    def compute_output_shape(self, input_shape):
+        """The program's output shape for its inputs' (batch axes first), from the engine's
+        plan: a ValueError naming the layer when the ops cannot take them."""
+        shapes = [tuple(s)[1:] for s in (input_shape if self._several else [input_shape])]
+        engine = _core.Model(0)
+        if len(shapes) > 1:
+            engine.set_input_shapes([list(s) for s in shapes])
+        self.add_to(engine)
+        if len(shapes) > 1:
+            engine.set_inputs(0, [-1 - j for j in range(len(shapes))])
+        try:
+            engine.plan(
+                [int(sum(math.prod(s) for s in shapes))] if len(shapes) > 1 else list(shapes[0])
+            )
+        except ValueError as e:
+            message = str(e).removeprefix("layer #0: ").removeprefix("ops: ")
+            raise ValueError(
+                f"{self._owner} cannot take inputs of shapes {[(None, *s) for s in shapes]}: "
+                f"{message}"
+            ) from None
+        return (None, *engine.output_shape(-1))
+
+    def get_config(self):
+        if self._program is None:
+            raise ValueError(f"{self._owner} cannot be saved before it is traced.")
+        config = {**super().get_config(), "program": self._program.get_config()}
+        return {**config, "op_node": True} if self._op_node else config
+
+    def _mask_role(self):
+        return "drop"
+
+
+def _merge(holders, out, owner) -> Program:
+    """The one-program equivalent of the op nodes between the placeholders and `out`."""
+    if any(out is h for h in holders):  # the identity
+        index = next(i for i, h in enumerate(holders) if h is out)
+        return Program(len(holders), [], [{"kind": "unary", "op": "copy", "a": index}])
+    order, seen, stack = [], set(), [(out, False)]
+    while stack:  # post-order from the output
+        t, done = stack.pop()
+        if done:
+            order.append(t)
+            continue
+        if id(t) in seen or any(t is h for h in holders):
+            continue
+        seen.add(id(t))
+        layer = t._layer
+        if not (isinstance(layer, Lambda) and layer._program is not None):
+            kind = type(layer).__name__
+            raise ValueError(
+                f"{owner}: its function may use deepcore.ops and operators only; it calls "
+                f"{kind} {layer.name!r}"
+                + (" on a tensor from outside it" if kind == "InputLayer" else "")
+            )
+        stack.append((t, True))
+        stack.extend((s, False) for s in reversed(t._inputs))
+    regs = {id(h): i for i, h in enumerate(holders)}
+    constants, steps = [], []
+    for t in order:
+        program = t._layer._program
+        inner = [regs[id(s)] for s in t._inputs]  # its inputs' registers
+        base = len(holders)
+        consts = []
+        for c in program.constants:
+            consts.append(base + _CONST_OFFSET + len(constants))
+            constants.append(c)
+        local = inner + consts
+        first = len(steps)
+        for s in program.steps:
+            s = dict(s)
+            for key in ("a", "b"):
+                if key in s and s[key] >= 0:
+                    r = s[key]
+                    s[key] = local[r] if r < len(local) else _STEP_OFFSET + first + (r - len(local))
+            steps.append(s)
+        regs[id(t)] = _STEP_OFFSET + len(steps) - 1
+    # registers: holders, then constants, then steps
+    k, nc = len(holders), len(constants)
+
+    def final(r):
+        if r >= _STEP_OFFSET:
+            return k + nc + (r - _STEP_OFFSET)
+        if r >= k + _CONST_OFFSET:
+            return k + (r - k - _CONST_OFFSET)
+        return r
+
+    for s in steps:
+        for key in ("a", "b"):
+            if key in s and s[key] >= 0:
+                s[key] = final(s[key])
+    return Program(k, constants, steps)
+
+
+_CONST_OFFSET = 1 << 20  # provisional register numbers while merging
+_STEP_OFFSET = 1 << 40
