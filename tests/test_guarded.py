@@ -218,8 +218,8 @@ def functional(rng):
 
 
 def multi_output(rng):
-    # two outputs: "trunk" (mse, also read by "cls") and "cls" (softmax, its loss fused),
-    # which reads a cosine similarity, a Lambda and ops too
+    # two outputs: "trunk" (a custom loss, also read by "cls") and "cls" (softmax, its loss
+    # fused; a custom metric), which reads a cosine similarity, a Lambda and ops too
     L = dc.layers
     x = dc.Input(shape=(6,))
     h = L.Dense(5, activation="tanh", name="trunk")(x)
@@ -227,11 +227,18 @@ def multi_output(rng):
     shaped = L.Lambda(lambda t: dc.ops.log1p(dc.ops.square(t)) - dc.ops.mean(t, 1, True))(h)
     features = L.Concatenate()([shaped, cosine, dc.ops.maximum(h, 0.1) * 2.0])
     model = dc.Model(x, [h, L.Dense(3, activation="softmax", name="cls")(features)])
+
+    def pseudo_huber(y_true, y_pred):  # custom loss and metric: programs of deepcore.ops
+        return dc.ops.mean(dc.ops.sqrt(dc.ops.square(y_true - y_pred) + 1.0) - 1.0, axis=-1)
+
+    def top(y_true, y_pred):
+        return dc.ops.max(y_pred, axis=-1)
+
     model.compile(
         dc.optimizers.Adam(1e-2),
-        ["mse", "sparse_categorical_crossentropy"],
+        [pseudo_huber, "sparse_categorical_crossentropy"],
         loss_weights=[0.5, 1.0],
-        metrics=[["mae"], ["accuracy"]],
+        metrics=[["mae"], ["accuracy", top]],
     )
     x = rng.normal(size=(60, 6)).astype(np.float32)
     return model, x, [rng.normal(size=(60, 5)).astype(np.float32), rng.integers(0, 3, 60)]

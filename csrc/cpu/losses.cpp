@@ -65,6 +65,9 @@ T row_loss(const LossSpec& l, const T* z, const T* probs, const T* y, T* g, T* p
     case Loss::Hinge:
       return mean_row([&](int64_t c, T& loss) { return lt::hinge(z[c], y[c], inv_cols, loss); }, g,
                       cols, inv_cols);
+    case Loss::Given:
+      return mean_row([&](int64_t c, T& loss) { return lt::given(z[c], inv_cols, loss); }, g,
+                      cols, inv_cols);
     case Loss::BinaryCrossentropy:
       if (!l.from_logits)
         return mean_row(

@@ -65,6 +65,10 @@ void metric_update(const MetricSpec& m, const float* pred, const float* y, const
         for (int64_t c = 0; c < cols; ++c) v += lt::absolute_diff(p[c], t[c]);
         v /= double(cols);
         break;
+      case Metric::Mean:
+        for (int64_t c = 0; c < cols; ++c) v += double(p[c]);
+        v /= double(cols);
+        break;
       case Metric::Precision:
       case Metric::Recall:
         for (int64_t c = 0; c < cols; ++c) {

@@ -137,6 +137,12 @@ struct SquaredError {
     return lt::squared_error(z, y, inv_cols, loss);
   }
 };
+struct Given {
+  float inv_cols;
+  __device__ float operator()(float z, float, float, double& loss) const {
+    return lt::given(z, inv_cols, loss);
+  }
+};
 struct AbsoluteError {
   float inv_cols;
   __device__ float operator()(float z, float, float y, double& loss) const {
@@ -334,10 +340,12 @@ __global__ void __launch_bounds__(kThreads) row_metric_kernel(MetricArgs a) {
     switch (a.m.kind) {
       case Metric::BinaryAccuracy:
       case Metric::MeanSquaredError:
-      case Metric::MeanAbsoluteError: {
+      case Metric::MeanAbsoluteError:
+      case Metric::Mean: {
         for (int64_t c = lane; c < n; c += G)
           v += a.m.kind == Metric::BinaryAccuracy ? lt::binary_match(p[c], t[c], a.m.threshold)
                : a.m.kind == Metric::MeanSquaredError ? lt::squared_diff(p[c], t[c])
+               : a.m.kind == Metric::Mean             ? double(p[c])
                                                       : lt::absolute_diff(p[c], t[c]);
         v = group_reduce<G>(v, Add{}) / double(a.cols);
         break;
@@ -486,6 +494,7 @@ void loss(cudaStream_t stream, const LossSpec& l, const float* pred, const float
     case Loss::MeanAbsoluteError: launch(AbsoluteError{inv_cols}); break;
     case Loss::Huber: launch(Huber{inv_cols, float(l.delta)}); break;
     case Loss::Hinge: launch(Hinge{inv_cols}); break;
+    case Loss::Given: launch(Given{inv_cols}); break;
     case Loss::BinaryCrossentropy:
       if (!l.from_logits)
         launch(BinaryCrossentropy{inv_cols, float(kProbEpsilon)});

@@ -92,6 +92,35 @@ void Model::compile(const std::vector<std::optional<LossSpec>>& losses, const Op
   compiled_ = true;
 }
 
+void Model::set_programs(const std::vector<OutputProgram>& programs) {
+  std::lock_guard<FairLock> lock(mutex_);
+  if (!built_) throw std::invalid_argument("build the model before setting its programs");
+  std::vector<Program> made;
+  for (const OutputProgram& spec : programs) {
+    if (spec.output < 0 || spec.output >= num_outputs())
+      throw std::invalid_argument("a program of output " + std::to_string(spec.output) +
+                                  ", the model has " + std::to_string(num_outputs()));
+    Program p;
+    p.output = spec.output;
+    p.labels = bounded_size(spec.labels);
+    if (p.labels <= 0)
+      throw std::invalid_argument("a program's labels of shape " + shape_str(spec.labels));
+    p.layer = std::make_unique<OpLayer>(spec.steps, spec.constants);
+    p.layer->build_inputs({spec.labels, layers_[size_t(heads_[size_t(spec.output)].layer)]->out_shape});
+    p.width = shape_size(p.layer->out_shape);
+    made.push_back(std::move(p));
+  }
+  programs_ = std::move(made);
+  capacity_ = 0;  // (their buffers)
+}
+
+Model::Program& Model::run_program(int64_t p, int64_t h, int64_t rows) {
+  Program& prog = programs_[size_t(p)];
+  prog.layer->forward_inputs(be_, {ys_[size_t(h)], acts_[size_t(heads_[size_t(h)].layer)].data()},
+                             prog.values.data(), rows, false, nullptr);
+  return prog;
+}
+
 void Model::set_metrics(const std::vector<MetricSpec>& metrics) {
   std::lock_guard<FairLock> lock(mutex_);
   check_metric_outputs(metrics);
@@ -204,6 +233,11 @@ void Model::reserve(int64_t rows) {
   ins_.resize(input_shapes_.size() > 1 ? input_shapes_.size() : 0);
   for (size_t j = 0; j < ins_.size(); ++j) ins_[j].reserve(be_, rows * shape_size(input_shapes_[j]));
   if (out_mask_) maskw_.reserve(be_, 2 * rows * heads_[0].per);
+  for (Program& p : programs_) {
+    p.layer->reserve(be_, rows);
+    p.values.reserve(be_, rows * p.width);
+    p.grads.reserve(be_, rows * p.width);
+  }
   capacity_ = rows;
 }
 
@@ -292,7 +326,8 @@ void Model::load_step(int64_t k) {
 }
 
 double Model::loss_scale(const Head& h, int64_t rows) const {
-  return h.loss->sum ? 1.0 : 1.0 / static_cast<double>(rows * h.per);
+  const int64_t per = h.loss->program >= 0 ? 1 : h.per;
+  return h.loss->sum ? 1.0 : 1.0 / static_cast<double>(rows * per);
 }
 
 double Model::batch_loss(const double* batch, int64_t rows) const {
@@ -308,10 +343,27 @@ void Model::prepare_heads(const Dataset& data, int64_t rows) {
     throw std::invalid_argument("the sample weights have " + std::to_string(data.wcols()) +
                                 " values per sample; the model has " + std::to_string(H) +
                                 " outputs (one weight per sample, or one per output)");
-  if (H == 1) {
-    heads_[0].ycols = data.ycols();
-    return;
-  }
+  // The custom losses' and metrics' programs: each of its output, on labels of its size.
+  auto check_program = [&](int p, int64_t h, const char* what) {
+    if (p < 0) return;
+    if (p >= int(programs_.size()) || programs_[size_t(p)].output != h)
+      throw std::invalid_argument(std::string("a custom ") + what + " of output " +
+                                  std::to_string(h) + " has no program " + std::to_string(p));
+    if (out_mask_)
+      throw std::invalid_argument(std::string("a custom ") + what +
+                                  " with a sequence mask reaching the output");
+  };
+  for (size_t h = 0; h < H; ++h)
+    if (heads_[h].loss) check_program(heads_[h].loss->program, int64_t(h), "loss");
+  for (const MetricSpec& m : metrics_) check_program(m.program, m.output, "metric");
+  if (H == 1) heads_[0].ycols = data.ycols();
+  for (const Program& p : programs_)
+    if (p.labels != heads_[size_t(p.output)].ycols)
+      throw std::invalid_argument("a custom loss or metric takes " + std::to_string(p.labels) +
+                                  " label values per sample, output " +
+                                  std::to_string(p.output) + " has " +
+                                  std::to_string(heads_[size_t(p.output)].ycols));
+  if (H == 1) return;
   int64_t total = 0;
   for (const Head& h : heads_) total += h.ycols;
   if (total != data.ycols())
@@ -357,6 +409,17 @@ void Model::loss_and_backward(const float* x, const float* y, const float* w, in
       if (grad) be_.zero(grad, sizeof(float) * size_t(rows * shape_size(last.out_shape)));
       continue;
     }
+    const double scale = h.loss->weight * loss_scale(h, rows);
+    if (h.loss->program >= 0) {  // a custom loss: its program's values, then their gradient
+      Program& p = run_program(h.loss->program, int64_t(k), rows);
+      be_.loss(*h.loss, p.values.data(), nullptr, p.values.data(), ws_[k],
+               backward ? p.grads.data() : nullptr, rows, p.width, p.width,
+               static_cast<float>(scale), batch_.data() + 2 * k);
+      if (backward)
+        p.layer->backward_inputs(be_, {ys_[k], out}, p.values.data(), p.grads.data(),
+                                 {nullptr, grad}, rows, false);
+      continue;
+    }
     const int64_t cols = last.out_shape.back(), lrows = rows * h.per;
     const float* lw = ws_[k];  // the loss's weights
     if (out_mask_) {
@@ -367,7 +430,6 @@ void Model::loss_and_backward(const float* x, const float* y, const float* w, in
       throw std::invalid_argument("sample weights need one loss value per sample");
     }
     const float* pred = h.fused ? last.preact(value(inputs_[size_t(h.layer)][0], x), out) : out;
-    const double scale = h.loss->weight * loss_scale(h, rows);
     be_.loss(*h.loss, pred, h.fused ? out : nullptr, ys_[k], lw, grad, lrows, cols,
              h.ycols / h.per, static_cast<float>(scale), batch_.data() + 2 * k);
   }
@@ -477,6 +539,13 @@ void Model::accumulate_metrics(const std::vector<MetricSpec>& metrics, int64_t r
   for (const MetricSpec& m : metrics) {
     const Head& h = heads_[size_t(m.output)];
     const float* weighted = out_mask_ ? maskw_.data() : ws_[size_t(m.output)];
+    if (m.program >= 0) {  // a custom metric: the mean of its program's values
+      Program& p = run_program(m.program, m.output, rows);
+      be_.metric_update(m, p.values.data(), p.values.data(), m.weighted ? weighted : nullptr,
+                        rows, p.width, p.width, state);
+      state += metric_state_size(m);
+      continue;
+    }
     be_.metric_update(m, acts_[size_t(h.layer)].data(), ys_[size_t(m.output)],
                       m.weighted ? weighted : mask, rows * h.per,
                       layers_[size_t(h.layer)]->out_shape.back(), h.ycols / h.per, state);

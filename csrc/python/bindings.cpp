@@ -337,7 +337,8 @@ PYBIND11_MODULE(_core, m) {
       .value("binary_crossentropy", Loss::BinaryCrossentropy)
       .value("categorical_crossentropy", Loss::CategoricalCrossentropy)
       .value("sparse_categorical_crossentropy", Loss::SparseCategoricalCrossentropy)
-      .value("hinge", Loss::Hinge);
+      .value("hinge", Loss::Hinge)
+      .value("given", Loss::Given);
   py::enum_<Metric>(m, "Metric")
       .value("binary_accuracy", Metric::BinaryAccuracy)
       .value("categorical_accuracy", Metric::CategoricalAccuracy)
@@ -347,7 +348,8 @@ PYBIND11_MODULE(_core, m) {
       .value("top_k_categorical_accuracy", Metric::TopKCategoricalAccuracy)
       .value("precision", Metric::Precision)
       .value("recall", Metric::Recall)
-      .value("auc", Metric::AUC);
+      .value("auc", Metric::AUC)
+      .value("mean", Metric::Mean);
   py::class_<MetricSpec>(m, "MetricSpec")
       .def(py::init([](Metric k, float threshold, int top_k, int num_thresholds) {
              return MetricSpec{k, threshold, top_k, num_thresholds};
@@ -356,7 +358,8 @@ PYBIND11_MODULE(_core, m) {
            py::arg("num_thresholds") = 200)
       .def_readonly("kind", &MetricSpec::kind)
       .def_readwrite("weighted", &MetricSpec::weighted)
-      .def_readwrite("output", &MetricSpec::output);
+      .def_readwrite("output", &MetricSpec::output)
+      .def_readwrite("program", &MetricSpec::program);
   py::enum_<Opt>(m, "Opt")
       .value("SGD", Opt::SGD)
       .value("Adam", Opt::Adam)
@@ -381,13 +384,19 @@ PYBIND11_MODULE(_core, m) {
       .def(py::init([](std::vector<int64_t> shape, std::vector<float> values) {
         return OpConstant{std::move(shape), std::move(values)};
       }));
+  py::class_<OutputProgram>(m, "OutputProgram")
+      .def(py::init([](int64_t output, Shape labels, std::vector<OpStep> steps,
+                       std::vector<OpConstant> constants) {
+        return OutputProgram{output, std::move(labels), std::move(steps), std::move(constants)};
+      }));
   py::class_<LossSpec>(m, "LossSpec")
       .def(py::init([](Loss k, bool from_logits, double delta, bool sum, double weight) {
              return LossSpec{k, from_logits, delta, sum, weight};
            }),
            py::arg("kind"), py::arg("from_logits") = false, py::arg("delta") = 1.0,
            py::arg("sum") = false, py::arg("weight") = 1.0)
-      .def_readwrite("weight", &LossSpec::weight);
+      .def_readwrite("weight", &LossSpec::weight)
+      .def_readwrite("program", &LossSpec::program);
   py::enum_<Schedule>(m, "Schedule")
       .value("constant", Schedule::Constant)
       .value("exponential_decay", Schedule::ExponentialDecay)
@@ -565,6 +574,7 @@ PYBIND11_MODULE(_core, m) {
                                                 const OptSpec&, const std::vector<MetricSpec>&)>(
                &Model::compile)))
       .def("set_metrics", unlocked(&Model::set_metrics))
+      .def("set_programs", unlocked(&Model::set_programs))
       .def_property("learning_rate", unlocked(&Model::learning_rate),
                     unlocked(&Model::set_learning_rate))
       .def_property("iterations", unlocked(&Model::iterations), unlocked(&Model::set_iterations))

@@ -17,6 +17,7 @@ __all__ = [
     "Loss",
     "MeanSquaredError",
     "MeanAbsoluteError",
+    "LossFunctionWrapper",
     "Huber",
     "BinaryCrossentropy",
     "CategoricalCrossentropy",
@@ -61,7 +62,20 @@ class Loss:
 
     def spec(self):
         """The engine's description of this loss."""
-        return _core.LossSpec(self.kind, self.from_logits, self.delta, self.reduction == "sum")
+        kind = _core.Loss.given if self.custom else self.kind
+        return _core.LossSpec(kind, self.from_logits, self.delta, self.reduction == "sum")
+
+    @property
+    def custom(self) -> bool:
+        """Whether the loss is written with deepcore.ops (`call`), not an engine kind."""
+        return self.kind is None
+
+    def call(self, y_true, y_pred):
+        """A custom loss's values per sample (Keras' `Loss.call`): override it with
+        deepcore.ops; the engine traces it once on symbolic tensors."""
+        raise NotImplementedError(
+            f"Loss {self.name!r}: a Loss subclass defines call(y_true, y_pred) with deepcore.ops"
+        )
 
     @property
     def sparse(self) -> bool:
@@ -91,7 +105,11 @@ class Loss:
         return per.reshape(y_pred.shape[:-1]), grad
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        per, _ = self.per_sample(y_true, y_pred)
+        if self.custom:  # deepcore.ops on arrays compute at once
+            per = np.asarray(self.call(*_same_rank(y_true, y_pred)), np.float64)
+            per = per.reshape(len(per), -1).mean(axis=1) if per.ndim > 1 else per
+        else:
+            per, _ = self.per_sample(y_true, y_pred)
         if sample_weight is not None:
             per = per * np.asarray(sample_weight, per.dtype).reshape(per.shape)
         if self.reduction == "sum_over_batch_size":
@@ -107,6 +125,48 @@ class Loss:
     @classmethod
     def from_config(cls, config: dict):
         return cls(**config)
+
+
+def _same_rank(y_true, y_pred):
+    """Keras' squeeze_or_expand_to_same_rank of labels and predictions, on arrays."""
+    y_true, y_pred = np.asarray(y_true, np.float32), np.asarray(y_pred, np.float32)
+    if y_true.ndim == y_pred.ndim + 1 and y_true.shape[-1] == 1:
+        y_true = y_true[..., 0]
+    elif y_pred.ndim == y_true.ndim + 1 and y_pred.shape[-1] == 1 and y_true.ndim == 1:
+        y_true = y_true[:, None]
+    return y_true, y_pred
+
+
+class LossFunctionWrapper(Loss):
+    """A loss written as a function `fn(y_true, y_pred, **kwargs)` of deepcore.ops returning
+    values per sample (Keras' LossFunctionWrapper; `compile(loss=fn)` wraps a function in it).
+    The model's loss is their mean over the samples and their entries, weighted by the
+    sample weights, as Keras reduces it. The engine traces `fn` once into a program; saved
+    with the model, the program needs no code to be loaded.
+
+    Inside a model each sample is computed alone: `ops.mean(x)` (axis=None) averages a
+    sample's values, which averaged over the batch is Keras' value; `ops.sum(x)` sums a
+    sample's, so the loss is Keras' divided by the batch size."""
+
+    kind = None
+
+    def __init__(self, fn=None, reduction="sum_over_batch_size", name=None, program=None, **kwargs):
+        if fn is None and program is None:
+            raise ValueError("LossFunctionWrapper needs a function")
+        super().__init__(reduction, name or getattr(fn, "__name__", None) or "loss")
+        self.fn, self.fn_kwargs = fn, kwargs
+        if program is not None:  # (loaded: the program its model traced)
+            from .layers.ops_layers import loaded_trace
+
+            self._traced = loaded_trace(program, f"Loss {self.name!r}")
+
+    def call(self, y_true, y_pred):
+        if self.fn is None:
+            raise ValueError(
+                f"Loss {self.name!r} was loaded without its function: its program runs in the "
+                "model only"
+            )
+        return self.fn(y_true, y_pred, **self.fn_kwargs)
 
 
 class MeanSquaredError(Loss):
@@ -239,19 +299,29 @@ def get(identifier) -> Loss:
     if (
         isinstance(identifier, type)
         and issubclass(identifier, Loss)
-        and identifier.kind is not None
+        and (identifier.kind is not None or identifier.call is not Loss.call)
     ):
         return identifier()
     if callable(identifier) and identifier in _BY_FUNCTION:
         return _BY_FUNCTION[identifier]()
+    if callable(identifier) and not isinstance(identifier, type):
+        return LossFunctionWrapper(identifier)  # a function of deepcore.ops
     return lookup("loss", identifier, _BY_NAME)()
 
 
 def serialize(loss: Loss) -> dict:
-    """`{"class_name": ..., "config": ...}` of a `Loss` instance."""
+    """`{"class_name": ..., "config": ...}` of a `Loss` instance; a custom loss (a function, or
+    a subclass's `call`) as the program its model traced."""
+    if loss.custom:
+        from .layers.ops_layers import last_trace
+
+        (labels, pred), program = last_trace(loss, f"Loss {loss.name!r}")
+        config = {"name": loss.name, "reduction": loss.reduction}
+        config["program"] = [list(labels), list(pred), program.get_config()]
+        return {"class_name": "LossFunctionWrapper", "config": config}
     return _registry.serialize(loss)
 
 
 def deserialize(config: dict) -> Loss:
-    """The loss described by `serialize`'s output."""
-    return _registry.deserialize("loss", config, set(_BY_NAME.values()))
+    """The loss described by `serialize`'s output (a custom loss: its traced program)."""
+    return _registry.deserialize("loss", config, {*_BY_NAME.values(), LossFunctionWrapper})

@@ -23,6 +23,7 @@ __all__ = [
     "Precision",
     "Recall",
     "AUC",
+    "MeanMetricWrapper",
     "binary_accuracy",
     "categorical_accuracy",
     "sparse_categorical_accuracy",
@@ -70,6 +71,44 @@ class Metric:
     @classmethod
     def from_config(cls, config: dict):
         return cls(**config)
+
+
+class MeanMetricWrapper(Metric):
+    """A metric written as a function `fn(y_true, y_pred, **kwargs)` of deepcore.ops
+    returning values per sample (Keras' MeanMetricWrapper; `compile(metrics=[fn])` wraps a
+    function in it): their mean over the samples and entries seen. The engine traces `fn`
+    once into a program; saved with the model, the program needs no code to be loaded."""
+
+    kind = _M.mean
+
+    def __init__(self, fn=None, name=None, program=None, **kwargs):
+        if fn is None and program is None:
+            raise ValueError("MeanMetricWrapper needs a function")
+        super().__init__(name or getattr(fn, "__name__", None) or "metric")
+        self.fn, self.fn_kwargs = fn, kwargs
+        if program is not None:  # (loaded: the program its model traced)
+            from .layers.ops_layers import loaded_trace
+
+            self._traced = loaded_trace(program, f"Metric {self.name!r}")
+
+    def call(self, y_true, y_pred):
+        if self.fn is None:
+            raise ValueError(
+                f"Metric {self.name!r} was loaded without its function: its program runs in "
+                "the model only"
+            )
+        return self.fn(y_true, y_pred, **self.fn_kwargs)
+
+    def __call__(self, y_true, y_pred) -> float:
+        from .losses import _same_rank
+
+        return float(np.mean(self.call(*_same_rank(y_true, y_pred))))
+
+    def get_config(self) -> dict:
+        from .layers.ops_layers import last_trace
+
+        (labels, pred), program = last_trace(self, f"Metric {self.name!r}")
+        return {"name": self.name, "program": [list(labels), list(pred), program.get_config()]}
 
 
 def _metric_class(class_name, kind, default_name, doc, **defaults):
@@ -236,6 +275,8 @@ def get(identifier):
         return _BY_FUNCTION[identifier]
     if isinstance(identifier, str) and identifier.lower() in (*_BY_NAME, "accuracy", "acc"):
         return identifier.lower()
+    if callable(identifier) and not isinstance(identifier, type):
+        return MeanMetricWrapper(identifier)  # a function of deepcore.ops
     raise ValueError(
         f"Unknown metric: {identifier!r}. Known metrics: "
         f"{', '.join(sorted([*_BY_NAME, 'accuracy', 'acc']))}"
@@ -269,4 +310,4 @@ def deserialize(config):
     """The metric described by `serialize`'s output."""
     if isinstance(config, str):
         return config
-    return _registry.deserialize("metric", config, set(_BY_NAME.values()))
+    return _registry.deserialize("metric", config, {*_BY_NAME.values(), MeanMetricWrapper})

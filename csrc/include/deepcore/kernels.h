@@ -85,6 +85,7 @@ enum class Loss : int {
   CategoricalCrossentropy,
   SparseCategoricalCrossentropy,
   Hinge,
+  Given,  // `pred` holds the loss values (a custom loss's): a row's loss is their mean
 };
 
 struct LossSpec {
@@ -93,6 +94,7 @@ struct LossSpec {
   double delta = 1.0;        // huber
   bool sum = false;          // a model's batch loss: sum over samples (true) or mean
   double weight = 1.0;       // a model's loss: Keras' loss_weights (scales loss and gradients)
+  int program = -1;          // a model's Given loss: the program computing its values
 };
 
 // ------------------------------------------------------------------ op programs
@@ -147,6 +149,7 @@ enum class Metric : int {
   Precision,
   Recall,
   AUC,  // ROC curve, trapezoidal sum over num_thresholds thresholds (Keras' default)
+  Mean,  // the mean of `pred` (a custom metric's values), Keras' MeanMetricWrapper
 };
 
 struct MetricSpec {
@@ -158,6 +161,7 @@ struct MetricSpec {
   // (Keras' metrics: only a mask reaching the output weighs them).
   bool weighted = true;
   int64_t output = 0;  // a model's metric: the output (of a model of several) it measures
+  int program = -1;    // a model's Mean metric: the program computing its values
 };
 
 // A sparse label as a class index: an integer in [0, classes), or invalid_argument.

@@ -61,6 +61,13 @@ DC_HD inline T huber(const T& z, const T& y, T delta, T inv_cols, A& loss) {
   return (e > T(0) ? delta : -delta) * inv_cols;
 }
 
+// z itself: a custom loss's value (the label is not read).
+template <class T, class A>
+DC_HD inline T given(const T& z, T inv_cols, A& loss) {
+  loss += z;
+  return inv_cols;
+}
+
 // max(1 - y z, 0) (y in {-1, 1}; the front end maps {0, 1} labels there).
 template <class T, class A>
 DC_HD inline T hinge(const T& z, const T& y, T inv_cols, A& loss) {

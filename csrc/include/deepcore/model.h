@@ -61,6 +61,16 @@ class Dataset {
   DeviceArray<float> dx_, dy_, dw_;
 };
 
+// A program of deepcore.ops computing a custom loss's or metric's values per sample
+// (LossSpec::program, MetricSpec::program) from output `output`'s labels (a sample's of shape
+// `labels`) and predictions: its inputs are the labels, then the predictions.
+struct OutputProgram {
+  int64_t output = 0;
+  Shape labels;
+  std::vector<OpStep> steps;
+  std::vector<OpConstant> constants;
+};
+
 // Every public member may be called from several threads at once: calls on one model
 // take turns on its lock (training releases it between batches, so that a predict from
 // another thread runs at the next batch, on the weights of a finished step). A long call
@@ -186,6 +196,9 @@ class Model {
   void check_rows(int64_t rows) const;
 
   // ---- training configuration
+  // The programs the losses and metrics of kind Given and Mean refer to (by index), in
+  // place of any before; each checked against its output.
+  void set_programs(const std::vector<OutputProgram>& programs);
   // One loss per output (none: the output is not trained), or one for all.
   void compile(const std::vector<std::optional<LossSpec>>& losses, const OptSpec& opt,
                const std::vector<MetricSpec>& metrics);
@@ -260,7 +273,7 @@ class Model {
     DeviceArray<float> y, w;
   };
   // The scale that makes a batch's loss sum of output h a mean (1 for a summed loss), before
-  // its weight.
+  // its weight. (A custom loss has its values per sample.)
   double loss_scale(const Head& h, int64_t rows) const;
   // Checks the data's labels and weights against the outputs (a model of one output takes
   // its labels' columns from the data) and makes room for `rows` of each output's.
@@ -308,6 +321,15 @@ class Model {
   DeviceArray<float> weights_, grads_, slots_, states_;
   std::vector<int64_t> outputs_;  // as set_outputs sets them
   std::vector<Head> heads_;
+  // set_programs' programs: each one's output, layer, and values and their gradients.
+  struct Program {
+    int64_t output = 0, width = 0, labels = 0;  // labels: values per sample
+    std::unique_ptr<Layer> layer;
+    DeviceArray<float> values, grads;
+  };
+  std::vector<Program> programs_;
+  // Runs program p on output h's labels and predictions of the batch into its values.
+  Program& run_program(int64_t p, int64_t h, int64_t rows);
   std::vector<const float*> ys_, ws_;  // the batch's labels and weights of each output
   OptSpec opt_;
   std::vector<MetricSpec> metrics_;

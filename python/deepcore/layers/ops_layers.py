@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from .. import _core
-from .core import Input, Layer
+from .core import Layer
 from .symbolic import SymbolicTensor, is_symbolic
 
 __all__ = ["Lambda", "Program"]
@@ -222,26 +222,11 @@ class Lambda(Layer):
 
     def _trace(self, inputs) -> Program:
         """The program of `function` on placeholders shaped as `inputs`."""
-        from ..models.functional import _user_line
-
         many = isinstance(inputs, (list, tuple))
-        given = list(inputs) if many else [inputs]
-        holders = [Input(shape=t.shape[1:]) for t in given]
-        try:
-            out = self.function(holders if many else holders[0], **self.arguments)
-        except TypeError as e:
-            if "no value" not in str(e) and "symbolic" not in str(e).lower():
-                raise
-            raise ValueError(
-                f"{self._owner}: its function cannot be traced at {_user_line(e)}: it depends "
-                f"on the values flowing through the model ({e})"
-            ) from None
-        if not is_symbolic(out):
-            raise ValueError(
-                f"{self._owner}: its function must return a tensor computed with deepcore.ops "
-                f"from its inputs; returned {out!r:.100}"
-            )
-        return _merge(holders, out, self._owner)
+        shapes = [t.shape[1:] for t in (inputs if many else [inputs])]
+        return trace(
+            lambda hs: self.function(hs if many else hs[0], **self.arguments), shapes, self._owner
+        )
 
     def compute_output_shape(self, input_shape):
         """The program's output shape for its inputs' (batch axes first), from the engine's
@@ -275,6 +260,110 @@ class Lambda(Layer):
         return "drop"
 
 
+def traced(owner_obj, function, labels, pred, owner: str) -> Program:
+    """The program of a custom loss's or metric's `function(y_true, y_pred)` for labels and
+    predictions of these sample shapes, traced once per label shape and kept on the object
+    (`_traced`: what saving stores; a loaded one has its program and no function)."""
+    cache = owner_obj.__dict__.setdefault("_traced", {})
+    key = (tuple(labels), tuple(pred))
+    if key not in cache:
+        if getattr(owner_obj, "fn", True) is None:
+            raise ValueError(
+                f"{owner} was loaded with its program for labels of shape {list(cache)[0][0]} "
+                f"and predictions of shape {list(cache)[0][1]}; received {key[0]} and {key[1]}"
+            )
+        cache[key] = trace(lambda hs: function(hs[0], hs[1]), key, owner)
+    cache[key] = cache.pop(key)  # (the last used last)
+    return cache[key]
+
+
+def loaded_trace(entry, owner: str) -> dict:
+    """The `_traced` of a custom loss or metric from its saved [labels, pred, program]."""
+    ok = isinstance(entry, list) and len(entry) == 3
+    shapes = entry[:2] if ok else []
+    for s in shapes:
+        ok = (
+            ok
+            and isinstance(s, list)
+            and len(s) <= 7
+            and all(type(d) is int and 0 < d < 1 << 31 for d in s)
+        )
+    if not ok:
+        raise ValueError(
+            f"{owner}: a saved program is [labels, predictions, program], not {entry!r:.100}"
+        )
+    return {(tuple(entry[0]), tuple(entry[1])): Program.from_config(entry[2])}
+
+
+def last_trace(owner_obj, owner: str):
+    """(label and prediction shapes, program) of the custom loss or metric's last trace."""
+    cache = owner_obj.__dict__.get("_traced", {})
+    if not cache:
+        raise ValueError(f"{owner} cannot be saved before its model traces it (fit or build).")
+    return list(cache.items())[-1]
+
+
+class _Placeholder:
+    """What a traced function's placeholder tensors are made by."""
+
+    def __init__(self, name):
+        self.name = name
+
+
+def trace(function, shapes, owner: str) -> Program:
+    """The program of `function(placeholders)`, placeholders being symbolic tensors of the
+    sample `shapes` (a shape may be (): one value per sample); `owner` names the layer, loss
+    or metric in errors."""
+    from ..models.functional import _user_line
+
+    holders = [SymbolicTensor(tuple(s), _Placeholder(f"input_{j}")) for j, s in enumerate(shapes)]
+    try:
+        out = function(holders)
+    except TypeError as e:
+        if "no value" not in str(e) and "symbolic" not in str(e).lower():
+            raise
+        raise ValueError(
+            f"{owner}: its function cannot be traced at {_user_line(e)}: it depends on the "
+            f"values flowing through the model ({e})"
+        ) from None
+    except ValueError as e:  # an op refused its arguments: say whose function
+        raise ValueError(f"{owner}: {e}" if not str(e).startswith(owner) else str(e)) from None
+    if not isinstance(out, SymbolicTensor):
+        raise ValueError(
+            f"{owner}: its function must return a tensor computed with deepcore.ops from its "
+            f"inputs; returned {out!r:.100}"
+        )
+    return _merge(holders, out, owner)
+
+
+_MERGES = {
+    "Add": "add",
+    "Subtract": "subtract",
+    "Multiply": "multiply",
+    "Maximum": "maximum",
+    "Minimum": "minimum",
+    "Average": "add",
+}
+
+
+def _program_of(layer, n: int):
+    """The program of a layer a traced function called: a Lambda's, or a merge layer's (the
+    operators between tensors of one shape) over its n inputs; None for any other layer."""
+    if isinstance(layer, Lambda):
+        return layer._program
+    op = _MERGES.get(type(layer).__name__)
+    if op is None:
+        return None
+    average = type(layer).__name__ == "Average"
+    steps = [{"kind": "binary", "op": op, "a": 0, "b": 1}]
+    first = n + average  # registers: the inputs, the constant 1/n of an average, the steps
+    for j in range(2, n):
+        steps.append({"kind": "binary", "op": op, "a": first + len(steps) - 1, "b": j})
+    if average:
+        steps.append({"kind": "binary", "op": "multiply", "a": first + len(steps) - 1, "b": n})
+    return Program(n, [np.float32(1 / n)] if average else [], steps)
+
+
 def _merge(holders, out, owner) -> Program:
     """The one-program equivalent of the op nodes between the placeholders and `out`."""
     if any(out is h for h in holders):  # the identity
@@ -290,7 +379,7 @@ def _merge(holders, out, owner) -> Program:
             continue
         seen.add(id(t))
         layer = t._layer
-        if not (isinstance(layer, Lambda) and layer._program is not None):
+        if _program_of(layer, len(t._inputs)) is None:
             kind = type(layer).__name__
             raise ValueError(
                 f"{owner}: its function may use deepcore.ops and operators only; it calls "
@@ -302,7 +391,7 @@ def _merge(holders, out, owner) -> Program:
     regs = {id(h): i for i, h in enumerate(holders)}
     constants, steps = [], []
     for t in order:
-        program = t._layer._program
+        program = _program_of(t._layer, len(t._inputs))
         inner = [regs[id(s)] for s in t._inputs]  # its inputs' registers
         base = len(holders)
         consts = []

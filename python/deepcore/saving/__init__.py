@@ -139,6 +139,8 @@ def compile_config(model) -> dict:
     from ..trainers.compile_utils import per_output
 
     out = model._out
+    if model.built:
+        model._programs(guess=True)  # the custom losses' and metrics' programs, to save
     given = per_output(model._compile_args[0], out.names, "loss", one_for_all=True)
     loss = [
         None if fn is None else g if isinstance(g, str) else losses.serialize(fn)

@@ -130,6 +130,11 @@ class ArrayData:
             )
         out = self._output_shapes()[k]
         loss = self._out.losses[k]
+        if loss is not None and loss.custom:  # its function takes the labels as they are
+            from ..losses import _same_rank
+
+            y, _ = _same_rank(y, np.zeros((1, *out), np.float32))
+            return np.ascontiguousarray(y, np.float32)
         if loss is not None and loss.sparse:
             if y.shape not in ((n, *out[:-1]), (n, *out[:-1], 1)):
                 raise ValueError(

@@ -118,13 +118,53 @@ class Trainer:
         frozen layers, each output's loss and weight, the optimizer."""
         for i, frozen in enumerate(self._frozen[: len(self._layers)]):
             engine.set_trainable(i, not frozen)
+        programs, loss_at, _ = self._programs()
         specs = []
-        for fn, weight in zip(self._out.losses, self._out.weights):
+        for fn, weight, at in zip(self._out.losses, self._out.weights, loss_at):
             spec = None if fn is None else fn.spec()
             if spec is not None:
-                spec.weight = weight
+                spec.weight, spec.program = weight, at
             specs.append(spec)
         engine.compile(specs, self.optimizer.spec(), [])
+        self._set_programs(engine, programs)
+
+    def _set_programs(self, engine, programs) -> None:
+        """engine.set_programs, unless the model's engine has these programs already (its
+        constants then stay where they were uploaded)."""
+        specs, key = programs
+        if engine is self._engine and key == self.__dict__.get("_programs_set"):
+            return
+        engine.set_programs(specs)
+        if engine is self._engine:
+            self._programs_set = key
+
+    def _programs(self, guess=False):
+        """The programs of the custom losses and metrics (deepcore.ops functions, traced
+        once per label shape) for the labels `_targets` converted last: (the engine's
+        OutputPrograms, a key telling them apart) (none before any labels, as Keras traces a
+        loss at its first batch; with `guess`, for labels shaped as the outputs), and the
+        index of each output's loss program and each metric's (-1: none)."""
+        from .. import _core
+        from ..layers.ops_layers import traced
+
+        shapes = self._output_shapes()
+        labels = self._label_shapes if len(self._label_shapes) == len(shapes) else None
+        labels = shapes if labels is None and guess else labels
+        programs, key, custom, at = [], [], [], []
+        for k, fn in enumerate(self._out.losses):
+            at.append(len(custom) if fn is not None and fn.custom else -1)
+            if at[-1] >= 0:
+                custom.append((fn, k, f"Loss {fn.name!r}"))
+        for m, _, k, _ in self._out.metrics:
+            at.append(len(custom) if isinstance(m, metrics_module.MeanMetricWrapper) else -1)
+            if at[-1] >= 0:
+                custom.append((m, k, f"Metric {m.name!r}"))
+        for obj, k, owner in custom if labels is not None else ():
+            program = traced(obj, obj.call, labels[k], shapes[k], owner)
+            programs.append(_core.OutputProgram(k, list(labels[k]), *program.spec()))
+            key.append((k, id(program)))
+        n = len(self._out.losses)
+        return (programs, tuple(key)), at[:n], at[n:]
 
     def _check_ready(self, what: str):
         if not self.compiled:
@@ -139,13 +179,15 @@ class Trainer:
         """The engine's metrics (of `engine`, by default the model's), and each output's
         label columns, for the labels that `_targets` converted last."""
         engine = self._engine if engine is None else engine
+        programs, _, metric_at = self._programs()
+        self._set_programs(engine, programs)
         kinds = []
-        for m, weighted, k, _ in self._out.metrics:
+        for (m, weighted, k, _), at in zip(self._out.metrics, metric_at):
             out, labels = self._output_shapes()[k], self._label_shapes[k]
             spec = metrics_module.resolve(
                 m, len(labels), labels[-1] if labels else 1, len(out), out[-1]
             )
-            spec.weighted, spec.output = weighted, k
+            spec.weighted, spec.output, spec.program = weighted, k, at
             kinds.append(spec)
         engine.set_metrics(kinds)
         if len(self._label_shapes) > 1:
