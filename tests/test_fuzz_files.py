@@ -62,19 +62,30 @@ def _file_models():
         name="pool",
     )
     pool.compile(optimizer="rmsprop", loss="mse")
-    return {"dense": dense, "conv": conv, "pool": pool}
+    # a graph of two outputs, a Lambda, ops, a custom loss and a custom metric (programs)
+    ops = dc.ops
+    x = dc.Input(shape=(5,))
+    h = L.Dense(4, activation="tanh")(x)
+    shaped = L.Lambda(lambda t: ops.square(t) * np.array([1.0, 2.0, 3.0, 4.0]) - 0.5)(h)
+    graph = dc.Model(x, [L.Dense(2)(shaped + h), ops.mean(h, axis=-1, keepdims=True)])
+
+    def custom(y_true, y_pred):
+        return ops.mean(ops.abs(y_true - y_pred) + ops.square(y_pred), axis=-1)
+
+    graph.compile("adam", [custom, "mse"], loss_weights=[1.0, 0.5], metrics=[[custom], []])
+    return {"dense": dense, "conv": conv, "pool": pool, "graph": graph}
 
 
 def _train_batch(model):
-    """A valid batch (x, y) for `model`'s input and loss."""
+    """A valid batch (x, y) for `model`'s input and loss (a list for several outputs)."""
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, *model.input_shape[1:])).astype(np.float32)
-    out = model.output_shape[1:]
-    if model._out.losses[0].sparse:
-        y = np.zeros((2, *out[:-1]), np.float32)
-    else:
-        y = np.zeros((2, *out), np.float32)
-    return x, y
+    shapes = model.output_shape if isinstance(model.output_shape, list) else [model.output_shape]
+    ys = []
+    for out, loss in zip(shapes, model._out.losses):
+        out = out[1:]
+        ys.append(np.zeros((2, *(out[:-1] if loss.sparse else out)), np.float32))
+    return x, ys if len(ys) > 1 else ys[0]
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +96,8 @@ def model_files(tmp_path_factory):
     files = {}
     for name, model in _file_models().items():
         x, y = _train_batch(model)
-        model.fit(np.repeat(x, 4, 0), np.repeat(y, 4, 0), epochs=1, batch_size=4, verbose=0)
+        y = [np.repeat(a, 4, 0) for a in y] if isinstance(y, list) else np.repeat(y, 4, 0)
+        model.fit(np.repeat(x, 4, 0), y, epochs=1, batch_size=4, verbose=0)
         path = folder / f"{name}.keras"
         model.save(path)
         files[name] = path.read_bytes()
@@ -427,11 +439,14 @@ def load_case(path):
         result = model.predict(x, verbose=0)
     except Exception as e:
         raise WrongResult(f"the loaded model's predict raised {e!r}") from None
+    results = result if isinstance(result, list) else [result]
+    outs = out if isinstance(out, list) else [out]
     expect(
-        result.shape == (2, *out[1:]),
-        f"the loaded model's predict returned shape {result.shape}; output_shape is {out}",
+        [r.shape for r in results] == [(2, *o[1:]) for o in outs],
+        f"the loaded model's predict returned shapes {[r.shape for r in results]}; "
+        f"output_shape is {out}",
     )
-    expect(all_finite(result), "the loaded model's predict returned NaN or inf")
+    expect(all(all_finite(r) for r in results), "the loaded model's predict returned NaN or inf")
     if model.compiled and model._out.trained:
         rate = float(model.optimizer.learning_rate)
         expect(math.isfinite(rate), f"loaded a non-finite learning rate {rate}")
@@ -448,7 +463,9 @@ def load_case(path):
             "a training step of the loaded model left NaN or inf weights (its optimizer "
             "state or hyperparameters are invalid)",
         )
-        expect(all_finite(model.predict(x, verbose=0)), "predict after a step gave NaN or inf")
+        after = model.predict(x, verbose=0)
+        after = after if isinstance(after, list) else [after]
+        expect(all(all_finite(r) for r in after), "predict after a step gave NaN or inf")
 
 
 @pytest.fixture(scope="module")
