@@ -58,6 +58,12 @@ CASES = [
      lambda a, b: np.where(a > b, a, b * b)),
     ("comparisons", lambda a, b: (a > 0.1) * b + ops.less_equal(b, a) * a,
      lambda a, b: (a > 0.1) * b + (b <= a) * a),
+    ("transpose", lambda a, b: ops.transpose(a, (0, 2, 1)) * np.arange(3.0),
+     lambda a, b: a.transpose(0, 2, 1) * np.arange(3.0)),
+    ("matmul", lambda a, b: ops.matmul(a, ops.transpose(b, (0, 2, 1))),
+     lambda a, b: a @ b.transpose(0, 2, 1)),
+    ("concatenate", lambda a, b: ops.concatenate([a, ops.square(b)], axis=1),
+     lambda a, b: np.concatenate([a, b**2], axis=1)),
     ("floor_sign", lambda a, b: ops.floor(a * 3.0) * b + ops.sign(b) * a,
      lambda a, b: np.floor(a * 3) * b + np.sign(b) * a),
 ]  # fmt: skip
@@ -174,6 +180,12 @@ def test_ops_errors_name_the_op_and_the_shapes():
         ops.add(x, np.ones(3, np.float32))
     with pytest.raises(ValueError, match="cannot reshape \\(None, 3, 4\\) to \\(None, 5\\)"):
         ops.reshape(x, (-1, 5))
+    with pytest.raises(ValueError, match="the batch axis stays first: pass axes=\\(0, ...\\)"):
+        ops.transpose(x)
+    with pytest.raises(ValueError, match="is not an order of the axes"):
+        ops.transpose(x, (0, 1, 1))
+    with pytest.raises(ValueError, match="a fixed matrix is a Dense layer"):
+        ops.matmul(x, np.ones((4, 2), np.float32))
     with pytest.raises(ValueError, match="models compute in float32"):
         ops.cast(x, "int32")
     with pytest.raises(ValueError, match="may use deepcore.ops and operators only; it calls Dense"):

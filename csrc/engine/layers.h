@@ -562,6 +562,8 @@ class OpLayer final : public MultiInputLayer {
   int64_t largest_ = 1;  // values per sample of the largest register
   const float* reg(int r, const std::vector<const float*>& xs) const;
   Strided strided(const OpStep& s, int64_t rows) const;
+  Strided permuted(const Shape& in, const std::vector<int64_t>& perm, int64_t rows,
+                   bool inverse) const;
   // Adds g (of the step's output size) into register r's gradient, summed over the axes
   // along which r is broadcast.
   void add_grad(Backend& be, int r, const float* g, const Shape& out, float* into,

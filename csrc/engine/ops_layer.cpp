@@ -13,7 +13,8 @@ namespace deepcore {
 namespace {
 
 std::string step_name(const OpStep& s) {
-  static const char* kinds[] = {"unary", "binary", "reduce", "activation", "reshape"};
+  static const char* kinds[] = {"unary", "binary", "reduce", "activation", "reshape",
+                                "transpose"};
   return std::string(kinds[int(s.kind)]) + " step";
 }
 
@@ -95,8 +96,19 @@ void OpLayer::build_inputs(const std::vector<Shape>& ins) {
         throw std::invalid_argument("ops: cannot reshape " + shape_str(a, true) + " to " +
                                     shape_str(s.axes, true));
       out = s.axes;
-    } else if (s.kind == OpKind::Activation && a.empty()) {
-      out = a;
+    } else if (s.kind == OpKind::Transpose) {
+      std::vector<bool> seen(a.size(), false);
+      bool ok = s.axes.size() == a.size();
+      for (int64_t ax : s.axes) {
+        ok = ok && ax >= 0 && ax < int64_t(a.size()) && !seen[size_t(ax)];
+        if (ok) seen[size_t(ax)] = true;
+      }
+      if (!ok)
+        throw std::invalid_argument("ops: " + shape_str(s.axes) +
+                                    " is not an order of the axes of samples of shape " +
+                                    shape_str(a, true));
+      out.clear();
+      for (int64_t ax : s.axes) out.push_back(a[size_t(ax)]);
     }
     if (out.empty()) out = {1};  // one value per sample: shape (1,), as the engine's layers
     if (out.size() + 1 > size_t(kMaxOpRank))
@@ -190,8 +202,44 @@ void OpLayer::forward_inputs(Backend& be, const std::vector<const float*>& xs, f
         break;
       }
       case OpKind::Reshape: be.copy(out, a, sizeof(float) * size_t(n)); break;
+      case OpKind::Transpose:
+        be.binary(BinaryOp::First, permuted(shapes_[size_t(s.a)], s.axes, rows, false), a, a,
+                  out);
+        break;
     }
   }
+}
+
+// A transpose of x (sample shape `in`) by `perm` as an elementwise op: over the output's
+// axes, reading x at permuted strides; `inverse`: over x's axes, reading the output (the
+// gradient's way back).
+Strided OpLayer::permuted(const Shape& in, const std::vector<int64_t>& perm, int64_t rows,
+                          bool inverse) const {
+  const int rank = int(in.size()) + 1;
+  int64_t stride[kMaxOpRank] = {};  // x's strides, row-major, rows first
+  stride[rank - 1] = 1;
+  for (int i = rank - 2; i >= 0; --i) stride[i] = stride[i + 1] * in[size_t(i)];
+  Shape out;
+  for (int64_t ax : perm) out.push_back(in[size_t(ax)]);
+  int64_t ostride[kMaxOpRank] = {};  // the output's
+  ostride[rank - 1] = 1;
+  for (int i = rank - 2; i >= 0; --i) ostride[i] = ostride[i + 1] * out[size_t(i)];
+  Strided st;
+  st.rank = rank;
+  st.dims[0] = rows;
+  st.sa[0] = inverse ? ostride[0] : stride[0];
+  for (int i = 1; i < rank; ++i) {
+    if (!inverse) {  // output axis i reads x's axis perm[i - 1]
+      st.dims[i] = out[size_t(i - 1)];
+      st.sa[i] = stride[perm[size_t(i - 1)] + 1];
+    } else {  // x's axis perm[j] is the output's axis j
+      st.dims[i] = in[size_t(i - 1)];
+      for (size_t j = 0; j < perm.size(); ++j)
+        if (perm[j] == i - 1) st.sa[i] = ostride[j + 1];
+    }
+  }
+  for (int i = 0; i < rank; ++i) st.sb[i] = st.sa[i];
+  return st;
 }
 
 void OpLayer::add_grad(Backend& be, int r, const float* g, const Shape& out, float* into,
@@ -274,6 +322,10 @@ void OpLayer::backward_inputs(Backend& be, const std::vector<const float*>& xs, 
         break;
       }
       case OpKind::Reshape: add_grad(be, s.a, g, shapes_[size_t(s.a)], into_a, rows); break;
+      case OpKind::Transpose:
+        be.binary(BinaryOp::First, permuted(shapes_[size_t(s.a)], s.axes, rows, true), g, g, ga);
+        add_grad(be, s.a, ga, shapes_[size_t(s.a)], into_a, rows);
+        break;
     }
   }
 }

@@ -314,7 +314,8 @@ PYBIND11_MODULE(_core, m) {
       .value("less", BinaryOp::Less)
       .value("less_equal", BinaryOp::LessEqual)
       .value("equal", BinaryOp::Equal)
-      .value("not_equal", BinaryOp::NotEqual);
+      .value("not_equal", BinaryOp::NotEqual)
+      .value("first", BinaryOp::First);
   py::enum_<ReduceOp>(m, "ReduceOp")
       .value("sum", ReduceOp::Sum)
       .value("mean", ReduceOp::Mean)
@@ -325,7 +326,8 @@ PYBIND11_MODULE(_core, m) {
       .value("binary", OpKind::Binary)
       .value("reduce", OpKind::Reduce)
       .value("activation", OpKind::Activation)
-      .value("reshape", OpKind::Reshape);
+      .value("reshape", OpKind::Reshape)
+      .value("transpose", OpKind::Transpose);
   py::enum_<Padding>(m, "Padding")
       .value("valid", Padding::Valid)
       .value("same", Padding::Same)

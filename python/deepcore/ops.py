@@ -21,6 +21,7 @@ __all__ = [
     "multiply", "negative", "not_equal", "one_hot", "power", "reciprocal", "relu", "reshape",
     "round", "sigmoid", "sign", "silu", "sin", "softmax", "softplus", "sqrt", "square",
     "squeeze", "subtract", "sum", "swish", "tanh", "true_divide", "var", "std", "where",
+    "transpose", "matmul", "concatenate",
     "elu", "selu", "gelu", "softsign", "hard_sigmoid", "exponential",
 ]  # fmt: skip
 
@@ -417,6 +418,47 @@ def squeeze(x, axis=None):
             raise ValueError(f"ops.squeeze: axis {a + 1} has size {sample[a]}, not 1")
     kept = [d for i, d in enumerate(sample) if i not in axes]
     return _op_call("reshape", None, [x], "squeeze", axes=kept)
+
+
+def transpose(x, axes=None):
+    """x's axes in the order `axes` (the batch axis, 0, stays first inside a model)."""
+    if not _symbolic(x):
+        return np.transpose(_array(x), axes)
+    rank = _rank(x)
+    if axes is None or len(axes) != rank + 1 or int(axes[0]) not in (0, -(rank + 1)):
+        raise ValueError(
+            f"ops.transpose: inside a model the batch axis stays first: pass axes=(0, ...) "
+            f"with {rank + 1} entries. Received: axes={axes!r} for tensors of shape {x.shape}"
+        )
+    perm = [int(a) % (rank + 1) - 1 for a in axes[1:]]
+    return _op_call("transpose", None, [x], "transpose", axes=perm)
+
+
+def matmul(x1, x2):
+    """The matrix product of two tensors of samples of matrices (batch, m, k) @ (batch, k,
+    n) inside a model (the Dot layer); NumPy's on arrays."""
+    if not _symbolic(x1, x2):
+        return np.matmul(_array(x1), _array(x2))
+    from .layers.merging import Dot
+
+    if not (is_symbolic(x1) and is_symbolic(x2) and _rank(x1) == _rank(x2) == 2):
+        raise ValueError(
+            "ops.matmul: inside a model deepcore multiplies two tensors of matrices per sample "
+            f"((batch, m, k) @ (batch, k, n)); received {x1!r:.80} and {x2!r:.80}. A tensor "
+            "times a fixed matrix is a Dense layer (use_bias=False)."
+        )
+    return Dot(axes=(2, 1))([x1, x2])
+
+
+def concatenate(xs, axis=-1):
+    """The tensors joined along `axis` (the Concatenate layer inside a model)."""
+    if not any(is_symbolic(x) for x in xs):
+        return np.concatenate([_array(x) for x in xs], axis=axis)
+    from .layers.merging import Concatenate
+
+    if not all(is_symbolic(x) for x in xs):
+        raise ValueError("ops.concatenate: inside a model every entry must be a model tensor")
+    return Concatenate(axis=axis)(list(xs))
 
 
 def one_hot(x, num_classes, axis=-1):

@@ -107,6 +107,7 @@ enum class OpKind : int {
   Reduce,      // code: ReduceOp over `axes` of a sample (0: its first), `keepdims`
   Activation,  // act, over the last axis
   Reshape,     // to the sample shape `axes`
+  Transpose,   // a sample's axes in the order `axes`
 };
 struct OpStep {
   OpKind kind = OpKind::Unary;

@@ -43,6 +43,7 @@ enum class BinaryOp : int {
   LessEqual,
   Equal,
   NotEqual,
+  First,  // a itself (a transpose: a read at permuted strides)
 };
 
 enum class ReduceOp : int { Sum, Mean, Max, Min };
@@ -161,6 +162,7 @@ DC_HD inline float binary_value(BinaryOp op, float a, float b) {
     case BinaryOp::LessEqual: return a <= b ? 1.f : 0.f;
     case BinaryOp::Equal: return a == b ? 1.f : 0.f;
     case BinaryOp::NotEqual: return a != b ? 1.f : 0.f;
+    case BinaryOp::First: return a;
   }
   return 0.f;
 }
@@ -170,6 +172,7 @@ DC_HD inline float binary_value(BinaryOp op, float a, float b) {
 DC_HD inline float binary_grad(BinaryOp op, bool first, float a, float b, float y, float dy) {
   switch (op) {
     case BinaryOp::Add: return dy;
+    case BinaryOp::First: return first ? dy : 0.f;
     case BinaryOp::Subtract: return first ? dy : -dy;
     case BinaryOp::Multiply: return dy * (first ? b : a);
     case BinaryOp::Divide: return first ? dy / b : -dy * y / b;
