@@ -89,6 +89,17 @@ def residual(lib=dc, width=16):
     return lib.Model(x, lib.layers.Dense(3, activation="softmax")(y))
 
 
+def test_gradients_share_buffers_when_never_alive_at_once():
+    # a line of 12 layers keeps its input gradients in 2 buffers (each layer's backward pass
+    # reads one and writes the other); a branch keeps its gradient until its value's pass
+    line = dc.Sequential([dc.Input(shape=(8,)), *[L.Dense(8 - i % 3) for i in range(12)]])
+    assert sorted(line._engine.gradient_buffers) == [8, 8]
+    x = dc.Input(shape=(4,))
+    a = L.Dense(6)(x)
+    model = dc.Model(x, L.Add()([L.Dense(6)(L.Dense(5)(a)), a]))
+    assert len(model._engine.gradient_buffers) == 3
+
+
 def test_residual_gradients_sum_over_the_readers(rng):
     # the input value x is read by the first Dense and by Add; a hidden value by two layers
     x = dc.Input(shape=(4,))

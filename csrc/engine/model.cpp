@@ -216,19 +216,13 @@ void Model::reserve(int64_t rows) {
   const size_t L = layers_.size();
   acts_.resize(L);
   gsum_.resize(L);
-  dxs_.resize(L + heads_.size());
   for (size_t i = 0; i < L; ++i) {
     acts_[i].reserve(be_, rows * shape_size(layers_[i]->out_shape));
     if (readers_[i].size() > 1) gsum_[i].reserve(be_, rows * shape_size(layers_[i]->out_shape));
-    dxs_[i].resize(inputs_[i].size());
-    for (size_t k = 0; k < inputs_[i].size(); ++k)
-      if (inputs_[i][k] >= 0) dxs_[i][k].reserve(be_, rows * shape_size(value_shape(inputs_[i][k])));
     layers_[i]->reserve(be_, rows);
   }
-  for (size_t h = 0; h < heads_.size(); ++h) {  // the losses' gradients
-    dxs_[L + h].resize(1);
-    dxs_[L + h][0].reserve(be_, acts_[size_t(heads_[h].layer)].size());
-  }
+  grad_slots_.resize(slot_size_.size());
+  for (size_t s = 0; s < slot_size_.size(); ++s) grad_slots_[s].reserve(be_, rows * slot_size_[s]);
   xbuf_.reserve(be_, rows * shape_size(input_shape_));
   ins_.resize(input_shapes_.size() > 1 ? input_shapes_.size() : 0);
   for (size_t j = 0; j < ins_.size(); ++j) ins_[j].reserve(be_, rows * shape_size(input_shapes_[j]));
@@ -266,7 +260,7 @@ void Model::forward(const float* x, int64_t rows, bool training, const uint64_t*
 // A value read once: its reader's gradient for it. Read more often: their sum.
 const float* Model::value_grad(int64_t v, int64_t rows) {
   const auto& rd = readers_[size_t(v)];
-  const float* first = dxs_[size_t(rd[0].first)][rd[0].second].data();
+  const float* first = edge_grad(size_t(rd[0].first), rd[0].second);
   if (rd.size() == 1) return first;
   float* sum = gsum_[size_t(v)].data();
   const int64_t n = rows * shape_size(layers_[size_t(v)]->out_shape);
@@ -275,7 +269,7 @@ const float* Model::value_grad(int64_t v, int64_t rows) {
   in.x[0] = sum;
   be_.copy(sum, first, sizeof(float) * static_cast<size_t>(n));
   for (size_t r = 1; r < rd.size(); ++r) {
-    in.x[1] = dxs_[size_t(rd[r].first)][rd[r].second].data();
+    in.x[1] = edge_grad(size_t(rd[r].first), rd[r].second);
     be_.merge_forward(MergeOp::Add, in, sum, n);
   }
   return sum;
@@ -402,7 +396,7 @@ void Model::loss_and_backward(const float* x, const float* y, const float* w, in
   const size_t L = layers_.size();
   for (size_t k = 0; k < heads_.size(); ++k) {
     const Head& h = heads_[k];
-    float* grad = backward ? dxs_[L + k][0].data() : nullptr;
+    float* grad = backward ? edge_grad(L + k, 0) : nullptr;
     const Layer& last = *layers_[size_t(h.layer)];
     const float* out = acts_[size_t(h.layer)].data();
     if (!h.loss) {  // an output not trained: no gradient from it
@@ -446,13 +440,13 @@ void Model::loss_and_backward(const float* x, const float* y, const float* w, in
       dxs.clear();
       for (size_t k = 0; k < inputs_[i].size(); ++k) {
         xs.push_back(value(inputs_[i][k], x));
-        dxs.push_back(inputs_[i][k] >= 0 ? dxs_[i][k].data() : nullptr);
+        dxs.push_back(edge_grad(i, k));
       }
       layers_[i]->backward_inputs(be_, xs, acts_[i].data(), dy, dxs, rows, preact);
     } else {
       const int64_t v = inputs_[i][0];
       layers_[i]->backward(be_, value(v, x), acts_[i].data(), dy,
-                           v >= 0 ? dxs_[i][0].data() : nullptr, rows, preact);
+                           edge_grad(i, 0), rows, preact);
     }
   }
   MergeInputs in;  // a shared layer's gradients add to its source's

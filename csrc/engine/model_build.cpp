@@ -414,6 +414,7 @@ void Model::build(const Shape& input_shape) {
   if (built_) throw std::invalid_argument("the model is already built");
   params_ = plan_layers(input_shape);
   input_shape_ = input_shape;
+  plan_gradients();
   int64_t total = 0, state_total = 0;
   std::vector<int64_t> first(layers_.size()), first_state(layers_.size());
   size_t k = 0;
@@ -459,6 +460,40 @@ void Model::build(const Shape& input_shape) {
   seeds_ = DeviceArray<uint64_t>(be_, static_cast<int64_t>(layers_.size()));
   capacity_ = 0;
   built_ = true;
+}
+
+void Model::plan_gradients() {
+  const size_t L = layers_.size(), H = heads_.size();
+  grad_slot_.assign(L + H, {});
+  slot_size_.clear();
+  std::vector<int> free;
+  auto take = [&](int64_t size) {  // the smallest free slot that holds it, else the largest
+    int best = -1;
+    for (int s : free) {
+      const bool holds = slot_size_[size_t(s)] >= size;
+      if (best < 0 || (holds && (slot_size_[size_t(best)] < size ||
+                                 slot_size_[size_t(s)] < slot_size_[size_t(best)])) ||
+          (!holds && slot_size_[size_t(best)] < size &&
+           slot_size_[size_t(s)] > slot_size_[size_t(best)]))
+        best = s;
+    }
+    if (best < 0) {
+      slot_size_.push_back(size);
+      return int(slot_size_.size()) - 1;
+    }
+    free.erase(std::find(free.begin(), free.end(), best));
+    slot_size_[size_t(best)] = std::max(slot_size_[size_t(best)], size);
+    return best;
+  };
+  for (size_t h = 0; h < H; ++h)  // the losses' gradients, made first
+    grad_slot_[L + h] = {take(shape_size(layers_[size_t(heads_[h].layer)]->out_shape))};
+  for (size_t i = L; i-- > 0;) {  // the backward pass's order
+    grad_slot_[i].assign(inputs_[i].size(), -1);
+    for (size_t k = 0; k < inputs_[i].size(); ++k)
+      if (inputs_[i][k] >= 0) grad_slot_[i][k] = take(shape_size(value_shape(inputs_[i][k])));
+    for (const auto& [r, k] : readers_[i])  // read by layer i's backward pass: free again
+      free.push_back(grad_slot_[size_t(r)][k]);
+  }
 }
 
 void Model::check_rows(int64_t rows) const {

@@ -508,6 +508,7 @@ PYBIND11_MODULE(_core, m) {
       .def("set_input_shapes", &Model::set_input_shapes)
       .def("set_weight_source", &Model::set_weight_source)
       .def("set_outputs", &Model::set_outputs)
+      .def_property_readonly("gradient_buffers", &Model::gradient_buffers)
       .def_property_readonly("num_outputs", &Model::num_outputs)
       .def("output_layer", &Model::output_layer)
       .def("set_label_columns", unlocked(&Model::set_label_columns))

@@ -192,6 +192,9 @@ class Model {
   // its regularizers and its gradients' norms leave the loss and the clipping, and
   // BatchNormalization normalizes with its moving statistics in training too.
   void set_trainable(int64_t layer, bool trainable);
+  // The buffers the backward pass keeps the layers' input gradients in (values per sample
+  // of each; gradients never alive at once share one).
+  const std::vector<int64_t>& gradient_buffers() const { return slot_size_; }
   // The batch size `rows` as used: fits every buffer within kMaxElements, or invalid_argument.
   void check_rows(int64_t rows) const;
 
@@ -345,7 +348,19 @@ class Model {
   std::vector<std::vector<int64_t>> inputs_;
   std::vector<std::vector<std::pair<int64_t, size_t>>> readers_;
   std::vector<DeviceArray<float>> acts_, gsum_;
-  std::vector<std::vector<DeviceArray<float>>> dxs_;
+  // The gradients of each layer's inputs (and each output's loss's: "layer" L + h), in
+  // buffers shared by gradients never alive at once: per layer, each input's slot (-1: an
+  // input of the model, no gradient), and per slot its values per sample.
+  std::vector<std::vector<int>> grad_slot_;
+  std::vector<int64_t> slot_size_;
+  std::vector<DeviceArray<float>> grad_slots_;
+  float* edge_grad(size_t i, size_t k) {
+    const int s = grad_slot_[i][k];
+    return s < 0 ? nullptr : grad_slots_[size_t(s)].data();
+  }
+  // grad_slot_ and slot_size_: a gradient lives from its reader's backward pass to its
+  // value's (the outputs' from the losses on); a slot it frees takes the next one.
+  void plan_gradients();
   std::vector<int64_t> weight_source_;   // per layer: the layer whose weights it uses, or -1
   // Layers using another's weights: their gradients (alias_grads_ at `at`) and the source's
   // (grads_ at `to`), n values, added after each backward pass.
