@@ -98,6 +98,16 @@ def test_gradients_share_buffers_when_never_alive_at_once():
     a = L.Dense(6)(x)
     model = dc.Model(x, L.Add()([L.Dense(6)(L.Dense(5)(a)), a]))
     assert len(model._engine.gradient_buffers) == 3
+    # no gradient flows where no weights are trained: a frozen base, layers of no weights on
+    # the inputs (Concatenate); the backward pass stops at the first layer it trains
+    for layer in line.layers[:-1]:
+        layer.trainable = False
+    line.compile("sgd", "mse")
+    assert line._engine.gradient_buffers == [8 - 11 % 3]  # the loss's gradient only
+    y, z = dc.Input(shape=(3,)), dc.Input(shape=(2,))
+    joined = dc.Model([y, z], L.Dense(4)(L.Concatenate()([y, z])))
+    joined.compile("sgd", "mse")
+    assert joined._engine.gradient_buffers == [4]
 
 
 def test_residual_gradients_sum_over_the_readers(rng):

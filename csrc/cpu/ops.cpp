@@ -21,25 +21,38 @@ void unary_backward(UnaryOp op, float p0, float p1, const float* x, const float*
   });
 }
 
+// f(e, offset of a, offset of b) over [e0, e1): the offsets without divisions where an
+// operand is read as the output (at e) or is one value (at 0).
+template <class F>
+void over_elements(const Strided& s, int64_t e0, int64_t e1, F&& f) {
+  const Strided::Read ra = s.read(s.sa), rb = s.read(s.sb);
+  if (ra != Strided::Read::Strided && rb != Strided::Read::Strided) {
+    const bool a_same = ra == Strided::Read::Same, b_same = rb == Strided::Read::Same;
+    for (int64_t e = e0; e < e1; ++e) f(e, a_same ? e : 0, b_same ? e : 0);
+    return;
+  }
+  int64_t oa, ob;
+  for (int64_t e = e0; e < e1; ++e) {
+    s.offsets(e, &oa, &ob);
+    f(e, oa, ob);
+  }
+}
+
 void binary(BinaryOp op, const Strided& s, const float* a, const float* b, float* y) {
   parallel_for(s.size(), grain_for(3), [&](int64_t e0, int64_t e1) {
-    int64_t oa, ob;
-    for (int64_t e = e0; e < e1; ++e) {
-      s.offsets(e, &oa, &ob);
+    over_elements(s, e0, e1, [&](int64_t e, int64_t oa, int64_t ob) {
       y[e] = binary_value(op, a[oa], b[ob]);
-    }
+    });
   });
 }
 
 void binary_backward(BinaryOp op, const Strided& s, const float* a, const float* b,
                      const float* y, const float* dy, float* da, float* db) {
   parallel_for(s.size(), grain_for(5), [&](int64_t e0, int64_t e1) {
-    int64_t oa, ob;
-    for (int64_t e = e0; e < e1; ++e) {
-      s.offsets(e, &oa, &ob);
+    over_elements(s, e0, e1, [&](int64_t e, int64_t oa, int64_t ob) {
       if (da) da[e] = binary_grad(op, true, a[oa], b[ob], y[e], dy[e]);
       if (db) db[e] = binary_grad(op, false, a[oa], b[ob], y[e], dy[e]);
-    }
+    });
   });
 }
 

@@ -560,6 +560,9 @@ class OpLayer final : public MultiInputLayer {
   std::vector<DeviceArray<float>> consts_;  // the constants, in the backend's memory
   int inputs_ = 0;
   int64_t largest_ = 1;  // values per sample of the largest register
+  // Per register: whether its one reader's step writes its gradient (it is read once, and
+  // not broadcast), or the readers add theirs (into zeros).
+  std::vector<bool> written_;
   const float* reg(int r, const std::vector<const float*>& xs) const;
   Strided strided(const OpStep& s, int64_t rows) const;
   Strided permuted(const Shape& in, const std::vector<int64_t>& perm, int64_t rows,
@@ -568,6 +571,7 @@ class OpLayer final : public MultiInputLayer {
   // along which r is broadcast.
   void add_grad(Backend& be, int r, const float* g, const Shape& out, float* into,
                 int64_t rows);
+
 };
 
 // Keras' Add, Subtract, Multiply, Average, Maximum and Minimum over inputs of one shape.

@@ -83,6 +83,8 @@ void Model::compile(const std::vector<std::optional<LossSpec>>& losses, const Op
   }
   opt_ = opt;
   metrics_ = metrics;
+  plan_gradients();  // (for the layers frozen now)
+  capacity_ = 0;
   const int nslots = optimizer_slots(opt);
   const int64_t n = weights_.size();
   if (slots_.size() != nslots * n) slots_ = DeviceArray<float>(be_, nslots * n);
@@ -409,7 +411,7 @@ void Model::loss_and_backward(const float* x, const float* y, const float* w, in
       be_.loss(*h.loss, p.values.data(), nullptr, p.values.data(), ws_[k],
                backward ? p.grads.data() : nullptr, rows, p.width, p.width,
                static_cast<float>(scale), batch_.data() + 2 * k);
-      if (backward)
+      if (grad)
         p.layer->backward_inputs(be_, {ys_[k], out}, p.values.data(), p.grads.data(),
                                  {nullptr, grad}, rows, false);
       continue;
@@ -431,6 +433,7 @@ void Model::loss_and_backward(const float* x, const float* y, const float* w, in
   std::vector<const float*> xs;
   std::vector<float*> dxs;
   for (size_t i = L; i-- > 0;) {
+    if (!needs_grad_[i]) continue;  // no weights to train here or before
     const auto& rd = readers_[i];  // read by a loss from its logits alone: dy is for them
     const bool preact = rd.size() == 1 && rd[0].first >= int64_t(L) &&
                         heads_[size_t(rd[0].first) - L].fused;

@@ -485,14 +485,24 @@ void Model::plan_gradients() {
     slot_size_[size_t(best)] = std::max(slot_size_[size_t(best)], size);
     return best;
   };
-  for (size_t h = 0; h < H; ++h)  // the losses' gradients, made first
-    grad_slot_[L + h] = {take(shape_size(layers_[size_t(heads_[h].layer)]->out_shape))};
+  needs_grad_.assign(L, false);
+  for (size_t i = 0; i < L; ++i) {
+    bool needs = !layers_[i]->param_shapes().empty() && !layers_[i]->frozen();
+    for (int64_t v : inputs_[i]) needs = needs || (v >= 0 && needs_grad_[size_t(v)]);
+    needs_grad_[i] = needs;
+  }
+  for (size_t h = 0; h < H; ++h) {  // the losses' gradients, made first
+    const bool needs = needs_grad_[size_t(heads_[h].layer)];
+    grad_slot_[L + h] = {needs ? take(shape_size(layers_[size_t(heads_[h].layer)]->out_shape)) : -1};
+  }
   for (size_t i = L; i-- > 0;) {  // the backward pass's order
     grad_slot_[i].assign(inputs_[i].size(), -1);
-    for (size_t k = 0; k < inputs_[i].size(); ++k)
-      if (inputs_[i][k] >= 0) grad_slot_[i][k] = take(shape_size(value_shape(inputs_[i][k])));
+    for (size_t k = 0; k < inputs_[i].size(); ++k) {
+      const int64_t v = inputs_[i][k];
+      if (v >= 0 && needs_grad_[size_t(v)]) grad_slot_[i][k] = take(shape_size(value_shape(v)));
+    }
     for (const auto& [r, k] : readers_[i])  // read by layer i's backward pass: free again
-      free.push_back(grad_slot_[size_t(r)][k]);
+      if (grad_slot_[size_t(r)][k] >= 0) free.push_back(grad_slot_[size_t(r)][k]);
   }
 }
 

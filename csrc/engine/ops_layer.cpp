@@ -119,6 +119,20 @@ void OpLayer::build_inputs(const std::vector<Shape>& ins) {
   }
   in_shape = ins.empty() ? Shape{} : ins[0];
   out_shape = shapes_.back();
+  std::vector<int> reads(shapes_.size(), 0);
+  written_.assign(shapes_.size(), false);
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    const OpStep& s = steps_[i];
+    const bool binary = s.kind == OpKind::Binary;
+    for (int r : {s.a, binary ? s.b : -1}) {
+      if (r < 0) continue;
+      // (the size of the gradient the step writes: its output's for a binary step)
+      const Shape& wrote = binary ? shapes_[size_t(inputs_) + constants_.size() + i]
+                                  : shapes_[size_t(r)];
+      written_[size_t(r)] = ++reads[size_t(r)] == 1 && batched_[size_t(r)] &&
+                            shape_size(wrote) == shape_size(shapes_[size_t(r)]);
+    }
+  }
   values_.resize(steps_.size());
   grads_.resize(steps_.size());
 }
@@ -272,17 +286,18 @@ void OpLayer::backward_inputs(Backend& be, const std::vector<const float*>& xs, 
                               bool) {
   const size_t first = size_t(inputs_) + constants_.size();
   const size_t last = steps_.size() - 1;
-  // Each register's gradient, summed over its readers: zero first.
+  // Each register's gradient: written by its one reader's step, or summed over its readers
+  // (zero first).
   auto grad_of = [&](int r) -> float* {
     if (r < inputs_) return dxs[size_t(r)];
     if (!batched_[size_t(r)]) return nullptr;  // a constant
     return grads_[size_t(r) - first].data();
   };
-  for (int k = 0; k < inputs_; ++k)
-    if (dxs[size_t(k)]) be.zero(dxs[size_t(k)], sizeof(float) * size_t(rows * shape_size(shapes_[size_t(k)])));
-  for (size_t i = 0; i < last; ++i)
-    be.zero(grads_[i].data(), sizeof(float) * size_t(rows * shape_size(shapes_[first + i])));
-  float *ga = scratch_.data(), *gb = scratch_.data() + rows * largest_;
+  for (int r = 0; r < int(first + last); ++r)
+    if (float* g = grad_of(r); g && !written_[size_t(r)])
+      be.zero(g, sizeof(float) * size_t(rows * shape_size(shapes_[size_t(r)])));
+  float* const scratch_a = scratch_.data();
+  float* const scratch_b = scratch_.data() + rows * largest_;
   for (size_t i = last + 1; i-- > 0;) {
     const OpStep& s = steps_[i];
     const float* g = i == last ? dy : grads_[i].data();
@@ -293,40 +308,45 @@ void OpLayer::backward_inputs(Backend& be, const std::vector<const float*>& xs, 
     float* into_a = grad_of(s.a);
     float* into_b = s.kind == OpKind::Binary ? grad_of(s.b) : nullptr;
     if (!into_a && !into_b) continue;
+    // Where the step writes an operand's gradient: into it (its one reader, not broadcast),
+    // else into scratch, then added (summed over its broadcast axes).
+    const Shape& in = shapes_[size_t(s.a)];
+    const Shape& out_a = s.kind == OpKind::Binary ? shape : in;  // the size the step writes
+    const bool da_direct = into_a && written_[size_t(s.a)];
+    float* ga = da_direct ? into_a : scratch_a;
     switch (s.kind) {
-      case OpKind::Unary:
-        be.unary_backward(UnaryOp(s.code), s.p0, s.p1, a, out, g, ga, n);
-        add_grad(be, s.a, ga, shape, into_a, rows);
-        break;
-      case OpKind::Binary:
+      case OpKind::Unary: be.unary_backward(UnaryOp(s.code), s.p0, s.p1, a, out, g, ga, n); break;
+      case OpKind::Binary: {
+        const bool db_direct = into_b && written_[size_t(s.b)];
+        float* gb = db_direct ? into_b : scratch_b;
         be.binary_backward(BinaryOp(s.code), strided(s, rows), a, reg(s.b, xs), out, g,
                            into_a ? ga : nullptr, into_b ? gb : nullptr);
-        if (into_a) add_grad(be, s.a, ga, shape, into_a, rows);
-        if (into_b) add_grad(be, s.b, gb, shape, into_b, rows);
+        if (into_b && !db_direct) add_grad(be, s.b, gb, shape, into_b, rows);
         break;
+      }
       case OpKind::Activation: {
         const int64_t cols = shape.empty() ? 1 : shape.back();
         be.act_backward(s.act, a, out, g, ga, n / cols, cols);
-        add_grad(be, s.a, ga, shape, into_a, rows);
         break;
       }
       case OpKind::Reduce: {
-        const Shape& in = shapes_[size_t(s.a)];
         Reduction r;
         r.rank = int(in.size()) + 1;
         r.dims[0] = rows;
         for (size_t k = 0; k < in.size(); ++k) r.dims[k + 1] = in[k];
         for (int64_t ax : s.axes) r.reduced[ax + 1] = true;
         be.reduce_backward(ReduceOp(s.code), r, a, out, g, ga);
-        add_grad(be, s.a, ga, in, into_a, rows);
         break;
       }
-      case OpKind::Reshape: add_grad(be, s.a, g, shapes_[size_t(s.a)], into_a, rows); break;
+      case OpKind::Reshape:
+        if (da_direct) be.copy(ga, g, sizeof(float) * size_t(n));
+        else ga = const_cast<float*>(g);  // (added below)
+        break;
       case OpKind::Transpose:
-        be.binary(BinaryOp::First, permuted(shapes_[size_t(s.a)], s.axes, rows, true), g, g, ga);
-        add_grad(be, s.a, ga, shapes_[size_t(s.a)], into_a, rows);
+        be.binary(BinaryOp::First, permuted(in, s.axes, rows, true), g, g, ga);
         break;
     }
+    if (into_a && !da_direct) add_grad(be, s.a, ga, out_a, into_a, rows);
   }
 }
 

@@ -358,9 +358,13 @@ class Model {
     const int s = grad_slot_[i][k];
     return s < 0 ? nullptr : grad_slots_[size_t(s)].data();
   }
-  // grad_slot_ and slot_size_: a gradient lives from its reader's backward pass to its
-  // value's (the outputs' from the losses on); a slot it frees takes the next one.
+  // needs_grad_, grad_slot_ and slot_size_: a gradient lives from its reader's backward
+  // pass to its value's (the outputs' from the losses on); a slot it frees takes the next
+  // one. (Again when layers are frozen or thawed: compile.)
   void plan_gradients();
+  // Per layer: whether its output needs a gradient (it or a layer before it has weights to
+  // train); the backward pass skips the others.
+  std::vector<bool> needs_grad_;
   std::vector<int64_t> weight_source_;   // per layer: the layer whose weights it uses, or -1
   // Layers using another's weights: their gradients (alias_grads_ at `at`) and the source's
   // (grads_ at `to`), n values, added after each backward pass.

@@ -61,6 +61,18 @@ struct Strided {
     for (int i = 0; i < rank; ++i) n *= dims[i];
     return n;
   }
+  // How an operand is read: element e at e (as the output), at 0 (one value), or else.
+  enum class Read { Same, One, Strided };
+  DC_HD Read read(const int64_t* st) const {
+    bool same = true, one = true;
+    int64_t stride = 1;
+    for (int i = rank - 1; i >= 0; --i) {
+      same = same && (st[i] == stride || dims[i] == 1);
+      one = one && (st[i] == 0 || dims[i] == 1);
+      stride *= dims[i];
+    }
+    return same ? Read::Same : one ? Read::One : Read::Strided;
+  }
   // The operands' offsets of element e.
   DC_HD void offsets(int64_t e, int64_t* oa, int64_t* ob) const {
     int64_t a = 0, b = 0;
@@ -90,6 +102,15 @@ struct Reduction {
     int64_t n = 1;
     for (int i = 0; i < rank; ++i) n *= reduced[i] ? dims[i] : 1;
     return n;
+  }
+  // Whether the reduced axes are the last ones: output o's values are x[o * count() ...].
+  DC_HD bool trailing() const {
+    bool seen = false;
+    for (int i = 0; i < rank; ++i) {
+      if (reduced[i]) seen = true;
+      else if (seen && dims[i] != 1) return false;
+    }
+    return true;
   }
   // x's offset of value m (of count()) of output o.
   DC_HD int64_t at(int64_t o, int64_t m) const {
@@ -185,13 +206,16 @@ DC_HD inline float binary_grad(BinaryOp op, bool first, float a, float b, float 
   }
 }
 
-// Output o of a reduction of x; Max and Min: a NaN wins.
+// Output o of a reduction of x; Max and Min: a NaN wins. (Over trailing axes, each output's
+// values lie one after the other: no index arithmetic.)
 DC_HD inline float reduce_value(ReduceOp op, const Reduction& r, const float* x, int64_t o) {
   const int64_t n = r.count();
-  float v = x[r.at(o, 0)];
+  const bool span = r.trailing();
+  auto at = [&](int64_t m) { return span ? o * n + m : r.at(o, m); };
+  float v = x[at(0)];
   double sum = v;
   for (int64_t m = 1; m < n; ++m) {
-    const float e = x[r.at(o, m)];
+    const float e = x[at(m)];
     sum += e;
     if (op == ReduceOp::Max) v = (e > v || e != e) ? e : v;
     if (op == ReduceOp::Min) v = (e < v || e != e) ? e : v;
@@ -206,17 +230,19 @@ DC_HD inline float reduce_value(ReduceOp op, const Reduction& r, const float* x,
 DC_HD inline void reduce_grad(ReduceOp op, const Reduction& r, const float* x, float y, float dy,
                               int64_t o, float* dx) {
   const int64_t n = r.count();
+  const bool span = r.trailing();
+  auto at = [&](int64_t m) { return span ? o * n + m : r.at(o, m); };
   if (op == ReduceOp::Sum || op == ReduceOp::Mean) {
     const float g = op == ReduceOp::Sum ? dy : dy / static_cast<float>(n);
-    for (int64_t m = 0; m < n; ++m) dx[r.at(o, m)] = g;
+    for (int64_t m = 0; m < n; ++m) dx[at(m)] = g;
     return;
   }
   int64_t ties = 0;
-  for (int64_t m = 0; m < n; ++m) ties += x[r.at(o, m)] == y;
+  for (int64_t m = 0; m < n; ++m) ties += x[at(m)] == y;
   const float g = ties ? dy / static_cast<float>(ties) : 0.f;
   for (int64_t m = 0; m < n; ++m) {
-    const int64_t at = r.at(o, m);
-    dx[at] = x[at] == y ? g : 0.f;
+    const int64_t k = at(m);
+    dx[k] = x[k] == y ? g : 0.f;
   }
 }
 
