@@ -343,3 +343,46 @@ def test_masked_steps_with_dropout_match_finite_differences(kind, rng):
     np.testing.assert_allclose(loss, np_loss(), rtol=1e-5)
     for got, want in zip(grads, fd_gradients(np_loss, params)):
         np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-6)
+
+
+# ------------------------------------------------------------------ masks in a graph
+def two_texts(lib):
+    """Two padded texts, each through its Embedding(mask_zero=True) and a recurrent layer
+    reading the mask, joined by Concatenate once the masks ended."""
+    a, b = lib.Input(shape=(6,)), lib.Input(shape=(5,))
+    ha = lib.layers.LSTM(4)(lib.layers.Embedding(10, 3, mask_zero=True)(a))
+    seq = lib.layers.Embedding(12, 3, mask_zero=True)(b)
+    hb = lib.layers.GRU(4)(lib.layers.Dropout(0.0)(seq))  # (the mask passes Dropout)
+    out = lib.layers.Dense(1, activation="sigmoid")(lib.layers.Concatenate()([ha, hb]))
+    return lib.Model([a, b], out)
+
+
+def test_masks_follow_a_graph_and_train_as_keras(rng):
+    from keras_reference import import_keras
+
+    keras = import_keras()
+    km, dm = two_texts(keras), two_texts(dc)
+    dm.set_weights(km.get_weights())
+    xa, xb = rng.integers(1, 10, (32, 6)), rng.integers(1, 12, (32, 5))
+    xa[::2, 4:] = 0
+    xb[1::3, 2:] = 0
+    xb[5, :] = 0
+    y = rng.integers(0, 2, (32, 1)).astype(np.float32)
+    for m, lib in ((km, keras), (dm, dc)):
+        m.compile(lib.optimizers.Adam(0.01), "binary_crossentropy", metrics=["accuracy"])
+    fit = dict(epochs=3, batch_size=8, shuffle=False, verbose=0)
+    kh, dh = km.fit([xa, xb], y, **fit).history, dm.fit([xa, xb], y, **fit).history
+    for key in ("loss", "accuracy"):
+        np.testing.assert_allclose(dh[key], kh[key], rtol=5e-4, err_msg=key)
+    for u, v in zip(dm.get_weights(), km.get_weights(), strict=True):
+        np.testing.assert_allclose(u, v, rtol=5e-4, atol=1e-5)
+
+
+def test_masks_deepcore_cannot_combine_are_refused():
+    a, b = dc.Input(shape=(6,)), dc.Input(shape=(6,))
+    ea = L.Embedding(10, 3, mask_zero=True)(a)
+    eb = L.Embedding(10, 3, mask_zero=True)(b)
+    with pytest.raises(ValueError, match="joins inputs carrying the masks made by"):
+        dc.Model([a, b], L.LSTM(2)(L.Add()([ea, eb])))
+    with pytest.raises(ValueError, match="reaches one of the model's 2 outputs"):
+        dc.Model(a, [L.LSTM(2, return_sequences=True)(ea), L.LSTM(3)(ea)])

@@ -24,14 +24,15 @@ def _param_views(engine, trainable, states=None):
             yield li, flat[offset : offset + int(np.prod(shape))].reshape(shape), is_trainable
 
 
-def engine_with(layers, device: int = 0, warn: bool = False):
-    """A new engine (on `device`) holding `layers`, not built, its layers pointed at the
+def engine_with(layers, device: int = 0, warn: bool = False, wiring=None, outputs=None):
+    """A new engine (on `device`) holding `layers` (connected by `wiring`, by default a line,
+    with `outputs`, by default the last layer's), not built, its layers pointed at the
     sequence masks they read (with Keras' warnings for the layers that drop one if `warn`),
     and its loss and metrics at the mask that reaches the output, if one does."""
     engine = _core.Model(device)
     for layer in layers:
         layer.add_to(engine)
-    maker = plan_masks(layers, engine, warn=warn)
+    maker = plan_masks(layers, engine, warn=warn, wiring=wiring, outputs=outputs)
     if maker is not None:
         engine.set_output_mask_source(maker)
     return engine

@@ -7,8 +7,8 @@ A model called on symbolic tensors adds its layers to the graph (their weights s
 it, as Keras shares its variables); a layer called several times is one set of weights
 (Model::set_weight_source). A model of several outputs gives each its loss, labels and
 metrics (Model::set_outputs). deepcore.ops called on the tensors are layers of the graph
-too (hidden from `layers`). What is not there yet: sequence masks across a graph that is not
-a line."""
+too (hidden from `layers`). Sequence masks follow the graph (models/masks.py); what is not
+there yet: layers joining inputs that carry masks (Keras combines them)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import numpy as np
 from .. import utils
 from ..layers.core import InputLayer, Layer, _shape_arg, _snake
 from ..layers.symbolic import SymbolicTensor
+from .masks import plan_masks
 from .model import Model
 
 __all__ = ["Functional"]
@@ -160,15 +161,11 @@ class Functional(Model):
         i: layer i's output), the layers whose outputs are the model's (by default the last)
         and their names (by default the layers'), and whether the model returns them as a
         dict; builds the model."""
-        masks = [la.name for la in layers if la._mask_role() == "make"]
         outputs = [len(layers) - 1] if outputs is None else list(outputs)
-        line = len(input_shapes) == 1 and all(w == [i - 1] for i, w in enumerate(wiring))
-        if masks and (not line or outputs != [len(layers) - 1]):
-            raise ValueError(
-                f"Model {self.name!r}: layers {masks} make sequence masks, and deepcore "
-                "follows masks along a line of layers to one output only; use a Sequential "
-                "model, or no mask."
-            )
+        try:  # the masks' paths through the graph, checked now (models/masks.py)
+            plan_masks(layers, warn=False, wiring=wiring, outputs=outputs)
+        except ValueError as e:
+            raise ValueError(f"Model {self.name!r}: {e}") from None
         self._outputs, self._dict_outputs = outputs, bool(dict_outputs)
         self._out_names = list(output_names or [layers[i].name for i in outputs])
         if len(set(self._out_names)) != len(self._out_names):

@@ -131,7 +131,13 @@ class Model(Trainer, ArrayData):
             from ..layers.core import Input
 
             Model._replay(self, Input(shape=self._input_shape))  # traces the Lambda layers
-        engine = engine_with(self._layers, device, warn=True)
+        engine = engine_with(
+            self._layers,
+            device,
+            warn=True,
+            wiring=getattr(self, "_wiring", None),
+            outputs=self._output_layers(),
+        )
         self._wire(engine)
         try:
             engine.build(list(self._input_shape))

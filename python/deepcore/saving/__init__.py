@@ -579,7 +579,7 @@ def _plan(
     from ..models.engines import engine_with, layer_named
 
     try:
-        engine = engine_with(layers)
+        engine = engine_with(layers, wiring=wiring, outputs=outputs)
         if input_shapes is not None and len(input_shapes) > 1:
             engine.set_input_shapes([list(s) for s in input_shapes])
         for i, values in enumerate(wiring or ()):
