@@ -6,7 +6,7 @@ where it is installed, saved and loaded without their code, and their errors."""
 import numpy as np
 import pytest
 from keras_reference import import_keras
-from test_functional import assert_gradients_match
+from test_functional import assert_fits_alike, assert_gradients_match
 
 import deepcore as dc
 from deepcore import layers as L
@@ -113,12 +113,7 @@ def test_custom_losses_and_metrics_train_as_keras(rng):
 
     km.compile(keras.optimizers.Adam(0.01), pseudo_huber(keras.ops), metrics=[metric(keras.ops)])
     dm.compile(dc.optimizers.Adam(0.01), pseudo_huber(ops), metrics=[metric(ops)])
-    fit = dict(epochs=3, batch_size=8, shuffle=False, verbose=0)
-    kh, dh = km.fit(x, y, **fit).history, dm.fit(x, y, **fit).history
-    for key in ("loss", "gap"):
-        np.testing.assert_allclose(dh[key], kh[key], rtol=5e-4, err_msg=key)
-    for a, b in zip(dm.get_weights(), km.get_weights(), strict=True):
-        np.testing.assert_allclose(a, b, rtol=5e-4, atol=1e-5)
+    assert_fits_alike(km, dm, x, y)
 
 
 def test_custom_losses_save_as_programs(rng, tmp_path):

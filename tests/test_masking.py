@@ -359,6 +359,7 @@ def two_texts(lib):
 
 def test_masks_follow_a_graph_and_train_as_keras(rng):
     from keras_reference import import_keras
+    from test_functional import assert_trains_as_keras
 
     keras = import_keras()
     km, dm = two_texts(keras), two_texts(dc)
@@ -368,14 +369,7 @@ def test_masks_follow_a_graph_and_train_as_keras(rng):
     xb[1::3, 2:] = 0
     xb[5, :] = 0
     y = rng.integers(0, 2, (32, 1)).astype(np.float32)
-    for m, lib in ((km, keras), (dm, dc)):
-        m.compile(lib.optimizers.Adam(0.01), "binary_crossentropy", metrics=["accuracy"])
-    fit = dict(epochs=3, batch_size=8, shuffle=False, verbose=0)
-    kh, dh = km.fit([xa, xb], y, **fit).history, dm.fit([xa, xb], y, **fit).history
-    for key in ("loss", "accuracy"):
-        np.testing.assert_allclose(dh[key], kh[key], rtol=5e-4, err_msg=key)
-    for u, v in zip(dm.get_weights(), km.get_weights(), strict=True):
-        np.testing.assert_allclose(u, v, rtol=5e-4, atol=1e-5)
+    assert_trains_as_keras(keras, km, dm, [xa, xb], y, "binary_crossentropy")
 
 
 def test_masks_deepcore_cannot_combine_are_refused():

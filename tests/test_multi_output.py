@@ -6,7 +6,7 @@ them, step for step against Keras where it is installed, saving, and the errors.
 import numpy as np
 import pytest
 from keras_reference import import_keras
-from test_functional import assert_gradients_match
+from test_functional import assert_fits_alike, assert_gradients_match
 
 import deepcore as dc
 from deepcore import layers as L
@@ -207,13 +207,7 @@ def test_several_outputs_train_as_keras(rng):
             loss_weights=[1.0, 0.5],
             metrics=[["accuracy"], ["mse"]],
         )
-    fit = dict(epochs=3, batch_size=8, shuffle=False, verbose=0)
-    kh, dh = km.fit(x, [yc, yr], **fit).history, dm.fit(x, [yc, yr], **fit).history
-    assert set(kh) == set(dh)
-    for key in kh:
-        np.testing.assert_allclose(dh[key], kh[key], rtol=5e-4, err_msg=key)
-    for a, b in zip(dm.get_weights(), km.get_weights(), strict=True):
-        np.testing.assert_allclose(a, b, rtol=5e-4, atol=1e-5)
+    assert_fits_alike(km, dm, x, [yc, yr])
     for a, b in zip(dm.predict(x, verbose=0), km.predict(x, verbose=0), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 

@@ -6,7 +6,7 @@ Keras is installed; saving, Sequential and subclassed models, and the errors."""
 import numpy as np
 import pytest
 from keras_reference import import_keras
-from test_functional import assert_gradients_match
+from test_functional import assert_gradients_match, assert_trains_as_keras
 
 import deepcore as dc
 from deepcore import layers as L
@@ -122,16 +122,7 @@ def test_a_lambda_is_one_program_and_trains_as_keras(rng):
     assert [s["kind"] for s in program.steps] == ["unary", "binary", "reduce", "binary"]
     dm.set_weights(km.get_weights())
     xs, ys = rng.normal(size=(48, 6)).astype(np.float32), rng.integers(0, 3, 48)
-    for m, lib in ((km, keras), (dm, dc)):
-        m.compile(
-            lib.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"]
-        )
-    fit = dict(epochs=3, batch_size=8, shuffle=False, verbose=0)
-    kh, dh = km.fit(xs, ys, **fit).history, dm.fit(xs, ys, **fit).history
-    for key in ("loss", "accuracy"):
-        np.testing.assert_allclose(dh[key], kh[key], rtol=5e-4, err_msg=key)
-    for u, v in zip(dm.get_weights(), km.get_weights(), strict=True):
-        np.testing.assert_allclose(u, v, rtol=5e-4, atol=1e-5)
+    assert_trains_as_keras(keras, km, dm, xs, ys, "sparse_categorical_crossentropy")
 
 
 def test_lambdas_and_ops_in_sequential_subclassed_and_saved_models(rng, tmp_path):

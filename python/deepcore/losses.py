@@ -12,6 +12,7 @@ import numpy as np
 
 from . import _core, _registry
 from ._registry import lookup
+from .layers.ops_layers import TracedFunction, saved_trace
 
 __all__ = [
     "Loss",
@@ -137,7 +138,7 @@ def _same_rank(y_true, y_pred):
     return y_true, y_pred
 
 
-class LossFunctionWrapper(Loss):
+class LossFunctionWrapper(TracedFunction, Loss):
     """A loss written as a function `fn(y_true, y_pred, **kwargs)` of deepcore.ops returning
     values per sample (Keras' LossFunctionWrapper; `compile(loss=fn)` wraps a function in it).
     The model's loss is their mean over the samples and their entries, weighted by the
@@ -148,25 +149,11 @@ class LossFunctionWrapper(Loss):
     sample's values, which averaged over the batch is Keras' value; `ops.sum(x)` sums a
     sample's, so the loss is Keras' divided by the batch size."""
 
-    kind = None
+    kind, _family = None, "Loss"
 
     def __init__(self, fn=None, reduction="sum_over_batch_size", name=None, program=None, **kwargs):
-        if fn is None and program is None:
-            raise ValueError("LossFunctionWrapper needs a function")
-        super().__init__(reduction, name or getattr(fn, "__name__", None) or "loss")
-        self.fn, self.fn_kwargs = fn, kwargs
-        if program is not None:  # (loaded: the program its model traced)
-            from .layers.ops_layers import loaded_trace
-
-            self._traced = loaded_trace(program, f"Loss {self.name!r}")
-
-    def call(self, y_true, y_pred):
-        if self.fn is None:
-            raise ValueError(
-                f"Loss {self.name!r} was loaded without its function: its program runs in the "
-                "model only"
-            )
-        return self.fn(y_true, y_pred, **self.fn_kwargs)
+        Loss.__init__(self, reduction, name or getattr(fn, "__name__", None) or "loss")
+        self._take_function(fn, kwargs, program)
 
 
 class MeanSquaredError(Loss):
@@ -313,11 +300,8 @@ def serialize(loss: Loss) -> dict:
     """`{"class_name": ..., "config": ...}` of a `Loss` instance; a custom loss (a function, or
     a subclass's `call`) as the program its model traced."""
     if loss.custom:
-        from .layers.ops_layers import last_trace
-
-        (labels, pred), program = last_trace(loss, f"Loss {loss.name!r}")
         config = {"name": loss.name, "reduction": loss.reduction}
-        config["program"] = [list(labels), list(pred), program.get_config()]
+        config["program"] = saved_trace(loss, f"Loss {loss.name!r}")
         return {"class_name": "LossFunctionWrapper", "config": config}
     return _registry.serialize(loss)
 

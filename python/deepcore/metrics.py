@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core, _registry
+from .layers.ops_layers import TracedFunction, saved_trace
 
 __all__ = [
     "Metric",
@@ -73,31 +74,17 @@ class Metric:
         return cls(**config)
 
 
-class MeanMetricWrapper(Metric):
+class MeanMetricWrapper(TracedFunction, Metric):
     """A metric written as a function `fn(y_true, y_pred, **kwargs)` of deepcore.ops
     returning values per sample (Keras' MeanMetricWrapper; `compile(metrics=[fn])` wraps a
     function in it): their mean over the samples and entries seen. The engine traces `fn`
     once into a program; saved with the model, the program needs no code to be loaded."""
 
-    kind = _M.mean
+    kind, _family = _M.mean, "Metric"
 
     def __init__(self, fn=None, name=None, program=None, **kwargs):
-        if fn is None and program is None:
-            raise ValueError("MeanMetricWrapper needs a function")
-        super().__init__(name or getattr(fn, "__name__", None) or "metric")
-        self.fn, self.fn_kwargs = fn, kwargs
-        if program is not None:  # (loaded: the program its model traced)
-            from .layers.ops_layers import loaded_trace
-
-            self._traced = loaded_trace(program, f"Metric {self.name!r}")
-
-    def call(self, y_true, y_pred):
-        if self.fn is None:
-            raise ValueError(
-                f"Metric {self.name!r} was loaded without its function: its program runs in "
-                "the model only"
-            )
-        return self.fn(y_true, y_pred, **self.fn_kwargs)
+        Metric.__init__(self, name or getattr(fn, "__name__", None) or "metric")
+        self._take_function(fn, kwargs, program)
 
     def __call__(self, y_true, y_pred) -> float:
         from .losses import _same_rank
@@ -105,10 +92,7 @@ class MeanMetricWrapper(Metric):
         return float(np.mean(self.call(*_same_rank(y_true, y_pred))))
 
     def get_config(self) -> dict:
-        from .layers.ops_layers import last_trace
-
-        (labels, pred), program = last_trace(self, f"Metric {self.name!r}")
-        return {"name": self.name, "program": [list(labels), list(pred), program.get_config()]}
+        return {"name": self.name, "program": saved_trace(self, self._owner_text())}
 
 
 def _metric_class(class_name, kind, default_name, doc, **defaults):

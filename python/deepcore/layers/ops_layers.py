@@ -295,12 +295,40 @@ def loaded_trace(entry, owner: str) -> dict:
     return {(tuple(entry[0]), tuple(entry[1])): Program.from_config(entry[2])}
 
 
-def last_trace(owner_obj, owner: str):
-    """(label and prediction shapes, program) of the custom loss or metric's last trace."""
+def saved_trace(owner_obj, owner: str) -> list:
+    """[label shape, prediction shape, program] of the custom loss's or metric's last trace
+    (what a file keeps of it; `loaded_trace` reads it back)."""
     cache = owner_obj.__dict__.get("_traced", {})
     if not cache:
         raise ValueError(f"{owner} cannot be saved before its model traces it (fit or build).")
-    return list(cache.items())[-1]
+    (labels, pred), program = list(cache.items())[-1]
+    return [list(labels), list(pred), program.get_config()]
+
+
+class TracedFunction:
+    """What a custom loss and a custom metric given as a function share: the function
+    `fn(y_true, y_pred, **kwargs)` of deepcore.ops, traced per label shape (`traced`);
+    saved as its last program, and loaded as that program alone (fn None)."""
+
+    _family = "Function"
+
+    def _take_function(self, fn, kwargs: dict, program) -> None:
+        if fn is None and program is None:
+            raise ValueError(f"{type(self).__name__} needs a function")
+        self.fn, self.fn_kwargs = fn, kwargs
+        if program is not None:  # (loaded: the program its model traced)
+            self._traced = loaded_trace(program, self._owner_text())
+
+    def _owner_text(self) -> str:
+        return f"{self._family} {self.name!r}"
+
+    def call(self, y_true, y_pred):
+        if self.fn is None:
+            raise ValueError(
+                f"{self._owner_text()} was loaded without its function: its program runs in "
+                "the model only"
+            )
+        return self.fn(y_true, y_pred, **self.fn_kwargs)
 
 
 class _Placeholder:
