@@ -24,6 +24,12 @@ def test_text_classification_learns():
     assert accuracy > 0.85, accuracy
 
 
+def test_digits_two_heads_learns():
+    # two outputs by name, a Lambda, a custom loss and metric; saved, loaded, evaluated
+    accuracy, ink_error = _load("digits_two_heads").main(epochs=30, verbose=False)
+    assert accuracy > 0.9 and ink_error < 2.0, (accuracy, ink_error)
+
+
 def test_digits_functional_learns():
     # two inputs, a shared layer, a residual block, then fine-tuning with a frozen branch
     accuracy = _load("digits_functional").main(epochs=15, verbose=False)
