@@ -64,6 +64,21 @@ class Program:
         constants = [_core.OpConstant(list(c.shape), c.ravel().tolist()) for c in self.constants]
         return steps, constants
 
+    def averaged(self) -> Program:
+        """The program of a loss's or metric's values, which the engine averages per sample:
+        without a final mean of the step before it (the average of its values is the
+        average of their means, each mean over as many values), one step less to run."""
+        first_step = self.inputs + len(self.constants)
+        last = self.steps[-1] if self.steps else {}
+        if (
+            len(self.steps) > 1
+            and last.get("kind") == "reduce"
+            and last.get("op") == "mean"
+            and last["a"] == first_step + len(self.steps) - 2
+        ):
+            return Program(self.inputs, self.constants, self.steps[:-1])
+        return self
+
     def get_config(self) -> dict:
         return {
             "inputs": self.inputs,

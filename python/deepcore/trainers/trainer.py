@@ -161,7 +161,8 @@ class Trainer:
                 custom.append((m, k, f"Metric {m.name!r}"))
         for obj, k, owner in custom if labels is not None else ():
             program = traced(obj, obj.call, labels[k], shapes[k], owner)
-            programs.append(_core.OutputProgram(k, list(labels[k]), *program.spec()))
+            steps = program.averaged().spec()  # (the engine averages the values per sample)
+            programs.append(_core.OutputProgram(k, list(labels[k]), *steps))
             key.append((k, id(program)))
         n = len(self._out.losses)
         return (programs, tuple(key)), at[:n], at[n:]
