@@ -14,8 +14,9 @@ GUARDED = 2  # Device::Guarded
 
 def twin(model, x, y):
     """The CPU engine of a compiled `model` and the same model (layers, weights, states,
-    regularizers, optimizer, random stream) on the guarded backend, and the labels y as the
-    engines take them."""
+    regularizers, optimizer, random stream) on the guarded backend, and the inputs x and the
+    labels y as the engines take them."""
+    x, _ = model._inputs(x)
     y = model._targets(y, len(x))
     cpu = model._engine
     model._set_metrics()
@@ -25,7 +26,12 @@ def twin(model, x, y):
     model._configure(guarded)
     model._set_metrics(guarded)
     guarded.seed, guarded.draws = cpu.seed, cpu.draws
-    return cpu, guarded, y
+    return cpu, guarded, x, y
+
+
+def arrays_of(x) -> int:
+    """The arrays of inputs the engine takes for x (several inputs: one each)."""
+    return len(x._arrays) if hasattr(x, "_arrays") else 1
 
 
 def mlp(rng):
@@ -218,15 +224,16 @@ def functional(rng):
 
 
 def multi_output(rng):
-    # two outputs: "trunk" (a custom loss, also read by "cls") and "cls" (softmax, its loss
-    # fused; a custom metric), which reads a cosine similarity, a Lambda and ops too
+    # two inputs (each its own array) and two outputs: "trunk" (a custom loss, also read by
+    # "cls") and "cls" (softmax, its loss fused; a custom metric), which reads a cosine
+    # similarity, a Lambda and ops too
     L = dc.layers
-    x = dc.Input(shape=(6,))
+    x, side = dc.Input(shape=(6,)), dc.Input(shape=(3,))
     h = L.Dense(5, activation="tanh", name="trunk")(x)
-    cosine = L.Dot(1, normalize=True)([h, L.Dense(5)(x)])
+    cosine = L.Dot(1, normalize=True)([h, L.Dense(5)(L.Concatenate()([x, side]))])
     shaped = L.Lambda(lambda t: dc.ops.log1p(dc.ops.square(t)) - dc.ops.mean(t, 1, True))(h)
     features = L.Concatenate()([shaped, cosine, dc.ops.maximum(h, 0.1) * 2.0])
-    model = dc.Model(x, [h, L.Dense(3, activation="softmax", name="cls")(features)])
+    model = dc.Model([x, side], [h, L.Dense(3, activation="softmax", name="cls")(features)])
 
     def pseudo_huber(y_true, y_pred):  # custom loss and metric: programs of deepcore.ops
         return dc.ops.mean(dc.ops.sqrt(dc.ops.square(y_true - y_pred) + 1.0) - 1.0, axis=-1)
@@ -240,12 +247,12 @@ def multi_output(rng):
         loss_weights=[0.5, 1.0],
         metrics=[["mae"], ["accuracy", top]],
     )
-    x = rng.normal(size=(60, 6)).astype(np.float32)
-    return model, x, [rng.normal(size=(60, 5)).astype(np.float32), rng.integers(0, 3, 60)]
+    xs = [rng.normal(size=(60, 6)).astype(np.float32), rng.normal(size=(60, 3)).astype(np.float32)]
+    return model, xs, [rng.normal(size=(60, 5)).astype(np.float32), rng.integers(0, 3, 60)]
 
 
 def rows(y, n):
-    """The first n rows of labels (a model of several outputs: of each output's)."""
+    """The first n rows of inputs or labels (a list of several: of each)."""
     return [a[:n] for a in y] if isinstance(y, list) else y[:n]
 
 
@@ -296,7 +303,7 @@ def copies_of(call, *args):
 @EVERY_MODEL
 def test_the_guarded_backend_trains_to_the_cpus_bits(make, rng):
     model, x, y = make(rng)
-    cpu, guarded, y = twin(model, x, y)
+    cpu, guarded, x, y = twin(model, x, y)
     w = rng.uniform(0.5, 2.0, len(x)).astype(np.float32)
     data = {e: e.dataset(x, y, w) for e in (cpu, guarded)}
     for epoch in range(2):
@@ -332,10 +339,10 @@ def test_copies_per_call_do_not_grow_with_the_batches(make, rng):
     # per-step values (learning rate, step count, seeds) go, and the loss and metrics come
     # back once: the same copies for 3 batches as for 60.
     model, x, y = make(rng)
-    _, guarded, y = twin(model, x, y)
+    _, guarded, x, y = twin(model, x, y)
     w = rng.uniform(0.5, 2.0, len(x)).astype(np.float32)
     data, made = copies_of(guarded.dataset, x, y, w)
-    assert made == (3, 0)  # x, y, w
+    assert made == (arrays_of(x) + 2, 0)  # x (each input's array), y, w
     counts = {}
     for batch in (25, 1):
         guarded.fit_epoch(data, batch, True)  # workspace for this batch size
@@ -348,12 +355,12 @@ def test_copies_per_call_do_not_grow_with_the_batches(make, rng):
     assert counts[("fit", 1)] == (3, 1), counts  # order, step values, seeds; states
     assert counts[("in order", 1)] == (2, 1), counts
     assert counts[("evaluate", 1)] == (0, 1), counts
-    assert counts[("predict", 1)] == (1, 1), counts  # x; outputs
+    assert counts[("predict", 1)] == (arrays_of(x), 1), counts  # x; outputs
 
 
 def test_views_of_weights_need_host_memory(rng):
     model, x, y = mlp(rng)
-    _, guarded, y = twin(model, x, y)
+    _, guarded, x, y = twin(model, x, y)
     with pytest.raises(RuntimeError, match="need host memory"):
         guarded.weights()
     with pytest.raises(ValueError, match="the weights hold"):
@@ -408,12 +415,12 @@ def test_fit_copies_its_data_once_and_a_constant_per_epoch(make, on_guarded):
     def copies(epochs, n, batch_size):
         before = _core.device_copies(GUARDED)
         model.fit(
-            x[:n],
+            rows(x, n),
             rows(y, n),
             batch_size=batch_size,
             epochs=epochs,
             verbose=0,
-            validation_data=(x[:10], rows(y, 10)),
+            validation_data=(rows(x, 10), rows(y, 10)),
         )
         after = _core.device_copies(GUARDED)
         return after[0] - before[0], after[1] - before[1]
@@ -427,6 +434,7 @@ def test_fit_copies_its_data_once_and_a_constant_per_epoch(make, on_guarded):
     # (The cnn has no states: an empty buffer is no copy.)
     buffers = 2 if make in (mlp, frozen) else 1
     assert per_epoch == (3 + 2 * buffers, buffers + 2), per_epoch
-    # x, y (training and validation) once per fit
-    assert one == (per_epoch[0] + 4, per_epoch[1]), one
+    # x (each input's array), y (training and validation) once per fit
+    arrays = len(x) if isinstance(x, list) else 1
+    assert one == (per_epoch[0] + 2 * (arrays + 1), per_epoch[1]), one
     assert copies(4, 40, 1) == four  # 40 batches an epoch instead of 15

@@ -19,14 +19,23 @@ namespace deepcore {
 
 Dataset::Dataset(Backend& be, const float* x, const float* y, const float* w, int64_t rows,
                  int64_t in_size, int64_t ycols, int64_t wcols)
+    : Dataset(be, std::vector<const float*>{x}, std::vector<int64_t>{in_size}, y, w, rows, ycols,
+              wcols) {}
+
+Dataset::Dataset(Backend& be, const std::vector<const float*>& xs,
+                 const std::vector<int64_t>& in_sizes, const float* y, const float* w,
+                 int64_t rows, int64_t ycols, int64_t wcols)
     : be_(&be),
-      x_(x),
+      xs_(xs),
+      in_sizes_(in_sizes),
       y_(y),
       w_(w),
       rows_(rows),
-      in_size_(in_size),
       ycols_(y ? ycols : 0),
       wcols_(w ? wcols : 1) {
+  if (xs.empty() || xs.size() != in_sizes.size())
+    throw std::invalid_argument("a dataset has an array of inputs and its size per sample");
+  for (int64_t s : in_sizes) in_size_ += s;
   if (be.host_memory()) return;
   auto put = [&](DeviceArray<float>& d, const float* host, int64_t n) -> const float* {
     if (!host) return nullptr;
@@ -34,7 +43,8 @@ Dataset::Dataset(Backend& be, const float* x, const float* y, const float* w, in
     d.upload(host, n);
     return d.data();
   };
-  x_ = put(dx_, x, rows * in_size);
+  dxs_.resize(xs.size());
+  for (size_t j = 0; j < xs.size(); ++j) xs_[j] = put(dxs_[j], xs[j], rows * in_sizes[j]);
   y_ = put(dy_, y, rows * ycols_);
   w_ = put(dw_, w, rows * wcols_);
 }
@@ -140,6 +150,7 @@ void Model::reserve(int64_t rows) {
   for (size_t s = 0; s < slot_size_.size(); ++s) grad_slots_[s].reserve(be_, rows * slot_size_[s]);
   xbuf_.reserve(be_, rows * shape_size(input_shape_));
   ins_.resize(input_shapes_.size() > 1 ? input_shapes_.size() : 0);
+  xin_.resize(ins_.size());
   for (size_t j = 0; j < ins_.size(); ++j) ins_[j].reserve(be_, rows * shape_size(input_shapes_[j]));
   if (out_mask_) maskw_.reserve(be_, 2 * rows * heads_[0].per);
   for (Program& p : programs_) {
@@ -151,11 +162,19 @@ void Model::reserve(int64_t rows) {
 }
 
 // ------------------------------------------------------------------- passes
+void Model::point_inputs(const Dataset& data, int64_t r0, bool fixed) {
+  split_ = data.inputs() == 1;
+  if (split_) return;
+  for (size_t j = 0; j < ins_.size(); ++j)
+    xin_[j] = fixed ? ins_[j].data() : data.x(j) + r0 * data.in_size(j);
+}
+
 void Model::forward(const float* x, int64_t rows, bool training, const uint64_t* seeds) {
-  // Several inputs: each one's columns of the batch's rows, contiguous.
-  for (size_t j = 0, at = 0; j < ins_.size(); ++j) {
+  // Several inputs side by side in x: each one's columns of the batch's rows, contiguous.
+  for (size_t j = 0, at = 0; split_ && j < ins_.size(); ++j) {
     const int64_t size = shape_size(input_shapes_[j]), total = shape_size(input_shape_);
     be_.mask_rows(x + at, total, nullptr, 0, rows, size, ins_[j].data(), size);
+    xin_[j] = ins_[j].data();
     at += size_t(size);
   }
   std::vector<const float*> xs;
@@ -392,6 +411,15 @@ void Model::check_data(const Dataset& data, bool labels) const {
     throw std::invalid_argument("the data has " + std::to_string(data.in_size()) +
                                 " values per sample, the model's input " +
                                 std::to_string(shape_size(input_shape_)));
+  if (data.inputs() > 1) {  // each input in an array of its own
+    bool ok = data.inputs() == int64_t(input_shapes_.size());
+    for (int64_t j = 0; ok && j < data.inputs(); ++j)
+      ok = data.in_size(size_t(j)) == shape_size(input_shapes_[size_t(j)]);
+    if (!ok)
+      throw std::invalid_argument("the data has " + std::to_string(data.inputs()) +
+                                  " arrays of inputs; they do not match the model's " +
+                                  std::to_string(num_inputs()) + " inputs");
+  }
   if (labels && !data.y()) throw std::invalid_argument("the data has no labels");
 }
 
@@ -468,25 +496,33 @@ RunResult Model::run(const Dataset& data, int64_t batch_size, bool train, const 
     // lie. A captured step reads fixed addresses: its indices are copied to idx_ first,
     // and rows read where they lie are copied to xbuf_, ybuf_ and wbuf_.
     const int64_t r0 = first + start;
-    const float *xb = x + r0 * in_size, *yb = y + r0 * ycols, *wb = w ? w + r0 * wcols : nullptr;
+    const bool arrays = data.inputs() > 1;  // each input in an array of its own (xin_)
+    const float* xb = arrays ? nullptr : x + r0 * in_size;
+    const float *yb = y + r0 * ycols, *wb = w ? w + r0 * wcols : nullptr;
     const int64_t* idx = order ? rows_order + start : nullptr;
+    point_inputs(data, r0, order || capture);
     if (order && capture) {
       be_.copy(idx_.data(), idx, sizeof(int64_t) * rows);
       idx = idx_.data();
     } else if (!order && capture) {
-      be_.copy(xbuf_.data(), xb, sizeof(float) * rows * in_size);
+      for (size_t j = 0; arrays && j < ins_.size(); ++j)
+        be_.copy(ins_[j].data(), data.x(j) + r0 * data.in_size(j),
+                 sizeof(float) * size_t(rows * data.in_size(j)));
+      if (!arrays) be_.copy(xbuf_.data(), xb, sizeof(float) * rows * in_size);
       be_.copy(ybuf_.data(), yb, sizeof(float) * rows * ycols);
       if (w) be_.copy(wbuf_.data(), wb, sizeof(float) * rows * wcols);
     }
     if (order || capture) {
-      xb = xbuf_.data();
+      xb = arrays ? nullptr : xbuf_.data();
       yb = ybuf_.data();
       wb = w ? wbuf_.data() : nullptr;
     }
     // The step: device work only, on fixed addresses (so that it can be captured).
     auto step = [&] {
       if (order) {
-        be_.gather_rows(x, idx, rows, in_size, xbuf_.data());
+        for (size_t j = 0; arrays && j < ins_.size(); ++j)
+          be_.gather_rows(data.x(j), idx, rows, data.in_size(j), ins_[j].data());
+        if (!arrays) be_.gather_rows(x, idx, rows, in_size, xbuf_.data());
         be_.gather_rows(y, idx, rows, ycols, ybuf_.data());
         if (w) be_.gather_rows(w, idx, rows, wcols, wbuf_.data());
       }
@@ -576,7 +612,8 @@ void Model::predict(const Dataset& data, int64_t batch_size, float* out) {
   if (!be_.host_memory()) outputs = DeviceArray<float>(be_, n * out_size);
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t rows = std::min(batch_size, n - start);
-    forward(data.x() + start * in_size, rows, false, nullptr);
+    point_inputs(data, start, false);
+    forward(split_ ? data.x() + start * in_size : nullptr, rows, false, nullptr);
     float* dst = (outputs.size() ? outputs.data() : out) + start * out_size;
     for (const Head& h : heads_) {
       const float* o = acts_[size_t(h.layer)].data();
@@ -606,7 +643,9 @@ double Model::gradients(const Dataset& data, float* grad_out) {
   be_.zero(batch_.data(), batch_.bytes());
   fill_steps(1);
   load_step(0);
-  loss_and_backward(data.x(), data.y(), data.w(), n, data.wcols(), true, step_seeds_);
+  point_inputs(data, 0, false);
+  loss_and_backward(split_ ? data.x() : nullptr, data.y(), data.w(), n, data.wcols(), true,
+                    step_seeds_);
   regularize(true);
   grads_.download(grad_out, grads_.size());
   std::vector<double> b(size_t(2 * H + 1));

@@ -228,8 +228,44 @@ py::array_t<float> view(Model& md, float* data, int64_t n, py::handle owner) {
 }  // namespace
 
 // A Dataset and the NumPy arrays it may point at (kept alive with it).
+// A model's inputs for the engine: one array of them side by side, or (a model of several
+// inputs) a list of one array per input, each checked against its input's size.
+struct Inputs {
+  std::vector<Arr<float>> arrays;
+  std::vector<const float*> data;
+  std::vector<int64_t> sizes;
+  int64_t rows = 0;
+};
+
+Inputs inputs_of(const Model& md, py::object x) {
+  Inputs in;
+  const auto& shapes = md.input_shapes();
+  if (py::hasattr(x, "_arrays")) x = x.attr("_arrays");  // (deepcore's InputArrays)
+  if (py::isinstance<py::list>(x) || py::isinstance<py::tuple>(x)) {
+    const auto seq = x.cast<py::sequence>();
+    if (shapes.size() < 2 || seq.size() != shapes.size())
+      throw std::invalid_argument("x holds " + std::to_string(seq.size()) +
+                                  " arrays; the model takes " +
+                                  std::to_string(std::max<size_t>(1, shapes.size())) + " inputs");
+    for (size_t j = 0; j < seq.size(); ++j) {
+      in.arrays.push_back(seq[j].cast<Arr<float>>());
+      in.sizes.push_back(shape_size(shapes[j]));
+      const int64_t n = rows_of(in.arrays.back(), in.sizes.back(), "x");
+      if (j > 0 && n != in.rows)
+        throw std::invalid_argument("the inputs' arrays have different numbers of samples");
+      in.rows = n;
+    }
+  } else {
+    in.arrays.push_back(x.cast<Arr<float>>());
+    in.sizes.push_back(shape_size(md.input_shape()));
+    in.rows = rows_of(in.arrays.back(), in.sizes.back(), "x");
+  }
+  for (const auto& a : in.arrays) in.data.push_back(a.data());
+  return in;
+}
+
 struct Data {
-  Arr<float> x;
+  std::vector<Arr<float>> x;
   std::optional<Arr<float>> y, w;
   std::unique_ptr<Dataset> data;
 };
@@ -591,19 +627,19 @@ PYBIND11_MODULE(_core, m) {
            })
       .def(
           "dataset",
-          [](Model& md, Arr<float> x, std::optional<Arr<float>> y, std::optional<Arr<float>> w) {
-            const int64_t in_size = shape_size(md.input_shape());
-            const int64_t n = rows_of(x, in_size, "x");
+          [](Model& md, py::object x, std::optional<Arr<float>> y, std::optional<Arr<float>> w) {
+            const Inputs in = inputs_of(md, x);
+            const int64_t n = in.rows;
             int64_t wcols = 1;
             if (y) wcols = check_labels(*y, w, n);
             else if (w) throw std::invalid_argument("sample weights need labels");
             const int64_t ycols = y ? y->size() / n : 0;
             auto make = [&] {
-              return new Data{x, y, w,
-                              std::make_unique<Dataset>(md.backend(), x.data(),
+              return new Data{in.arrays, y, w,
+                              std::make_unique<Dataset>(md.backend(), in.data, in.sizes,
                                                         y ? y->data() : nullptr,
-                                                        w ? w->data() : nullptr, n, in_size,
-                                                        ycols, wcols)};
+                                                        w ? w->data() : nullptr, n, ycols,
+                                                        wcols)};
             };
             // (on the host it only points at the arrays; elsewhere it copies them)
             return md.backend().host_memory() ? make() : without_gil(make);
@@ -648,9 +684,9 @@ PYBIND11_MODULE(_core, m) {
              return result(without_gil([&] { return md.evaluate(*d.data, batch_size); }));
            })
       .def("predict",
-           [](Model& md, Arr<float> x, int64_t batch_size) {
-             const int64_t in_size = shape_size(md.input_shape());
-             const int64_t n = rows_of(x, in_size, "x");
+           [](Model& md, py::object x, int64_t batch_size) {
+             const Inputs in = inputs_of(md, x);
+             const int64_t n = in.rows;
              std::vector<py::ssize_t> shape{n};  // several outputs: a row holds them all
              if (md.num_outputs() == 1)
                for (int64_t d : md.output_shape(md.output_layer(0))) shape.push_back(d);
@@ -661,22 +697,21 @@ PYBIND11_MODULE(_core, m) {
              py::array_t<float> out(shape);
              float* o = out.mutable_data();
              without_gil([&] {
-               md.predict(Dataset(md.backend(), x.data(), nullptr, nullptr, n, in_size, 0),
+               md.predict(Dataset(md.backend(), in.data, in.sizes, nullptr, nullptr, n, 0),
                           batch_size, o);
                return true;
              });
              return out;
            })
       .def("gradients",
-           [](Model& md, Arr<float> x, Arr<float> y, std::optional<Arr<float>> w) {
-             const int64_t in_size = shape_size(md.input_shape());
-             const int64_t n = rows_of(x, in_size, "x");
+           [](Model& md, py::object x, Arr<float> y, std::optional<Arr<float>> w) {
+             const Inputs in = inputs_of(md, x);
+             const int64_t n = in.rows;
              const int64_t wcols = check_labels(y, w, n);
              py::array_t<float> g(md.num_params());
              const double l = without_gil([&] {
-               return md.gradients(Dataset(md.backend(), x.data(), y.data(),
-                                           w ? w->data() : nullptr, n, in_size, y.size() / n,
-                                           wcols),
+               return md.gradients(Dataset(md.backend(), in.data, in.sizes, y.data(),
+                                           w ? w->data() : nullptr, n, y.size() / n, wcols),
                                    g.mutable_data());
              });
              return py::make_tuple(l, g);

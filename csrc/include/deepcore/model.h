@@ -45,10 +45,17 @@ class Dataset {
  public:
   Dataset(Backend& be, const float* x, const float* y, const float* w, int64_t rows,
           int64_t in_size, int64_t ycols, int64_t wcols = 1);
-  const float* x() const { return x_; }
+  // A model of several inputs' data, each input's rows in an array of its own (xs[j]:
+  // rows x in_sizes[j]) rather than side by side in one.
+  Dataset(Backend& be, const std::vector<const float*>& xs, const std::vector<int64_t>& in_sizes,
+          const float* y, const float* w, int64_t rows, int64_t ycols, int64_t wcols = 1);
+  const float* x(size_t j = 0) const { return xs_[j]; }
   const float* y() const { return y_; }
   const float* w() const { return w_; }
   int64_t rows() const { return rows_; }
+  // The arrays of inputs, each one's values per sample, and their total.
+  int64_t inputs() const { return static_cast<int64_t>(xs_.size()); }
+  int64_t in_size(size_t j) const { return in_sizes_[j]; }
   int64_t in_size() const { return in_size_; }
   int64_t ycols() const { return ycols_; }
   int64_t wcols() const { return wcols_; }
@@ -56,9 +63,12 @@ class Dataset {
 
  private:
   const Backend* be_;
-  const float *x_, *y_, *w_;
-  int64_t rows_, in_size_, ycols_, wcols_;
-  DeviceArray<float> dx_, dy_, dw_;
+  std::vector<const float*> xs_;
+  std::vector<int64_t> in_sizes_;
+  const float *y_, *w_;
+  int64_t rows_, in_size_ = 0, ycols_, wcols_;
+  std::vector<DeviceArray<float>> dxs_;
+  DeviceArray<float> dy_, dw_;
 };
 
 // A program of deepcore.ops computing a custom loss's or metric's values per sample
@@ -173,6 +183,8 @@ class Model {
   bool built() const { return built_; }
   int64_t num_layers() const { return static_cast<int64_t>(layers_.size()); }
   const Shape& input_shape() const { return input_shape_; }
+  // A model of several inputs: each one's shape (set_input_shapes); else empty.
+  const std::vector<Shape>& input_shapes() const { return input_shapes_; }
   const Shape& output_shape(int64_t layer) const;
 
   // ---- parameters: one flat buffer, layer by layer, each layer's tensors in order
@@ -374,12 +386,20 @@ class Model {
   std::vector<Alias> aliases_;
   DeviceArray<float> alias_grads_;
   std::vector<Shape> input_shapes_;      // several inputs: each one's shape
-  std::vector<DeviceArray<float>> ins_;  // several inputs: each one's values, contiguous
+  // Several inputs: each one's values of the batch, contiguous (split from one array of
+  // them side by side, or gathered), and where the layers read them (xin_: there, or where
+  // the data's own arrays hold the batch's rows). split_: forward splits x into ins_.
+  std::vector<DeviceArray<float>> ins_;
+  std::vector<const float*> xin_;
+  bool split_ = true;
   int64_t num_inputs() const { return std::max<int64_t>(1, int64_t(input_shapes_.size())); }
   const float* value(int64_t v, const float* x) const {
     if (v >= 0) return acts_[size_t(v)].data();
-    return input_shapes_.size() > 1 ? ins_[size_t(-1 - v)].data() : x;
+    return input_shapes_.size() > 1 ? xin_[size_t(-1 - v)] : x;
   }
+  // Points xin_ at the batch of data (several arrays of inputs) starting at row r0, or at
+  // ins_ (fixed) where the step gathers or copies the rows there; split_ then false.
+  void point_inputs(const Dataset& data, int64_t r0, bool fixed);
   const Shape& value_shape(int64_t v) const;
   // The gradient of value v (a layer's output) once its readers' backward passes ran.
   const float* value_grad(int64_t v, int64_t rows);

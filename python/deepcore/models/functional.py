@@ -19,6 +19,7 @@ import numpy as np
 from .. import utils
 from ..layers.core import InputLayer, Layer, _shape_arg, _snake
 from ..layers.symbolic import SymbolicTensor
+from ..trainers.data_adapters import InputArrays
 from .masks import plan_masks
 from .model import Model
 
@@ -294,8 +295,8 @@ class Functional(Model):
 
     def _inputs(self, x, name="x"):
         """Several inputs: their arrays (a list in the inputs' order, or a dict by name),
-        each checked against its input's shape, flattened side by side in one float32
-        array, the engine's layout."""
+        each checked against its input's shape and converted to float32 rows (InputArrays:
+        the engine reads each where it is)."""
         if not self._traced:  # a subclassed model before its first data: one input
             return super()._inputs(x, name)
         n = len(self._input_shapes)
@@ -327,14 +328,13 @@ class Functional(Model):
                     f"Input {self._input_names[j]!r} of model {self.name!r} is incompatible: "
                     f"expected shape {(None, *shape)}, received {a.shape}."
                 )
-            arrays.append(a.reshape(len(a), -1))
+            arrays.append(np.ascontiguousarray(a.reshape(len(a), -1), dtype=np.float32))
         if len({len(a) for a in arrays}) != 1:
             raise ValueError(
                 f"Model {self.name!r}: the inputs have different numbers of samples: "
                 f"{[len(a) for a in arrays]}"
             )
-        flat = np.ascontiguousarray(np.concatenate(arrays, axis=1), dtype=np.float32)
-        return flat, self._require_engine("fit")
+        return InputArrays(arrays), self._require_engine("fit")
 
     def _replay(self, x):
         """The graph's layer calls replayed on symbolic tensors x (one per input)."""

@@ -22,6 +22,21 @@ _CLASS_LOSSES = (
 )
 
 
+class InputArrays:
+    """A model of several inputs' data: one float32 array per input (a row per sample),
+    handed to the engine as they are (no copy joins them side by side). Behaves as the
+    data's rows: `len`, and rows selected by an index or a slice."""
+
+    def __init__(self, arrays):
+        self._arrays = list(arrays)
+
+    def __len__(self) -> int:
+        return len(self._arrays[0])
+
+    def __getitem__(self, rows) -> InputArrays:
+        return InputArrays([np.ascontiguousarray(a[rows]) for a in self._arrays])
+
+
 def _one_weight(values, name: str, n: int):
     """Sample weights: n finite numbers >= 0, as float32."""
     w = utils.as_weights(values, name)
