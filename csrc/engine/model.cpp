@@ -273,9 +273,11 @@ void Model::loss_and_backward(const float* x, const float* y, const float* w, in
       be_.loss(*h.loss, p.values.data(), nullptr, p.values.data(), ws_[k],
                backward ? p.grads.data() : nullptr, rows, p.width, p.width,
                static_cast<float>(scale), batch_.data() + 2 * k);
-      if (grad)
-        p.layer->backward_inputs(be_, {ys_[k], out}, p.values.data(), p.grads.data(),
-                                 {nullptr, grad}, rows, false);
+      if (grad) {
+        prog_dx_.assign({nullptr, grad});
+        p.layer->backward_inputs(be_, prog_in_, p.values.data(), p.grads.data(), prog_dx_, rows,
+                                 false);
+      }
       continue;
     }
     const int64_t cols = last.out_shape.back(), lrows = rows * h.per;

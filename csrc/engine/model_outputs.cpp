@@ -87,8 +87,8 @@ void Model::set_programs(const std::vector<OutputProgram>& programs) {
 
 Model::Program& Model::run_program(int64_t p, int64_t h, int64_t rows) {
   Program& prog = programs_[size_t(p)];
-  prog.layer->forward_inputs(be_, {ys_[size_t(h)], acts_[size_t(heads_[size_t(h)].layer)].data()},
-                             prog.values.data(), rows, false, nullptr);
+  prog_in_.assign({ys_[size_t(h)], acts_[size_t(heads_[size_t(h)].layer)].data()});
+  prog.layer->forward_inputs(be_, prog_in_, prog.values.data(), rows, false, nullptr);
   return prog;
 }
 

@@ -169,15 +169,18 @@ Strided OpLayer::strided(const OpStep& s, int64_t rows) const {
   st.rank = int(out.size()) + 1;
   st.dims[0] = rows;
   for (size_t i = 0; i < out.size(); ++i) st.dims[i + 1] = out[i];
-  for (int k = 0; k < 2; ++k) {
+  for (int k = 0; k < 2; ++k) {  // the operand's full shape: (rows, its own) if batched
     const int r = k == 0 ? s.a : s.b;
-    Shape f = shapes_[size_t(r)];
-    if (batched_[size_t(r)]) f.insert(f.begin(), rows);
+    const Shape& own = shapes_[size_t(r)];
+    const int rank = int(own.size()) + (batched_[size_t(r)] ? 1 : 0);
+    auto dim = [&](int j) {
+      return batched_[size_t(r)] ? (j == 0 ? rows : own[size_t(j - 1)]) : own[size_t(j)];
+    };
     int64_t* strides = k == 0 ? st.sa : st.sb;
     int64_t stride = 1;
     for (int i = st.rank - 1; i >= 0; --i) {
-      const int j = i - (st.rank - int(f.size()));
-      const int64_t d = j >= 0 ? f[size_t(j)] : 1;
+      const int j = i - (st.rank - rank);
+      const int64_t d = j >= 0 ? dim(j) : 1;
       strides[i] = d == 1 && st.dims[i] != 1 ? 0 : stride;
       stride *= d;
     }
@@ -261,15 +264,15 @@ void OpLayer::add_grad(Backend& be, int r, const float* g, const Shape& out, flo
   const int64_t n = rows * shape_size(out);
   const int64_t size = batched_[size_t(r)] ? rows * shape_size(shapes_[size_t(r)]) : 0;
   if (size != n) {  // broadcast along some axes: summed over them
-    Shape f = shapes_[size_t(r)];
-    f.insert(f.begin(), rows);
+    const Shape& own = shapes_[size_t(r)];  // (rows, own): the operand's full shape
     Reduction red;
     red.rank = int(out.size()) + 1;
     red.dims[0] = rows;
     for (size_t i = 0; i < out.size(); ++i) red.dims[i + 1] = out[i];
     for (int i = 0; i < red.rank; ++i) {
-      const int j = i - (red.rank - int(f.size()));
-      red.reduced[i] = (j >= 0 ? f[size_t(j)] : 1) == 1 && red.dims[i] != 1;
+      const int j = i - (red.rank - int(own.size()) - 1);
+      const int64_t d = j < 0 ? 1 : j == 0 ? rows : own[size_t(j - 1)];
+      red.reduced[i] = d == 1 && red.dims[i] != 1;
     }
     be.reduce(ReduceOp::Sum, red, g, summed_.data());
     g = summed_.data();

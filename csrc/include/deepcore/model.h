@@ -343,6 +343,8 @@ class Model {
     DeviceArray<float> values, grads;
   };
   std::vector<Program> programs_;
+  std::vector<const float*> prog_in_;  // a program's inputs: labels, predictions
+  std::vector<float*> prog_dx_;        // and their gradients (none, the predictions')
   // Runs program p on output h's labels and predictions of the batch into its values.
   Program& run_program(int64_t p, int64_t h, int64_t rows);
   std::vector<const float*> ys_, ws_;  // the batch's labels and weights of each output
