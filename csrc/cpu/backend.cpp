@@ -738,6 +738,13 @@ class CpuBackend final : public Backend {
                        const float* y, const float* dy, float* da, float* db) override {
     cpu::binary_backward(op, s, a, b, y, dy, da, db);
   }
+  void chain(const Chain& c, const float* a, const float* b, float* y) override {
+    cpu::chain(c, a, b, y);
+  }
+  void chain_backward(const Chain& c, const float* a, const float* b, const float* dy, float* da,
+                      float* db) override {
+    cpu::chain_backward(c, a, b, dy, da, db);
+  }
   void reduce(ReduceOp op, const Reduction& r, const float* x, float* y) override {
     cpu::reduce(op, r, x, y);
   }

@@ -244,6 +244,13 @@ class GuardedBackend final : public Backend {
                        const float* y, const float* dy, float* da, float* db) override {
     run([=] { cpu_.binary_backward(op, s, real(a), real(b), real(y), real(dy), real(da), real(db)); });
   }
+  void chain(const Chain& c, const float* a, const float* b, float* y) override {
+    run([=] { cpu_.chain(c, real(a), real(b), real(y)); });
+  }
+  void chain_backward(const Chain& c, const float* a, const float* b, const float* dy, float* da,
+                      float* db) override {
+    run([=] { cpu_.chain_backward(c, real(a), real(b), real(dy), real(da), real(db)); });
+  }
   void reduce(ReduceOp op, const Reduction& r, const float* x, float* y) override {
     run([=] { cpu_.reduce(op, r, real(x), real(y)); });
   }

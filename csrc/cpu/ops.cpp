@@ -56,6 +56,26 @@ void binary_backward(BinaryOp op, const Strided& s, const float* a, const float*
   });
 }
 
+void chain(const Chain& c, const float* a, const float* b, float* y) {
+  parallel_for(c.s.size(), grain_for(3 + c.count), [&](int64_t e0, int64_t e1) {
+    over_elements(c.s, e0, e1, [&](int64_t e, int64_t oa, int64_t ob) {
+      y[e] = chain_value(c, a[oa], b[ob]);
+    });
+  });
+}
+
+void chain_backward(const Chain& c, const float* a, const float* b, const float* dy, float* da,
+                    float* db) {
+  parallel_for(c.s.size(), grain_for(5 + 2 * c.count), [&](int64_t e0, int64_t e1) {
+    over_elements(c.s, e0, e1, [&](int64_t e, int64_t oa, int64_t ob) {
+      float ga, gb;
+      chain_grad(c, a[oa], b[ob], dy[e], &ga, &gb);
+      if (da) da[e] = ga;
+      if (db) db[e] = gb;
+    });
+  });
+}
+
 void reduce(ReduceOp op, const Reduction& r, const float* x, float* y) {
   parallel_for(r.outputs(), grain_for(r.count() + 1), [&](int64_t o0, int64_t o1) {
     for (int64_t o = o0; o < o1; ++o) y[o] = reduce_value(op, r, x, o);

@@ -14,6 +14,9 @@ void unary_backward(UnaryOp op, float p0, float p1, const float* x, const float*
 void binary(BinaryOp op, const Strided& s, const float* a, const float* b, float* y);
 void binary_backward(BinaryOp op, const Strided& s, const float* a, const float* b,
                      const float* y, const float* dy, float* da, float* db);
+void chain(const Chain& c, const float* a, const float* b, float* y);
+void chain_backward(const Chain& c, const float* a, const float* b, const float* dy, float* da,
+                    float* db);
 void reduce(ReduceOp op, const Reduction& r, const float* x, float* y);
 void reduce_backward(ReduceOp op, const Reduction& r, const float* x, const float* y,
                      const float* dy, float* dx);

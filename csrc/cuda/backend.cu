@@ -314,6 +314,13 @@ class CudaBackend final : public Backend {
                        const float* y, const float* dy, float* da, float* db) override {
     cuda::binary_backward(stream(), op, s, a, b, y, dy, da, db);
   }
+  void chain(const Chain& c, const float* a, const float* b, float* y) override {
+    cuda::chain(stream(), c, a, b, y);
+  }
+  void chain_backward(const Chain& c, const float* a, const float* b, const float* dy, float* da,
+                      float* db) override {
+    cuda::chain_backward(stream(), c, a, b, dy, da, db);
+  }
   void reduce(ReduceOp op, const Reduction& r, const float* x, float* y) override {
     cuda::reduce(stream(), op, r, x, y);
   }

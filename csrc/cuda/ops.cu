@@ -37,6 +37,22 @@ __global__ void binary_backward_kernel(BinaryOp op, Strided s, const float* a, c
   }
 }
 
+__global__ void chain_kernel(Chain c, const float* a, const float* b, const float* dy, float* y,
+                             float* db) {
+  DC_GRID_LOOP(e, c.s.size()) {
+    int64_t oa, ob;
+    c.s.offsets(e, &oa, &ob);
+    if (!dy) {
+      y[e] = chain_value(c, a[oa], b[ob]);
+      continue;
+    }
+    float ga, gb;
+    chain_grad(c, a[oa], b[ob], dy[e], &ga, &gb);
+    if (y) y[e] = ga;  // (the backward pass: y is da)
+    if (db) db[e] = gb;
+  }
+}
+
 __global__ void reduce_kernel(ReduceOp op, Reduction r, const float* x, const float* y,
                               const float* dy, float* out) {
   DC_GRID_LOOP(o, r.outputs()) {
@@ -76,6 +92,19 @@ void binary_backward(cudaStream_t stream, BinaryOp op, const Strided& s, const f
   binary_backward_kernel<<<blocks_for(s.size()), kThreads, 0, stream>>>(op, s, a, b, y, dy, da,
                                                                         db);
   check_launch("binary_backward");
+}
+
+void chain(cudaStream_t stream, const Chain& c, const float* a, const float* b, float* y) {
+  if (c.s.size() <= 0) return;
+  chain_kernel<<<blocks_for(c.s.size()), kThreads, 0, stream>>>(c, a, b, nullptr, y, nullptr);
+  check_launch("chain");
+}
+
+void chain_backward(cudaStream_t stream, const Chain& c, const float* a, const float* b,
+                    const float* dy, float* da, float* db) {
+  if (c.s.size() <= 0) return;
+  chain_kernel<<<blocks_for(c.s.size()), kThreads, 0, stream>>>(c, a, b, dy, da, db);
+  check_launch("chain_backward");
 }
 
 void reduce(cudaStream_t stream, ReduceOp op, const Reduction& r, const float* x, float* y) {

@@ -18,6 +18,9 @@ void binary(cudaStream_t stream, BinaryOp op, const Strided& s, const float* a, 
             float* y);
 void binary_backward(cudaStream_t stream, BinaryOp op, const Strided& s, const float* a,
                      const float* b, const float* y, const float* dy, float* da, float* db);
+void chain(cudaStream_t stream, const Chain& c, const float* a, const float* b, float* y);
+void chain_backward(cudaStream_t stream, const Chain& c, const float* a, const float* b,
+                    const float* dy, float* da, float* db);
 void reduce(cudaStream_t stream, ReduceOp op, const Reduction& r, const float* x, float* y);
 void reduce_backward(cudaStream_t stream, ReduceOp op, const Reduction& r, const float* x,
                      const float* y, const float* dy, float* dx);

@@ -563,6 +563,10 @@ class OpLayer final : public MultiInputLayer {
   // Per register: whether its one reader's step writes its gradient (it is read once, and
   // not broadcast), or the readers add theirs (into zeros).
   std::vector<bool> written_;
+  // Per step: the steps of the chain it begins (op_maths.h: a binary or unary step, then
+  // unary steps each reading the one before and read by it alone), 0 inside a chain.
+  std::vector<int> chain_len_;
+  Chain chain_at(size_t head, int64_t rows) const;
   const float* reg(int r, const std::vector<const float*>& xs) const;
   Strided strided(const OpStep& s, int64_t rows) const;
   Strided permuted(const Shape& in, const std::vector<int64_t>& perm, int64_t rows,

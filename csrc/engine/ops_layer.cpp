@@ -133,6 +133,18 @@ void OpLayer::build_inputs(const std::vector<Shape>& ins) {
                             shape_size(wrote) == shape_size(shapes_[size_t(r)]);
     }
   }
+  const size_t first = size_t(inputs_) + constants_.size();
+  chain_len_.assign(steps_.size(), 1);
+  for (size_t i = 0; i < steps_.size();) {
+    size_t j = i + 1;
+    if (steps_[i].kind == OpKind::Unary || steps_[i].kind == OpKind::Binary)
+      while (j < steps_.size() && j - i < size_t(kMaxChain) && steps_[j].kind == OpKind::Unary &&
+             steps_[j].a == int(first + j - 1) && reads[first + j - 1] == 1)
+        ++j;
+    chain_len_[i] = int(j - i);
+    for (size_t k = i + 1; k < j; ++k) chain_len_[k] = 0;
+    i = j;
+  }
   values_.resize(steps_.size());
   grads_.resize(steps_.size());
 }
@@ -188,11 +200,46 @@ Strided OpLayer::strided(const OpStep& s, int64_t rows) const {
   return st;
 }
 
+Chain OpLayer::chain_at(size_t head, int64_t rows) const {
+  const OpStep& s = steps_[head];
+  Chain c;
+  if (s.kind == OpKind::Binary) {
+    c.head = BinaryOp(s.code);
+    c.s = strided(s, rows);
+  } else {  // a unary head: First(a, a), then the step itself
+    const Shape& shape = shapes_[size_t(s.a)];
+    c.s.rank = int(shape.size()) + 1;
+    c.s.dims[0] = rows;
+    for (size_t k = 0; k < shape.size(); ++k) c.s.dims[k + 1] = shape[k];
+    int64_t stride = 1;
+    for (int k = c.s.rank - 1; k >= 0; --k) {
+      c.s.sa[k] = c.s.sb[k] = stride;
+      stride *= c.s.dims[k];
+    }
+    c.ops[c.count] = UnaryOp(s.code);
+    c.p0[c.count] = s.p0;
+    c.p1[c.count++] = s.p1;
+  }
+  for (size_t k = head + 1; k < head + size_t(chain_len_[head]); ++k) {
+    c.ops[c.count] = UnaryOp(steps_[k].code);
+    c.p0[c.count] = steps_[k].p0;
+    c.p1[c.count++] = steps_[k].p1;
+  }
+  return c;
+}
+
 void OpLayer::forward_inputs(Backend& be, const std::vector<const float*>& xs, float* y,
                              int64_t rows, bool, const uint64_t*) {
   const size_t first = size_t(inputs_) + constants_.size();
-  for (size_t i = 0; i < steps_.size(); ++i) {
+  for (size_t i = 0; i < steps_.size(); i += size_t(std::max(1, chain_len_[i]))) {
     const OpStep& s = steps_[i];
+    if (chain_len_[i] > 1) {  // the chain's values in one pass, into its last step's
+      const size_t end = i + size_t(chain_len_[i]) - 1;
+      const float* a = reg(s.a, xs);
+      be.chain(chain_at(i, rows), a, s.kind == OpKind::Binary ? reg(s.b, xs) : a,
+               end + 1 == steps_.size() ? y : values_[end].data());
+      continue;
+    }
     float* out = i + 1 == steps_.size() ? y : values_[i].data();
     const Shape& shape = shapes_[first + i];
     const int64_t n = rows * shape_size(shape);
@@ -302,8 +349,10 @@ void OpLayer::backward_inputs(Backend& be, const std::vector<const float*>& xs, 
   float* const scratch_a = scratch_.data();
   float* const scratch_b = scratch_.data() + rows * largest_;
   for (size_t i = last + 1; i-- > 0;) {
+    if (chain_len_[i] == 0) continue;  // (inside a chain: its head's pass)
     const OpStep& s = steps_[i];
-    const float* g = i == last ? dy : grads_[i].data();
+    const size_t end = i + size_t(chain_len_[i]) - 1;  // a chain's last step
+    const float* g = end == last ? dy : grads_[end].data();
     const float* out = i == last ? y : values_[i].data();
     const Shape& shape = shapes_[first + i];
     const int64_t n = rows * shape_size(shape);
@@ -317,6 +366,16 @@ void OpLayer::backward_inputs(Backend& be, const std::vector<const float*>& xs, 
     const Shape& out_a = s.kind == OpKind::Binary ? shape : in;  // the size the step writes
     const bool da_direct = into_a && written_[size_t(s.a)];
     float* ga = da_direct ? into_a : scratch_a;
+    if (end > i) {  // a chain: its head's operands' gradients in one pass
+      const bool binary = s.kind == OpKind::Binary;
+      const bool db_direct = into_b && written_[size_t(s.b)];
+      float* gb = db_direct ? into_b : scratch_b;
+      be.chain_backward(chain_at(i, rows), a, binary ? reg(s.b, xs) : a, g,
+                        into_a ? ga : nullptr, into_b ? gb : nullptr);
+      if (into_b && !db_direct) add_grad(be, s.b, gb, shape, into_b, rows);
+      if (into_a && !da_direct) add_grad(be, s.a, ga, out_a, into_a, rows);
+      continue;
+    }
     switch (s.kind) {
       case OpKind::Unary: be.unary_backward(UnaryOp(s.code), s.p0, s.p1, a, out, g, ga, n); break;
       case OpKind::Binary: {

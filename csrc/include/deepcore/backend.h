@@ -262,6 +262,11 @@ class Backend {
                       float* y) = 0;
   virtual void binary_backward(BinaryOp op, const Strided& s, const float* a, const float* b,
                                const float* y, const float* dy, float* da, float* db) = 0;
+  // chain: y = a chain of steps (op_maths.h: Chain) over the head's operands; its backward
+  // writes da and db (each null, or of y's size).
+  virtual void chain(const Chain& c, const float* a, const float* b, float* y) = 0;
+  virtual void chain_backward(const Chain& c, const float* a, const float* b, const float* dy,
+                              float* da, float* db) = 0;
   // reduce: y (r.outputs() values) = x reduced over r's axes; its backward writes dx.
   virtual void reduce(ReduceOp op, const Reduction& r, const float* x, float* y) = 0;
   virtual void reduce_backward(ReduceOp op, const Reduction& r, const float* x, const float* y,

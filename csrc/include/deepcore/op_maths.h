@@ -206,6 +206,34 @@ DC_HD inline float binary_grad(BinaryOp op, bool first, float a, float b, float 
   }
 }
 
+// A binary step followed by unary steps, each reading the one before: computed in one pass
+// per element (the values in between are recomputed by the backward pass, not kept).
+constexpr int kMaxChain = 8;
+struct Chain {
+  BinaryOp head = BinaryOp::First;  // (First: a unary chain, b unused)
+  Strided s;                        // the head's operands
+  int count = 0;                    // unary steps after the head
+  UnaryOp ops[kMaxChain] = {};
+  float p0[kMaxChain] = {}, p1[kMaxChain] = {};
+};
+
+DC_HD inline float chain_value(const Chain& c, float a, float b) {
+  float v = binary_value(c.head, a, b);
+  for (int k = 0; k < c.count; ++k) v = unary_value(c.ops[k], v, c.p0[k], c.p1[k]);
+  return v;
+}
+
+// The head's operands' gradients (ga, gb) from dy, the chain's output's.
+DC_HD inline void chain_grad(const Chain& c, float a, float b, float dy, float* ga, float* gb) {
+  float v[kMaxChain + 1];
+  v[0] = binary_value(c.head, a, b);
+  for (int k = 0; k < c.count; ++k) v[k + 1] = unary_value(c.ops[k], v[k], c.p0[k], c.p1[k]);
+  float g = dy;
+  for (int k = c.count; k-- > 0;) g = unary_grad(c.ops[k], v[k], v[k + 1], g, c.p0[k], c.p1[k]);
+  *ga = binary_grad(c.head, true, a, b, v[0], g);
+  *gb = binary_grad(c.head, false, a, b, v[0], g);
+}
+
 // Output o of a reduction of x; Max and Min: a NaN wins. (Over trailing axes, each output's
 // values lie one after the other: no index arithmetic.)
 DC_HD inline float reduce_value(ReduceOp op, const Reduction& r, const float* x, int64_t o) {
