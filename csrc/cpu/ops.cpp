@@ -3,21 +3,61 @@
 // written by one thread: the same bits for any thread count.
 #include "ops.h"
 
+#include <algorithm>
+#include <type_traits>
+
 #include "parallel.h"
 
 namespace deepcore {
 namespace cpu {
 
+namespace {
+
+// f(K) with K the operation as a constant: the maths' switch then folds away and the loop
+// over elements in f can vectorize.
+template <class F>
+void with_unary(UnaryOp op, F&& f) {
+  using U = UnaryOp;
+#define DC_UNARY(X) \
+  case U::X: return f(std::integral_constant<U, U::X>{});
+  switch (op) {
+    DC_UNARY(Negative) DC_UNARY(Abs) DC_UNARY(Square) DC_UNARY(Sqrt) DC_UNARY(Exp)
+    DC_UNARY(Log) DC_UNARY(Log1p) DC_UNARY(Sign) DC_UNARY(Reciprocal) DC_UNARY(Clip)
+    DC_UNARY(Sin) DC_UNARY(Cos) DC_UNARY(Floor) DC_UNARY(Round) DC_UNARY(Copy)
+  }
+#undef DC_UNARY
+}
+
+template <class F>
+void with_binary(BinaryOp op, F&& f) {
+  using B = BinaryOp;
+#define DC_BINARY(X) \
+  case B::X: return f(std::integral_constant<B, B::X>{});
+  switch (op) {
+    DC_BINARY(Add) DC_BINARY(Subtract) DC_BINARY(Multiply) DC_BINARY(Divide)
+    DC_BINARY(Maximum) DC_BINARY(Minimum) DC_BINARY(Power) DC_BINARY(Greater)
+    DC_BINARY(GreaterEqual) DC_BINARY(Less) DC_BINARY(LessEqual) DC_BINARY(Equal)
+    DC_BINARY(NotEqual) DC_BINARY(First)
+  }
+#undef DC_BINARY
+}
+
+}  // namespace
+
 void unary(UnaryOp op, float p0, float p1, const float* x, float* y, int64_t n) {
-  parallel_for(n, grain_for(2), [&](int64_t e0, int64_t e1) {
-    for (int64_t e = e0; e < e1; ++e) y[e] = unary_value(op, x[e], p0, p1);
+  with_unary(op, [&](auto k) {
+    parallel_for(n, grain_for(2), [&](int64_t e0, int64_t e1) {
+      for (int64_t e = e0; e < e1; ++e) y[e] = unary_value(k.value, x[e], p0, p1);
+    });
   });
 }
 
 void unary_backward(UnaryOp op, float p0, float p1, const float* x, const float* y,
                     const float* dy, float* dx, int64_t n) {
-  parallel_for(n, grain_for(4), [&](int64_t e0, int64_t e1) {
-    for (int64_t e = e0; e < e1; ++e) dx[e] = unary_grad(op, x[e], y[e], dy[e], p0, p1);
+  with_unary(op, [&](auto k) {
+    parallel_for(n, grain_for(4), [&](int64_t e0, int64_t e1) {
+      for (int64_t e = e0; e < e1; ++e) dx[e] = unary_grad(k.value, x[e], y[e], dy[e], p0, p1);
+    });
   });
 }
 
@@ -56,24 +96,62 @@ void binary_backward(BinaryOp op, const Strided& s, const float* a, const float*
   });
 }
 
-void chain(const Chain& c, const float* a, const float* b, float* y) {
-  parallel_for(c.s.size(), grain_for(3 + c.count), [&](int64_t e0, int64_t e1) {
-    over_elements(c.s, e0, e1, [&](int64_t e, int64_t oa, int64_t ob) {
-      y[e] = chain_value(c, a[oa], b[ob]);
+// A chain over blocks of elements, an operation at a time over each block (loops that
+// vectorize), the values of every step kept in the block: the same maths as chain_value and
+// chain_grad, element by element.
+constexpr int64_t kChainBlock = 256;
+
+// v[0][i] = head(a, b) for elements e0 + i of the block, then v[k + 1] = op_k(v[k]).
+static void chain_block(const Chain& c, const float* a, const float* b, int64_t e0, int64_t m,
+                        float (*v)[kChainBlock]) {
+  with_binary(c.head, [&](auto k) {
+    over_elements(c.s, e0, e0 + m, [&](int64_t e, int64_t oa, int64_t ob) {
+      v[0][e - e0] = binary_value(k.value, a[oa], b[ob]);
     });
   });
+  for (int j = 0; j < c.count; ++j)
+    with_unary(c.ops[j], [&](auto k) {
+      for (int64_t i = 0; i < m; ++i) v[j + 1][i] = unary_value(k.value, v[j][i], c.p0[j], c.p1[j]);
+    });
+}
+
+void chain(const Chain& c, const float* a, const float* b, float* y) {
+  const int64_t n = c.s.size(), blocks = (n + kChainBlock - 1) / kChainBlock;
+  parallel_for(blocks, std::max<int64_t>(1, grain_for((3 + c.count) * kChainBlock)),
+               [&](int64_t k0, int64_t k1) {
+                 float v[kMaxChain + 1][kChainBlock];
+                 for (int64_t k = k0; k < k1; ++k) {
+                   const int64_t e0 = k * kChainBlock, m = std::min(kChainBlock, n - e0);
+                   chain_block(c, a, b, e0, m, v);
+                   for (int64_t i = 0; i < m; ++i) y[e0 + i] = v[c.count][i];
+                 }
+               });
 }
 
 void chain_backward(const Chain& c, const float* a, const float* b, const float* dy, float* da,
                     float* db) {
-  parallel_for(c.s.size(), grain_for(5 + 2 * c.count), [&](int64_t e0, int64_t e1) {
-    over_elements(c.s, e0, e1, [&](int64_t e, int64_t oa, int64_t ob) {
-      float ga, gb;
-      chain_grad(c, a[oa], b[ob], dy[e], &ga, &gb);
-      if (da) da[e] = ga;
-      if (db) db[e] = gb;
-    });
-  });
+  const int64_t n = c.s.size(), blocks = (n + kChainBlock - 1) / kChainBlock;
+  parallel_for(blocks, std::max<int64_t>(1, grain_for((5 + 2 * c.count) * kChainBlock)),
+               [&](int64_t k0, int64_t k1) {
+                 float v[kMaxChain + 1][kChainBlock], g[kChainBlock];
+                 for (int64_t k = k0; k < k1; ++k) {
+                   const int64_t e0 = k * kChainBlock, m = std::min(kChainBlock, n - e0);
+                   chain_block(c, a, b, e0, m, v);
+                   for (int64_t i = 0; i < m; ++i) g[i] = dy[e0 + i];
+                   for (int j = c.count; j-- > 0;)
+                     with_unary(c.ops[j], [&](auto op) {
+                       for (int64_t i = 0; i < m; ++i)
+                         g[i] = unary_grad(op.value, v[j][i], v[j + 1][i], g[i], c.p0[j], c.p1[j]);
+                     });
+                   with_binary(c.head, [&](auto op) {
+                     over_elements(c.s, e0, e0 + m, [&](int64_t e, int64_t oa, int64_t ob) {
+                       const int64_t i = e - e0;
+                       if (da) da[e] = binary_grad(op.value, true, a[oa], b[ob], v[0][i], g[i]);
+                       if (db) db[e] = binary_grad(op.value, false, a[oa], b[ob], v[0][i], g[i]);
+                     });
+                   });
+                 }
+               });
 }
 
 void reduce(ReduceOp op, const Reduction& r, const float* x, float* y) {
