@@ -100,6 +100,16 @@ def check_positive_int(name: str, value, owner=None, default=None) -> int:
     return check_int(name, value, 1, MAX_SIZE, owner, default)
 
 
+def check_bool(name: str, value, owner=None) -> bool:
+    """`value` as a bool (True or False, Python's or NumPy's); else a ValueError naming the
+    owner, the argument and the received value."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(
+            f"{_prefix(owner)}`{name}` must be True or False. Received: {name}={value!r}"
+        )
+    return bool(value)
+
+
 def check_verbose(verbose, auto: int) -> int:
     """`verbose` of fit, evaluate and predict: "auto" (gives `auto`), 0, 1 or 2 (True and
     False count as 1 and 0); else a ValueError."""

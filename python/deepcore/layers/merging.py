@@ -3,10 +3,8 @@ take a list of tensors in a functional model and run in the engine (merge_maths.
 
 from __future__ import annotations
 
-import numpy as np
-
 from .. import _core
-from .._registry import is_int
+from .._registry import check_bool, is_int
 from .core import Layer
 
 __all__ = [
@@ -173,12 +171,7 @@ class Dot(Layer):
                 f"{self._owner}: `axes` must be an axis or a pair of axes of the samples "
                 f"(1, 2, -1 or -2; 0 is the batch). Received: axes={axes!r}"
             )
-        if not isinstance(normalize, (bool, np.bool_)):
-            raise ValueError(
-                f"{self._owner}: `normalize` must be True or False. Received: "
-                f"normalize={normalize!r}"
-            )
-        self.axes, self.normalize = axes, bool(normalize)
+        self.axes, self.normalize = axes, check_bool("normalize", normalize, self._owner)
         self._pair = tuple(int(a) for a in pair)
 
     def add_to(self, engine):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core, activations, initializers, regularizers
-from .._registry import check_positive_int, is_int, is_number
+from .._registry import check_bool, check_positive_int, is_int, is_number
 from .core import Layer
 
 __all__ = ["SimpleRNN", "LSTM", "GRU", "Bidirectional"]
@@ -122,11 +122,7 @@ class _Recurrent(Layer):
         self.unroll = bool(unroll)
 
     def _flag(self, name, value) -> bool:
-        if not isinstance(value, (bool, np.bool_)):
-            raise ValueError(
-                f"{self._owner}: `{name}` must be True or False. Received: {name}={value!r}"
-            )
-        return bool(value)
+        return check_bool(name, value, self._owner)
 
     def _cell_activation(self, name, value):
         fn = activations.get(value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import initializers, regularizers
-from .._registry import check_positive_int
+from .._registry import check_bool, check_positive_int
 from .convolutional import _channels_last
 from .core import Activation, Dense, Layer
 
@@ -71,11 +71,7 @@ class Embedding(Layer):
                 f"{owner}: constraints are not supported. "
                 f"Received: embeddings_constraint={embeddings_constraint!r}"
             )
-        if not isinstance(mask_zero, (bool, np.bool_)):
-            raise ValueError(
-                f"{owner}: `mask_zero` must be True or False. Received: mask_zero={mask_zero!r}"
-            )
-        self.mask_zero = bool(mask_zero)
+        self.mask_zero = check_bool("mask_zero", mask_zero, owner)
         self._initial = None if weights is None else list(weights)
 
     def add_to(self, engine):
@@ -180,11 +176,7 @@ class _GlobalPooling1D(Layer):
         super().__init__(**kwargs)
         _channels_last(data_format, self._owner)
         self.data_format = "channels_last"
-        if not isinstance(keepdims, (bool, np.bool_)):
-            raise ValueError(
-                f"{self._owner}: `keepdims` must be True or False. Received: keepdims={keepdims!r}"
-            )
-        self.keepdims = bool(keepdims)
+        self.keepdims = check_bool("keepdims", keepdims, self._owner)
 
     def add_to(self, engine):
         engine.add_global_pooling1d(self.is_max, self.keepdims)

@@ -212,13 +212,13 @@ class Functional(Model):
                 f"Model {self.name!r}: its `call` cannot be traced at {_user_line(e)}: it "
                 f"depends on the values flowing through the model ({e})"
             ) from None
-        items = list(outputs.values()) if isinstance(outputs, dict) else outputs
-        items = list(items) if isinstance(items, (list, tuple)) else [items]
-        if not items or not all(isinstance(y, SymbolicTensor) for y in items):
+        try:
+            _tensors(outputs, "outputs", self.name)
+        except ValueError:
             raise ValueError(
                 f"Model {self.name!r}: `call` must return the output of layer calls on its "
                 f"input (a symbolic tensor, or a list or dict of them), returned {outputs!r}"
-            )
+            ) from None
         self._connect([x], outputs)
 
     @classmethod
