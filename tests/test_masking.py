@@ -372,11 +372,78 @@ def test_masks_follow_a_graph_and_train_as_keras(rng):
     assert_trains_as_keras(keras, km, dm, [xa, xb], y, "binary_crossentropy")
 
 
+def masked_merges(lib, per_step):
+    """Merges over one masked sequence (Keras ORs the inputs' masks: here one mask): a
+    residual Add, an Average, a Concatenate along the features; `per_step`: the mask reaches
+    the output (a per-step loss, masked), else a GRU ends it."""
+    a = lib.Input(shape=(6,))
+    e = lib.layers.Embedding(10, 4, mask_zero=True)(a)
+    h = lib.layers.LSTM(4, return_sequences=True)(e)
+    s = lib.layers.Add()([e, h])
+    s = lib.layers.Average()([s, lib.layers.Dense(4)(s)])
+    c = lib.layers.Concatenate()([s, lib.layers.Dense(2)(e)])
+    if per_step:
+        return lib.Model(a, lib.layers.Dense(1, activation="sigmoid")(c))
+    return lib.Model(a, lib.layers.Dense(1, activation="sigmoid")(lib.layers.GRU(3)(c)))
+
+
+@pytest.mark.parametrize("per_step", [False, True])
+def test_merges_of_one_mask_train_as_keras(per_step, rng):
+    from keras_reference import import_keras
+    from test_functional import assert_fits_alike, assert_trains_as_keras
+
+    keras = import_keras()
+    km, dm = masked_merges(keras, per_step), masked_merges(dc, per_step)
+    dm.set_weights(km.get_weights())
+    x = rng.integers(1, 10, (32, 6))
+    x[::2, 4:] = 0
+    x[1::3, 1:] = 0
+    y = rng.integers(0, 2, (32, 6, 1) if per_step else (32, 1)).astype(np.float32)
+    if per_step and keras.backend.backend() == "jax":
+        # Keras on JAX logs fit's metrics over every step (its train step's predictions come
+        # back from jax.value_and_grad without their mask); on TensorFlow and PyTorch, as in
+        # deepcore, over the kept steps. The loss is masked on all of them.
+        for m, lib in ((km, keras), (dm, dc)):
+            m.compile(lib.optimizers.Adam(0.01), "binary_crossentropy")
+        assert_fits_alike(km, dm, x, y)
+        return
+    assert_trains_as_keras(keras, km, dm, x, y, "binary_crossentropy")
+
+
+def test_merges_end_masks_as_keras(rng):
+    """An input without a mask ends it at Add (Keras' mask: none) and at Concatenate (all
+    steps kept): the LSTM after them reads every step, as with no mask made at all; Dot
+    ends masks without a warning."""
+    x = [rng.integers(0, 10, (4, 6)), rng.normal(size=(4, 6, 3)).astype(np.float32)]
+    x[0][:, 3:] = 0
+    for merge in (L.Add, L.Concatenate):
+        models = []
+        for mask_zero in (True, False):
+            a, b = dc.Input(shape=(6,)), dc.Input(shape=(6, 3))
+            e = L.Embedding(10, 3, mask_zero=mask_zero)(a)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                models.append(dc.Model([a, b], L.LSTM(2)(merge()([e, b]))))
+        models[1].set_weights(models[0].get_weights())
+        masked, plain = (m.predict(x, verbose=0) for m in models)
+        np.testing.assert_array_equal(masked, plain)
+    a = dc.Input(shape=(6,))
+    e = L.Embedding(10, 3, mask_zero=True)(a)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dc.Model(a, L.Dense(1)(L.Flatten()(L.Dot(axes=2)([e, e]))))
+
+
 def test_masks_deepcore_cannot_combine_are_refused():
     a, b = dc.Input(shape=(6,)), dc.Input(shape=(6,))
     ea = L.Embedding(10, 3, mask_zero=True)(a)
     eb = L.Embedding(10, 3, mask_zero=True)(b)
-    with pytest.raises(ValueError, match="joins inputs carrying the masks made by"):
+    with pytest.raises(ValueError, match="does not combine different masks yet"):
         dc.Model([a, b], L.LSTM(2)(L.Add()([ea, eb])))
+    for merge in (L.Multiply(), L.Maximum(), L.Minimum()):
+        with pytest.raises(ValueError, match="replaces the values at masked steps"):
+            dc.Model(a, L.LSTM(2)(merge([ea, ea])))
+    with pytest.raises(ValueError, match="joins the masks along the steps"):
+        dc.Model(a, L.LSTM(2)(L.Concatenate(axis=1)([ea, ea])))
     with pytest.raises(ValueError, match="reaches one of the model's 2 outputs"):
         dc.Model(a, [L.LSTM(2, return_sequences=True)(ea), L.LSTM(3)(ea)])

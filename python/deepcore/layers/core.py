@@ -107,6 +107,18 @@ class Layer:
         "drop" it by default, as a Keras layer without masking support does."""
         return "drop"
 
+    def _merge_masks(self, makers, layers):
+        """The mask a layer of several inputs passes on, given the layer making each input's
+        mask (None: unmasked); by default a mask is refused there."""
+        if all(m is None for m in makers):
+            return None
+        names = sorted({layers[m].name for m in makers if m is not None})
+        raise ValueError(
+            f"Layer {self.name!r} ({type(self).__name__}) joins inputs carrying the masks made "
+            f"by {names}; deepcore cannot combine masks there yet. End the masks before it "
+            "(an LSTM returning its last output, GlobalAveragePooling1D)."
+        )
+
     def _inner_layers(self) -> list:
         """The layers inside this one (a wrapper's), which take its `trainable` flag."""
         return []

@@ -27,12 +27,42 @@ __all__ = [
 ]
 
 
+def _one_mask(layer, makers, layers, why="") -> int | None:
+    """Keras' mask of a merge: the OR of its inputs' masks, none if an input has none (an
+    unmasked input counts as all steps kept). deepcore carries one mask through the graph:
+    the inputs' masks must be one mask (made by one layer), or the layer says why not."""
+    present = sorted({m for m in makers if m is not None})
+    if not present or (None in makers and not why):
+        return None
+    if len(present) > 1 or why:
+        names = [layers[m].name for m in present]
+        raise ValueError(
+            f"Layer {layer.name!r} ({type(layer).__name__}) joins inputs carrying the masks "
+            f"made by {names}; "
+            + (why or "deepcore does not combine different masks yet (Keras ORs them)")
+            + ". End the masks before it (an LSTM returning its last output, "
+            "GlobalAveragePooling1D)."
+        )
+    return present[0]
+
+
+_VALUES_AT_MASKED_STEPS = (
+    "Keras replaces the values at masked steps there (by 1 for Multiply, by another "
+    "input's for Maximum and Minimum) and deepcore does not yet"
+)
+
+
 class _Merge(Layer):
     """Element by element over inputs of one shape (Keras also broadcasts axes of size 1;
     deepcore needs the shapes equal)."""
 
     _op = ""
     _inputs = "2 or more"
+    # Why deepcore refuses a mask here (Keras changes the values at masked steps)
+    _masked = ""
+
+    def _merge_masks(self, makers, layers):
+        return _one_mask(self, makers, layers, self._masked)
 
     def add_to(self, engine):
         engine.add_merge(getattr(_core.MergeOp, self._op))
@@ -77,6 +107,7 @@ class Multiply(_Merge):
     """The product of its inputs."""
 
     _op = "multiply"
+    _masked = _VALUES_AT_MASKED_STEPS
 
 
 class Average(_Merge):
@@ -90,12 +121,14 @@ class Maximum(_Merge):
     holding the maximum)."""
 
     _op = "maximum"
+    _masked = _VALUES_AT_MASKED_STEPS
 
 
 class Minimum(_Merge):
     """The smallest of its inputs, element by element."""
 
     _op = "minimum"
+    _masked = _VALUES_AT_MASKED_STEPS
 
 
 class Concatenate(Layer):
@@ -117,6 +150,11 @@ class Concatenate(Layer):
 
     def _engine_axis(self) -> int:
         return self.axis - 1 if self.axis > 0 else self.axis
+
+    def _merge_masks(self, makers, layers):
+        along_steps = not getattr(self, "_along_last", True)
+        why = "Keras joins the masks along the steps there, and deepcore does not yet"
+        return _one_mask(self, makers, layers, why if along_steps else "")
 
     def add_to(self, engine):
         engine.add_concatenate(self._engine_axis())
@@ -144,6 +182,7 @@ class Concatenate(Layer):
                     f"Layer {self.name!r} (Concatenate) needs inputs of one shape except along "
                     f"the concatenation axis {self.axis}; received shapes {shapes}"
                 )
+        self._along_last = axis == rank - 1
         out = list(shapes[0])
         out[axis] = sum(s[axis] for s in shapes)
         return tuple(out)
@@ -173,6 +212,9 @@ class Dot(Layer):
             )
         self.axes, self.normalize = axes, check_bool("normalize", normalize, self._owner)
         self._pair = tuple(int(a) for a in pair)
+
+    def _merge_masks(self, makers, layers):
+        return None  # Keras' Dot ends masks (without a warning)
 
     def add_to(self, engine):
         engine.add_dot(*(a - 1 if a > 0 else a for a in self._pair), normalize=self.normalize)

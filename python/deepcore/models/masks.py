@@ -22,8 +22,8 @@ def plan_masks(layers, engine=None, warn=True, wiring=None, outputs=None):
     "read_pass" (a recurrent layer returning sequences), "drop" it (a layer without masking
     support: Keras warns, and so does deepcore), or "refuse" it (a layer whose Keras maths
     uses the mask and deepcore's does not yet: a ValueError naming the layer). A layer of
-    several inputs that receives a mask is refused too (Keras combines masks there; deepcore
-    does not yet), as is a mask reaching one of several outputs."""
+    several inputs combines their masks by its `_merge_masks` (Keras' compute_mask of the
+    merge layers); a mask reaching one of several outputs is refused."""
     wiring = wiring or [[i - 1] for i in range(len(layers))]
     outputs = [len(layers) - 1] if outputs is None else list(outputs)
     mask_of = {}  # value -> the layer making the mask it carries (absent: none)
@@ -36,12 +36,10 @@ def plan_masks(layers, engine=None, warn=True, wiring=None, outputs=None):
         if not makers:
             continue
         if len(values) > 1:
-            names = sorted({layers[m].name for m in makers.values()})
-            raise ValueError(
-                f"Layer {layer.name!r} ({type(layer).__name__}) joins inputs carrying the masks "
-                f"made by {names}; deepcore does not combine masks yet (Keras does). End the "
-                "masks before it (an LSTM returning its last output, GlobalAveragePooling1D)."
-            )
+            maker = layer._merge_masks([mask_of.get(v) for v in values], layers)
+            if maker is not None:
+                mask_of[i] = maker
+            continue
         maker = makers[values[0]]
         if role in ("read", "read_pass") and engine is not None:
             engine.set_mask_source(i, maker)
