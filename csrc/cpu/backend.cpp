@@ -692,17 +692,11 @@ class CpuBackend final : public Backend {
   }
 
   void merge_forward(MergeOp op, const MergeInputs& in, float* y, int64_t n) override {
-    parallel_for(n, grain_for(in.count + 1), [&](int64_t e0, int64_t e1) {
-      for (int64_t e = e0; e < e1; ++e) y[e] = merge_value(op, in, e);
-    });
+    cpu::merge(op, in, y, n);
   }
   void merge_backward(MergeOp op, const MergeInputs& in, const float* y, const float* dy,
                       const MergeGrads& dx, int64_t n) override {
-    parallel_for(n, grain_for(2 * in.count + 2), [&](int64_t e0, int64_t e1) {
-      for (int64_t e = e0; e < e1; ++e)
-        for (int k = 0; k < dx.count; ++k)
-          if (dx.dx[k]) dx.dx[k][e] = merge_grad(op, in, k, e, y[e], dy[e]);
-    });
+    cpu::merge_backward(op, in, y, dy, dx, n);
   }
 
   void l2_normalize(const float* x, float* y, int64_t outer, int64_t n,

@@ -42,6 +42,18 @@ void with_binary(BinaryOp op, F&& f) {
 #undef DC_BINARY
 }
 
+template <class F>
+void with_merge(MergeOp op, F&& f) {
+  using M = MergeOp;
+#define DC_MERGE(X) \
+  case M::X: return f(std::integral_constant<M, M::X>{});
+  switch (op) {
+    DC_MERGE(Add) DC_MERGE(Subtract) DC_MERGE(Multiply) DC_MERGE(Average) DC_MERGE(Maximum)
+    DC_MERGE(Minimum)
+  }
+#undef DC_MERGE
+}
+
 }  // namespace
 
 void unary(UnaryOp op, float p0, float p1, const float* x, float* y, int64_t n) {
@@ -61,14 +73,53 @@ void unary_backward(UnaryOp op, float p0, float p1, const float* x, const float*
   });
 }
 
+// Merge layers: an input at a time over a block of elements (the fold in Keras' order, the
+// same bits as merge_value), a gradient at a time backward.
+void merge(MergeOp op, const MergeInputs& in, float* y, int64_t n) {
+  with_merge(op, [&](auto k) {
+    parallel_for(n, grain_for(in.count + 1), [&](int64_t e0, int64_t e1) {
+      const float* x0 = in.x[0];
+      for (int64_t e = e0; e < e1; ++e) y[e] = x0[e];
+      for (int i = 1; i < in.count; ++i) {
+        const float* x = in.x[i];
+        for (int64_t e = e0; e < e1; ++e) y[e] = merge_step(k.value, y[e], x[e]);
+      }
+      if constexpr (k.value == MergeOp::Average) {
+        const float count = static_cast<float>(in.count);
+        for (int64_t e = e0; e < e1; ++e) y[e] = y[e] / count;
+      }
+    });
+  });
+}
+
+void merge_backward(MergeOp op, const MergeInputs& in, const float* y, const float* dy,
+                    const MergeGrads& dx, int64_t n) {
+  with_merge(op, [&](auto k) {
+    parallel_for(n, grain_for(2 * in.count + 2), [&](int64_t e0, int64_t e1) {
+      for (int i = 0; i < dx.count; ++i) {
+        float* d = dx.dx[i];
+        if (!d) continue;
+        for (int64_t e = e0; e < e1; ++e) d[e] = merge_grad(k.value, in, i, e, y[e], dy[e]);
+      }
+    });
+  });
+}
+
 // f(e, offset of a, offset of b) over [e0, e1): the offsets without divisions where an
 // operand is read as the output (at e) or is one value (at 0).
 template <class F>
 void over_elements(const Strided& s, int64_t e0, int64_t e1, F&& f) {
   const Strided::Read ra = s.read(s.sa), rb = s.read(s.sb);
-  if (ra != Strided::Read::Strided && rb != Strided::Read::Strided) {
-    const bool a_same = ra == Strided::Read::Same, b_same = rb == Strided::Read::Same;
-    for (int64_t e = e0; e < e1; ++e) f(e, a_same ? e : 0, b_same ? e : 0);
+  using R = Strided::Read;
+  if (ra != R::Strided && rb != R::Strided) {  // a loop of its own for each (they vectorize)
+    if (ra == R::Same && rb == R::Same)
+      for (int64_t e = e0; e < e1; ++e) f(e, e, int64_t(e));
+    else if (ra == R::Same)
+      for (int64_t e = e0; e < e1; ++e) f(e, e, int64_t(0));
+    else if (rb == R::Same)
+      for (int64_t e = e0; e < e1; ++e) f(e, int64_t(0), e);
+    else
+      for (int64_t e = e0; e < e1; ++e) f(e, int64_t(0), int64_t(0));
     return;
   }
   int64_t oa, ob;

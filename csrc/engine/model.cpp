@@ -177,7 +177,7 @@ void Model::forward(const float* x, int64_t rows, bool training, const uint64_t*
     xin_[j] = ins_[j].data();
     at += size_t(size);
   }
-  std::vector<const float*> xs;
+  std::vector<const float*>& xs = layer_in_;
   for (size_t i = 0; i < layers_.size(); ++i) {
     if (!training) poll_interrupt();  // a training step is never left half-done
     const uint64_t* seed = seeds ? seeds + i : nullptr;
@@ -294,8 +294,8 @@ void Model::loss_and_backward(const float* x, const float* y, const float* w, in
              h.ycols / h.per, static_cast<float>(scale), batch_.data() + 2 * k);
   }
   if (!backward) return;
-  std::vector<const float*> xs;
-  std::vector<float*> dxs;
+  std::vector<const float*>& xs = layer_in_;
+  std::vector<float*>& dxs = layer_dx_;
   for (size_t i = L; i-- > 0;) {
     if (!needs_grad_[i]) continue;  // no weights to train here or before
     const auto& rd = readers_[i];  // read by a loss from its logits alone: dy is for them

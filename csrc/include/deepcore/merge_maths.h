@@ -10,21 +10,24 @@
 
 namespace deepcore {
 
+// One step of the fold: the value so far v joined with the next input's x (Average sums).
+DC_HD inline float merge_step(MergeOp op, float v, float x) {
+  switch (op) {
+    case MergeOp::Add:
+    case MergeOp::Average: return v + x;
+    case MergeOp::Subtract: return v - x;
+    case MergeOp::Multiply: return v * x;
+    case MergeOp::Maximum: return (x > v || x != x) ? x : v;
+    case MergeOp::Minimum: return (x < v || x != x) ? x : v;
+  }
+  return v;
+}
+
 // Element e of the merge, folding the inputs in order as Keras does (Average: their sum over
 // their count; Maximum and Minimum: a NaN wins, as ops.maximum's).
 DC_HD inline float merge_value(MergeOp op, const MergeInputs& in, int64_t e) {
   float v = in.x[0][e];
-  for (int k = 1; k < in.count; ++k) {
-    const float x = in.x[k][e];
-    switch (op) {
-      case MergeOp::Add:
-      case MergeOp::Average: v += x; break;
-      case MergeOp::Subtract: v -= x; break;
-      case MergeOp::Multiply: v *= x; break;
-      case MergeOp::Maximum: v = (x > v || x != x) ? x : v; break;
-      case MergeOp::Minimum: v = (x < v || x != x) ? x : v; break;
-    }
-  }
+  for (int k = 1; k < in.count; ++k) v = merge_step(op, v, in.x[k][e]);
   return op == MergeOp::Average ? v / static_cast<float>(in.count) : v;
 }
 

@@ -343,6 +343,9 @@ class Model {
     DeviceArray<float> values, grads;
   };
   std::vector<Program> programs_;
+  // A layer's several inputs and their gradients (kept: no allocation per step)
+  std::vector<const float*> layer_in_;
+  std::vector<float*> layer_dx_;
   std::vector<const float*> prog_in_;  // a program's inputs: labels, predictions
   std::vector<float*> prog_dx_;        // and their gradients (none, the predictions')
   // Runs program p on output h's labels and predictions of the batch into its values.
