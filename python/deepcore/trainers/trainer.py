@@ -150,7 +150,7 @@ class Trainer:
         shapes = self._output_shapes()
         labels = self._label_shapes if len(self._label_shapes) == len(shapes) else None
         labels = shapes if labels is None and guess else labels
-        programs, key, custom, at = [], [], [], []
+        custom, at = [], []
         for k, fn in enumerate(self._out.losses):
             at.append(len(custom) if fn is not None and fn.custom else -1)
             if at[-1] >= 0:
@@ -159,13 +159,24 @@ class Trainer:
             at.append(len(custom) if isinstance(m, metrics_module.MeanMetricWrapper) else -1)
             if at[-1] >= 0:
                 custom.append((m, k, f"Metric {m.name!r}"))
-        for obj, k, owner in custom if labels is not None else ():
-            program = traced(obj, obj.call, labels[k], shapes[k], owner)
-            steps = program.averaged().spec()  # (the engine averages the values per sample)
-            programs.append(_core.OutputProgram(k, list(labels[k]), *steps))
-            key.append((k, id(program)))
+        made = [
+            (k, traced(obj, obj.call, labels[k], shapes[k], owner))
+            for obj, k, owner in (custom if labels is not None else ())
+        ]
+        # Made once (each fit asks again) and numbered: the number tells them apart (the
+        # cache holds the programs: ids of live objects)
+        ids = [(k, id(program)) for k, program in made]
+        cached = self.__dict__.get("_program_specs")
+        if cached is None or [(k, id(p)) for k, p in cached[2]] != ids:
+            specs = [  # (the engine averages the values per sample)
+                _core.OutputProgram(k, list(labels[k]), *program.averaged().spec())
+                for k, program in made
+            ]
+            number = 1 + (cached[0] if cached else 0)
+            self._program_specs = cached = (number, specs, made)
+        key, programs = cached[0], cached[1]
         n = len(self._out.losses)
-        return (programs, tuple(key)), at[:n], at[n:]
+        return (programs, key), at[:n], at[n:]
 
     def _check_ready(self, what: str):
         if not self.compiled:
