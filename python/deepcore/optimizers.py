@@ -57,6 +57,14 @@ class Optimizer:
         self.name = name or type(self).__name__.lower()
         self._engine = None
 
+    def __getstate__(self) -> dict:
+        """pickle and copy.deepcopy: without the engine it updates (its model's copy attaches
+        its own), with the current learning rate."""
+        state = dict(self.__dict__, _engine=None)
+        if self._engine is not None and self.schedule is None:
+            state["_learning_rate"] = float(self._engine.learning_rate)
+        return state
+
     @property
     def learning_rate(self) -> float:
         """The rate of the next update (the schedule's value when there is one)."""

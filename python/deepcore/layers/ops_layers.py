@@ -209,6 +209,13 @@ class Lambda(Layer):
         self._program = program
         self._op_node = bool(op_node)  # an op called on a model's tensors (not in `layers`)
 
+    def __getstate__(self) -> dict:
+        """pickle and deepcopy: a traced Lambda travels as its program (as a file keeps it),
+        and with its function where pickle can carry one (`by_name`)."""
+        if self._program is None:
+            return self.__dict__
+        return dict(self.__dict__, function=by_name(self.function))
+
     def _takes_several_inputs(self) -> bool:
         return self._several
 
@@ -275,6 +282,13 @@ class Lambda(Layer):
         return "drop"
 
 
+def by_name(function):
+    """`function` where pickle can carry it (by its module and name), else None: a lambda or
+    a function defined in a function, whose traced programs travel instead."""
+    name = getattr(function, "__qualname__", None)
+    return None if isinstance(name, str) and "<" in name else function
+
+
 def traced(owner_obj, function, labels, pred, owner: str) -> Program:
     """The program of a custom loss's or metric's `function(y_true, y_pred)` for labels and
     predictions of these sample shapes, traced once per label shape and kept on the object
@@ -336,6 +350,13 @@ class TracedFunction:
 
     def _owner_text(self) -> str:
         return f"{self._family} {self.name!r}"
+
+    def __getstate__(self) -> dict:
+        """pickle and deepcopy: its traced programs, and its function where pickle can carry
+        one (`by_name`)."""
+        if not self.__dict__.get("_traced"):
+            return self.__dict__
+        return dict(self.__dict__, fn=by_name(self.fn))
 
     def call(self, y_true, y_pred):
         if self.fn is None:

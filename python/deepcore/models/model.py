@@ -63,6 +63,38 @@ class Model(Trainer, ArrayData):
         self.stop_training = False
         self.history = None
 
+    # Caches of engine objects, made again when needed
+    _UNPICKLED = ("_program_specs", "_programs_set")
+
+    def __getstate__(self) -> dict:
+        """pickle and copy.deepcopy (so joblib, multiprocessing and scikit-learn's clone):
+        the model's Python state, and of its engine what its file holds (weights, optimizer
+        slots, iterations, learning rate, random stream). The copy is of the same class,
+        built on the current device, and trains on exactly as the original would."""
+        state = {k: v for k, v in self.__dict__.items() if k not in self._UNPICKLED}
+        if self._out is not None:  # (compile's functions as their traced wrappers)
+            from ..trainers.compile_utils import wrapped_functions
+
+            state["loss"] = wrapped_functions(self.loss, self._out)
+            state["_compile_args"] = wrapped_functions(self._compile_args, self._out)
+        if self._engine is not None:
+            from .. import saving
+
+            state["_engine_state"] = saving.engine_state(self)
+            state["_engine"], state["_layer_views"] = None, []
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        from .. import saving
+
+        saved = state.pop("_engine_state", None)
+        self.__dict__.update(state)
+        if saved is not None:
+            tensors, training = saved
+            with saving.same_random_stream():
+                self._build(seed=training["seed"])
+            saving.set_engine_state(self, tensors, training)
+
     def _shares(self, i: int) -> bool:
         """Whether layer i is a second call of an earlier layer (its weights are that one's)."""
         return False

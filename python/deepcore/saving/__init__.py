@@ -53,6 +53,7 @@ model as it was (an unbuilt model stays unbuilt).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -179,24 +180,44 @@ def _weights(model) -> dict:
     }
 
 
-def save_model(model, path, overwrite: bool = True) -> None:
-    """Saves architecture, weights, compile config and training state (see the module doc)."""
+def engine_state(model) -> tuple[dict, dict]:
+    """What a model file holds of the model's engine: (tensors: the weights and the
+    optimizer's slots; training: its iterations, learning rate and random stream)."""
     engine = model._require_engine("save")
     tensors = _weights(model)
+    if model.compiled and model._out.trained:
+        tensors["optimizer.slots"] = engine.optimizer_state()
+    training = {
+        "iterations": int(engine.iterations),
+        "learning_rate": float(engine.learning_rate),
+        "seed": int(engine.seed),
+        "draws": int(engine.draws),
+    }
+    return tensors, training
+
+
+def set_engine_state(model, tensors: dict, training: dict | None) -> None:
+    """Sets a built (and compiled, if it was) model's engine from `engine_state`'s (checked)
+    values: training goes on exactly as it would have in the model they came from."""
+    _assign_weights(model, tensors, [_where(i, la) for i, la in enumerate(model._layers)])
+    if training is not None:
+        engine = model._engine
+        if model._out is not None and model._out.trained:
+            engine.set_optimizer_state(tensors["optimizer.slots"])
+            engine.iterations = training["iterations"]
+            if getattr(model.optimizer, "schedule", None) is None:
+                model.optimizer.learning_rate = training["learning_rate"]
+        engine.seed, engine.draws = training["seed"], training["draws"]
+
+
+def save_model(model, path, overwrite: bool = True) -> None:
+    """Saves architecture, weights, compile config and training state (see the module doc)."""
+    tensors, training = engine_state(model)
     meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "contents": "model"}
     meta["model"] = _dumps(model_config(model))
     if model.compiled:
         meta["compile"] = _dumps(compile_config(model))
-    if model.compiled and model._out.trained:
-        tensors["optimizer.slots"] = engine.optimizer_state()
-    meta["training"] = _dumps(
-        {
-            "iterations": int(engine.iterations),
-            "learning_rate": float(engine.learning_rate),
-            "seed": int(engine.seed),
-            "draws": int(engine.draws),
-        }
-    )
+    meta["training"] = _dumps(training)
     write_file(path, tensors, meta, overwrite)
 
 
@@ -700,6 +721,17 @@ def _check_learning_rate(value, what: str) -> None:
         )
 
 
+@contextlib.contextmanager
+def same_random_stream():
+    """Building a model draws initial weights: the global random stream is left as it was,
+    so that loading a model has no effect on later draws."""
+    state = utils.rng().bit_generator.state
+    try:
+        yield
+    finally:
+        utils.rng().bit_generator.state = state
+
+
 def _restore(checked: _Checked):
     """The model of a checked file: built, its weights and training state set."""
     from ..models.functional import Functional
@@ -707,8 +739,7 @@ def _restore(checked: _Checked):
 
     config = checked.config
     name, trainable = config.get("name"), config.get("trainable", True)
-    state = utils.rng().bit_generator.state  # building draws initial weights: keep the
-    try:  # global random stream as it was, so loading has no effect on later draws
+    with same_random_stream():
         if checked.wiring is not None:
             model = Functional._from_parts(
                 checked.layers,
@@ -725,10 +756,6 @@ def _restore(checked: _Checked):
             # each against all the others, quadratic in a file's hundred thousand layers).
             model._layers, model._input_shape = list(checked.layers), checked.input_shape
             model.build()
-    finally:
-        utils.rng().bit_generator.state = state
-    where = [_where(i, layer) for i, layer in enumerate(model._layers)]
-    _assign_weights(model, checked.tensors, where)
     if checked.compile is not None:
         optimizer, loss, chosen, weight = checked.compile
         model.compile(
@@ -738,14 +765,7 @@ def _restore(checked: _Checked):
             metrics=chosen["metrics"],
             weighted_metrics=chosen["weighted_metrics"],
         )
-    if checked.training is not None:
-        training, engine = checked.training, model._engine
-        if model._out is not None and model._out.trained:
-            engine.set_optimizer_state(checked.tensors["optimizer.slots"])
-            engine.iterations = training["iterations"]
-            if getattr(model.optimizer, "schedule", None) is None:
-                model.optimizer.learning_rate = training["learning_rate"]
-        engine.seed, engine.draws = training["seed"], training["draws"]
+    set_engine_state(model, checked.tensors, checked.training)
     return model
 
 

@@ -69,6 +69,23 @@ def _loss_weight(value, given) -> float:
     return float(value)
 
 
+def wrapped_functions(value, out: CompiledOutputs):
+    """compile's argument `value` (a loss, a metric, or lists and dicts of them) with each
+    function replaced by the wrapper that traced it in `out` (what pickling a model keeps:
+    the wrappers carry their programs, and their functions where pickle can)."""
+    wrappers = [*out.losses, *(m for m, *_ in out.metrics)]
+    by_function = {id(w.fn): w for w in wrappers if getattr(w, "fn", None) is not None}
+
+    def swap(v):
+        if isinstance(v, (list, tuple)):
+            return type(v)(swap(x) for x in v)
+        if isinstance(v, dict):
+            return {k: swap(x) for k, x in v.items()}
+        return by_function.get(id(v), v)
+
+    return swap(value)
+
+
 class CompiledOutputs:
     """compile's arguments per output of a model whose outputs are named `names`. The logs
     name an output's loss and metrics after it ("cls_loss", "cls_accuracy") where the outputs
