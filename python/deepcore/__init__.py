@@ -30,6 +30,16 @@ atexit.register(_core._exiting)
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    # deepcore.wrappers imports scikit-learn: loaded when first used, not with deepcore
+    if name == "wrappers":
+        import importlib
+
+        return importlib.import_module(".wrappers", __name__)
+    raise AttributeError(f"module 'deepcore' has no attribute {name!r}")
+
+
 __all__ = [
     "Input",
     "Model",
@@ -52,5 +62,6 @@ __all__ = [
     "regularizers",
     "schedules",
     "utils",
+    "wrappers",
     "__version__",
 ]
