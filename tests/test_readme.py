@@ -48,3 +48,14 @@ def test_sequences_and_text_example():
     assert tokens.shape == (2, 6) and tokens.dtype == np.int64
     assert [vocab[i] for i in tokens[0][:3]] == ["the", "dog", "sat"]
     np.testing.assert_array_equal(tokens[1], [1, 1, 1, 0, 0, 0])
+
+
+def test_py_dataset_example():
+    block = next(b for b in _python_blocks() if "PyDataset" in b)
+    (x, y), (x_test, y_test) = dc.datasets.iris.load_data()
+    model = dc.Sequential([dc.Input(shape=(4,)), dc.layers.Dense(3, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    scope = {"dc": dc, "model": model, "x": x, "y": y, "x_test": x_test, "y_test": y_test}
+    exec(block, scope)
+    assert model.optimizer.iterations == 10 * len(scope["Batches"](x, y))
+    assert len(model.history.history["val_loss"]) == 10

@@ -595,8 +595,9 @@ RunResult Model::fit_rows(const Dataset& data, int64_t batch_size, const int64_t
   return run(data, batch_size, true, order, first, count, carry, stop_on_nonfinite);
 }
 
-RunResult Model::evaluate(const Dataset& data, int64_t batch_size) {
-  return run(data, batch_size, false, nullptr, 0, data.rows(), nullptr, false);
+RunResult Model::evaluate(const Dataset& data, int64_t batch_size,
+                          const std::vector<double>* carry) {
+  return run(data, batch_size, false, nullptr, 0, data.rows(), carry, false);
 }
 
 void Model::predict(const Dataset& data, int64_t batch_size, float* out) {

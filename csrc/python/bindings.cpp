@@ -683,6 +683,14 @@ PYBIND11_MODULE(_core, m) {
            [](Model& md, const Data& d, int64_t batch_size) {
              return result(without_gil([&] { return md.evaluate(*d.data, batch_size); }));
            })
+      .def(
+          "evaluate_rows",  // a piece of an evaluation: the results with the states
+          [](Model& md, const Data& d, int64_t batch_size, std::optional<Arr<double>> carry) {
+            const auto c = carried(carry);
+            return train_result(
+                without_gil([&] { return md.evaluate(*d.data, batch_size, ptr(c)); }));
+          },
+          py::arg("data"), py::arg("batch_size"), py::arg("carry") = py::none())
       .def("predict",
            [](Model& md, py::object x, int64_t batch_size) {
              const Inputs in = inputs_of(md, x);

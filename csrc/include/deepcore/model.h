@@ -251,7 +251,9 @@ class Model {
   // Size of RunResult::states: the metrics' states, the loss sum and the rows seen
   // (a run checks its carry against its own metrics).
   int64_t run_states() const;
-  RunResult evaluate(const Dataset& data, int64_t batch_size);
+  // `carry`: as fit_epoch's (a dataset evaluated in pieces).
+  RunResult evaluate(const Dataset& data, int64_t batch_size,
+                     const std::vector<double>* carry = nullptr);
   // out: the outputs of every row of data (host memory), each row's outputs one after the
   // other.
   void predict(const Dataset& data, int64_t batch_size, float* out);

@@ -11,12 +11,15 @@ from __future__ import annotations
 import math
 import time
 
+import numpy as np
+
 from .. import callbacks as callbacks_module
 from .. import metrics as metrics_module
 from .. import optimizers
 from .._registry import check_int, check_positive_int, check_verbose, is_number
 from ..utils.progbar import Progress
 from .compile_utils import CompiledOutputs
+from .data_sources import BatchSource, Feeder, is_source
 from .epoch_iterator import RowStream, StreamRows
 
 __all__ = ["Trainer"]
@@ -234,6 +237,7 @@ class Trainer:
         sample_weight=None,
         initial_epoch=0,
         steps_per_epoch=None,
+        validation_steps=None,
         validation_batch_size=None,
         validation_freq=1,
         validation_split_mode="last",
@@ -241,7 +245,10 @@ class Trainer:
         """Trains the model; returns a `History` whose `.history` holds per-epoch logs.
 
         Args:
-            x, y: Inputs and targets (NumPy arrays or anything `np.asarray` accepts).
+            x, y: Inputs and targets (NumPy arrays or anything `np.asarray` accepts), or
+                x a source of batches (`(x, y)` or `(x, y, sample_weight)` each, y None):
+                a generator or iterator, a `deepcore.utils.PyDataset`, a PyTorch
+                DataLoader; each batch is one step, a few batches held at a time.
             batch_size: Rows per gradient step (default 32).
             epochs: Index of the last epoch (training starts at `initial_epoch`).
             verbose: "auto" (= 1), 0 (silent), 1 (progress bar on a terminal, one line
@@ -260,7 +267,10 @@ class Trainer:
             class_weight: `{class: weight}`, multiplied into the sample weights.
             sample_weight: One weight per training row.
             initial_epoch: Epoch to start from (for resuming).
-            steps_per_epoch: Batches per epoch; the data is cycled (see below).
+            steps_per_epoch: Batches per epoch; the data is cycled (see below). A source
+                of batches goes on from where the epoch before stopped (needed for an
+                endless one).
+            validation_steps: Batches of a validation source to evaluate (default: all).
             validation_batch_size: Batch size of the validation pass (default batch_size).
             validation_freq: Validate every `validation_freq` epochs.
 
@@ -303,12 +313,28 @@ class Trainer:
                 "`validation_split_mode` must be 'last', 'shuffle' or 'stratify'. "
                 f"Received: validation_split_mode={validation_split_mode!r}"
             )
-        x, engine = self._inputs(x)
-        n = len(x)
-        y = self._targets(y, n)
-        w = self._weights_for(sample_weight, class_weight, y, n)
-        val = None
-        if validation_data is not None:
+        source = val = None
+        if is_source(x):
+            for arg, value in (("y", y), ("sample_weight", sample_weight)):
+                if value is not None:
+                    raise ValueError(
+                        f"`{arg}` cannot be given with `x` a {type(x).__name__}: its batches "
+                        "carry the targets and sample weights, (x, y, sample_weight)."
+                    )
+            if validation_split:
+                raise ValueError(
+                    "`validation_split` splits arrays only; with `x` a "
+                    f"{type(x).__name__}, pass validation_data."
+                )
+            source = BatchSource(x, "x", bool(shuffle))
+        else:
+            x, engine = self._inputs(x)
+            n = len(x)
+            y = self._targets(y, n)
+            w = self._weights_for(sample_weight, class_weight, y, n)
+        if validation_data is not None and is_source(validation_data):
+            val = BatchSource(validation_data, "validation_data")
+        elif validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise ValueError(
                     "`validation_data` must be a tuple (x_val, y_val) or "
@@ -329,11 +355,16 @@ class Trainer:
         val_batch = check_positive_int(
             "validation_batch_size", validation_batch_size, default=batch_size
         )
-        self._set_metrics()
-        steps = steps_per_epoch or -(-n // batch_size)
-        # The data goes where the engine computes once per fit, not once per epoch.
-        data = engine.dataset(x, y, w)
-        val_data = None if val is None else engine.dataset(*val)
+        if source is None:
+            self._set_metrics()
+            steps = steps_per_epoch or -(-n // batch_size)
+            # The data goes where the engine computes once per fit, not once per epoch.
+            data = engine.dataset(x, y, w)
+        else:  # (None: as many as a generator gives)
+            steps = steps_per_epoch or source.length
+        val_data = (
+            None if val is None or isinstance(val, BatchSource) else self._engine.dataset(*val)
+        )
 
         history = callbacks_module.History()
         cbs = callbacks_module.CallbackList(
@@ -354,7 +385,7 @@ class Trainer:
         )
         progress = Progress(verbose, epochs, steps)
         nan_stoppers = _nan_stoppers(cbs.callbacks)
-        stream = RowStream(engine, n, bool(shuffle)) if steps_per_epoch else None
+        stream = RowStream(engine, n, bool(shuffle)) if steps_per_epoch and not source else None
         last_seconds, order_seconds = None, 0.0
         self.stop_training = False
         logs = {}
@@ -376,7 +407,9 @@ class Trainer:
                     )
                 )
             )
-            if stream is not None:
+            if source is not None:
+                idx = None
+            elif stream is not None:
                 idx = StreamRows(stream, steps * batch_size)
             elif (batch_hooks or live) and shuffle:
                 t = time.perf_counter()
@@ -384,7 +417,20 @@ class Trainer:
                 order_seconds = time.perf_counter() - t
             else:
                 idx = None
-            if stream is None and not batch_hooks and not live:
+            if source is not None:
+                logs, done = self._fit_pieces(
+                    self._source_feed(source.epoch(steps_per_epoch), class_weight),
+                    steps,
+                    cbs if batch_hooks else None,
+                    progress if (progress.live or batch_hooks) else None,
+                    nan_stoppers,
+                )
+                if source.ran_out(done, steps_per_epoch):
+                    self.stop_training = True
+                    if not done:
+                        break
+                progress.steps = steps = steps or done  # (a generator's: known now)
+            elif stream is None and not batch_hooks and not live:
                 loss, values, _, done, per_output = engine.fit_epoch(
                     data, batch_size, bool(shuffle), stop_on_nonfinite=bool(nan_stoppers)
                 )
@@ -401,7 +447,11 @@ class Trainer:
                 )
             if val is not None and (epoch + 1) % validation_freq == 0:
                 cbs.on_test_begin({})
-                val_logs = self._out.logs(*engine.evaluate(val_data, val_batch))
+                if isinstance(val, BatchSource):
+                    result = self._evaluate_source(val, validation_steps, class_weight)
+                else:
+                    result = self._engine.evaluate(val_data, val_batch)
+                val_logs = self._out.logs(*result)
                 cbs.on_test_end(val_logs)
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
             last_seconds = time.perf_counter() - start
@@ -420,40 +470,37 @@ class Trainer:
             for cb in nan_stoppers:
                 cb.on_train_batch_end(done - 1, logs)
 
-    def _fit_rows(self, data, idx, batch_size, cbs=None, progress=None, nan_stoppers=()):
-        """Trains on the rows `idx` of `data` (an engine dataset; all rows in order when
-        idx is None), in that order.
+    def _fit_pieces(self, feed, steps, cbs=None, progress=None, nan_stoppers=()):
+        """Trains on the batches `feed(done, k)` hands out: (engine dataset, batch size, row
+        order or None, first row, rows) of at most k batches after the `done` ones, None at
+        the end; `steps`: the batches expected (None: unknown).
 
-        One engine call covers all of them, unless `cbs` (batch-level hooks: one call
-        per batch) or `progress` (calls of about `progress.interval` seconds, to redraw
+        One engine call covers as many as feed gives, unless `cbs` (batch-level hooks: one
+        call per batch) or `progress` (calls of about `progress.interval` seconds, to redraw
         the bar). Each call goes on from the loss and metric counts of the one before, so
         the values passed on are those of the epoch so far, as one call would give them.
         `nan_stoppers`: the engine stops at the first batch with a non-finite loss.
         Returns the epoch's logs and the batches done.
         """
-        engine = self._engine
-        rows = data.rows if idx is None else len(idx)
-        steps = -(-rows // batch_size)
-        done, start, states = 0, time.perf_counter(), None
-        while done < steps:
+        done, start, states, logs = 0, time.perf_counter(), None, {}
+        while steps is None or done < steps:
             if cbs is not None or (progress is not None and done == 0):
                 k = 1
             elif progress is None:
-                k = steps
+                k = steps or 2**62
             else:
                 per_batch = (time.perf_counter() - start) / done
-                k = max(1, int(progress.interval / per_batch)) if per_batch > 0 else steps
-            if isinstance(idx, StreamRows):
-                k = min(k, max(1, idx.chunk // batch_size))
-            lo, hi = done * batch_size, min(rows, (done + k) * batch_size)
+                k = max(1, int(progress.interval / per_batch)) if per_batch > 0 else 2**62
+            piece = feed(done, k)
+            if piece is None:
+                break
             if cbs is not None:
                 cbs.on_train_batch_begin(done, {})
             stop = bool(nan_stoppers)
-            order = None if idx is None else idx[lo:hi]  # (None: rows lo..hi-1, no gather)
-            loss, values, states, ran, per_output = engine.fit_rows(
-                data, batch_size, order, lo, hi - lo, carry=states, stop_on_nonfinite=stop
+            loss, values, states, ran, per_output = self._engine.fit_rows(
+                *piece, carry=states, stop_on_nonfinite=stop
             )
-            done = min(done + ran, steps)
+            done = done + ran if steps is None else min(done + ran, steps)
             logs = self._out.logs(loss, values, per_output)
             if cbs is not None:
                 cbs.on_train_batch_end(done - 1, logs)
@@ -465,6 +512,58 @@ class Trainer:
                 break
         return logs, done
 
+    def _fit_rows(self, data, idx, batch_size, cbs=None, progress=None, nan_stoppers=()):
+        """_fit_pieces over the rows `idx` of `data` (an engine dataset; all rows in order
+        when idx is None), in that order."""
+        rows = data.rows if idx is None else len(idx)
+
+        def feed(done, k):
+            if isinstance(idx, StreamRows):
+                k = min(k, max(1, idx.chunk // batch_size))
+            lo, hi = done * batch_size, min(rows, (done + k) * batch_size)
+            order = None if idx is None else idx[lo:hi]  # (None: rows lo..hi-1, no gather)
+            return data, batch_size, order, lo, hi - lo
+
+        return self._fit_pieces(feed, -(-rows // batch_size), cbs, progress, nan_stoppers)
+
+    def _source_feed(self, batches, class_weight=None):
+        """feed (see _fit_pieces) of chunks of a source's batches, each converted and
+        checked as arrays are (the first one builds the model if it is not built yet, and
+        sets the metrics for its labels)."""
+        feeder, first = Feeder(batches), [True]
+
+        def feed(done, k):
+            got = feeder.take(k)
+            if got is None:
+                return None
+            x, y, w, batch_size, count = got
+            try:
+                data = self._batch_data(x, y, w, class_weight, first[0])
+            except (ValueError, TypeError) as e:
+                where = f"batch {done}" if count == 1 else f"batches {done}-{done + count - 1}"
+                raise type(e)(f"In {where} of `x`: {e}") from None
+            first[0] = False
+            return data, batch_size, None, 0, data.rows
+
+        return feed
+
+    def _batch_data(self, x, y, w, class_weight=None, first=True, what="x"):
+        """The engine dataset of a source's batches x, y and sample weights w, converted
+        and checked; the `first` sets the metrics for its labels, the others must have
+        labels of the same shape."""
+        shapes = list(self._label_shapes)
+        x, engine = self._inputs(x, what)
+        y = self._targets(y, len(x))
+        w = self._weights_for(w, class_weight, y, len(x))
+        if first:
+            self._set_metrics()
+        elif shapes != self._label_shapes:
+            raise ValueError(
+                f"A batch of `{what}` has labels of sample shape {self._label_shapes}; the "
+                f"batches before it had {shapes}"
+            )
+        return engine.dataset(x, y, w)
+
     def evaluate(
         self,
         x=None,
@@ -472,30 +571,62 @@ class Trainer:
         batch_size=None,
         verbose="auto",
         sample_weight=None,
+        steps=None,
         return_dict=False,
         **kwargs,
     ):
-        """Loss (and metrics) on the given data, in inference mode."""
+        """Loss (and metrics) on the given data, in inference mode; x may be a source of
+        batches as fit takes (`steps` of them, by default all)."""
         self._check_ready("evaluate")
         batch_size = check_positive_int("batch_size", batch_size, default=32)
         verbose = check_verbose(verbose, auto=0)
-        x, engine = self._inputs(x)
-        y = self._targets(y, len(x))
-        w = self._weights_for(sample_weight, None, y, len(x))
-        self._set_metrics()
-        result = engine.evaluate(engine.dataset(x, y, w), batch_size)
+        if is_source(x):
+            steps = None if steps is None else check_positive_int("steps", steps)
+            result = self._evaluate_source(BatchSource(x, "x"), steps)
+        else:
+            x, engine = self._inputs(x)
+            y = self._targets(y, len(x))
+            w = self._weights_for(sample_weight, None, y, len(x))
+            self._set_metrics()
+            result = engine.evaluate(engine.dataset(x, y, w), batch_size)
         if verbose not in (0, "auto") and verbose:
             print(" - ".join(f"{k}: {v:.4f}" for k, v in self._out.logs(*result).items()))
         return self._results(result, return_dict)
 
-    def predict(self, x, batch_size=None, verbose="auto", **kwargs):
-        """Outputs of the model for `x`, computed in batches of `batch_size` (default 32)."""
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, **kwargs):
+        """Outputs of the model for `x`, computed in batches of `batch_size` (default 32);
+        x may be a source of batches as fit takes (their x; `steps` of them, by default
+        all)."""
         batch_size = 32 if batch_size is None else check_positive_int("batch_size", batch_size)
         # (the common cases cost nothing: predict on one sample is fast)
         if not (type(verbose) is int and 0 <= verbose <= 2) and verbose != "auto":
             check_verbose(verbose, auto=0)
+        if is_source(x):
+            steps = None if steps is None else check_positive_int("steps", steps)
+            feeder, outputs = Feeder(BatchSource(x, "x").epoch(steps)), []
+            while (got := feeder.take()) is not None:
+                xs, engine = self._inputs(got[0])
+                outputs.append(engine.predict(xs, got[3]))
+            if not outputs:
+                raise ValueError(f"`x` ({type(x).__name__}) gave no batches to predict")
+            return self._split_outputs(np.concatenate(outputs))
         x, engine = self._inputs(x)
         return self._split_outputs(engine.predict(x, batch_size))
+
+    def _evaluate_source(self, source, steps=None, class_weight=None):
+        """evaluate's engine result over `steps` batches of `source` (all by default), in
+        chunks, each going on from the counts of the one before."""
+        feeder, states, result, what = Feeder(source.epoch(steps)), None, None, source.what
+        while (got := feeder.take()) is not None:
+            x, y, w, batch_size, _ = got
+            data = self._batch_data(x, y, w, class_weight, result is None, what)
+            loss, values, states, _, per_output = self._engine.evaluate_rows(
+                data, batch_size, carry=states
+            )
+            result = (loss, values, per_output)
+        if result is None:
+            raise ValueError(f"`{what}` ({type(source.x).__name__}) gave no batches to evaluate")
+        return result
 
     def predict_on_batch(self, x):
         x, engine = self._inputs(x)

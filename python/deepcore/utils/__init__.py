@@ -20,6 +20,7 @@ __all__ = [
     "timeseries_dataset_from_array",
     "timeseries_windows",
     "TimeseriesDataset",
+    "PyDataset",
 ]
 
 _rng = np.random.default_rng()
@@ -155,6 +156,7 @@ def as_float_array(x, name: str, allow_empty: bool = False) -> np.ndarray:
     return out
 
 
+from .py_dataset import PyDataset  # noqa: E402
 from .sequence_utils import pad_sequences  # noqa: E402 (after rng, which they use)
 from .timeseries_dataset_utils import (  # noqa: E402
     TimeseriesDataset,

@@ -50,7 +50,8 @@ class Progress:
     interval = 0.1  # seconds between two redraws of the bar (and the target chunk length)
     width = 30
 
-    def __init__(self, verbose: int, epochs: int, steps: int):
+    def __init__(self, verbose: int, epochs: int, steps: int | None):
+        # steps None: not known yet (a generator's first epoch; Keras shows "n/Unknown")
         self.stream = sys.stdout
         self.verbose, self.epochs, self.steps = verbose, epochs, steps
         self.live = verbose == 1 and _isatty(self.stream)
@@ -67,6 +68,8 @@ class Progress:
         self.shown = len(text)
 
     def _bar(self, done: int) -> str:
+        if self.steps is None:
+            return f"{done:>7}/Unknown"
         steps = max(self.steps, 1)
         digits = len(str(steps))
         filled = int(self.width * min(done, steps) / steps)
@@ -88,11 +91,14 @@ class Progress:
         if not self.live:
             return
         now = time.perf_counter()
-        if now - self.last < self.interval and done < self.steps:
+        known = self.steps is not None
+        if now - self.last < self.interval and (not known or done < self.steps):
             return
         self.last = now
-        eta = (now - self.start) / max(done, 1) * max(self.steps - done, 0)
-        text = f"{self._bar(done)} - ETA: {_format_eta(eta)}"
+        text = self._bar(done)
+        if known:
+            eta = (now - self.start) / max(done, 1) * max(self.steps - done, 0)
+            text += f" - ETA: {_format_eta(eta)}"
         if logs:
             text += " - " + format_logs(logs)
         self._line(text)
