@@ -424,7 +424,7 @@ def test_model_checkpoint_every_epoch_and_weights_only(tmp_path):
             ModelCheckpoint(
                 str(tmp_path / "w{epoch}.weights"), save_weights_only=True, monitor="loss"
             ),
-            ModelCheckpoint(str(tmp_path / "m{epoch}-{loss:.3f}.keras")),
+            ModelCheckpoint(str(tmp_path / "m{epoch}-{loss:.3f}.deepcore")),
             LambdaCallback(on_epoch_end=lambda e, logs: kept.append(m.get_weights())),
         ],
     )

@@ -174,8 +174,8 @@ def test_saving_keeps_the_flags(rng, tmp_path):
     model.compile("adam", "sparse_categorical_crossentropy")
     x, y = data(rng)
     fit(model, x, y, 1)
-    model.save(tmp_path / "m.keras")
-    loaded = dc.models.load_model(tmp_path / "m.keras")
+    model.save(tmp_path / "m.deepcore")
+    loaded = dc.models.load_model(tmp_path / "m.deepcore")
     assert not loaded.get_layer("first").trainable
     kernel = loaded.get_layer("first").get_weights()[0].copy()
     a, b = fit(model, x, y, 1), fit(loaded, x, y, 1)

@@ -174,8 +174,8 @@ def test_save_load_clone_and_config(rng, tmp_path):
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     xs, ys = rng.normal(size=(32, 16)).astype(np.float32), rng.integers(0, 3, 32)
     model.fit(xs, ys, epochs=1, verbose=0)
-    model.save(tmp_path / "residual.keras")
-    loaded = dc.models.load_model(tmp_path / "residual.keras")
+    model.save(tmp_path / "residual.deepcore")
+    loaded = dc.models.load_model(tmp_path / "residual.deepcore")
     assert type(loaded).__name__ == "Functional" and loaded._wiring == model._wiring
     np.testing.assert_array_equal(loaded.predict(xs, verbose=0), model.predict(xs, verbose=0))
     a = model.fit(xs, ys, epochs=1, shuffle=False, verbose=0).history
@@ -185,14 +185,14 @@ def test_save_load_clone_and_config(rng, tmp_path):
     assert clone._wiring == model._wiring and clone.count_params() == model.count_params()
     again = type(model).from_config(model.get_config())
     assert [type(la) for la in again.layers] == [type(la) for la in model.layers]
-    model.save_weights(tmp_path / "w.weights.h5")
-    clone.load_weights(tmp_path / "w.weights.h5")
+    model.save_weights(tmp_path / "w.deepcore")
+    clone.load_weights(tmp_path / "w.deepcore")
     np.testing.assert_array_equal(clone.predict(xs, verbose=0), model.predict(xs, verbose=0))
     x = dc.Input(shape=(16,))
     h1 = L.Dense(16)(x)
     other = dc.Model(x, L.Dense(3)(L.Add()([h1, L.Dense(16)(h1)])))  # the same weights
     with pytest.raises(ValueError, match=r"connected as \[\[-1\], \[0\], \[-1, 1\]"):
-        other.load_weights(tmp_path / "w.weights.h5")
+        other.load_weights(tmp_path / "w.deepcore")
 
 
 def test_summary_shows_the_connections():
@@ -295,7 +295,7 @@ def test_functional_models_train_as_keras(make, rng):
 def test_a_file_with_a_bad_wiring_is_refused(wiring, words, tmp_path):
     from test_saving import _meta, _tamper
 
-    path = tmp_path / "residual.keras"
+    path = tmp_path / "residual.deepcore"
     residual().save(path)
 
     def rewire(model):
@@ -358,8 +358,8 @@ def test_two_inputs_save_load_and_errors(rng, tmp_path):
     )
     y = rng.integers(0, 2, 20)
     model.fit([xa, xb], y, epochs=1, verbose=0, validation_split=0.25)
-    model.save(tmp_path / "two.keras")
-    loaded = dc.models.load_model(tmp_path / "two.keras")
+    model.save(tmp_path / "two.deepcore")
+    loaded = dc.models.load_model(tmp_path / "two.deepcore")
     assert loaded.input_shape == [(None, 4), (None, 3)]
     np.testing.assert_array_equal(
         loaded.predict([xa, xb], verbose=0), model.predict([xa, xb], verbose=0)
@@ -578,8 +578,8 @@ def test_a_shared_layer_saves_once_and_freezes_everywhere(rng, tmp_path):
     )
     y = rng.integers(0, 2, (16, 1)).astype(np.float32)
     model.fit([xa, xb], y, epochs=1, verbose=0)
-    model.save(tmp_path / "siamese.keras")
-    loaded = dc.models.load_model(tmp_path / "siamese.keras")
+    model.save(tmp_path / "siamese.deepcore")
+    loaded = dc.models.load_model(tmp_path / "siamese.deepcore")
     assert len(loaded.layers) == 4 and loaded._layers[0] is loaded._layers[1]
     np.testing.assert_array_equal(
         loaded.predict([xa, xb], verbose=0), model.predict([xa, xb], verbose=0)
@@ -617,7 +617,7 @@ def test_a_shared_layer_trains_as_keras(rng):
 def test_a_file_with_a_bad_sharing_is_refused(shared, words, tmp_path):
     from test_saving import _meta, _tamper
 
-    path = tmp_path / "siamese.keras"
+    path = tmp_path / "siamese.deepcore"
     siamese().save(path)
 
     def reshare(model):

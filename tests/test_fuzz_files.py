@@ -98,7 +98,7 @@ def model_files(tmp_path_factory):
         x, y = _train_batch(model)
         y = [np.repeat(a, 4, 0) for a in y] if isinstance(y, list) else np.repeat(y, 4, 0)
         model.fit(np.repeat(x, 4, 0), y, epochs=1, batch_size=4, verbose=0)
-        path = folder / f"{name}.keras"
+        path = folder / f"{name}.deepcore"
         model.save(path)
         files[name] = path.read_bytes()
     return files
@@ -480,7 +480,7 @@ def _run_file_case(model_files, scratch, case):
     else:
         blob = mutate(model_files[name], ops)
     digest = hashlib.sha256(blob).hexdigest()[:16]
-    path = scratch / f"{name}-{digest}.keras"
+    path = scratch / f"{name}-{digest}.deepcore"
     path.write_bytes(blob)
     run_isolated(
         load_case,

@@ -253,7 +253,7 @@ def test_masked_models_train_and_configs_round_trip(rng, tmp_path):
     model.compile(dc.optimizers.Adam(1e-2), "binary_crossentropy", weighted_metrics=["accuracy"])
     history = model.fit(idx, y, epochs=30, batch_size=16, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0] * 0.7
-    path = tmp_path / "masked.keras"
+    path = tmp_path / "masked.deepcore"
     model.save(path)
     again = dc.models.load_model(path)
     assert again.layers[0].mask_zero

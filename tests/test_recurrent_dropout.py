@@ -312,7 +312,7 @@ def test_config_and_saving_keep_the_rates(kind, tmp_path, rng):
         ]
     )
     m.compile("sgd", "mse")
-    path = tmp_path / "m.keras"
+    path = tmp_path / "m.deepcore"
     m.save(path)
     back = dc.models.load_model(path)
     bi = back.layers[0]

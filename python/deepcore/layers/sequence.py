@@ -223,6 +223,9 @@ class TimeDistributed(Layer):
             )
         self.layer = layer
 
+    def _mask_role(self):
+        return "pass"  # (Keras' TimeDistributed passes the mask on: its layer works per step)
+
     def add_to(self, engine):
         self.layer.add_to(engine)
 

@@ -56,13 +56,16 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import re
+import stat
 
 import numpy as np
 
 from .. import _core, _registry, losses, metrics, optimizers, utils
 from .. import layers as layers_module
 from ..layers.core import Input
+from . import keras_format
 from .file_format import (
     FORMAT,
     FORMAT_VERSION,
@@ -211,7 +214,10 @@ def set_engine_state(model, tensors: dict, training: dict | None) -> None:
 
 
 def save_model(model, path, overwrite: bool = True) -> None:
-    """Saves architecture, weights, compile config and training state (see the module doc)."""
+    """Saves architecture, weights, compile config and training state (see the module doc);
+    a path ending in ".keras": a Keras 3 archive (keras_format.py; no optimizer state)."""
+    if str(_fspath(path)).endswith(".keras"):
+        return keras_format.save_keras(model, path, overwrite)
     tensors, training = engine_state(model)
     meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "contents": "model"}
     meta["model"] = _dumps(model_config(model))
@@ -222,7 +228,10 @@ def save_model(model, path, overwrite: bool = True) -> None:
 
 
 def save_weights(model, path, overwrite: bool = True) -> None:
-    """Saves the weights (and the architecture, to validate `load_weights`)."""
+    """Saves the weights (and the architecture, to validate `load_weights`); a path ending
+    in ".weights.h5": Keras 3's weights file."""
+    if str(_fspath(path)).endswith(".weights.h5"):
+        return keras_format.save_keras_weights(model, path, overwrite)
     model._require_engine("save_weights")
     meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "contents": "weights"}
     meta["model"] = _dumps(model_config(model))
@@ -234,6 +243,8 @@ def load_model(path):
     training state (training continues exactly as it would have without saving). The whole
     file is checked before the model is built (see the module doc): ValueError if invalid."""
     path = _fspath(path)
+    if _kind_of_file(path) == "keras":
+        return keras_format.load_keras(path)
     tensors, meta = read_file(path)
     with _refusing(f"Cannot load {path!r}"):
         checked = _check_file(tensors, meta)
@@ -244,6 +255,8 @@ def load_weights(model, path) -> None:
     """Loads weights saved by `save_weights` or `save` into `model` (same architecture): all
     of them, or none (ValueError) when the file is invalid or does not fit the model."""
     path = _fspath(path)
+    if _kind_of_file(path) == "keras":
+        return keras_format.load_keras_weights(model, path)
     tensors, meta = read_file(path)
     with _refusing(f"Cannot load weights from {path!r} into model {model.name!r}"):
         checked = _check_file(tensors, meta)
@@ -290,6 +303,23 @@ def load_weights(model, path) -> None:
                 model._input_shape, model._engine = before, None
                 raise
         _assign_weights(model, tensors, where)
+
+
+def _kind_of_file(path: str) -> str:
+    """'keras' for a Keras 3 file (a zip archive, or HDF5), else 'deepcore', whose reader
+    says what is wrong with anything else (a pipe is not waited on: opened non-blocking)."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return "deepcore"
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return "deepcore"
+        head = os.read(fd, 8)
+    finally:
+        os.close(fd)
+    return "keras" if head[:4] == b"PK\x03\x04" or head == b"\x89HDF\r\n\x1a\n" else "deepcore"
 
 
 def _is_line(wiring) -> bool:
