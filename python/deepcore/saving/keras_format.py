@@ -5,9 +5,11 @@
 What they hold: the architecture (Keras' layer configs; a Sequential, or a functional model
 with its `inbound_nodes`), the weights (HDF5 groups `layers/<class in snake_case, numbered
 by kind>/vars/<i>`, a recurrent layer's under `cell`, a wrapper's under `layer`,
-`forward_layer`, `backward_layer`), and the compile configuration where it is Keras' (names
-or built-in objects). Not the optimizer's state: deepcore's own file (`deepcore.saving`)
-keeps it, to resume training exactly. h5py is needed (pip install h5py).
+`forward_layer`, `backward_layer`), the compile configuration where it is Keras' (names
+or built-in objects), and the optimizer's state as Keras' optimizer variables (iterations,
+learning rate, then its slots per trained weight: training goes on from them in Keras or
+deepcore). Not the random stream (deepcore's own file keeps it, to resume bit for bit).
+h5py is needed (pip install h5py).
 
 Reading never runs code from the file (Keras' `safe_mode`): a Lambda layer in a Keras file
 is refused, as is any layer, option or value deepcore does not have, by name.
@@ -301,6 +303,96 @@ def _views_by_layer(model, what: str) -> dict:
     return views
 
 
+def _keras_slots(optimizer) -> tuple[list[int], bool]:
+    """deepcore's optimizer slots that Keras' optimizer keeps, in the order it creates its
+    variables, and whether they are interleaved per model variable (Adam's momentum and
+    velocity) or one block of all variables each (RMSprop's velocity, then momentum)."""
+    kind = type(optimizer).__name__
+    if kind in ("Adam", "AdamW"):
+        return [0, 1], True
+    if kind == "SGD":
+        return ([0] if optimizer.momentum != 0 else []), False
+    if kind == "RMSprop":
+        return [
+            0,
+            *([1] if optimizer.momentum > 0 else []),
+            *([2] if optimizer.centered else []),
+        ], False
+    return [0], False  # Adagrad's accumulator
+
+
+def _optimizer_layout(model):
+    """(engine, flat slots, [(slot, view)] in Keras' order of the optimizer's variables
+    after iterations and learning rate), or None for a model without an optimizer state:
+    views into each deepcore slot of the trained (not frozen) weights, Keras' order."""
+    if not (model.compiled and model._out is not None and model._out.trained):
+        return None
+    from ..models.engines import _param_views
+
+    engine = model._engine
+    flat = np.array(engine.optimizer_state(), np.float32)
+    n = sum(int(np.prod(shape)) for _, _, shape, trained in engine.param_info() if trained)
+    order, interleaved = _keras_slots(model.optimizer)
+    per_slot = []
+    for k in order:
+        views = [
+            view
+            for li, view, trained in _param_views(engine, flat[k * n : (k + 1) * n])
+            if trained and not model._frozen[li]
+        ]
+        per_slot.append([(k, v) for v in views])
+    if interleaved:
+        pairs = [pair for group in zip(*per_slot) for pair in group]
+    else:
+        pairs = [pair for block in per_slot for pair in block]
+    return engine, flat, pairs
+
+
+def _write_optimizer(model, h5) -> None:
+    layout = _optimizer_layout(model)
+    if layout is None:
+        return
+    engine, _, pairs = layout
+    group = h5.create_group("optimizer/vars")
+    group.attrs["name"] = model.optimizer.name
+    group.create_dataset("0", data=np.int64(engine.iterations))
+    at = 1
+    if getattr(model.optimizer, "schedule", None) is None:
+        group.create_dataset("1", data=np.float32(engine.learning_rate))
+        at = 2
+    for i, (_, view) in enumerate(pairs):
+        group.create_dataset(str(at + i), data=np.asarray(view, np.float32))
+
+
+def _read_optimizer(model, h5) -> bool:
+    """The optimizer's state from Keras' variables, where they fit the model's (as Keras
+    does, a warning and a fresh state otherwise); whether it was read."""
+    import warnings
+
+    layout = _optimizer_layout(model)
+    group = h5.get("optimizer/vars")
+    if layout is None or group is None or not len(group):
+        return False
+    engine, flat, pairs = layout
+    scheduled = getattr(model.optimizer, "schedule", None) is not None
+    at = 1 if scheduled else 2
+    arrays = [np.asarray(group[str(at + i)]) for i in range(len(group) - at)]
+    if [a.shape for a in arrays] != [v.shape for _, v in pairs]:
+        warnings.warn(
+            f"Skipping the optimizer state of the file: it has {len(arrays)} variables of "
+            f"shapes that do not fit the {len(pairs)} of model {model.name!r}'s optimizer.",
+            stacklevel=4,
+        )
+        return False
+    for (_, view), a in zip(pairs, arrays):
+        view[...] = a
+    engine.set_optimizer_state(flat)
+    engine.iterations = int(np.asarray(group["0"]))
+    if not scheduled:
+        model.optimizer.learning_rate = float(np.asarray(group["1"]))
+    return True
+
+
 def _write_weights(model, layers, h5, inputs: int) -> None:
     """The weights of `layers` (Keras' order; after `inputs` InputLayers) into an open HDF5
     file. (The numbering is by kind: the inputs' groups do not move the others'.)"""
@@ -314,6 +406,7 @@ def _write_weights(model, layers, h5, inputs: int) -> None:
         for dataset, w in zip(names, weights):
             h5.create_dataset(dataset, data=np.asarray(w, np.float32))
     h5.create_group("vars").attrs["name"] = model.name
+    _write_optimizer(model, h5)
 
 
 def _weights_bytes(model, layers, inputs: int) -> bytes:
@@ -565,6 +658,8 @@ def load_keras(path, compile: bool = True):
         compiled = entry.get("compile_config")
         if compile and compiled:
             _compile_from(model, compiled, "its compile configuration")
+            with _h5py().File(io.BytesIO(weights), "r") as h5:
+                _read_optimizer(model, h5)
     except _Refused as e:
         raise ValueError(f"Cannot load {path!r}: {e}.") from None
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError) as e:
