@@ -460,6 +460,21 @@ class Model(Trainer, ArrayData):
 
         saving.save_model(self, filepath, overwrite=overwrite)
 
+    def export(self, filepath, format="tf_saved_model", verbose=True, **kwargs) -> None:
+        """Keras 3's export: `format="onnx"` writes the inference graph as an ONNX file
+        (deepcore.export.onnx lists the layers that export); Keras' other formats
+        (TensorFlow's SavedModel, OpenVINO, LiteRT) are TensorFlow's and are refused."""
+        if format != "onnx":
+            raise ValueError(
+                f"Model {self.name!r}: deepcore exports format='onnx' only (Keras' "
+                f"{format!r} is TensorFlow's or another runtime's). Received: format={format!r}"
+            )
+        from ..export import export_onnx
+
+        export_onnx(self, filepath, **kwargs)
+        if verbose:
+            print(f"Saved artifact at {str(filepath)!r} (ONNX, opset {kwargs.get('opset', 17)}).")
+
     def save_weights(self, filepath, overwrite=True) -> None:
         """Saves the weights (with the architecture, to validate `load_weights`)."""
         from .. import saving
