@@ -639,3 +639,23 @@ def test_bad_verbose_value(rng):
     m.compile("adam", "sparse_categorical_crossentropy")
     with pytest.raises(ValueError, match=r"`verbose` must be 'auto', 0, 1 or 2"):
         m.fit(rng.normal(size=(10, 4)), rng.integers(0, 2, 10), verbose=3)
+
+
+def test_the_bar_draws_in_jupyter_and_in_keras3_style(rng, monkeypatch):
+    """A Jupyter kernel's stdout (ipykernel's OutStream) gets the live bar, as Keras draws
+    it there; set_progress_style("keras3") draws Keras 3's bar."""
+    jupyter_stream = type("OutStream", (io.StringIO,), {"__module__": "ipykernel.iostream"})
+    x, y = rng.normal(size=(40, 4)), rng.integers(0, 3, 40)
+    m = classifier()
+    m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    for style, marks in (("classic", ["[====", "ETA:"]), ("keras3", ["━", "/step - accuracy"])):
+        out = jupyter_stream()
+        monkeypatch.setattr(sys, "stdout", out)
+        monkeypatch.setattr(dc.config, "_progress_style", style)
+        m.fit(x, y, batch_size=4, epochs=2, verbose=1)
+        monkeypatch.undo()
+        text = out.getvalue()
+        assert "\r" in text and text.count("Epoch ") == 2, text[:200]
+        assert all(mark in text for mark in marks), (style, text[-300:])
+    with pytest.raises(ValueError, match="style must be one of"):
+        dc.config.set_progress_style("fancy")

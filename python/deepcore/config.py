@@ -11,6 +11,8 @@ __all__ = [
     "get_device",
     "set_float32_matmul_precision",
     "get_float32_matmul_precision",
+    "set_progress_style",
+    "get_progress_style",
 ]
 
 # The engine's devices: the CPU, an NVIDIA GPU (a build with the CUDA backend; see
@@ -18,6 +20,8 @@ __all__ = [
 # read (it checks that every computation goes through the backend).
 _DEVICES = {"cpu": 0, "cuda": 1, "guarded": 2}
 _device = "cpu"
+_STYLES = ("classic", "keras3")
+_progress_style = "classic"
 
 
 def set_device(device: str) -> None:
@@ -97,3 +101,18 @@ def get_float32_matmul_precision() -> str:
     """The precision of float32 matrix products: "highest" or "high" (see
     `set_float32_matmul_precision`)."""
     return "high" if _core.allow_tf32() else "highest"
+
+
+def set_progress_style(style: str) -> None:
+    """The look of fit's live progress bar (on a terminal or in Jupyter): "classic" (the
+    default: `8/32 [======>.......] - ETA: 0s - loss: ...`) or "keras3" (Keras 3's: a bar
+    of "━" in color, the time left and the time per step, then the logs)."""
+    global _progress_style
+    if style not in _STYLES:
+        raise ValueError(f"style must be one of {_STYLES}. Received: style={style!r}")
+    _progress_style = style
+
+
+def get_progress_style() -> str:
+    """The progress bar's look (see `set_progress_style`)."""
+    return _progress_style

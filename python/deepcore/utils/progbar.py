@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 import time
 
+from .. import config
+
 __all__ = ["Progress", "format_logs"]
 
 
@@ -43,9 +45,16 @@ def _isatty(stream) -> bool:
         return False
 
 
+def _live(stream) -> bool:
+    """Whether a bar can be redrawn in place on `stream`: a terminal, or a Jupyter
+    kernel's output (which honours "\\r" as Keras relies on)."""
+    return _isatty(stream) or type(stream).__module__.startswith("ipykernel")
+
+
 class Progress:
     """fit's output: a progress bar redrawn in place ("\\r") when verbose=1 and stdout is a
-    terminal, otherwise (verbose=2, or verbose=1 into a file or pipe) one line per epoch."""
+    terminal or a Jupyter notebook, otherwise (verbose=2, or verbose=1 into a file or pipe)
+    one line per epoch. Its look: `deepcore.config.set_progress_style`."""
 
     interval = 0.1  # seconds between two redraws of the bar (and the target chunk length)
     width = 30
@@ -54,7 +63,8 @@ class Progress:
         # steps None: not known yet (a generator's first epoch; Keras shows "n/Unknown")
         self.stream = sys.stdout
         self.verbose, self.epochs, self.steps = verbose, epochs, steps
-        self.live = verbose == 1 and _isatty(self.stream)
+        self.live = verbose == 1 and _live(self.stream)
+        self.keras3 = config.get_progress_style() == "keras3"
         self.shown = 0
 
     def _write(self, text: str):
@@ -70,6 +80,13 @@ class Progress:
     def _bar(self, done: int) -> str:
         if self.steps is None:
             return f"{done:>7}/Unknown"
+        if self.keras3:  # bold count, then 20 "━": green done, grey to do
+            steps, width = max(self.steps, 1), 20
+            filled = int(width * min(done, steps) / steps)
+            return (
+                f"\x1b[1m{done:>{len(str(steps))}}/{steps}\x1b[0m "
+                f"\x1b[32m{'━' * filled}\x1b[0m\x1b[37m{'━' * (width - filled)}\x1b[0m"
+            )
         steps = max(self.steps, 1)
         digits = len(str(steps))
         filled = int(self.width * min(done, steps) / steps)
@@ -96,9 +113,12 @@ class Progress:
             return
         self.last = now
         text = self._bar(done)
-        if known:
-            eta = (now - self.start) / max(done, 1) * max(self.steps - done, 0)
-            text += f" - ETA: {_format_eta(eta)}"
+        per_step = (now - self.start) / max(done, 1)
+        if self.keras3:
+            left = per_step * max(self.steps - done, 0) if known else now - self.start
+            text += f" \x1b[1m{_format_eta(left)}\x1b[0m {_format_step_time(per_step)}"
+        elif known:
+            text += f" - ETA: {_format_eta(per_step * max(self.steps - done, 0))}"
         if logs:
             text += " - " + format_logs(logs)
         self._line(text)
@@ -110,7 +130,9 @@ class Progress:
         if logs:
             stats += " - " + format_logs(logs)
         if self.live:
-            self._line(f"{self._bar(done)} - {stats}")
+            if self.keras3:
+                stats = stats.replace(" - ", " ", 1)
+            self._line(f"{self._bar(done)} {'' if self.keras3 else '- '}{stats}")
             self._write("\n")
         else:
             digits = len(str(self.steps))
