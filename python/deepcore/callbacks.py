@@ -13,8 +13,11 @@ import csv
 import inspect
 import math
 import os
+import time
 
 import numpy as np
+
+from ._registry import check_int
 
 __all__ = [
     "Callback",
@@ -27,6 +30,7 @@ __all__ = [
     "TerminateOnNaN",
     "CSVLogger",
     "LambdaCallback",
+    "TensorBoard",
 ]
 
 
@@ -600,6 +604,87 @@ class CSVLogger(Callback):
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+class TensorBoard(Callback):
+    """Keras 3's TensorBoard callback: event files that TensorBoard reads (no TensorFlow
+    needed), under `log_dir/train` and `log_dir/validation`: each epoch's logs as scalars
+    "epoch_<name>" (and the learning rate, as Keras), every `update_freq` batches
+    "batch_<name>" (update_freq="batch": every batch; costs a Python call per batch), and
+    every `histogram_freq` epochs a histogram of each weight ("<layer>/<weight>").
+
+    Keras' `write_graph`, `write_images`, `profile_batch` and `embeddings_*` are accepted
+    and write nothing (there is no TensorFlow graph to draw).
+    """
+
+    def __init__(
+        self,
+        log_dir="logs",
+        histogram_freq=0,
+        write_graph=True,
+        write_images=False,
+        write_steps_per_second=False,
+        update_freq="epoch",
+        profile_batch=0,
+        embeddings_freq=0,
+        embeddings_metadata=None,
+    ):
+        super().__init__()
+        self.log_dir = os.fspath(log_dir)
+        self.histogram_freq = check_int("histogram_freq", histogram_freq, 0)
+        self.write_steps_per_second = bool(write_steps_per_second)
+        if update_freq == "batch":
+            update_freq = 1
+        if update_freq != "epoch":
+            self.update_freq = check_int("update_freq", update_freq, 1)
+            self.on_train_batch_end = self._batch_end  # (batch hooks only when asked)
+        else:
+            self.update_freq = "epoch"
+        self._writers, self._batches = {}, 0
+
+    def _writer(self, which: str):
+        if which not in self._writers:
+            from .utils.summary_writer import SummaryWriter
+
+            self._writers[which] = SummaryWriter(os.path.join(self.log_dir, which))
+        return self._writers[which]
+
+    def on_train_begin(self, logs=None):
+        self._batches, self._epoch_start = 0, time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start, self._epoch_batches = time.perf_counter(), self._batches
+
+    def _batch_end(self, batch, logs=None):
+        self._batches += 1
+        if self._batches % self.update_freq == 0:
+            for name, value in (logs or {}).items():
+                self._writer("train").scalar(f"batch_{name}", value, self._batches)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        train = {k: v for k, v in logs.items() if not k.startswith("val_")}
+        if self.model is not None and self.model.optimizer is not None:
+            train["learning_rate"] = float(self.model.optimizer.learning_rate)
+        if self.write_steps_per_second:
+            steps = self.params.get("steps") or 0
+            train["steps_per_second"] = steps / max(time.perf_counter() - self._epoch_start, 1e-9)
+        for name, value in train.items():
+            self._writer("train").scalar(f"epoch_{name}", value, epoch)
+        for name, value in logs.items():
+            if name.startswith("val_"):
+                self._writer("validation").scalar(f"epoch_{name[4:]}", value, epoch)
+        if self.histogram_freq and epoch % self.histogram_freq == 0:
+            for layer in self.model.layers:
+                for wname, w in zip(layer.weight_names(), layer.get_weights()):
+                    self._writer("train").histogram(f"{layer.name}/{wname}", w, epoch)
+        for writer in self._writers.values():
+            writer.flush()
+
+    def on_train_end(self, logs=None):
+        for writer in self._writers.values():
+            writer.close()
+        self._writers = {}
 
 
 class LambdaCallback(Callback):
