@@ -263,3 +263,43 @@ def test_keras_goes_on_from_deepcore_and_back(keras, opt, rng, tmp_path):
     ours = dc.models.load_model(tmp_path / "k.keras")
     for a, b in zip(fit_more(ours, x, y), fit_more(theirs, x, y), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_custom_objects_and_compile_false(tmp_path, rng):
+    model = dense_bn(dc)
+    model.compile("adam", "mse")
+    x, y = rng.normal(size=(16, 6)).astype(np.float32), rng.normal(size=(16, 4)).astype(np.float32)
+    model.fit(x, y, verbose=0)
+    model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    config = json.loads(files["config.json"])
+    # (how Keras writes a loss function of the user's: by name)
+    config["compile_config"]["loss"] = {
+        "module": "builtins",
+        "class_name": "function",
+        "config": "my_loss",
+        "registered_name": "function",
+    }
+    files["config.json"] = json.dumps(config)
+    with zipfile.ZipFile(tmp_path / "custom.keras", "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    with pytest.raises(ValueError, match="no loss 'my_loss'; pass it in custom_objects"):
+        dc.models.load_model(tmp_path / "custom.keras")
+
+    def my_loss(y_true, y_pred):
+        return dc.ops.mean(dc.ops.abs(y_pred - y_true), axis=-1)
+
+    loaded = dc.models.load_model(tmp_path / "custom.keras", custom_objects={"my_loss": my_loss})
+    assert loaded.loss is my_loss
+    mae = dc.Sequential([dc.Input(shape=(6,)), *dense_bn(dc).layers])
+    mae.set_weights(loaded.get_weights())
+    mae.compile("adam", "mae")
+    assert loaded.evaluate(x, y, verbose=0) == pytest.approx(mae.evaluate(x, y, verbose=0))
+    plain = dc.models.load_model(tmp_path / "custom.keras", compile=False)
+    assert not plain.compiled
+    np.testing.assert_array_equal(plain.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert not dc.models.load_model(tmp_path / "m.keras", compile=False).compiled
+    model.save(tmp_path / "m.deepcore")
+    assert not dc.models.load_model(tmp_path / "m.deepcore", compile=False).compiled

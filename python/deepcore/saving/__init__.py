@@ -238,17 +238,23 @@ def save_weights(model, path, overwrite: bool = True) -> None:
     write_file(path, _weights(model), meta, overwrite)
 
 
-def load_model(path):
+def load_model(path, custom_objects=None, compile=True, safe_mode=True):
     """Rebuilds a model saved by `model.save`: architecture, weights, compile config and
     training state (training continues exactly as it would have without saving). The whole
-    file is checked before the model is built (see the module doc): ValueError if invalid."""
+    file is checked before the model is built (see the module doc): ValueError if invalid.
+    A Keras 3 file (.keras archive) is read by keras_format.py.
+
+    Args (Keras 3's): custom_objects: {name: function or object} for the losses and
+    metrics a Keras file names that deepcore does not have; compile: False leaves the model
+    uncompiled (no optimizer state); safe_mode: accepted for Keras' signature (deepcore never
+    runs code from a file, whatever its value)."""
     path = _fspath(path)
     if _kind_of_file(path) == "keras":
-        return keras_format.load_keras(path)
+        return keras_format.load_keras(path, compile=compile, custom_objects=custom_objects)
     tensors, meta = read_file(path)
     with _refusing(f"Cannot load {path!r}"):
         checked = _check_file(tensors, meta)
-        return _restore(checked)
+        return _restore(checked, compile)
 
 
 def load_weights(model, path) -> None:
@@ -762,7 +768,7 @@ def same_random_stream():
         utils.rng().bit_generator.state = state
 
 
-def _restore(checked: _Checked):
+def _restore(checked: _Checked, compile: bool = True):
     """The model of a checked file: built, its weights and training state set."""
     from ..models.functional import Functional
     from ..models.sequential import Sequential
@@ -786,7 +792,7 @@ def _restore(checked: _Checked):
             # each against all the others, quadratic in a file's hundred thousand layers).
             model._layers, model._input_shape = list(checked.layers), checked.input_shape
             model.build()
-    if checked.compile is not None:
+    if checked.compile is not None and compile:
         optimizer, loss, chosen, weight = checked.compile
         model.compile(
             optimizer=optimizer,

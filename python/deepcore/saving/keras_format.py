@@ -644,7 +644,7 @@ def _read_weights(model, items, h5) -> None:
             v[...] = a
 
 
-def load_keras(path, compile: bool = True):
+def load_keras(path, compile: bool = True, custom_objects=None):
     """A deepcore model from a Keras 3 `.keras` archive: architecture, weights, and the
     compile configuration where deepcore has its optimizer, loss and metrics."""
     path = _fspath(path)
@@ -657,7 +657,7 @@ def load_keras(path, compile: bool = True):
             _read_weights(model, items, h5)
         compiled = entry.get("compile_config")
         if compile and compiled:
-            _compile_from(model, compiled, "its compile configuration")
+            _compile_from(model, compiled, "its compile configuration", custom_objects or {})
             with _h5py().File(io.BytesIO(weights), "r") as h5:
                 _read_optimizer(model, h5)
     except _Refused as e:
@@ -667,12 +667,26 @@ def load_keras(path, compile: bool = True):
     return model
 
 
-def _compile_from(model, compiled: dict, where: str) -> None:
+def _compile_from(model, compiled: dict, where: str, custom_objects: dict) -> None:
     def objects(value, family, module):
         if isinstance(value, list):
             return [objects(v, family, module) for v in value]
         if isinstance(value, dict) and "class_name" not in value:
             return {k: objects(v, family, module) for k, v in value.items()}
+        if isinstance(value, dict) and value.get("class_name") == "function":
+            value = value.get("config")  # (a function, by its name)
+        if isinstance(value, dict) and value.get("class_name") in custom_objects:
+            return custom_objects[value["class_name"]]
+        if isinstance(value, str):
+            if value in custom_objects:
+                return custom_objects[value]
+            try:
+                module.get(value)
+            except ValueError:
+                raise _Refused(
+                    f"{where}: deepcore has no {family} {value!r}; pass it in custom_objects"
+                ) from None
+            return value
         return _object(value, family, _subclasses(module), where)
 
     model.compile(
