@@ -221,3 +221,13 @@ def test_bad_batches_are_named():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         m.fit(Batches(x, y), verbose=0)  # (no warning for a normal fit)
+
+
+def test_workers_in_processes():
+    x, y = make_data(320)
+    trained(
+        lambda m: m.fit(
+            Batches(x, y, workers=2, use_multiprocessing=True), shuffle=False, verbose=0
+        ),
+        lambda m: m.fit(x, y, batch_size=32, shuffle=False, verbose=0),
+    )
