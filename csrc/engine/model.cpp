@@ -596,8 +596,13 @@ RunResult Model::fit_rows(const Dataset& data, int64_t batch_size, const int64_t
 }
 
 RunResult Model::evaluate(const Dataset& data, int64_t batch_size,
-                          const std::vector<double>* carry) {
-  return run(data, batch_size, false, nullptr, 0, data.rows(), carry, false);
+                          const std::vector<double>* carry, int64_t first, int64_t count) {
+  if (first < 0 || first > data.rows() || count < -1 || first + count > data.rows())
+    throw std::invalid_argument("evaluate: rows " + std::to_string(first) + " + " +
+                                std::to_string(count) + " out of range for " +
+                                std::to_string(data.rows()) + " rows");
+  return run(data, batch_size, false, nullptr, first, count < 0 ? data.rows() - first : count,
+             carry, false);
 }
 
 void Model::predict(const Dataset& data, int64_t batch_size, float* out) {

@@ -151,6 +151,7 @@ void Model::prepare_heads(const Dataset& data, int64_t rows) {
 
 void Model::split_labels(const float* y, const float* w, int64_t rows, int64_t wcols) {
   const size_t H = heads_.size();
+  last_rows_ = rows;
   ys_.assign(H, y);
   ws_.assign(H, w);
   if (H == 1) return;
@@ -166,6 +167,29 @@ void Model::split_labels(const float* y, const float* w, int64_t rows, int64_t w
       ws_[k] = h.w.data();
     }
   }
+}
+
+int64_t Model::last_rows() const {
+  std::lock_guard<FairLock> lock(mutex_);
+  return last_rows_;
+}
+
+std::vector<float> Model::last_batch(int64_t output, int part) const {
+  std::lock_guard<FairLock> lock(mutex_);
+  if (output < 0 || output >= int64_t(heads_.size()) || part < 0 || part > 2)
+    throw std::invalid_argument("last_batch: no output " + std::to_string(output) +
+                                " or part " + std::to_string(part));
+  if (last_rows_ == 0 || ys_.size() != heads_.size()) return {};
+  const Head& h = heads_[size_t(output)];
+  const float* src = part == 0   ? acts_[size_t(h.layer)].data()
+                     : part == 1 ? ys_[size_t(output)]
+                                 : ws_[size_t(output)];
+  if (!src) return {};
+  const int64_t per_row =
+      part == 0 ? shape_size(layers_[size_t(h.layer)]->out_shape) : part == 1 ? h.ycols : 1;
+  std::vector<float> out(size_t(last_rows_ * per_row));
+  be_.download(out.data(), src, sizeof(float) * out.size());
+  return out;
 }
 
 void Model::accumulate_metrics(const std::vector<MetricSpec>& metrics, int64_t rows,

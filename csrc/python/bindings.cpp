@@ -685,12 +685,22 @@ PYBIND11_MODULE(_core, m) {
            })
       .def(
           "evaluate_rows",  // a piece of an evaluation: the results with the states
-          [](Model& md, const Data& d, int64_t batch_size, std::optional<Arr<double>> carry) {
+          [](Model& md, const Data& d, int64_t batch_size, std::optional<Arr<double>> carry,
+             int64_t first, int64_t count) {
             const auto c = carried(carry);
-            return train_result(
-                without_gil([&] { return md.evaluate(*d.data, batch_size, ptr(c)); }));
+            return train_result(without_gil(
+                [&] { return md.evaluate(*d.data, batch_size, ptr(c), first, count); }));
           },
-          py::arg("data"), py::arg("batch_size"), py::arg("carry") = py::none())
+          py::arg("data"), py::arg("batch_size"), py::arg("carry") = py::none(),
+          py::arg("first") = 0, py::arg("count") = -1)
+      .def("last_rows", &Model::last_rows)
+      .def(
+          "last_batch",
+          [](const Model& md, int64_t output, int part) {
+            std::vector<float> v = md.last_batch(output, part);
+            return py::array_t<float>(static_cast<py::ssize_t>(v.size()), v.data());
+          },
+          py::arg("output"), py::arg("part"))
       .def("predict",
            [](Model& md, py::object x, int64_t batch_size) {
              const Inputs in = inputs_of(md, x);

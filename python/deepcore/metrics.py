@@ -40,23 +40,134 @@ __all__ = [
 _M = _core.Metric
 
 
+class Variable:
+    """A metric's state (Keras' `Metric.add_variable`): a NumPy array that `update_state`
+    changes with `assign`, `assign_add` and `assign_sub`; it reads as its value (NumPy
+    functions, arithmetic, float())."""
+
+    def __init__(self, value, name: str):
+        self.name = name
+        self._initial = np.array(value, np.float32)
+        self.value = self._initial.copy()
+
+    def assign(self, value):
+        self.value = np.array(np.broadcast_to(value, self._initial.shape), np.float32)
+        return self
+
+    def assign_add(self, delta):
+        return self.assign(self.value + np.asarray(delta, np.float32))
+
+    def assign_sub(self, delta):
+        return self.assign(self.value - np.asarray(delta, np.float32))
+
+    def numpy(self) -> np.ndarray:
+        return self.value.copy()
+
+    @property
+    def shape(self) -> tuple:
+        return self.value.shape
+
+    def __array__(self, dtype=None, copy=None):
+        return self.value.astype(dtype) if dtype is not None else self.value
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+    def __repr__(self) -> str:
+        return f"<Variable {self.name!r} value={self.value!r}>"
+
+
+def _operator(name):
+    def method(self, *other):
+        return getattr(self.value, name)(*(np.asarray(o) for o in other))
+
+    return method
+
+
+for _name in (
+    "__add__ __radd__ __sub__ __rsub__ __mul__ __rmul__ __truediv__ __rtruediv__ __pow__ "
+    "__rpow__ __neg__ __abs__ __lt__ __le__ __gt__ __ge__ __eq__ __ne__ __getitem__"
+).split():
+    setattr(Variable, _name, _operator(_name))
+Variable.__hash__ = object.__hash__
+
+
 class Metric:
-    """A metric of the engine: `kind`, its settings, and the name used in logs."""
+    """A metric of the engine: `kind`, its settings, and the name used in logs.
+
+    Subclassed as in Keras (a class with `update_state(y_true, y_pred, sample_weight=None)`
+    and `result()`, its state in `add_variable`s): the metric runs in Python on every
+    batch's labels and predictions (NumPy arrays; `deepcore.ops` works on them), the
+    training step's predictions in fit, and logs `result()`. Its state is reset at every
+    epoch and evaluation (`reset_state`: the variables' initial values)."""
 
     kind = None
     default_name = "metric"
 
     def __init__(
-        self, name: str | None = None, threshold: float = 0.5, k: int = 5, num_thresholds: int = 200
+        self,
+        name: str | None = None,
+        threshold: float = 0.5,
+        k: int = 5,
+        num_thresholds: int = 200,
+        dtype=None,
     ):
-        self.name = name or self.default_name
+        self.name = name or _snake_name(type(self)) if type(self).kind is None else name
+        self.name = self.name or self.default_name
         self.threshold, self.k, self.num_thresholds = float(threshold), int(k), int(num_thresholds)
+        self._variables = []
+
+    # --- Keras' stateful metrics (a subclass's update_state and result)
+    def add_variable(self, shape=(), initializer="zeros", dtype=None, aggregation="sum", name=None):
+        """A state variable of the metric (Keras' arguments): zeros, ones, a number, or an
+        initializer of deepcore.initializers."""
+        from . import initializers
+
+        shape = tuple(int(d) for d in (shape or ()))
+        if isinstance(initializer, (int, float)):
+            value = np.full(shape, float(initializer), np.float32)
+        else:
+            value = (
+                initializers.get(initializer)(shape)
+                if shape
+                else (initializers.get(initializer)((1,))[0])
+            )
+        variable = Variable(value, name or f"variable_{len(self.__dict__.get('_variables', []))}")
+        self.__dict__.setdefault("_variables", []).append(variable)
+        return variable
+
+    def add_weight(self, name=None, shape=(), initializer="zeros", dtype=None, aggregation="sum"):
+        """add_variable by Keras' other name."""
+        return self.add_variable(shape, initializer, dtype, aggregation, name)
+
+    @property
+    def variables(self) -> list:
+        return list(self.__dict__.get("_variables", []))
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        raise NotImplementedError(f"{type(self).__name__} must define update_state")
+
+    def result(self):
+        raise NotImplementedError(f"{type(self).__name__} must define result")
+
+    def reset_state(self):
+        """Every variable back to its initial value."""
+        for v in self.variables:
+            v.assign(v._initial)
+
+    def _stateful(self) -> bool:
+        """Whether the metric is a Keras-style subclass computed in Python."""
+        return type(self).update_state is not Metric.update_state
 
     def spec(self):
         return _core.MetricSpec(self.kind, self.threshold, self.k, self.num_thresholds)
 
-    def __call__(self, y_true, y_pred) -> float:
-        """Value of the metric over one batch."""
+    def __call__(self, y_true, y_pred, sample_weight=None) -> float:
+        """Value of the metric over one batch (a stateful metric: its state updated, then
+        its result, as Keras' Metric.__call__)."""
+        if self._stateful():
+            self.update_state(y_true, y_pred, sample_weight)
+            return float(np.asarray(self.result()))
         y_pred = np.ascontiguousarray(y_pred, np.float32)
         return _core.metric(self.spec(), np.ascontiguousarray(y_true, np.float32), y_pred)
 
@@ -72,6 +183,14 @@ class Metric:
     @classmethod
     def from_config(cls, config: dict):
         return cls(**config)
+
+
+def _snake_name(cls) -> str:
+    """Keras' default name of a metric subclass: its class name in snake case."""
+    import re
+
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", cls.__name__)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 class MeanMetricWrapper(TracedFunction, Metric):
@@ -290,8 +409,15 @@ def serialize(metric):
     return metric if isinstance(metric, str) else _registry.serialize(metric)
 
 
-def deserialize(config):
-    """The metric described by `serialize`'s output."""
+def deserialize(config, custom_objects=None):
+    """The metric described by `serialize`'s output; a class of the user's (a Keras-style
+    subclass) from `custom_objects` ({class name: class})."""
     if isinstance(config, str):
         return config
-    return _registry.deserialize("metric", config, {*_BY_NAME.values(), MeanMetricWrapper})
+    custom = (custom_objects or {}).get(config.get("class_name"))
+    if isinstance(custom, type) and issubclass(custom, Metric):
+        return custom.from_config(config["config"])
+    try:
+        return _registry.deserialize("metric", config, {*_BY_NAME.values(), MeanMetricWrapper})
+    except ValueError as e:
+        raise ValueError(f"{e} (a metric class of yours: pass it in custom_objects)") from None

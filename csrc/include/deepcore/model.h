@@ -251,12 +251,19 @@ class Model {
   // Size of RunResult::states: the metrics' states, the loss sum and the rows seen
   // (a run checks its carry against its own metrics).
   int64_t run_states() const;
-  // `carry`: as fit_epoch's (a dataset evaluated in pieces).
+  // `carry`: as fit_epoch's (a dataset evaluated in pieces); rows first..first+count-1
+  // (count -1: to the end).
   RunResult evaluate(const Dataset& data, int64_t batch_size,
-                     const std::vector<double>* carry = nullptr);
+                     const std::vector<double>* carry = nullptr, int64_t first = 0,
+                     int64_t count = -1);
   // out: the outputs of every row of data (host memory), each row's outputs one after the
   // other.
   void predict(const Dataset& data, int64_t batch_size, float* out);
+  // The rows of the last batch a run went through, and output k's outputs, labels or
+  // sample weights there (part 0, 1, 2: host copies; no weights: empty): what the metrics
+  // Python computes (Keras' Metric subclasses) update from.
+  int64_t last_rows() const;
+  std::vector<float> last_batch(int64_t output, int part) const;
   // Loss of data (one batch) and its gradient (flat, like the parameters; host memory)
   // without updating.
   double gradients(const Dataset& data, float* grad_out);
@@ -298,6 +305,7 @@ class Model {
   // Each output's labels and weights of the batch (contiguous where the data holds several
   // side by side) at ys_ and ws_.
   void split_labels(const float* y, const float* w, int64_t rows, int64_t wcols);
+  int64_t last_rows_ = 0;  // the rows of the batch split_labels split last
   // The outputs' losses (sum over rows, weighted; output h's in batch_[2h]) and, when
   // `backward`, the gradients in grads_.
   void loss_and_backward(const float* x, const float* y, const float* w, int64_t rows,

@@ -244,8 +244,9 @@ def load_model(path, custom_objects=None, compile=True, safe_mode=True):
     file is checked before the model is built (see the module doc): ValueError if invalid.
     A Keras 3 file (.keras archive) is read by keras_format.py.
 
-    Args (Keras 3's): custom_objects: {name: function or object} for the losses and
-    metrics a Keras file names that deepcore does not have; compile: False leaves the model
+    Args (Keras 3's): custom_objects: {name: function, object or class} for the losses
+    and metrics a file names that deepcore does not have (a Keras file's functions, a
+    Metric subclass of yours by its class name); compile: False leaves the model
     uncompiled (no optimizer state); safe_mode: accepted for Keras' signature (deepcore never
     runs code from a file, whatever its value)."""
     path = _fspath(path)
@@ -253,7 +254,7 @@ def load_model(path, custom_objects=None, compile=True, safe_mode=True):
         return keras_format.load_keras(path, compile=compile, custom_objects=custom_objects)
     tensors, meta = read_file(path)
     with _refusing(f"Cannot load {path!r}"):
-        checked = _check_file(tensors, meta)
+        checked = _check_file(tensors, meta, custom_objects)
         return _restore(checked, compile)
 
 
@@ -395,7 +396,7 @@ class _Checked:
         self.compile = self.training = None  # (optimizer, loss, metrics); the dict
 
 
-def _check_file(tensors: dict, meta: dict) -> _Checked:
+def _check_file(tensors: dict, meta: dict, custom_objects=None) -> _Checked:
     """Checks everything a model file holds, in the order of the module doc, allocating no
     weights (ValueError naming the entry and the value)."""
     checked = _Checked(tensors, meta)
@@ -483,7 +484,7 @@ def _check_file(tensors: dict, meta: dict) -> _Checked:
                 raise ValueError(
                     f"the compile metrics must be names or configs, not {_short(listed)}"
                 )
-            found = [metrics.deserialize(m) for m in listed]
+            found = [metrics.deserialize(m, custom_objects) for m in listed]
             for m in found:
                 metrics.get(m)  # a known name
             return found

@@ -28,6 +28,7 @@ import numpy as np
 
 from .. import initializers, losses, metrics, optimizers, regularizers
 from ..layers.core import Input
+from ..layers.ops_layers import TracedFunction
 from .file_format import _atomic_write, _fspath, _short
 
 __all__ = ["save_keras", "load_keras", "save_keras_weights", "load_keras_weights", "is_keras"]
@@ -237,8 +238,16 @@ def _compile_config(model):
             return [keras_form(v) for v in value]
         if isinstance(value, dict):
             return {k: keras_form(v) for k, v in value.items()}
-        if getattr(value, "custom", False) or getattr(value, "fn", None) is not None:
+        if isinstance(value, TracedFunction) or getattr(value, "custom", False):
             raise TypeError  # (a function of the user's)
+        if isinstance(value, metrics.Metric) and value._stateful():  # (a class of the user's)
+            name = type(value).__name__
+            return {
+                "module": type(value).__module__,
+                "class_name": name,
+                "config": value.get_config(),
+                "registered_name": name,
+            }
         module = "keras.losses" if isinstance(value, losses.Loss) else "keras.metrics"
         return _keras_object(
             {"class_name": type(value).__name__, "config": value.get_config()}, module
@@ -471,7 +480,8 @@ def _object(config, family: str, classes, where: str):
     name = config.get("class_name")
     cls = {c.__name__.lower(): c for c in classes}.get(str(name).lower())
     if cls is None:
-        raise _Refused(f"{where}: deepcore has no {family} {_short(name)}")
+        hint = "; pass it in custom_objects" if family in ("loss", "metric") else ""
+        raise _Refused(f"{where}: deepcore has no {family} {_short(name)}{hint}")
     kept = _kept(config.get("config") or {}, cls, f"{where} ({name})")
     return cls.from_config(kept) if hasattr(cls, "from_config") else cls(**kept)
 
@@ -676,7 +686,12 @@ def _compile_from(model, compiled: dict, where: str, custom_objects: dict) -> No
         if isinstance(value, dict) and value.get("class_name") == "function":
             value = value.get("config")  # (a function, by its name)
         if isinstance(value, dict) and value.get("class_name") in custom_objects:
-            return custom_objects[value["class_name"]]
+            custom = custom_objects[value["class_name"]]
+            return (
+                custom.from_config(value.get("config") or {})
+                if isinstance(custom, type)
+                else custom
+            )
         if isinstance(value, str):
             if value in custom_objects:
                 return custom_objects[value]

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .. import losses
 from .. import metrics as metrics_module
 from .._registry import is_number
@@ -73,8 +75,12 @@ def wrapped_functions(value, out: CompiledOutputs):
     """compile's argument `value` (a loss, a metric, or lists and dicts of them) with each
     function replaced by the wrapper that traced it in `out` (what pickling a model keeps:
     the wrappers carry their programs, and their functions where pickle can)."""
+    from ..layers.ops_layers import TracedFunction
+
     wrappers = [*out.losses, *(m for m, *_ in out.metrics)]
-    by_function = {id(w.fn): w for w in wrappers if getattr(w, "fn", None) is not None}
+    by_function = {
+        id(w.fn): w for w in wrappers if isinstance(w, TracedFunction) and w.fn is not None
+    }
 
     def swap(v):
         if isinstance(v, (list, tuple)):
@@ -84,6 +90,10 @@ def wrapped_functions(value, out: CompiledOutputs):
         return by_function.get(id(v), v)
 
     return swap(value)
+
+
+def _stateful(metric) -> bool:
+    return isinstance(metric, metrics_module.Metric) and metric._stateful()
 
 
 class CompiledOutputs:
@@ -144,13 +154,26 @@ class CompiledOutputs:
         trained = [k for k, fn in enumerate(self.losses) if fn is not None]
         return [self._loss_logs[k] for k in trained] if len(trained) > 1 else []
 
+    def log_names(self) -> list:
+        """The names of the logs (see names_and_values)."""
+        return ["loss", *self.loss_names(), *(name for *_, name in self.metrics)]
+
     def names_and_values(self, loss, values, output_losses) -> tuple[list, list]:
         """An engine run's results as Keras reports them: loss, each output's (where more
         than one output has one), the metrics; and their names."""
         trained = [k for k, fn in enumerate(self.losses) if fn is not None]
         per_output = [output_losses[k] for k in trained] if len(trained) > 1 else []
-        names = ["loss", *self.loss_names(), *(name for *_, name in self.metrics)]
+        names = self.log_names()
+        engine_values = iter(values)  # (the engine's: all but the stateful metrics')
+        values = [
+            float(np.asarray(m.result())) if _stateful(m) else next(engine_values)
+            for m, *_ in self.metrics
+        ]
         return names, [loss, *per_output, *values]
+
+    def stateful(self) -> list:
+        """(metric, weighted, output) of each metric Python computes (Keras' subclasses)."""
+        return [(m, weighted, k) for m, weighted, k, _ in self.metrics if _stateful(m)]
 
     def logs(self, loss, values, output_losses) -> dict:
         """An engine run's results as Keras logs them (see names_and_values)."""

@@ -198,6 +198,8 @@ class Trainer:
         self._set_programs(engine, programs)
         kinds = []
         for (m, weighted, k, _), at in zip(self._out.metrics, metric_at):
+            if isinstance(m, metrics_module.Metric) and m._stateful():
+                continue  # (computed in Python: _update_stateful)
             out, labels = self._output_shapes()[k], self._label_shapes[k]
             spec = metrics_module.resolve(
                 m, len(labels), labels[-1] if labels else 1, len(out), out[-1]
@@ -212,7 +214,7 @@ class Trainer:
     def metrics_names(self) -> list[str]:
         if self._out is None:
             return ["loss"]
-        return self._out.names_and_values(0.0, [0.0] * len(self._out.metrics), self._out.weights)[0]
+        return self._out.log_names()
 
     def _results(self, result, return_dict: bool):
         """evaluate's and train_on_batch's return value from the engine's `result` (loss,
@@ -377,12 +379,14 @@ class Trainer:
                 "do_validation": val is not None,
             },
         )
-        # Batch-level hooks cost one engine call per batch: only when a callback has them.
+        # Batch-level hooks cost one engine call per batch: only when a callback has them,
+        # or a metric is computed in Python (`observe`: after every batch).
         batch_hooks = any(
             _overrides(cb, hook)
             for cb in cbs.callbacks
             for hook in ("on_train_batch_begin", "on_train_batch_end")
         )
+        observe = self._update_stateful if self._out.stateful() else None
         progress = Progress(verbose, epochs, steps)
         nan_stoppers = _nan_stoppers(cbs.callbacks)
         stream = RowStream(engine, n, bool(shuffle)) if steps_per_epoch and not source else None
@@ -391,6 +395,7 @@ class Trainer:
         logs = {}
         cbs.on_train_begin({})
         for epoch in range(int(initial_epoch), int(epochs)):
+            self._reset_stateful()
             cbs.on_epoch_begin(epoch, {})
             start = time.perf_counter()
             progress.epoch_begin(epoch)
@@ -411,7 +416,7 @@ class Trainer:
                 idx = None
             elif stream is not None:
                 idx = StreamRows(stream, steps * batch_size)
-            elif (batch_hooks or live) and shuffle:
+            elif (batch_hooks or live or observe) and shuffle:
                 t = time.perf_counter()
                 idx = engine.permutation(n)
                 order_seconds = time.perf_counter() - t
@@ -424,13 +429,14 @@ class Trainer:
                     cbs if batch_hooks else None,
                     progress if (progress.live or batch_hooks) else None,
                     nan_stoppers,
+                    observe,
                 )
                 if source.ran_out(done, steps_per_epoch):
                     self.stop_training = True
                     if not done:
                         break
                 progress.steps = steps = steps or done  # (a generator's: known now)
-            elif stream is None and not batch_hooks and not live:
+            elif stream is None and not batch_hooks and not live and not observe:
                 loss, values, _, done, per_output = engine.fit_epoch(
                     data, batch_size, bool(shuffle), stop_on_nonfinite=bool(nan_stoppers)
                 )
@@ -444,13 +450,14 @@ class Trainer:
                     cbs if batch_hooks else None,
                     progress if (live or batch_hooks) else None,
                     nan_stoppers,
+                    observe,
                 )
             if val is not None and (epoch + 1) % validation_freq == 0:
                 cbs.on_test_begin({})
                 if isinstance(val, BatchSource):
                     result = self._evaluate_source(val, validation_steps, class_weight)
                 else:
-                    result = self._engine.evaluate(val_data, val_batch)
+                    result = self._evaluate_data(val_data, val_batch)
                 val_logs = self._out.logs(*result)
                 cbs.on_test_end(val_logs)
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
@@ -470,7 +477,7 @@ class Trainer:
             for cb in nan_stoppers:
                 cb.on_train_batch_end(done - 1, logs)
 
-    def _fit_pieces(self, feed, steps, cbs=None, progress=None, nan_stoppers=()):
+    def _fit_pieces(self, feed, steps, cbs=None, progress=None, nan_stoppers=(), observe=None):
         """Trains on the batches `feed(done, k)` hands out: (engine dataset, batch size, row
         order or None, first row, rows) of at most k batches after the `done` ones, None at
         the end; `steps`: the batches expected (None: unknown).
@@ -479,12 +486,13 @@ class Trainer:
         call per batch) or `progress` (calls of about `progress.interval` seconds, to redraw
         the bar). Each call goes on from the loss and metric counts of the one before, so
         the values passed on are those of the epoch so far, as one call would give them.
-        `nan_stoppers`: the engine stops at the first batch with a non-finite loss.
+        `nan_stoppers`: the engine stops at the first batch with a non-finite loss;
+        `observe()`: called after every batch (one engine call per batch then).
         Returns the epoch's logs and the batches done.
         """
         done, start, states, logs = 0, time.perf_counter(), None, {}
         while steps is None or done < steps:
-            if cbs is not None or (progress is not None and done == 0):
+            if cbs is not None or observe is not None or (progress is not None and done == 0):
                 k = 1
             elif progress is None:
                 k = steps or 2**62
@@ -501,6 +509,8 @@ class Trainer:
                 *piece, carry=states, stop_on_nonfinite=stop
             )
             done = done + ran if steps is None else min(done + ran, steps)
+            if observe is not None and ran:
+                observe()
             logs = self._out.logs(loss, values, per_output)
             if cbs is not None:
                 cbs.on_train_batch_end(done - 1, logs)
@@ -512,7 +522,9 @@ class Trainer:
                 break
         return logs, done
 
-    def _fit_rows(self, data, idx, batch_size, cbs=None, progress=None, nan_stoppers=()):
+    def _fit_rows(
+        self, data, idx, batch_size, cbs=None, progress=None, nan_stoppers=(), observe=None
+    ):
         """_fit_pieces over the rows `idx` of `data` (an engine dataset; all rows in order
         when idx is None), in that order."""
         rows = data.rows if idx is None else len(idx)
@@ -524,7 +536,8 @@ class Trainer:
             order = None if idx is None else idx[lo:hi]  # (None: rows lo..hi-1, no gather)
             return data, batch_size, order, lo, hi - lo
 
-        return self._fit_pieces(feed, -(-rows // batch_size), cbs, progress, nan_stoppers)
+        steps = -(-rows // batch_size)
+        return self._fit_pieces(feed, steps, cbs, progress, nan_stoppers, observe)
 
     def _source_feed(self, batches, class_weight=None):
         """feed (see _fit_pieces) of chunks of a source's batches, each converted and
@@ -588,7 +601,7 @@ class Trainer:
             y = self._targets(y, len(x))
             w = self._weights_for(sample_weight, None, y, len(x))
             self._set_metrics()
-            result = engine.evaluate(engine.dataset(x, y, w), batch_size)
+            result = self._evaluate_data(engine.dataset(x, y, w), batch_size)
         if verbose not in (0, "auto") and verbose:
             print(" - ".join(f"{k}: {v:.4f}" for k, v in self._out.logs(*result).items()))
         return self._results(result, return_dict)
@@ -613,17 +626,51 @@ class Trainer:
         x, engine = self._inputs(x)
         return self._split_outputs(engine.predict(x, batch_size))
 
+    def _evaluate_data(self, data, batch_size):
+        """evaluate's engine result over an engine dataset (the stateful metrics reset)."""
+        if not self._out.stateful():
+            return self._engine.evaluate(data, batch_size)
+        self._reset_stateful()
+        return self._evaluate_rows(data, batch_size)[0]
+
+    def _evaluate_rows(self, data, batch_size, states=None):
+        """(evaluate's result, the states to go on from) over `data`, going on from
+        `states`: one engine call, or one per batch for the metrics computed in Python."""
+        engine = self._engine
+        if not self._out.stateful():
+            loss, values, states, _, per_output = engine.evaluate_rows(data, batch_size, states)
+            return (loss, values, per_output), states
+        for first in range(0, data.rows, batch_size):
+            count = min(batch_size, data.rows - first)
+            loss, values, states, _, per_output = engine.evaluate_rows(
+                data, batch_size, states, first, count
+            )
+            self._update_stateful()
+        return (loss, values, per_output), states
+
+    def _reset_stateful(self):
+        for m, _, _ in self._out.stateful():
+            m.reset_state()
+
+    def _update_stateful(self):
+        """The metrics computed in Python (Keras' Metric subclasses) updated from the last
+        batch the engine ran: its outputs, labels and sample weights (weighted metrics)."""
+        engine, rows = self._engine, self._engine.last_rows()
+        for m, weighted, k in self._out.stateful():
+            out = engine.last_batch(k, 0).reshape(rows, *self._output_shapes()[k])
+            y = engine.last_batch(k, 1).reshape(rows, *self._label_shapes[k])
+            w = engine.last_batch(k, 2) if weighted else None
+            m.update_state(y, out, w if w is not None and len(w) else None)
+
     def _evaluate_source(self, source, steps=None, class_weight=None):
         """evaluate's engine result over `steps` batches of `source` (all by default), in
         chunks, each going on from the counts of the one before."""
         feeder, states, result, what = Feeder(source.epoch(steps)), None, None, source.what
+        self._reset_stateful()
         while (got := feeder.take()) is not None:
             x, y, w, batch_size, _ = got
             data = self._batch_data(x, y, w, class_weight, result is None, what)
-            loss, values, states, _, per_output = self._engine.evaluate_rows(
-                data, batch_size, carry=states
-            )
-            result = (loss, values, per_output)
+            result, states = self._evaluate_rows(data, batch_size, states)
         if result is None:
             raise ValueError(f"`{what}` ({type(source.x).__name__}) gave no batches to evaluate")
         return result
@@ -640,6 +687,9 @@ class Trainer:
         w = self._weights_for(sample_weight, class_weight, y, len(x))
         self._set_metrics()
         loss, values, _, _, per_output = engine.fit_epoch(engine.dataset(x, y, w), len(x), False)
+        self._reset_stateful()  # (Keras' reset_metrics=True)
+        if self._out.stateful():
+            self._update_stateful()
         return self._results((loss, values, per_output), return_dict)
 
     def gradients(self, x, y, sample_weight=None):
