@@ -808,16 +808,23 @@ def _restore(checked: _Checked, compile: bool = True):
 
 def _assign_weights(model, tensors: dict, where: list) -> None:
     """Sets every layer's weights from the (checked) file: all, or none."""
-    updates = []
     own = model._own_weights("load")
-    for i, (layer, views) in enumerate(zip(model._layers, own)):
-        if model._shares(i):
-            continue
-        weights = [tensors[f"layers.{i}.{name}"] for name in layer.weight_names()]
+    assign_all(
+        (layer, views, [tensors[f"layers.{i}.{n}"] for n in layer.weight_names()], where[i])
+        for i, (layer, views) in enumerate(zip(model._layers, own))
+        if not model._shares(i)
+    )
+
+
+def assign_all(entries) -> None:
+    """Sets layers' weights: `entries` of (layer, its weights' views, the arrays, where
+    they come from, for errors), every one checked (`check_weights`) before any is set."""
+    updates = []
+    for layer, views, arrays, where in entries:
         try:
-            updates.append((views, layer.check_weights(weights, views)))
+            updates.append((views, layer.check_weights(arrays, views)))
         except ValueError as e:
-            raise ValueError(f"{where[i]}: {e}") from None
-    for views, weights in updates:
-        for v, w in zip(views, weights):
-            v[...] = w
+            raise ValueError(f"{where}: {e}") from None
+    for views, arrays in updates:
+        for v, a in zip(views, arrays):
+            v[...] = a

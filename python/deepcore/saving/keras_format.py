@@ -636,6 +636,8 @@ def _inner(entry: dict):
 def _read_weights(model, items, h5) -> None:
     """Sets each layer's weights from the HDF5 file (all of them, or none); `items`: (layer,
     Keras class, wrapped class, HDF5 group) of each."""
+    from . import assign_all
+
     updates = []
     by_layer = _views_by_layer(model, "load")
     for layer, kind, inner, path in items:
@@ -645,13 +647,11 @@ def _read_weights(model, items, h5) -> None:
         if missing:
             raise _Refused(f"layer {layer.name!r} ({kind}) has no weights {missing[0]} there")
         arrays = [np.asarray(h5[d], np.float32) for d in datasets]
-        try:
-            updates.append((views, layer.check_weights(arrays, views)))
-        except ValueError as e:
-            raise _Refused(f"layer {layer.name!r}: {e}") from None
-    for views, arrays in updates:
-        for v, a in zip(views, arrays):
-            v[...] = a
+        updates.append((layer, views, arrays, f"layer {layer.name!r}"))
+    try:
+        assign_all(updates)
+    except ValueError as e:
+        raise _Refused(str(e)) from None
 
 
 def load_keras(path, compile: bool = True, custom_objects=None):
