@@ -303,3 +303,49 @@ def test_custom_objects_and_compile_false(tmp_path, rng):
     assert not dc.models.load_model(tmp_path / "m.keras", compile=False).compiled
     model.save(tmp_path / "m.deepcore")
     assert not dc.models.load_model(tmp_path / "m.deepcore", compile=False).compiled
+
+
+def test_hostile_configs_give_value_errors(tmp_path):
+    """Mutated configs (wrong types, absurd sizes, missing parts) are refused with a
+    ValueError naming the file, never a crash or an allocation the machine cannot hold."""
+    model = dc.Sequential([dc.Input(shape=(3,)), L.Dense(4, activation="relu"), L.Dense(2)])
+    model.save(tmp_path / "ok.keras")
+    with zipfile.ZipFile(tmp_path / "ok.keras") as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    base = json.loads(files["config.json"])
+    rng = np.random.default_rng(0)
+    values = [None, -1, 0, 2**40, 1e308, "x", [], {}, [1, 2], {"class_name": 3}, True]
+
+    def paths(node, at=()):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                yield at + (k,)
+                yield from paths(v, at + (k,))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                yield at + (i,)
+                yield from paths(v, at + (i,))
+
+    every = list(paths(base))
+    for trial in range(120):
+        config = json.loads(files["config.json"])
+        path = every[rng.integers(len(every))]
+        node = config
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = values[rng.integers(len(values))]
+        name = tmp_path / f"t{trial}.keras"
+        with zipfile.ZipFile(name, "w") as z:
+            for n, data in files.items():
+                z.writestr(n, json.dumps(config) if n == "config.json" else data)
+        try:
+            dc.models.load_model(name)
+        except ValueError as e:
+            assert "Cannot load" in str(e), (path, str(e))
+    big = json.loads(files["config.json"])
+    big["config"]["layers"][1]["config"]["units"] = 2**30
+    with zipfile.ZipFile(tmp_path / "big.keras", "w") as z:
+        for n, data in files.items():
+            z.writestr(n, json.dumps(big) if n == "config.json" else data)
+    with pytest.raises(ValueError, match="Cannot load"):
+        dc.models.load_model(tmp_path / "big.keras")

@@ -674,6 +674,9 @@ def load_keras(path, compile: bool = True, custom_objects=None):
         raise ValueError(f"Cannot load {path!r}: {e}.") from None
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError) as e:
         raise ValueError(f"Cannot load {path!r}: not a Keras 3 .keras archive ({e}).") from None
+    except (ValueError, TypeError, AttributeError, IndexError, OverflowError) as e:
+        # (a config whose values deepcore's layers refuse, or of the wrong types)
+        raise ValueError(f"Cannot load {path!r}: {type(e).__name__}: {e}") from None
     return model
 
 
