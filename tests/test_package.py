@@ -7,3 +7,18 @@ import deepcore as dc
 
 def test_one_version():
     assert importlib.metadata.version("deepcore") == dc.__version__
+
+
+def test_threadpoolctl_sees_and_limits_the_engine_threads():
+    import pytest
+
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = dc.config.get_num_threads()
+    ours = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "deepcore"]
+    assert len(ours) == 1 and ours[0]["num_threads"] == before
+    assert ours[0]["version"] == dc.__version__
+    with threadpoolctl.threadpool_limits(1):
+        assert dc.config.get_num_threads() == 1
+    assert dc.config.get_num_threads() == before
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):  # (another pool's limit)
+        assert dc.config.get_num_threads() == before

@@ -270,6 +270,15 @@ struct Data {
   std::unique_ptr<Dataset> data;
 };
 
+// The thread pool as threadpoolctl sees it (deepcore/_threadpool.py finds the extension by
+// these exported symbols): threadpool_limits() and joblib reach deepcore's threads.
+extern "C" __attribute__((visibility("default"))) int deepcore_get_num_threads() {
+  return deepcore::get_num_threads();
+}
+extern "C" __attribute__((visibility("default"))) void deepcore_set_num_threads(int n) {
+  deepcore::set_num_threads(n < 0 ? 0 : n);
+}
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "deepcore engine (private; use the deepcore package)";
 

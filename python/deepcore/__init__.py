@@ -4,6 +4,7 @@ import atexit
 
 from . import (
     _core,
+    _threadpool,
     activations,
     callbacks,
     config,
@@ -29,6 +30,8 @@ from .neuron import Neuron, Perceptron
 atexit.register(_core._exiting)
 
 __version__ = "0.1.0"
+
+_threadpool.register()  # (threadpoolctl sees and limits deepcore's threads, when installed)
 
 
 def __getattr__(name):
