@@ -22,3 +22,20 @@ def test_threadpoolctl_sees_and_limits_the_engine_threads():
     assert dc.config.get_num_threads() == before
     with threadpoolctl.threadpool_limits(1, user_api="blas"):  # (another pool's limit)
         assert dc.config.get_num_threads() == before
+
+
+def test_the_engine_stub_lists_the_engine():
+    """python/deepcore/_core.pyi (pybind11-stubgen's, for type checkers and editors) names
+    every public function and class of the extension, and nothing else."""
+    import ast
+    import pathlib
+
+    stub = pathlib.Path(dc.__file__).with_name("_core.pyi")
+    tree = ast.parse(stub.read_text())
+    names = {
+        n.name
+        for n in tree.body
+        if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and not n.name.startswith("_")
+    }
+    public = {n for n in dir(dc._core) if not n.startswith("_")}
+    assert names == public, (sorted(public - names), sorted(names - public))
