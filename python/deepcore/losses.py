@@ -44,7 +44,7 @@ _REDUCTIONS = ("sum_over_batch_size", "sum", "none", None)
 class Loss:
     """Base class: a loss kind of the engine plus its settings."""
 
-    kind = None
+    kind: _core.Loss | None = None
     name = "loss"
 
     def __init__(
@@ -300,7 +300,7 @@ def serialize(loss: Loss) -> dict:
     """`{"class_name": ..., "config": ...}` of a `Loss` instance; a custom loss (a function, or
     a subclass's `call`) as the program its model traced."""
     if loss.custom:
-        config = {"name": loss.name, "reduction": loss.reduction}
+        config: dict = {"name": loss.name, "reduction": loss.reduction}
         config["program"] = saved_trace(loss, f"Loss {loss.name!r}")
         return {"class_name": "LossFunctionWrapper", "config": config}
     return _registry.serialize(loss)

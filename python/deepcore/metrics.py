@@ -8,6 +8,8 @@ others as weighted means); sample weights apply to every metric.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 from . import _core, _registry
@@ -89,7 +91,7 @@ for _name in (
     "__rpow__ __neg__ __abs__ __lt__ __le__ __gt__ __ge__ __eq__ __ne__ __getitem__"
 ).split():
     setattr(Variable, _name, _operator(_name))
-Variable.__hash__ = object.__hash__
+Variable.__hash__ = object.__hash__  # type: ignore[method-assign]  # (__eq__ is set above)
 
 
 class Metric:
@@ -101,7 +103,7 @@ class Metric:
     training step's predictions in fit, and logs `result()`. Its state is reset at every
     epoch and evaluation (`reset_state`: the variables' initial values)."""
 
-    kind = None
+    kind: _core.Metric | None = None
     default_name = "metric"
 
     def __init__(
@@ -115,7 +117,7 @@ class Metric:
         self.name = name or _snake_name(type(self)) if type(self).kind is None else name
         self.name = self.name or self.default_name
         self.threshold, self.k, self.num_thresholds = float(threshold), int(k), int(num_thresholds)
-        self._variables = []
+        self._variables: list[Variable] = []
 
     # --- Keras' stateful metrics (a subclass's update_state and result)
     def add_variable(self, shape=(), initializer="zeros", dtype=None, aggregation="sum", name=None):
@@ -205,7 +207,7 @@ class MeanMetricWrapper(TracedFunction, Metric):
         Metric.__init__(self, name or getattr(fn, "__name__", None) or "metric")
         self._take_function(fn, kwargs, program)
 
-    def __call__(self, y_true, y_pred) -> float:
+    def __call__(self, y_true, y_pred) -> float:  # type: ignore[override]  # (no sample weights)
         from .losses import _same_rank
 
         return float(np.mean(self.call(*_same_rank(y_true, y_pred))))
@@ -388,7 +390,7 @@ def get(identifier):
 
 def name_of(metric) -> str:
     """The key under which a metric appears in logs and History."""
-    return metric.name if isinstance(metric, Metric) else metric
+    return cast(str, metric.name) if isinstance(metric, Metric) else metric
 
 
 def resolve(metric, y_ndim: int, y_last: int, out_ndim: int, out_last: int):

@@ -9,6 +9,8 @@ number or an array) is the same for every sample."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from .layers.ops_layers import _op_call
@@ -40,7 +42,7 @@ def _rank(x) -> int:
 
 
 # --------------------------------------------------------------------- unary
-_NUMPY_UNARY = {
+_NUMPY_UNARY: dict[str, Callable] = {
     "negative": np.negative,
     "abs": np.abs,
     "square": np.square,

@@ -25,7 +25,7 @@ __all__ = [
 class Optimizer:
     """Base class. Subclasses set `kind` and their hyper-parameters."""
 
-    kind = None
+    kind: _core.Opt | None = None
 
     def __init__(
         self,
@@ -107,7 +107,7 @@ class Optimizer:
 
     def get_config(self) -> dict:
         """The constructor's arguments (a schedule as {"class_name": ..., "config": ...})."""
-        lr = self.learning_rate
+        lr: float | dict = self.learning_rate
         if self.schedule is not None:
             lr = _registry.serialize(self.schedule)
         return {
@@ -238,7 +238,7 @@ def get(identifier) -> Optimizer:
         and issubclass(identifier, Optimizer)
         and identifier.kind is not None
     ):
-        return identifier()
+        return identifier()  # type: ignore[call-arg]  # (a subclass: learning_rate has a default)
     return lookup("optimizer", identifier, _BY_NAME)()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
@@ -11,7 +13,8 @@ def stratified_split(x, y, num_classes: int, test_split: float, seed):
     if not 0.0 <= test_split < 1.0:
         raise ValueError(f"test_split must be in [0, 1). Received: test_split={test_split}")
     rng = np.random.default_rng(seed)
-    train, test = [], []
+    train: Any = []  # (then arrays of indices)
+    test: Any = []
     for c in range(num_classes):
         idx = rng.permutation(np.flatnonzero(y == c))
         k = int(round(len(idx) * test_split))

@@ -30,7 +30,7 @@ FILES = {
 }
 
 # IDX type code -> big-endian NumPy dtype
-_IDX_TYPES = {
+_IDX_TYPES: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),

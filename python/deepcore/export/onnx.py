@@ -14,6 +14,8 @@ convolutions and pools stays channels-first)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .. import activations
@@ -79,7 +81,7 @@ class _Graph:
             return _T(self.op("Softmax", [t.name], axis=-1), t.rank)
         if alpha is None:
             alpha = {"leaky_relu": 0.2, "elu": 1.0}.get(kind)
-        simple = {
+        simple: dict[str, tuple[str, dict[str, Any]]] = {
             "relu": ("Relu", {}),
             "sigmoid": ("Sigmoid", {}),
             "tanh": ("Tanh", {}),
@@ -128,7 +130,11 @@ def _conv(g, layer, x: _T, w) -> _T:
     ins = [x.name, g.const(kernel, "kernel")] + ([g.const(w[1], "bias")] if layer.use_bias else [])
     k = list(layer.kernel_size)
     dilations = list(getattr(layer, "dilation_rate", (1,) * spatial))
-    attrs = {"kernel_shape": k, "strides": list(layer.strides), "dilations": dilations}
+    attrs: dict[str, Any] = {
+        "kernel_shape": k,
+        "strides": list(layer.strides),
+        "dilations": dilations,
+    }
     if layer.padding == "causal":  # all (k - 1) * dilation positions on the left
         attrs["pads"] = [(k[0] - 1) * dilations[0], 0]
     else:
@@ -430,7 +436,7 @@ def export_onnx(model, path, opset: int = OPSET) -> None:
     g = _Graph(onnx)
     values = {-1 - j: _T(n, len(s) + 1) for j, (n, s) in enumerate(zip(names, shapes))}
     own = model._own_weights("export")
-    first_call = {}
+    first_call: dict[int, int] = {}
     for i, (layer, wires) in enumerate(zip(model._layers, wiring)):
         kind = type(layer).__name__
         w = [np.asarray(a, np.float32) for a in own[first_call.setdefault(id(layer), i)]]

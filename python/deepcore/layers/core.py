@@ -406,7 +406,7 @@ class _ParamActivation(Activation):
     names its one numeric argument, if it has one."""
 
     _FN = "linear"
-    _PARAM = None
+    _PARAM: str | None = None
 
     def __init__(self, value=None, **kwargs):
         super().__init__(self._FN, **kwargs)

@@ -11,6 +11,7 @@ code to be loaded."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from .symbolic import SymbolicTensor, is_symbolic
 __all__ = ["Lambda", "Program"]
 
 _KINDS = {k.name: k for k in _core.OpKind.__members__.values()}
-_CODES = {
+_CODES: dict[str, Any] = {
     "unary": _core.UnaryOp.__members__,
     "binary": _core.BinaryOp.__members__,
     "reduce": _core.ReduceOp.__members__,
@@ -140,10 +141,12 @@ class Program:
         return cls(inputs, arrays, steps)
 
 
-def _op_call(kind: str, op: str, operands: list, name: str, **attrs) -> SymbolicTensor:
+def _op_call(kind: str, op: str | None, operands: list, name: str, **attrs) -> SymbolicTensor:
     """A one-step program over `operands` (symbolic tensors, or constants: numbers and
     arrays), called on the symbolic ones: its symbolic output."""
-    tensors, constants, regs = [], [], []
+    tensors: list = []
+    constants: list[np.ndarray] = []
+    regs: list[int | None] = []
     for x in operands:
         if is_symbolic(x):
             if not any(x is t for t in tensors):
@@ -340,6 +343,7 @@ class TracedFunction:
     saved as its last program, and loaded as that program alone (fn None)."""
 
     _family = "Function"
+    name: Any  # (the loss's or metric's)
 
     def _take_function(self, fn, kwargs: dict, program) -> None:
         if fn is None and program is None:
@@ -453,7 +457,8 @@ def _merge(holders, out, owner) -> Program:
         stack.append((t, True))
         stack.extend((s, False) for s in reversed(t._inputs))
     regs = {id(h): i for i, h in enumerate(holders)}
-    constants, steps = [], []
+    constants: list = []
+    steps: list[dict] = []
     for t in order:
         program = _program_of(t._layer, len(t._inputs))
         inner = [regs[id(s)] for s in t._inputs]  # its inputs' registers

@@ -43,7 +43,7 @@ class _Recurrent(Layer):
     Unlike Keras, which clips rates into [0, 1], a rate outside [0, 1) raises a ValueError.
     """
 
-    _CELL = None  # _core.Cell
+    _CELL: _core.Cell | None = None
     _GATES = 1
     _HAS_REC_ACT = False
 

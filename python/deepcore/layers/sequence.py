@@ -96,7 +96,7 @@ class Embedding(Layer):
     def embeddings(self):
         return self._views[0] if self._views else None
 
-    def prepare_inputs(self, x, name: str) -> np.ndarray:
+    def prepare_inputs(self, x, name: str) -> np.ndarray | None:
         """`x` as C-contiguous float32 indices, each checked: an integer in [0, input_dim),
         else a ValueError naming the layer, the first bad value and its position."""
         if x is None:

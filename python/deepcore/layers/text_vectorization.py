@@ -40,7 +40,7 @@ _TABLES = {
 # tf.strings.split without a separator splits at runs of ASCII whitespace.
 _TOKEN = re.compile(r"[^ \t\n\v\f\r]+")
 
-_counter = collections.Counter()
+_counter: collections.Counter = collections.Counter()
 
 
 def _auto_name() -> str:
@@ -471,7 +471,7 @@ def _ngram_widths(ngrams, owner: str):
 
 def _ngrams(tokens: list[str], widths: tuple) -> list[str]:
     """All n-grams of `tokens` for each width in turn, as tf.strings.ngrams(separator=" ")."""
-    out = []
+    out: list[str] = []
     for w in widths:
         out.extend(" ".join(tokens[i : i + w]) for i in range(len(tokens) - w + 1))
     return out

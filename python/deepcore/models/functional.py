@@ -120,7 +120,8 @@ class Functional(Model):
         if any(y is x for x in xs for y in ys):
             raise ValueError(f"Model {self.name!r}: an output is an input; add a layer.")
         inputs = {id(x) for x in xs}
-        first_seen, post, done = {}, [], set()
+        first_seen: dict[int, int] = {}
+        post, done = [], set()
         stack = [(y, False) for y in reversed(ys)]
         while stack:  # depth-first from each output: first-visit order and post-order
             t, expanded = stack.pop()
@@ -140,7 +141,7 @@ class Functional(Model):
             stack.append((t, True))
             if id(t) not in inputs:
                 stack.extend((s, False) for s in reversed(t._inputs))
-        depth = {}
+        depth: dict[int, int] = {}
         for t in reversed(post):
             d = depth.setdefault(id(t), 0)
             for s in t._inputs:
@@ -175,7 +176,8 @@ class Functional(Model):
                 f"dicts and the logs); received {self._out_names}."
             )
         self._layers, self._wiring = list(layers), wiring
-        first = {}  # a layer called several times (shared): its later calls use its weights
+        # a layer called several times (shared): its later calls use its weights
+        first: dict[int, int] = {}
         self._source = [first.setdefault(id(la), i) for i, la in enumerate(self._layers)]
         self._source = [-1 if s == i else s for i, s in enumerate(self._source)]
         self._input_shapes = [tuple(s) for s in input_shapes]
@@ -204,7 +206,7 @@ class Functional(Model):
 
         x = Input(shape=shape)
         try:
-            outputs = self.call(x)
+            outputs = self.call(x)  # type: ignore[attr-defined]  # (a subclassed model's)
         except TypeError as e:
             if "symbolic" not in str(e).lower() and "no value" not in str(e):
                 raise
@@ -290,7 +292,7 @@ class Functional(Model):
         """The prepare_inputs of a layer reading input j (an Embedding's), if any."""
         for layer, values in zip(self._layers, self._wiring):
             if -1 - j in values and getattr(layer, "prepare_inputs", None) is not None:
-                return layer.prepare_inputs
+                return layer.prepare_inputs  # type: ignore[attr-defined]  # (checked above)
         return None
 
     def _inputs(self, x, name="x"):

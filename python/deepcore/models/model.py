@@ -171,6 +171,7 @@ class Model(Trainer, ArrayData):
             outputs=self._output_layers(),
         )
         self._wire(engine)
+        assert self._input_shape is not None  # (_build checked it)
         try:
             engine.build(list(self._input_shape))
         except ValueError as e:
@@ -202,8 +203,8 @@ class Model(Trainer, ArrayData):
             )
         engine = self._new_engine()
         engine.seed = int(utils.rng().integers(2**63)) if seed is None else seed
-        views = [[] for _ in self._layers]
-        trained = [[] for _ in self._layers]
+        views: list[list[np.ndarray]] = [[] for _ in self._layers]
+        trained: list[list[bool]] = [[] for _ in self._layers]
         for li, view, trainable in _param_views(engine, engine.weights(), engine.states()):
             views[li].append(view)
             trained[li].append(trainable)
@@ -390,12 +391,12 @@ class Model(Trainer, ArrayData):
         """Prints each layer's output shape and parameter count (and, for a graph, what it
         reads: each call's inputs for a layer called several times), and the totals."""
         engine = self._require_engine("summary")
-        heads = ("Layer (type)", "Output Shape", "Param #")
-        first = {}  # a layer called several times: one row, at its first call
+        heads: tuple[str, ...] = ("Layer (type)", "Output Shape", "Param #")
+        first: dict[int, int] = {}  # a layer called several times: one row, at its first call
         for i, layer in enumerate(self._layers):
             first.setdefault(id(layer), i)
         once = [i for i, layer in enumerate(self._layers) if first[id(layer)] == i]
-        rows = [
+        rows: list[tuple[str, ...]] = [
             (
                 f"{self._layers[i].name} ({type(self._layers[i]).__name__})",
                 str((None, *engine.output_shape(i))),
@@ -406,7 +407,7 @@ class Model(Trainer, ArrayData):
         connections = self._connections()
         if connections is not None:
             heads += ("Connected to",)
-            calls = {i: [] for i in once}
+            calls: dict[int, list[str]] = {i: [] for i in once}
             for j, layer in enumerate(self._layers):
                 calls[first[id(layer)]].append(connections[j])
             rows = [r + ("; ".join(calls[i]),) for r, i in zip(rows, once)]

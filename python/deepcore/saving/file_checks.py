@@ -180,7 +180,7 @@ def _check_file(tensors: dict, meta: dict, custom_objects=None) -> _Checked:
             return weight
 
         loss = per_output(c["loss"], "loss", one_loss)
-        none = [] if n_out == 1 else [[] for _ in range(n_out)]
+        none: list = [] if n_out == 1 else [[] for _ in range(n_out)]
         chosen = {
             key: per_output(c.get(key, none), key, one_metrics)
             for key in ("metrics", "weighted_metrics")
@@ -327,7 +327,8 @@ def _plan(
             engine.set_inputs(i, values)
         if outputs is not None:
             engine.set_outputs(list(outputs))
-        first = {}  # a layer listed again is called again: it uses its first call's weights
+        # a layer listed again is called again: it uses its first call's weights
+        first: dict[int, int] = {}
         for i, layer in enumerate(layers):
             if first.setdefault(id(layer), i) != i:
                 engine.set_weight_source(i, first[id(layer)])
@@ -339,7 +340,7 @@ def _plan(
         raise ValueError(
             f"the model cannot be built for input shape {(None, *input_shape)}: {message}"
         ) from None
-    planned = [[] for _ in layers]
+    planned: list[list[tuple]] = [[] for _ in layers]
     for li, shape, trainable in params:
         planned[li].append((tuple(shape), bool(trainable)))
     return planned
@@ -348,14 +349,15 @@ def _plan(
 def _repeats(layers: list) -> set:
     """The indices of entries that repeat an earlier one (a shared layer: its weights are
     that entry's, and the file holds them there)."""
-    first = {}
+    first: dict[int, int] = {}
     return {i for i, layer in enumerate(layers) if first.setdefault(id(layer), i) != i}
 
 
 def _check_layer_tensors(layers: list, planned: list, tensors: dict, where: list) -> None:
     """The file's layer tensors are exactly the planned weights (names and shapes); the
     other tensors, only optimizer.slots. Linear in the number of tensors and layers."""
-    by_layer, unknown = {}, []
+    by_layer: dict = {}  # layer index -> its weight names
+    unknown = []
     for key in tensors:
         found = re.fullmatch(r"layers\.(0|[1-9][0-9]{0,8})\.(.+)", key, re.S)
         if found:

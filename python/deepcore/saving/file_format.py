@@ -55,6 +55,7 @@ import os
 import reprlib
 import stat
 import uuid
+from typing import Any, cast
 
 import numpy as np
 
@@ -172,8 +173,9 @@ def _parse(raw: bytearray, n: int) -> tuple[dict, dict]:
         )
     version = meta.get("format_version")
     ok = isinstance(version, str) and len(version) <= 9
-    if not (ok and version.isascii() and version.isdigit()):
+    if not (ok and version.isascii() and version.isdigit()):  # type: ignore[union-attr]  # (ok: a str)
         raise ValueError(f"invalid format_version {_short(version)}")
+    version = cast(str, version)  # (a str of digits: checked above)
     if int(version) > FORMAT_VERSION:
         raise ValueError(
             f"written by a newer deepcore (format_version {int(version)}; "
@@ -184,7 +186,7 @@ def _parse(raw: bytearray, n: int) -> tuple[dict, dict]:
         raise ValueError("it has no sha256 checksum")
     at += len(_CHECKSUM)
     with memoryview(raw) as view:  # no copy of the file
-        digest = hashlib.sha256(view[:at])
+        digest: Any = hashlib.sha256(view[:at])  # (then its hex digest, a str)
         digest.update(_ZERO)
         digest.update(view[at + 64 :])
     digest = digest.hexdigest()
@@ -353,7 +355,7 @@ def _fspath(path) -> str:
     return os.fsdecode(path) if isinstance(path, bytes) else path
 
 
-def _atomic_write(path: str, blob: bytes, overwrite: bool) -> None:
+def _atomic_write(path: str, blob: bytes | bytearray, overwrite: bool) -> None:
     """Writes `blob` to a temporary file next to `path`, fsyncs it, then renames it onto `path`."""
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):

@@ -119,7 +119,8 @@ def _weight_paths(class_name: str, base: str, count: int, inner=None) -> list[st
 def _paths_by_kind(class_names) -> list[str]:
     """Keras' HDF5 group of each layer of a model's `layers`: its class in snake case,
     numbered among the layers of its kind (dense, dense_1, ...)."""
-    used, paths = {}, []
+    used: dict[str, int] = {}
+    paths = []
     for name in class_names:
         snake = _snake(name)
         used[snake] = used.get(snake, -1) + 1
@@ -183,7 +184,8 @@ def _tensor(name: str, node: int, shape) -> dict:
 def _functional_config(model, engine) -> tuple[dict, list]:
     """Keras' config of a functional model and its layers (each once, in order)."""
     inputs = [_input_entry(n, s) for n, s in zip(model._input_names, model._input_shapes)]
-    entries, layers, at, node_of = [], [], {}, []  # at: id(layer) -> its entry
+    entries, layers, at = [], [], {}  # at: id(layer) -> its entry
+    node_of: list[int] = []
     shapes = [engine.output_shape(i) for i in range(len(model._layers))]
 
     def ref(v):
@@ -277,7 +279,7 @@ def _model_config(model) -> tuple[dict, list]:
             "layers": [_input_entry("input_layer", shape)] + [_layer_entry(la) for la in layers],
             "build_input_shape": [None, *shape],
         }
-        entry = {"module": "keras", "class_name": "Sequential", "config": config}
+        entry: dict = {"module": "keras", "class_name": "Sequential", "config": config}
         entry["build_config"] = {"input_shape": [None, *shape]}
     else:
         config, layers = _functional_config(model, engine)
@@ -306,7 +308,7 @@ def _inner_kind(layer):
 def _views_by_layer(model, what: str) -> dict:
     """Each layer's weights in the model's engine, by layer (a shared layer's: its first
     call's)."""
-    views = {}
+    views: dict = {}
     for layer, own in zip(model._layers, model._own_weights(what)):
         views.setdefault(id(layer), own)
     return views
@@ -524,7 +526,7 @@ def _layer_config(entry: dict):
     where = f"Layer {config.get('name', kind)!r} ({kind})"
     if kind == "Lambda":
         raise _Refused(f"{where}: deepcore does not run code from files (Keras' safe_mode)")
-    cls = _LAYERS.get(kind)
+    cls = _LAYERS.get(kind)  # type: ignore[arg-type]  # (no class_name: None)
     if cls is None:
         raise _Refused(f"{where}: deepcore has no layer of this kind")
     dtype = config.pop("dtype", None)

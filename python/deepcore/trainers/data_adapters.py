@@ -6,6 +6,7 @@ split."""
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -50,6 +51,14 @@ def _one_weight(values, name: str, n: int):
 
 class ArrayData:
     """A model's checks and conversions of inputs, targets and weights."""
+
+    if TYPE_CHECKING:  # (the model's, set in models/model.py)
+        name: str
+        _layers: list
+        _out: Any
+
+        def _output_names(self) -> list[str]: ...
+        def _output_shapes(self) -> list[tuple]: ...
 
     def _preparer(self, j: int):
         """The layer reading input j may take inputs of its own kind (an Embedding's integer

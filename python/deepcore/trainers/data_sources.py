@@ -12,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures
 import warnings
 from collections import deque
+from typing import Iterator
 
 import numpy as np
 
@@ -111,7 +112,8 @@ class Feeder:
         self._held = None  # a batch of another size or kind than the run before it
 
     def take(self, k: int = CHUNK_BATCHES):
-        run, size = [], 0
+        run: list = []
+        size = 0
         while len(run) < min(k, CHUNK_BATCHES):
             batch, self._held = self._held or next(self._batches, None), None
             if batch is None:
@@ -155,7 +157,7 @@ class BatchSource:
     def __init__(self, x, what: str = "x", shuffle: bool = False):
         self.x, self.what, self.shuffle = x, what, shuffle
         self.length = self._length()
-        self._iterator = None
+        self._iterator: Iterator | None = None
         self._seen = 0  # batches taken from the current pass
         self.exhausted = False  # a generator ran out
 

@@ -14,7 +14,8 @@ class RowStream:
 
     def __init__(self, engine, n: int, shuffle: bool):
         self.engine, self.n, self.shuffle = engine, n, shuffle
-        self.order, self.pos = None, n
+        self.order: np.ndarray | None = None
+        self.pos = n
 
     def take(self, count: int) -> np.ndarray:
         parts = []
@@ -27,6 +28,7 @@ class RowStream:
                 )
                 self.pos = 0
             k = min(count, self.n - self.pos)
+            assert self.order is not None  # (drawn at the first call: pos starts at n)
             parts.append(self.order[self.pos : self.pos + k])
             self.pos += k
             count -= k

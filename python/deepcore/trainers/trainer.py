@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -50,6 +51,16 @@ def _nan_stoppers(callbacks) -> list:
 class Trainer:
     """compile, fit, evaluate, predict, train_on_batch, predict_on_batch and gradients of a
     model (models/model.py holds its layers, engine and weights)."""
+
+    if TYPE_CHECKING:  # (the model's, set in models/model.py)
+        name: str
+        trainable: bool
+        _layers: list
+        _engine: Any
+        _compile_args: tuple[Any, Any, Any, Any]  # (None before compile)
+        _out: Any
+
+        def _named_outputs(self) -> bool: ...
 
     def compile(
         self,

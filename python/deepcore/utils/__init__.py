@@ -91,7 +91,7 @@ def _to_float(v: numbers.Real) -> float:
     try:
         return float(v)
     except OverflowError:
-        return math.inf if v > 0 else -math.inf
+        return math.inf if v > 0 else -math.inf  # type: ignore[operator]  # (Real has no __gt__)
 
 
 def as_weights(values, name: str, keys=None) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import cast
 
 from .. import config
 
@@ -109,16 +110,17 @@ class Progress:
             return
         now = time.perf_counter()
         known = self.steps is not None
-        if now - self.last < self.interval and (not known or done < self.steps):
+        steps = cast(int, self.steps)  # (read only when known)
+        if now - self.last < self.interval and (not known or done < steps):
             return
         self.last = now
         text = self._bar(done)
         per_step = (now - self.start) / max(done, 1)
         if self.keras3:
-            left = per_step * max(self.steps - done, 0) if known else now - self.start
+            left = per_step * max(steps - done, 0) if known else now - self.start
             text += f" \x1b[1m{_format_eta(left)}\x1b[0m {_format_step_time(per_step)}"
         elif known:
-            text += f" - ETA: {_format_eta(per_step * max(self.steps - done, 0))}"
+            text += f" - ETA: {_format_eta(per_step * max(steps - done, 0))}"
         if logs:
             text += " - " + format_logs(logs)
         self._line(text)
