@@ -349,3 +349,21 @@ def test_hostile_configs_give_value_errors(tmp_path):
             z.writestr(n, json.dumps(big) if n == "config.json" else data)
     with pytest.raises(ValueError, match="Cannot load"):
         dc.models.load_model(tmp_path / "big.keras")
+
+
+def mean_abs(y_true, y_pred):  # (module level: a file names it)
+    return dc.ops.mean(dc.ops.abs(y_pred - y_true), axis=-1)
+
+
+def test_functions_of_the_user_are_saved_by_name(tmp_path, rng):
+    x, y = rng.normal(size=(16, 6)).astype(np.float32), rng.normal(size=(16, 4)).astype(np.float32)
+    model = dense_bn(dc)
+    model.compile("adam", mean_abs, metrics=[mean_abs])
+    model.fit(x, y, verbose=0)
+    model.save(tmp_path / "f.keras")
+    loaded = dc.models.load_model(tmp_path / "f.keras", custom_objects={"mean_abs": mean_abs})
+    assert loaded.evaluate(x, y, return_dict=True) == model.evaluate(x, y, return_dict=True)
+    model.compile("adam", lambda a, b: mean_abs(a, b))
+    with pytest.warns(UserWarning, match="without its compile configuration"):
+        model.save(tmp_path / "l.keras")
+    assert not dc.models.load_model(tmp_path / "l.keras").compiled

@@ -114,8 +114,9 @@ class Metric:
         num_thresholds: int = 200,
         dtype=None,
     ):
-        self.name = name or _snake_name(type(self)) if type(self).kind is None else name
-        self.name = self.name or self.default_name
+        # (a subclass of the user's is named after its class, as Keras names it)
+        custom = type(self).kind is None and type(self) is not Metric
+        self.name = name or (_snake_name(type(self)) if custom else self.default_name)
         self.threshold, self.k, self.num_thresholds = float(threshold), int(k), int(num_thresholds)
         self._variables: list[Variable] = []
 
@@ -128,15 +129,11 @@ class Metric:
         shape = tuple(int(d) for d in (shape or ()))
         if isinstance(initializer, (int, float)):
             value = np.full(shape, float(initializer), np.float32)
-        else:
-            value = (
-                initializers.get(initializer)(shape)
-                if shape
-                else (initializers.get(initializer)((1,))[0])
-            )
-        variable = Variable(value, name or f"variable_{len(self.__dict__.get('_variables', []))}")
-        self.__dict__.setdefault("_variables", []).append(variable)
-        return variable
+        else:  # (a scalar drawn as one value)
+            value = initializers.get(initializer)(shape or (1,)).reshape(shape)
+        variables = self.__dict__.setdefault("_variables", [])
+        variables.append(Variable(value, name or f"variable_{len(variables)}"))
+        return variables[-1]
 
     def add_weight(self, name=None, shape=(), initializer="zeros", dtype=None, aggregation="sum"):
         """add_variable by Keras' other name."""

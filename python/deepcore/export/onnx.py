@@ -186,12 +186,17 @@ def _reshape(g, layer, x: _T, w) -> _T:
 
 
 def _upsampling(g, layer, x: _T, w) -> _T:
+    """Each step `size` times: a nearest Resize by an integer scale along the steps."""
     x = g.last(x)
-    axes = g.const(np.array([2], np.int64), "axes", np.int64)
-    ones = g.const(np.array([1, 1, layer.size, 1], np.int64), "repeat", np.int64)
-    y = g.op("Expand", [g.op("Unsqueeze", [x.name, axes]), ones])
-    shape = g.const(np.array([0, -1, layer._channels], np.int64), "shape", np.int64)
-    return _T(g.op("Reshape", [y, shape]), 3)
+    scales = g.const(np.array([1.0, layer.size, 1.0], np.float32), "scales")
+    y = g.op(
+        "Resize",
+        [x.name, "", scales],
+        mode="nearest",
+        nearest_mode="floor",
+        coordinate_transformation_mode="asymmetric",
+    )
+    return _T(y, 3)
 
 
 def _activation_layer(g, layer, x: _T, w) -> _T:
@@ -435,17 +440,14 @@ def export_onnx(model, path, opset: int = OPSET) -> None:
             _refuse(layer, "sequence masks have no ONNX export yet")
     g = _Graph(onnx)
     values = {-1 - j: _T(n, len(s) + 1) for j, (n, s) in enumerate(zip(names, shapes))}
-    own = model._own_weights("export")
-    first_call: dict[int, int] = {}
+    own = model._weights_by_layer("export")
     for i, (layer, wires) in enumerate(zip(model._layers, wiring)):
         kind = type(layer).__name__
-        w = [np.asarray(a, np.float32) for a in own[first_call.setdefault(id(layer), i)]]
+        w = [np.asarray(a, np.float32) for a in own[id(layer)]]
         ins = [values[v] for v in wires]
         if kind in _MERGES:
             values[i] = _merge(g, layer, ins, w)
         elif kind in _HANDLERS:
-            if kind == "UpSampling1D":
-                layer._channels = int(model._engine.output_shape(i)[-1])
             values[i] = _HANDLERS[kind](g, layer, ins[0], w)
         else:
             _refuse(layer, "deepcore has no ONNX form of it (see deepcore.export.onnx)")

@@ -99,6 +99,12 @@ class Model(Trainer, ArrayData):
         """Whether layer i is a second call of an earlier layer (its weights are that one's)."""
         return False
 
+    def _weights_by_layer(self, what: str) -> dict:
+        """Each layer's weights in the engine (`_own_weights`), by id(layer): a layer called
+        several times once, with its first call's."""
+        own = self._own_weights(what)
+        return {id(la): own[i] for i, la in enumerate(self._layers) if not self._shares(i)}
+
     def _wire(self, engine) -> None:
         """Points each layer of the new engine at the values it reads (set_inputs): by
         default each reads the one before it, which the engine does by itself."""

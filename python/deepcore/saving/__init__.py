@@ -55,8 +55,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import stat
 
 from .. import _registry, losses, metrics, optimizers, utils
 from ..layers.core import Input
@@ -77,6 +75,7 @@ from .file_format import (
     _fspath,
     _refusing,
     _short,
+    open_regular,
     read_file,
     write_file,
 )
@@ -290,18 +289,12 @@ def load_weights(model, path) -> None:
 
 def _kind_of_file(path: str) -> str:
     """'keras' for a Keras 3 file (a zip archive, or HDF5), else 'deepcore', whose reader
-    says what is wrong with anything else (a pipe is not waited on: opened non-blocking)."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    says what is wrong with anything else (a pipe is not waited on)."""
     try:
-        fd = os.open(path, flags)
+        with open_regular(path) as f:
+            head = f.read(8) if f is not None else b""
     except OSError:
         return "deepcore"
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return "deepcore"
-        head = os.read(fd, 8)
-    finally:
-        os.close(fd)
     return "keras" if head[:4] == b"PK\x03\x04" or head == b"\x89HDF\r\n\x1a\n" else "deepcore"
 
 

@@ -121,6 +121,16 @@ def read_file(path) -> tuple[dict, dict]:
         raise ValueError(f"Cannot load {path!r}: {_problem(e)}.") from None
 
 
+@contextlib.contextmanager
+def open_regular(path: str):
+    """The file at `path` opened for reading in binary, or None for anything but a regular
+    file. O_NONBLOCK: opening a pipe without a writer would wait for one (regular files
+    ignore the flag)."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    with os.fdopen(os.open(path, flags), "rb") as f:
+        yield f if stat.S_ISREG(os.fstat(f.fileno()).st_mode) else None
+
+
 def _read_bytes(path: str) -> tuple[bytearray, int]:
     """The file's bytes, read once from one handle, and its header length N (checked against
     the file's size and MAX_HEADER_BYTES before the rest is read)."""
@@ -128,14 +138,10 @@ def _read_bytes(path: str) -> tuple[bytearray, int]:
     def fail(problem):
         return ValueError(f"Cannot load {path!r}: {problem}.")
 
-    # O_NONBLOCK: opening a pipe without a writer would wait for one (regular files
-    # ignore the flag)
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-    with os.fdopen(os.open(path, flags), "rb") as f:
-        info = os.fstat(f.fileno())
-        if not stat.S_ISREG(info.st_mode):
+    with open_regular(path) as f:
+        if f is None:
             raise fail("not a regular file (deepcore reads files, not devices or pipes)")
-        size = info.st_size
+        size = os.fstat(f.fileno()).st_size
         head = f.read(8)
         if len(head) < 8:
             raise fail(f"the file is truncated or not a deepcore file (only {len(head)} bytes)")

@@ -227,8 +227,10 @@ def _functional_config(model, engine) -> tuple[dict, list]:
 
 
 def _compile_config(model):
-    """Keras' compile_config where compile's arguments are Keras' (names, built-in
-    objects), else None (Keras then loads the model uncompiled)."""
+    """Keras' compile_config (None for a model not compiled): Keras' objects by their
+    configs, the user's functions and classes by name, as Keras writes them (loading
+    them takes `custom_objects`). A lambda has no name to load it by: the file is then
+    written without its compile configuration, with a warning."""
     if not model.compiled or model._compile_args is None:
         return None
     loss, loss_weights, chosen_metrics, weighted = model._compile_args
@@ -240,9 +242,16 @@ def _compile_config(model):
             return [keras_form(v) for v in value]
         if isinstance(value, dict):
             return {k: keras_form(v) for k, v in value.items()}
-        if isinstance(value, TracedFunction) or getattr(value, "custom", False):
-            raise TypeError  # (a function of the user's)
-        if isinstance(value, metrics.Metric) and value._stateful():  # (a class of the user's)
+        fn = value.fn if isinstance(value, TracedFunction) else value
+        if callable(fn) and not hasattr(fn, "get_config"):  # (a function of the user's)
+            if "<" in getattr(fn, "__qualname__", "<"):
+                raise TypeError(f"the function {fn!r} has no name to be loaded by")
+            name = fn.__name__
+            return {"module": "builtins", "class_name": "function", "config": name,
+                    "registered_name": "function"}  # fmt: skip
+        if getattr(value, "custom", False) or (
+            isinstance(value, metrics.Metric) and value._stateful()
+        ):  # (a class of the user's)
             name = type(value).__name__
             return {
                 "module": type(value).__module__,
@@ -263,7 +272,14 @@ def _compile_config(model):
             "metrics": keras_form(chosen_metrics),
             "weighted_metrics": keras_form(weighted),
         }
-    except (TypeError, AttributeError):
+    except TypeError as e:
+        import warnings
+
+        warnings.warn(
+            f"Model {model.name!r} is saved to a Keras file without its compile "
+            f"configuration: {e}. Name the function (def) to keep it.",
+            stacklevel=4,
+        )
         return None
 
 
@@ -303,15 +319,6 @@ def _inner_kind(layer):
     """The class of a wrapper's layer (Bidirectional, TimeDistributed), else None."""
     inner = getattr(layer, "forward_layer", None) or getattr(layer, "layer", None)
     return type(inner).__name__ if inner is not None else None
-
-
-def _views_by_layer(model, what: str) -> dict:
-    """Each layer's weights in the model's engine, by layer (a shared layer's: its first
-    call's)."""
-    views: dict = {}
-    for layer, own in zip(model._layers, model._own_weights(what)):
-        views.setdefault(id(layer), own)
-    return views
 
 
 def _keras_slots(optimizer) -> tuple[list[int], bool]:
@@ -409,7 +416,7 @@ def _write_weights(model, layers, h5, inputs: int) -> None:
     file. (The numbering is by kind: the inputs' groups do not move the others'.)"""
     for path in _paths_by_kind(["InputLayer"] * inputs):
         h5.create_group(path + "/vars")
-    by_layer = _views_by_layer(model, "save")
+    by_layer = model._weights_by_layer("save")
     for layer, path in zip(layers, _paths_by_kind([type(la).__name__ for la in layers])):
         h5.create_group(path + "/vars").attrs["name"] = layer.name
         weights = by_layer[id(layer)]
@@ -641,7 +648,7 @@ def _read_weights(model, items, h5) -> None:
     from . import assign_all
 
     updates = []
-    by_layer = _views_by_layer(model, "load")
+    by_layer = model._weights_by_layer("load")
     for layer, kind, inner, path in items:
         views = by_layer.get(id(layer), [])
         datasets = _weight_paths(kind, path, len(views), inner)

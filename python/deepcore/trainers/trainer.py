@@ -554,7 +554,7 @@ class Trainer:
         """feed (see _fit_pieces) of chunks of a source's batches, each converted and
         checked as arrays are (the first one builds the model if it is not built yet, and
         sets the metrics for its labels)."""
-        feeder, first = Feeder(batches), [True]
+        feeder = Feeder(batches)
 
         def feed(done, k):
             got = feeder.take(k)
@@ -562,11 +562,10 @@ class Trainer:
                 return None
             x, y, w, batch_size, count = got
             try:
-                data = self._batch_data(x, y, w, class_weight, first[0])
+                data = self._batch_data(x, y, w, class_weight, first=done == 0)
             except (ValueError, TypeError) as e:
                 where = f"batch {done}" if count == 1 else f"batches {done}-{done + count - 1}"
                 raise type(e)(f"In {where} of `x`: {e}") from None
-            first[0] = False
             return data, batch_size, None, 0, data.rows
 
         return feed
@@ -666,12 +665,17 @@ class Trainer:
     def _update_stateful(self):
         """The metrics computed in Python (Keras' Metric subclasses) updated from the last
         batch the engine ran: its outputs, labels and sample weights (weighted metrics)."""
-        engine, rows = self._engine, self._engine.last_rows()
+        engine, rows, batch = self._engine, self._engine.last_rows(), {}
         for m, weighted, k in self._out.stateful():
-            out = engine.last_batch(k, 0).reshape(rows, *self._output_shapes()[k])
-            y = engine.last_batch(k, 1).reshape(rows, *self._label_shapes[k])
-            w = engine.last_batch(k, 2) if weighted else None
-            m.update_state(y, out, w if w is not None and len(w) else None)
+            if k not in batch:  # (each output's arrays copied once for all its metrics)
+                w = engine.last_batch(k, 2)
+                batch[k] = (
+                    engine.last_batch(k, 1).reshape(rows, *self._label_shapes[k]),
+                    engine.last_batch(k, 0).reshape(rows, *self._output_shapes()[k]),
+                    w if len(w) else None,
+                )
+            y, out, w = batch[k]
+            m.update_state(y, out, w if weighted else None)
 
     def _evaluate_source(self, source, steps=None, class_weight=None):
         """evaluate's engine result over `steps` batches of `source` (all by default), in
