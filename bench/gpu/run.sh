@@ -7,6 +7,8 @@
 #   echo /.whl/ >> .git/info/exclude
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #     --implementation cp --platform manylinux_2_28_x86_64 -d .whl scipy-openblas32==<version>
+# with <version> pyproject.toml's pin (the build carries a copy of that OpenBLAS; patchelf,
+# absent there, only renames the copy).
 # Expects python3 with pybind11, scikit-build-core, cmake, ninja, numpy, nvidia-cublas,
 # pytest (torch optional, for the comparison) and nvcc (CUDA 13) on PATH or in
 # /usr/local/cuda. Budget: under 8 minutes (each step has its own timeout).

@@ -18,6 +18,10 @@
 #include "ops.h"
 #include "parallel.h"
 
+#ifndef DEEPCORE_KERNEL_SET  // (CMake names the set it compiles)
+#define DEEPCORE_KERNEL_SET "native"
+#endif
+
 namespace deepcore {
 namespace {
 
@@ -849,6 +853,8 @@ void set_num_threads(int n) {
   get_backend(Device::CPU);  // sets the default first
   set_pool_threads(n == 0 ? scipy_openblas_get_num_procs() : n);
 }
+
+const char* kernel_set() { return DEEPCORE_KERNEL_SET; }
 
 int get_num_threads() {
   get_backend(Device::CPU);

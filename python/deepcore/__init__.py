@@ -1,5 +1,9 @@
 """deepcore: Keras-style deep learning on NumPy arrays, trained by a C++ engine."""
 
+# First: it loads the CPU kernels that _core links (the fastest set this CPU runs).
+from . import _kernel_sets  # noqa: F401
+
+# isort: split
 import atexit
 
 from . import (

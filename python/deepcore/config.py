@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from . import _core
+from typing import Any
+
+from . import _core, _kernel_sets
 
 __all__ = [
     "set_num_threads",
     "get_num_threads",
+    "cpu_features",
     "set_device",
     "get_device",
     "set_float32_matmul_precision",
@@ -76,6 +79,26 @@ def set_num_threads(n: int) -> None:
 def get_num_threads() -> int:
     """The number of threads the CPU engine uses."""
     return _core.get_num_threads()
+
+
+def cpu_features() -> dict[str, Any]:
+    """The CPU kernels this process runs and what the CPU supports.
+
+    Returns:
+        A dict: "kernel_set", the instruction sets the loaded CPU kernels were compiled for
+        ("avx512", "avx2" or "baseline" in the default build, which carries all three and
+        loads the fastest this CPU runs; "native" in a build for one machine);
+        "kernel_sets", the sets built into this package that this CPU runs; "features", each
+        instruction-set extension deepcore looks at and whether the CPU has it. The
+        environment variable DEEPCORE_CPU_KERNELS, read at import, picks a set by hand.
+    """
+    loaded = _core.kernel_set()
+    runs = [name for name in _kernel_sets.SETS if _kernel_sets.runnable(name)]
+    return {
+        "kernel_set": loaded,
+        "kernel_sets": runs if _kernel_sets.dispatching() else [loaded],
+        "features": {name: _kernel_sets.cpu_has(name) for name in _kernel_sets.FEATURES},
+    }
 
 
 _PRECISIONS = ("highest", "high")
