@@ -14,6 +14,7 @@ import inspect
 import math
 import os
 import time
+from typing import Any
 
 import numpy as np
 
@@ -79,24 +80,24 @@ def _monitored(callback, monitor: str, logs, who: str):
 class Callback:
     """Base class; override the hooks you need. `self.model` is set by fit."""
 
-    def __init__(self):
-        self.model = None
-        self.params = {}
+    def __init__(self) -> None:
+        self.model: Any = None  # (the model being trained, set by fit)
+        self.params: dict[str, Any] = {}
 
-    def set_model(self, model):
+    def set_model(self, model: Any) -> None:
         self.model = model
 
-    def set_params(self, params):
+    def set_params(self, params: dict[str, Any]) -> None:
         self.params = params
 
-    def on_train_begin(self, logs=None): ...
-    def on_train_end(self, logs=None): ...
-    def on_epoch_begin(self, epoch, logs=None): ...
-    def on_epoch_end(self, epoch, logs=None): ...
-    def on_train_batch_begin(self, batch, logs=None): ...
-    def on_train_batch_end(self, batch, logs=None): ...
-    def on_test_begin(self, logs=None): ...
-    def on_test_end(self, logs=None): ...
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None: ...
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None: ...
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None: ...
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None: ...
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None: ...
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None: ...
+    def on_test_begin(self, logs: dict[str, Any] | None = None) -> None: ...
+    def on_test_end(self, logs: dict[str, Any] | None = None) -> None: ...
 
 
 class CallbackList:
@@ -130,16 +131,16 @@ class History(Callback):
     shorter list; `plot` puts each value at the epoch it came from.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
-        self.history: dict[str, list] = {}
+        self.history: dict[str, list[float]] = {}
         self.epoch: list[int] = []
         self._epochs: dict[str, list[int]] = {}
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.epoch = []
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.epoch.append(epoch)
         for k, v in (logs or {}).items():
             self.history.setdefault(k, []).append(v)
@@ -254,14 +255,14 @@ class EarlyStopping(Callback):
     def _better(self, current, reference):
         return _improves(current, reference, self.mode, self.min_delta)
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.wait = 0
         self.stopped_epoch = 0
         self.best = None
         self.best_weights = None
         self.best_epoch = 0
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         current = _monitored(self, self.monitor, logs, "EarlyStopping")
         if current is None or epoch < self.start_from_epoch:
             return
@@ -279,7 +280,7 @@ class EarlyStopping(Callback):
             self.stopped_epoch = epoch
             self.model.stop_training = True
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self.stopped_epoch > 0 and self.verbose > 0:
             print(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights and self.best_weights is not None:
@@ -355,17 +356,17 @@ class ModelCheckpoint(Callback):
     def _improved(self, current) -> bool:
         return _improves(current, self.best, self.mode)
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._batches_seen = 0
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epoch = epoch
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self.save_freq == "epoch":
             self._save(epoch, None, logs or {})
 
-    def _on_train_batch_end(self, batch, logs=None):
+    def _on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self._batches_seen += 1
         if self._batches_seen % self.save_freq == 0:
             self._save(self._epoch, batch, logs or {})
@@ -467,12 +468,12 @@ class ReduceLROnPlateau(Callback):
     def _improved(self, current) -> bool:
         return _improves(current, self.best, self.mode, self.min_delta)
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.best = -math.inf if self.mode == "max" else math.inf
         self.wait = 0
         self.cooldown_counter = 0
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         _log_learning_rate(self, logs)
         current = _monitored(self, self.monitor, logs, "ReduceLROnPlateau")
         if current is None:
@@ -524,7 +525,7 @@ class LearningRateScheduler(Callback):
             )
             self._with_lr = positional >= 2 or inspect.Parameter.VAR_POSITIONAL in kinds
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         lr = float(self.model.optimizer.learning_rate)
         new = self.schedule(epoch, lr) if self._with_lr else self.schedule(epoch)
         try:  # the optimizer checks the rate (a finite number > 0)
@@ -538,7 +539,7 @@ class LearningRateScheduler(Callback):
         if self.verbose > 0:
             print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {value}.")
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         _log_learning_rate(self, logs)
 
 
@@ -552,7 +553,7 @@ class TerminateOnNaN(Callback):
     or ModelCheckpoint to keep good ones.
     """
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(loss):
             print(f"Batch {batch}: Invalid loss, terminating training")
@@ -580,7 +581,7 @@ class CSVLogger(Callback):
         self.keys = None
         self._file = None
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._header = not (
             self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
         )
@@ -588,7 +589,7 @@ class CSVLogger(Callback):
         self._writer = csv.writer(self._file, delimiter=self.sep, lineterminator="\n")
         self.keys = None
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
         if self.keys is None:
             keys = list(logs)
@@ -600,7 +601,7 @@ class CSVLogger(Callback):
         self._writer.writerow([epoch, *(logs.get(k, "NA") for k in self.keys)])
         self._file.flush()
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -649,19 +650,19 @@ class TensorBoard(Callback):
             self._writers[which] = SummaryWriter(os.path.join(self.log_dir, which))
         return self._writers[which]
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._batches, self._epoch_start = 0, time.perf_counter()
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epoch_start, self._epoch_batches = time.perf_counter(), self._batches
 
-    def _batch_end(self, batch, logs=None):
+    def _batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self._batches += 1
         if self._batches % self.update_freq == 0:
             for name, value in (logs or {}).items():
                 self._writer("train").scalar(f"batch_{name}", value, self._batches)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = dict(logs or {})
         train = {k: v for k, v in logs.items() if not k.startswith("val_")}
         if self.model is not None and self.model.optimizer is not None:
@@ -681,7 +682,7 @@ class TensorBoard(Callback):
         for writer in self._writers.values():
             writer.flush()
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         for writer in self._writers.values():
             writer.close()
         self._writers = {}

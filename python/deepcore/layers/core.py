@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -68,8 +70,14 @@ class Layer:
     trainable = Trainable()
 
     def __init__(
-        self, name=None, input_shape=None, input_dim=None, trainable=True, dtype=None, **kwargs
-    ):
+        self,
+        name: str | None = None,
+        input_shape: Sequence[int | None] | None = None,
+        input_dim: int | None = None,
+        trainable: bool = True,
+        dtype: Any = None,
+        **kwargs: Any,
+    ) -> None:
         if kwargs:
             raise TypeError(
                 f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}"
@@ -314,14 +322,14 @@ class KernelLayer(Layer):
 
     def __init__(
         self,
-        activation=None,
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        **kwargs,
-    ):
+        activation: str | Callable[..., Any] | None = None,
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
@@ -370,7 +378,13 @@ class Dense(KernelLayer):
         bias_regularizer: Penalty on the bias.
     """
 
-    def __init__(self, units, activation=None, use_bias=True, **kwargs):
+    def __init__(
+        self,
+        units: int,
+        activation: str | Callable[..., Any] | None = None,
+        use_bias: bool = True,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(activation, use_bias, **kwargs)
         self.units = check_positive_int("units", units, self._owner)
 
@@ -387,7 +401,7 @@ class Dense(KernelLayer):
 class Activation(Layer):
     """Applies an activation function to its input."""
 
-    def __init__(self, activation, **kwargs):
+    def __init__(self, activation: str | Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
 

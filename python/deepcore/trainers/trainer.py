@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -62,15 +63,22 @@ class Trainer:
 
         def _named_outputs(self) -> bool: ...
 
+        _output_names: Any
+        _inputs: Any
+        _targets: Any
+        _weights_for: Any
+        _split: Any
+        _split_outputs: Any
+
     def compile(
         self,
-        optimizer="rmsprop",
-        loss=None,
-        loss_weights=None,
-        metrics=None,
-        weighted_metrics=None,
-        **kwargs,
-    ):
+        optimizer: str | optimizers.Optimizer = "rmsprop",
+        loss: Any = None,
+        loss_weights: Sequence[float] | Mapping[str, float] | None = None,
+        metrics: Any = None,
+        weighted_metrics: Any = None,
+        **kwargs: Any,
+    ) -> None:
         """Configures training (Keras 3's arguments, in its order).
 
         Args:
@@ -237,24 +245,24 @@ class Trainer:
 
     def fit(
         self,
-        x=None,
-        y=None,
-        batch_size=None,
-        epochs=1,
-        verbose="auto",
-        callbacks=None,
-        validation_split=0.0,
-        validation_data=None,
-        shuffle=True,
-        class_weight=None,
-        sample_weight=None,
-        initial_epoch=0,
-        steps_per_epoch=None,
-        validation_steps=None,
-        validation_batch_size=None,
-        validation_freq=1,
-        validation_split_mode="last",
-    ):
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        verbose: int | str = "auto",
+        callbacks: Sequence[callbacks_module.Callback] | None = None,
+        validation_split: float = 0.0,
+        validation_data: Any = None,
+        shuffle: bool | str = True,
+        class_weight: Mapping[int, float] | None = None,
+        sample_weight: Any = None,
+        initial_epoch: int = 0,
+        steps_per_epoch: int | None = None,
+        validation_steps: int | None = None,
+        validation_batch_size: int | None = None,
+        validation_freq: int = 1,
+        validation_split_mode: str = "last",
+    ) -> callbacks_module.History:
         """Trains the model; returns a `History` whose `.history` holds per-epoch logs.
 
         Args:
@@ -326,7 +334,8 @@ class Trainer:
                 "`validation_split_mode` must be 'last', 'shuffle' or 'stratify'. "
                 f"Received: validation_split_mode={validation_split_mode!r}"
             )
-        source = val = None
+        source: BatchSource | None = None
+        val: BatchSource | tuple[Any, Any, Any] | None = None
         if is_source(x):
             for arg, value in (("y", y), ("sample_weight", sample_weight)):
                 if value is not None:
@@ -589,15 +598,15 @@ class Trainer:
 
     def evaluate(
         self,
-        x=None,
-        y=None,
-        batch_size=None,
-        verbose="auto",
-        sample_weight=None,
-        steps=None,
-        return_dict=False,
-        **kwargs,
-    ):
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        verbose: int | str = "auto",
+        sample_weight: Any = None,
+        steps: int | None = None,
+        return_dict: bool = False,
+        **kwargs: Any,
+    ) -> Any:  # the loss, [loss, metrics...], or {name: value} with return_dict
         """Loss (and metrics) on the given data, in inference mode; x may be a source of
         batches as fit takes (`steps` of them, by default all)."""
         self._check_ready("evaluate")
@@ -616,7 +625,14 @@ class Trainer:
             print(" - ".join(f"{k}: {v:.4f}" for k, v in self._out.logs(*result).items()))
         return self._results(result, return_dict)
 
-    def predict(self, x, batch_size=None, verbose="auto", steps=None, **kwargs):
+    def predict(
+        self,
+        x: Any,
+        batch_size: int | None = None,
+        verbose: int | str = "auto",
+        steps: int | None = None,
+        **kwargs: Any,
+    ) -> Any:  # an array; a list (or dict by name) of arrays for several outputs
         """Outputs of the model for `x`, computed in batches of `batch_size` (default 32);
         x may be a source of batches as fit takes (their x; `steps` of them, by default
         all)."""
@@ -690,11 +706,18 @@ class Trainer:
             raise ValueError(f"`{what}` ({type(source.x).__name__}) gave no batches to evaluate")
         return result
 
-    def predict_on_batch(self, x):
+    def predict_on_batch(self, x: Any) -> Any:
         x, engine = self._inputs(x)
         return self._split_outputs(engine.predict(x, len(x)))
 
-    def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
+    def train_on_batch(
+        self,
+        x: Any,
+        y: Any,
+        sample_weight: Any = None,
+        class_weight: Mapping[int, float] | None = None,
+        return_dict: bool = False,
+    ) -> Any:
         """One optimizer step on one batch; returns the loss (and metrics)."""
         self._check_ready("train_on_batch")
         x, engine = self._inputs(x)
@@ -707,7 +730,9 @@ class Trainer:
             self._update_stateful()
         return self._results((loss, values, per_output), return_dict)
 
-    def gradients(self, x, y, sample_weight=None):
+    def gradients(
+        self, x: Any, y: Any, sample_weight: Any = None
+    ) -> tuple[float, list[np.ndarray]]:
         """Loss of one batch and the gradient of every trainable weight (Keras shapes), no
         update."""
         self._check_ready("gradients")
