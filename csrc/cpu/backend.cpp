@@ -76,51 +76,91 @@ struct Epilogue {
   bool relu = false;
 };
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
 
-// C[i0:i0+MR, j0:j0+16*NV] = alpha * op(A) B + beta * C, with B row-major (k x n).
+#if defined(__AVX512F__)
+// The vectors of the AVX-512 kernel set: 16 floats, masked by bits; 32 registers hold up
+// to 4 vectors of columns for 4 rows.
+struct Vec {
+  static constexpr int kWidth = 16, kMaxCols = 4;
+  using V = __m512;
+  using M = __mmask16;
+  static M mask(int64_t left) { return static_cast<__mmask16>((1u << left) - 1u); }
+  static V zero() { return _mm512_setzero_ps(); }
+  static V set1(float x) { return _mm512_set1_ps(x); }
+  static V load(M m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
+  static void store(M m, float* p, V v) { _mm512_mask_storeu_ps(p, m, v); }
+  static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V relu(V v) {  // v > 0 ? v : 0, as bias_act does (NaN gives 0)
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), v);
+  }
+};
+#else
+// The AVX2 kernel set's: 8 floats, masked by lanes; 16 registers hold up to 3 vectors of
+// columns for 4 rows.
+struct Vec {
+  static constexpr int kWidth = 8, kMaxCols = 3;
+  using V = __m256;
+  using M = __m256i;
+  static M mask(int64_t left) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(left)),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static V zero() { return _mm256_setzero_ps(); }
+  static V set1(float x) { return _mm256_set1_ps(x); }
+  static V load(M m, const float* p) { return _mm256_maskload_ps(p, m); }
+  static void store(M m, float* p, V v) { _mm256_maskstore_ps(p, m, v); }
+  static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V relu(V v) {  // v > 0 ? v : 0, as bias_act does (NaN gives 0)
+    return _mm256_and_ps(v, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ));
+  }
+};
+#endif
+constexpr int64_t kW = Vec::kWidth;
+
+// C[i0:i0+MR, j0:j0+kW*NV] = alpha * op(A) B + beta * C, with B row-major (k x n).
 // MR * NV accumulators stay in registers for the whole k loop; masked loads and
 // stores handle the last columns without reading or writing past the row.
 template <bool TA, int MR, int NV>
 void small_block(int64_t i0, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                  const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int64_t j0,
                  Epilogue ep) {
-  __mmask16 mask[NV];
+  Vec::M mask[NV];
 #pragma GCC unroll 4
-  for (int v = 0; v < NV; ++v) {
-    const int64_t left = std::min<int64_t>(16, std::max<int64_t>(0, n - j0 - 16 * v));
-    mask[v] = static_cast<__mmask16>((1u << left) - 1u);
-  }
-  __m512 acc[MR][NV];
+  for (int v = 0; v < NV; ++v)
+    mask[v] = Vec::mask(std::min<int64_t>(kW, std::max<int64_t>(0, n - j0 - kW * v)));
+  Vec::V acc[MR][NV];
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+    for (int v = 0; v < NV; ++v) acc[r][v] = Vec::zero();
   for (int64_t p = 0; p < k; ++p) {
-    __m512 bv[NV];
+    Vec::V bv[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = _mm512_maskz_loadu_ps(mask[v], b + p * ldb + j0 + 16 * v);
+    for (int v = 0; v < NV; ++v) bv[v] = Vec::load(mask[v], b + p * ldb + j0 + kW * v);
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
-      const __m512 s = _mm512_set1_ps(TA ? a[p * lda + i0 + r] : a[(i0 + r) * lda + p]);
+      const Vec::V s = Vec::set1(TA ? a[p * lda + i0 + r] : a[(i0 + r) * lda + p]);
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(s, bv[v], acc[r][v]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = Vec::fmadd(s, bv[v], acc[r][v]);
     }
   }
-  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  const Vec::V va = Vec::set1(alpha), vb = Vec::set1(beta);
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) {
     float* cr = c + (i0 + r) * ldc + j0;
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
-      __m512 out = _mm512_mul_ps(va, acc[r][v]);
-      if (beta != 0.f)
-        out = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask[v], cr + 16 * v), out);
-      if (ep.bias) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(mask[v], ep.bias + j0 + 16 * v));
-      if (ep.relu)  // v > 0 ? v : 0, as bias_act does (NaN gives 0)
-        out = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(out, _mm512_setzero_ps(), _CMP_GT_OQ), out);
-      _mm512_mask_storeu_ps(cr + 16 * v, mask[v], out);
+      Vec::V out = Vec::mul(va, acc[r][v]);
+      if (beta != 0.f) out = Vec::fmadd(vb, Vec::load(mask[v], cr + kW * v), out);
+      if (ep.bias) out = Vec::add(out, Vec::load(mask[v], ep.bias + j0 + kW * v));
+      if (ep.relu) out = Vec::relu(out);
+      Vec::store(mask[v], cr + kW * v, out);
     }
   }
 }
@@ -158,12 +198,14 @@ void small_gemm_nn(int64_t m, int64_t n, int64_t k, float alpha, const float* a,
     const int64_t mi = std::min(kPanel, m - i0);
     const float* ai = TA ? a + i0 : a + i0 * lda;
     float* ci = c + i0 * ldc;
-    for (int64_t j0 = 0; j0 < n; j0 += 64) {
-      switch (std::min<int64_t>(4, (n - j0 + 15) / 16)) {
+    for (int64_t j0 = 0; j0 < n; j0 += kW * Vec::kMaxCols) {
+      switch (std::min<int64_t>(Vec::kMaxCols, (n - j0 + kW - 1) / kW)) {
         case 1: small_cols<TA, 1>(mi, n, k, alpha, ai, lda, b, ldb, beta, ci, ldc, j0, ep); break;
         case 2: small_cols<TA, 2>(mi, n, k, alpha, ai, lda, b, ldb, beta, ci, ldc, j0, ep); break;
         case 3: small_cols<TA, 3>(mi, n, k, alpha, ai, lda, b, ldb, beta, ci, ldc, j0, ep); break;
-        default: small_cols<TA, 4>(mi, n, k, alpha, ai, lda, b, ldb, beta, ci, ldc, j0, ep); break;
+        default:
+          small_cols<TA, Vec::kMaxCols>(mi, n, k, alpha, ai, lda, b, ldb, beta, ci, ldc, j0, ep);
+          break;
       }
     }
   }
