@@ -112,13 +112,23 @@ def test_each_kernel_set_trains_as_the_others(native, name):
     close_predictions(got, native)
 
 
-def test_an_unknown_or_unrunnable_set_is_refused():
-    env = dict(os.environ, DEEPCORE_CPU_KERNELS="avx1024")
+def refused(value):
+    env = dict(os.environ, DEEPCORE_CPU_KERNELS=value)
     proc = subprocess.run(
         [sys.executable, "-c", "import deepcore"], env=env, capture_output=True, text=True
     )
     assert proc.returncode != 0
-    assert "DEEPCORE_CPU_KERNELS must be one of" in proc.stderr and "avx1024" in proc.stderr
+    return proc.stderr
+
+
+def test_an_unknown_or_absent_set_is_refused():
+    err = refused("avx1024")
+    assert "DEEPCORE_CPU_KERNELS must be one of" in err and "avx1024" in err
+    if _kernel_sets.dispatching():  # (no native set in the dispatching build)
+        assert "this build carries the kernel sets" in refused("native")
+    else:  # (a build of one set takes that set's name only)
+        other = "avx512" if dc.config.cpu_features()["kernel_set"] != "avx512" else "avx2"
+        assert "this build carries one kernel set" in refused(other)
 
 
 QEMU = shutil.which("qemu-x86_64") or shutil.which("qemu-x86_64-static")

@@ -898,6 +898,15 @@ void set_num_threads(int n) {
 
 const char* kernel_set() { return DEEPCORE_KERNEL_SET; }
 
+}  // namespace deepcore
+
+// The same for a loader that has not loaded _core (deepcore/_kernel_sets.py, with ctypes).
+extern "C" __attribute__((visibility("default"))) const char* deepcore_kernel_set() {
+  return DEEPCORE_KERNEL_SET;
+}
+
+namespace deepcore {
+
 int get_num_threads() {
   get_backend(Device::CPU);
   return pool_threads();

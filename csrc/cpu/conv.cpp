@@ -8,7 +8,7 @@
 #include "deepcore/kernels.h"
 #include "deepcore/window_maths.h"
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -149,6 +149,15 @@ void im2col(const Window2D& g, const float* x, int64_t batch, float* cols) {
       const __mmask16 m = static_cast<__mmask16>((1u << len) - 1u);
       windows([m](float* d, const float* s) {
         _mm512_mask_storeu_ps(d, m, _mm512_maskz_loadu_ps(m, s));
+      });
+      return;
+    }
+#elif defined(__AVX2__)
+    if (len <= 8) {  // the same with the AVX2 set's 8-float lane masks
+      const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(len)),
+                                           _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+      windows([m](float* d, const float* s) {
+        _mm256_maskstore_ps(d, m, _mm256_maskload_ps(s, m));
       });
       return;
     }

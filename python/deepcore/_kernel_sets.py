@@ -8,7 +8,8 @@ and code compiled for instructions the CPU lacks is never mapped. A build with o
 ("native" or "baseline") has libdeepcore_cpu.so alone, which _core finds by itself.
 
 The environment variable DEEPCORE_CPU_KERNELS=baseline|avx2|avx512 picks a set by hand
-(to compare them, or to rule one out); it must be built and runnable on this CPU.
+(to compare them, or to rule one out); it must be built and runnable on this CPU (a build
+with one set accepts that set's name only: "native" or "baseline").
 """
 
 from __future__ import annotations
@@ -60,13 +61,28 @@ def dispatching() -> bool:
 def choose() -> str | None:
     """The kernel set to load: DEEPCORE_CPU_KERNELS's, else the fastest runnable one; None
     for a build with one set (nothing to choose)."""
-    if not dispatching():
-        return None
     asked = os.environ.get("DEEPCORE_CPU_KERNELS", "").strip()
+    if asked and asked not in (*SETS, "native"):
+        raise ImportError(
+            f"DEEPCORE_CPU_KERNELS must be one of {sorted(SETS) + ['native']}, received: {asked!r}"
+        )
+    if not dispatching():
+        if asked:
+            lib = ctypes.CDLL(os.path.join(_DIR, SETS["baseline"][0]))
+            lib.deepcore_kernel_set.restype = ctypes.c_char_p
+            built = lib.deepcore_kernel_set().decode()
+            if asked != built:
+                raise ImportError(
+                    f"DEEPCORE_CPU_KERNELS={asked}: this build carries one kernel set, "
+                    f"{built!r} (a build with DEEPCORE_CPU_KERNELS=native or baseline)"
+                )
+        return None
     if asked:
-        if asked not in SETS:
+        if asked == "native":
             raise ImportError(
-                f"DEEPCORE_CPU_KERNELS must be one of {sorted(SETS)}, received: {asked!r}"
+                "DEEPCORE_CPU_KERNELS=native: this build carries the kernel sets "
+                f"{', '.join(SETS)} (a native set comes from a build with "
+                "DEEPCORE_CPU_KERNELS=native)"
             )
         if not runnable(asked):
             runs = [name for name in SETS if runnable(name)]
