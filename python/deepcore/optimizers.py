@@ -6,6 +6,8 @@ The update itself runs in the engine as one fused pass over all parameters.
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import _core, _registry, schedules
 from ._registry import check_number, lookup
 
@@ -29,13 +31,13 @@ class Optimizer:
 
     def __init__(
         self,
-        learning_rate,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        weight_decay=None,
-        name=None,
-    ):
+        learning_rate: float | schedules.LearningRateSchedule,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
+        weight_decay: float | None = None,
+        name: str | None = None,
+    ) -> None:
         clips = [c for c in (clipnorm, clipvalue, global_clipnorm) if c is not None]
         if len(clips) > 1:
             raise ValueError(
@@ -135,7 +137,13 @@ class SGD(Optimizer):
 
     kind = _core.Opt.SGD
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
+    def __init__(
+        self,
+        learning_rate: float | schedules.LearningRateSchedule = 0.01,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(learning_rate, **kwargs)
         self.momentum = check_number("momentum", momentum, 0.0, high=1.0 + 1e-12)
         self.nesterov = bool(nesterov)
@@ -150,8 +158,14 @@ class Adam(Optimizer):
     kind = _core.Opt.Adam
 
     def __init__(
-        self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kwargs
-    ):
+        self,
+        learning_rate: float | schedules.LearningRateSchedule = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        amsgrad: bool = False,
+        **kwargs: Any,
+    ) -> None:
         if amsgrad:
             raise ValueError(
                 "amsgrad=True is not supported by deepcore yet. Received: amsgrad=True"
@@ -172,13 +186,13 @@ class AdamW(Adam):
 
     def __init__(
         self,
-        learning_rate=0.001,
-        weight_decay=0.004,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-7,
-        **kwargs,
-    ):
+        learning_rate: float | schedules.LearningRateSchedule = 0.001,
+        weight_decay: float = 0.004,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(
             learning_rate, beta_1, beta_2, epsilon, weight_decay=weight_decay, **kwargs
         )
@@ -190,8 +204,14 @@ class RMSprop(Optimizer):
     kind = _core.Opt.RMSprop
 
     def __init__(
-        self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **kwargs
-    ):
+        self,
+        learning_rate: float | schedules.LearningRateSchedule = 0.001,
+        rho: float = 0.9,
+        momentum: float = 0.0,
+        epsilon: float = 1e-7,
+        centered: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(learning_rate, **kwargs)
         self.rho = check_number("rho", rho, 0.0, high=1.0)
         self.momentum = check_number("momentum", momentum, 0.0, high=1.0)
@@ -212,7 +232,13 @@ class Adagrad(Optimizer):
 
     kind = _core.Opt.Adagrad
 
-    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, **kwargs):
+    def __init__(
+        self,
+        learning_rate: float | schedules.LearningRateSchedule = 0.001,
+        initial_accumulator_value: float = 0.1,
+        epsilon: float = 1e-7,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(learning_rate, **kwargs)
         self.initial_accumulator_value = check_number(
             "initial_accumulator_value", initial_accumulator_value

@@ -1,5 +1,6 @@
-"""What a Keras user writes, type-checked (CI: `python -m mypy tests/typing`): the public API's
-annotations give the calls their types (not Any), and mypy errors if one changes."""
+"""What a Keras user writes, type-checked (CI: `python -m mypy --warn-unused-ignores
+tests/typing`): the public API gives the calls their types (not Any), and mypy errors if one
+changes."""
 
 from typing import Any, assert_type
 
@@ -28,3 +29,9 @@ class PrintLoss(dc.callbacks.Callback):
 
 
 assert_type(model.gradients(x, y), tuple[float, list[np.ndarray]])
+
+# Wrong argument types are errors (CI runs mypy with --warn-unused-ignores: an ignore that
+# no longer silences an error fails the check).
+dc.optimizers.Adam(learning_rate="fast")  # type: ignore[arg-type]
+dc.layers.Dense("8")  # type: ignore[arg-type]
+model.fit(x, y, epochs="2")  # type: ignore[arg-type]
