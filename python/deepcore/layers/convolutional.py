@@ -3,6 +3,9 @@ Flatten, Reshape."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import numpy as np
 
 from .. import _core, activations
@@ -85,15 +88,15 @@ class Conv2D(KernelLayer):
 
     def __init__(
         self,
-        filters,
-        kernel_size,
-        strides=(1, 1),
-        padding="valid",
-        data_format=None,
-        activation=None,
-        use_bias=True,
-        **kwargs,
-    ):
+        filters: int,
+        kernel_size: int | tuple[int, int],
+        strides: int | tuple[int, int] = (1, 1),
+        padding: str = "valid",
+        data_format: str | None = None,
+        activation: str | Callable[..., Any] | None = None,
+        use_bias: bool = True,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(activation, use_bias, **kwargs)
         owner = self._owner
         self.filters = check_positive_int("filters", filters, owner)
@@ -125,7 +128,14 @@ class Conv2D(KernelLayer):
 class _Pooling2D(Layer):
     is_max = True
 
-    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
+    def __init__(
+        self,
+        pool_size: int | tuple[int, int] = (2, 2),
+        strides: int | tuple[int, int] | None = None,
+        padding: str = "valid",
+        data_format: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         owner = self._owner
         self.pool_size = _pair(pool_size, "pool_size", owner)
@@ -160,7 +170,7 @@ class AveragePooling2D(_Pooling2D):
 class GlobalAveragePooling2D(Layer):
     """Mean over height and width: (h, w, c) -> (c,)."""
 
-    def __init__(self, data_format=None, **kwargs):
+    def __init__(self, data_format: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         _channels_last(data_format, f"GlobalAveragePooling2D {self.name!r}")
 
@@ -171,7 +181,7 @@ class GlobalAveragePooling2D(Layer):
 class Flatten(Layer):
     """Flattens each sample to one axis."""
 
-    def __init__(self, data_format=None, **kwargs):
+    def __init__(self, data_format: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         _channels_last(data_format, f"Flatten {self.name!r}")
 
@@ -182,7 +192,7 @@ class Flatten(Layer):
 class Reshape(Layer):
     """Reshapes each sample to `target_shape` (one entry may be -1)."""
 
-    def __init__(self, target_shape, **kwargs):
+    def __init__(self, target_shape: Sequence[int], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.target_shape = _shape_arg(target_shape, "target_shape", self._owner, one_unknown=True)
 
@@ -217,17 +227,17 @@ class Conv1D(KernelLayer):
 
     def __init__(
         self,
-        filters,
-        kernel_size,
-        strides=1,
-        padding="valid",
-        data_format=None,
-        dilation_rate=1,
-        groups=1,
-        activation=None,
-        use_bias=True,
-        **kwargs,
-    ):
+        filters: int,
+        kernel_size: int | tuple[int],
+        strides: int | tuple[int] = 1,
+        padding: str = "valid",
+        data_format: str | None = None,
+        dilation_rate: int | tuple[int] = 1,
+        groups: int = 1,
+        activation: str | Callable[..., Any] | None = None,
+        use_bias: bool = True,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(activation, use_bias, **kwargs)
         owner = self._owner
         self.filters = check_positive_int("filters", filters, owner)
@@ -278,7 +288,14 @@ class Conv1D(KernelLayer):
 class _Pooling1D(Layer):
     is_max = True
 
-    def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
+    def __init__(
+        self,
+        pool_size: int | tuple[int] = 2,
+        strides: int | tuple[int] | None = None,
+        padding: str = "valid",
+        data_format: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         owner = self._owner
         self.pool_size = (_single(pool_size, "pool_size", owner),)
@@ -318,7 +335,7 @@ class UpSampling1D(Layer):
     """Repeats each step `size` times: (batch, steps, channels) -> (batch, steps * size,
     channels)."""
 
-    def __init__(self, size=2, **kwargs):
+    def __init__(self, size: int = 2, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.size = check_positive_int("size", size, self._owner)
 

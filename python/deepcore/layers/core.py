@@ -490,7 +490,13 @@ class Dropout(Layer):
     that seed and on the training step only.
     """
 
-    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+    def __init__(
+        self,
+        rate: float,
+        noise_shape: Sequence[int | None] | None = None,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         if not (is_number(rate) and 0 <= rate < 1):
             raise ValueError(f"{self._owner}: `rate` must be in [0, 1). Received: rate={rate!r}")

@@ -13,6 +13,9 @@ engine's loop is its own). `Bidirectional` wraps one of them and runs it both wa
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from .. import _core, activations, initializers, regularizers
@@ -49,30 +52,30 @@ class _Recurrent(Layer):
 
     def __init__(
         self,
-        units,
-        activation="tanh",
-        recurrent_activation="sigmoid",
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        recurrent_initializer="orthogonal",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        recurrent_regularizer=None,
-        bias_regularizer=None,
-        activity_regularizer=None,
-        kernel_constraint=None,
-        recurrent_constraint=None,
-        bias_constraint=None,
-        dropout=0.0,
-        recurrent_dropout=0.0,
-        seed=None,
-        return_sequences=False,
-        return_state=False,
-        go_backwards=False,
-        stateful=False,
-        unroll=False,
-        **kwargs,
-    ):
+        units: int,
+        activation: str | Callable[..., Any] | None = "tanh",
+        recurrent_activation: str | Callable[..., Any] | None = "sigmoid",
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        recurrent_initializer: Any = "orthogonal",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        recurrent_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        recurrent_constraint: Any = None,
+        bias_constraint: Any = None,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        seed: int | None = None,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        unroll: bool = False,
+        **kwargs: Any,
+    ) -> None:
         kwargs.pop("use_cudnn", None)
         super().__init__(**kwargs)
         owner = self._owner
@@ -245,7 +248,9 @@ class SimpleRNN(_Recurrent):
 
     _CELL = _core.Cell.simple_rnn
 
-    def __init__(self, units, activation="tanh", **kwargs):
+    def __init__(
+        self, units: int, activation: str | Callable[..., Any] | None = "tanh", **kwargs: Any
+    ) -> None:
         if "recurrent_activation" in kwargs:
             raise TypeError(
                 "Unrecognized keyword arguments passed to SimpleRNN: "
@@ -283,7 +288,9 @@ class LSTM(_Recurrent):
     _GATES = 4
     _HAS_REC_ACT = True
 
-    def __init__(self, units, *args, unit_forget_bias=True, **kwargs):
+    def __init__(
+        self, units: int, *args: Any, unit_forget_bias: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(units, *args, **kwargs)
         self.unit_forget_bias = bool(unit_forget_bias)
 
@@ -327,7 +334,7 @@ class GRU(_Recurrent):
     _GATES = 3
     _HAS_REC_ACT = True
 
-    def __init__(self, units, *args, reset_after=True, **kwargs):
+    def __init__(self, units: int, *args: Any, reset_after: bool = True, **kwargs: Any) -> None:
         super().__init__(units, *args, **kwargs)
         if reset_after is not True:
             raise ValueError(
@@ -372,7 +379,14 @@ class Bidirectional(Layer):
     one) seeds both directions' masks, which still differ.
     """
 
-    def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
+    def __init__(
+        self,
+        layer: _Recurrent,
+        merge_mode: str | None = "concat",
+        weights: Any = None,
+        backward_layer: _Recurrent | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         owner = self._owner
         if not isinstance(layer, _Recurrent):
