@@ -3,6 +3,8 @@ take a list of tensors in a functional model and run in the engine (merge_maths.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .. import _core
 from .._registry import check_bool, is_int
 from .core import Layer
@@ -139,7 +141,7 @@ class Concatenate(Layer):
         axis: The axis to join along (not the batch axis).
     """
 
-    def __init__(self, axis=-1, **kwargs):
+    def __init__(self, axis: int = -1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not is_int(axis, -32, 32) or axis == 0:
             raise ValueError(
@@ -202,7 +204,7 @@ class Dot(Layer):
             Keras does: x * min(1 / sqrt(sum x^2), 1e7).
     """
 
-    def __init__(self, axes, normalize=False, **kwargs):
+    def __init__(self, axes: int | tuple[int, int], normalize: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         pair = tuple(axes) if isinstance(axes, (list, tuple)) else (axes, axes)
         if len(pair) != 2 or not all(is_int(a, -3, 2) and a != 0 for a in pair):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .. import initializers, regularizers
@@ -46,15 +48,15 @@ class Embedding(Layer):
 
     def __init__(
         self,
-        input_dim,
-        output_dim,
-        embeddings_initializer="uniform",
-        embeddings_regularizer=None,
-        embeddings_constraint=None,
-        mask_zero=False,
-        weights=None,
-        **kwargs,
-    ):
+        input_dim: int,
+        output_dim: int,
+        embeddings_initializer: Any = "uniform",
+        embeddings_regularizer: Any = None,
+        embeddings_constraint: Any = None,
+        mask_zero: bool = False,
+        weights: Any = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         owner = self._owner
         self.input_dim = check_positive_int("input_dim", input_dim, owner)
@@ -149,7 +151,7 @@ class Masking(Layer):
         mask_value: The value of padding (Keras' default 0.0).
     """
 
-    def __init__(self, mask_value=0.0, **kwargs):
+    def __init__(self, mask_value: float = 0.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if isinstance(mask_value, (bool, np.bool_)) or not isinstance(
             mask_value, (int, float, np.integer, np.floating)
@@ -172,7 +174,9 @@ class Masking(Layer):
 class _GlobalPooling1D(Layer):
     is_max = False
 
-    def __init__(self, data_format=None, keepdims=False, **kwargs):
+    def __init__(
+        self, data_format: str | None = None, keepdims: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         _channels_last(data_format, self._owner)
         self.data_format = "channels_last"
@@ -214,7 +218,7 @@ class TimeDistributed(Layer):
     Any other layer raises a ValueError.
     """
 
-    def __init__(self, layer, **kwargs):
+    def __init__(self, layer: Layer, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not isinstance(layer, (Dense, Activation)):
             raise ValueError(

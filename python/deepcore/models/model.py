@@ -4,6 +4,7 @@ trainers/trainer.py's, the data handling trainers/data_adapters.py's)."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +46,7 @@ class Model(Trainer, ArrayData):
 
         cls.__bases__ = tuple(Functional if b is Model else b for b in cls.__bases__)
 
-    def __init__(self, name=None, trainable=True):
+    def __init__(self, name: str | None = None, trainable: bool = True) -> None:
         self.name = name or "model"
         self.trainable = trainable
         self._layers: list[Layer] = []
@@ -54,14 +55,14 @@ class Model(Trainer, ArrayData):
         self._layer_views: list[list[np.ndarray]] = []  # each layer's weights in the engine
         self._layer_trained: list[list[bool]] = []  # whether each is trained (not a statistic)
         self._frozen: list[bool] = []  # each layer frozen, as the last compile found it
-        self.optimizer = None
+        self.optimizer: Any = None  # (an Optimizer once compiled)
         self.loss = None
-        self._compile_args = None  # compile's loss, loss_weights, metrics, weighted_metrics
+        self._compile_args: Any = None  # compile's loss, loss_weights, metrics, weighted_metrics
         self._out = None  # they per output (trainers/compile_utils.py)
         self._label_shapes: list[tuple] = []  # each output's labels as _targets converted them
         self.compiled = False
         self.stop_training = False
-        self.history = None
+        self.history: Any = None  # (the last fit's History)
 
     # Caches of engine objects, made again when needed
     _UNPICKLED = ("_program_specs", "_programs_set")

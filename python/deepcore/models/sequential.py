@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ..layers.core import InputLayer, Layer
 from ..layers.symbolic import SymbolicTensor
 from ..layers.text_vectorization import TextVectorization
@@ -18,7 +20,12 @@ class Sequential(Model):
         name: Model name.
     """
 
-    def __init__(self, layers=None, name=None, trainable=True):
+    def __init__(
+        self,
+        layers: Iterable[Layer | SymbolicTensor] | None = None,
+        name: str | None = None,
+        trainable: bool = True,
+    ) -> None:
         super().__init__(name=name or "sequential", trainable=trainable)
         for layer in layers or []:
             self._append(layer)
