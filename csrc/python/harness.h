@@ -15,11 +15,21 @@
 #include <vector>
 
 #include "deepcore/backend.h"
+#include "deepcore/kernels.h"
 
 namespace deepcore {
 namespace harness {
 
 namespace py = pybind11;
+
+// batch * the sizes, or ValueError when the count exceeds kMaxElements.
+inline int64_t count(int64_t batch, const Shape& sizes, const char* what) {
+  Shape s{batch};
+  s.insert(s.end(), sizes.begin(), sizes.end());
+  const int64_t n = bounded_size(s);
+  if (n < 0) throw std::invalid_argument(std::string(what) + " would be too large");
+  return n;
+}
 
 template <class T>
 using Arr = py::array_t<T, py::array::c_style | py::array::forcecast>;

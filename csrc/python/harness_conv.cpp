@@ -30,15 +30,6 @@ Window2D window_of(int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int6
   return make_window(h, w, c, kh, kw, sh, sw, same);
 }
 
-// batch * the sizes, or ValueError when the count exceeds kMaxElements.
-int64_t count(int64_t batch, const Shape& sizes, const char* what) {
-  Shape s{batch};
-  s.insert(s.end(), sizes.begin(), sizes.end());
-  const int64_t n = bounded_size(s);
-  if (n < 0) throw std::invalid_argument(std::string(what) + " would be too large");
-  return n;
-}
-
 // A pooled image (batch, oh, ow, c) given as `name`: ValueError unless it has that shape.
 void check_pooled(const py::array& a, const char* name, int64_t batch, const Window2D& g) {
   const std::vector<int64_t> s = image_shape(a, name);

@@ -26,15 +26,6 @@ Window2D window_1d(int64_t steps, int64_t c, int64_t k, int64_t stride, int64_t 
   return make_window_1d(steps, c, k, stride, dilation, padding);
 }
 
-// batch * the sizes, or ValueError when the count exceeds kMaxElements.
-int64_t count(int64_t batch, const Shape& sizes, const char* what) {
-  Shape s{batch};
-  s.insert(s.end(), sizes.begin(), sizes.end());
-  const int64_t n = bounded_size(s);
-  if (n < 0) throw std::invalid_argument(std::string(what) + " would be too large");
-  return n;
-}
-
 }  // namespace
 
 void add_conv1d(py::module_& m) {
