@@ -34,6 +34,8 @@ os.environ.setdefault(
     f"intra_op_parallelism_threads={T}",
 )
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_cnn  # noqa: E402
+import bench_mlp  # noqa: E402
 from timing import COOL_DOWN, best_time, machine_line  # noqa: E402
 
 import deepcore as dc  # noqa: E402
@@ -55,33 +57,14 @@ except ImportError:
 dc.config.set_num_threads(T)
 if torch is not None:
     torch.set_num_threads(T)
-L = dc.layers
 
 
 def lenet():
-    return dc.Sequential(
-        [
-            dc.Input(shape=(28, 28, 1)),
-            L.Conv2D(32, 3, activation="relu"),
-            L.MaxPooling2D(2),
-            L.Conv2D(64, 3, activation="relu"),
-            L.MaxPooling2D(2),
-            L.Flatten(),
-            L.Dense(128, activation="relu"),
-            L.Dense(10, activation="softmax"),
-        ]
-    )
+    return bench_cnn.deepcore_model()  # (compiled: Adam, sparse categorical cross-entropy)
 
 
 def mlp():
-    return dc.Sequential(
-        [
-            dc.Input(shape=(784,)),
-            L.Dense(512, activation="relu"),
-            L.Dense(256, activation="relu"),
-            L.Dense(10, activation="softmax"),
-        ]
-    )
+    return bench_mlp.deepcore_model([784, 512, 256, 10])
 
 
 def jax_forward(kind):
@@ -195,7 +178,6 @@ def predict_contenders(kind, model, x):
 
 def train_contenders(kind, model, x, y):
     batch = len(x)
-    model.compile(optimizer=dc.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
     xs, ys = np.concatenate([x] * 8), np.concatenate([y] * 8)
     fns = {
         "deepcore": lambda: model.fit(xs, ys, batch_size=batch, epochs=1, shuffle=False, verbose=0)
