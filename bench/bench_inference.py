@@ -1,7 +1,7 @@
 """deepcore against onnxruntime, jax.jit and PyTorch eager on the cases where deepcore is not
 yet first (the speed issue): predict of the LeNet CNN and the MNIST MLP (1 sample and a batch
 of 1,024) and their training steps, every library with the same weights, in interleaved
-rounds, at one thread count per process.
+rounds, at one thread count per process, confined to that many cores.
 
     python bench/bench_inference.py --threads 1
     python bench/bench_inference.py --threads 2
@@ -27,6 +27,10 @@ ap.add_argument("--rounds", type=int, default=5)
 ap.add_argument("--quick", action="store_true", help="shorter timings")
 ARGS = ap.parse_args()
 T = ARGS.threads
+# Every library on T cores: XLA's CPU runtime keeps threads of its own whatever its flags say,
+# so the process itself is confined (Linux), before any library starts a thread.
+if hasattr(os, "sched_setaffinity"):
+    os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:T]))
 # XLA reads its CPU thread settings when it loads
 os.environ.setdefault(
     "XLA_FLAGS",
