@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 
@@ -40,7 +41,7 @@ os.environ.setdefault(
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_cnn  # noqa: E402
 import bench_mlp  # noqa: E402
-from timing import COOL_DOWN, best_time, machine_line  # noqa: E402
+from timing import interleaved, machine_line  # noqa: E402
 
 import deepcore as dc  # noqa: E402
 
@@ -221,20 +222,6 @@ def train_contenders(kind, model, x, y):
     return fns, steps
 
 
-def median_rounds(fns, rounds, min_seconds):
-    """Median over interleaved rounds of each contender's seconds per call (each round
-    times every contender once, in turn, after the cool-down)."""
-    import statistics
-    import time
-
-    times = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            time.sleep(COOL_DOWN)
-            times[name].append(best_time(fn, min_seconds, repeats=1))
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
 def table(rows):
     print(f"{'case':<34}{'contender':<14}{'us':>12}{'x deepcore':>12}")
     print("-" * 72)
@@ -256,13 +243,13 @@ def main():
         for n in (1, 1024):
             x = rng.random((n, *shape), dtype=np.float32)
             fns = predict_contenders(kind, model, x)
-            times = median_rounds(fns, ARGS.rounds, min_s)
+            times = interleaved(fns, ARGS.rounds, min_s, reduce=statistics.median)
             rows.append((f"{kind} predict, batch {n}", times))
     for kind, make, shape, batch in (("mlp", mlp, (784,), 128), ("lenet", lenet, (28, 28, 1), 64)):
         x = rng.random((batch, *shape), dtype=np.float32)
         y = rng.integers(0, 10, batch)
         fns, steps = train_contenders(kind, make(), x, y)
-        times = median_rounds(fns, ARGS.rounds, min_s)
+        times = interleaved(fns, ARGS.rounds, min_s, reduce=statistics.median)
         rows.append(
             (f"{kind} train step, batch {batch}", {k: t / steps[k] for k, t in times.items()})
         )

@@ -75,12 +75,13 @@ def best_time(fn, min_seconds=0.3, repeats=5):
 COOL_DOWN = 0.25
 
 
-def interleaved(fns: dict, rounds=5, min_seconds=0.1):
-    """Best seconds per call of each function, measured in alternating rounds so that
-    machine noise hits every contender alike."""
-    best = dict.fromkeys(fns, float("inf"))
+def interleaved(fns: dict, rounds=5, min_seconds=0.1, reduce=min):
+    """Seconds per call of each function, measured in alternating rounds so that machine
+    noise hits every contender alike: the best round's (or `reduce`'s of the rounds, e.g.
+    statistics.median)."""
+    times: dict = {name: [] for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
             time.sleep(COOL_DOWN)
-            best[name] = min(best[name], best_time(fn, min_seconds, repeats=1))
-    return best
+            times[name].append(best_time(fn, min_seconds, repeats=1))
+    return {name: reduce(t) for name, t in times.items()}

@@ -896,14 +896,9 @@ void set_num_threads(int n) {
   set_pool_threads(n == 0 ? scipy_openblas_get_num_procs() : n);
 }
 
-const char* kernel_set() { return DEEPCORE_KERNEL_SET; }
-
 }  // namespace deepcore
 
-// The same for a loader that has not loaded _core (deepcore/_kernel_sets.py, with ctypes).
-extern "C" __attribute__((visibility("default"))) const char* deepcore_kernel_set() {
-  return DEEPCORE_KERNEL_SET;
-}
+extern "C" const char* deepcore_kernel_set() { return DEEPCORE_KERNEL_SET; }
 
 namespace deepcore {
 

@@ -10,6 +10,12 @@
   X("x86-64-v2") X("x86-64-v3") X("x86-64-v4") X("sse4.2") X("avx") X("avx2") X("fma")       \
   X("avx512f") X("avx512bw") X("avx512dq") X("avx512vl") X("avx512vnni") X("avx512bf16")
 
+/* The names above, each followed by a comma. */
+#define DEEPCORE_NAME(name) name ","
+__attribute__((visibility("default"))) const char* deepcore_cpu_features(void) {
+  return DEEPCORE_FEATURES(DEEPCORE_NAME);
+}
+
 /* 1 where the CPU runs `feature`, 0 where it does not, -1 for a name not known here. */
 __attribute__((visibility("default"))) int deepcore_cpu_has(const char* feature) {
 #if defined(__x86_64__) || defined(__i386__)

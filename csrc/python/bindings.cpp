@@ -273,7 +273,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("allow_tf32", &allow_tf32);
   m.def("device_copies", [](int device) { return get_backend(static_cast<Device>(device)).copies(); });
   m.def("get_num_threads", &get_num_threads);
-  m.def("kernel_set", &kernel_set);
+  m.def("kernel_set", &deepcore_kernel_set);
 
   py::class_<Data>(m, "Dataset")
       .def_property_readonly("rows", [](const Data& d) { return d.data->rows(); });

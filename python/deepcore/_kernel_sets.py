@@ -28,10 +28,6 @@ SETS = {
     "avx2": ("libdeepcore_cpu_avx2.so", "x86-64-v3"),
     "baseline": ("libdeepcore_cpu.so", None),
 }
-FEATURES = (
-    "x86-64-v2", "x86-64-v3", "x86-64-v4", "sse4.2", "avx", "avx2", "fma",
-    "avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512vnni", "avx512bf16",
-)  # fmt: skip
 
 
 @functools.lru_cache(maxsize=None)
@@ -39,11 +35,17 @@ def _cpuid():
     lib = ctypes.CDLL(os.path.join(_DIR, "libdeepcore_cpuid.so"))
     lib.deepcore_cpu_has.argtypes = [ctypes.c_char_p]
     lib.deepcore_cpu_has.restype = ctypes.c_int
+    lib.deepcore_cpu_features.restype = ctypes.c_char_p
     return lib
 
 
+def features() -> list[str]:
+    """The instruction-set extensions (and x86-64 levels) csrc/cpu/cpuid.c knows."""
+    return [f for f in _cpuid().deepcore_cpu_features().decode().split(",") if f]
+
+
 def cpu_has(feature: str) -> bool:
-    """Whether the CPU (and the OS) runs the instructions of `feature` (see FEATURES)."""
+    """Whether the CPU (and the OS) runs the instructions of `feature` (see features())."""
     return _cpuid().deepcore_cpu_has(feature.encode()) == 1
 
 
@@ -58,40 +60,36 @@ def dispatching() -> bool:
     return os.path.exists(os.path.join(_DIR, SETS["avx2"][0]))
 
 
+def built_sets() -> list[str]:
+    """The kernel sets this package carries: the three of the dispatching build, or the one
+    of a build for one machine ("native" or "baseline", read from its library)."""
+    if dispatching():
+        return list(SETS)
+    lib = ctypes.CDLL(os.path.join(_DIR, SETS["baseline"][0]))
+    lib.deepcore_kernel_set.restype = ctypes.c_char_p
+    return [lib.deepcore_kernel_set().decode()]
+
+
 def choose() -> str | None:
     """The kernel set to load: DEEPCORE_CPU_KERNELS's, else the fastest runnable one; None
-    for a build with one set (nothing to choose)."""
+    for a build with one set (nothing to choose: _core links it)."""
     asked = os.environ.get("DEEPCORE_CPU_KERNELS", "").strip()
-    if asked and asked not in (*SETS, "native"):
-        raise ImportError(
-            f"DEEPCORE_CPU_KERNELS must be one of {sorted(SETS) + ['native']}, received: {asked!r}"
-        )
-    if not dispatching():
-        if asked:
-            lib = ctypes.CDLL(os.path.join(_DIR, SETS["baseline"][0]))
-            lib.deepcore_kernel_set.restype = ctypes.c_char_p
-            built = lib.deepcore_kernel_set().decode()
-            if asked != built:
-                raise ImportError(
-                    f"DEEPCORE_CPU_KERNELS={asked}: this build carries one kernel set, "
-                    f"{built!r} (a build with DEEPCORE_CPU_KERNELS=native or baseline)"
-                )
-        return None
     if asked:
-        if asked == "native":
+        built = built_sets()
+        if asked not in built:
             raise ImportError(
-                "DEEPCORE_CPU_KERNELS=native: this build carries the kernel sets "
-                f"{', '.join(SETS)} (a native set comes from a build with "
-                "DEEPCORE_CPU_KERNELS=native)"
+                f"DEEPCORE_CPU_KERNELS must be one of the kernel sets this build carries "
+                f"({', '.join(built)}), received: {asked!r}"
             )
-        if not runnable(asked):
+        if dispatching() and not runnable(asked):
             runs = [name for name in SETS if runnable(name)]
             raise ImportError(
                 f"DEEPCORE_CPU_KERNELS={asked}: this CPU does not run that kernel set "
                 f"(it runs: {', '.join(runs)})"
             )
-        return asked
-    return next(name for name in SETS if runnable(name))
+    if not dispatching():
+        return None
+    return asked or next(name for name in SETS if runnable(name))
 
 
 def load() -> None:

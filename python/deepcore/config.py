@@ -97,7 +97,7 @@ def cpu_features() -> dict[str, Any]:
     return {
         "kernel_set": loaded,
         "kernel_sets": runs if _kernel_sets.dispatching() else [loaded],
-        "features": {name: _kernel_sets.cpu_has(name) for name in _kernel_sets.FEATURES},
+        "features": {name: _kernel_sets.cpu_has(name) for name in _kernel_sets.features()},
     }
 
 

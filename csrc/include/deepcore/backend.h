@@ -334,12 +334,14 @@ std::string device_name(Device d);
 void set_allow_tf32(bool allow);
 bool allow_tf32();
 
-// The instruction sets the CPU kernels in this process were compiled for: "baseline",
-// "avx2", "avx512" (the dispatching build's sets, one of which is loaded) or "native".
-const char* kernel_set();
 
 // Threads of the CPU backend, for its kernels and its GEMMs (0: one per core).
 void set_num_threads(int n);
 int get_num_threads();
 
 }  // namespace deepcore
+
+// The instruction sets the CPU kernels in this process were compiled for: "baseline",
+// "avx2", "avx512" (the dispatching build's sets, one of which is loaded) or "native". C
+// linkage: deepcore/_kernel_sets.py also reads it with ctypes before loading _core.
+extern "C" __attribute__((visibility("default"))) const char* deepcore_kernel_set();
