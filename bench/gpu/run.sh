@@ -3,10 +3,12 @@
 # CUDA backend, runs the CUDA tests against the CPU backend, the GEMM benchmark and the
 # training benchmark against PyTorch.
 # Everything goes to $OUT/gpu.log (and the terminal). Runs in the repository root with
-# `.whl/` holding the scipy-openblas32 wheel (not installed there), made beforehand with
+# `.whl/` holding the scipy-openblas32 wheel (not installed there) and pybind11 (3.0 or later:
+# the machine's own may be older), made beforehand with
 #   echo /.whl/ >> .git/info/exclude
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #     --implementation cp --platform manylinux_2_28_x86_64 -d .whl scipy-openblas32==<version>
+#   python3 -m pip download --no-deps -d .whl "pybind11>=3"
 # with <version> pyproject.toml's pin (the build carries a copy of that OpenBLAS; patchelf,
 # absent there, only renames the copy).
 # Expects python3 with pybind11, scikit-build-core, cmake, ninja, numpy, nvidia-cublas,
@@ -42,10 +44,11 @@ for m in ["numpy", "pybind11", "scikit_build_core", "cmake", "ninja", "torch", "
         print(f"  {m}: MISSING ({e})")
 PY
 
-step "scipy-openblas32 from .whl into /tmp/site"
+step "scipy-openblas32 and pybind11 from .whl into /tmp/site"
 site=/tmp/site
 rm -rf "$site"
-python3 -m pip install -q --no-index --no-deps --target "$site" .whl/scipy_openblas32-*.whl || status=1
+python3 -m pip install -q --no-index --no-deps --target "$site" .whl/scipy_openblas32-*.whl \
+  .whl/pybind11-*.whl || status=1
 export PYTHONPATH="$site"
 # cuBLASLt: the plugin's RPATH ($ORIGIN/../nvidia/cu13/lib) finds it when deepcore and
 # nvidia-cublas share a site-packages; here deepcore goes to /tmp/site, so say where it is.

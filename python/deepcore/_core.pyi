@@ -3,703 +3,110 @@ deepcore engine (private; use the deepcore package)
 """
 from __future__ import annotations
 import collections.abc
+import enum
 import numpy
 import numpy.typing
 import typing
 __all__: list[str] = ['Act', 'ActSpec', 'BinaryOp', 'Cell', 'Dataset', 'Loss', 'LossSpec', 'Merge', 'MergeOp', 'Metric', 'MetricSpec', 'Model', 'OpConstant', 'OpKind', 'OpStep', 'Opt', 'OptSpec', 'OutputProgram', 'Padding', 'ReduceOp', 'Schedule', 'ScheduleSpec', 'UnaryOp', 'activation', 'activation_grad', 'all_finite', 'allow_tf32', 'device_act_backward', 'device_add_batch_loss', 'device_affine', 'device_avgpool', 'device_avgpool_backward', 'device_batchnorm_backward', 'device_batchnorm_forward', 'device_bias_act', 'device_bidir_merge', 'device_broadcast_multiply', 'device_clip_by_norm', 'device_clip_by_value', 'device_col2im', 'device_col2im_1d', 'device_col_sum', 'device_copies', 'device_dropout', 'device_embedding_backward', 'device_embedding_forward', 'device_fill', 'device_gather_rows', 'device_gemm', 'device_gemm_seconds', 'device_im2col', 'device_im2col_1d', 'device_l1l2', 'device_loss', 'device_mask_rows', 'device_mask_weights', 'device_masked_mean_steps', 'device_maxpool', 'device_maxpool_backward', 'device_metric_update', 'device_multiply', 'device_name', 'device_not_implemented', 'device_optimizer_update', 'device_recurrent_step_backward', 'device_recurrent_step_forward', 'device_repeat_rows', 'device_repeat_rows_backward', 'device_roundtrip', 'device_sequence_mask', 'device_transpose', 'device_update_steps', 'gemm', 'get_num_threads', 'kernel_set', 'loss', 'metric', 'optimizer_slot_init', 'optimizer_slots', 'optimizer_step', 'schedule_value', 'set_allow_tf32', 'set_num_threads']
-class Act:
-    """
-    Members:
-    
-      linear
-    
-      relu
-    
-      leaky_relu
-    
-      elu
-    
-      selu
-    
-      sigmoid
-    
-      hard_sigmoid
-    
-      tanh
-    
-      softmax
-    
-      softplus
-    
-      softsign
-    
-      swish
-    
-      gelu
-    
-      exponential
-    
-      step
-    """
-    __members__: typing.ClassVar[dict[str, Act]]
-    elu: typing.ClassVar[Act]
-    exponential: typing.ClassVar[Act]
-    gelu: typing.ClassVar[Act]
-    hard_sigmoid: typing.ClassVar[Act]
-    leaky_relu: typing.ClassVar[Act]
-    linear: typing.ClassVar[Act]
-    relu: typing.ClassVar[Act]
-    selu: typing.ClassVar[Act]
-    sigmoid: typing.ClassVar[Act]
-    softmax: typing.ClassVar[Act]
-    softplus: typing.ClassVar[Act]
-    softsign: typing.ClassVar[Act]
-    step: typing.ClassVar[Act]
-    swish: typing.ClassVar[Act]
-    tanh: typing.ClassVar[Act]
-    @typing.overload
-    def __eq__(self, other: Act) -> bool:
-        ...
-    @typing.overload
-    def __eq__(self, other: typing.Any) -> bool:
-        ...
-    def __getstate__(self) -> int:
-        ...
-    def __hash__(self) -> int:
-        ...
-    def __index__(self) -> int:
-        ...
-    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __int__(self) -> int:
-        ...
-    @typing.overload
-    def __ne__(self, other: Act) -> bool:
-        ...
-    @typing.overload
-    def __ne__(self, other: typing.Any) -> bool:
-        ...
-    def __repr__(self) -> str:
-        ...
-    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __str__(self) -> str:
-        ...
-    @property
-    def name(self) -> str:
-        ...
-    @property
-    def value(self) -> int:
-        ...
-class Cell:
-    """
-    Members:
-    
-      simple_rnn
-    
-      lstm
-    
-      gru
-    """
-    __members__: typing.ClassVar[dict[str, Cell]]
-    gru: typing.ClassVar[Cell]
-    lstm: typing.ClassVar[Cell]
-    simple_rnn: typing.ClassVar[Cell]
-    @typing.overload
-    def __eq__(self, other: Cell) -> bool:
-        ...
-    @typing.overload
-    def __eq__(self, other: typing.Any) -> bool:
-        ...
-    def __getstate__(self) -> int:
-        ...
-    def __hash__(self) -> int:
-        ...
-    def __index__(self) -> int:
-        ...
-    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __int__(self) -> int:
-        ...
-    @typing.overload
-    def __ne__(self, other: Cell) -> bool:
-        ...
-    @typing.overload
-    def __ne__(self, other: typing.Any) -> bool:
-        ...
-    def __repr__(self) -> str:
-        ...
-    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __str__(self) -> str:
-        ...
-    @property
-    def name(self) -> str:
-        ...
-    @property
-    def value(self) -> int:
-        ...
-class Merge:
-    """
-    Members:
-    
-      concat
-    
-      sum
-    
-      mul
-    
-      ave
-    """
-    __members__: typing.ClassVar[dict[str, Merge]]
-    ave: typing.ClassVar[Merge]
-    concat: typing.ClassVar[Merge]
-    mul: typing.ClassVar[Merge]
-    sum: typing.ClassVar[Merge]
-    @typing.overload
-    def __eq__(self, other: Merge) -> bool:
-        ...
-    @typing.overload
-    def __eq__(self, other: typing.Any) -> bool:
-        ...
-    def __getstate__(self) -> int:
-        ...
-    def __hash__(self) -> int:
-        ...
-    def __index__(self) -> int:
-        ...
-    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __int__(self) -> int:
-        ...
-    @typing.overload
-    def __ne__(self, other: Merge) -> bool:
-        ...
-    @typing.overload
-    def __ne__(self, other: typing.Any) -> bool:
-        ...
-    def __repr__(self) -> str:
-        ...
-    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __str__(self) -> str:
-        ...
-    @property
-    def name(self) -> str:
-        ...
-    @property
-    def value(self) -> int:
-        ...
-class MergeOp:
-    """
-    Members:
-    
-      add
-    
-      subtract
-    
-      multiply
-    
-      average
-    
-      maximum
-    
-      minimum
-    """
-    __members__: typing.ClassVar[dict[str, MergeOp]]
-    add: typing.ClassVar[MergeOp]
-    average: typing.ClassVar[MergeOp]
-    maximum: typing.ClassVar[MergeOp]
-    minimum: typing.ClassVar[MergeOp]
-    multiply: typing.ClassVar[MergeOp]
-    subtract: typing.ClassVar[MergeOp]
-    @typing.overload
-    def __eq__(self, other: MergeOp) -> bool:
-        ...
-    @typing.overload
-    def __eq__(self, other: typing.Any) -> bool:
-        ...
-    def __getstate__(self) -> int:
-        ...
-    def __hash__(self) -> int:
-        ...
-    def __index__(self) -> int:
-        ...
-    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __int__(self) -> int:
-        ...
-    @typing.overload
-    def __ne__(self, other: MergeOp) -> bool:
-        ...
-    @typing.overload
-    def __ne__(self, other: typing.Any) -> bool:
-        ...
-    def __repr__(self) -> str:
-        ...
-    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __str__(self) -> str:
-        ...
-    @property
-    def name(self) -> str:
-        ...
-    @property
-    def value(self) -> int:
-        ...
-class UnaryOp:
-    """
-    Members:
-    
-      negative
-    
-      abs
-    
-      square
-    
-      sqrt
-    
-      exp
-    
-      log
-    
-      log1p
-    
-      sign
-    
-      reciprocal
-    
-      clip
-    
-      sin
-    
-      cos
-    
-      floor
-    
-      round
-    
-      copy
-    """
-    __members__: typing.ClassVar[dict[str, UnaryOp]]
-    abs: typing.ClassVar[UnaryOp]
-    clip: typing.ClassVar[UnaryOp]
-    copy: typing.ClassVar[UnaryOp]
-    cos: typing.ClassVar[UnaryOp]
-    exp: typing.ClassVar[UnaryOp]
-    floor: typing.ClassVar[UnaryOp]
-    log: typing.ClassVar[UnaryOp]
-    log1p: typing.ClassVar[UnaryOp]
-    negative: typing.ClassVar[UnaryOp]
-    reciprocal: typing.ClassVar[UnaryOp]
-    round: typing.ClassVar[UnaryOp]
-    sign: typing.ClassVar[UnaryOp]
-    sin: typing.ClassVar[UnaryOp]
-    sqrt: typing.ClassVar[UnaryOp]
-    square: typing.ClassVar[UnaryOp]
-    @typing.overload
-    def __eq__(self, other: UnaryOp) -> bool:
-        ...
-    @typing.overload
-    def __eq__(self, other: typing.Any) -> bool:
-        ...
-    def __getstate__(self) -> int:
-        ...
-    def __hash__(self) -> int:
-        ...
-    def __index__(self) -> int:
-        ...
-    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __int__(self) -> int:
-        ...
-    @typing.overload
-    def __ne__(self, other: UnaryOp) -> bool:
-        ...
-    @typing.overload
-    def __ne__(self, other: typing.Any) -> bool:
-        ...
-    def __repr__(self) -> str:
-        ...
-    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __str__(self) -> str:
-        ...
-    @property
-    def name(self) -> str:
-        ...
-    @property
-    def value(self) -> int:
-        ...
-class BinaryOp:
-    """
-    Members:
-    
-      add
-    
-      subtract
-    
-      multiply
-    
-      divide
-    
-      maximum
-    
-      minimum
-    
-      power
-    
-      greater
-    
-      greater_equal
-    
-      less
-    
-      less_equal
-    
-      equal
-    
-      not_equal
-    
-      first
-    """
-    __members__: typing.ClassVar[dict[str, BinaryOp]]
-    add: typing.ClassVar[BinaryOp]
-    divide: typing.ClassVar[BinaryOp]
-    equal: typing.ClassVar[BinaryOp]
-    first: typing.ClassVar[BinaryOp]
-    greater: typing.ClassVar[BinaryOp]
-    greater_equal: typing.ClassVar[BinaryOp]
-    less: typing.ClassVar[BinaryOp]
-    less_equal: typing.ClassVar[BinaryOp]
-    maximum: typing.ClassVar[BinaryOp]
-    minimum: typing.ClassVar[BinaryOp]
-    multiply: typing.ClassVar[BinaryOp]
-    not_equal: typing.ClassVar[BinaryOp]
-    power: typing.ClassVar[BinaryOp]
-    subtract: typing.ClassVar[BinaryOp]
-    @typing.overload
-    def __eq__(self, other: BinaryOp) -> bool:
-        ...
-    @typing.overload
-    def __eq__(self, other: typing.Any) -> bool:
-        ...
-    def __getstate__(self) -> int:
-        ...
-    def __hash__(self) -> int:
-        ...
-    def __index__(self) -> int:
-        ...
-    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __int__(self) -> int:
-        ...
-    @typing.overload
-    def __ne__(self, other: BinaryOp) -> bool:
-        ...
-    @typing.overload
-    def __ne__(self, other: typing.Any) -> bool:
-        ...
-    def __repr__(self) -> str:
-        ...
-    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __str__(self) -> str:
-        ...
-    @property
-    def name(self) -> str:
-        ...
-    @property
-    def value(self) -> int:
-        ...
-class ReduceOp:
-    """
-    Members:
-    
-      sum
-    
-      mean
-    
-      max
-    
-      min
-    """
-    __members__: typing.ClassVar[dict[str, ReduceOp]]
-    max: typing.ClassVar[ReduceOp]
-    mean: typing.ClassVar[ReduceOp]
-    min: typing.ClassVar[ReduceOp]
-    sum: typing.ClassVar[ReduceOp]
-    @typing.overload
-    def __eq__(self, other: ReduceOp) -> bool:
-        ...
-    @typing.overload
-    def __eq__(self, other: typing.Any) -> bool:
-        ...
-    def __getstate__(self) -> int:
-        ...
-    def __hash__(self) -> int:
-        ...
-    def __index__(self) -> int:
-        ...
-    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __int__(self) -> int:
-        ...
-    @typing.overload
-    def __ne__(self, other: ReduceOp) -> bool:
-        ...
-    @typing.overload
-    def __ne__(self, other: typing.Any) -> bool:
-        ...
-    def __repr__(self) -> str:
-        ...
-    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __str__(self) -> str:
-        ...
-    @property
-    def name(self) -> str:
-        ...
-    @property
-    def value(self) -> int:
-        ...
-class OpKind:
-    """
-    Members:
-    
-      unary
-    
-      binary
-    
-      reduce
-    
-      activation
-    
-      reshape
-    
-      transpose
-    """
-    __members__: typing.ClassVar[dict[str, OpKind]]
-    activation: typing.ClassVar[OpKind]
-    binary: typing.ClassVar[OpKind]
-    reduce: typing.ClassVar[OpKind]
-    reshape: typing.ClassVar[OpKind]
-    transpose: typing.ClassVar[OpKind]
-    unary: typing.ClassVar[OpKind]
-    @typing.overload
-    def __eq__(self, other: OpKind) -> bool:
-        ...
-    @typing.overload
-    def __eq__(self, other: typing.Any) -> bool:
-        ...
-    def __getstate__(self) -> int:
-        ...
-    def __hash__(self) -> int:
-        ...
-    def __index__(self) -> int:
-        ...
-    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __int__(self) -> int:
-        ...
-    @typing.overload
-    def __ne__(self, other: OpKind) -> bool:
-        ...
-    @typing.overload
-    def __ne__(self, other: typing.Any) -> bool:
-        ...
-    def __repr__(self) -> str:
-        ...
-    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __str__(self) -> str:
-        ...
-    @property
-    def name(self) -> str:
-        ...
-    @property
-    def value(self) -> int:
-        ...
-class Padding:
-    """
-    Members:
-    
-      valid
-    
-      same
-    
-      causal
-    """
-    __members__: typing.ClassVar[dict[str, Padding]]
-    causal: typing.ClassVar[Padding]
-    same: typing.ClassVar[Padding]
-    valid: typing.ClassVar[Padding]
-    @typing.overload
-    def __eq__(self, other: Padding) -> bool:
-        ...
-    @typing.overload
-    def __eq__(self, other: typing.Any) -> bool:
-        ...
-    def __getstate__(self) -> int:
-        ...
-    def __hash__(self) -> int:
-        ...
-    def __index__(self) -> int:
-        ...
-    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __int__(self) -> int:
-        ...
-    @typing.overload
-    def __ne__(self, other: Padding) -> bool:
-        ...
-    @typing.overload
-    def __ne__(self, other: typing.Any) -> bool:
-        ...
-    def __repr__(self) -> str:
-        ...
-    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __str__(self) -> str:
-        ...
-    @property
-    def name(self) -> str:
-        ...
-    @property
-    def value(self) -> int:
-        ...
-class Loss:
-    """
-    Members:
-    
-      mean_squared_error
-    
-      mean_absolute_error
-    
-      huber
-    
-      binary_crossentropy
-    
-      categorical_crossentropy
-    
-      sparse_categorical_crossentropy
-    
-      hinge
-    
-      given
-    """
-    __members__: typing.ClassVar[dict[str, Loss]]
-    binary_crossentropy: typing.ClassVar[Loss]
-    categorical_crossentropy: typing.ClassVar[Loss]
-    given: typing.ClassVar[Loss]
-    hinge: typing.ClassVar[Loss]
-    huber: typing.ClassVar[Loss]
-    mean_absolute_error: typing.ClassVar[Loss]
-    mean_squared_error: typing.ClassVar[Loss]
-    sparse_categorical_crossentropy: typing.ClassVar[Loss]
-    @typing.overload
-    def __eq__(self, other: Loss) -> bool:
-        ...
-    @typing.overload
-    def __eq__(self, other: typing.Any) -> bool:
-        ...
-    def __getstate__(self) -> int:
-        ...
-    def __hash__(self) -> int:
-        ...
-    def __index__(self) -> int:
-        ...
-    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __int__(self) -> int:
-        ...
-    @typing.overload
-    def __ne__(self, other: Loss) -> bool:
-        ...
-    @typing.overload
-    def __ne__(self, other: typing.Any) -> bool:
-        ...
-    def __repr__(self) -> str:
-        ...
-    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __str__(self) -> str:
-        ...
-    @property
-    def name(self) -> str:
-        ...
-    @property
-    def value(self) -> int:
-        ...
-class Metric:
-    """
-    Members:
-    
-      binary_accuracy
-    
-      categorical_accuracy
-    
-      sparse_categorical_accuracy
-    
-      mean_squared_error
-    
-      mean_absolute_error
-    
-      top_k_categorical_accuracy
-    
-      precision
-    
-      recall
-    
-      auc
-    
-      mean
-    """
-    __members__: typing.ClassVar[dict[str, Metric]]
-    auc: typing.ClassVar[Metric]
-    binary_accuracy: typing.ClassVar[Metric]
-    categorical_accuracy: typing.ClassVar[Metric]
-    mean: typing.ClassVar[Metric]
-    mean_absolute_error: typing.ClassVar[Metric]
-    mean_squared_error: typing.ClassVar[Metric]
-    precision: typing.ClassVar[Metric]
-    recall: typing.ClassVar[Metric]
-    sparse_categorical_accuracy: typing.ClassVar[Metric]
-    top_k_categorical_accuracy: typing.ClassVar[Metric]
-    @typing.overload
-    def __eq__(self, other: Metric) -> bool:
-        ...
-    @typing.overload
-    def __eq__(self, other: typing.Any) -> bool:
-        ...
-    def __getstate__(self) -> int:
-        ...
-    def __hash__(self) -> int:
-        ...
-    def __index__(self) -> int:
-        ...
-    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __int__(self) -> int:
-        ...
-    @typing.overload
-    def __ne__(self, other: Metric) -> bool:
-        ...
-    @typing.overload
-    def __ne__(self, other: typing.Any) -> bool:
-        ...
-    def __repr__(self) -> str:
-        ...
-    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __str__(self) -> str:
-        ...
-    @property
-    def name(self) -> str:
-        ...
-    @property
-    def value(self) -> int:
-        ...
+class Act(enum.IntEnum):
+    elu = 3
+    exponential = 13
+    gelu = 12
+    hard_sigmoid = 6
+    leaky_relu = 2
+    linear = 0
+    relu = 1
+    selu = 4
+    sigmoid = 5
+    softmax = 8
+    softplus = 9
+    softsign = 10
+    step = 14
+    swish = 11
+    tanh = 7
+class Cell(enum.IntEnum):
+    gru = 2
+    lstm = 1
+    simple_rnn = 0
+class Merge(enum.IntEnum):
+    ave = 3
+    concat = 0
+    mul = 2
+    sum = 1
+class MergeOp(enum.IntEnum):
+    add = 0
+    average = 3
+    maximum = 4
+    minimum = 5
+    multiply = 2
+    subtract = 1
+class UnaryOp(enum.IntEnum):
+    abs = 1
+    clip = 9
+    copy = 14
+    cos = 11
+    exp = 4
+    floor = 12
+    log = 5
+    log1p = 6
+    negative = 0
+    reciprocal = 8
+    round = 13
+    sign = 7
+    sin = 10
+    sqrt = 3
+    square = 2
+class BinaryOp(enum.IntEnum):
+    add = 0
+    divide = 3
+    equal = 11
+    first = 13
+    greater = 7
+    greater_equal = 8
+    less = 9
+    less_equal = 10
+    maximum = 4
+    minimum = 5
+    multiply = 2
+    not_equal = 12
+    power = 6
+    subtract = 1
+class ReduceOp(enum.IntEnum):
+    max = 2
+    mean = 1
+    min = 3
+    sum = 0
+class OpKind(enum.IntEnum):
+    activation = 3
+    binary = 1
+    reduce = 2
+    reshape = 4
+    transpose = 5
+    unary = 0
+class Padding(enum.IntEnum):
+    causal = 2
+    same = 1
+    valid = 0
+class Loss(enum.IntEnum):
+    binary_crossentropy = 3
+    categorical_crossentropy = 4
+    given = 7
+    hinge = 6
+    huber = 2
+    mean_absolute_error = 1
+    mean_squared_error = 0
+    sparse_categorical_crossentropy = 5
+class Metric(enum.IntEnum):
+    auc = 8
+    binary_accuracy = 0
+    categorical_accuracy = 1
+    mean = 9
+    mean_absolute_error = 4
+    mean_squared_error = 3
+    precision = 6
+    recall = 7
+    sparse_categorical_accuracy = 2
+    top_k_categorical_accuracy = 5
 class MetricSpec:
     weighted: bool
     def __init__(self, kind: Metric, threshold: typing.SupportsFloat | typing.SupportsIndex = 0.5, k: typing.SupportsInt | typing.SupportsIndex = 5, num_thresholds: typing.SupportsInt | typing.SupportsIndex = 200) -> None:
@@ -719,60 +126,12 @@ class MetricSpec:
     @program.setter
     def program(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
-class Opt:
-    """
-    Members:
-    
-      SGD
-    
-      Adam
-    
-      AdamW
-    
-      RMSprop
-    
-      Adagrad
-    """
-    Adagrad: typing.ClassVar[Opt]
-    Adam: typing.ClassVar[Opt]
-    AdamW: typing.ClassVar[Opt]
-    RMSprop: typing.ClassVar[Opt]
-    SGD: typing.ClassVar[Opt]
-    __members__: typing.ClassVar[dict[str, Opt]]
-    @typing.overload
-    def __eq__(self, other: Opt) -> bool:
-        ...
-    @typing.overload
-    def __eq__(self, other: typing.Any) -> bool:
-        ...
-    def __getstate__(self) -> int:
-        ...
-    def __hash__(self) -> int:
-        ...
-    def __index__(self) -> int:
-        ...
-    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __int__(self) -> int:
-        ...
-    @typing.overload
-    def __ne__(self, other: Opt) -> bool:
-        ...
-    @typing.overload
-    def __ne__(self, other: typing.Any) -> bool:
-        ...
-    def __repr__(self) -> str:
-        ...
-    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __str__(self) -> str:
-        ...
-    @property
-    def name(self) -> str:
-        ...
-    @property
-    def value(self) -> int:
-        ...
+class Opt(enum.IntEnum):
+    Adagrad = 4
+    Adam = 1
+    AdamW = 2
+    RMSprop = 3
+    SGD = 0
 class ActSpec:
     kind: Act
     def __init__(self, kind: Act, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
@@ -807,57 +166,11 @@ class LossSpec:
     @weight.setter
     def weight(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
-class Schedule:
-    """
-    Members:
-    
-      constant
-    
-      exponential_decay
-    
-      piecewise_constant_decay
-    
-      cosine_decay
-    """
-    __members__: typing.ClassVar[dict[str, Schedule]]
-    constant: typing.ClassVar[Schedule]
-    cosine_decay: typing.ClassVar[Schedule]
-    exponential_decay: typing.ClassVar[Schedule]
-    piecewise_constant_decay: typing.ClassVar[Schedule]
-    @typing.overload
-    def __eq__(self, other: Schedule) -> bool:
-        ...
-    @typing.overload
-    def __eq__(self, other: typing.Any) -> bool:
-        ...
-    def __getstate__(self) -> int:
-        ...
-    def __hash__(self) -> int:
-        ...
-    def __index__(self) -> int:
-        ...
-    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __int__(self) -> int:
-        ...
-    @typing.overload
-    def __ne__(self, other: Schedule) -> bool:
-        ...
-    @typing.overload
-    def __ne__(self, other: typing.Any) -> bool:
-        ...
-    def __repr__(self) -> str:
-        ...
-    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __str__(self) -> str:
-        ...
-    @property
-    def name(self) -> str:
-        ...
-    @property
-    def value(self) -> int:
-        ...
+class Schedule(enum.IntEnum):
+    constant = 0
+    cosine_decay = 3
+    exponential_decay = 1
+    piecewise_constant_decay = 2
 class ScheduleSpec:
     kind: Schedule
     staircase: bool
