@@ -6,7 +6,11 @@ last axis). Models use the same kernels inside their native training step.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from . import _core
 from ._registry import lookup
@@ -33,68 +37,68 @@ __all__ = [
 ]
 
 
-def _run(kind, x, alpha: float = 0.0) -> np.ndarray:
+def _run(kind: _core.Act, x: ArrayLike, alpha: float = 0.0) -> NDArray[np.floating[Any]]:
     x = np.asarray(x)
     dtype = np.float64 if x.dtype == np.float64 else np.float32
     return _core.activation(_core.ActSpec(kind, float(alpha)), np.ascontiguousarray(x, dtype))
 
 
-def linear(x):
+def linear(x: ArrayLike) -> NDArray[np.floating[Any]]:
     """f(x) = x."""
     return _run(_core.Act.linear, x)
 
 
-def relu(x):
+def relu(x: ArrayLike) -> NDArray[np.floating[Any]]:
     """f(x) = max(x, 0)."""
     return _run(_core.Act.relu, x)
 
 
-def leaky_relu(x, negative_slope: float = 0.2):
+def leaky_relu(x: ArrayLike, negative_slope: float = 0.2) -> NDArray[np.floating[Any]]:
     """f(x) = x if x > 0 else negative_slope * x."""
     return _run(_core.Act.leaky_relu, x, negative_slope)
 
 
-def elu(x, alpha: float = 1.0):
+def elu(x: ArrayLike, alpha: float = 1.0) -> NDArray[np.floating[Any]]:
     """f(x) = x if x > 0 else alpha * (exp(x) - 1)."""
     return _run(_core.Act.elu, x, alpha)
 
 
-def selu(x):
+def selu(x: ArrayLike) -> NDArray[np.floating[Any]]:
     """f(x) = scale * elu(x, alpha) with alpha=1.67326324, scale=1.05070098."""
     return _run(_core.Act.selu, x)
 
 
-def sigmoid(x):
+def sigmoid(x: ArrayLike) -> NDArray[np.floating[Any]]:
     """f(x) = 1 / (1 + exp(-x))."""
     return _run(_core.Act.sigmoid, x)
 
 
-def hard_sigmoid(x):
+def hard_sigmoid(x: ArrayLike) -> NDArray[np.floating[Any]]:
     """f(x) = clip(x / 6 + 0.5, 0, 1) (Keras 3 definition)."""
     return _run(_core.Act.hard_sigmoid, x)
 
 
-def tanh(x):
+def tanh(x: ArrayLike) -> NDArray[np.floating[Any]]:
     """f(x) = tanh(x)."""
     return _run(_core.Act.tanh, x)
 
 
-def softmax(x):
+def softmax(x: ArrayLike) -> NDArray[np.floating[Any]]:
     """f(x)_i = exp(x_i) / sum_j exp(x_j) over the last axis."""
     return _run(_core.Act.softmax, x)
 
 
-def softplus(x):
+def softplus(x: ArrayLike) -> NDArray[np.floating[Any]]:
     """f(x) = log(1 + exp(x))."""
     return _run(_core.Act.softplus, x)
 
 
-def softsign(x):
+def softsign(x: ArrayLike) -> NDArray[np.floating[Any]]:
     """f(x) = x / (|x| + 1)."""
     return _run(_core.Act.softsign, x)
 
 
-def swish(x):
+def swish(x: ArrayLike) -> NDArray[np.floating[Any]]:
     """f(x) = x * sigmoid(x) (also called silu)."""
     return _run(_core.Act.swish, x)
 
@@ -102,17 +106,17 @@ def swish(x):
 silu = swish
 
 
-def gelu(x):
+def gelu(x: ArrayLike) -> NDArray[np.floating[Any]]:
     """f(x) = 0.5 * x * (1 + erf(x / sqrt(2))) (exact form)."""
     return _run(_core.Act.gelu, x)
 
 
-def exponential(x):
+def exponential(x: ArrayLike) -> NDArray[np.floating[Any]]:
     """f(x) = exp(x)."""
     return _run(_core.Act.exponential, x)
 
 
-def step(x):
+def step(x: ArrayLike) -> NDArray[np.floating[Any]]:
     """Heaviside step of the perceptron: f(x) = 1 if x >= 0 else 0. Has no gradient."""
     return _run(_core.Act.step, x)
 
@@ -139,7 +143,7 @@ _KIND = {f: getattr(_core.Act, f.__name__) for f in set(_BY_NAME.values())}
 _DEFAULT_ALPHA = {leaky_relu: 0.2, elu: 1.0}
 
 
-def get(identifier):
+def get(identifier: str | Callable[..., Any] | None) -> Callable[..., NDArray[np.floating[Any]]]:
     """Resolves None, a name or one of this module's functions to an activation function."""
     if identifier is None:
         return linear
@@ -153,12 +157,12 @@ def get(identifier):
     return lookup("activation", identifier, _BY_NAME)
 
 
-def serialize(fn) -> str:
+def serialize(fn: str | Callable[..., Any] | None) -> str:
     """The name under which `get` finds `fn`."""
     return get(fn).__name__
 
 
-def spec(identifier, alpha: float | None = None):
+def spec(identifier: str | Callable[..., Any] | None, alpha: float | None = None) -> _core.ActSpec:
     """The engine's description of an activation (kind and parameter)."""
     fn = get(identifier)
     return _core.ActSpec(_KIND[fn], _DEFAULT_ALPHA.get(fn, 0.0) if alpha is None else alpha)

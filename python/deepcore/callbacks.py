@@ -14,11 +14,17 @@ import inspect
 import math
 import os
 import time
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._registry import check_int
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from .utils.summary_writer import SummaryWriter
 
 __all__ = [
     "Callback",
@@ -103,7 +109,7 @@ class Callback:
 class CallbackList:
     """Calls a hook on every callback in order."""
 
-    def __init__(self, callbacks, model, params):
+    def __init__(self, callbacks: Iterable[Callback], model: Any, params: dict[str, Any]) -> None:
         self.callbacks = list(callbacks)
         for cb in self.callbacks:
             if not isinstance(cb, Callback):
@@ -146,7 +152,7 @@ class History(Callback):
             self.history.setdefault(k, []).append(v)
             self._epochs.setdefault(k, []).append(epoch)
 
-    def plot(self, path=None):
+    def plot(self, path: str | os.PathLike[str] | None = None) -> Figure:
         """Draws the loss and each metric per epoch, training and validation.
 
         One panel per quantity (loss first), with the training curve and, when
@@ -192,7 +198,7 @@ class History(Callback):
                 values = self.history.get(key)
                 if not values:
                     continue
-                epochs = self._epochs.get(key)
+                epochs: Sequence[int] | None = self._epochs.get(key)
                 if epochs is None or len(epochs) != len(values):
                     epochs = range(len(values))
                 ax.plot(
@@ -232,15 +238,15 @@ class EarlyStopping(Callback):
 
     def __init__(
         self,
-        monitor="val_loss",
-        min_delta=0.0,
-        patience=0,
-        verbose=0,
-        mode="auto",
-        baseline=None,
-        restore_best_weights=False,
-        start_from_epoch=0,
-    ):
+        monitor: str = "val_loss",
+        min_delta: float = 0.0,
+        patience: int = 0,
+        verbose: int = 0,
+        mode: str = "auto",
+        baseline: float | None = None,
+        restore_best_weights: bool = False,
+        start_from_epoch: int = 0,
+    ) -> None:
         super().__init__()
         self.mode = _resolve_mode(mode, monitor)
         if patience < 0:
@@ -319,15 +325,15 @@ class ModelCheckpoint(Callback):
 
     def __init__(
         self,
-        filepath,
-        monitor="val_loss",
-        verbose=0,
-        save_best_only=False,
-        save_weights_only=False,
-        mode="auto",
-        save_freq="epoch",
-        initial_value_threshold=None,
-    ):
+        filepath: str | os.PathLike[str],
+        monitor: str = "val_loss",
+        verbose: int = 0,
+        save_best_only: bool = False,
+        save_weights_only: bool = False,
+        mode: str = "auto",
+        save_freq: str | int = "epoch",
+        initial_value_threshold: float | None = None,
+    ) -> None:
         super().__init__()
         self.mode = _resolve_mode(mode, monitor)
         if save_freq != "epoch" and (
@@ -351,7 +357,7 @@ class ModelCheckpoint(Callback):
         self.best = no_best if initial_value_threshold is None else initial_value_threshold
         self._epoch, self._batches_seen = 0, 0
         if save_freq != "epoch":  # batch hooks only when needed: they slow fit down
-            self.on_train_batch_end = self._on_train_batch_end
+            self.on_train_batch_end = self._on_train_batch_end  # type: ignore[method-assign]
 
     def _improved(self, current) -> bool:
         return _improves(current, self.best, self.mode)
@@ -368,7 +374,7 @@ class ModelCheckpoint(Callback):
 
     def _on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self._batches_seen += 1
-        if self._batches_seen % self.save_freq == 0:
+        if self._batches_seen % self.save_freq == 0:  # type: ignore[operator]  # (an int)
             self._save(self._epoch, batch, logs or {})
 
     def _path(self, epoch, batch, logs) -> str:
@@ -441,15 +447,15 @@ class ReduceLROnPlateau(Callback):
 
     def __init__(
         self,
-        monitor="val_loss",
-        factor=0.1,
-        patience=10,
-        verbose=0,
-        mode="auto",
-        min_delta=1e-4,
-        cooldown=0,
-        min_lr=0.0,
-    ):
+        monitor: str = "val_loss",
+        factor: float = 0.1,
+        patience: int = 10,
+        verbose: int = 0,
+        mode: str = "auto",
+        min_delta: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+    ) -> None:
         super().__init__()
         self.mode = _resolve_mode(mode, monitor)
         if not 0.0 < factor < 1.0:
@@ -509,7 +515,7 @@ class LearningRateScheduler(Callback):
     here the signature decides.)
     """
 
-    def __init__(self, schedule, verbose=0):
+    def __init__(self, schedule: Callable[..., float], verbose: int = 0) -> None:
         super().__init__()
         if not callable(schedule):
             raise TypeError(f"schedule must be callable. Received: {schedule!r}")
@@ -574,12 +580,14 @@ class CSVLogger(Callback):
     The file is flushed after every row.
     """
 
-    def __init__(self, filename, separator=",", append=False):
+    def __init__(
+        self, filename: str | os.PathLike[str], separator: str = ",", append: bool = False
+    ) -> None:
         super().__init__()
         self.filename = os.fspath(filename)
         self.sep, self.append = separator, bool(append)
-        self.keys = None
-        self._file = None
+        self.keys: list[str] | None = None
+        self._file: IO[str] | None = None
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._header = not (
@@ -599,7 +607,7 @@ class CSVLogger(Callback):
             if self._header:
                 self._writer.writerow(["epoch", *self.keys])
         self._writer.writerow([epoch, *(logs.get(k, "NA") for k in self.keys)])
-        self._file.flush()
+        self._file.flush()  # type: ignore[union-attr]  # (open from on_train_begin)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self._file is not None:
@@ -618,18 +626,20 @@ class TensorBoard(Callback):
     and write nothing (there is no TensorFlow graph to draw).
     """
 
+    _writers: dict[str, SummaryWriter]
+
     def __init__(
         self,
-        log_dir="logs",
-        histogram_freq=0,
-        write_graph=True,
-        write_images=False,
-        write_steps_per_second=False,
-        update_freq="epoch",
-        profile_batch=0,
-        embeddings_freq=0,
-        embeddings_metadata=None,
-    ):
+        log_dir: str | os.PathLike[str] = "logs",
+        histogram_freq: int = 0,
+        write_graph: bool = True,
+        write_images: bool = False,
+        write_steps_per_second: bool = False,
+        update_freq: str | int = "epoch",
+        profile_batch: Any = 0,
+        embeddings_freq: int = 0,
+        embeddings_metadata: Any = None,
+    ) -> None:
         super().__init__()
         self.log_dir = os.fspath(log_dir)
         self.histogram_freq = check_int("histogram_freq", histogram_freq, 0)
@@ -637,8 +647,8 @@ class TensorBoard(Callback):
         if update_freq == "batch":
             update_freq = 1
         if update_freq != "epoch":
-            self.update_freq = check_int("update_freq", update_freq, 1)
-            self.on_train_batch_end = self._batch_end  # (batch hooks only when asked)
+            self.update_freq: int | str = check_int("update_freq", update_freq, 1)
+            self.on_train_batch_end = self._batch_end  # type: ignore[method-assign]  # (batch hooks only when asked)
         else:
             self.update_freq = "epoch"
         self._writers, self._batches = {}, 0
@@ -658,7 +668,7 @@ class TensorBoard(Callback):
 
     def _batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self._batches += 1
-        if self._batches % self.update_freq == 0:
+        if self._batches % self.update_freq == 0:  # type: ignore[operator]  # (an int)
             for name, value in (logs or {}).items():
                 self._writer("train").scalar(f"batch_{name}", value, self._batches)
 
@@ -710,14 +720,14 @@ class LambdaCallback(Callback):
 
     def __init__(
         self,
-        on_epoch_begin=None,
-        on_epoch_end=None,
-        on_train_begin=None,
-        on_train_end=None,
-        on_train_batch_begin=None,
-        on_train_batch_end=None,
-        **kwargs,
-    ):
+        on_epoch_begin: Callable[..., Any] | None = None,
+        on_epoch_end: Callable[..., Any] | None = None,
+        on_train_begin: Callable[..., Any] | None = None,
+        on_train_end: Callable[..., Any] | None = None,
+        on_train_batch_begin: Callable[..., Any] | None = None,
+        on_train_batch_end: Callable[..., Any] | None = None,
+        **kwargs: Callable[..., Any] | None,
+    ) -> None:
         super().__init__()
         unknown = set(kwargs) - set(self._HOOKS)
         if unknown:

@@ -6,7 +6,11 @@ All draws come from `deepcore.utils.rng()` (or a per-initializer `seed`), so
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any, TypeVar, overload
+
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
 from . import _registry, utils
 from ._registry import lookup
@@ -32,7 +36,10 @@ __all__ = [
 ]
 
 
-def compute_fans(shape) -> tuple[float, float]:
+_InitializerT = TypeVar("_InitializerT", bound="Initializer")
+
+
+def compute_fans(shape: Sequence[int]) -> tuple[float, float]:
     """fan_in, fan_out: (in, out) for a kernel, times the receptive field for convolutions."""
     if len(shape) == 0:
         return 1.0, 1.0
@@ -45,77 +52,89 @@ def compute_fans(shape) -> tuple[float, float]:
 class Initializer:
     """Base class: `initializer(shape)` returns a float32 array."""
 
-    def __init__(self, seed: int | None = None):
+    def __init__(self, seed: int | None = None) -> None:
         self.seed = seed
 
     def _rng(self) -> np.random.Generator:
         return np.random.default_rng(self.seed) if self.seed is not None else utils.rng()
 
-    def __call__(self, shape, dtype=np.float32) -> np.ndarray:
+    @overload
+    def __call__(self, shape: Sequence[int]) -> NDArray[np.float32]: ...
+    @overload
+    def __call__(self, shape: Sequence[int], dtype: DTypeLike) -> NDArray[Any]: ...
+    def __call__(self, shape: Sequence[int], dtype: DTypeLike = np.float32) -> NDArray[Any]:
         return self.sample(tuple(int(s) for s in shape)).astype(dtype)
 
-    def sample(self, shape):
+    def sample(self, shape: tuple[int, ...]) -> NDArray[np.floating[Any]]:
         raise NotImplementedError
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         """The constructor's arguments: `type(i).from_config(i.get_config())` copies it."""
         return {"seed": self.seed}
 
     @classmethod
-    def from_config(cls, config: dict):
+    def from_config(cls: type[_InitializerT], config: dict[str, Any]) -> _InitializerT:
         return cls(**config)
 
 
 class Zeros(Initializer):
-    def sample(self, shape):
+    def sample(self, shape: tuple[int, ...]) -> NDArray[np.floating[Any]]:
         return np.zeros(shape)
 
 
 class Ones(Initializer):
-    def sample(self, shape):
+    def sample(self, shape: tuple[int, ...]) -> NDArray[np.floating[Any]]:
         return np.ones(shape)
 
 
 class Constant(Initializer):
-    def __init__(self, value=0.0):
+    def __init__(self, value: float = 0.0) -> None:
         super().__init__()
         self.value = float(value)
 
-    def sample(self, shape):
+    def sample(self, shape: tuple[int, ...]) -> NDArray[np.floating[Any]]:
         return np.full(shape, self.value)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"value": self.value}
 
 
 class RandomNormal(Initializer):
-    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+    def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None) -> None:
         super().__init__(seed)
         self.mean, self.stddev = mean, stddev
 
-    def sample(self, shape):
+    def sample(self, shape: tuple[int, ...]) -> NDArray[np.floating[Any]]:
         return self._rng().normal(self.mean, self.stddev, shape)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
 
 
 class RandomUniform(Initializer):
-    def __init__(self, minval=-0.05, maxval=0.05, seed=None):
+    def __init__(
+        self, minval: float = -0.05, maxval: float = 0.05, seed: int | None = None
+    ) -> None:
         super().__init__(seed)
         self.minval, self.maxval = minval, maxval
 
-    def sample(self, shape):
+    def sample(self, shape: tuple[int, ...]) -> NDArray[np.floating[Any]]:
         return self._rng().uniform(self.minval, self.maxval, shape)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
 
 
 class VarianceScaling(Initializer):
     """scale / fan (fan_in, fan_out or their mean) as variance, uniform or truncated normal."""
 
-    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+    def __init__(
+        self,
+        scale: float = 1.0,
+        mode: str = "fan_in",
+        distribution: str = "truncated_normal",
+        seed: int | None = None,
+    ) -> None:
         super().__init__(seed)
         if mode not in ("fan_in", "fan_out", "fan_avg"):
             raise ValueError(f"Unknown mode {mode!r}. Known: fan_in, fan_out, fan_avg")
@@ -123,7 +142,7 @@ class VarianceScaling(Initializer):
             raise ValueError(f"Unknown distribution {distribution!r}")
         self.scale, self.mode, self.distribution = scale, mode, distribution
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             "scale": self.scale,
             "mode": self.mode,
@@ -131,7 +150,7 @@ class VarianceScaling(Initializer):
             "seed": self.seed,
         }
 
-    def sample(self, shape):
+    def sample(self, shape: tuple[int, ...]) -> NDArray[np.floating[Any]]:
         fan_in, fan_out = compute_fans(shape)
         fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
         variance = self.scale / max(1.0, fan)
@@ -154,37 +173,37 @@ class VarianceScaling(Initializer):
 class _FixedScaling(VarianceScaling):
     """Glorot, He and Lecun: VarianceScaling with fixed settings; the seed is all they take."""
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return Initializer.get_config(self)
 
 
 class GlorotUniform(_FixedScaling):
-    def __init__(self, seed=None):
+    def __init__(self, seed: int | None = None) -> None:
         super().__init__(1.0, "fan_avg", "uniform", seed)
 
 
 class GlorotNormal(_FixedScaling):
-    def __init__(self, seed=None):
+    def __init__(self, seed: int | None = None) -> None:
         super().__init__(1.0, "fan_avg", "truncated_normal", seed)
 
 
 class HeUniform(_FixedScaling):
-    def __init__(self, seed=None):
+    def __init__(self, seed: int | None = None) -> None:
         super().__init__(2.0, "fan_in", "uniform", seed)
 
 
 class HeNormal(_FixedScaling):
-    def __init__(self, seed=None):
+    def __init__(self, seed: int | None = None) -> None:
         super().__init__(2.0, "fan_in", "truncated_normal", seed)
 
 
 class LecunUniform(_FixedScaling):
-    def __init__(self, seed=None):
+    def __init__(self, seed: int | None = None) -> None:
         super().__init__(1.0, "fan_in", "uniform", seed)
 
 
 class LecunNormal(_FixedScaling):
-    def __init__(self, seed=None):
+    def __init__(self, seed: int | None = None) -> None:
         super().__init__(1.0, "fan_in", "truncated_normal", seed)
 
 
@@ -196,11 +215,11 @@ class Orthogonal(Initializer):
     `recurrent_initializer`. deepcore draws from NumPy, so the values differ from Keras'
     for the same seed (the distribution is the same)."""
 
-    def __init__(self, gain=1.0, seed=None):
+    def __init__(self, gain: float = 1.0, seed: int | None = None) -> None:
         super().__init__(seed)
         self.gain = float(gain)
 
-    def sample(self, shape):
+    def sample(self, shape: tuple[int, ...]) -> NDArray[np.floating[Any]]:
         if len(shape) < 2:
             raise ValueError(
                 "The tensor to initialize must be at least two-dimensional. "
@@ -214,7 +233,7 @@ class Orthogonal(Initializer):
             q = q.T
         return self.gain * q.reshape(shape)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"gain": self.gain, "seed": self.seed}
 
 
@@ -238,7 +257,9 @@ _BY_NAME = {
 }
 
 
-def get(identifier) -> Initializer:
+def get(
+    identifier: str | dict[str, Any] | Initializer | type[Initializer],
+) -> Initializer:
     """Resolves a name, a `serialize` dict or an `Initializer` instance/class to an instance."""
     if isinstance(identifier, Initializer):
         return identifier
@@ -249,11 +270,11 @@ def get(identifier) -> Initializer:
     return lookup("initializer", identifier, _BY_NAME)()
 
 
-def serialize(initializer: Initializer) -> dict:
+def serialize(initializer: Initializer) -> dict[str, Any]:
     """`{"class_name": ..., "config": ...}` of an initializer."""
     return _registry.serialize(initializer)
 
 
-def deserialize(config: dict) -> Initializer:
+def deserialize(config: dict[str, Any]) -> Initializer:
     """The initializer described by `serialize`'s output."""
     return _registry.deserialize("initializer", config, set(_BY_NAME.values()))

@@ -8,11 +8,28 @@ the logits, so saturated outputs keep finite losses and gradients.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from . import _core, _registry
 from ._registry import lookup
 from .layers.ops_layers import TracedFunction, saved_trace
+
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    from .ops import Tensor
+
+    class _LossFunction(Protocol):
+        """The function forms (`mean_squared_error`, ...): one loss per sample."""
+
+        def __call__(
+            self, y_true: ArrayLike, y_pred: ArrayLike, **kwargs: Any
+        ) -> NDArray[np.floating[Any]]: ...
+
 
 __all__ = [
     "Loss",
@@ -39,6 +56,7 @@ __all__ = [
 ]
 
 _REDUCTIONS = ("sum_over_batch_size", "sum", "none", None)
+_LossT = TypeVar("_LossT", bound="Loss")
 
 
 class Loss:
@@ -53,7 +71,7 @@ class Loss:
         name: str | None = None,
         from_logits: bool = False,
         delta: float = 1.0,
-    ):
+    ) -> None:
         if reduction not in _REDUCTIONS:
             raise ValueError(f"Unknown reduction {reduction!r}. Known: {_REDUCTIONS}")
         self.reduction = reduction
@@ -61,17 +79,17 @@ class Loss:
         self.from_logits = bool(from_logits)
         self.delta = float(delta)
 
-    def spec(self):
+    def spec(self) -> _core.LossSpec:
         """The engine's description of this loss."""
         kind = _core.Loss.given if self.custom else self.kind
-        return _core.LossSpec(kind, self.from_logits, self.delta, self.reduction == "sum")
+        return _core.LossSpec(kind, self.from_logits, self.delta, self.reduction == "sum")  # type: ignore[arg-type]
 
     @property
     def custom(self) -> bool:
         """Whether the loss is written with deepcore.ops (`call`), not an engine kind."""
         return self.kind is None
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
         """A custom loss's values per sample (Keras' `Loss.call`): override it with
         deepcore.ops; the engine traces it once on symbolic tensors."""
         raise NotImplementedError(
@@ -86,7 +104,7 @@ class Loss:
         """Converts labels once before use (hinge maps {0, 1} to {-1, 1}, as Keras)."""
         return y
 
-    def per_sample(self, y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
+    def per_sample(self, y_true: ArrayLike, y_pred: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """Per-sample losses and the gradient of their sum with respect to y_pred."""
         y_pred = np.asarray(y_pred)
         dtype = (
@@ -105,7 +123,9 @@ class Loss:
         per, grad = _core.loss(self.spec(), y_true, y_pred)
         return per.reshape(y_pred.shape[:-1]), grad
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
+    def __call__(
+        self, y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> np.floating[Any] | NDArray[np.floating[Any]]:
         if self.custom:  # deepcore.ops on arrays compute at once
             per = np.asarray(self.call(*_same_rank(y_true, y_pred)), np.float64)
             per = per.reshape(len(per), -1).mean(axis=1) if per.ndim > 1 else per
@@ -119,16 +139,18 @@ class Loss:
             return per.sum()
         return per
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         """The constructor's arguments: `type(loss).from_config(loss.get_config())` copies it."""
         return {"name": self.name, "reduction": self.reduction}
 
     @classmethod
-    def from_config(cls, config: dict):
+    def from_config(cls: type[_LossT], config: dict[str, Any]) -> _LossT:
         return cls(**config)
 
 
-def _same_rank(y_true, y_pred):
+def _same_rank(
+    y_true: ArrayLike, y_pred: ArrayLike
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """Keras' squeeze_or_expand_to_same_rank of labels and predictions, on arrays."""
     y_true, y_pred = np.asarray(y_true, np.float32), np.asarray(y_pred, np.float32)
     if y_true.ndim == y_pred.ndim + 1 and y_true.shape[-1] == 1:
@@ -151,7 +173,14 @@ class LossFunctionWrapper(TracedFunction, Loss):
 
     kind, _family = None, "Loss"
 
-    def __init__(self, fn=None, reduction="sum_over_batch_size", name=None, program=None, **kwargs):
+    def __init__(
+        self,
+        fn: Callable[..., Any] | None = None,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = None,
+        program: list[Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         Loss.__init__(self, reduction, name or getattr(fn, "__name__", None) or "loss")
         self._take_function(fn, kwargs, program)
 
@@ -161,7 +190,9 @@ class MeanSquaredError(Loss):
 
     kind, name = _core.Loss.mean_squared_error, "mean_squared_error"
 
-    def __init__(self, reduction="sum_over_batch_size", name=None):
+    def __init__(
+        self, reduction: str | None = "sum_over_batch_size", name: str | None = None
+    ) -> None:
         super().__init__(reduction, name)
 
 
@@ -170,7 +201,9 @@ class MeanAbsoluteError(Loss):
 
     kind, name = _core.Loss.mean_absolute_error, "mean_absolute_error"
 
-    def __init__(self, reduction="sum_over_batch_size", name=None):
+    def __init__(
+        self, reduction: str | None = "sum_over_batch_size", name: str | None = None
+    ) -> None:
         super().__init__(reduction, name)
 
 
@@ -179,11 +212,16 @@ class Huber(Loss):
 
     kind, name = _core.Loss.huber, "huber_loss"
 
-    def __init__(self, delta: float = 1.0, reduction="sum_over_batch_size", name=None):
+    def __init__(
+        self,
+        delta: float = 1.0,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = None,
+    ) -> None:
         delta = _registry.check_number("delta", delta, 0, inclusive=False, owner="Huber")
         super().__init__(reduction, name, delta=delta)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "delta": self.delta}
 
 
@@ -192,10 +230,15 @@ class BinaryCrossentropy(Loss):
 
     kind, name = _core.Loss.binary_crossentropy, "binary_crossentropy"
 
-    def __init__(self, from_logits: bool = False, reduction="sum_over_batch_size", name=None):
+    def __init__(
+        self,
+        from_logits: bool = False,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = None,
+    ) -> None:
         super().__init__(reduction, name, from_logits)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "from_logits": self.from_logits}
 
 
@@ -204,10 +247,15 @@ class CategoricalCrossentropy(Loss):
 
     kind, name = _core.Loss.categorical_crossentropy, "categorical_crossentropy"
 
-    def __init__(self, from_logits: bool = False, reduction="sum_over_batch_size", name=None):
+    def __init__(
+        self,
+        from_logits: bool = False,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = None,
+    ) -> None:
         super().__init__(reduction, name, from_logits)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "from_logits": self.from_logits}
 
 
@@ -216,10 +264,15 @@ class SparseCategoricalCrossentropy(Loss):
 
     kind, name = _core.Loss.sparse_categorical_crossentropy, "sparse_categorical_crossentropy"
 
-    def __init__(self, from_logits: bool = False, reduction="sum_over_batch_size", name=None):
+    def __init__(
+        self,
+        from_logits: bool = False,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = None,
+    ) -> None:
         super().__init__(reduction, name, from_logits)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "from_logits": self.from_logits}
 
 
@@ -228,16 +281,18 @@ class Hinge(Loss):
 
     kind, name = _core.Loss.hinge, "hinge"
 
-    def __init__(self, reduction="sum_over_batch_size", name=None):
+    def __init__(
+        self, reduction: str | None = "sum_over_batch_size", name: str | None = None
+    ) -> None:
         super().__init__(reduction, name)
 
-    def prepare_targets(self, y):
+    def prepare_targets(self, y: np.ndarray) -> np.ndarray:
         if np.isin(y, (0, 1)).all():
             return 2 * y - 1
         return y
 
 
-def _function(cls, doc):
+def _function(cls: type[Loss], doc: str) -> _LossFunction:
     def fn(y_true, y_pred, **kwargs):
         return cls(reduction="none", **kwargs)(y_true, y_pred)
 
@@ -279,7 +334,7 @@ _BY_FUNCTION = {
 }
 
 
-def get(identifier) -> Loss:
+def get(identifier: str | Loss | type[Loss] | Callable[..., Any]) -> Loss:
     """Resolves a name, a loss function or a `Loss` instance/class to a `Loss` instance."""
     if isinstance(identifier, Loss):
         return identifier
@@ -296,16 +351,16 @@ def get(identifier) -> Loss:
     return lookup("loss", identifier, _BY_NAME)()
 
 
-def serialize(loss: Loss) -> dict:
+def serialize(loss: Loss) -> dict[str, Any]:
     """`{"class_name": ..., "config": ...}` of a `Loss` instance; a custom loss (a function, or
     a subclass's `call`) as the program its model traced."""
     if loss.custom:
-        config: dict = {"name": loss.name, "reduction": loss.reduction}
+        config: dict[str, Any] = {"name": loss.name, "reduction": loss.reduction}
         config["program"] = saved_trace(loss, f"Loss {loss.name!r}")
         return {"class_name": "LossFunctionWrapper", "config": config}
     return _registry.serialize(loss)
 
 
-def deserialize(config: dict) -> Loss:
+def deserialize(config: dict[str, Any]) -> Loss:
     """The loss described by `serialize`'s output (a custom loss: its traced program)."""
     return _registry.deserialize("loss", config, {*_BY_NAME.values(), LossFunctionWrapper})

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from . import activations
 
@@ -18,7 +22,12 @@ class Neuron:
         activation: Activation name or function (default "sigmoid").
     """
 
-    def __init__(self, weights, bias, activation="sigmoid"):
+    def __init__(
+        self,
+        weights: ArrayLike,
+        bias: float,
+        activation: str | Callable[..., Any] = "sigmoid",
+    ) -> None:
         self.weights = np.asarray(weights, dtype=np.float64)
         if self.weights.ndim != 1 or self.weights.size == 0:
             raise ValueError(
@@ -28,7 +37,7 @@ class Neuron:
         self.bias = float(bias)
         self.activation = activations.get(activation)
 
-    def feedforward(self, inputs):
+    def feedforward(self, inputs: ArrayLike) -> np.floating[Any] | NDArray[np.floating[Any]]:
         """activation(weights . inputs + bias) for one input vector or a batch of rows."""
         x = np.asarray(inputs, dtype=np.float64)
         if x.shape[-1:] != self.weights.shape:
@@ -49,7 +58,7 @@ class Perceptron:
         epochs: Passes over the data in `fit`.
     """
 
-    def __init__(self, learning_rate: float = 1.0, epochs: int = 10):
+    def __init__(self, learning_rate: float = 1.0, epochs: int = 10) -> None:
         if not learning_rate > 0:
             raise ValueError(f"learning_rate must be positive. Received: {learning_rate}")
         self.learning_rate = float(learning_rate)
@@ -58,11 +67,11 @@ class Perceptron:
         self.bias = 0.0
         self.errors_: list[int] = []
 
-    def logit(self, x):
+    def logit(self, x: ArrayLike) -> np.float64 | NDArray[np.float64]:
         """w . x + b."""
-        return np.asarray(x, dtype=np.float64) @ self.weights + self.bias
+        return np.asarray(x, dtype=np.float64) @ self.weights + self.bias  # type: ignore[operator]  # (set by fit)
 
-    def predict(self, x):
+    def predict(self, x: ArrayLike) -> NDArray[np.int64]:
         """1 where the logit is >= 0, else 0."""
         if self.weights is None:
             raise ValueError("Perceptron.predict called before fit.")
@@ -74,7 +83,7 @@ class Perceptron:
             )
         return activations.step(np.atleast_1d(self.logit(x))).astype(np.int64).reshape(x.shape[:-1])
 
-    def fit(self, x, y):
+    def fit(self, x: ArrayLike, y: ArrayLike) -> Perceptron:
         """Applies the learning rule sample by sample for `epochs` passes."""
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y).reshape(-1)

@@ -6,10 +6,12 @@ The update itself runs in the engine as one fused pass over all parameters.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from . import _core, _registry, schedules
 from ._registry import check_number, lookup
+
+_OptimizerT = TypeVar("_OptimizerT", bound="Optimizer")
 
 __all__ = [
     "Optimizer",
@@ -73,7 +75,7 @@ class Optimizer:
         return self._engine.learning_rate if self._engine is not None else self._learning_rate
 
     @learning_rate.setter
-    def learning_rate(self, value):
+    def learning_rate(self, value: float) -> None:
         """Sets a fixed rate; this replaces a schedule (Keras refuses; deepcore allows it so
         that callbacks such as ReduceLROnPlateau work after a schedule)."""
         self._learning_rate = check_number("learning_rate", value, 0.0, inclusive=False)
@@ -89,10 +91,10 @@ class Optimizer:
     def _hyper(self) -> dict:
         return {}
 
-    def spec(self):
+    def spec(self) -> _core.OptSpec:
         """The engine's description of this optimizer."""
         s = _core.OptSpec()
-        s.kind = self.kind
+        s.kind = self.kind  # type: ignore[assignment]  # (set by every subclass)
         s.learning_rate = self._learning_rate
         s.clipnorm = self.clipnorm or 0.0
         s.clipvalue = self.clipvalue or 0.0
@@ -123,7 +125,7 @@ class Optimizer:
         }
 
     @classmethod
-    def from_config(cls, config: dict):
+    def from_config(cls: type[_OptimizerT], config: dict[str, Any]) -> _OptimizerT:
         config = dict(config)
         lr = config.get("learning_rate")
         if isinstance(lr, dict):
@@ -255,7 +257,7 @@ class Adagrad(Optimizer):
 _BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}
 
 
-def get(identifier) -> Optimizer:
+def get(identifier: str | Optimizer | type[Optimizer]) -> Optimizer:
     """Resolves a name or an `Optimizer` instance/class to an `Optimizer` instance."""
     if isinstance(identifier, Optimizer):
         return identifier

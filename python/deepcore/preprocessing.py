@@ -10,6 +10,7 @@ anything `np.asarray` does.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["rescale", "add_channel_axis", "scale_to_unit"]
 
@@ -21,7 +22,7 @@ def _numeric(x, name: str) -> np.ndarray:
     return x
 
 
-def rescale(x, scale: float = 1.0 / 255.0, offset: float = 0.0) -> np.ndarray:
+def rescale(x: ArrayLike, scale: float = 1.0 / 255.0, offset: float = 0.0) -> np.ndarray:
     """`x * scale + offset` as float32, as Keras' `Rescaling` layer does.
 
     The default maps 8-bit pixels 0..255 to 0..1; `scale=1/127.5, offset=-1` maps them to
@@ -31,14 +32,14 @@ def rescale(x, scale: float = 1.0 / 255.0, offset: float = 0.0) -> np.ndarray:
     return (x.astype(np.float64) * float(scale) + float(offset)).astype(np.float32)
 
 
-def add_channel_axis(x) -> np.ndarray:
+def add_channel_axis(x: ArrayLike) -> np.ndarray:
     """Appends a channel axis of size 1: (n, h, w) -> (n, h, w, 1) for a channels_last
     Conv2D. The values and dtype are unchanged."""
     x = np.asarray(x)
     return np.ascontiguousarray(x[..., np.newaxis])
 
 
-def scale_to_unit(x, value_range=None) -> np.ndarray:
+def scale_to_unit(x: ArrayLike, value_range: tuple[float, float] | None = None) -> np.ndarray:
     """Min-max scaling to 0..1 over the whole array (one minimum and maximum for the data set,
     not per image or per feature), as float32.
 

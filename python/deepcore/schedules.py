@@ -7,12 +7,18 @@ Use one as `learning_rate=` of any optimizer, e.g.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
 from . import _core
 
 __all__ = ["LearningRateSchedule", "ExponentialDecay", "PiecewiseConstantDecay", "CosineDecay"]
 
 
-def _positive(name, value):
+_ScheduleT = TypeVar("_ScheduleT", bound="LearningRateSchedule")
+
+
+def _positive(name: str, value: Any) -> float:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
         raise ValueError(f"`{name}` must be a positive number. Received: {name}={value!r}")
     return float(value)
@@ -21,10 +27,10 @@ def _positive(name, value):
 class LearningRateSchedule:
     """Base class: `spec()` describes the schedule to the engine."""
 
-    def spec(self):
+    def spec(self) -> _core.ScheduleSpec:
         raise NotImplementedError
 
-    def __call__(self, step) -> float:
+    def __call__(self, step: int) -> float:
         return _core.schedule_value(self.spec(), int(step))
 
     @property
@@ -32,28 +38,34 @@ class LearningRateSchedule:
         return self(0)
 
     @classmethod
-    def from_config(cls, config: dict):
+    def from_config(cls: type[_ScheduleT], config: dict[str, Any]) -> _ScheduleT:
         return cls(**config)
 
 
 class ExponentialDecay(LearningRateSchedule):
     """lr = initial_learning_rate * decay_rate ^ (step / decay_steps) (floored if staircase)."""
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False):
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        decay_steps: float,
+        decay_rate: float,
+        staircase: bool = False,
+    ) -> None:
         self.initial, self.decay_steps = (
             _positive("initial_learning_rate", initial_learning_rate),
             _positive("decay_steps", decay_steps),
         )
         self.decay_rate, self.staircase = _positive("decay_rate", decay_rate), bool(staircase)
 
-    def spec(self):
+    def spec(self) -> _core.ScheduleSpec:
         s = _core.ScheduleSpec()
         s.kind = _core.Schedule.exponential_decay
         s.initial_learning_rate, s.decay_steps = self.initial, self.decay_steps
         s.decay_rate, s.staircase = self.decay_rate, self.staircase
         return s
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             "initial_learning_rate": self.initial,
             "decay_steps": self.decay_steps,
@@ -66,7 +78,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
     """values[0] while step <= boundaries[0], values[i] while step <= boundaries[i], then
     values[-1]."""
 
-    def __init__(self, boundaries, values):
+    def __init__(self, boundaries: Sequence[float], values: Sequence[float]) -> None:
         boundaries, values = [float(b) for b in boundaries], [float(v) for v in values]
         if len(values) != len(boundaries) + 1:
             raise ValueError(
@@ -77,14 +89,14 @@ class PiecewiseConstantDecay(LearningRateSchedule):
             raise ValueError(f"`boundaries` must be increasing. Received: {boundaries}")
         self.boundaries, self.values = boundaries, values
 
-    def spec(self):
+    def spec(self) -> _core.ScheduleSpec:
         s = _core.ScheduleSpec()
         s.kind = _core.Schedule.piecewise_constant_decay
         s.boundaries, s.values = self.boundaries, self.values
         s.initial_learning_rate = self.values[0]
         return s
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"boundaries": self.boundaries, "values": self.values}
 
 
@@ -93,8 +105,13 @@ class CosineDecay(LearningRateSchedule):
     warmup_steps, then cosine decay over decay_steps to alpha times the start rate."""
 
     def __init__(
-        self, initial_learning_rate, decay_steps, alpha=0.0, warmup_target=None, warmup_steps=0
-    ):
+        self,
+        initial_learning_rate: float,
+        decay_steps: float,
+        alpha: float = 0.0,
+        warmup_target: float | None = None,
+        warmup_steps: float = 0,
+    ) -> None:
         if initial_learning_rate < 0:
             raise ValueError(
                 f"`initial_learning_rate` must be >= 0. Received: {initial_learning_rate}"
@@ -112,7 +129,7 @@ class CosineDecay(LearningRateSchedule):
         else:
             self.warmup_steps = 0.0
 
-    def spec(self):
+    def spec(self) -> _core.ScheduleSpec:
         s = _core.ScheduleSpec()
         s.kind = _core.Schedule.cosine_decay
         s.initial_learning_rate, s.decay_steps, s.alpha = self.initial, self.decay_steps, self.alpha
@@ -121,7 +138,7 @@ class CosineDecay(LearningRateSchedule):
         s.warmup_steps = self.warmup_steps
         return s
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             "initial_learning_rate": self.initial,
             "decay_steps": self.decay_steps,

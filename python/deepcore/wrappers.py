@@ -19,7 +19,11 @@ models pickle). scikit-learn is an optional dependency, needed when an estimator
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .models import Model, clone_model
 
@@ -29,6 +33,8 @@ except ImportError:  # (the estimators then refuse to be made)
     BaseEstimator = ClassifierMixin = RegressorMixin = TransformerMixin = object
 
 __all__ = ["SKLearnClassifier", "SKLearnRegressor", "SKLearnTransformer"]
+
+_EstimatorT = TypeVar("_EstimatorT", bound="SKLBase")
 
 
 def _validate_data(estimator, *args, **kwargs):
@@ -62,7 +68,13 @@ class SKLBase(BaseEstimator):
         n_features_in_: The number of features seen at fit.
     """
 
-    def __init__(self, model, warm_start=False, model_kwargs=None, fit_kwargs=None):
+    def __init__(
+        self,
+        model: Model | Callable[..., Model],
+        warm_start: bool = False,
+        model_kwargs: dict[str, Any] | None = None,
+        fit_kwargs: dict[str, Any] | None = None,
+    ) -> None:
         if BaseEstimator is object:
             raise ImportError(f"{type(self).__name__} needs scikit-learn: pip install scikit-learn")
         self.model = model
@@ -107,7 +119,7 @@ class SKLBase(BaseEstimator):
             )
         return model
 
-    def fit(self, X, y, **kwargs):
+    def fit(self: _EstimatorT, X: ArrayLike, y: ArrayLike, **kwargs: Any) -> _EstimatorT:
         """Fits the model on X (n_samples, n_features) and y; `kwargs` go to the model's
         `fit` (sample_weight, epochs, ...), over `fit_kwargs`."""
         X, y = _validate_data(self, X, y, multi_output=True)
@@ -124,7 +136,7 @@ class SKLBase(BaseEstimator):
         X = _validate_data(self, X, reset=False)
         return self.model_.predict(X, verbose=0)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """The model's predictions for X, as the targets were given (a classifier's class
         labels)."""
         return self._decode(self._outputs(X))
@@ -186,7 +198,7 @@ class SKLearnClassifier(ClassifierMixin, SKLBase):
     def _decode(self, outputs):
         return super()._decode(self._encoder.inverse_transform(outputs))
 
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike) -> np.ndarray:
         """The model's outputs for X: one column per class of `classes_`."""
         return self._outputs(X)
 
@@ -213,6 +225,6 @@ class SKLearnTransformer(TransformerMixin, SKLBase):
         tags.transformer_tags.preserves_dtype = []
         return tags
 
-    def transform(self, X):
+    def transform(self, X: ArrayLike) -> np.ndarray:
         """The fitted model's outputs for X."""
         return self._outputs(X)

@@ -26,7 +26,9 @@ def _load_digits():
     return load_digits()
 
 
-def load_data(test_split: float = 0.2, seed: int = 0):
+def load_data(
+    test_split: float = 0.2, seed: int = 0
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Loads the 8x8 digits, split per class (stratified) into train and test sets.
 
     Args:

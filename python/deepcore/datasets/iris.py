@@ -14,7 +14,9 @@ CLASS_NAMES = ("setosa", "versicolor", "virginica")
 FEATURE_NAMES = ("sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)")
 
 
-def load_data(test_split: float = 0.2, seed: int = 0):
+def load_data(
+    test_split: float = 0.2, seed: int = 0
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Loads Iris, split per class (stratified) into train and test sets.
 
     Args:

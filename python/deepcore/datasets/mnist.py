@@ -115,7 +115,9 @@ def _find(directory: Path, name: str) -> Path | None:
     return None
 
 
-def load_data(path=None):
+def load_data(
+    path: str | os.PathLike[str] | None = None,
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Loads MNIST from the four IDX files in the directory `path`.
 
     Args:
@@ -161,7 +163,7 @@ def load_data(path=None):
             )
         if len(x) != len(y):
             raise ValueError(
-                f"MNIST {split} set: {len(x)} images in {xp.name} but {len(y)} labels in {yp.name}"
+                f"MNIST {split} set: {len(x)} images in {xp.name} but {len(y)} labels in {yp.name}"  # type: ignore[union-attr]
             )
         if y.size and y.max() > 9:
             raise ValueError(f"{yp}: labels must be 0..9, found {int(y.max())}")

@@ -18,7 +18,7 @@ import numpy as np
 __all__ = ["load_data"]
 
 
-def load_data():
+def load_data() -> tuple[np.ndarray, np.ndarray]:
     """Loads the yearly sunspot numbers.
 
     Returns:

@@ -105,7 +105,7 @@ class Conv2D(KernelLayer):
         self.padding = "same" if _padding(padding, owner) else "valid"
         _channels_last(data_format, owner)
 
-    def add_to(self, engine):
+    def add_to(self, engine: _core.Model) -> None:
         engine.add_conv2d(
             self.filters,
             *self.kernel_size,
@@ -115,7 +115,7 @@ class Conv2D(KernelLayer):
             self.use_bias,
         )
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
             "filters": self.filters,
@@ -143,10 +143,10 @@ class _Pooling2D(Layer):
         self.padding = "same" if _padding(padding, owner) else "valid"
         _channels_last(data_format, owner)
 
-    def add_to(self, engine):
+    def add_to(self, engine: _core.Model) -> None:
         engine.add_pool2d(self.is_max, *self.pool_size, *self.strides, self.padding == "same")
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
             "pool_size": self.pool_size,
@@ -174,7 +174,7 @@ class GlobalAveragePooling2D(Layer):
         super().__init__(**kwargs)
         _channels_last(data_format, f"GlobalAveragePooling2D {self.name!r}")
 
-    def add_to(self, engine):
+    def add_to(self, engine: _core.Model) -> None:
         engine.add_global_average_pooling2d()
 
 
@@ -185,7 +185,7 @@ class Flatten(Layer):
         super().__init__(**kwargs)
         _channels_last(data_format, f"Flatten {self.name!r}")
 
-    def add_to(self, engine):
+    def add_to(self, engine: _core.Model) -> None:
         engine.add_reshape([])
 
 
@@ -196,10 +196,10 @@ class Reshape(Layer):
         super().__init__(**kwargs)
         self.target_shape = _shape_arg(target_shape, "target_shape", self._owner, one_unknown=True)
 
-    def add_to(self, engine):
+    def add_to(self, engine: _core.Model) -> None:
         engine.add_reshape(list(self.target_shape))
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "target_shape": self.target_shape}
 
 
@@ -263,7 +263,7 @@ class Conv1D(KernelLayer):
                 f"dilation_rate={dilation_rate!r}"
             )
 
-    def add_to(self, engine):
+    def add_to(self, engine: _core.Model) -> None:
         engine.add_conv1d(
             self.filters,
             self.kernel_size[0],
@@ -274,7 +274,7 @@ class Conv1D(KernelLayer):
             self.use_bias,
         )
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
             "filters": self.filters,
@@ -303,10 +303,10 @@ class _Pooling1D(Layer):
         self.padding = "same" if _padding(padding, owner) else "valid"
         _channels_last(data_format, owner)
 
-    def add_to(self, engine):
+    def add_to(self, engine: _core.Model) -> None:
         engine.add_pool1d(self.is_max, self.pool_size[0], self.strides[0], self.padding == "same")
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
             "pool_size": self.pool_size,
@@ -339,8 +339,8 @@ class UpSampling1D(Layer):
         super().__init__(**kwargs)
         self.size = check_positive_int("size", size, self._owner)
 
-    def add_to(self, engine):
+    def add_to(self, engine: _core.Model) -> None:
         engine.add_upsampling1d(self.size)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "size": self.size}

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
-from .. import activations, initializers, regularizers
+from .. import _core, activations, initializers, regularizers
 from .._registry import (
     MAX_SIZE,
     Trainable,
@@ -20,9 +21,13 @@ from .._registry import (
 )
 from .symbolic import SymbolicTensor, is_symbolic
 
+if TYPE_CHECKING:
+    from ..models.sequential import Sequential
+
 __all__ = ["Layer", "InputLayer", "Input", "Dense", "Activation", "Dropout", "BatchNormalization"]
 
 _name_counts: dict[str, int] = {}
+_LayerT = TypeVar("_LayerT", bound="Layer")
 
 
 def _auto_name(base: str) -> str:
@@ -94,7 +99,8 @@ class Layer:
         )
         self.trainable = trainable
         self._views: list[np.ndarray] = []
-        self._call_model = None  # the one-layer model built by a first call on data
+        # the one-layer model built by a first call on data
+        self._call_model: Sequential | None = None
 
     @property
     def _owner(self) -> str:
@@ -102,7 +108,7 @@ class Layer:
         return f"{type(self).__name__} {self.name!r}"
 
     # --- what a subclass provides
-    def add_to(self, engine) -> None:
+    def add_to(self, engine: _core.Model) -> None:
         """Appends this layer to the engine's model."""
         raise NotImplementedError
 
@@ -135,12 +141,12 @@ class Layer:
         """Names of the weights, in the engine's order (used as keys in saved files)."""
         return [f"weight_{i}" for i in range(len(self.weight_settings()))]
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         """The constructor's arguments: `type(layer).from_config(layer.get_config())` copies it."""
         return {"name": self.name, "trainable": self.trainable}
 
     @classmethod
-    def from_config(cls, config: dict):
+    def from_config(cls: type[_LayerT], config: dict[str, Any]) -> _LayerT:
         return cls(**config)
 
     # --- weights
@@ -150,7 +156,7 @@ class Layer:
         the model that built it last, when it is in several."""
         return list(self._views)
 
-    def bind(self, views: list[np.ndarray], trainable=None) -> None:
+    def bind(self, views: list[np.ndarray], trainable: Iterable[bool] | None = None) -> None:
         """Points the layer at its weights in a model's engine; `trainable`: whether each
         one is a trained weight (not a moving statistic), all by default."""
         self._views = views
@@ -177,7 +183,9 @@ class Layer:
     def get_weights(self) -> list[np.ndarray]:
         return [v.copy() for v in self._views]
 
-    def check_weights(self, weights, views=None) -> list[np.ndarray]:
+    def check_weights(
+        self, weights: Iterable[ArrayLike], views: list[np.ndarray] | None = None
+    ) -> list[np.ndarray]:
         """`weights` as float32 arrays fitting `views` (this layer's, by default), or a
         ValueError naming the layer, the weight and the expected and received shapes (NaN
         and inf refused). Changes nothing."""
@@ -199,7 +207,7 @@ class Layer:
             checked.append(w)
         return checked
 
-    def set_weights(self, weights) -> None:
+    def set_weights(self, weights: Iterable[ArrayLike]) -> None:
         """Sets all weights, or none when any is invalid."""
         for view, w in zip(self._views, self.check_weights(weights)):
             view[...] = w
@@ -207,7 +215,17 @@ class Layer:
     def count_params(self) -> int:
         return int(sum(v.size for v in self._views))
 
-    def __call__(self, inputs, training=False):
+    @overload
+    def __call__(
+        self, inputs: SymbolicTensor | Sequence[SymbolicTensor], training: bool = False
+    ) -> SymbolicTensor: ...
+    @overload
+    def __call__(self, inputs: ArrayLike, training: bool = False) -> NDArray[np.float32]: ...
+    def __call__(
+        self,
+        inputs: SymbolicTensor | Sequence[SymbolicTensor] | ArrayLike,
+        training: bool = False,
+    ) -> SymbolicTensor | NDArray[np.float32]:
         """Runs the layer on a batch, as Keras' eager call: `Dense(3)(x)` with `x` a NumPy
         array whose first axis is the batch; returns a float32 array. A layer with no
         weights yet is built for `x`'s sample shape, with new weights that it keeps (and
@@ -243,7 +261,7 @@ class Layer:
         if (
             model is None
             or model._layer_views[0] is not self._views
-            or model.input_shape[1:] != shape
+            or model.input_shape[1:] != shape  # type: ignore[index]  # (it has an input)
         ):
             # a layer of a model, or called on another shape: a copy with its weights
             model = Sequential([InputLayer(shape=shape), type(self).from_config(self.get_config())])
@@ -251,7 +269,7 @@ class Layer:
         return model.predict(x, batch_size=max(len(x), 1), verbose=0)
 
     # --- the functional API
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Sequence[Any]) -> tuple[int | None, ...]:
         """The output shape (batch axis first, None) for `input_shape` (batch axis first),
         from the engine's plan of this layer alone: ValueError naming the layer when it
         cannot take that shape."""
@@ -295,7 +313,13 @@ class Layer:
 class InputLayer(Layer):
     """Declares the shape of one input sample (without the batch axis)."""
 
-    def __init__(self, shape=None, batch_size=None, name=None, **kwargs):
+    def __init__(
+        self,
+        shape: int | Sequence[int] | None = None,
+        batch_size: int | None = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(name=name, **kwargs)
         self.shape = _shape_arg(shape, "shape", self._owner)
         self.batch_size = (
@@ -305,7 +329,11 @@ class InputLayer(Layer):
         )
 
 
-def Input(shape=None, batch_size=None, name=None) -> SymbolicTensor:
+def Input(
+    shape: int | Sequence[int] | None = None,
+    batch_size: int | None = None,
+    name: str | None = None,
+) -> SymbolicTensor:
     """A symbolic tensor of samples of `shape` (Keras' `keras.Input`): the input of a
     functional model (`deepcore.Model(inputs, outputs)`), or the first entry of a Sequential
     model, which takes its shape."""
@@ -338,22 +366,22 @@ class KernelLayer(Layer):
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
 
-    def weight_settings(self):
+    def weight_settings(self) -> list[tuple]:
         s = [(self.kernel_initializer, self.kernel_regularizer)]
         return s + [(self.bias_initializer, self.bias_regularizer)] if self.use_bias else s
 
-    def weight_names(self):
+    def weight_names(self) -> list[str]:
         return ["kernel", "bias"] if self.use_bias else ["kernel"]
 
     @property
-    def kernel(self):
+    def kernel(self) -> np.ndarray | None:
         return self._views[0] if self._views else None
 
     @property
-    def bias(self):
+    def bias(self) -> np.ndarray | None:
         return self._views[1] if self.use_bias and self._views else None
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
             "activation": activations.serialize(self.activation),
@@ -391,10 +419,10 @@ class Dense(KernelLayer):
     def _mask_role(self):
         return "pass"  # as Keras: the mask goes on unchanged
 
-    def add_to(self, engine):
+    def add_to(self, engine: _core.Model) -> None:
         engine.add_dense(self.units, activations.spec(self.activation), self.use_bias)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "units": self.units}
 
 
@@ -408,10 +436,10 @@ class Activation(Layer):
     def _mask_role(self):
         return "pass"  # as Keras: the mask goes on unchanged
 
-    def add_to(self, engine):
+    def add_to(self, engine: _core.Model) -> None:
         engine.add_activation(activations.spec(self.activation))
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "activation": activations.serialize(self.activation)}
 
 
@@ -430,10 +458,10 @@ class _ParamActivation(Activation):
     def _param(self) -> dict:
         return {self._PARAM: getattr(self, self._PARAM)} if self._PARAM is not None else {}
 
-    def add_to(self, engine):
+    def add_to(self, engine: _core.Model) -> None:
         engine.add_activation(activations.spec(self.activation, *self._param().values()))
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**Layer.get_config(self), **self._param()}
 
 
@@ -443,7 +471,13 @@ class ReLU(_ParamActivation):
 
     _FN = "relu"
 
-    def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
+    def __init__(
+        self,
+        max_value: float | None = None,
+        negative_slope: float = 0.0,
+        threshold: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
         if max_value is not None or negative_slope != 0.0 or threshold != 0.0:
             raise ValueError(
                 "ReLU: only max_value=None, negative_slope=0 and threshold=0 are supported. "
@@ -458,7 +492,7 @@ class LeakyReLU(_ParamActivation):
 
     _FN, _PARAM = "leaky_relu", "negative_slope"
 
-    def __init__(self, negative_slope=0.3, **kwargs):
+    def __init__(self, negative_slope: float = 0.3, **kwargs: Any) -> None:
         super().__init__(negative_slope, **kwargs)
 
 
@@ -467,7 +501,7 @@ class ELU(_ParamActivation):
 
     _FN, _PARAM = "elu", "alpha"
 
-    def __init__(self, alpha=1.0, **kwargs):
+    def __init__(self, alpha: float = 1.0, **kwargs: Any) -> None:
         super().__init__(alpha, **kwargs)
 
 
@@ -476,7 +510,7 @@ class Softmax(_ParamActivation):
 
     _FN = "softmax"
 
-    def __init__(self, axis=-1, **kwargs):
+    def __init__(self, axis: int = -1, **kwargs: Any) -> None:
         if axis != -1:
             raise ValueError(f"Softmax: only axis=-1 is supported. Received: axis={axis!r}")
         super().__init__(**kwargs)
@@ -513,10 +547,10 @@ class Dropout(Layer):
     def _mask_role(self):
         return "pass"  # as Keras: the mask goes on unchanged
 
-    def add_to(self, engine):
+    def add_to(self, engine: _core.Model) -> None:
         engine.add_dropout(self.rate, self.seed)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}
 
 
@@ -531,17 +565,17 @@ class BatchNormalization(Layer):
 
     def __init__(
         self,
-        axis=-1,
-        momentum=0.99,
-        epsilon=1e-3,
-        center=True,
-        scale=True,
-        beta_initializer="zeros",
-        gamma_initializer="ones",
-        moving_mean_initializer="zeros",
-        moving_variance_initializer="ones",
-        **kwargs,
-    ):
+        axis: int = -1,
+        momentum: float = 0.99,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        beta_initializer: Any = "zeros",
+        gamma_initializer: Any = "ones",
+        moving_mean_initializer: Any = "zeros",
+        moving_variance_initializer: Any = "ones",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         if axis != -1:
             raise ValueError(
@@ -562,22 +596,22 @@ class BatchNormalization(Layer):
     def _mask_role(self):
         return "refuse"  # Keras' statistics leave the masked steps out; deepcore's cannot yet
 
-    def add_to(self, engine):
+    def add_to(self, engine: _core.Model) -> None:
         engine.add_batch_normalization(self.momentum, self.epsilon, self.center, self.scale)
 
-    def weight_settings(self):
+    def weight_settings(self) -> list[tuple]:
         s = [(self.gamma_initializer, None)] if self.scale else []
         s += [(self.beta_initializer, None)] if self.center else []
         return s + [(self.moving_mean_initializer, None), (self.moving_variance_initializer, None)]
 
-    def weight_names(self):
+    def weight_names(self) -> list[str]:
         return (
             (["gamma"] if self.scale else [])
             + (["beta"] if self.center else [])
             + ["moving_mean", "moving_variance"]
         )
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
             "momentum": self.momentum,

@@ -3,11 +3,13 @@ take a list of tensors in a functional model and run in the engine (merge_maths.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from .. import _core
 from .._registry import check_bool, is_int
 from .core import Layer
+from .symbolic import SymbolicTensor
 
 __all__ = [
     "Add",
@@ -66,7 +68,7 @@ class _Merge(Layer):
     def _merge_masks(self, makers, layers):
         return _one_mask(self, makers, layers, self._masked)
 
-    def add_to(self, engine):
+    def add_to(self, engine: _core.Model) -> None:
         engine.add_merge(getattr(_core.MergeOp, self._op))
 
     def _takes_several_inputs(self) -> bool:
@@ -81,7 +83,7 @@ class _Merge(Layer):
                 f"{n}: {list(shapes)}"
             )
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Sequence[Any]) -> tuple[int | None, ...]:
         shapes = [tuple(s) for s in input_shape]
         self._check_count(shapes)
         if any(s != shapes[0] for s in shapes):
@@ -158,13 +160,13 @@ class Concatenate(Layer):
         why = "Keras joins the masks along the steps there, and deepcore does not yet"
         return _one_mask(self, makers, layers, why if along_steps else "")
 
-    def add_to(self, engine):
+    def add_to(self, engine: _core.Model) -> None:
         engine.add_concatenate(self._engine_axis())
 
     def _takes_several_inputs(self) -> bool:
         return True
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Sequence[Any]) -> tuple[int | None, ...]:
         shapes = [tuple(s) for s in input_shape]
         if len(shapes) < 2:
             raise ValueError(
@@ -189,7 +191,7 @@ class Concatenate(Layer):
         out[axis] = sum(s[axis] for s in shapes)
         return tuple(out)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "axis": self.axis}
 
 
@@ -218,13 +220,13 @@ class Dot(Layer):
     def _merge_masks(self, makers, layers):
         return None  # Keras' Dot ends masks (without a warning)
 
-    def add_to(self, engine):
-        engine.add_dot(*(a - 1 if a > 0 else a for a in self._pair), normalize=self.normalize)
+    def add_to(self, engine: _core.Model) -> None:
+        engine.add_dot(*(a - 1 if a > 0 else a for a in self._pair), normalize=self.normalize)  # type: ignore[arg-type, misc]
 
     def _takes_several_inputs(self) -> bool:
         return True
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Sequence[Any]) -> tuple[int | None, ...]:
         shapes = [tuple(s) for s in input_shape]
         if len(shapes) != 2 or len(shapes[0]) != len(shapes[1]) or len(shapes[0]) not in (2, 3):
             raise ValueError(
@@ -243,45 +245,50 @@ class Dot(Layer):
             return (None, 1)
         return (None, shapes[0][3 - ax], shapes[1][3 - ay])
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "axes": self.axes, "normalize": self.normalize}
 
 
-def add(inputs, **kwargs):
+def add(inputs: Sequence[SymbolicTensor], **kwargs: Any) -> SymbolicTensor:
     """Add()(inputs)."""
     return Add(**kwargs)(inputs)
 
 
-def subtract(inputs, **kwargs):
+def subtract(inputs: Sequence[SymbolicTensor], **kwargs: Any) -> SymbolicTensor:
     """Subtract()(inputs)."""
     return Subtract(**kwargs)(inputs)
 
 
-def multiply(inputs, **kwargs):
+def multiply(inputs: Sequence[SymbolicTensor], **kwargs: Any) -> SymbolicTensor:
     """Multiply()(inputs)."""
     return Multiply(**kwargs)(inputs)
 
 
-def average(inputs, **kwargs):
+def average(inputs: Sequence[SymbolicTensor], **kwargs: Any) -> SymbolicTensor:
     """Average()(inputs)."""
     return Average(**kwargs)(inputs)
 
 
-def maximum(inputs, **kwargs):
+def maximum(inputs: Sequence[SymbolicTensor], **kwargs: Any) -> SymbolicTensor:
     """Maximum()(inputs)."""
     return Maximum(**kwargs)(inputs)
 
 
-def minimum(inputs, **kwargs):
+def minimum(inputs: Sequence[SymbolicTensor], **kwargs: Any) -> SymbolicTensor:
     """Minimum()(inputs)."""
     return Minimum(**kwargs)(inputs)
 
 
-def concatenate(inputs, axis=-1, **kwargs):
+def concatenate(inputs: Sequence[SymbolicTensor], axis: int = -1, **kwargs: Any) -> SymbolicTensor:
     """Concatenate(axis)(inputs)."""
     return Concatenate(axis=axis, **kwargs)(inputs)
 
 
-def dot(inputs, axes=-1, normalize=False, **kwargs):
+def dot(
+    inputs: Sequence[SymbolicTensor],
+    axes: int | tuple[int, int] = -1,
+    normalize: bool = False,
+    **kwargs: Any,
+) -> SymbolicTensor:
     """Dot(axes, normalize)(inputs)."""
     return Dot(axes=axes, normalize=normalize, **kwargs)(inputs)

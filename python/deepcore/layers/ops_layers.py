@@ -11,13 +11,18 @@ code to be loaded."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .. import _core
 from .core import Layer
 from .symbolic import SymbolicTensor, is_symbolic
+
+if TYPE_CHECKING:
+    from ..ops import Tensor
 
 __all__ = ["Lambda", "Program"]
 
@@ -35,12 +40,17 @@ class Program:
     """A program of ops: its inputs' count, constants (float32 arrays) and steps (dicts:
     kind, op, a, b, p0, p1, activation, alpha, axes, keepdims)."""
 
-    def __init__(self, inputs: int, constants=(), steps=()):
+    def __init__(
+        self,
+        inputs: int,
+        constants: Iterable[ArrayLike] = (),
+        steps: Iterable[dict[str, Any]] = (),
+    ) -> None:
         self.inputs = int(inputs)
         self.constants = [np.asarray(c, np.float32) for c in constants]
         self.steps = [dict(s) for s in steps]
 
-    def spec(self):
+    def spec(self) -> tuple[list[_core.OpStep], list[_core.OpConstant]]:
         """The engine's (steps, constants)."""
         steps = []
         for s in self.steps:
@@ -80,7 +90,7 @@ class Program:
             return Program(self.inputs, self.constants, self.steps[:-1])
         return self
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         return {
             "inputs": self.inputs,
             "constants": [
@@ -90,7 +100,7 @@ class Program:
         }
 
     @classmethod
-    def from_config(cls, config: dict) -> Program:
+    def from_config(cls, config: dict[str, Any]) -> Program:
         """A program from `get_config()`, every field checked (a file may be hostile)."""
         if not isinstance(config, dict) or set(config) != {"inputs", "constants", "steps"}:
             raise ValueError(f"a program holds inputs, constants and steps, not {config!r:.200}")
@@ -191,14 +201,14 @@ class Lambda(Layer):
 
     def __init__(
         self,
-        function=None,
-        output_shape=None,
-        mask=None,
-        arguments=None,
-        program=None,
-        op_node=False,
-        **kwargs,
-    ):
+        function: Callable[..., Any] | None = None,
+        output_shape: Any = None,
+        mask: Any = None,
+        arguments: dict[str, Any] | None = None,
+        program: Program | dict[str, Any] | None = None,
+        op_node: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         if function is None and program is None:
             raise ValueError(f"{self._owner}: `function` is required.")
@@ -226,7 +236,7 @@ class Lambda(Layer):
     def _several(self) -> bool:
         return self._program is not None and self._program.inputs > 1
 
-    def add_to(self, engine):
+    def add_to(self, engine: _core.Model) -> None:
         if self._program is None:
             raise ValueError(
                 f"{self._owner} has not been traced yet: call it on deepcore.Input tensors, "
@@ -250,10 +260,12 @@ class Lambda(Layer):
         many = isinstance(inputs, (list, tuple))
         shapes = [t.shape[1:] for t in (inputs if many else [inputs])]
         return trace(
-            lambda hs: self.function(hs if many else hs[0], **self.arguments), shapes, self._owner
+            lambda hs: self.function(hs if many else hs[0], **self.arguments),  # type: ignore[misc]
+            shapes,
+            self._owner,
         )
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Sequence[Any]) -> tuple[int | None, ...]:
         """The program's output shape for its inputs' (batch axes first), from the engine's
         plan: a ValueError naming the layer when the ops cannot take them."""
         shapes = [tuple(s)[1:] for s in (input_shape if self._several else [input_shape])]
@@ -275,7 +287,7 @@ class Lambda(Layer):
             ) from None
         return (None, *engine.output_shape(-1))
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         if self._program is None:
             raise ValueError(f"{self._owner} cannot be saved before it is traced.")
         config = {**super().get_config(), "program": self._program.get_config()}
@@ -285,7 +297,7 @@ class Lambda(Layer):
         return "drop"
 
 
-def by_name(function):
+def by_name(function: Callable[..., Any] | None) -> Callable[..., Any] | None:
     """`function` where pickle can carry it (by its module and name), else None: a lambda or
     a function defined in a function, whose traced programs travel instead."""
     name = getattr(function, "__qualname__", None)
@@ -362,7 +374,7 @@ class TracedFunction:
             return self.__dict__
         return dict(self.__dict__, fn=by_name(self.fn))
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
         if self.fn is None:
             raise ValueError(
                 f"{self._owner_text()} was loaded without its function: its program runs in "

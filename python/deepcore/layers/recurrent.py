@@ -13,8 +13,8 @@ engine's loop is its own). `Bidirectional` wraps one of them and runs it both wa
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -26,6 +26,7 @@ __all__ = ["SimpleRNN", "LSTM", "GRU", "Bidirectional"]
 
 # The activations the engine's cells compute (the derivative known from the output).
 _CELL_ACTIVATIONS = ("tanh", "sigmoid", "hard_sigmoid", "relu", "linear")
+_BidirectionalT = TypeVar("_BidirectionalT", bound="Bidirectional")
 
 
 class _Recurrent(Layer):
@@ -165,30 +166,30 @@ class _Recurrent(Layer):
     def _bias_initializer(self):
         return self.bias_initializer
 
-    def weight_settings(self):
+    def weight_settings(self) -> list[tuple]:
         s = [
             (self.kernel_initializer, self.kernel_regularizer),
             (self.recurrent_initializer, self.recurrent_regularizer),
         ]
         return s + [(self._bias_initializer(), self.bias_regularizer)] if self.use_bias else s
 
-    def weight_names(self):
+    def weight_names(self) -> list[str]:
         names = ["kernel", "recurrent_kernel"]
         return names + ["bias"] if self.use_bias else names
 
     @property
-    def kernel(self):
+    def kernel(self) -> np.ndarray | None:
         return self._views[0] if self._views else None
 
     @property
-    def recurrent_kernel(self):
+    def recurrent_kernel(self) -> np.ndarray | None:
         return self._views[1] if self._views else None
 
     @property
-    def bias(self):
+    def bias(self) -> np.ndarray | None:
         return self._views[2] if self.use_bias and self._views else None
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = {
             **super().get_config(),
             "units": self.units,
@@ -306,7 +307,7 @@ class LSTM(_Recurrent):
 
         return _ForgetBias()
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
 
 
@@ -343,7 +344,7 @@ class GRU(_Recurrent):
             )
         self.reset_after = True
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "reset_after": self.reset_after}
 
 
@@ -459,15 +460,15 @@ class Bidirectional(Layer):
             *bwd._dropout_args(),
         )
 
-    def weight_settings(self):
+    def weight_settings(self) -> list[tuple]:
         return self.forward_layer.weight_settings() + self.backward_layer.weight_settings()
 
-    def weight_names(self):
+    def weight_names(self) -> list[str]:
         return [f"forward_{n}" for n in self.forward_layer.weight_names()] + [
             f"backward_{n}" for n in self.backward_layer.weight_names()
         ]
 
-    def bind(self, views, trainable=None):
+    def bind(self, views: list[np.ndarray], trainable: Iterable[bool] | None = None) -> None:
         super().bind(views, trainable)
         n = len(self.forward_layer.weight_settings())
         self.forward_layer.bind(views[:n])
@@ -477,13 +478,13 @@ class Bidirectional(Layer):
         pair = (getattr(self, "forward_layer", None), getattr(self, "backward_layer", None))
         return [la for la in pair if la is not None]
 
-    def initialize(self):
+    def initialize(self) -> None:
         super().initialize()
         if self._initial_weights is not None:
             self.set_weights(self._initial_weights)
             self._initial_weights = None
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         def serialize(layer):
             return {"class_name": type(layer).__name__, "config": layer.get_config()}
 
@@ -495,7 +496,7 @@ class Bidirectional(Layer):
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls: type[_BidirectionalT], config: dict[str, Any]) -> _BidirectionalT:
         config = dict(config)
         kinds = {c.__name__: c for c in (SimpleRNN, LSTM, GRU)}
         for key in ("layer", "backward_layer"):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -10,6 +11,11 @@ from .. import initializers, regularizers
 from .._registry import check_bool, check_positive_int
 from .convolutional import _channels_last
 from .core import Activation, Dense, Layer
+
+if TYPE_CHECKING:
+    from .. import _core
+
+_TimeDistributedT = TypeVar("_TimeDistributedT", bound="TimeDistributed")
 
 __all__ = [
     "Embedding",
@@ -76,26 +82,26 @@ class Embedding(Layer):
         self.mask_zero = check_bool("mask_zero", mask_zero, owner)
         self._initial = None if weights is None else list(weights)
 
-    def add_to(self, engine):
+    def add_to(self, engine: _core.Model) -> None:
         engine.add_embedding(self.input_dim, self.output_dim, self.mask_zero)
 
     def _mask_role(self):
         return "make" if self.mask_zero else "drop"
 
-    def weight_settings(self):
+    def weight_settings(self) -> list[tuple]:
         return [(self.embeddings_initializer, self.embeddings_regularizer)]
 
-    def weight_names(self):
+    def weight_names(self) -> list[str]:
         return ["embeddings"]
 
-    def initialize(self):
+    def initialize(self) -> None:
         super().initialize()
         if self._initial is not None:  # Keras' `weights=[table]`
             self.set_weights(self._initial)
             self._initial = None
 
     @property
-    def embeddings(self):
+    def embeddings(self) -> np.ndarray | None:
         return self._views[0] if self._views else None
 
     def prepare_inputs(self, x, name: str) -> np.ndarray | None:
@@ -131,7 +137,7 @@ class Embedding(Layer):
         out = np.ascontiguousarray(arr, dtype=np.float32)
         return out if out.flags.aligned else out.copy()
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
             "input_dim": self.input_dim,
@@ -161,13 +167,13 @@ class Masking(Layer):
             )
         self.mask_value = float(mask_value)
 
-    def add_to(self, engine):
+    def add_to(self, engine: _core.Model) -> None:
         engine.add_masking(self.mask_value)
 
     def _mask_role(self):
         return "make"
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "mask_value": self.mask_value}
 
 
@@ -182,10 +188,10 @@ class _GlobalPooling1D(Layer):
         self.data_format = "channels_last"
         self.keepdims = check_bool("keepdims", keepdims, self._owner)
 
-    def add_to(self, engine):
+    def add_to(self, engine: _core.Model) -> None:
         engine.add_global_pooling1d(self.is_max, self.keepdims)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "data_format": self.data_format, "keepdims": self.keepdims}
 
 
@@ -230,30 +236,30 @@ class TimeDistributed(Layer):
     def _mask_role(self):
         return "pass"  # (Keras' TimeDistributed passes the mask on: its layer works per step)
 
-    def add_to(self, engine):
+    def add_to(self, engine: _core.Model) -> None:
         self.layer.add_to(engine)
 
-    def weight_settings(self):
+    def weight_settings(self) -> list[tuple]:
         return self.layer.weight_settings()
 
-    def weight_names(self):
+    def weight_names(self) -> list[str]:
         return self.layer.weight_names()
 
-    def bind(self, views, trainable=None):
+    def bind(self, views: list[np.ndarray], trainable: Iterable[bool] | None = None) -> None:
         super().bind(views, trainable)
         self.layer.bind(views, trainable)
 
     def _inner_layers(self):
         return [self.layer] if hasattr(self, "layer") else []
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
             "layer": {"class_name": type(self.layer).__name__, "config": self.layer.get_config()},
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls: type[_TimeDistributedT], config: dict[str, Any]) -> _TimeDistributedT:
         from ..saving import _LAYERS
 
         config = dict(config)

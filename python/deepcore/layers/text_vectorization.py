@@ -15,6 +15,8 @@ import collections
 import os
 import re
 import string
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -99,21 +101,21 @@ class TextVectorization:
 
     def __init__(
         self,
-        max_tokens=None,
-        standardize="lower_and_strip_punctuation",
-        split="whitespace",
-        ngrams=None,
-        output_mode="int",
-        output_sequence_length=None,
-        pad_to_max_tokens=False,
-        vocabulary=None,
-        idf_weights=None,
-        sparse=False,
-        ragged=False,
-        encoding="utf-8",
-        name=None,
-        **kwargs,
-    ):
+        max_tokens: int | None = None,
+        standardize: str | Callable[[np.ndarray], Any] | None = "lower_and_strip_punctuation",
+        split: str | Callable[[np.ndarray], Any] | None = "whitespace",
+        ngrams: int | Sequence[int] | None = None,
+        output_mode: str = "int",
+        output_sequence_length: int | None = None,
+        pad_to_max_tokens: bool = False,
+        vocabulary: Sequence[str] | np.ndarray | str | os.PathLike[str] | None = None,
+        idf_weights: Any = None,
+        sparse: bool = False,
+        ragged: bool = False,
+        encoding: str = "utf-8",
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         kwargs.pop("vocabulary_size", None)  # in Keras' configs
         kwargs.pop("dtype", None)
         kwargs.pop("trainable", None)

@@ -13,6 +13,8 @@ there yet: layers joining inputs that carry masks (Keras combines them)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -66,7 +68,30 @@ class Functional(Model):
         name: Model name.
     """
 
-    def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
+    # (set by __init__ and _set_graph)
+    _input_tensors: list[SymbolicTensor]
+    _output_tensors: list[SymbolicTensor]
+    _wiring: list[list[int]]
+    _input_shapes: list[tuple[int, ...]]
+    _input_names: list[str]
+    _source: list[int]
+    _outputs: list[int]
+    _out_names: list[str]
+
+    def __init__(
+        self,
+        inputs: SymbolicTensor
+        | Sequence[SymbolicTensor]
+        | Mapping[str, SymbolicTensor]
+        | None = None,
+        outputs: SymbolicTensor
+        | Sequence[SymbolicTensor]
+        | Mapping[str, SymbolicTensor]
+        | None = None,
+        name: str | None = None,
+        trainable: bool = True,
+        **kwargs: Any,
+    ) -> None:
         subclassed = hasattr(type(self), "call")
         default = _snake(type(self).__name__) if subclassed else "functional"
         super().__init__(name=name or default, trainable=trainable)
@@ -187,7 +212,7 @@ class Functional(Model):
         self._traced = True
         Model.build(self)
 
-    def build(self, input_shape=None) -> None:
+    def build(self, input_shape: Sequence[int | None] | None = None) -> None:
         """Creates the engine and the weights; a subclassed model first traces its `call` on
         a symbolic input of `input_shape` (batch axis included) or of the first data's."""
         if self._traced:
@@ -361,7 +386,7 @@ class Functional(Model):
         return outs[0] if len(outs) == 1 else outs
 
     @property
-    def input_shape(self):
+    def input_shape(self) -> tuple[int | None, ...] | list[tuple[int | None, ...]]:
         shapes = [(None, *s) for s in self._input_shapes]
         return shapes[0] if len(shapes) == 1 else shapes
 

@@ -4,14 +4,17 @@ trainers/trainer.py's, the data handling trainers/data_adapters.py's)."""
 from __future__ import annotations
 
 import math
-from typing import Any
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, overload
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .. import config, utils
 from .._registry import Trainable
 from ..layers.core import Layer, _shape_arg
-from ..layers.symbolic import is_symbolic
+from ..layers.symbolic import SymbolicTensor, is_symbolic
 from ..trainers.data_adapters import ArrayData
 from ..trainers.trainer import Trainer
 from .engines import _HostMirror, _param_views, engine_with, layer_named
@@ -46,7 +49,19 @@ class Model(Trainer, ArrayData):
 
         cls.__bases__ = tuple(Functional if b is Model else b for b in cls.__bases__)
 
-    def __init__(self, name: str | None = None, trainable: bool = True) -> None:
+    @overload
+    def __init__(self, name: str | None = None, trainable: bool = True) -> None: ...
+    @overload
+    def __init__(
+        self,
+        inputs: SymbolicTensor | Sequence[SymbolicTensor] | Mapping[str, SymbolicTensor],
+        outputs: SymbolicTensor | Sequence[SymbolicTensor] | Mapping[str, SymbolicTensor],
+        name: str | None = None,
+        trainable: bool = True,
+    ) -> None: ...
+    # (the second form: `Model(inputs, outputs)` is a Functional, made by __new__ and set up
+    # by Functional.__init__)
+    def __init__(self, name: str | None = None, trainable: bool = True) -> None:  # type: ignore[misc]
         self.name = name or "model"
         self.trainable = trainable
         self._layers: list[Layer] = []
@@ -150,13 +165,13 @@ class Model(Trainer, ArrayData):
     def built(self) -> bool:
         return self._engine is not None
 
-    def build(self, input_shape=None) -> None:
+    def build(self, input_shape: Sequence[int | None] | None = None) -> None:
         """Creates the engine and the weights. `input_shape` includes the batch axis."""
         if input_shape is not None:
             try:
                 shape = tuple(input_shape)[1:]
             except TypeError:
-                shape = input_shape  # _shape_arg names it
+                shape = input_shape  # type: ignore[assignment]  # _shape_arg names it
             self._input_shape = _shape_arg(shape, "input_shape", f"Model {self.name!r}")
         self._build()
 
@@ -261,11 +276,11 @@ class Model(Trainer, ArrayData):
         return self._layer_views
 
     @property
-    def input_shape(self):
+    def input_shape(self) -> tuple[int | None, ...] | list[tuple[int | None, ...]] | None:
         return None if self._input_shape is None else (None, *self._input_shape)
 
     @property
-    def output_shape(self):
+    def output_shape(self) -> tuple[int | None, ...] | list[tuple[int | None, ...]]:
         shapes = [(None, *s) for s in self._output_shapes()]
         return shapes[0] if len(shapes) == 1 else shapes
 
@@ -331,7 +346,7 @@ class Model(Trainer, ArrayData):
     def get_weights(self) -> list[np.ndarray]:
         return [v.copy() for _, vs, _ in self._by_layer("get_weights") for v in vs]
 
-    def set_weights(self, weights) -> None:
+    def set_weights(self, weights: Iterable[ArrayLike]) -> None:
         by_layer = self._by_layer("set_weights")
         weights = list(weights)
         expected = sum(len(vs) for _, vs, _ in by_layer)
@@ -348,7 +363,7 @@ class Model(Trainer, ArrayData):
                 v[...] = w
 
     @property
-    def weights(self):
+    def weights(self) -> list[np.ndarray]:
         """Live views of all weights, trainable or not (Keras' `weights`)."""
         return [v for _, vs, _ in self._by_layer("weights") for v in vs]
 
@@ -362,13 +377,13 @@ class Model(Trainer, ArrayData):
         return out
 
     @property
-    def trainable_weights(self):
+    def trainable_weights(self) -> list[np.ndarray]:
         """Live views of the weights the optimizer updates: not moving statistics, and
         none of a frozen layer (trainable=False)."""
         return self._weights_by(True, "trainable_weights")
 
     @property
-    def non_trainable_weights(self):
+    def non_trainable_weights(self) -> list[np.ndarray]:
         """Live views of the other weights: moving statistics and frozen layers' weights."""
         return self._weights_by(False, "non_trainable_weights")
 
@@ -379,7 +394,7 @@ class Model(Trainer, ArrayData):
         """All weights, trainable and not (e.g. BatchNormalization's moving statistics)."""
         return sum(v.size for vs in self._own_weights("count_params") for v in vs)
 
-    def get_layer(self, name=None, index=None) -> Layer:
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
         if index is not None:
             return self._layers[index]
         for layer in self._layers:
@@ -394,7 +409,7 @@ class Model(Trainer, ArrayData):
         """What each layer reads, for summary's "Connected to" column (None: a line)."""
         return None
 
-    def summary(self, print_fn=None) -> None:
+    def summary(self, print_fn: Callable[[str], Any] | None = None) -> None:
         """Prints each layer's output shape and parameter count (and, for a graph, what it
         reads: each call's inputs for a layer called several times), and the totals."""
         engine = self._require_engine("summary")
@@ -460,7 +475,7 @@ class Model(Trainer, ArrayData):
 
         return saving.model_from_config(config)
 
-    def save(self, filepath, overwrite=True) -> None:
+    def save(self, filepath: str | os.PathLike[str], overwrite: bool = True) -> None:
         """Saves the whole model to one file: architecture, weights, compile config and the
         training state needed to resume exactly (`deepcore.models.load_model` reads it).
         The format is documented in `deepcore.saving`; the write is atomic."""
@@ -468,7 +483,13 @@ class Model(Trainer, ArrayData):
 
         saving.save_model(self, filepath, overwrite=overwrite)
 
-    def export(self, filepath, format="tf_saved_model", verbose=True, **kwargs) -> None:
+    def export(
+        self,
+        filepath: str | os.PathLike[str],
+        format: str = "tf_saved_model",
+        verbose: bool = True,
+        **kwargs: Any,
+    ) -> None:
         """Keras 3's export: `format="onnx"` writes the inference graph as an ONNX file
         (deepcore.export.onnx lists the layers that export); Keras' other formats
         (TensorFlow's SavedModel, OpenVINO, LiteRT) are TensorFlow's and are refused."""
@@ -483,13 +504,13 @@ class Model(Trainer, ArrayData):
         if verbose:
             print(f"Saved artifact at {str(filepath)!r} (ONNX, opset {kwargs.get('opset', 17)}).")
 
-    def save_weights(self, filepath, overwrite=True) -> None:
+    def save_weights(self, filepath: str | os.PathLike[str], overwrite: bool = True) -> None:
         """Saves the weights (with the architecture, to validate `load_weights`)."""
         from .. import saving
 
         saving.save_weights(self, filepath, overwrite=overwrite)
 
-    def load_weights(self, filepath) -> None:
+    def load_weights(self, filepath: str | os.PathLike[str]) -> None:
         """Loads weights written by `save_weights` or `save`; the architecture must match."""
         from .. import saving
 

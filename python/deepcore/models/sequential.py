@@ -33,7 +33,7 @@ class Sequential(Model):
             self.build()  # as Keras: the weights exist once the input shape is known
 
     # ------------------------------------------------------------- structure
-    def add(self, layer) -> None:
+    def add(self, layer: Layer | SymbolicTensor) -> None:
         """Appends a layer (or sets the input shape with `deepcore.Input`). Once the input
         shape is known the model is built: the new layer's weights are drawn, the
         earlier layers keep theirs."""

@@ -55,6 +55,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from .. import _registry, losses, metrics, optimizers, utils
 from ..layers.core import Input
@@ -79,6 +82,9 @@ from .file_format import (
     read_file,
     write_file,
 )
+
+if TYPE_CHECKING:
+    from ..models.model import Model
 
 __all__ = ["load_model", "save_model", "save_weights", "load_weights", "write_file", "read_file"]
 
@@ -213,7 +219,12 @@ def save_weights(model, path, overwrite: bool = True) -> None:
     write_file(path, _weights(model), meta, overwrite)
 
 
-def load_model(path, custom_objects=None, compile=True, safe_mode=True):
+def load_model(
+    path: str | os.PathLike[str],
+    custom_objects: dict[str, Any] | None = None,
+    compile: bool = True,
+    safe_mode: bool = True,
+) -> Model:
     """Rebuilds a model saved by `model.save`: architecture, weights, compile config and
     training state (training continues exactly as it would have without saving). The whole
     file is checked before the model is built (see the module doc): ValueError if invalid.
@@ -328,7 +339,7 @@ def model_from_config(config: dict):
 
 
 @contextlib.contextmanager
-def same_random_stream():
+def same_random_stream() -> Iterator[None]:
     """Building a model draws initial weights: the global random stream is left as it was,
     so that loading a model has no effect on later draws."""
     state = utils.rng().bit_generator.state

@@ -8,6 +8,7 @@ import numbers
 import random
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .. import _core
 from .._registry import check_int
@@ -47,7 +48,7 @@ def rng() -> np.random.Generator:
     return _rng
 
 
-def to_categorical(x, num_classes: int | None = None) -> np.ndarray:
+def to_categorical(x: ArrayLike, num_classes: int | None = None) -> np.ndarray:
     """One-hot encodes integer class labels.
 
     Args:
@@ -74,7 +75,7 @@ def to_categorical(x, num_classes: int | None = None) -> np.ndarray:
     return out
 
 
-def normalize(x, axis: int = -1, order: int = 2) -> np.ndarray:
+def normalize(x: ArrayLike, axis: int = -1, order: int = 2) -> np.ndarray:
     """Scales `x` to unit `order`-norm along `axis` (zero vectors stay zero)."""
     x = np.asarray(x, dtype=np.float64)
     norm = np.linalg.norm(x, ord=order, axis=axis, keepdims=True)

@@ -33,7 +33,7 @@ class PyDataset:
         raise NotImplementedError(f"{type(self).__name__} must define __getitem__(index)")
 
     @property
-    def num_batches(self):
+    def num_batches(self) -> int | None:
         """The batches in an epoch (`len(self)`), or None for an endless dataset."""
         if hasattr(self, "__len__"):
             return len(self)
@@ -48,8 +48,8 @@ class PyDataset:
             yield self[i]
             i += 1
 
-    def on_epoch_begin(self):
+    def on_epoch_begin(self) -> None:
         """Called at the beginning of every epoch."""
 
-    def on_epoch_end(self):
+    def on_epoch_end(self) -> None:
         """Called at the end of every epoch."""

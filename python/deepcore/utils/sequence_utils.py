@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .._registry import check_int
 
@@ -12,12 +16,12 @@ _SIDES = ("pre", "post")
 
 
 def pad_sequences(
-    sequences,
-    maxlen=None,
-    dtype="int32",
-    padding="pre",
-    truncating="pre",
-    value=0.0,
+    sequences: Sequence[Any],
+    maxlen: int | None = None,
+    dtype: DTypeLike = "int32",
+    padding: str = "pre",
+    truncating: str = "pre",
+    value: Any = 0.0,
 ) -> np.ndarray:
     """Pads (or truncates) sequences of different lengths to one array.
 

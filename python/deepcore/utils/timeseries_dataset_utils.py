@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import overload
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._registry import check_int, check_positive_int
 
@@ -24,7 +27,15 @@ class TimeseriesDataset:
             item is one window (and its target) without a batch axis.
     """
 
-    def __init__(self, data, targets, positions, offsets, start_index, batch_size):
+    def __init__(
+        self,
+        data: np.ndarray,
+        targets: np.ndarray | None,
+        positions: np.ndarray,
+        offsets: np.ndarray,
+        start_index: int,
+        batch_size: int | None,
+    ) -> None:
         self._data = data
         self._targets = targets
         self._offsets = offsets
@@ -64,7 +75,7 @@ class TimeseriesDataset:
         for i in range(len(self)):
             yield self[i]
 
-    def arrays(self):
+    def arrays(self) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """All windows at once in the dataset's order: `(x, y)`, or `x` without targets,
         with `x` of shape `(num_windows, sequence_length) + data.shape[1:]`: the arrays
         to give `fit`."""
@@ -87,16 +98,16 @@ def _as_series(name: str, values) -> np.ndarray:
 
 
 def timeseries_dataset_from_array(
-    data,
-    targets,
-    sequence_length,
-    sequence_stride=1,
-    sampling_rate=1,
-    batch_size=128,
-    shuffle=False,
-    seed=None,
-    start_index=None,
-    end_index=None,
+    data: ArrayLike,
+    targets: ArrayLike | None,
+    sequence_length: int,
+    sequence_stride: int = 1,
+    sampling_rate: int = 1,
+    batch_size: int | None = 128,
+    shuffle: bool = False,
+    seed: int | None = None,
+    start_index: int | None = None,
+    end_index: int | None = None,
 ) -> TimeseriesDataset:
     """Batches of sliding windows over a time series, as
     `keras.utils.timeseries_dataset_from_array`.
@@ -204,15 +215,35 @@ def timeseries_dataset_from_array(
     return TimeseriesDataset(data, targets, positions, offsets, start, batch_size)
 
 
+@overload
 def timeseries_windows(
-    data,
-    targets,
-    sequence_length,
-    sequence_stride=1,
-    sampling_rate=1,
-    start_index=None,
-    end_index=None,
-):
+    data: ArrayLike,
+    targets: None,
+    sequence_length: int,
+    sequence_stride: int = 1,
+    sampling_rate: int = 1,
+    start_index: int | None = None,
+    end_index: int | None = None,
+) -> np.ndarray: ...
+@overload
+def timeseries_windows(
+    data: ArrayLike,
+    targets: ArrayLike,
+    sequence_length: int,
+    sequence_stride: int = 1,
+    sampling_rate: int = 1,
+    start_index: int | None = None,
+    end_index: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]: ...
+def timeseries_windows(
+    data: ArrayLike,
+    targets: ArrayLike | None,
+    sequence_length: int,
+    sequence_stride: int = 1,
+    sampling_rate: int = 1,
+    start_index: int | None = None,
+    end_index: int | None = None,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """All the windows of `timeseries_dataset_from_array` (same arguments and meaning) as
     arrays for `fit`, in time order.
 
