@@ -1,4 +1,5 @@
 // Image layers: Conv2D, pooling, Flatten/Reshape, GlobalAveragePooling2D (NHWC).
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -29,6 +30,10 @@ Window2D build_window(const char* layer, const char* what, const Shape& in, int6
 }
 
 }  // namespace
+
+int64_t conv_tile(int64_t per_image, int64_t k, int64_t filters) {
+  return std::max<int64_t>(1, kConvTileBytes / (int64_t(sizeof(float)) * per_image * (k + filters)));
+}
 
 // The window of a 1-D layer over sequence input `in` (steps, channels); a window that
 // does not fit raises an error naming the layer.
@@ -65,9 +70,17 @@ void Conv2D::reserve(Backend& be, int64_t rows) {
   reserve_affine(be, m, filters_);
 }
 
-void Conv2D::forward(Backend& be, const float* x, float* y, int64_t rows, bool, const uint64_t*) {
-  be.im2col(g_, x, rows, cols_.data());
-  forward_affine(be, cols_.data(), rows * g_.oh * g_.ow, kh_ * kw_ * g_.c, filters_, y);
+void Conv2D::forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
+                     const uint64_t*) {
+  const int64_t per = g_.oh * g_.ow, k = kh_ * kw_ * g_.c;
+  // Inference on the CPU goes a tile of images at a time, its columns still in cache for
+  // the product; training keeps the whole batch's columns for the backward pass.
+  const int64_t tile = training || !be.host_memory() ? rows : conv_tile(per, k, filters_);
+  for (int64_t r0 = 0; r0 < rows; r0 += tile) {
+    const int64_t n = std::min(tile, rows - r0);
+    be.im2col(g_, x + r0 * shape_size(in_shape), n, cols_.data());
+    forward_affine(be, cols_.data(), n * per, k, filters_, y, r0 * per);
+  }
 }
 
 void Conv2D::backward(Backend& be, const float*, const float* y, const float* dy, float* dx,

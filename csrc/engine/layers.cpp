@@ -40,8 +40,9 @@ void AffineLayer::reserve_affine(Backend& be, int64_t m, int64_t n) {
 }
 
 void AffineLayer::forward_affine(Backend& be, const float* a, int64_t m, int64_t k, int64_t n,
-                                 float* y) {
-  be.affine_forward(act_, a, w_, b_, keeps_z() ? z_.data() : y, y, m, k, n);
+                                 float* y, int64_t row0) {
+  y += row0 * n;
+  be.affine_forward(act_, a, w_, b_, keeps_z() ? z_.data() + row0 * n : y, y, m, k, n);
 }
 
 void AffineLayer::backward_affine(Backend& be, const float* a, const float* y, const float* dy,

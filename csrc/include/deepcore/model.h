@@ -257,8 +257,12 @@ class Model {
                      const std::vector<double>* carry = nullptr, int64_t first = 0,
                      int64_t count = -1);
   // out: the outputs of every row of data (host memory), each row's outputs one after the
-  // other.
+  // other. On the CPU the rows go through in pieces of predict_rows() whatever batch_size
+  // (which then bounds nothing and changes no result); on a device, in batches of batch_size.
   void predict(const Dataset& data, int64_t batch_size, float* out);
+  // Rows per piece of a CPU predict: as many as keep a piece's activations and scratch
+  // (im2col) within kPredictBytes, so that each layer reads its input from cache.
+  int64_t predict_rows() const;
   // The rows of the last batch a run went through, and output k's outputs, labels or
   // sample weights there (part 0, 1, 2: host copies; no weights: empty): what the metrics
   // Python computes (Keras' Metric subclasses) update from.

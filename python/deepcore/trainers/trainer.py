@@ -633,9 +633,10 @@ class Trainer:
         steps: int | None = None,
         **kwargs: Any,
     ) -> Any:  # an array; a list (or dict by name) of arrays for several outputs
-        """Outputs of the model for `x`, computed in batches of `batch_size` (default 32);
-        x may be a source of batches as fit takes (their x; `steps` of them, by default
-        all)."""
+        """Outputs of the model for `x`; x may be a source of batches as fit takes (their x;
+        `steps` of them, by default all). On a GPU the rows go in batches of `batch_size`
+        (default 32); on the CPU the engine cuts them into pieces that stay in cache whatever
+        `batch_size` is, and the predictions are the same bits for every batch size."""
         batch_size = 32 if batch_size is None else check_positive_int("batch_size", batch_size)
         # (the common cases cost nothing: predict on one sample is fast)
         if not (type(verbose) is int and 0 <= verbose <= 2) and verbose != "auto":

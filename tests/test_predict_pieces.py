@@ -1,0 +1,93 @@
+"""predict on the CPU goes through the rows in pieces that keep a piece's activations in
+cache (and convolutions a tile of images at a time), whatever batch_size the user passes:
+the predictions are the same bits for every batch size."""
+
+import numpy as np
+import pytest
+
+import deepcore as dc
+from deepcore import layers as L
+
+
+def _mlp():
+    return dc.Sequential([L.Input((20,)), L.Dense(64, activation="relu"), L.Dense(5)])
+
+
+def _cnn():
+    return dc.Sequential(
+        [
+            L.Input((28, 28, 1)),
+            L.Conv2D(8, 3, activation="relu"),
+            L.MaxPooling2D(2),
+            L.Conv2D(16, 3, activation="relu"),
+            L.MaxPooling2D(2),
+            L.Flatten(),
+            L.Dense(10, activation="softmax"),
+        ]
+    )
+
+
+def _tiny_conv():  # (one output pixel per image: the tiles' products have few rows)
+    return dc.Sequential([L.Input((3, 3, 2)), L.Conv2D(4, 3), L.Flatten(), L.Dense(2)])
+
+
+def _lstm():
+    return dc.Sequential([L.Input((6, 3)), L.LSTM(8), L.Dense(2)])
+
+
+def _two_inputs():
+    a, b = dc.Input((12,)), dc.Input((7,))
+    h = L.Concatenate()([L.Dense(9, activation="tanh")(a), b])
+    return dc.Model([a, b], L.Dense(3)(h))
+
+
+CASES = {
+    "mlp": (_mlp, [(20,)]),
+    "cnn": (_cnn, [(28, 28, 1)]),
+    "tiny conv": (_tiny_conv, [(3, 3, 2)]),
+    "lstm": (_lstm, [(6, 3)]),
+    "two inputs": (_two_inputs, [(12,), (7,)]),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_predictions_are_the_same_bits_for_every_batch_size(name):
+    make, shapes = CASES[name]
+    rng = np.random.default_rng(3)
+    model = make()
+    n = 301  # (more rows than one piece of the CNN: pieces and tiles both cut)
+    xs = [rng.standard_normal((n,) + s).astype(np.float32) for s in shapes]
+    x = xs[0] if len(xs) == 1 else xs
+    ref = model.predict(x, batch_size=n, verbose=0)
+    for b in (1, 7, 32, 100, 1024):
+        got = model.predict(x, batch_size=b, verbose=0)
+        assert np.array_equal(got, ref), (name, b, float(np.max(np.abs(got - ref))))
+
+
+def test_cnn_predictions_match_a_numpy_reference():
+    """The tiled convolutions compute what the layers define (float64 NumPy reference)."""
+    rng = np.random.default_rng(4)
+    model = _cnn()
+    x = rng.standard_normal((97, 28, 28, 1)).astype(np.float32)
+    w = [np.asarray(v, np.float64) for v in model.get_weights()]
+
+    def conv_relu(h, k, b):
+        kh, kw, _, f = k.shape
+        oh, ow = h.shape[1] - kh + 1, h.shape[2] - kw + 1
+        out = np.zeros((h.shape[0], oh, ow, f))
+        for i in range(kh):
+            for j in range(kw):
+                out += np.einsum("nhwc,cf->nhwf", h[:, i : i + oh, j : j + ow, :], k[i, j])
+        return np.maximum(out + b, 0)
+
+    def pool(h):
+        n, hh, ww, c = h.shape
+        h = h[:, : hh // 2 * 2, : ww // 2 * 2, :]
+        return h.reshape(n, hh // 2, 2, ww // 2, 2, c).max(axis=(2, 4))
+
+    h = pool(conv_relu(x.astype(np.float64), w[0], w[1]))
+    h = pool(conv_relu(h, w[2], w[3])).reshape(len(x), -1)
+    z = h @ w[4] + w[5]
+    ref = np.exp(z - z.max(axis=1, keepdims=True))
+    ref /= ref.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(model.predict(x, verbose=0), ref, rtol=1e-4, atol=1e-6)
