@@ -225,55 +225,37 @@ class Huber(Loss):
         return {**super().get_config(), "delta": self.delta}
 
 
-class BinaryCrossentropy(Loss):
+class _FromLogits(Loss):
+    """A cross-entropy: Keras' constructor (from_logits first) and config."""
+
+    def __init__(
+        self,
+        from_logits: bool = False,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = None,
+    ) -> None:
+        super().__init__(reduction, name, from_logits)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "from_logits": self.from_logits}
+
+
+class BinaryCrossentropy(_FromLogits):
     """-mean(y log p + (1 - y) log(1 - p)) over the last axis; p clipped to [1e-7, 1 - 1e-7]."""
 
     kind, name = _core.Loss.binary_crossentropy, "binary_crossentropy"
 
-    def __init__(
-        self,
-        from_logits: bool = False,
-        reduction: str | None = "sum_over_batch_size",
-        name: str | None = None,
-    ) -> None:
-        super().__init__(reduction, name, from_logits)
 
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "from_logits": self.from_logits}
-
-
-class CategoricalCrossentropy(Loss):
+class CategoricalCrossentropy(_FromLogits):
     """-sum(y log q) with q = p / sum(p) clipped to [1e-7, 1 - 1e-7]; one-hot labels."""
 
     kind, name = _core.Loss.categorical_crossentropy, "categorical_crossentropy"
 
-    def __init__(
-        self,
-        from_logits: bool = False,
-        reduction: str | None = "sum_over_batch_size",
-        name: str | None = None,
-    ) -> None:
-        super().__init__(reduction, name, from_logits)
 
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "from_logits": self.from_logits}
-
-
-class SparseCategoricalCrossentropy(Loss):
+class SparseCategoricalCrossentropy(_FromLogits):
     """Categorical cross-entropy with integer labels in [0, classes)."""
 
     kind, name = _core.Loss.sparse_categorical_crossentropy, "sparse_categorical_crossentropy"
-
-    def __init__(
-        self,
-        from_logits: bool = False,
-        reduction: str | None = "sum_over_batch_size",
-        name: str | None = None,
-    ) -> None:
-        super().__init__(reduction, name, from_logits)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "from_logits": self.from_logits}
 
 
 class Hinge(Loss):
