@@ -19,12 +19,6 @@ std::string shape_str(const Shape& s, bool with_batch = false);
 Window2D build_window_1d(const char* layer, const char* what, const Shape& in, int64_t k,
                          int64_t stride, int64_t dilation, Padding padding);
 
-// Images per tile of a convolution's inference on the CPU: a tile's columns (k values per
-// output pixel) and outputs within kConvTileBytes (the LeNet CNN's batch of 1,024 in one
-// piece: 120 ms untiled, 86 ms in tiles of 512 KB, on one core with 2 MB of L2).
-constexpr int64_t kConvTileBytes = int64_t(512) << 10;
-int64_t conv_tile(int64_t per_image, int64_t k, int64_t filters);
-
 class Layer {
  public:
   virtual ~Layer() = default;

@@ -605,29 +605,13 @@ RunResult Model::evaluate(const Dataset& data, int64_t batch_size,
              carry, false);
 }
 
-// A CPU predict's piece: its activations and scratch within kPredictBytes (see predict_rows).
-// Measured on one core with 2 MB of L2 (bench/bench_inference.py): the LeNet CNN's batch of
-// 1,024 took 58 ms in pieces of 8 MB (26 images), 61 ms in 4 MB, 80 ms whole; the MNIST
-// MLP's (6 KB a row) 8.0 ms in 8 MB or whole, 8.8 ms in 4 MB (each piece packs the weights
-// again: pieces must stay large where rows are small).
-constexpr int64_t kPredictBytes = int64_t(8) << 20;
-
-int64_t Model::predict_rows() const {
-  int64_t floats = shape_size(input_shape_);
-  for (const auto& l : layers_) {
-    floats += shape_size(l->out_shape);
-    for (const Shape& s : l->scratch_shapes()) floats += shape_size(s);
-  }
-  return std::max<int64_t>(1, kPredictBytes / (int64_t(sizeof(float)) * floats));
-}
-
 void Model::predict(const Dataset& data, int64_t batch_size, float* out) {
   std::lock_guard<FairLock> lock(mutex_);
   if (!built_) throw std::invalid_argument("the model is not built yet");
   check_data(data, false);
   const int64_t n = data.rows();
   check_batch(n, 1, batch_size);
-  if (be_.host_memory()) batch_size = predict_rows();
+  if (be_.host_memory()) batch_size = predict_rows_;
   const int64_t in_size = data.in_size();
   int64_t out_size = 0;  // a row's outputs, one after the other
   for (const Head& h : heads_) out_size += shape_size(layers_[size_t(h.layer)]->out_shape);

@@ -317,6 +317,13 @@ int64_t checked_size(const Shape& s, const char* what) {
   return n;
 }
 
+// A CPU predict's piece: its activations and scratch within kPredictBytes (predict_rows_).
+// Measured on one core with 2 MB of L2 (bench/bench_inference.py): the LeNet CNN's batch of
+// 1,024 took 58 ms in pieces of 8 MB (26 images), 61 ms in 4 MB, 80 ms whole; the MNIST
+// MLP's (6 KB a row) 8.0 ms in 8 MB or whole, 8.8 ms in 4 MB (each piece packs the weights
+// again: pieces must stay large where rows are small).
+constexpr int64_t kPredictBytes = int64_t(8) << 20;
+
 }  // namespace
 
 std::vector<Param> Model::plan(const Shape& input_shape) {
@@ -349,6 +356,7 @@ std::vector<Param> Model::plan_layers(const Shape& input_shape) {
   weight_source_.resize(L, -1);
   std::vector<Param> params;
   int64_t total = 0, state_total = 0, per_sample = checked_size(input_shape, "input shape");
+  int64_t row_floats = per_sample;  // a row's input, outputs and scratch, all layers together
   if (input_shapes_.size() > 1) {
     int64_t sum = 0;
     for (const Shape& s : input_shapes_) sum += checked_size(s, "input shape");
@@ -370,8 +378,11 @@ std::vector<Param> Model::plan_layers(const Shape& input_shape) {
       else
         layer.build(ins[0]);
       per_sample = std::max(per_sample, checked_size(layer.out_shape, "output shape"));
-      for (const Shape& sc : layer.scratch_shapes())
+      row_floats += shape_size(layer.out_shape);
+      for (const Shape& sc : layer.scratch_shapes()) {
         per_sample = std::max(per_sample, checked_size(sc, "workspace per sample"));
+        row_floats += shape_size(sc);
+      }
       if (const int64_t src = weight_source_[i]; src >= 0) {
         const Layer& from = *layers_[size_t(src)];
         if (layer.param_shapes() != from.param_shapes() ||
@@ -396,6 +407,7 @@ std::vector<Param> Model::plan_layers(const Shape& input_shape) {
     }
   }
   max_per_sample_ = per_sample;
+  predict_rows_ = std::max<int64_t>(1, kPredictBytes / (int64_t(sizeof(float)) * row_floats));
   heads_.clear();
   for (int64_t layer : outputs_) {
     Head h;

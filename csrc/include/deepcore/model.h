@@ -257,12 +257,9 @@ class Model {
                      const std::vector<double>* carry = nullptr, int64_t first = 0,
                      int64_t count = -1);
   // out: the outputs of every row of data (host memory), each row's outputs one after the
-  // other. On the CPU the rows go through in pieces of predict_rows() whatever batch_size
+  // other. On the CPU the rows go through in pieces of predict_rows_ whatever batch_size
   // (which then bounds nothing and changes no result); on a device, in batches of batch_size.
   void predict(const Dataset& data, int64_t batch_size, float* out);
-  // Rows per piece of a CPU predict: as many as keep a piece's activations and scratch
-  // (im2col) within kPredictBytes, so that each layer reads its input from cache.
-  int64_t predict_rows() const;
   // The rows of the last batch a run went through, and output k's outputs, labels or
   // sample weights there (part 0, 1, 2: host copies; no weights: empty): what the metrics
   // Python computes (Keras' Metric subclasses) update from.
@@ -372,6 +369,9 @@ class Model {
   // Workspace, grown only when a larger batch arrives; values per sample of its
   // largest buffer (checked against kMaxElements for each batch size).
   int64_t capacity_ = 0, max_per_sample_ = 1;
+  // Rows per piece of a CPU predict (set by plan_layers): as many as keep a piece's
+  // activations and scratch (im2col) within kPredictBytes, each layer reading from cache.
+  int64_t predict_rows_ = 1;
   // Each layer's inputs (values as set_inputs takes them) and each value's readers (layer,
   // input position; or L + h, 0 for output h of a model of L layers); per layer, the gradient
   // of each of its inputs that needs one (and per output, the loss's gradient), and per
