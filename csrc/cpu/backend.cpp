@@ -549,6 +549,13 @@ class CpuBackend final : public Backend {
     });
   }
 
+  void resample(const Resample& r, const float* x, int64_t batch, float* y) override {
+    const int64_t in = r.h * r.w * r.c, out = r.oh * r.ow * r.c;
+    parallel_for(batch, grain_for(4 * out), [&](int64_t n0, int64_t n1) {
+      deepcore::resample(r, x + n0 * in, n1 - n0, y + n0 * out);
+    });
+  }
+
   void embedding_forward(const float* table, const float* idx, int64_t n, int64_t dim,
                          int64_t input_dim, float* out) override {
     check_embedding_indices(idx, n, input_dim);  // before any thread writes

@@ -260,6 +260,17 @@ void avgpool_forward(const Window2D& g, const float* x, int64_t batch, float* y)
   });
 }
 
+void resample(const Resample& r, const float* x, int64_t batch, float* y) {
+  const int64_t in = r.h * r.w * r.c, out = r.oh * r.ow * r.c;
+  for (int64_t n = 0; n < batch; ++n) {
+    float* yn = y + n * out;
+    for (int64_t oy = 0; oy < r.oh; ++oy)
+      for (int64_t ox = 0; ox < r.ow; ++ox)
+        for (int64_t ci = 0; ci < r.c; ++ci)
+          *yn++ = resample_value(r, x + n * in, oy, ox, ci);
+  }
+}
+
 void repeat_rows(const float* x, int64_t rows, int64_t size, int64_t cols, float* y) {
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t j = 0; j < size; ++j) copy_run(y + (r * size + j) * cols, x + r * cols, cols);

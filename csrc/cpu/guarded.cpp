@@ -178,6 +178,11 @@ class GuardedBackend final : public Backend {
   void avgpool_backward(const Window2D& g, const float* dy, int64_t batch, float* dx) override {
     run([=] { cpu_.avgpool_backward(g, real(dy), batch, real(dx)); });
   }
+  void resample(const Resample& r, const float* x, int64_t batch, float* y) override {
+    Resample h = r;
+    for (AxisTaps* t : {&h.y, &h.x}) *t = {real(t->start), real(t->index), real(t->weight)};
+    run([=] { cpu_.resample(h, real(x), batch, real(y)); });
+  }
   void embedding_forward(const float* table, const float* idx, int64_t n, int64_t dim,
                          int64_t input_dim, float* out) override {
     run([=] { cpu_.embedding_forward(real(table), real(idx), n, dim, input_dim, real(out)); });

@@ -423,6 +423,9 @@ class CudaBackend final : public Backend {
   void avgpool_backward(const Window2D& g, const float* dy, int64_t batch, float* dx) override {
     cuda::avgpool_backward(stream(), g, dy, batch, dx);
   }
+  void resample(const Resample& r, const float* x, int64_t batch, float* y) override {
+    cuda::resample(stream(), r, x, batch, y);
+  }
   void repeat_rows(const float* x, int64_t rows, int64_t size, int64_t cols,
                    float* y) override {
     cuda::repeat_rows(stream(), x, rows, size, cols, y);

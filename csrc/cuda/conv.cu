@@ -276,6 +276,15 @@ void repeat_rows_backward(cudaStream_t stream, const float* dy, int64_t rows, in
   check_launch("repeat_rows_backward");
 }
 
+// y[t] for each output value t = ((n, oy), ox), c: resample_value over image n.
+__global__ void resample_kernel(Resample r, const float* __restrict__ x, float* __restrict__ y,
+                                int64_t total) {
+  for (int64_t t = first_index(); t < total; t += grid_stride()) {
+    const int64_t ci = t % r.c, p = t / r.c, ox = p % r.ow, q = p / r.ow, oy = q % r.oh;
+    y[t] = resample_value(r, x + (q / r.oh) * (r.h * r.w * r.c), oy, ox, ci);
+  }
+}
+
 void im2col(cudaStream_t stream, const Window2D& g, const float* x, int64_t batch, float* cols) {
   const int64_t in = batch * g.h * g.w * g.c, out = batch * g.oh * g.ow * g.kh * g.kw * g.c;
   launch(g, in, out, out, "im2col", [&](auto gi) {
@@ -320,6 +329,12 @@ void avgpool_backward(cudaStream_t stream, const Window2D& g, const float* dy, i
   launch(g, in, out, in, "avgpool_backward", [&](auto gi) {
     avgpool_backward_kernel<<<blocks_for(in), kThreads, 0, stream>>>(gi, dy, dx, in);
   });
+}
+
+void resample(cudaStream_t stream, const Resample& r, const float* x, int64_t batch, float* y) {
+  const int64_t out = batch * r.oh * r.ow * r.c;
+  resample_kernel<<<blocks_for(out), kThreads, 0, stream>>>(r, x, y, out);
+  check_launch("resample");
 }
 
 }  // namespace cuda

@@ -280,6 +280,45 @@ class UpSampling1D final : public Layer {
   int64_t size_;
 };
 
+// Resizing and CenterCrop (Keras' image layers): images (h, w, c) resampled to (height, width,
+// c) through taps built for the input's size (resample_layers.cpp); the gradient gathers
+// through the transposed taps.
+class ResampleLayer final : public Layer {
+ public:
+  struct Options {
+    bool center_crop = false;  // CenterCrop: a crop, or a resize when the image is smaller
+    Interpolation interpolation = Interpolation::Bilinear;
+    bool crop_to_aspect_ratio = false, pad_to_aspect_ratio = false, antialias = false;
+  };
+  ResampleLayer(int64_t height, int64_t width, Options o) : height_(height), width_(width), o_(o) {}
+  const char* name() const override { return o_.center_crop ? "CenterCrop" : "Resizing"; }
+  void build(const Shape& in) override;
+  void reserve(Backend& be, int64_t rows) override;
+  void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
+               const uint64_t* seed) override;
+  void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
+                int64_t rows, bool dy_is_preact) override;
+
+  // One axis's taps on the host (compressed rows: resample_maths.h) and on the backend.
+  struct Taps {
+    std::vector<int32_t> start, index;
+    std::vector<float> weight;
+  };
+
+ private:
+  struct DeviceTaps {
+    DeviceArray<int32_t> start, index;
+    DeviceArray<float> weight;
+  };
+  Resample spec(bool backward) const;
+
+  int64_t height_, width_;
+  Options o_;
+  Taps taps_[4];  // rows, columns; then their transposes (the gradient's)
+  DeviceTaps device_[4];
+  const Backend* uploaded_ = nullptr;
+};
+
 // Flatten and Reshape: the same values under another shape.
 class Reshape final : public Layer {
  public:
@@ -387,6 +426,74 @@ class BatchNormalization final : public Layer {
   DeviceArray<float> xhat_, inv_std_;
   DeviceArray<double> scratch_;  // 3 values per channel (kernels.h)
   bool used_batch_stats_ = false;
+};
+
+// Keras' CategoryEncoding and Discretization: each value of a sample, or with `boundaries` its
+// bucket (the number of boundaries at or below it), encoded over `depth` classes: as it is
+// (Int), one-hot along a new last axis (replacing a last axis of 1), multi-hot or counted over
+// the last axis. A value that is not a class 0..depth-1 encodes to zeros, as in Keras. No
+// gradient flows back (the outputs are integers).
+class EncodingLayer final : public Layer {
+ public:
+  EncodingLayer(int64_t depth, OutputMode mode, std::vector<float> boundaries)
+      : depth_(depth), mode_(mode), boundaries_(std::move(boundaries)) {}
+  const char* name() const override {
+    return discretizes() ? "Discretization" : "CategoryEncoding";
+  }
+  void build(const Shape& in) override;
+  std::vector<Shape> scratch_shapes() const override;
+  void reserve(Backend& be, int64_t rows) override;
+  void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
+               const uint64_t* seed) override;
+  void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
+                int64_t rows, bool dy_is_preact) override;
+
+ private:
+  bool discretizes() const { return mode_ == OutputMode::Int || !boundaries_.empty(); }
+  // v (rows, the sample) against the constants c (n of them) along a new last axis.
+  Strided against(int64_t rows, int64_t n) const;
+
+  int64_t depth_;
+  OutputMode mode_;
+  std::vector<float> boundaries_;
+  DeviceArray<float> classes_, bounds_, buckets_, cube_;
+  const Backend* uploaded_ = nullptr;
+};
+
+// Keras' Normalization: y = (x - mean) / max(sqrt(variance), 1e-7), or with `invert`
+// x * max(sqrt(variance), 1e-7) + mean, the statistics one per position along the kept axes
+// of a sample (none kept: one for all) and broadcast over the others. Either fixed (the
+// constructor's mean and variance: broadcast to the kept axes, aligned to the right) or the
+// layer's states mean, variance and count (set by adapt, as Keras' non-trainable weights).
+class NormalizationLayer final : public Layer {
+ public:
+  NormalizationLayer(std::vector<int64_t> axes, bool invert, std::optional<OpConstant> mean,
+                     std::optional<OpConstant> variance)
+      : axes_(std::move(axes)), invert_(invert), fixed_mean_(std::move(mean)),
+        fixed_var_(std::move(variance)) {}
+  const char* name() const override { return "Normalization"; }
+  void build(const Shape& in) override;
+  std::vector<Shape> state_shapes() const override;
+  void bind_state(float* s) override;
+  void reserve(Backend& be, int64_t rows) override;
+  void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
+               const uint64_t* seed) override;
+  void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
+                int64_t rows, bool dy_is_preact) override;
+
+ private:
+  Strided strided(int64_t rows) const;
+  void compute_denominator(Backend& be);
+
+  std::vector<int64_t> axes_;
+  bool invert_;
+  std::optional<OpConstant> fixed_mean_, fixed_var_;
+  Shape stats_;               // the kept axes' sizes (Keras' shape of mean and variance)
+  Shape broadcast_;           // the sample's rank, 1 along the other axes
+  std::vector<float> host_mean_, host_denominator_;  // fixed statistics, over stats_
+  const float *mean_ = nullptr, *var_ = nullptr;
+  DeviceArray<float> mean_values_, denominator_;
+  const Backend* uploaded_ = nullptr;
 };
 
 // SimpleRNN, LSTM and GRU (reset_after) over (steps, features) sequences, Keras 3's

@@ -110,6 +110,61 @@ void Model::add_batch_normalization(double momentum, double epsilon, bool center
   layers_.push_back(std::make_unique<BatchNormalization>(momentum, epsilon, center, scale));
 }
 
+void Model::add_normalization(const std::vector<int64_t>& axes, bool invert,
+                              const std::optional<OpConstant>& mean,
+                              const std::optional<OpConstant>& variance) {
+  check_not_built(built_);
+  if (mean.has_value() != variance.has_value())
+    throw std::invalid_argument("Normalization: mean and variance are given together");
+  for (const auto& c : {mean, variance})
+    if (c && int64_t(c->values.size()) != bounded_size(c->shape))
+      throw std::invalid_argument("Normalization: a statistic of shape " + shape_str(c->shape) +
+                                  " holds " + std::to_string(c->values.size()) + " values");
+  if (mean && mean->shape != variance->shape)
+    throw std::invalid_argument("Normalization: mean and variance of shapes " +
+                                shape_str(mean->shape) + " and " + shape_str(variance->shape));
+  layers_.push_back(std::make_unique<NormalizationLayer>(axes, invert, mean, variance));
+}
+
+void Model::add_resizing(int64_t height, int64_t width, Interpolation interpolation,
+                         bool crop_to_aspect_ratio, bool pad_to_aspect_ratio, bool antialias) {
+  check_not_built(built_);
+  check_positive("Resizing", "height and width", {height, width});
+  if (crop_to_aspect_ratio && pad_to_aspect_ratio)
+    throw std::invalid_argument(
+        "Resizing: only one of crop_to_aspect_ratio and pad_to_aspect_ratio can be true");
+  ResampleLayer::Options o;
+  o.interpolation = interpolation;
+  o.crop_to_aspect_ratio = crop_to_aspect_ratio;
+  o.pad_to_aspect_ratio = pad_to_aspect_ratio;
+  o.antialias = antialias;
+  layers_.push_back(std::make_unique<ResampleLayer>(height, width, o));
+}
+
+void Model::add_center_crop(int64_t height, int64_t width) {
+  check_not_built(built_);
+  check_positive("CenterCrop", "height and width", {height, width});
+  ResampleLayer::Options o;
+  o.center_crop = true;
+  layers_.push_back(std::make_unique<ResampleLayer>(height, width, o));
+}
+
+void Model::add_encoding(int64_t depth, OutputMode mode, const std::vector<float>& boundaries) {
+  check_not_built(built_);
+  const char* layer = boundaries.empty() ? "CategoryEncoding" : "Discretization";
+  check_positive(layer, "the number of classes", {depth});
+  if (!boundaries.empty() && depth != int64_t(boundaries.size()) + 1)
+    throw std::invalid_argument("Discretization: " + std::to_string(boundaries.size()) +
+                                " boundaries make " + std::to_string(boundaries.size() + 1) +
+                                " buckets, not " + std::to_string(depth));
+  for (size_t i = 1; i < boundaries.size(); ++i)
+    if (!(boundaries[i - 1] <= boundaries[i]))
+      throw std::invalid_argument("Discretization: bin_boundaries must be sorted, received " +
+                                  std::to_string(boundaries[i - 1]) + " before " +
+                                  std::to_string(boundaries[i]));
+  layers_.push_back(std::make_unique<EncodingLayer>(depth, mode, boundaries));
+}
+
 void Model::add_embedding(int64_t input_dim, int64_t output_dim, bool mask_zero) {
   check_not_built(built_);
   check_positive("Embedding", "input_dim and output_dim", {input_dim, output_dim});

@@ -291,6 +291,10 @@ PYBIND11_MODULE(_core, m) {
       .def("add_reshape", &Model::add_reshape)
       .def("add_global_average_pooling2d", &Model::add_global_average_pooling2d)
       .def("add_batch_normalization", &Model::add_batch_normalization)
+      .def("add_normalization", &Model::add_normalization)
+      .def("add_resizing", &Model::add_resizing)
+      .def("add_center_crop", &Model::add_center_crop)
+      .def("add_encoding", &Model::add_encoding)
       .def("add_embedding", &Model::add_embedding, py::arg("input_dim"), py::arg("output_dim"),
            py::arg("mask_zero") = false)
       .def("add_masking", &Model::add_masking)

@@ -160,6 +160,19 @@ void add_spec_bindings(py::module_& m) {
       .value("reshape", OpKind::Reshape)
       .value("transpose", OpKind::Transpose)
       .finalize();
+  py::native_enum<Interpolation>(m, "Interpolation", "enum.IntEnum")
+      .value("bilinear", Interpolation::Bilinear)
+      .value("nearest", Interpolation::Nearest)
+      .value("bicubic", Interpolation::Bicubic)
+      .value("lanczos3", Interpolation::Lanczos3)
+      .value("lanczos5", Interpolation::Lanczos5)
+      .finalize();
+  py::native_enum<OutputMode>(m, "OutputMode", "enum.IntEnum")
+      .value("int", OutputMode::Int)
+      .value("one_hot", OutputMode::OneHot)
+      .value("multi_hot", OutputMode::MultiHot)
+      .value("count", OutputMode::Count)
+      .finalize();
   py::native_enum<Padding>(m, "Padding", "enum.IntEnum")
       .value("valid", Padding::Valid)
       .value("same", Padding::Same)

@@ -7,7 +7,7 @@ import enum
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['Act', 'ActSpec', 'BinaryOp', 'Cell', 'Dataset', 'Loss', 'LossSpec', 'Merge', 'MergeOp', 'Metric', 'MetricSpec', 'Model', 'OpConstant', 'OpKind', 'OpStep', 'Opt', 'OptSpec', 'OutputProgram', 'Padding', 'ReduceOp', 'Schedule', 'ScheduleSpec', 'UnaryOp', 'activation', 'activation_grad', 'all_finite', 'allow_tf32', 'device_act_backward', 'device_add_batch_loss', 'device_affine', 'device_avgpool', 'device_avgpool_backward', 'device_batchnorm_backward', 'device_batchnorm_forward', 'device_bias_act', 'device_bidir_merge', 'device_broadcast_multiply', 'device_clip_by_norm', 'device_clip_by_value', 'device_col2im', 'device_col2im_1d', 'device_col_sum', 'device_copies', 'device_dropout', 'device_embedding_backward', 'device_embedding_forward', 'device_fill', 'device_gather_rows', 'device_gemm', 'device_gemm_seconds', 'device_im2col', 'device_im2col_1d', 'device_l1l2', 'device_loss', 'device_mask_rows', 'device_mask_weights', 'device_masked_mean_steps', 'device_maxpool', 'device_maxpool_backward', 'device_metric_update', 'device_multiply', 'device_name', 'device_not_implemented', 'device_optimizer_update', 'device_recurrent_step_backward', 'device_recurrent_step_forward', 'device_repeat_rows', 'device_repeat_rows_backward', 'device_roundtrip', 'device_sequence_mask', 'device_transpose', 'device_update_steps', 'gemm', 'get_num_threads', 'kernel_set', 'loss', 'metric', 'optimizer_slot_init', 'optimizer_slots', 'optimizer_step', 'schedule_value', 'set_allow_tf32', 'set_num_threads']
+__all__: list[str] = ['Act', 'ActSpec', 'BinaryOp', 'Cell', 'Dataset', 'Interpolation', 'Loss', 'LossSpec', 'Merge', 'MergeOp', 'Metric', 'MetricSpec', 'Model', 'OpConstant', 'OpKind', 'OpStep', 'Opt', 'OptSpec', 'OutputMode', 'OutputProgram', 'Padding', 'ReduceOp', 'Schedule', 'ScheduleSpec', 'UnaryOp', 'activation', 'activation_grad', 'all_finite', 'allow_tf32', 'device_act_backward', 'device_add_batch_loss', 'device_affine', 'device_avgpool', 'device_avgpool_backward', 'device_batchnorm_backward', 'device_batchnorm_forward', 'device_bias_act', 'device_bidir_merge', 'device_broadcast_multiply', 'device_clip_by_norm', 'device_clip_by_value', 'device_col2im', 'device_col2im_1d', 'device_col_sum', 'device_copies', 'device_dropout', 'device_embedding_backward', 'device_embedding_forward', 'device_fill', 'device_gather_rows', 'device_gemm', 'device_gemm_seconds', 'device_im2col', 'device_im2col_1d', 'device_l1l2', 'device_loss', 'device_mask_rows', 'device_mask_weights', 'device_masked_mean_steps', 'device_maxpool', 'device_maxpool_backward', 'device_metric_update', 'device_multiply', 'device_name', 'device_not_implemented', 'device_optimizer_update', 'device_recurrent_step_backward', 'device_recurrent_step_forward', 'device_repeat_rows', 'device_repeat_rows_backward', 'device_roundtrip', 'device_sequence_mask', 'device_transpose', 'device_update_steps', 'gemm', 'get_num_threads', 'kernel_set', 'loss', 'metric', 'optimizer_slot_init', 'optimizer_slots', 'optimizer_step', 'schedule_value', 'set_allow_tf32', 'set_num_threads']
 class Act(enum.IntEnum):
     elu = 3
     exponential = 13
@@ -83,6 +83,17 @@ class OpKind(enum.IntEnum):
     reshape = 4
     transpose = 5
     unary = 0
+class Interpolation(enum.IntEnum):
+    bicubic = 2
+    bilinear = 0
+    lanczos3 = 3
+    lanczos5 = 4
+    nearest = 1
+class OutputMode(enum.IntEnum):
+    count = 3
+    int = 0
+    multi_hot = 2
+    one_hot = 1
 class Padding(enum.IntEnum):
     causal = 2
     same = 1
@@ -311,6 +322,8 @@ class Model:
         ...
     def add_bidirectional(self, merge: Merge, return_sequences: bool, cell: Cell, units: typing.SupportsInt | typing.SupportsIndex, act: Act, rec: Act, use_bias: bool, go_backwards: bool, bcell: Cell, bunits: typing.SupportsInt | typing.SupportsIndex, bact: Act, brec: Act, buse_bias: bool, bgo_backwards: bool, dropout: typing.SupportsFloat | typing.SupportsIndex = 0.0, recurrent_dropout: typing.SupportsFloat | typing.SupportsIndex = 0.0, seed: typing.SupportsInt | typing.SupportsIndex | None = None, bdropout: typing.SupportsFloat | typing.SupportsIndex = 0.0, brecurrent_dropout: typing.SupportsFloat | typing.SupportsIndex = 0.0, bseed: typing.SupportsInt | typing.SupportsIndex | None = None) -> None:
         ...
+    def add_center_crop(self, arg0: typing.SupportsInt | typing.SupportsIndex, arg1: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
     def add_concatenate(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     def add_conv1d(self, arg0: typing.SupportsInt | typing.SupportsIndex, arg1: typing.SupportsInt | typing.SupportsIndex, arg2: typing.SupportsInt | typing.SupportsIndex, arg3: typing.SupportsInt | typing.SupportsIndex, arg4: Padding, arg5: ActSpec, arg6: bool) -> None:
@@ -325,6 +338,8 @@ class Model:
         ...
     def add_embedding(self, input_dim: typing.SupportsInt | typing.SupportsIndex, output_dim: typing.SupportsInt | typing.SupportsIndex, mask_zero: bool = False) -> None:
         ...
+    def add_encoding(self, arg0: typing.SupportsInt | typing.SupportsIndex, arg1: OutputMode, arg2: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex]) -> None:
+        ...
     def add_global_average_pooling2d(self) -> None:
         ...
     def add_global_pooling1d(self, arg0: bool, arg1: bool) -> None:
@@ -332,6 +347,8 @@ class Model:
     def add_masking(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
     def add_merge(self, arg0: MergeOp) -> None:
+        ...
+    def add_normalization(self, arg0: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], arg1: bool, arg2: OpConstant | None, arg3: OpConstant | None) -> None:
         ...
     def add_ops(self, arg0: collections.abc.Sequence[OpStep], arg1: collections.abc.Sequence[OpConstant]) -> None:
         ...
@@ -342,6 +359,8 @@ class Model:
     def add_recurrent(self, cell: Cell, units: typing.SupportsInt | typing.SupportsIndex, act: Act, rec: Act, use_bias: bool, return_sequences: bool, go_backwards: bool, dropout: typing.SupportsFloat | typing.SupportsIndex = 0.0, recurrent_dropout: typing.SupportsFloat | typing.SupportsIndex = 0.0, seed: typing.SupportsInt | typing.SupportsIndex | None = None) -> None:
         ...
     def add_reshape(self, arg0: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]) -> None:
+        ...
+    def add_resizing(self, arg0: typing.SupportsInt | typing.SupportsIndex, arg1: typing.SupportsInt | typing.SupportsIndex, arg2: Interpolation, arg3: bool, arg4: bool, arg5: bool) -> None:
         ...
     def add_upsampling1d(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...

@@ -131,6 +131,8 @@ class Backend {
   virtual void avgpool_forward(const Window2D& g, const float* x, int64_t batch, float* y) = 0;
   virtual void avgpool_backward(const Window2D& g, const float* dy, int64_t batch,
                                 float* dx) = 0;
+  // Resampling of images (kernels.h), forward or, with the transposed taps, backward.
+  virtual void resample(const Resample& r, const float* x, int64_t batch, float* y) = 0;
   // Embedding (kernels.h): out (n x dim) = the rows of table (input_dim x dim) that the n
   // float indices name. An invalid index throws std::invalid_argument (the CUDA backend
   // records it on the device and throws at its next copy between host and device).

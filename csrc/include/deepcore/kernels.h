@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "deepcore/hd.h"
+#include "deepcore/resample_maths.h"
 
 namespace deepcore {
 
@@ -221,6 +222,14 @@ void avgpool_backward(const Window2D& g, const float* dy, int64_t batch, float* 
 // and its adjoint dx[r, :] = the sum over j, in increasing order, of dy[r, j, :].
 void repeat_rows(const float* x, int64_t rows, int64_t size, int64_t cols, float* y);
 void repeat_rows_backward(const float* dy, int64_t rows, int64_t size, int64_t cols, float* dx);
+
+// Resampling (resample_maths.h): y[n, oy, ox, c] = resample_value(r, x's image n, oy, ox, c).
+void resample(const Resample& r, const float* x, int64_t batch, float* y);
+
+// How Resizing weighs input pixels (Keras' names; resample_layers.cpp builds the taps).
+enum class Interpolation : int { Bilinear = 0, Nearest = 1, Bicubic = 2, Lanczos3 = 3, Lanczos5 = 4 };
+// What CategoryEncoding and Discretization output (Keras' output_mode).
+enum class OutputMode : int { Int = 0, OneHot = 1, MultiHot = 2, Count = 3 };
 
 // True when no value is NaN or infinite.
 bool all_finite(const float* x, int64_t n);

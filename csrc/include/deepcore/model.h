@@ -113,6 +113,17 @@ class Model {
   void add_reshape(const Shape& target);  // empty target: Flatten
   void add_global_average_pooling2d();
   void add_batch_normalization(double momentum, double epsilon, bool center, bool scale);
+  // Keras' Normalization: `axes` the kept axes of a sample (negative from the end), the
+  // statistics fixed (mean and variance given) or the layer's states (both absent).
+  void add_normalization(const std::vector<int64_t>& axes, bool invert,
+                         const std::optional<OpConstant>& mean,
+                         const std::optional<OpConstant>& variance);
+  // Keras' Resizing and CenterCrop over images (height, width, channels).
+  void add_resizing(int64_t height, int64_t width, Interpolation interpolation,
+                    bool crop_to_aspect_ratio, bool pad_to_aspect_ratio, bool antialias);
+  void add_center_crop(int64_t height, int64_t width);
+  // Keras' CategoryEncoding (no boundaries) and Discretization (its bin boundaries).
+  void add_encoding(int64_t depth, OutputMode mode, const std::vector<float>& boundaries);
   // A table of input_dim rows (at most kMaxEmbeddingRows: the indices travel as float32).
   // mask_zero: index 0 is padding, and the mask it makes says so.
   void add_embedding(int64_t input_dim, int64_t output_dim, bool mask_zero = false);

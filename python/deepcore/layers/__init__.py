@@ -25,6 +25,7 @@ from .core import (
     ReLU,
     Softmax,
 )
+from .image_preprocessing import CenterCrop, Resizing
 from .merging import (
     Add,
     Average,
@@ -44,6 +45,7 @@ from .merging import (
     subtract,
 )
 from .ops_layers import Lambda
+from .preprocessing import CategoryEncoding, Discretization, Normalization, Rescaling
 from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from .sequence import (
     Embedding,
@@ -103,4 +105,10 @@ __all__ = [
     "minimum",
     "concatenate",
     "dot",
+    "Normalization",
+    "Rescaling",
+    "CategoryEncoding",
+    "Discretization",
+    "Resizing",
+    "CenterCrop",
 ]
