@@ -1,5 +1,5 @@
-"""Utilities: one-hot encoding, seeding, sequence padding, time-series windows, and the
-input conversion shared by the package."""
+"""Utilities: one-hot encoding, seeding, sequence padding, time-series windows, image files
+(with Pillow), and the input conversion shared by the package."""
 
 from __future__ import annotations
 
@@ -22,6 +22,11 @@ __all__ = [
     "timeseries_windows",
     "TimeseriesDataset",
     "PyDataset",
+    "load_img",
+    "img_to_array",
+    "array_to_img",
+    "save_img",
+    "image_dataset_from_directory",
 ]
 
 _rng = np.random.default_rng()
@@ -157,6 +162,8 @@ def as_float_array(x, name: str, allow_empty: bool = False) -> np.ndarray:
     return out
 
 
+from .image_dataset import image_dataset_from_directory  # noqa: E402
+from .image_utils import array_to_img, img_to_array, load_img, save_img  # noqa: E402
 from .py_dataset import PyDataset  # noqa: E402
 from .sequence_utils import pad_sequences  # noqa: E402 (after rng, which they use)
 from .timeseries_dataset_utils import (  # noqa: E402
