@@ -75,6 +75,31 @@ def cnn(rng):
     return m, x, y
 
 
+def images(rng):  # preprocessing and augmentation inside the model
+    L = dc.layers
+    m = dc.Sequential(
+        [
+            dc.Input(shape=(10, 9, 1)),
+            L.RandomFlip(),
+            L.RandomRotation(0.1, fill_mode="constant"),
+            L.RandomZoom(0.2, seed=4),
+            L.RandomContrast(0.3),
+            L.RandomBrightness(0.1, seed=5),
+            L.RandomCrop(9, 8),
+            L.Rescaling(1 / 255),
+            L.Resizing(12, 12, interpolation="bicubic"),
+            L.CenterCrop(8, 8),
+            L.Normalization(axis=None, mean=0.5, variance=0.1),
+            L.Conv2D(4, 3, activation="relu"),
+            L.Flatten(),
+            L.Dense(3, activation="softmax"),
+        ]
+    )
+    m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    x = rng.uniform(0, 255, (60, 10, 9, 1)).astype(np.float32)
+    return m, x, rng.integers(0, 3, 60).astype(np.float32)
+
+
 def text(rng):
     m = dc.Sequential(
         [
@@ -274,6 +299,7 @@ EVERY_MODEL = pytest.mark.parametrize(
         frozen,
         functional,
         multi_output,
+        images,
     ],
     ids=[
         "mlp-bn-dropout",
@@ -288,6 +314,7 @@ EVERY_MODEL = pytest.mark.parametrize(
         "frozen",
         "functional",
         "multi-output",
+        "images",
     ],
 )
 

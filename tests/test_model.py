@@ -1325,12 +1325,22 @@ def test_a_layer_of_a_model_runs_on_the_models_current_weights(rng):
         (lambda l: l([dc.Input(shape=(4,)), dc.Input(shape=(4,))]), ValueError, "one tensor"),
         (lambda l: l(3.0), TypeError, "received float"),
         (lambda l: l(np.ones(4)), ValueError, "Received shape (4,)"),
-        (lambda l: l(np.ones((2, 4)), training=True), ValueError, "training=True"),
     ],
 )
 def test_calling_a_layer_on_bad_input(call, error, words):
     with pytest.raises(error, match=re.escape(words)):
         call(dc.layers.Dense(3, name="probe"))
+
+
+def test_calling_layers_and_models_with_training():
+    x = np.ones((400, 50), np.float32)
+    drop = dc.layers.Dropout(0.5)
+    np.testing.assert_array_equal(drop(x), x)  # (Keras' default for Dropout: inference)
+    y = drop(x, training=True)
+    assert set(np.unique(y)) == {0.0, 2.0} and 0.45 < (y == 0).mean() < 0.55
+    model = dc.Sequential([dc.Input((50,)), dc.layers.Dropout(0.5), dc.layers.Dense(2)])
+    np.testing.assert_array_equal(model(x), model.predict(x, verbose=0))
+    assert not np.array_equal(model(x, training=True), model(x))
 
 
 # ------------------------------------------------------------ activation layer classes

@@ -556,6 +556,13 @@ class CpuBackend final : public Backend {
     });
   }
 
+  void augment(const Augment& a, const uint64_t* seed, const float* x, const float* means,
+               int64_t batch, float* y) override {
+    parallel_for(batch, grain_for(8 * a.oh * a.ow * a.c), [&](int64_t n0, int64_t n1) {
+      deepcore::augment(a, *seed, x, means, n0, n1, y);
+    });
+  }
+
   void embedding_forward(const float* table, const float* idx, int64_t n, int64_t dim,
                          int64_t input_dim, float* out) override {
     check_embedding_indices(idx, n, input_dim);  // before any thread writes

@@ -271,6 +271,26 @@ void resample(const Resample& r, const float* x, int64_t batch, float* y) {
   }
 }
 
+void augment(const Augment& a, uint64_t seed, const float* x, const float* means, int64_t begin,
+             int64_t end, float* y) {
+  const int64_t in = a.h * a.w * a.c, out = a.oh * a.ow * a.c;
+  for (int64_t n = begin; n < end; ++n) {
+    const float* xn = x + n * in;
+    float* yn = y + n * out;
+    if (augment_is_geometric(a.kind)) {
+      float t[6];
+      augment_transform(a, seed, n, t);
+      for (int64_t oy = 0; oy < a.oh; ++oy)
+        for (int64_t ox = 0; ox < a.ow; ++ox)
+          for (int64_t ci = 0; ci < a.c; ++ci) *yn++ = augment_geometric(a, xn, t, oy, ox, ci);
+    } else {
+      const float f = augment_factor(a, seed, n);
+      for (int64_t e = 0; e < in; ++e)
+        yn[e] = augment_value(a, xn[e], means ? means[n * a.c + e % a.c] : 0.f, f);
+    }
+  }
+}
+
 void repeat_rows(const float* x, int64_t rows, int64_t size, int64_t cols, float* y) {
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t j = 0; j < size; ++j) copy_run(y + (r * size + j) * cols, x + r * cols, cols);

@@ -183,6 +183,10 @@ class GuardedBackend final : public Backend {
     for (AxisTaps* t : {&h.y, &h.x}) *t = {real(t->start), real(t->index), real(t->weight)};
     run([=] { cpu_.resample(h, real(x), batch, real(y)); });
   }
+  void augment(const Augment& a, const uint64_t* seed, const float* x, const float* means,
+               int64_t batch, float* y) override {
+    run([=] { cpu_.augment(a, real(seed), real(x), real(means), batch, real(y)); });
+  }
   void embedding_forward(const float* table, const float* idx, int64_t n, int64_t dim,
                          int64_t input_dim, float* out) override {
     run([=] { cpu_.embedding_forward(real(table), real(idx), n, dim, input_dim, real(out)); });

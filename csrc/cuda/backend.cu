@@ -426,6 +426,10 @@ class CudaBackend final : public Backend {
   void resample(const Resample& r, const float* x, int64_t batch, float* y) override {
     cuda::resample(stream(), r, x, batch, y);
   }
+  void augment(const Augment& a, const uint64_t* seed, const float* x, const float* means,
+               int64_t batch, float* y) override {
+    cuda::augment(stream(), a, seed, x, means, batch, y);
+  }
   void repeat_rows(const float* x, int64_t rows, int64_t size, int64_t cols,
                    float* y) override {
     cuda::repeat_rows(stream(), x, rows, size, cols, y);

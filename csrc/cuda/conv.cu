@@ -285,6 +285,28 @@ __global__ void resample_kernel(Resample r, const float* __restrict__ x, float* 
   }
 }
 
+// y[t] for each output value t = ((n, oy), ox), c: sample n's transform or factor recomputed
+// by each thread (a few draws: cheaper than a pass that stores them).
+__global__ void augment_kernel(Augment a, const uint64_t* __restrict__ seed_in,
+                               const float* __restrict__ x, const float* __restrict__ means,
+                               float* __restrict__ y, int64_t total) {
+  const uint64_t seed = *seed_in;
+  for (int64_t t = first_index(); t < total; t += grid_stride()) {
+    const int64_t ci = t % a.c, p = t / a.c, ox = p % a.ow, q = p / a.ow, oy = q % a.oh;
+    const int64_t n = q / a.oh;
+    const float* image = x + n * (a.h * a.w * a.c);
+    if (augment_is_geometric(a.kind)) {
+      float tr[6];
+      augment_transform(a, seed, n, tr);
+      y[t] = augment_geometric(a, image, tr, oy, ox, ci);
+    } else {
+      const float f = augment_factor(a, seed, n);
+      y[t] = augment_value(a, image[(oy * a.w + ox) * a.c + ci], means ? means[n * a.c + ci] : 0.f,
+                           f);
+    }
+  }
+}
+
 void im2col(cudaStream_t stream, const Window2D& g, const float* x, int64_t batch, float* cols) {
   const int64_t in = batch * g.h * g.w * g.c, out = batch * g.oh * g.ow * g.kh * g.kw * g.c;
   launch(g, in, out, out, "im2col", [&](auto gi) {
@@ -335,6 +357,13 @@ void resample(cudaStream_t stream, const Resample& r, const float* x, int64_t ba
   const int64_t out = batch * r.oh * r.ow * r.c;
   resample_kernel<<<blocks_for(out), kThreads, 0, stream>>>(r, x, y, out);
   check_launch("resample");
+}
+
+void augment(cudaStream_t stream, const Augment& a, const uint64_t* seed, const float* x,
+             const float* means, int64_t batch, float* y) {
+  const int64_t out = batch * a.oh * a.ow * a.c;
+  augment_kernel<<<blocks_for(out), kThreads, 0, stream>>>(a, seed, x, means, y, out);
+  check_launch("augment");
 }
 
 }  // namespace cuda

@@ -33,6 +33,9 @@ void avgpool_backward(cudaStream_t stream, const Window2D& g, const float* dy, i
                       float* dx);
 // Resampling (resample_maths.h): one thread per output value, gathering its taps.
 void resample(cudaStream_t stream, const Resample& r, const float* x, int64_t batch, float* y);
+// Augmentation (augment_maths.h): one thread per output value, *seed read on the device.
+void augment(cudaStream_t stream, const Augment& a, const uint64_t* seed, const float* x,
+             const float* means, int64_t batch, float* y);
 
 // y[r, k, :] = x[r, :] for k < size, and its adjoint (kernels.h's repeat_rows).
 void repeat_rows(cudaStream_t stream, const float* x, int64_t rows, int64_t size, int64_t cols,

@@ -319,6 +319,32 @@ class ResampleLayer final : public Layer {
   const Backend* uploaded_ = nullptr;
 };
 
+// Keras' augmentation layers (augment_maths.h): in training each image transformed with its
+// own draws from the step's seed (or the layer's `seed=`), in inference passed through, but
+// RandomCrop, which then resizes the largest centred window of the output's aspect ratio (as
+// it does in training for images not larger than the crop). No gradient flows back: the
+// model refuses trainable layers before an augmentation layer.
+class AugmentLayer final : public Layer {
+ public:
+  AugmentLayer(const Augment& a, std::optional<uint64_t> seed) : a_(a), seed_(seed) {}
+  const char* name() const override;
+  void build(const Shape& in) override;
+  std::vector<Shape> scratch_shapes() const override;
+  std::optional<uint64_t> own_seed() const override { return seed_; }
+  void reserve(Backend& be, int64_t rows) override;
+  void forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
+               const uint64_t* seed) override;
+  void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
+                int64_t rows, bool dy_is_preact) override;
+
+ private:
+  Augment a_;
+  std::optional<uint64_t> seed_;
+  bool random_crop_ = false;               // RandomCrop on images larger than the crop
+  std::unique_ptr<ResampleLayer> resize_;  // RandomCrop's resize
+  DeviceArray<float> means_;               // RandomContrast: each image's channel means
+};
+
 // Flatten and Reshape: the same values under another shape.
 class Reshape final : public Layer {
  public:

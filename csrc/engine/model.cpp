@@ -605,13 +605,13 @@ RunResult Model::evaluate(const Dataset& data, int64_t batch_size,
              carry, false);
 }
 
-void Model::predict(const Dataset& data, int64_t batch_size, float* out) {
+void Model::predict(const Dataset& data, int64_t batch_size, float* out, bool training) {
   std::lock_guard<FairLock> lock(mutex_);
   if (!built_) throw std::invalid_argument("the model is not built yet");
   check_data(data, false);
   const int64_t n = data.rows();
   check_batch(n, 1, batch_size);
-  if (be_.host_memory()) batch_size = predict_rows_;
+  if (be_.host_memory() && !training) batch_size = predict_rows_;
   const int64_t in_size = data.in_size();
   int64_t out_size = 0;  // a row's outputs, one after the other
   for (const Head& h : heads_) out_size += shape_size(layers_[size_t(h.layer)]->out_shape);
@@ -622,7 +622,12 @@ void Model::predict(const Dataset& data, int64_t batch_size, float* out) {
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t rows = std::min(batch_size, n - start);
     point_inputs(data, start, false);
-    forward(split_ ? data.x() + start * in_size : nullptr, rows, false, nullptr);
+    if (training) {  // one step's seeds, drawn as a training step draws them
+      fill_steps(1);
+      load_step(0);
+    }
+    forward(split_ ? data.x() + start * in_size : nullptr, rows, training,
+            training ? step_seeds_ : nullptr);
     float* dst = (outputs.size() ? outputs.data() : out) + start * out_size;
     for (const Head& h : heads_) {
       const float* o = acts_[size_t(h.layer)].data();

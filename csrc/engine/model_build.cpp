@@ -2,6 +2,7 @@
 // masks), and the plan and allocation of their weights (plan, build). The passes and runs
 // are model.cpp's.
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -147,6 +148,18 @@ void Model::add_center_crop(int64_t height, int64_t width) {
   ResampleLayer::Options o;
   o.center_crop = true;
   layers_.push_back(std::make_unique<ResampleLayer>(height, width, o));
+}
+
+void Model::add_augment(const Augment& a, std::optional<uint64_t> seed) {
+  check_not_built(built_);
+  if (a.kind == AugmentKind::Crop) check_positive("RandomCrop", "height and width", {a.oh, a.ow});
+  for (int k = 0; k < 2; ++k)
+    if (!(a.lo[k] <= a.hi[k]) || !std::isfinite(a.lo[k]) || !std::isfinite(a.hi[k]))
+      throw std::invalid_argument("augmentation: a factor's range [" + std::to_string(a.lo[k]) +
+                                  ", " + std::to_string(a.hi[k]) + "] is not a range");
+  if (!(a.value_lo < a.value_hi))
+    throw std::invalid_argument("augmentation: value_range must be (low, high) with low < high");
+  layers_.push_back(std::make_unique<AugmentLayer>(a, seed));
 }
 
 void Model::add_encoding(int64_t depth, OutputMode mode, const std::vector<float>& boundaries) {

@@ -184,3 +184,69 @@ void ResampleLayer::backward(Backend& be, const float*, const float*, const floa
 }
 
 }  // namespace deepcore
+
+namespace deepcore {
+
+const char* AugmentLayer::name() const {
+  static const char* names[] = {"RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom",
+                                "RandomCrop", "RandomContrast", "RandomBrightness"};
+  return names[int(a_.kind)];
+}
+
+void AugmentLayer::build(const Shape& in) {
+  if (in.size() != 3)
+    throw std::invalid_argument(std::string(name()) +
+                                " expects images of shape (height, width, channels), received " +
+                                shape_str(in, true));
+  a_.h = in[0], a_.w = in[1], a_.c = in[2];
+  if (a_.kind == AugmentKind::Crop) {
+    random_crop_ = a_.h > a_.oh && a_.w > a_.ow;
+    ResampleLayer::Options o;
+    o.crop_to_aspect_ratio = true;
+    resize_ = std::make_unique<ResampleLayer>(a_.oh, a_.ow, o);
+    resize_->build(in);
+  } else {
+    a_.oh = a_.h, a_.ow = a_.w;
+  }
+  in_shape = in;
+  out_shape = {a_.oh, a_.ow, a_.c};
+}
+
+std::vector<Shape> AugmentLayer::scratch_shapes() const {
+  if (a_.kind == AugmentKind::Contrast) return {{a_.c}};
+  return {};
+}
+
+void AugmentLayer::reserve(Backend& be, int64_t rows) {
+  if (a_.kind == AugmentKind::Contrast) means_.reserve(be, rows * a_.c);
+  if (resize_) resize_->reserve(be, rows);
+}
+
+void AugmentLayer::forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
+                           const uint64_t* seed) {
+  if (resize_ && !(training && random_crop_)) {
+    resize_->forward(be, x, y, rows, training, seed);
+    return;
+  }
+  if (!training) {
+    be.copy(y, x, sizeof(float) * size_t(rows * shape_size(in_shape)));
+    return;
+  }
+  const float* means = nullptr;
+  if (a_.kind == AugmentKind::Contrast) {  // the mean over each image's pixels, per channel
+    Reduction r;
+    r.rank = 4;
+    r.dims[0] = rows, r.dims[1] = a_.h, r.dims[2] = a_.w, r.dims[3] = a_.c;
+    r.reduced[1] = r.reduced[2] = true;
+    be.reduce(ReduceOp::Mean, r, x, means_.data());
+    means = means_.data();
+  }
+  be.augment(a_, seed, x, means, rows, y);
+}
+
+void AugmentLayer::backward(Backend& be, const float*, const float*, const float*, float* dx,
+                            int64_t rows, bool) {
+  if (dx) be.fill(dx, 0.f, rows * shape_size(in_shape));  // (nothing before it is trained)
+}
+
+}  // namespace deepcore

@@ -295,6 +295,7 @@ PYBIND11_MODULE(_core, m) {
       .def("add_resizing", &Model::add_resizing)
       .def("add_center_crop", &Model::add_center_crop)
       .def("add_encoding", &Model::add_encoding)
+      .def("add_augment", &Model::add_augment, py::arg("spec"), py::arg("seed") = py::none())
       .def("add_embedding", &Model::add_embedding, py::arg("input_dim"), py::arg("output_dim"),
            py::arg("mask_zero") = false)
       .def("add_masking", &Model::add_masking)
@@ -467,7 +468,7 @@ PYBIND11_MODULE(_core, m) {
           },
           py::arg("output"), py::arg("part"))
       .def("predict",
-           [](Model& md, py::object x, int64_t batch_size) {
+           [](Model& md, py::object x, int64_t batch_size, bool training) {
              const Inputs in = inputs_of(md, x);
              const int64_t n = in.rows;
              std::vector<py::ssize_t> shape{n};  // several outputs: a row holds them all
@@ -481,11 +482,12 @@ PYBIND11_MODULE(_core, m) {
              float* o = out.mutable_data();
              without_gil([&] {
                md.predict(Dataset(md.backend(), in.data, in.sizes, nullptr, nullptr, n, 0),
-                          batch_size, o);
+                          batch_size, o, training);
                return true;
              });
              return out;
-           })
+           },
+           py::arg("x"), py::arg("batch_size"), py::arg("training") = false)
       .def("gradients",
            [](Model& md, py::object x, Arr<float> y, std::optional<Arr<float>> w) {
              const Inputs in = inputs_of(md, x);

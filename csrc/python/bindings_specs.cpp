@@ -9,6 +9,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <array>
 #include <string>
 #include <vector>
 
@@ -167,6 +168,39 @@ void add_spec_bindings(py::module_& m) {
       .value("lanczos3", Interpolation::Lanczos3)
       .value("lanczos5", Interpolation::Lanczos5)
       .finalize();
+  py::native_enum<AugmentKind>(m, "AugmentKind", "enum.IntEnum")
+      .value("flip", AugmentKind::Flip)
+      .value("rotation", AugmentKind::Rotation)
+      .value("translation", AugmentKind::Translation)
+      .value("zoom", AugmentKind::Zoom)
+      .value("crop", AugmentKind::Crop)
+      .value("contrast", AugmentKind::Contrast)
+      .value("brightness", AugmentKind::Brightness)
+      .finalize();
+  py::native_enum<FillMode>(m, "FillMode", "enum.IntEnum")
+      .value("reflect", FillMode::Reflect)
+      .value("wrap", FillMode::Wrap)
+      .value("constant", FillMode::Constant)
+      .value("nearest", FillMode::Nearest)
+      .value("mirror", FillMode::Mirror)
+      .finalize();
+  py::class_<Augment>(m, "AugmentSpec")
+      .def(py::init([](AugmentKind kind, std::array<float, 2> lo, std::array<float, 2> hi,
+                       bool same_zoom, int flips, FillMode fill, float fill_value, bool bilinear,
+                       float value_lo, float value_hi, int64_t height, int64_t width) {
+             Augment a;
+             a.kind = kind;
+             a.lo[0] = lo[0], a.lo[1] = lo[1], a.hi[0] = hi[0], a.hi[1] = hi[1];
+             a.same_zoom = same_zoom, a.flips = flips, a.fill = fill, a.fill_value = fill_value;
+             a.bilinear = bilinear, a.value_lo = value_lo, a.value_hi = value_hi;
+             a.oh = height, a.ow = width;
+             return a;
+           }),
+           py::arg("kind"), py::arg("lo") = std::array<float, 2>{0.f, 0.f},
+           py::arg("hi") = std::array<float, 2>{0.f, 0.f}, py::arg("same_zoom") = false,
+           py::arg("flips") = 0, py::arg("fill") = FillMode::Reflect, py::arg("fill_value") = 0.f,
+           py::arg("bilinear") = true, py::arg("value_lo") = 0.f, py::arg("value_hi") = 255.f,
+           py::arg("height") = 0, py::arg("width") = 0);
   py::native_enum<OutputMode>(m, "OutputMode", "enum.IntEnum")
       .value("int", OutputMode::Int)
       .value("one_hot", OutputMode::OneHot)

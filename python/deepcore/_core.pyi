@@ -7,7 +7,7 @@ import enum
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['Act', 'ActSpec', 'BinaryOp', 'Cell', 'Dataset', 'Interpolation', 'Loss', 'LossSpec', 'Merge', 'MergeOp', 'Metric', 'MetricSpec', 'Model', 'OpConstant', 'OpKind', 'OpStep', 'Opt', 'OptSpec', 'OutputMode', 'OutputProgram', 'Padding', 'ReduceOp', 'Schedule', 'ScheduleSpec', 'UnaryOp', 'activation', 'activation_grad', 'all_finite', 'allow_tf32', 'device_act_backward', 'device_add_batch_loss', 'device_affine', 'device_avgpool', 'device_avgpool_backward', 'device_batchnorm_backward', 'device_batchnorm_forward', 'device_bias_act', 'device_bidir_merge', 'device_broadcast_multiply', 'device_clip_by_norm', 'device_clip_by_value', 'device_col2im', 'device_col2im_1d', 'device_col_sum', 'device_copies', 'device_dropout', 'device_embedding_backward', 'device_embedding_forward', 'device_fill', 'device_gather_rows', 'device_gemm', 'device_gemm_seconds', 'device_im2col', 'device_im2col_1d', 'device_l1l2', 'device_loss', 'device_mask_rows', 'device_mask_weights', 'device_masked_mean_steps', 'device_maxpool', 'device_maxpool_backward', 'device_metric_update', 'device_multiply', 'device_name', 'device_not_implemented', 'device_optimizer_update', 'device_recurrent_step_backward', 'device_recurrent_step_forward', 'device_repeat_rows', 'device_repeat_rows_backward', 'device_roundtrip', 'device_sequence_mask', 'device_transpose', 'device_update_steps', 'gemm', 'get_num_threads', 'kernel_set', 'loss', 'metric', 'optimizer_slot_init', 'optimizer_slots', 'optimizer_step', 'schedule_value', 'set_allow_tf32', 'set_num_threads']
+__all__: list[str] = ['Act', 'ActSpec', 'AugmentKind', 'AugmentSpec', 'BinaryOp', 'Cell', 'Dataset', 'FillMode', 'Interpolation', 'Loss', 'LossSpec', 'Merge', 'MergeOp', 'Metric', 'MetricSpec', 'Model', 'OpConstant', 'OpKind', 'OpStep', 'Opt', 'OptSpec', 'OutputMode', 'OutputProgram', 'Padding', 'ReduceOp', 'Schedule', 'ScheduleSpec', 'UnaryOp', 'activation', 'activation_grad', 'all_finite', 'allow_tf32', 'device_act_backward', 'device_add_batch_loss', 'device_affine', 'device_avgpool', 'device_avgpool_backward', 'device_batchnorm_backward', 'device_batchnorm_forward', 'device_bias_act', 'device_bidir_merge', 'device_broadcast_multiply', 'device_clip_by_norm', 'device_clip_by_value', 'device_col2im', 'device_col2im_1d', 'device_col_sum', 'device_copies', 'device_dropout', 'device_embedding_backward', 'device_embedding_forward', 'device_fill', 'device_gather_rows', 'device_gemm', 'device_gemm_seconds', 'device_im2col', 'device_im2col_1d', 'device_l1l2', 'device_loss', 'device_mask_rows', 'device_mask_weights', 'device_masked_mean_steps', 'device_maxpool', 'device_maxpool_backward', 'device_metric_update', 'device_multiply', 'device_name', 'device_not_implemented', 'device_optimizer_update', 'device_recurrent_step_backward', 'device_recurrent_step_forward', 'device_repeat_rows', 'device_repeat_rows_backward', 'device_roundtrip', 'device_sequence_mask', 'device_transpose', 'device_update_steps', 'gemm', 'get_num_threads', 'kernel_set', 'loss', 'metric', 'optimizer_slot_init', 'optimizer_slots', 'optimizer_step', 'schedule_value', 'set_allow_tf32', 'set_num_threads']
 class Act(enum.IntEnum):
     elu = 3
     exponential = 13
@@ -89,6 +89,23 @@ class Interpolation(enum.IntEnum):
     lanczos3 = 3
     lanczos5 = 4
     nearest = 1
+class AugmentKind(enum.IntEnum):
+    brightness = 6
+    contrast = 5
+    crop = 4
+    flip = 0
+    rotation = 1
+    translation = 2
+    zoom = 3
+class FillMode(enum.IntEnum):
+    constant = 2
+    mirror = 4
+    nearest = 3
+    reflect = 0
+    wrap = 1
+class AugmentSpec:
+    def __init__(self, kind: AugmentKind, lo: typing.Annotated[collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], "FixedSize(2)"] = [0.0, 0.0], hi: typing.Annotated[collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], "FixedSize(2)"] = [0.0, 0.0], same_zoom: bool = False, flips: typing.SupportsInt | typing.SupportsIndex = 0, fill: FillMode = ..., fill_value: typing.SupportsFloat | typing.SupportsIndex = 0.0, bilinear: bool = True, value_lo: typing.SupportsFloat | typing.SupportsIndex = 0.0, value_hi: typing.SupportsFloat | typing.SupportsIndex = 255.0, height: typing.SupportsInt | typing.SupportsIndex = 0, width: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
+        ...
 class OutputMode(enum.IntEnum):
     count = 3
     int = 0
@@ -318,6 +335,8 @@ class Model:
         ...
     def add_activation(self, arg0: ActSpec) -> None:
         ...
+    def add_augment(self, spec: AugmentSpec, seed: typing.SupportsInt | typing.SupportsIndex | None = None) -> None:
+        ...
     def add_batch_normalization(self, arg0: typing.SupportsFloat | typing.SupportsIndex, arg1: typing.SupportsFloat | typing.SupportsIndex, arg2: bool, arg3: bool) -> None:
         ...
     def add_bidirectional(self, merge: Merge, return_sequences: bool, cell: Cell, units: typing.SupportsInt | typing.SupportsIndex, act: Act, rec: Act, use_bias: bool, go_backwards: bool, bcell: Cell, bunits: typing.SupportsInt | typing.SupportsIndex, bact: Act, brec: Act, buse_bias: bool, bgo_backwards: bool, dropout: typing.SupportsFloat | typing.SupportsIndex = 0.0, recurrent_dropout: typing.SupportsFloat | typing.SupportsIndex = 0.0, seed: typing.SupportsInt | typing.SupportsIndex | None = None, bdropout: typing.SupportsFloat | typing.SupportsIndex = 0.0, brecurrent_dropout: typing.SupportsFloat | typing.SupportsIndex = 0.0, bseed: typing.SupportsInt | typing.SupportsIndex | None = None) -> None:
@@ -396,7 +415,7 @@ class Model:
         ...
     def plan(self, arg0: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]) -> list:
         ...
-    def predict(self, arg0: typing.Any, arg1: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
+    def predict(self, x: typing.Any, batch_size: typing.SupportsInt | typing.SupportsIndex, training: bool = False) -> numpy.typing.NDArray[numpy.float32]:
         ...
     def read(self, states: bool = False) -> numpy.typing.NDArray[numpy.float32]:
         ...

@@ -133,6 +133,9 @@ class Backend {
                                 float* dx) = 0;
   // Resampling of images (kernels.h), forward or, with the transposed taps, backward.
   virtual void resample(const Resample& r, const float* x, int64_t batch, float* y) = 0;
+  // Augmentation of images (kernels.h), the step's seed in device memory.
+  virtual void augment(const Augment& a, const uint64_t* seed, const float* x, const float* means,
+                       int64_t batch, float* y) = 0;
   // Embedding (kernels.h): out (n x dim) = the rows of table (input_dim x dim) that the n
   // float indices name. An invalid index throws std::invalid_argument (the CUDA backend
   // records it on the device and throws at its next copy between host and device).

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "deepcore/hd.h"
+#include "deepcore/augment_maths.h"
 #include "deepcore/resample_maths.h"
 
 namespace deepcore {
@@ -225,6 +226,11 @@ void repeat_rows_backward(const float* dy, int64_t rows, int64_t size, int64_t c
 
 // Resampling (resample_maths.h): y[n, oy, ox, c] = resample_value(r, x's image n, oy, ox, c).
 void resample(const Resample& r, const float* x, int64_t batch, float* y);
+
+// Augmentation (augment_maths.h): images [begin, end) of the batch x transformed into y, each
+// with its own draws from `seed`; `means`: each image's mean per channel (contrast only).
+void augment(const Augment& a, uint64_t seed, const float* x, const float* means, int64_t begin,
+             int64_t end, float* y);
 
 // How Resizing weighs input pixels (Keras' names; resample_layers.cpp builds the taps).
 enum class Interpolation : int { Bilinear = 0, Nearest = 1, Bicubic = 2, Lanczos3 = 3, Lanczos5 = 4 };

@@ -122,6 +122,8 @@ class Model {
   void add_resizing(int64_t height, int64_t width, Interpolation interpolation,
                     bool crop_to_aspect_ratio, bool pad_to_aspect_ratio, bool antialias);
   void add_center_crop(int64_t height, int64_t width);
+  // Keras' augmentation layers (augment_maths.h); RandomCrop's output size in a.oh, a.ow.
+  void add_augment(const Augment& a, std::optional<uint64_t> seed);
   // Keras' CategoryEncoding (no boundaries) and Discretization (its bin boundaries).
   void add_encoding(int64_t depth, OutputMode mode, const std::vector<float>& boundaries);
   // A table of input_dim rows (at most kMaxEmbeddingRows: the indices travel as float32).
@@ -270,7 +272,10 @@ class Model {
   // out: the outputs of every row of data (host memory), each row's outputs one after the
   // other. On the CPU the rows go through in pieces of predict_rows_ whatever batch_size
   // (which then bounds nothing and changes no result); on a device, in batches of batch_size.
-  void predict(const Dataset& data, int64_t batch_size, float* out);
+  // With `training`, the layers act as in training (Dropout drops, augmentation layers draw,
+  // BatchNormalization uses and updates the batch's statistics), batch by batch of
+  // batch_size, each batch a step of the model's random stream (Keras' model(x, training=True)).
+  void predict(const Dataset& data, int64_t batch_size, float* out, bool training = false);
   // The rows of the last batch a run went through, and output k's outputs, labels or
   // sample weights there (part 0, 1, 2: host copies; no weights: empty): what the metrics
   // Python computes (Keras' Metric subclasses) update from.

@@ -25,7 +25,17 @@ from .core import (
     ReLU,
     Softmax,
 )
-from .image_preprocessing import CenterCrop, Resizing
+from .image_preprocessing import (
+    CenterCrop,
+    RandomBrightness,
+    RandomContrast,
+    RandomCrop,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+    Resizing,
+)
 from .merging import (
     Add,
     Average,
@@ -111,4 +121,11 @@ __all__ = [
     "Discretization",
     "Resizing",
     "CenterCrop",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
+    "RandomCrop",
+    "RandomContrast",
+    "RandomBrightness",
 ]

@@ -217,20 +217,22 @@ class Layer:
 
     @overload
     def __call__(
-        self, inputs: SymbolicTensor | Sequence[SymbolicTensor], training: bool = False
+        self, inputs: SymbolicTensor | Sequence[SymbolicTensor], training: bool | None = None
     ) -> SymbolicTensor: ...
     @overload
-    def __call__(self, inputs: ArrayLike, training: bool = False) -> NDArray[np.float32]: ...
+    def __call__(self, inputs: ArrayLike, training: bool | None = None) -> NDArray[np.float32]: ...
     def __call__(
         self,
         inputs: SymbolicTensor | Sequence[SymbolicTensor] | ArrayLike,
-        training: bool = False,
+        training: bool | None = None,
     ) -> SymbolicTensor | NDArray[np.float32]:
         """Runs the layer on a batch, as Keras' eager call: `Dense(3)(x)` with `x` a NumPy
         array whose first axis is the batch; returns a float32 array. A layer with no
         weights yet is built for `x`'s sample shape, with new weights that it keeps (and
         brings into a model it joins later); a layer of a model runs on that model's
-        current weights. Inference mode only (Dropout passes its input through).
+        current weights. `training`: as in training (Dropout drops, augmentation layers
+        transform); by default as Keras' layers default (augmentation layers on, the
+        others in inference).
 
         Called on symbolic tensors (`deepcore.Input` and what layers return from them), it
         records the call and returns the symbolic output, as Keras' functional API does."""
@@ -242,11 +244,6 @@ class Layer:
             raise TypeError(
                 f"Layer {self.name!r} can be called on a NumPy array (a batch) or on symbolic "
                 f"tensors (deepcore.Input), received {type(inputs).__name__}."
-            )
-        if training:
-            raise ValueError(
-                f"Layer {self.name!r}: calling a layer with training=True is not supported; "
-                "train it inside a Sequential model."
             )
         x = np.asarray(inputs, dtype=np.float32)
         if x.ndim < 2:
@@ -266,7 +263,7 @@ class Layer:
             # a layer of a model, or called on another shape: a copy with its weights
             model = Sequential([InputLayer(shape=shape), type(self).from_config(self.get_config())])
             model.layers[0].set_weights(self.get_weights())
-        return model.predict(x, batch_size=max(len(x), 1), verbose=0)
+        return model(x, training=training)
 
     # --- the functional API
     def compute_output_shape(self, input_shape: Sequence[Any]) -> tuple[int | None, ...]:
@@ -301,6 +298,12 @@ class Layer:
         shapes = [t.shape for t in tensors]
         out = self.compute_output_shape(shapes if many else shapes[0])
         return SymbolicTensor(tuple(out)[1:], self, tensors)
+
+    def _training_default(self) -> bool | None:
+        """How Keras runs the layer when a call does not say: True (as in training: the
+        augmentation layers), False (in inference: Dropout, BatchNormalization), None (the
+        same either way)."""
+        return None
 
     def _takes_several_inputs(self) -> bool:
         """Whether the layer is called on a list of tensors (merge layers)."""
@@ -544,6 +547,9 @@ class Dropout(Layer):
         self.rate = float(rate)
         self.seed = None if seed is None else int(seed)
 
+    def _training_default(self) -> bool | None:
+        return False
+
     def _mask_role(self):
         return "pass"  # as Keras: the mask goes on unchanged
 
@@ -592,6 +598,9 @@ class BatchNormalization(Layer):
         self.beta_initializer = initializers.get(beta_initializer)
         self.moving_mean_initializer = initializers.get(moving_mean_initializer)
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
+
+    def _training_default(self) -> bool | None:
+        return False
 
     def _mask_role(self):
         return "refuse"  # Keras' statistics leave the masked steps out; deepcore's cannot yet

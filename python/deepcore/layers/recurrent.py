@@ -160,6 +160,9 @@ class _Recurrent(Layer):
             *self._dropout_args(),
         )
 
+    def _training_default(self) -> bool | None:
+        return False if self.dropout or self.recurrent_dropout else None
+
     def _mask_role(self):
         return "read_pass" if self.return_sequences else "read"
 
@@ -473,6 +476,9 @@ class Bidirectional(Layer):
         n = len(self.forward_layer.weight_settings())
         self.forward_layer.bind(views[:n])
         self.backward_layer.bind(views[n:])
+
+    def _training_default(self) -> bool | None:
+        return self.forward_layer._training_default()
 
     def _inner_layers(self):
         pair = (getattr(self, "forward_layer", None), getattr(self, "backward_layer", None))

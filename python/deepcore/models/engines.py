@@ -38,6 +38,24 @@ def engine_with(layers, device: int = 0, warn: bool = False, wiring=None, output
     return engine
 
 
+def check_augmentation_first(layers, wiring, trained) -> None:
+    """A ValueError when a layer that passes no gradient back (an augmentation layer) reads,
+    directly or not, a layer with weights to train: they would never learn. `wiring` as
+    engine_with's; `trained[i]`: whether each weight of layer i is trained."""
+    wiring = wiring or [[i - 1] for i in range(len(layers))]
+    learns: list[str | None] = []  # per layer: the name of a trained layer it reads, if any
+    for i, (layer, values) in enumerate(zip(layers, wiring)):
+        upstream = next((learns[v] for v in values if v >= 0 and learns[v]), None)
+        if upstream and getattr(layer, "_passes_no_gradient", lambda: False)():
+            raise ValueError(
+                f"Layer {layer.name!r} ({type(layer).__name__}) passes no gradient back, and it "
+                f"reads layer {upstream!r}, whose weights would then never train. Put the "
+                "augmentation layers first, right after the inputs (and preprocessing without "
+                "weights), as Keras' examples do."
+            )
+        learns.append(upstream or (layer.name if any(trained[i]) else None))
+
+
 def layer_named(layers, message: str):
     """(the layer, the rest) of an engine message "layer #i: rest" about one of `layers`,
     else (None, message)."""

@@ -17,7 +17,13 @@ from ..layers.core import Layer, _shape_arg
 from ..layers.symbolic import SymbolicTensor, is_symbolic
 from ..trainers.data_adapters import ArrayData
 from ..trainers.trainer import Trainer
-from .engines import _HostMirror, _param_views, engine_with, layer_named
+from .engines import (
+    _HostMirror,
+    _param_views,
+    check_augmentation_first,
+    engine_with,
+    layer_named,
+)
 
 __all__ = ["Model"]
 
@@ -231,6 +237,7 @@ class Model(Trainer, ArrayData):
             views[li].append(view)
             trained[li].append(trainable)
         self._layer_views, self._layer_trained = views, trained
+        check_augmentation_first(self._layers, getattr(self, "_wiring", None), trained)
         for i, layer in enumerate(self._layers):
             if self._shares(i):
                 continue  # a layer called again (shared): its weights are its first call's
@@ -286,16 +293,21 @@ class Model(Trainer, ArrayData):
 
     # --------------------------------------------------------------------- fit
     def __call__(self, x, training=None):
-        """On arrays: the model's outputs (inference). On symbolic tensors (the functional
-        API): the model's layers called in turn, as Keras calls a model inside another; the
-        outer model trains the same layers (their weights are shared)."""
+        """On arrays: the model's outputs, in inference; with `training=True` as in training
+        (Dropout drops, augmentation layers transform, BatchNormalization uses and updates
+        the batch's statistics), the whole batch as one step; by default in training when
+        the model has augmentation layers and none whose Keras default is inference
+        (Dropout, BatchNormalization: deepcore runs a model in one mode). On symbolic
+        tensors (the functional API): the model's layers called in turn, as Keras calls a
+        model inside another; the outer model trains the same layers (their weights are
+        shared)."""
         if is_symbolic(x):
             return self._call_symbolic(x, training)
+        if training is None:  # each layer's Keras default, when they agree
+            defaults = {la._training_default() for la in self._layers}
+            training = True in defaults and False not in defaults
         if training:
-            raise ValueError(
-                f"Model {self.name!r}: calling a model with training=True is not supported; "
-                "use fit or train_on_batch."
-            )
+            return self._predict_training(x)
         return self.predict(x, verbose=0)
 
     def _call_symbolic(self, x, training=None):

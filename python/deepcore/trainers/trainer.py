@@ -707,6 +707,11 @@ class Trainer:
             raise ValueError(f"`{what}` ({type(source.x).__name__}) gave no batches to evaluate")
         return result
 
+    def _predict_training(self, x: Any) -> Any:
+        """The outputs for x computed as in training, the whole batch as one step."""
+        x, engine = self._inputs(x)
+        return self._split_outputs(engine.predict(x, max(len(x), 1), True))
+
     def predict_on_batch(self, x: Any) -> Any:
         x, engine = self._inputs(x)
         return self._split_outputs(engine.predict(x, len(x)))
