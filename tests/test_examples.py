@@ -34,3 +34,10 @@ def test_digits_functional_learns():
     # two inputs, a shared layer, a residual block, then fine-tuning with a frozen branch
     accuracy = _load("digits_functional").main(epochs=15, verbose=False)
     assert accuracy > 0.9, accuracy
+
+
+def test_digits_image_folder_learns_and_the_saved_model_reads_raw_pixels():
+    # PNG files in class folders, image_dataset_from_directory, augmentation and Rescaling
+    # inside the model, saved and loaded, predicting from 0..255 pixel values
+    accuracy = _load("digits_image_folder").main(epochs=6, verbose=False)
+    assert accuracy > 0.9, accuracy

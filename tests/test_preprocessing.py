@@ -371,3 +371,47 @@ def test_clear_errors(rng):
         dc.Sequential([L.Input((2,)), L.Discretization(num_bins=3)]).build()
     with pytest.raises(ValueError, match="Discretization.*empty dataset"):
         L.Discretization(num_bins=3).adapt(iter([]))
+
+
+def test_keras_files_carry_preprocessing_both_ways(tmp_path, rng):
+    keras = import_keras()
+    x = (rng.standard_normal((32, 4)) * 3 + 1).astype(np.float32)
+    norm = keras.layers.Normalization()
+    norm.adapt(x)
+    theirs = keras.Sequential(
+        [keras.Input((4,)), norm, keras.layers.Dense(3), keras.layers.Rescaling(0.5, 1.0)]
+    )
+    theirs.save(tmp_path / "k.keras")
+    ours = dc.models.load_model(tmp_path / "k.keras")
+    np.testing.assert_allclose(ours.predict(x, verbose=0), theirs.predict(x, verbose=0), atol=1e-5)
+    img = rng.uniform(0, 255, (4, 12, 10, 3)).astype(np.float32)
+    ours = dc.Sequential(
+        [
+            L.Input((12, 10, 3)),
+            L.RandomFlip(),
+            L.RandomRotation(0.1),
+            L.Rescaling(1 / 255),
+            L.Resizing(8, 8),
+            L.CenterCrop(6, 6),
+            L.Conv2D(2, 3),
+            L.Flatten(),
+            L.Dense(2),
+        ]
+    )
+    ours.save(tmp_path / "d.keras")
+    theirs = keras.models.load_model(tmp_path / "d.keras")
+    np.testing.assert_allclose(
+        ours.predict(img, verbose=0), theirs.predict(img, verbose=0), atol=1e-5
+    )
+    enc = dc.Sequential(
+        [
+            L.Input((4,)),
+            L.Discretization(bin_boundaries=[0.0, 1.0]),
+            L.CategoryEncoding(3, output_mode="one_hot"),
+            L.Flatten(),
+            L.Dense(2),
+        ]
+    )
+    enc.save(tmp_path / "e.keras")
+    theirs = keras.models.load_model(tmp_path / "e.keras")
+    np.testing.assert_allclose(enc.predict(x, verbose=0), theirs.predict(x, verbose=0), atol=1e-5)

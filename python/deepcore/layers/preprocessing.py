@@ -453,8 +453,10 @@ class Discretization(Layer):
         self.bin_boundaries = [float(v) for v in _compress(summary, 1.0 / self.num_bins)[0, :-1]]
 
     def get_config(self) -> dict[str, Any]:
+        base = super().get_config()
+        base.pop("trainable")  # (Keras' Discretization takes no `trainable`)
         return {
-            **super().get_config(),
+            **base,
             "bin_boundaries": self.bin_boundaries,
             "num_bins": self.num_bins,
             "epsilon": self.epsilon,
