@@ -59,3 +59,14 @@ def test_py_dataset_example():
     exec(block, scope)
     assert model.optimizer.iterations == 10 * len(scope["Batches"](x, y))
     assert len(model.history.history["val_loss"]) == 10
+
+
+def test_preprocessing_example():
+    block = next(b for b in _python_blocks() if "Normalization()" in b)
+    x_train = np.random.default_rng(0).normal(5.0, 2.0, (50, 8)).astype(np.float32)
+    scope = {"x_train": x_train}
+    exec(block, scope)
+    mean = scope["norm"].get_weights()[0]
+    np.testing.assert_allclose(mean, x_train.mean(axis=0), rtol=1e-5)
+    assert scope["model"].predict(x_train, verbose=0).shape == (50, 1)
+    assert scope["cnn"].output_shape == (None, 62, 62, 16)
