@@ -56,6 +56,19 @@ def _batches(data: Any, owner: str, steps: int | None = None) -> Iterator[np.nda
         raise ValueError(f"{owner}: adapt received an empty dataset (no batches).")
 
 
+def _floats(value, name: str, owner: str, low: float | None = None) -> np.ndarray:
+    """`value` as a non-empty float32 array of finite numbers (>= low when given), or a
+    ValueError naming the owner and the argument."""
+    try:
+        v = np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError):
+        v = np.zeros(0, np.float32)
+    if v.size == 0 or not np.isfinite(v).all() or (low is not None and (v < low).any()):
+        bound = "" if low is None else f" >= {low}"
+        raise ValueError(f"{owner}: `{name}` must be finite numbers{bound}. Received: {value!r}")
+    return v
+
+
 def _build_alone(layer: Layer, shape: tuple) -> None:
     """Gives a layer outside a model weights of its own for samples of `shape` (as a first
     call on data does): a one-layer model's, which the layer brings into a model it joins."""
@@ -87,19 +100,8 @@ class Rescaling(_ProgramLayer):
 
     def __init__(self, scale: ArrayLike, offset: ArrayLike = 0.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.scale = self._constant("scale", scale)
-        self.offset = self._constant("offset", offset)
-
-    def _constant(self, name: str, value) -> np.ndarray:
-        try:
-            v = np.asarray(value, dtype=np.float32)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"{self._owner}: `{name}` must be numbers. Received: {value!r}"
-            ) from None
-        if v.size == 0 or not np.isfinite(v).all():
-            raise ValueError(f"{self._owner}: `{name}` must be finite numbers. Received: {value!r}")
-        return v
+        self.scale = _floats(scale, "scale", self._owner)
+        self.offset = _floats(offset, "offset", self._owner)
 
     def _program(self) -> Program:
         steps = [
@@ -155,8 +157,10 @@ class Normalization(Layer):
                 f"{self._owner}: when setting values directly, both `mean` and `variance` must "
                 f"be set. Received: mean={mean!r} and variance={variance!r}"
             )
-        self.input_mean = None if mean is None else self._statistic("mean", mean)
-        self.input_variance = None if variance is None else self._statistic("variance", variance)
+        self.input_mean = None if mean is None else _floats(mean, "mean", self._owner)
+        self.input_variance = (
+            None if variance is None else _floats(variance, "variance", self._owner, low=0.0)
+        )
         if self.input_mean is not None:
             if self.input_mean.shape != self.input_variance.shape:  # type: ignore[union-attr]
                 raise ValueError(
@@ -169,21 +173,6 @@ class Normalization(Layer):
                     f"{len(self.axis)} kept (axis={self.axis}). Received shape "
                     f"{self.input_mean.shape}"
                 )
-
-    def _statistic(self, name: str, value) -> np.ndarray:
-        try:
-            v = np.asarray(value, dtype=np.float32)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"{self._owner}: `{name}` must be numbers. Received: {value!r}"
-            ) from None
-        if not np.isfinite(v).all() or (name == "variance" and (v < 0).any()):
-            raise ValueError(
-                f"{self._owner}: `{name}` must be finite"
-                + (" and >= 0" if name == "variance" else "")
-                + f". Received: {value!r}"
-            )
-        return v
 
     def _sample_axes(self) -> list[int]:
         """The kept axes counted in a sample (without the batch axis)."""
