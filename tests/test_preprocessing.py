@@ -415,3 +415,26 @@ def test_keras_files_carry_preprocessing_both_ways(tmp_path, rng):
     enc.save(tmp_path / "e.keras")
     theirs = keras.models.load_model(tmp_path / "e.keras")
     np.testing.assert_allclose(enc.predict(x, verbose=0), theirs.predict(x, verbose=0), atol=1e-5)
+
+
+def test_the_regression_tutorials_normalization(rng):
+    # one feature as a 1-D array, input_shape=[1], axis=None; the statistics and a call's
+    # output read with .numpy(), as the tutorial prints them
+    horsepower = rng.uniform(50, 200, 300).astype(np.float32)
+    mpg = 40 - 0.15 * horsepower + rng.normal(0, 1, 300)
+    normalizer = L.Normalization(input_shape=[1], axis=None)
+    normalizer.adapt(horsepower)
+    np.testing.assert_allclose(normalizer.mean.numpy(), horsepower.mean(), rtol=1e-6)
+    np.testing.assert_allclose(normalizer.variance.numpy(), horsepower.var(), rtol=1e-5)
+    model = dc.Sequential([normalizer, L.Dense(units=1)])
+    model.compile(optimizer=dc.optimizers.Adam(learning_rate=0.1), loss="mean_absolute_error")
+    history = model.fit(horsepower, mpg, epochs=60, verbose=0, validation_split=0.2)
+    assert history.history["val_loss"][-1] < 2.0
+    assert model.predict(np.linspace(0.0, 250, 251), verbose=0).shape == (251, 1)
+    features = (rng.standard_normal((50, 9)) * 3 + 2).astype(np.float32)
+    per_feature = L.Normalization(axis=-1)
+    per_feature.adapt(features)
+    assert per_feature.mean.numpy().shape == (1, 9)
+    out = per_feature(features[:1]).numpy()
+    want = (features[:1] - features.mean(0)) / features.std(0)
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-5)

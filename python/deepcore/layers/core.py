@@ -63,6 +63,14 @@ def _shape_arg(shape, name: str, owner: str, one_unknown: bool = False) -> tuple
     return tuple(int(d) for d in shape)
 
 
+class EagerArray(np.ndarray):
+    """The float32 array a layer or model called on data returns: a NumPy array that also
+    answers `.numpy()`, as the tensors of Keras' eager calls do."""
+
+    def numpy(self) -> np.ndarray:
+        return np.array(self)
+
+
 class Layer:
     """Base class. A layer stores its settings; its weights live in the model's engine.
 

@@ -13,7 +13,7 @@ from numpy.typing import ArrayLike
 
 from .. import _core, initializers
 from .._registry import check_bool, check_number, check_positive_int, is_int, is_number
-from .core import InputLayer, Layer
+from .core import EagerArray, InputLayer, Layer
 from .ops_layers import Program
 
 __all__ = ["Normalization", "Rescaling", "CategoryEncoding", "Discretization"]
@@ -222,6 +222,8 @@ class Normalization(Layer):
             )
         moments: _Moments | None = None
         for x in _batches(data, self._owner, steps):
+            if x.ndim == 1:  # one value per sample: samples of shape (1,), as fit reads them
+                x = x[:, None]
             if x.ndim < 1 or (self.axis and x.ndim < 2):
                 raise ValueError(
                     f"{self._owner}: adapt expects batches with a batch axis first; received "
@@ -243,6 +245,31 @@ class Normalization(Layer):
             _build_alone(self, moments.shape)
         self.set_weights(weights)
         self._adapted_shape = (None, *moments.shape)
+
+    @property
+    def mean(self) -> EagerArray | None:
+        """The mean in Keras' broadcast shape (1 along the averaged axes), or None before
+        adapt (or build) when not given."""
+        return self._statistic(0)
+
+    @property
+    def variance(self) -> EagerArray | None:
+        """The variance, as `mean`."""
+        return self._statistic(1)
+
+    def _statistic(self, k: int) -> EagerArray | None:
+        value: np.ndarray
+        if self.input_mean is not None and self.input_variance is not None:
+            value = (self.input_mean, self.input_variance)[k]
+        elif self._views:
+            value = self._views[k].copy()
+        else:
+            return None
+        shape = getattr(self, "_adapted_shape", None)
+        if shape is not None and value.ndim:  # (1 along the axes averaged over)
+            keep = self._kept(len(shape))
+            value = value.reshape([shape[d] if d in keep else 1 for d in range(len(shape))])
+        return np.asarray(value, np.float32).view(EagerArray)
 
     def _kept(self, ndim: int) -> tuple[int, ...]:
         """The kept axes of batches of `ndim` axes (batch axis 0), or a ValueError."""

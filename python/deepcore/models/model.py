@@ -13,7 +13,7 @@ from numpy.typing import ArrayLike
 
 from .. import config, utils
 from .._registry import Trainable
-from ..layers.core import Layer, _shape_arg
+from ..layers.core import EagerArray, Layer, _shape_arg
 from ..layers.symbolic import SymbolicTensor, is_symbolic
 from ..trainers.data_adapters import ArrayData
 from ..trainers.trainer import Trainer
@@ -26,6 +26,15 @@ from .engines import (
 )
 
 __all__ = ["Model"]
+
+
+def _eager(out):
+    """Outputs as EagerArrays (answering `.numpy()`), in their list or dict."""
+    if isinstance(out, dict):
+        return {k: _eager(v) for k, v in out.items()}
+    if isinstance(out, list):
+        return [_eager(v) for v in out]
+    return np.asarray(out).view(EagerArray)
 
 
 class Model(Trainer, ArrayData):
@@ -306,9 +315,8 @@ class Model(Trainer, ArrayData):
         if training is None:  # each layer's Keras default, when they agree
             defaults = {la._training_default() for la in self._layers}
             training = True in defaults and False not in defaults
-        if training:
-            return self._predict_training(x)
-        return self.predict(x, verbose=0)
+        out = self._predict_training(x) if training else self.predict(x, verbose=0)
+        return _eager(out)
 
     def _call_symbolic(self, x, training=None):
         if training is False:

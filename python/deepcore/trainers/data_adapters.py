@@ -96,6 +96,8 @@ class ArrayData:
                 self._input_shape = None  # the data's shape was wrong, not the model
                 raise
         engine = self._require_engine("fit")
+        if x.ndim == 1 and tuple(self._input_shape) == (1,):
+            x = x[:, None]  # one value per sample for inputs of shape (1,), as Keras reads it
         if x.shape[1:] != tuple(self._input_shape):
             first = self._layers[0]
             raise ValueError(
