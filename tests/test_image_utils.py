@@ -391,3 +391,22 @@ def test_bad_input_is_named(tmp_path, folder):
     ds = call(folder, shuffle=False, verbose=False, batch_size=2)
     with pytest.raises(ValueError, match="broken.png"):
         list(ds)
+
+
+def test_the_tutorials_dataset_pipeline(folder):
+    # ds.map(augment).prefetch(...) and ds.cache() as tf.data's, in a nested Sequential
+    train = image_dataset_from_directory(
+        folder, image_size=(8, 8), batch_size=4, seed=1, verbose=False
+    )
+    flips = L.RandomFlip("horizontal", seed=3)
+    mapped = train.cache().map(lambda images, labels: (flips(images), labels)).prefetch(2)
+    assert len(mapped) == len(train) and mapped.class_names == train.class_names
+    images, labels = next(iter(mapped.take(1)))
+    plain, same = train[0]
+    np.testing.assert_array_equal(labels, same)
+    assert images.shape == plain.shape
+    augment = dc.Sequential([L.RandomFlip("horizontal", input_shape=(8, 8, 3)), L.RandomZoom(0.1)])
+    model = dc.Sequential([augment, L.Rescaling(1 / 255), L.Flatten(), L.Dense(3)])
+    model.compile("adam", dc.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(mapped, epochs=2, verbose=0)
+    assert [la.name for la in model.layers[:2]] == [la.name for la in augment.layers]

@@ -59,6 +59,12 @@ class Sequential(Model):
                 raise ValueError("deepcore.Input must come before every other layer.")
             self._input_shape = layer.shape
             return
+        if isinstance(layer, Sequential):  # a model in the line: its layers, shared with it
+            if not self._layers and self._input_shape is None:
+                self._input_shape = layer._input_shape
+            for inner in layer._layers:
+                self._append(inner)
+            return
         if isinstance(layer, TextVectorization):
             layer.add_to(None)  # the error saying to apply it to the data first
         if not isinstance(layer, Layer):

@@ -6,7 +6,7 @@ files. `fit`, `evaluate` and `predict` take the dataset as `x` (it is a `PyDatas
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator, NamedTuple, Sequence
+from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
@@ -58,7 +58,41 @@ class ImageDecoder(NamedTuple):
         return resized[0]
 
 
-class ImageDataset(PyDataset):
+class _Batches(PyDataset):
+    """What the datasets of this module share, with tf.data's names where Keras users
+    call them: one pass by iteration, `take(n)`, `map(fn)`, and `prefetch` / `cache`."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[Any]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def take(self, count: int) -> _Taken:
+        """The first `count` batches (all of them when `count` is -1 or more than there
+        are): an iterable, as `for images, labels in ds.take(1):`."""
+        if not isinstance(count, (int, np.integer)) or isinstance(count, bool) or count < -1:
+            raise ValueError(f"`count` must be an integer >= -1. Received: count={count!r}")
+        return _Taken(self, len(self) if count == -1 else min(int(count), len(self)))
+
+    def map(self, fn: Callable[..., Any], num_parallel_calls: Any = None) -> _Mapped:
+        """The batches passed through `fn` (called with a batch's parts: `fn(images,
+        labels)`), computed when a batch is asked for. `num_parallel_calls` is accepted and
+        ignored (batches are decoded when fit asks for them)."""
+        if not callable(fn):
+            raise ValueError(f"`map` takes a function. Received: {fn!r}")
+        return _Mapped(self, fn)
+
+    def prefetch(self, buffer_size: Any = None) -> _Batches:
+        """The same dataset (fit already reads a batch ahead of the engine)."""
+        return self
+
+    def on_epoch_begin(self) -> None:
+        pass
+
+
+class ImageDataset(_Batches):
     """The batches of `image_dataset_from_directory`: `len(ds)` batches, `ds[i]` (decoded
     when asked for), `for images, labels in ds:` (one pass), `ds.take(n)`.
 
@@ -98,6 +132,7 @@ class ImageDataset(PyDataset):
         self._order = np.arange(len(self._paths))
         self._rng = np.random.default_rng(seed)
         self._epochs = 0
+        self._cache: dict[int, np.ndarray] | None = None
 
     @property
     def file_paths(self) -> list[str]:
@@ -121,7 +156,7 @@ class ImageDataset(PyDataset):
         if not 0 <= i < n:
             raise IndexError(f"batch index {index} out of range for {n} batches")
         rows = self._order[i * self.batch_size : (i + 1) * self.batch_size]
-        images = np.stack([self.decode(self._paths[j]) for j in rows])
+        images = np.stack([self._image(j) for j in rows])
         if self._labels is None:
             return images
         labels = self._labels[rows]
@@ -133,16 +168,21 @@ class ImageDataset(PyDataset):
             return images, onehot
         return images, labels.astype(np.int32)
 
-    def __iter__(self) -> Iterator[Any]:
-        for i in range(len(self)):
-            yield self[i]
+    def _image(self, j: int) -> np.ndarray:
+        if self._cache is None:
+            return self.decode(self._paths[j])
+        if j not in self._cache:
+            self._cache[j] = self.decode(self._paths[j])
+        return self._cache[j]
 
-    def take(self, count: int) -> _Taken:
-        """The first `count` batches (all of them when `count` is -1 or more than there
-        are): an iterable, as `for images, labels in ds.take(1):`."""
-        if not isinstance(count, (int, np.integer)) or isinstance(count, bool) or count < -1:
-            raise ValueError(f"`count` must be an integer >= -1. Received: count={count!r}")
-        return _Taken(self, len(self) if count == -1 else min(int(count), len(self)))
+    def cache(self, filename: str = "") -> ImageDataset:
+        """Keeps each image once decoded, in memory (tf.data's `cache()`; a file name is
+        not supported): later epochs read no file."""
+        if filename:
+            raise ValueError("deepcore caches in memory only: call cache() without a file name")
+        if self._cache is None:
+            self._cache = {}
+        return self
 
     def __repr__(self) -> str:
         return (
@@ -154,7 +194,7 @@ class ImageDataset(PyDataset):
 class _Taken:
     """The first `count` batches of a dataset; iterable as often as wanted."""
 
-    def __init__(self, dataset: ImageDataset, count: int) -> None:
+    def __init__(self, dataset: _Batches, count: int) -> None:
         self.dataset, self.count = dataset, count
 
     def __len__(self) -> int:
@@ -163,6 +203,25 @@ class _Taken:
     def __iter__(self) -> Iterator[Any]:
         for i in range(self.count):
             yield self.dataset[i]
+
+
+class _Mapped(_Batches):
+    """A dataset's batches passed through a function (`ds.map(fn)`)."""
+
+    def __init__(self, dataset: _Batches, fn: Callable[..., Any]) -> None:
+        super().__init__()
+        self.dataset, self.fn = dataset, fn
+        self.class_names = getattr(dataset, "class_names", None)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def on_epoch_begin(self) -> None:
+        self.dataset.on_epoch_begin()
+
+    def __getitem__(self, index: int) -> Any:
+        batch = self.dataset[index]
+        return self.fn(*batch) if isinstance(batch, tuple) else self.fn(batch)
 
 
 def _walk(directory: str, follow_links: bool) -> list[str]:
