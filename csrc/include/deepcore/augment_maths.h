@@ -113,15 +113,22 @@ DC_HD inline float augment_sample(const Augment& a, const float* image, float yi
     ys[0] = int64_t(roundf(yin)), xs[0] = int64_t(roundf(xin)), wy[0] = wx[0] = 1.f;
     count = 1;
   }
+  // Each row and column read, moved inside by the fill mode when it lies outside (the
+  // modulo arithmetic only there: most reads lie inside).
+  bool y_ok[2], x_ok[2];
+  for (int i = 0; i < count; ++i) {
+    y_ok[i] = ys[i] >= 0 && ys[i] < a.h;
+    x_ok[i] = xs[i] >= 0 && xs[i] < a.w;
+    if (!y_ok[i]) ys[i] = fill_index(a.fill, ys[i], a.h);
+    if (!x_ok[i]) xs[i] = fill_index(a.fill, xs[i], a.w);
+  }
+  const bool constant = a.fill == FillMode::Constant;
   float s = 0.f;
   for (int i = 0; i < count; ++i)
     for (int j = 0; j < count; ++j) {
-      const bool inside = ys[i] >= 0 && ys[i] < a.h && xs[j] >= 0 && xs[j] < a.w;
-      float v = a.fill_value;
-      if (inside || a.fill != FillMode::Constant) {
-        const int64_t y = fill_index(a.fill, ys[i], a.h), x = fill_index(a.fill, xs[j], a.w);
-        v = image[(y * a.w + x) * a.c + ci];
-      }
+      const float v = constant && !(y_ok[i] && x_ok[j])
+                          ? a.fill_value
+                          : image[(ys[i] * a.w + xs[j]) * a.c + ci];
       s += wy[i] * wx[j] * v;
     }
   return s;
