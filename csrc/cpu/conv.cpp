@@ -4,6 +4,7 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "deepcore/kernels.h"
 #include "deepcore/window_maths.h"
@@ -260,14 +261,37 @@ void avgpool_forward(const Window2D& g, const float* x, int64_t batch, float* y)
   });
 }
 
+// In two passes over each image, with the same sums in the same order as resample_value:
+// each input row's column sums t (h x ow x c) first, then each output row the sum over its
+// row taps of weight * t, whole rows at a time (loops that vectorize).
 void resample(const Resample& r, const float* x, int64_t batch, float* y) {
-  const int64_t in = r.h * r.w * r.c, out = r.oh * r.ow * r.c;
+  const int64_t in = r.h * r.w * r.c, out = r.oh * r.ow * r.c, row = r.ow * r.c;
+  thread_local std::vector<float> rows_buffer;
+  if (int64_t(rows_buffer.size()) < r.h * row) rows_buffer.resize(size_t(r.h * row));
+  float* t = rows_buffer.data();
   for (int64_t n = 0; n < batch; ++n) {
-    float* yn = y + n * out;
-    for (int64_t oy = 0; oy < r.oh; ++oy)
+    const float* xn = x + n * in;
+    for (int64_t iy = 0; iy < r.h; ++iy) {
+      float* __restrict ti = t + iy * row;
+      std::fill(ti, ti + row, 0.f);
       for (int64_t ox = 0; ox < r.ow; ++ox)
-        for (int64_t ci = 0; ci < r.c; ++ci)
-          *yn++ = resample_value(r, x + n * in, oy, ox, ci);
+        for (int32_t b = r.x.start[ox]; b < r.x.start[ox + 1]; ++b) {
+          const float wb = r.x.weight[b];
+          const float* __restrict xi = xn + (iy * r.w + r.x.index[b]) * r.c;
+#pragma omp simd
+          for (int64_t ci = 0; ci < r.c; ++ci) ti[ox * r.c + ci] += wb * xi[ci];
+        }
+    }
+    for (int64_t oy = 0; oy < r.oh; ++oy) {
+      float* __restrict yo = y + n * out + oy * row;
+      std::fill(yo, yo + row, 0.f);
+      for (int32_t a = r.y.start[oy]; a < r.y.start[oy + 1]; ++a) {
+        const float wa = r.y.weight[a];
+        const float* __restrict ta = t + int64_t(r.y.index[a]) * row;
+#pragma omp simd
+        for (int64_t e = 0; e < row; ++e) yo[e] += wa * ta[e];
+      }
+    }
   }
 }
 
