@@ -45,6 +45,9 @@ activation_names = st.sampled_from(
     ]
 )
 COMMON = ["name", "dtype", "trainable", "input_shape", "bogus"]
+ENCODINGS = ["one_hot", "multi_hot", "count"]
+RESIZINGS = ["bilinear", "nearest", "bicubic", "lanczos3", "lanczos5"]
+GEOMETRIC = ["fill_mode", "interpolation", "seed", "fill_value", "data_format"]
 LAYERS = {  # valid arguments; the arguments that may get odd values
     "Dense": (
         {
@@ -117,8 +120,85 @@ LAYERS = {  # valid arguments; the arguments that may get odd values
         ["axis", "momentum", "epsilon", "center", "scale", *COMMON],
     ),
     "Activation": ({"activation": activation_names}, ["activation", *COMMON]),
+    "Rescaling": (
+        {"scale": st.floats(-4, 4), "offset": _optional(st.floats(-4, 4))},
+        ["scale", "offset", *COMMON],
+    ),
+    "Normalization": (
+        {
+            "axis": _optional(st.sampled_from([-1, -2, None, 1, 2, (1, 2)])),
+            "invert": _optional(st.booleans()),
+        },
+        ["axis", "mean", "variance", "invert", *COMMON],
+    ),
+    "CategoryEncoding": (
+        {"num_tokens": st.integers(1, 6), "output_mode": _optional(st.sampled_from(ENCODINGS))},
+        ["num_tokens", "output_mode", "sparse", *COMMON],
+    ),
+    "Discretization": (
+        {
+            "bin_boundaries": st.lists(st.floats(-3, 3), min_size=1, max_size=4).map(sorted),
+            "output_mode": _optional(st.sampled_from(["int", *ENCODINGS])),
+        },
+        ["bin_boundaries", "num_bins", "epsilon", "output_mode", "sparse", *COMMON],
+    ),
+    "Resizing": (
+        {
+            "height": small,
+            "width": small,
+            "interpolation": _optional(st.sampled_from(RESIZINGS)),
+            "crop_to_aspect_ratio": _optional(st.booleans()),
+            "antialias": _optional(st.booleans()),
+        },
+        [
+            "height",
+            "width",
+            "interpolation",
+            "crop_to_aspect_ratio",
+            "pad_to_aspect_ratio",
+            "fill_mode",
+            "fill_value",
+            "antialias",
+            "data_format",
+            *COMMON,
+        ],
+    ),
+    "CenterCrop": ({"height": small, "width": small}, ["height", "width", "data_format", *COMMON]),
+    "RandomFlip": (
+        {"mode": _optional(st.sampled_from(["horizontal", "vertical", "horizontal_and_vertical"]))},
+        ["mode", "seed", "data_format", *COMMON],
+    ),
+    "RandomRotation": ({"factor": st.floats(0, 0.5)}, ["factor", *GEOMETRIC, *COMMON]),
+    "RandomTranslation": (
+        {"height_factor": st.floats(0, 0.5), "width_factor": st.floats(0, 0.5)},
+        ["height_factor", "width_factor", *GEOMETRIC, *COMMON],
+    ),
+    "RandomZoom": (
+        {"height_factor": st.floats(-0.5, 0.5)},
+        ["height_factor", "width_factor", *GEOMETRIC, *COMMON],
+    ),
+    "RandomCrop": ({"height": small, "width": small}, ["height", "width", "seed", *COMMON]),
+    "RandomContrast": ({"factor": st.floats(0, 1)}, ["factor", "value_range", "seed", *COMMON]),
+    "RandomBrightness": (
+        {"factor": st.floats(0, 1)},
+        ["factor", "value_range", "seed", *COMMON],
+    ),
 }
-IMAGE_LAYERS = ("Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D")
+IMAGE_LAYERS = (
+    "Conv2D",
+    "MaxPooling2D",
+    "AveragePooling2D",
+    "GlobalAveragePooling2D",
+    "Resizing",
+    "CenterCrop",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
+    "RandomCrop",
+    "RandomContrast",
+    "RandomBrightness",
+)
 FOLLOWERS = [
     (),
     (),
@@ -163,8 +243,21 @@ def reference_shape(layer, shape):
     """The output shape (Keras' rules, exact integers) of `layer` for a sample of
     `shape`, or None where no output exists (the model must refuse to build)."""
     name = type(layer).__name__
-    if name in ("Dropout", "BatchNormalization", "Activation"):
+    if name in ("Dropout", "BatchNormalization", "Activation", "Rescaling"):
         return shape
+    if name == "Normalization":
+        rank = len(shape) + 1  # (the batch axis counts in Keras' axis)
+        ok = all(-rank <= a < rank and a % rank != 0 for a in layer.axis)
+        return shape if ok else None
+    if name in ("CategoryEncoding", "Discretization"):
+        depth = layer.num_tokens if name == "CategoryEncoding" else len(layer.bin_boundaries) + 1
+        if len(shape) > 6:
+            return None
+        if layer.output_mode == "int":
+            return shape
+        if layer.output_mode == "one_hot":
+            return (*(shape[:-1] if shape[-1] == 1 else shape), depth)
+        return (*shape[:-1], depth)
     if name == "Dense":
         return (*shape[:-1], layer.units)
     if name == "Flatten":
@@ -182,6 +275,10 @@ def reference_shape(layer, shape):
     h, w, c = shape
     if name == "GlobalAveragePooling2D":
         return (c,)
+    if name in ("Resizing", "CenterCrop", "RandomCrop"):
+        return (layer.height, layer.width, c)
+    if name.startswith("Random"):
+        return shape
     if name == "Conv2D":
         (kh, kw), (sh, sw), channels = layer.kernel_size, layer.strides, layer.filters
     else:

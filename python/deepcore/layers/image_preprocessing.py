@@ -170,7 +170,7 @@ def _factor(
         lo, hi = sorted(float(v) for v in value)
         ok = low <= lo and hi <= high
     elif ok:
-        lo, hi = max(-abs(value), low), abs(value)
+        lo, hi = float(max(-abs(value), low)), float(abs(value))
         ok = low <= value <= high
     if not ok:
         raise ValueError(

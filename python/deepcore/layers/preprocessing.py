@@ -428,6 +428,8 @@ class Discretization(Layer):
                 f"{self._owner}: `bin_boundaries` must be a list of finite numbers. Received: "
                 f"{values!r}"
             )
+        if b.size == 0:
+            raise ValueError(f"{self._owner}: `bin_boundaries` must hold at least one boundary.")
         if (np.diff(b) < 0).any():
             raise ValueError(
                 f"{self._owner}: `bin_boundaries` must be sorted. Received: {values!r}"
