@@ -400,6 +400,8 @@ def test_the_tutorials_dataset_pipeline(folder):
     )
     flips = L.RandomFlip("horizontal", seed=3)
     mapped = train.cache().map(lambda images, labels: (flips(images), labels)).prefetch(2)
+    shuffled = train.shuffle(1000, seed=4)
+    assert sorted(int(b[1][0]) for b in shuffled) == sorted(int(b[1][0]) for b in train)
     assert len(mapped) == len(train) and mapped.class_names == train.class_names
     images, labels = next(iter(mapped.take(1)))
     plain, same = train[0]

@@ -84,6 +84,13 @@ class _Batches(PyDataset):
             raise ValueError(f"`map` takes a function. Received: {fn!r}")
         return _Mapped(self, fn)
 
+    def shuffle(
+        self, buffer_size: Any = None, seed: int | None = None, reshuffle_each_iteration: Any = None
+    ) -> _Shuffled:
+        """The batches in a random order, drawn again each epoch (tf.data's `shuffle` on a
+        batched dataset, with the whole dataset as its buffer)."""
+        return _Shuffled(self, seed)
+
     def prefetch(self, buffer_size: Any = None) -> _Batches:
         """The same dataset (fit already reads a batch ahead of the engine)."""
         return self
@@ -128,7 +135,7 @@ class ImageDataset(_Batches):
         self.class_names = class_names
         self.batch_size = batch_size
         self.decode = decode
-        self.shuffle = shuffle
+        self._reshuffle = shuffle
         self._order = np.arange(len(self._paths))
         self._rng = np.random.default_rng(seed)
         self._epochs = 0
@@ -144,7 +151,7 @@ class ImageDataset(_Batches):
 
     def on_epoch_begin(self) -> None:
         """A fresh order of the files for every epoch after the first (with shuffle)."""
-        if self.shuffle and self._epochs > 0:
+        if self._reshuffle and self._epochs > 0:
             self._order = self._rng.permutation(len(self._paths))
         self._epochs += 1
 
@@ -222,6 +229,27 @@ class _Mapped(_Batches):
     def __getitem__(self, index: int) -> Any:
         batch = self.dataset[index]
         return self.fn(*batch) if isinstance(batch, tuple) else self.fn(batch)
+
+
+class _Shuffled(_Batches):
+    """A dataset's batches in an order drawn from `seed` at each epoch (`ds.shuffle()`)."""
+
+    def __init__(self, dataset: _Batches, seed: int | None) -> None:
+        super().__init__()
+        self.dataset = dataset
+        self.class_names = getattr(dataset, "class_names", None)
+        self._rng = np.random.default_rng(seed)
+        self._order = self._rng.permutation(len(dataset))
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def on_epoch_begin(self) -> None:
+        self.dataset.on_epoch_begin()
+        self._order = self._rng.permutation(len(self.dataset))
+
+    def __getitem__(self, index: int) -> Any:
+        return self.dataset[int(self._order[index])]
 
 
 def _walk(directory: str, follow_links: bool) -> list[str]:
