@@ -396,3 +396,11 @@ def test_get_custom_callable_is_rejected():
 def test_serialize_roundtrip():
     for name in ALL_NAMES:
         assert A.get(A.serialize(getattr(A, name))) is getattr(A, name)
+
+
+def test_activations_keep_a_scalars_shape():
+    # float(keras.ops.sigmoid(predictions[0][0])), as the image tutorial scores one image
+    for name in ("sigmoid", "relu", "tanh", "softmax", "gelu"):
+        out = dc.activations.get(name)(np.float32(0.3))
+        assert out.shape == (), name
+    assert float(dc.ops.sigmoid(np.float32(0.0))) == 0.5

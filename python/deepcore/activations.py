@@ -40,7 +40,8 @@ __all__ = [
 def _run(kind: _core.Act, x: ArrayLike, alpha: float = 0.0) -> NDArray[np.floating[Any]]:
     x = np.asarray(x)
     dtype = np.float64 if x.dtype == np.float64 else np.float32
-    return _core.activation(_core.ActSpec(kind, float(alpha)), np.ascontiguousarray(x, dtype))
+    out = _core.activation(_core.ActSpec(kind, float(alpha)), np.ascontiguousarray(x, dtype))
+    return out.reshape(x.shape)  # (a scalar stays a scalar)
 
 
 def linear(x: ArrayLike) -> NDArray[np.floating[Any]]:
