@@ -1341,6 +1341,10 @@ def test_calling_layers_and_models_with_training():
     model = dc.Sequential([dc.Input((50,)), dc.layers.Dropout(0.5), dc.layers.Dense(2)])
     np.testing.assert_array_equal(model(x), model.predict(x, verbose=0))
     assert not np.array_equal(model(x, training=True), model(x))
+    bn = dc.Sequential([dc.Input((50,)), dc.layers.BatchNormalization(momentum=0.5)])
+    moving = bn.layers[0].get_weights()[2].copy()
+    bn(x * 3 + 1, training=True)  # (Keras' BatchNormalization updates its moving statistics)
+    np.testing.assert_allclose(bn.layers[0].get_weights()[2], 0.5 * moving + 0.5 * 4.0, rtol=1e-6)
 
 
 # ------------------------------------------------------------ activation layer classes

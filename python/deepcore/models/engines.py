@@ -94,10 +94,14 @@ class _HostMirror:
         def call(*args, **kwargs):
             self._engine.write(self._w)
             self._engine.write(self._s, states=True)
+            # (a predict in training mode updates BatchNormalization's moving statistics)
+            trains = name in self._trains or (
+                name == "predict" and bool(kwargs.get("training", args[2:3] and args[2]))
+            )
             try:
                 return attr(*args, **kwargs)
             finally:
-                if name in self._trains:  # also after an interrupted epoch
+                if trains:  # also after an interrupted epoch
                     self._w[...] = self._engine.read()
                     self._s[...] = self._engine.read(states=True)
 
