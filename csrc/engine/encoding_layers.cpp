@@ -1,5 +1,6 @@
 // CategoryEncoding and Discretization on the backend's ops: a comparison of every value with
 // every class (or boundary) along a new last axis, then a reduction over an axis.
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -47,12 +48,9 @@ std::vector<Shape> EncodingLayer::scratch_shapes() const {
 
 void EncodingLayer::reserve(Backend& be, int64_t rows) {
   const int64_t n = shape_size(in_shape), b = int64_t(boundaries_.size());
-  if (b) {
-    buckets_.reserve(be, rows * n);
-    cube_.reserve(be, rows * n * b);
-  }
-  if (mode_ == OutputMode::MultiHot || mode_ == OutputMode::Count)
-    cube_.reserve(be, rows * n * std::max(depth_, b));
+  const bool reduces = mode_ == OutputMode::MultiHot || mode_ == OutputMode::Count;
+  if (b) buckets_.reserve(be, rows * n);
+  if (b || reduces) cube_.reserve(be, rows * n * std::max(reduces ? depth_ : 0, b));
   if (uploaded_ == &be) return;
   std::vector<float> classes(static_cast<size_t>(depth_));
   for (int64_t k = 0; k < depth_; ++k) classes[size_t(k)] = float(k);

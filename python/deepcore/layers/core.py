@@ -608,7 +608,7 @@ class BatchNormalization(Layer):
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
 
     def _training_default(self) -> bool | None:
-        return False
+        return False if self.trainable else None  # (frozen: the moving statistics always)
 
     def _mask_role(self):
         return "refuse"  # Keras' statistics leave the masked steps out; deepcore's cannot yet

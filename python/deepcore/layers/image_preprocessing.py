@@ -9,6 +9,7 @@ from typing import Any
 
 from .. import _core
 from .._registry import check_bool, check_int, check_number, check_positive_int, is_number
+from .convolutional import _channels_last
 from .core import Layer
 
 __all__ = [
@@ -24,15 +25,6 @@ __all__ = [
 ]
 
 _INTERPOLATIONS = tuple(_core.Interpolation.__members__)
-
-
-def _channels_last(data_format, owner: str) -> str:
-    if data_format not in (None, "channels_last"):
-        raise ValueError(
-            f"{owner}: deepcore's images are channels_last (height, width, channels). "
-            f"Received: data_format={data_format!r}"
-        )
-    return "channels_last"
 
 
 class Resizing(Layer):
@@ -97,7 +89,8 @@ class Resizing(Layer):
                 f"{self._owner}: deepcore pads with zeros only. Received: fill_value={fill_value!r}"
             )
         self.antialias = check_bool("antialias", antialias, self._owner)
-        self.data_format = _channels_last(data_format, self._owner)
+        _channels_last(data_format, self._owner)
+        self.data_format = "channels_last"
 
     def add_to(self, engine: _core.Model) -> None:
         engine.add_resizing(
@@ -141,7 +134,8 @@ class CenterCrop(Layer):
         super().__init__(**kwargs)
         self.height = check_positive_int("height", height, self._owner)
         self.width = check_positive_int("width", width, self._owner)
-        self.data_format = _channels_last(data_format, self._owner)
+        _channels_last(data_format, self._owner)
+        self.data_format = "channels_last"
 
     def add_to(self, engine: _core.Model) -> None:
         engine.add_center_crop(self.height, self.width)
@@ -202,7 +196,8 @@ class _Augmentation(Layer):
     def __init__(self, seed: int | None = None, data_format: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.seed = None if seed is None else check_int("seed", seed, 0, 2**63 - 1, self._owner)
-        self.data_format = _channels_last(data_format, self._owner)
+        _channels_last(data_format, self._owner)
+        self.data_format = "channels_last"
 
     def _spec(self) -> _core.AugmentSpec:
         raise NotImplementedError

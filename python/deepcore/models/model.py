@@ -320,14 +320,7 @@ class Model(Trainer, ArrayData):
 
     def _call_symbolic(self, x, training=None):
         if training is False:
-            moving = [
-                la.name
-                for la in self._layers
-                if type(la).__name__ == "Dropout"
-                or getattr(la, "dropout", 0)
-                or getattr(la, "recurrent_dropout", 0)
-                or (type(la).__name__ == "BatchNormalization" and la.trainable)
-            ]
+            moving = [la.name for la in self._layers if la._training_default() is not None]
             if moving:
                 raise ValueError(
                     f"Model {self.name!r} called with training=False: its layers {moving} "

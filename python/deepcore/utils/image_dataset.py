@@ -33,8 +33,26 @@ class ImageDecoder(NamedTuple):
     crop_to_aspect_ratio: bool = False
     pad_to_aspect_ratio: bool = False
 
-    def __call__(self, path: str) -> np.ndarray:
-        """The image file at `path` as float32 (height, width, channels) in [0, 255]."""
+    def __call__(self, paths: Sequence[str]) -> np.ndarray:
+        """The image files at `paths` as float32 (n, height, width, channels) in [0, 255]:
+        the images of one size resized together (one engine call per size, not per file)."""
+        images = [self.read(p) for p in paths]
+        out = np.empty((len(images), *self.image_size, images[0].shape[2]), np.float32)
+        by_shape: dict[tuple, list[int]] = {}
+        for k, x in enumerate(images):
+            by_shape.setdefault(x.shape, []).append(k)
+        for same in by_shape.values():
+            out[same] = image_resize.resize(
+                np.stack([images[k] for k in same]),
+                self.image_size,
+                self.interpolation,
+                self.crop_to_aspect_ratio,
+                self.pad_to_aspect_ratio,
+            )
+        return out
+
+    def read(self, path: str) -> np.ndarray:
+        """The image file at `path` as float32 (height, width, channels), not resized."""
         Image = pil_image()
         try:
             with Image.open(path) as img:
@@ -46,16 +64,7 @@ class ImageDecoder(NamedTuple):
             raise ValueError(
                 f"Cannot decode the image file {path!r}: {type(e).__name__}: {e}"
             ) from e
-        if x.ndim == 2:
-            x = x[:, :, None]
-        resized = image_resize.resize(
-            x[None],
-            self.image_size,
-            self.interpolation,
-            self.crop_to_aspect_ratio,
-            self.pad_to_aspect_ratio,
-        )
-        return resized[0]
+        return x[:, :, None] if x.ndim == 2 else x
 
 
 class _Batches(PyDataset):
@@ -163,7 +172,7 @@ class ImageDataset(_Batches):
         if not 0 <= i < n:
             raise IndexError(f"batch index {index} out of range for {n} batches")
         rows = self._order[i * self.batch_size : (i + 1) * self.batch_size]
-        images = np.stack([self._image(j) for j in rows])
+        images = self._images(rows)
         if self._labels is None:
             return images
         labels = self._labels[rows]
@@ -175,12 +184,15 @@ class ImageDataset(_Batches):
             return images, onehot
         return images, labels.astype(np.int32)
 
-    def _image(self, j: int) -> np.ndarray:
+    def _images(self, rows: np.ndarray) -> np.ndarray:
+        """The images of files `rows`, decoded (those not in the cache, when caching)."""
         if self._cache is None:
-            return self.decode(self._paths[j])
-        if j not in self._cache:
-            self._cache[j] = self.decode(self._paths[j])
-        return self._cache[j]
+            return self.decode([self._paths[j] for j in rows])
+        missing = [int(j) for j in rows if j not in self._cache]
+        if missing:
+            decoded = self.decode([self._paths[j] for j in missing])
+            self._cache.update(zip(missing, decoded))
+        return np.stack([self._cache[j] for j in rows])
 
     def cache(self, filename: str = "") -> ImageDataset:
         """Keeps each image once decoded, in memory (tf.data's `cache()`; a file name is
