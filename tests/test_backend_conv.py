@@ -1,14 +1,14 @@
 """The convolution, pooling and batch-normalization ops of the backend harness
 (_core.device_im2col, device_col2im, device_maxpool(_backward), device_avgpool(_backward),
-device_batchnorm_forward/backward) on the CPU and the guarded backend, against float64
-NumPy references.
+device_conv_maxpool, device_batchnorm_forward/backward) on the CPU and the guarded backend,
+against float64 NumPy references.
 
 The same functions run the CUDA backend in tests/test_cuda_conv.py.
 """
 
 import numpy as np
 import pytest
-from test_conv import geometry, np_pool, np_pool_backward, pool_windows
+from test_conv import geometry, np_conv2d, np_pool, np_pool_backward, pool_windows
 
 from deepcore import _core
 
@@ -45,6 +45,19 @@ POOLS = [
     (8, 33, 31, 16, 3, 3, 2, 2, True),
     (2, 6, 7, 3, 3, 2, 3, 1 << 30, True),
 ]
+# A convolution and the max pooling after it in one pass (inference on the CPU):
+# n, h, w, c, kh, kw, sh, sw, same, filters, ph, pw, relu, bias. The LeNet CNN's two (11 x 11
+# outputs pooled to 5 x 5: the last row and column are read by no window), "same" padding
+# linear without bias, strides with a 3 x 2 pool, a 1 x 1 pool of one output, 3 x 3 windows.
+CONV_POOLS = [
+    (64, 28, 28, 1, 3, 3, 1, 1, False, 32, 2, 2, True, True),
+    (16, 13, 13, 32, 3, 3, 1, 1, False, 64, 2, 2, True, True),
+    (3, 17, 15, 3, 3, 3, 1, 1, True, 8, 2, 2, False, False),
+    (2, 9, 11, 2, 2, 3, 2, 1, False, 5, 3, 2, True, True),
+    (2, 4, 4, 1, 4, 4, 1, 1, False, 3, 1, 1, True, True),
+    (5, 12, 12, 7, 3, 3, 1, 1, True, 9, 3, 3, True, True),
+]
+
 # m, channels
 NORMS = [(1, 1), (1, 5), (7, 3), (64, 17), (129, 512), (2048, 33), (100000, 3)]
 
@@ -172,6 +185,33 @@ def test_avgpool(rng, device, case):
     dx = _core.device_avgpool_backward(device, dy, h, w, ph, pw, sh, sw, same)
     want = np_pool_backward(x.astype(np.float64), dy, "avg", (ph, pw), (sh, sw), pad)
     assert rel_err(dx, want) < 1e-6
+
+
+@pytest.mark.parametrize("case", CONV_POOLS, ids=lambda c: conv_id(c[:9]) + f"-p{c[10]}x{c[11]}")
+def test_conv_maxpool(rng, case):
+    n, h, w, c, kh, kw, sh, sw, same, f, ph, pw, relu, use_bias = case
+    x = rng.standard_normal((n, h, w, c)).astype(np.float32)
+    kernel = (rng.standard_normal((kh, kw, c, f)) / np.sqrt(kh * kw * c)).astype(np.float32)
+    bias = rng.standard_normal(f).astype(np.float32) if use_bias else None
+    got = _core.device_conv_maxpool(0, x, kernel, bias, relu, sh, sw, same, ph, pw)
+    assert got is not None  # the CPU fuses these
+    z = np_conv2d(x.astype(np.float64), kernel, bias, (sh, sw), "same" if same else "valid")
+    want = np_pool(np.maximum(z, 0) if relu else z, "max", (ph, pw), (ph, pw), "valid")
+    assert got.shape == want.shape
+    assert rel_err(got, want) < 1e-5
+    # tiles of 3 images, shared among the threads: the same bits
+    tiled = _core.device_conv_maxpool(0, x, kernel, bias, relu, sh, sw, same, ph, pw, tile=3)
+    assert np.array_equal(tiled, got)
+
+
+def test_conv_maxpool_is_left_to_the_layers_where_the_kernel_would_differ(rng):
+    """Weights too wide for the CPU's own product (OpenBLAS computes the unfused layer) and
+    the guarded backend: not fused (None), the layers run one after the other."""
+    x = rng.standard_normal((2, 8, 8, 64)).astype(np.float32)
+    kernel = rng.standard_normal((3, 3, 64, 64)).astype(np.float32)
+    assert _core.device_conv_maxpool(0, x, kernel, None, True, 1, 1, False, 2, 2) is None
+    x, small = x[..., :4].copy(), kernel[:, :, :4, :8].copy()
+    assert _core.device_conv_maxpool(2, x, small, None, True, 1, 1, False, 2, 2) is None
 
 
 def np_batchnorm(x, gamma, beta, mm, mv, training, momentum, eps):

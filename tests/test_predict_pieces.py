@@ -91,3 +91,69 @@ def test_cnn_predictions_match_a_numpy_reference():
     ref = np.exp(z - z.max(axis=1, keepdims=True))
     ref /= ref.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(model.predict(x, verbose=0), ref, rtol=1e-4, atol=1e-6)
+
+
+def _branches():  # (a convolution read by its pooling and by another layer: not fused)
+    x = dc.Input((12, 12, 3))
+    h = L.Conv2D(6, 3, activation="relu")(x)
+    a = L.Flatten()(L.MaxPooling2D(2)(h))
+    b = L.GlobalAveragePooling2D()(h)
+    return dc.Model(x, L.Dense(2)(L.Concatenate()([a, b])))
+
+
+# A Conv2D whose outputs only a MaxPooling2D over non-overlapping windows reads: the CPU's
+# inference computes the pooled outputs in one pass (only the convolution's outputs the
+# windows read); the others go layer by layer.
+POOLED = {
+    "lenet": lambda: _cnn(),
+    "same, linear, no bias, 3x2 pool": lambda: dc.Sequential(
+        [
+            L.Input((17, 15, 3)),
+            L.Conv2D(8, 3, padding="same", use_bias=False),
+            L.MaxPooling2D((3, 2)),
+            L.Conv2D(5, (2, 3), strides=(2, 1), activation="relu"),
+            L.MaxPooling2D(2),
+            L.Flatten(),
+        ]
+    ),
+    "overlapping pool": lambda: dc.Sequential(
+        [L.Input((12, 12, 3)), L.Conv2D(4, 3, activation="relu"), L.MaxPooling2D(3, 2)]
+    ),
+    "tanh": lambda: dc.Sequential(
+        [L.Input((12, 12, 3)), L.Conv2D(4, 3, activation="tanh"), L.MaxPooling2D(2)]
+    ),
+    "wide weights": lambda: dc.Sequential(
+        [L.Input((8, 8, 64)), L.Conv2D(64, 3, activation="relu"), L.MaxPooling2D(2)]
+    ),
+    "branches": _branches,
+}
+
+
+@pytest.mark.parametrize("name", list(POOLED))
+def test_convolution_and_max_pooling_predict_the_bits_of_the_layers_one_by_one(name):
+    """predict (inference: fused where it can be) gives the bits of the training forward
+    pass, which always runs the layers one after the other."""
+    model = POOLED[name]()
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((61, *model.input_shape[1:])).astype(np.float32)
+    x[7] = -1.0  # (equal values in every window: the first wins)
+    ref = np.asarray(model(x, training=True))
+    for b in (1, 32, 61):
+        got = model.predict(x, batch_size=b, verbose=0)
+        assert np.array_equal(got, ref), (name, b)
+
+
+def test_cnn_predictions_are_the_same_bits_for_every_thread_count():
+    """The convolutions' tiles (and the pieces' ops) shared among 1, 2 or 4 threads."""
+    rng = np.random.default_rng(6)
+    model = _cnn()
+    x = rng.standard_normal((203, 28, 28, 1)).astype(np.float32)
+    before = dc.config.get_num_threads()
+    try:
+        got = []
+        for threads in (1, 2, 4):
+            dc.config.set_num_threads(threads)
+            got.append(model.predict(x, verbose=0))
+    finally:
+        dc.config.set_num_threads(before)
+    assert np.array_equal(got[0], got[1]) and np.array_equal(got[0], got[2])

@@ -101,17 +101,36 @@ inline void dilated_positions(const Window2D& g, int64_t oy, int64_t ox, F&& f) 
 
 bool dilated(const Window2D& g) { return g.dh != 1 || g.dw != 1; }
 
-void im2col_dilated(const Window2D& g, const float* x, int64_t batch, float* cols) {
-  const int64_t row = g.kh * g.kw * g.c, image = g.h * g.w * g.c;
-  for (int64_t n = 0; n < batch; ++n)
-    for (int64_t oy = 0; oy < g.oh; ++oy)
-      for (int64_t ox = 0; ox < g.ow; ++ox) {
-        float* dst = cols + ((n * g.oh + oy) * g.ow + ox) * row;
-        std::fill(dst, dst + row, 0.f);
-        dilated_positions(g, oy, ox, [&](int64_t col, int64_t in) {
-          copy_run(dst + col, x + n * image + in, g.c);
-        });
-      }
+// copy_run for a window's row of kw * c floats: few channels (an image's first
+// convolution) in one masked move.
+inline void copy_window_run(float* __restrict d, const float* __restrict s, int64_t len) {
+#if defined(__AVX512F__)
+  if (len <= 16) {
+    const __mmask16 m = static_cast<__mmask16>((1u << len) - 1u);
+    _mm512_mask_storeu_ps(d, m, _mm512_maskz_loadu_ps(m, s));
+    return;
+  }
+#elif defined(__AVX2__)
+  if (len <= 8) {
+    const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(len)),
+                                         _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    _mm256_maskstore_ps(d, m, _mm256_maskload_ps(s, m));
+    return;
+  }
+#endif
+  copy_run(d, s, len);
+}
+
+// The im2col row of output (oy, ox) of image xn: its window's values, zeros outside the image.
+void window_row(const Window2D& g, const float* xn, int64_t oy, int64_t ox, float* dst) {
+  std::fill(dst, dst + g.kh * g.kw * g.c, 0.f);  // the padding
+  if (dilated(g))
+    dilated_positions(g, oy, ox,
+                      [&](int64_t col, int64_t in) { copy_run(dst + col, xn + in, g.c); });
+  else
+    window_runs(g, oy, ox, [&](int64_t col, int64_t in, int64_t len) {
+      copy_run(dst + col, xn + in, len);
+    });
 }
 
 void col2im_dilated(const Window2D& g, const float* cols, int64_t batch, float* dx) {
@@ -129,54 +148,37 @@ void col2im_dilated(const Window2D& g, const float* cols, int64_t batch, float* 
 
 }  // namespace
 
-void im2col(const Window2D& g, const float* x, int64_t batch, float* cols) {
-  if (dilated(g)) return im2col_dilated(g, x, batch, cols);
+void im2col_pooled(const Window2D& g, const Window2D& p, const float* x, int64_t batch,
+                   float* cols) {
   const int64_t row = g.kh * g.kw * g.c, image = g.h * g.w * g.c;
-  const bool padded = g.pad_top > 0 || g.pad_left > 0 || (g.oh - 1) * g.sh + g.kh > g.h ||
-                      (g.ow - 1) * g.sw + g.kw > g.w;
-  if (!padded) {  // every window lies in the image: kh runs of kw * c floats each
-    const int64_t len = g.kw * g.c, stride = g.w * g.c;
-    auto windows = [&](auto&& copy) {
-      float* dst = cols;
-      for (int64_t n = 0; n < batch; ++n)
-        for (int64_t oy = 0; oy < g.oh; ++oy) {
-          const float* src = x + n * image + oy * g.sh * stride;
-          for (int64_t ox = 0; ox < g.ow; ++ox, src += g.sw * g.c)
-            for (int64_t ky = 0; ky < g.kh; ++ky, dst += len) copy(dst, src + ky * stride);
-        }
-    };
-#if defined(__AVX512F__)
-    if (len <= 16) {  // few channels (conv1 of an image): one masked move per run
-      const __mmask16 m = static_cast<__mmask16>((1u << len) - 1u);
-      windows([m](float* d, const float* s) {
-        _mm512_mask_storeu_ps(d, m, _mm512_maskz_loadu_ps(m, s));
-      });
-      return;
-    }
-#elif defined(__AVX2__)
-    if (len <= 8) {  // the same with the AVX2 set's 8-float lane masks
-      const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(len)),
-                                           _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-      windows([m](float* d, const float* s) {
-        _mm256_maskstore_ps(d, m, _mm256_maskload_ps(s, m));
-      });
-      return;
-    }
-#endif
-    windows([len](float* d, const float* s) { copy_run(d, s, len); });
-    return;
-  }
+  const int64_t len = g.kw * g.c, stride = g.w * g.c;
+  // Whether every window lies in the image: then kh runs of kw * c floats each.
+  const bool inside = !dilated(g) && g.pad_top == 0 && g.pad_left == 0 &&
+                      (g.oh - 1) * g.sh + g.kh <= g.h && (g.ow - 1) * g.sw + g.kw <= g.w;
+  float* dst = cols;
   for (int64_t n = 0; n < batch; ++n) {
     const float* xn = x + n * image;
-    for (int64_t oy = 0; oy < g.oh; ++oy)
-      for (int64_t ox = 0; ox < g.ow; ++ox) {
-        float* dst = cols + ((n * g.oh + oy) * g.ow + ox) * row;
-        std::fill(dst, dst + row, 0.f);  // the padding (windows inside returned above)
-        window_runs(g, oy, ox, [&](int64_t col, int64_t in, int64_t len) {
-          copy_run(dst + col, xn + in, len);
-        });
-      }
+    for (int64_t py = 0; py < p.oh; ++py)
+      for (int64_t px = 0; px < p.ow; ++px)
+        for (int64_t dy = 0; dy < p.kh; ++dy)
+          for (int64_t dx = 0; dx < p.kw; ++dx, dst += row) {
+            const int64_t oy = py * p.sh + dy, ox = px * p.sw + dx;
+            if (!inside) {
+              window_row(g, xn, oy, ox, dst);
+              continue;
+            }
+            const float* src = xn + oy * g.sh * stride + ox * g.sw * g.c;
+            for (int64_t ky = 0; ky < g.kh; ++ky)
+              copy_window_run(dst + ky * len, src + ky * stride, len);
+          }
   }
+}
+
+void im2col(const Window2D& g, const float* x, int64_t batch, float* cols) {
+  Window2D each;  // every output position, each a window of its own, in row-major order
+  each.oh = g.oh;
+  each.ow = g.ow;
+  im2col_pooled(g, each, x, batch, cols);
 }
 
 void col2im(const Window2D& g, const float* cols, int64_t batch, float* dx) {

@@ -88,6 +88,15 @@ void Conv2D::forward(Backend& be, const float* x, float* y, int64_t rows, bool t
   }
 }
 
+void Conv2D::forward_pooled(Backend& be, const float* x, float* y, int64_t rows,
+                            const Window2D& pool) {
+  // Tiles of images whose im2col rows (those the pooling reads) and products stay within
+  // the tile budget, as forward's.
+  const int64_t per = pool.oh * pool.ow * pool.kh * pool.kw;
+  be.conv_maxpool_forward(pooled(pool), x, rows, conv_tile(per, kh_ * kw_ * g_.c, filters_),
+                          cols_.data(), y);
+}
+
 void Conv2D::backward(Backend& be, const float*, const float* y, const float* dy, float* dx,
                       int64_t rows, bool dy_is_preact) {
   // cols_ holds this batch's im2col from the forward pass; the input gradient of the

@@ -191,6 +191,10 @@ class Conv2D final : public AffineLayer {
                const uint64_t* seed) override;
   void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
                 int64_t rows, bool dy_is_preact) override;
+  // Inference whose outputs only max pooling over windows `pool` reads (see Model::forward):
+  // y = the pooled outputs, where the backend fuses_conv_maxpool.
+  ConvPool pooled(const Window2D& pool) const { return {g_, pool, filters_, act_, w_, b_}; }
+  void forward_pooled(Backend& be, const float* x, float* y, int64_t rows, const Window2D& pool);
 
  private:
   int64_t filters_, kh_, kw_, sh_, sw_;
@@ -228,6 +232,12 @@ class Pool2D final : public Layer {
                const uint64_t* seed) override;
   void backward(Backend& be, const float* x, const float* y, const float* dy, float* dx,
                 int64_t rows, bool dy_is_preact) override;
+  // The window of max pooling over images whose windows do not overlap (strides equal to the
+  // pool size, no padding: each input in at most one window), else null.
+  const Window2D* disjoint_max_window() const {
+    const bool disjoint = kind_ == Kind::Image && max_ && !same_ && ph_ == sh_ && pw_ == sw_;
+    return disjoint ? &g_ : nullptr;
+  }
 
  private:
   bool max_;

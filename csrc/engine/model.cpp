@@ -181,6 +181,13 @@ void Model::forward(const float* x, int64_t rows, bool training, const uint64_t*
   for (size_t i = 0; i < layers_.size(); ++i) {
     if (!training) poll_interrupt();  // a training step is never left half-done
     const uint64_t* seed = seeds ? seeds + i : nullptr;
+    if (!training && pools_next_[i]) {  // the convolution writes the pooling's outputs
+      const Window2D& pool = *static_cast<const Pool2D&>(*layers_[i + 1]).disjoint_max_window();
+      static_cast<Conv2D&>(*layers_[i]).forward_pooled(be_, value(inputs_[i][0], x),
+                                                       acts_[i + 1].data(), rows, pool);
+      ++i;
+      continue;
+    }
     if (layers_[i]->multi_input()) {
       xs.clear();
       for (int64_t v : inputs_[i]) xs.push_back(value(v, x));

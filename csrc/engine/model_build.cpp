@@ -536,6 +536,15 @@ void Model::build(const Shape& input_shape) {
         shape_str(out_mask_->out_shape, true) + ") reaches the output " +
         shape_str(layers_[size_t(heads_[0].layer)]->out_shape, true) +
         ", whose loss has a value per step of another shape");
+  pools_next_.assign(layers_.size(), 0);
+  for (size_t i = 0; i + 1 < layers_.size(); ++i) {
+    const auto* conv = dynamic_cast<const Conv2D*>(layers_[i].get());
+    const auto* pool = dynamic_cast<const Pool2D*>(layers_[i + 1].get());
+    const Window2D* window = pool ? pool->disjoint_max_window() : nullptr;
+    pools_next_[i] = conv && window && readers_[i].size() == 1 &&
+                     readers_[i][0].first == int64_t(i + 1) &&
+                     be_.fuses_conv_maxpool(conv->pooled(*window));
+  }
   step_ = DeviceArray<StepValues>(be_, 1);
   seeds_ = DeviceArray<uint64_t>(be_, static_cast<int64_t>(layers_.size()));
   capacity_ = 0;

@@ -127,6 +127,43 @@ void add_conv(py::module_& m) {
       py::arg("device"), py::arg("cols"), py::arg("batch"), py::arg("height"), py::arg("width"),
       py::arg("channels"), py::arg("kernel_h"), py::arg("kernel_w"), py::arg("stride_h") = 1,
       py::arg("stride_w") = 1, py::arg("same") = false);
+  // y (batch, poh, pow, filters): a convolution of x (batch, h, w, c) by kernel (kh, kw, c,
+  // filters) plus bias, relu or linear, then max pooling over non-overlapping pool_h x pool_w
+  // windows, in the backend's one pass (conv_maxpool_forward, `tile` images at a time); None
+  // where the backend does not fuse them for these shapes.
+  m.def(
+      "device_conv_maxpool",
+      [](int device, Arr<float> x, Arr<float> kernel, std::optional<Arr<float>> bias, bool relu,
+         int64_t sh, int64_t sw, bool same, int64_t ph, int64_t pw, int64_t tile) -> py::object {
+        const std::vector<int64_t> s = image_shape(x, "x");
+        const std::vector<int64_t> k = image_shape(kernel, "kernel");
+        if (k[2] != s[3])
+          throw std::invalid_argument("kernel must have the input's " + std::to_string(s[3]) +
+                                      " channels");
+        const Window2D g = window_of(s[1], s[2], s[3], k[0], k[1], sh, sw, same);
+        const Window2D p = window_of(g.oh, g.ow, k[3], ph, pw, ph, pw, false);
+        if (bias) check_channels(*bias, "bias", k[3]);
+        check_size(tile, "tile");
+        ActSpec act;
+        act.kind = relu ? Act::Relu : Act::Linear;
+        const int64_t rows = count(s[0], {p.oh, p.ow, ph, pw}, "cols");
+        const int64_t out = count(s[0], {p.oh, p.ow, k[3]}, "y");
+        Dev d(device);
+        DeviceArray<float> dx = d.put(x), dw = d.put(kernel), y(d.be, out);
+        DeviceArray<float> cols(d.be, count(rows, {k[0], k[1], s[3]}, "cols"));
+        std::optional<DeviceArray<float>> db;
+        if (bias) db = d.put(*bias);
+        const ConvPool spec{g, p, k[3], act, dw.data(), data_or_null(db)};
+        if (!d.be.fuses_conv_maxpool(spec)) return py::none();
+        released([&] {
+          d.be.conv_maxpool_forward(spec, dx.data(), s[0], tile, cols.data(), y.data());
+          return true;
+        });
+        return d.get(y, {s[0], p.oh, p.ow, k[3]});
+      },
+      py::arg("device"), py::arg("x"), py::arg("kernel"), py::arg("bias"), py::arg("relu"),
+      py::arg("stride_h"), py::arg("stride_w"), py::arg("same"), py::arg("pool_h"),
+      py::arg("pool_w"), py::arg("tile") = 1);
   // (y, argmax), both (batch, oh, ow, c): max pooling of x (batch, h, w, c).
   m.def(
       "device_maxpool",

@@ -131,6 +131,18 @@ class Backend {
   virtual void avgpool_forward(const Window2D& g, const float* x, int64_t batch, float* y) = 0;
   virtual void avgpool_backward(const Window2D& g, const float* dy, int64_t batch,
                                 float* dx) = 0;
+  // Inference of a Conv2D (window `conv`, weights w: (kh*kw*c) x filters, bias, relu or
+  // linear) whose outputs only max pooling over non-overlapping windows `pool` reads: y =
+  // the pooled outputs of `batch` images, without writing the convolution's. It goes `tile`
+  // images at a time (each tile's im2col rows, those the pooling reads, at its own place in
+  // cols, made and multiplied while in cache). A backend that has this kernel answers true
+  // in fuses_conv_maxpool for the shapes where its bits are those of im2col,
+  // affine_forward and maxpool_forward in turn.
+  virtual bool fuses_conv_maxpool(const ConvPool& /*s*/) const { return false; }
+  virtual void conv_maxpool_forward(const ConvPool& s, const float* x, int64_t batch,
+                                    int64_t tile, float* cols, float* y) {
+    throw std::logic_error("this backend has no fused convolution and max pooling");
+  }
   // Resampling of images (kernels.h), forward or, with the transposed taps, backward.
   virtual void resample(const Resample& r, const float* x, int64_t batch, float* y) = 0;
   // Augmentation of images (kernels.h), the step's seed in device memory.

@@ -189,6 +189,17 @@ struct Window2D {
   int64_t dh = 1, dw = 1;               // dilation: the window reads every d-th position
 };
 
+// A Conv2D followed by max pooling over non-overlapping windows of its outputs (pool's
+// strides equal to its size, no padding), in inference: the convolution's window, filters,
+// activation (relu or linear), weights (kh*kw*c x filters) and bias (may be null).
+struct ConvPool {
+  Window2D conv, pool;
+  int64_t filters = 0;
+  ActSpec act;
+  const float* w = nullptr;
+  const float* bias = nullptr;
+};
+
 // Keras' padding of a 1-D window: none, TensorFlow's "same" split, or "causal" (all of it
 // on the left: (kernel - 1) * dilation positions).
 enum class Padding : int { Valid = 0, Same = 1, Causal = 2 };
@@ -205,6 +216,11 @@ Window2D make_window_1d(int64_t steps, int64_t c, int64_t k, int64_t s, int64_t 
 // cols[(n, oy, ox), (ky, kx, ci)] = x[n, oy*sh + ky*dh - pad_top, ox*sw + kx*dw - pad_left, ci]
 // (0 outside the image). cols: (batch * oh * ow) x (kh * kw * c).
 void im2col(const Window2D& g, const float* x, int64_t batch, float* cols);
+// The rows of im2col that max pooling over non-overlapping windows p of the convolution's
+// outputs reads, in the order (n, py, px, dy, dx): output (oy, ox) = (py*p.sh + dy,
+// px*p.sw + dx). cols: (batch * p.oh * p.ow * p.kh * p.kw) x (kh * kw * c).
+void im2col_pooled(const Window2D& g, const Window2D& p, const float* x, int64_t batch,
+                   float* cols);
 // The adjoint: dx = 0, then dx[...] += cols[...] for every entry im2col reads.
 void col2im(const Window2D& g, const float* cols, int64_t batch, float* dx);
 

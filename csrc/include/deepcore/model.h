@@ -388,6 +388,9 @@ class Model {
   // Rows per piece of a CPU predict (set by plan_layers): as many as keep a piece's
   // activations and scratch (im2col) within kPredictBytes, each layer reading from cache.
   int64_t predict_rows_ = 1;
+  // Per layer: whether it is a Conv2D whose outputs only the next layer reads, a max
+  // pooling that the backend computes with it in inference (Conv2D::forward_pooled).
+  std::vector<char> pools_next_;
   // Each layer's inputs (values as set_inputs takes them) and each value's readers (layer,
   // input position; or L + h, 0 for output h of a model of L layers); per layer, the gradient
   // of each of its inputs that needs one (and per output, the loss's gradient), and per
