@@ -82,12 +82,13 @@ struct Epilogue {
 
 #if defined(__AVX512F__)
 // The vectors of the AVX-512 kernel set: 16 floats, masked by bits; 32 registers hold up
-// to 24 accumulators (4 vectors of columns for 6 rows, 2 for 12), the vectors of B's row
-// and A's broadcast value (6 x 4 against 4 x 4: the LeNet CNN's second convolution,
-// 484 x 288 x 64, 122 -> 162 GFLOP/s on one core).
+// to 4 vectors of columns for 6 rows (24 accumulators, B's row and A's broadcast value:
+// the LeNet CNN's second convolution, 484 x 288 x 64, 122 GFLOP/s on one core in blocks of
+// 4 rows, 162 in blocks of 6). Narrower blocks keep the AVX2 set's heights (12 rows for 1
+// or 2 vectors measured no faster, and slower on the small networks' steps).
 struct Vec {
   static constexpr int kWidth = 16, kMaxCols = 4;
-  static constexpr int rows(int nv) { return nv == 1 ? 12 : (nv == 2 ? 12 : (nv == 3 ? 8 : 6)); }
+  static constexpr int rows(int nv) { return nv == 1 ? 8 : (nv == 2 ? 6 : (nv == 3 ? 4 : 6)); }
   using V = __m512;
   using M = __mmask16;
   static M mask(int64_t left) { return static_cast<__mmask16>((1u << left) - 1u); }
