@@ -101,24 +101,25 @@ inline void dilated_positions(const Window2D& g, int64_t oy, int64_t ox, F&& f) 
 
 bool dilated(const Window2D& g) { return g.dh != 1 || g.dw != 1; }
 
-// copy_run for a window's row of kw * c floats: few channels (an image's first
-// convolution) in one masked move.
-inline void copy_window_run(float* __restrict d, const float* __restrict s, int64_t len) {
+// Calls f(copy) with the copy of a window's row of len = kw * c floats: few channels (an
+// image's first convolution) in one masked move, else copy_run.
+template <class F>
+void with_run_copy(int64_t len, F&& f) {
 #if defined(__AVX512F__)
   if (len <= 16) {
     const __mmask16 m = static_cast<__mmask16>((1u << len) - 1u);
-    _mm512_mask_storeu_ps(d, m, _mm512_maskz_loadu_ps(m, s));
-    return;
+    return f([m](float* d, const float* s) {
+      _mm512_mask_storeu_ps(d, m, _mm512_maskz_loadu_ps(m, s));
+    });
   }
 #elif defined(__AVX2__)
   if (len <= 8) {
     const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(len)),
                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    _mm256_maskstore_ps(d, m, _mm256_maskload_ps(s, m));
-    return;
+    return f([m](float* d, const float* s) { _mm256_maskstore_ps(d, m, _mm256_maskload_ps(s, m)); });
   }
 #endif
-  copy_run(d, s, len);
+  f([len](float* d, const float* s) { copy_run(d, s, len); });
 }
 
 // The im2col row of output (oy, ox) of image xn: its window's values, zeros outside the image.
@@ -151,27 +152,36 @@ void col2im_dilated(const Window2D& g, const float* cols, int64_t batch, float* 
 void im2col_pooled(const Window2D& g, const Window2D& p, const float* x, int64_t batch,
                    float* cols) {
   const int64_t row = g.kh * g.kw * g.c, image = g.h * g.w * g.c;
-  const int64_t len = g.kw * g.c, stride = g.w * g.c;
-  // Whether every window lies in the image: then kh runs of kw * c floats each.
+  // Calls f(dst, n, oy, ox) for each row in turn.
+  auto rows = [&](auto&& f) {
+    float* dst = cols;
+    for (int64_t n = 0; n < batch; ++n)
+      for (int64_t py = 0; py < p.oh; ++py)
+        for (int64_t px = 0; px < p.ow; ++px) {
+          const int64_t oy = py * p.sh, ox = px * p.sw;
+          if (p.kh == 1 && p.kw == 1) {  // (im2col's order)
+            f(dst, n, oy, ox);
+            dst += row;
+            continue;
+          }
+          for (int64_t dy = 0; dy < p.kh; ++dy)
+            for (int64_t dx = 0; dx < p.kw; ++dx, dst += row) f(dst, n, oy + dy, ox + dx);
+        }
+  };
   const bool inside = !dilated(g) && g.pad_top == 0 && g.pad_left == 0 &&
                       (g.oh - 1) * g.sh + g.kh <= g.h && (g.ow - 1) * g.sw + g.kw <= g.w;
-  float* dst = cols;
-  for (int64_t n = 0; n < batch; ++n) {
-    const float* xn = x + n * image;
-    for (int64_t py = 0; py < p.oh; ++py)
-      for (int64_t px = 0; px < p.ow; ++px)
-        for (int64_t dy = 0; dy < p.kh; ++dy)
-          for (int64_t dx = 0; dx < p.kw; ++dx, dst += row) {
-            const int64_t oy = py * p.sh + dy, ox = px * p.sw + dx;
-            if (!inside) {
-              window_row(g, xn, oy, ox, dst);
-              continue;
-            }
-            const float* src = xn + oy * g.sh * stride + ox * g.sw * g.c;
-            for (int64_t ky = 0; ky < g.kh; ++ky)
-              copy_window_run(dst + ky * len, src + ky * stride, len);
-          }
-  }
+  if (!inside)
+    return rows([&](float* dst, int64_t n, int64_t oy, int64_t ox) {
+      window_row(g, x + n * image, oy, ox, dst);
+    });
+  // Every window lies in the image: kh runs of kw * c floats each.
+  const int64_t len = g.kw * g.c, stride = g.w * g.c;
+  with_run_copy(len, [&](auto&& copy) {
+    rows([&](float* dst, int64_t n, int64_t oy, int64_t ox) {
+      const float* src = x + n * image + oy * g.sh * stride + ox * g.sw * g.c;
+      for (int64_t ky = 0; ky < g.kh; ++ky) copy(dst + ky * len, src + ky * stride);
+    });
+  });
 }
 
 void im2col(const Window2D& g, const float* x, int64_t batch, float* cols) {
