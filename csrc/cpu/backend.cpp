@@ -313,8 +313,9 @@ void small_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, 
       run(p0 * kPanel, std::min(p1 * kPanel, m), 0, n);
     });
   } else {
-    const int64_t grain = grain_for(16 * k);  // memory-bound: B's columns stream once
-    parallel_for(blocks, grain, [&](int64_t b0, int64_t b1) {
+    // Memory-bound: B's columns stream once, each thread's share from its own cache
+    const int64_t grain = grain_for(16 * k);
+    parallel_for_pinned(blocks, grain, [&](int64_t b0, int64_t b1) {
       run(0, m, b0 * 16, std::min(b1 * 16, n));
     });
   }

@@ -60,11 +60,24 @@ struct Pool {
   std::mutex m;
   std::condition_variable wake;
   std::atomic<uint64_t> ticket{0};
+  // A pinned job's claims: its generation (low 24 bits), part count and a bit per part
+  // claimed (see Claims). A job that is not pinned has no parts here.
+  std::atomic<uint64_t> claims{0};
   std::atomic<int64_t> done{0};  // parts finished of the current job
   // The current job; stays valid until all its parts are done.
   const std::function<void(int64_t, int64_t)>* job = nullptr;
   int64_t n = 0;
   std::exception_ptr error;
+};
+
+// The claim word of a pinned job: generation, part count (at most one per thread) and the
+// parts claimed, one atomic as the ticket.
+struct Claims {
+  static uint64_t make(uint64_t gen, int64_t parts) {
+    return ((gen & 0xFFFFFF) << 40) | (uint64_t(parts) << 32);
+  }
+  static bool of(uint64_t c, uint64_t gen) { return (c >> 40) == (gen & 0xFFFFFF); }
+  static int64_t parts(uint64_t c) { return int64_t((c >> 32) & 0xFF); }
 };
 
 // Leaked on purpose: workers are detached and may still wait on it at exit, and a
@@ -75,20 +88,44 @@ thread_local bool t_inside = false;
 // Claims and runs parts of job `gen` until none is left. A claim holds the job open
 // (the caller waits for every part), so the job's settings can be read after it.
 // An exception is kept for the caller to rethrow once every part is done.
-void run_parts(Pool& p, uint64_t gen) {
+void run_part(Pool& p, int64_t part, int64_t parts) {
+  const int64_t begin = p.n * part / parts, end = p.n * (part + 1) / parts;
+  try {
+    if (begin < end) (*p.job)(begin, end);
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(p.m);
+    if (!p.error) p.error = std::current_exception();
+  }
+  p.done.fetch_add(1, std::memory_order_acq_rel);
+}
+
+// A pinned job's parts for thread `id`: its own part first (the one it ran in the job
+// before, its data still in its core's cache), then any part no other thread has claimed.
+void run_pinned(Pool& p, uint64_t gen, int id) {
+  for (int64_t k = 0;;) {
+    uint64_t c = p.claims.load(std::memory_order_acquire);
+    const int64_t parts = Claims::parts(c);
+    if (!Claims::of(c, gen) || k >= parts) return;
+    const int64_t part = (id + k) % parts;
+    const uint64_t bit = uint64_t(1) << part;
+    if (c & bit) {
+      ++k;
+      continue;
+    }
+    if (!p.claims.compare_exchange_weak(c, c | bit, std::memory_order_acq_rel)) continue;
+    run_part(p, part, parts);
+    ++k;
+  }
+}
+
+void run_parts(Pool& p, uint64_t gen, int id) {
+  run_pinned(p, gen, id);
   for (;;) {
     uint64_t t = p.ticket.load(std::memory_order_acquire);
     const int64_t part = Ticket::next(t), parts = Ticket::parts(t);
     if (Ticket::gen(t) != gen || part >= parts) return;
     if (!p.ticket.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel)) continue;
-    const int64_t begin = p.n * part / parts, end = p.n * (part + 1) / parts;
-    try {
-      if (begin < end) (*p.job)(begin, end);
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(p.m);
-      if (!p.error) p.error = std::current_exception();
-    }
-    p.done.fetch_add(1, std::memory_order_acq_rel);
+    run_part(p, part, parts);
   }
 }
 
@@ -110,7 +147,7 @@ void worker(Pool* p, int id, uint64_t seen) {
       g = current();
     }
     seen = g;
-    if (id < Ticket::threads(p->ticket.load(std::memory_order_acquire))) run_parts(*p, g);
+    if (id < Ticket::threads(p->ticket.load(std::memory_order_acquire))) run_parts(*p, g, id);
   }
 }
 
@@ -137,7 +174,8 @@ void set_pool_threads(int n) {
 
 int pool_threads() { return pool().threads; }
 
-void parallel_run(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f) {
+void parallel_run(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f,
+                  bool pinned) {
   Pool& p = pool();
   const int threads = int(std::min<int64_t>(p.threads, grain > 0 ? n / grain : n));
   std::unique_lock<std::mutex> busy(p.busy, std::defer_lock);
@@ -145,8 +183,9 @@ void parallel_run(int64_t n, int64_t grain, const std::function<void(int64_t, in
     if (n > 0) f(0, n);
     return;
   }
-  const int64_t parts = std::min({grain > 0 ? n / grain : n, threads * kPartsPerThread,
-                                  Ticket::kMaxParts});
+  const int64_t parts = pinned ? std::min(threads, 32)
+                              : std::min({grain > 0 ? n / grain : n, threads * kPartsPerThread,
+                                          Ticket::kMaxParts});
   for (int id = p.workers + 1; id < threads; ++id) {
     p.workers = id;
     std::thread(worker, &p, id, Ticket::gen(p.ticket.load())).detach();
@@ -155,13 +194,14 @@ void parallel_run(int64_t n, int64_t grain, const std::function<void(int64_t, in
   p.n = n;
   p.done.store(0, std::memory_order_relaxed);
   const uint64_t gen = Ticket::next_gen(p.ticket.load());
+  p.claims.store(Claims::make(gen, pinned ? parts : 0), std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> lock(p.m);
-    p.ticket.store(Ticket::make(gen, threads, parts), std::memory_order_release);
+    p.ticket.store(Ticket::make(gen, threads, pinned ? 0 : parts), std::memory_order_release);
   }
   p.wake.notify_all();
   t_inside = true;
-  run_parts(p, gen);
+  run_parts(p, gen, 0);
   t_inside = false;
   // A part still running elsewhere: spin a little, then give the core away in case
   // its thread is waiting for one.

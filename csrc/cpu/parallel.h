@@ -9,7 +9,8 @@
 namespace deepcore {
 
 // The threaded path of parallel_for, and the thread count.
-void parallel_run(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f);
+void parallel_run(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f,
+                  bool pinned = false);
 int pool_threads();
 
 // Runs f(begin, end) over [0, n) cut into contiguous parts of at least `grain` items,
@@ -22,6 +23,17 @@ template <class F>
 inline void parallel_for(int64_t n, int64_t grain, F&& f) {
   if (n >= 2 * grain && n >= 2 && pool_threads() > 1)
     parallel_run(n, grain, std::ref(f));
+  else if (n > 0)
+    f(int64_t(0), n);
+}
+
+// parallel_for with one part per thread, part i offered first to thread i (the caller is
+// thread 0), then to any: a memory-bound kernel that reads the same data at each call (a
+// layer's weights, one sample at a time) finds each thread's share in its core's cache.
+template <class F>
+inline void parallel_for_pinned(int64_t n, int64_t grain, F&& f) {
+  if (n >= 2 * grain && n >= 2 && pool_threads() > 1)
+    parallel_run(n, grain, std::ref(f), true);
   else if (n > 0)
     f(int64_t(0), n);
 }

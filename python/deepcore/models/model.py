@@ -161,9 +161,9 @@ class Model(Trainer, ArrayData):
     def _split_outputs(self, flat):
         """predict's engine result (a model of several outputs: a row holds them all) as
         the model returns it: an array, or one per output in a list (Keras')."""
-        shapes = self._output_shapes()
-        if len(shapes) == 1:
+        if len(self._output_layers()) == 1:
             return flat
+        shapes = self._output_shapes()
         out, at = [], 0
         for shape in shapes:
             size = math.prod(shape)
