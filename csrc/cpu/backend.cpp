@@ -129,6 +129,25 @@ struct Vec {
 #endif
 constexpr int64_t kW = Vec::kWidth;
 
+// C's rows c[0:MR, j0:j0+kW*NV] = alpha * acc + beta * C, + bias per column, relu (ep).
+template <int MR, int NV>
+inline void store_block(const Vec::V (&acc)[MR][NV], const Vec::M (&mask)[NV], float alpha,
+                        float beta, float* c, int64_t ldc, int64_t j0, Epilogue ep) {
+  const Vec::V va = Vec::set1(alpha), vb = Vec::set1(beta);
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+    float* cr = c + r * ldc + j0;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      Vec::V out = Vec::mul(va, acc[r][v]);
+      if (beta != 0.f) out = Vec::fmadd(vb, Vec::load(mask[v], cr + kW * v), out);
+      if (ep.bias) out = Vec::add(out, Vec::load(mask[v], ep.bias + j0 + kW * v));
+      if (ep.relu) out = Vec::relu(out);
+      Vec::store(mask[v], cr + kW * v, out);
+    }
+  }
+}
+
 // C[i0:i0+MR, j0:j0+kW*NV] = alpha * op(A) B + beta * C, with B row-major (k x n).
 // MR * NV accumulators stay in registers for the whole k loop; masked loads and
 // stores handle the last columns without reading or writing past the row.
@@ -156,17 +175,83 @@ void small_block(int64_t i0, int64_t n, int64_t k, float alpha, const float* a, 
       for (int v = 0; v < NV; ++v) acc[r][v] = Vec::fmadd(s, bv[v], acc[r][v]);
     }
   }
-  const Vec::V va = Vec::set1(alpha), vb = Vec::set1(beta);
-#pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r) {
-    float* cr = c + (i0 + r) * ldc + j0;
+  store_block<MR, NV>(acc, mask, alpha, beta, c + i0 * ldc, ldc, j0, ep);
+}
+
+// A's rows for gather_block: row r's k values in `runs` runs of `len` floats, run s at
+// rows[r] + s * stride. A matrix's rows: one run of k; an unpadded convolution's window
+// read where it lies in the image (im2col's row without the copy): kh runs of kw * c
+// floats, an image row apart.
+struct ARuns {
+  int64_t len = 0, runs = 1, stride = 0;
+};
+
+// small_block (not transposed, alpha 1, beta 0) on rows given by pointers: the same
+// multiply-adds in the same order, so the same bits as on those rows copied into a matrix.
+template <int MR, int NV>
+void gather_block(const float* const* rows, ARuns ar, int64_t n, const float* b, int64_t ldb,
+                  float* c, int64_t ldc, int64_t j0, Epilogue ep) {
+  Vec::M mask[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      Vec::V out = Vec::mul(va, acc[r][v]);
-      if (beta != 0.f) out = Vec::fmadd(vb, Vec::load(mask[v], cr + kW * v), out);
-      if (ep.bias) out = Vec::add(out, Vec::load(mask[v], ep.bias + j0 + kW * v));
-      if (ep.relu) out = Vec::relu(out);
-      Vec::store(mask[v], cr + kW * v, out);
+  for (int v = 0; v < NV; ++v)
+    mask[v] = Vec::mask(std::min<int64_t>(kW, std::max<int64_t>(0, n - j0 - kW * v)));
+  Vec::V acc[MR][NV];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = Vec::zero();
+  const float* row[MR];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) row[r] = rows[r];
+  const float* bp = b + j0;
+  for (int64_t s = 0; s < ar.runs; ++s) {
+    for (int64_t q = 0; q < ar.len; ++q, bp += ldb) {
+      Vec::V bv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) bv[v] = Vec::load(mask[v], bp + kW * v);
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        const Vec::V x = Vec::set1(row[r][q]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[r][v] = Vec::fmadd(x, bv[v], acc[r][v]);
+      }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) row[r] += ar.stride;
+  }
+  store_block<MR, NV>(acc, mask, 1.f, 0.f, c, ldc, j0, ep);
+}
+
+template <int R, int NV>
+void gather_last_rows(int64_t rest, const float* const* rows, ARuns ar, int64_t n,
+                      const float* b, int64_t ldb, float* c, int64_t ldc, int64_t j0,
+                      Epilogue ep) {
+  if constexpr (R > 0) {
+    if (rest == R)
+      gather_block<R, NV>(rows, ar, n, b, ldb, c, ldc, j0, ep);
+    else
+      gather_last_rows<R - 1, NV>(rest, rows, ar, n, b, ldb, c, ldc, j0, ep);
+  }
+}
+
+// C (m x n) = A B + bias (relu) for A's m rows given by pointers, in blocks as small_gemm_nn's
+// panel.
+void gather_gemm(const float* const* rows, ARuns ar, int64_t m, int64_t n, const float* b,
+                 float* c, Epilogue ep) {
+  auto cols = [&](auto nv) {
+    constexpr int NV = decltype(nv)::value, MR = Vec::rows(NV);
+    return [&](int64_t j0) {
+      int64_t i = 0;
+      for (; i + MR <= m; i += MR) gather_block<MR, NV>(rows + i, ar, n, b, n, c + i * n, n, j0, ep);
+      gather_last_rows<MR - 1, NV>(m - i, rows + i, ar, n, b, n, c + i * n, n, j0, ep);
+    };
+  };
+  for (int64_t j0 = 0; j0 < n; j0 += kW * Vec::kMaxCols) {
+    switch (std::min<int64_t>(Vec::kMaxCols, (n - j0 + kW - 1) / kW)) {
+      case 1: cols(std::integral_constant<int, 1>())(j0); break;
+      case 2: cols(std::integral_constant<int, 2>())(j0); break;
+      case 3: cols(std::integral_constant<int, 3>())(j0); break;
+      default: cols(std::integral_constant<int, Vec::kMaxCols>())(j0); break;
     }
   }
 }
@@ -252,27 +337,39 @@ void transpose_into(const float* a, int64_t rows, int64_t cols, int64_t lda, flo
 // Multiply-adds per part of our kernel's work that the threads share.
 constexpr int64_t kMinMacs = int64_t(1) << 20;
 
-// y (windows x n) = the maxima over each window's p consecutive rows of a (windows * p x k)
-// times b (k x n), each row's values as small_gemm computes them (ep on its stores), taken in
-// row order as maxpool_forward takes them. Panels of whole windows (about kPanel rows) go
-// through the kernel into a per-thread scratch that stays in L1; the threads share panels.
-void pooled_gemm(int64_t windows, int64_t p, int64_t k, int64_t n, const float* a,
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+// y (windows x n) = the maxima over each window's p consecutive rows of A B (A's rows of
+// windows [w0, w1) written by rows_of(w0, w1, rows), runs ar) + bias (relu), each row's
+// values as small_gemm computes them, taken in row order as maxpool_forward takes them.
+// Panels of whole windows (about kPanel rows) go through the kernel into a per-thread
+// scratch that stays in L1; the threads share panels.
+template <class RowsOf>
+void pooled_gemm(int64_t windows, int64_t p, ARuns ar, int64_t n, RowsOf&& rows_of,
                  const float* b, Epilogue ep, float* y) {
-  const int64_t per_panel = std::max<int64_t>(1, kPanel / p);
+  const int64_t per_panel = std::max<int64_t>(1, kPanel / p), k = ar.len * ar.runs;
   const int64_t panels = (windows + per_panel - 1) / per_panel;
   const int64_t grain = std::max<int64_t>(1, kMinMacs / (per_panel * p * n * k));
   parallel_for(panels, grain, [&](int64_t q0, int64_t q1) {
     thread_local std::vector<float> scratch;
+    thread_local std::vector<const float*> rows;
     if (static_cast<int64_t>(scratch.size()) < per_panel * p * n) scratch.resize(per_panel * p * n);
+    if (static_cast<int64_t>(rows.size()) < per_panel * p) rows.resize(per_panel * p);
     for (int64_t q = q0; q < q1; ++q) {
       const int64_t w0 = q * per_panel, w1 = std::min(windows, w0 + per_panel);
-      small_gemm_nn<false>((w1 - w0) * p, n, k, 1.f, a + w0 * p * k, k, b, n, 0.f,
-                           scratch.data(), n, ep);
+      rows_of(w0, w1, rows.data());
+      gather_gemm(rows.data(), ar, (w1 - w0) * p, n, b, scratch.data(), ep);
       for (int64_t w = w0; w < w1; ++w) {
         const float* __restrict s = scratch.data() + (w - w0) * p * n;
         float* __restrict yo = y + w * n;
-        std::copy(s, s + n, yo);
-        for (int64_t r = 1; r < p; ++r) {
+        if (p == 1) {
+          std::copy(s, s + n, yo);
+          continue;
+        }
+        // (the first two rows in one pass: a copy loop alone would be a call to memmove)
+        const float* __restrict s1 = s + n;
+#pragma omp simd
+        for (int64_t c = 0; c < n; ++c) yo[c] = window::beats(s1[c], s[c]) ? s1[c] : s[c];
+        for (int64_t r = 2; r < p; ++r) {
           const float* __restrict sr = s + r * n;
 #pragma omp simd
           for (int64_t c = 0; c < n; ++c) yo[c] = window::beats(sr[c], yo[c]) ? sr[c] : yo[c];
@@ -281,6 +378,7 @@ void pooled_gemm(int64_t windows, int64_t p, int64_t k, int64_t n, const float* 
     }
   });
 }
+#endif
 
 // Our kernel: op(B) transposed into a per-thread scratch when needed (no allocation
 // once the first step has run), then panels of rows (or, for a single panel, blocks
@@ -589,25 +687,62 @@ class CpuBackend final : public Backend {
   }
 
   bool fuses_conv_maxpool(const ConvPool& s) const override {
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
     // Where affine_forward runs our kernel for any number of rows, bias and relu in its stores
     const int64_t k = s.conv.kh * s.conv.kw * s.conv.c;
     return (s.act.kind == Act::Relu || s.act.kind == Act::Linear) && k * s.filters <= kL2Panel;
+#else
+    return false;
+#endif
   }
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
   void conv_maxpool_forward(const ConvPool& s, const float* x, int64_t batch, int64_t tile,
                             float* cols, float* y) override {
     const Window2D &g = s.conv, &p = s.pool;
     const int64_t k = g.kh * g.kw * g.c, windows = p.oh * p.ow, window = p.kh * p.kw;
-    const int64_t in = g.h * g.w * g.c, per = windows * window * k, out = windows * s.filters;
+    const int64_t in = g.h * g.w * g.c, out = windows * s.filters;
     const Epilogue ep{s.bias, s.act.kind == Act::Relu};
+    const bool inside = g.dh == 1 && g.dw == 1 && g.pad_top == 0 && g.pad_left == 0 &&
+                        (g.oh - 1) * g.sh + g.kh <= g.h && (g.ow - 1) * g.sw + g.kw <= g.w;
+    if (inside) {  // the windows read where they lie in the images: no im2col
+      // Where each pooling window's first convolution window starts in its image, and
+      // where each of its positions' starts from there (no division per row).
+      thread_local std::vector<int64_t> at;
+      at.resize(size_t(windows + window));
+      for (int64_t w = 0; w < windows; ++w)
+        at[w] = (w / p.ow * p.sh * g.sh * g.w + w % p.ow * p.sw * g.sw) * g.c;
+      for (int64_t d = 0; d < window; ++d)
+        at[windows + d] = (d / p.kw * g.sh * g.w + d % p.kw * g.sw) * g.c;
+      const int64_t* first = at.data();
+      const int64_t* offset = first + windows;
+      auto rows_of = [&](int64_t w0, int64_t w1, const float** rows) {
+        int64_t n = w0 / windows, w = w0 % windows;
+        for (int64_t v = w0; v < w1; ++v) {
+          const float* base = x + n * in + first[w];
+          for (int64_t d = 0; d < window; ++d) *rows++ = base + offset[d];
+          if (++w == windows) w = 0, ++n;
+        }
+      };
+      pooled_gemm(batch * windows, window, ARuns{g.kw * g.c, g.kh, g.w * g.c}, s.filters,
+                  rows_of, s.w, ep, y);
+      return;
+    }
     // Tiles shared among the threads (one tile: its panels are); images are independent.
+    const int64_t per = windows * window * k;
     parallel_for((batch + tile - 1) / tile, 1, [&](int64_t t0, int64_t t1) {
       for (int64_t n0 = t0 * tile; n0 < std::min(batch, t1 * tile); n0 += tile) {
         const int64_t n = std::min(tile, batch - n0);
-        deepcore::im2col_pooled(g, p, x + n0 * in, n, cols + n0 * per);
-        pooled_gemm(n * windows, window, k, s.filters, cols + n0 * per, s.w, ep, y + n0 * out);
+        float* c = cols + n0 * per;
+        deepcore::im2col_pooled(g, p, x + n0 * in, n, c);
+        auto rows_of = [&](int64_t w0, int64_t w1, const float** rows) {
+          for (int64_t r = w0 * window; r < w1 * window; ++r) *rows++ = c + r * k;
+        };
+        pooled_gemm(n * windows, window, ARuns{k, 1, 0}, s.filters, rows_of, s.w, ep,
+                    y + n0 * out);
       }
     });
   }
+#endif
 
   void resample(const Resample& r, const float* x, int64_t batch, float* y) override {
     const int64_t in = r.h * r.w * r.c, out = r.oh * r.ow * r.c;
