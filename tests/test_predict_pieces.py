@@ -103,7 +103,8 @@ def _branches():  # (a convolution read by its pooling and by another layer: not
 
 # A Conv2D whose outputs only a MaxPooling2D over non-overlapping windows reads: the CPU's
 # inference computes the pooled outputs in one pass (only the convolution's outputs the
-# windows read); the others go layer by layer.
+# windows read), other convolutions with relu or no activation as windows of one position;
+# the others go layer by layer.
 POOLED = {
     "lenet": lambda: _cnn(),
     "same, linear, no bias, 3x2 pool": lambda: dc.Sequential(
@@ -113,6 +114,14 @@ POOLED = {
             L.MaxPooling2D((3, 2)),
             L.Conv2D(5, (2, 3), strides=(2, 1), activation="relu"),
             L.MaxPooling2D(2),
+            L.Flatten(),
+        ]
+    ),
+    "convolutions one after the other": lambda: dc.Sequential(
+        [
+            L.Input((14, 14, 3)),
+            L.Conv2D(8, 3, activation="relu"),
+            L.Conv2D(6, 3, strides=2, padding="same"),
             L.Flatten(),
         ]
     ),

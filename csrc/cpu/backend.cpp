@@ -357,14 +357,12 @@ void pooled_gemm(int64_t windows, int64_t p, ARuns ar, int64_t n, RowsOf&& rows_
     for (int64_t q = q0; q < q1; ++q) {
       const int64_t w0 = q * per_panel, w1 = std::min(windows, w0 + per_panel);
       rows_of(w0, w1, rows.data());
-      gather_gemm(rows.data(), ar, (w1 - w0) * p, n, b, scratch.data(), ep);
-      for (int64_t w = w0; w < w1; ++w) {
+      // (windows of one position: the plain convolution, stored in place)
+      float* c = p == 1 ? y + w0 * n : scratch.data();
+      gather_gemm(rows.data(), ar, (w1 - w0) * p, n, b, c, ep);
+      for (int64_t w = w0; p > 1 && w < w1; ++w) {
         const float* __restrict s = scratch.data() + (w - w0) * p * n;
         float* __restrict yo = y + w * n;
-        if (p == 1) {
-          std::copy(s, s + n, yo);
-          continue;
-        }
         // (the first two rows in one pass: a copy loop alone would be a call to memmove)
         const float* __restrict s1 = s + n;
 #pragma omp simd

@@ -78,8 +78,16 @@ void Conv2D::reserve(Backend& be, int64_t rows) {
 void Conv2D::forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
                      const uint64_t*) {
   const int64_t per = g_.oh * g_.ow, k = kh_ * kw_ * g_.c;
-  // Inference on the CPU goes a tile of images at a time, its columns still in cache for
-  // the product; training keeps the whole batch's columns for the backward pass.
+  // Inference where the backend has the fused kernel: as max pooling over windows of one
+  // position, whose maximum is that position's value.
+  Window2D each;
+  each.h = each.oh = g_.oh;
+  each.w = each.ow = g_.ow;
+  each.c = filters_;
+  if (!training && be.fuses_conv_maxpool(pooled(each)))
+    return forward_pooled(be, x, y, rows, each);
+  // Else on the CPU a tile of images at a time, its columns still in cache for the product;
+  // training keeps the whole batch's columns for the backward pass.
   const int64_t tile = training || !be.host_memory() ? rows : conv_tile(per, k, filters_);
   for (int64_t r0 = 0; r0 < rows; r0 += tile) {
     const int64_t n = std::min(tile, rows - r0);
