@@ -48,7 +48,9 @@ POOLS = [
 # A convolution and the max pooling after it in one pass (inference on the CPU):
 # n, h, w, c, kh, kw, sh, sw, same, filters, ph, pw, relu, bias. The LeNet CNN's two (11 x 11
 # outputs pooled to 5 x 5: the last row and column are read by no window), "same" padding
-# linear without bias, strides with a 3 x 2 pool, a 1 x 1 pool of one output, 3 x 3 windows.
+# linear without bias, strides with a 3 x 2 pool, a 1 x 1 pool of one output, 3 x 3 windows,
+# "same" padding with strides larger than the kernel, uneven strides, a kernel larger than
+# the image.
 CONV_POOLS = [
     (64, 28, 28, 1, 3, 3, 1, 1, False, 32, 2, 2, True, True),
     (16, 13, 13, 32, 3, 3, 1, 1, False, 64, 2, 2, True, True),
@@ -56,6 +58,9 @@ CONV_POOLS = [
     (2, 9, 11, 2, 2, 3, 2, 1, False, 5, 3, 2, True, True),
     (2, 4, 4, 1, 4, 4, 1, 1, False, 3, 1, 1, True, True),
     (5, 12, 12, 7, 3, 3, 1, 1, True, 9, 3, 3, True, True),
+    (2, 7, 7, 3, 2, 2, 3, 3, True, 4, 1, 1, True, True),
+    (2, 9, 8, 4, 5, 5, 2, 3, True, 6, 2, 1, False, True),
+    (3, 5, 5, 2, 6, 6, 1, 1, True, 3, 2, 2, True, False),
 ]
 
 # m, channels

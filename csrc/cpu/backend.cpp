@@ -697,49 +697,88 @@ class CpuBackend final : public Backend {
   void conv_maxpool_forward(const ConvPool& s, const float* x, int64_t batch, int64_t tile,
                             float* cols, float* y) override {
     const Window2D &g = s.conv, &p = s.pool;
-    const int64_t k = g.kh * g.kw * g.c, windows = p.oh * p.ow, window = p.kh * p.kw;
-    const int64_t in = g.h * g.w * g.c, out = windows * s.filters;
-    const Epilogue ep{s.bias, s.act.kind == Act::Relu};
-    const bool inside = g.dh == 1 && g.dw == 1 && g.pad_top == 0 && g.pad_left == 0 &&
-                        (g.oh - 1) * g.sh + g.kh <= g.h && (g.ow - 1) * g.sw + g.kw <= g.w;
-    if (inside) {  // the windows read where they lie in the images: no im2col
-      // Where each pooling window's first convolution window starts in its image, and
-      // where each of its positions' starts from there (no division per row).
-      thread_local std::vector<int64_t> at;
-      at.resize(size_t(windows + window));
-      for (int64_t w = 0; w < windows; ++w)
-        at[w] = (w / p.ow * p.sh * g.sh * g.w + w % p.ow * p.sw * g.sw) * g.c;
-      for (int64_t d = 0; d < window; ++d)
-        at[windows + d] = (d / p.kw * g.sh * g.w + d % p.kw * g.sw) * g.c;
-      const int64_t* first = at.data();
-      const int64_t* offset = first + windows;
-      auto rows_of = [&](int64_t w0, int64_t w1, const float** rows) {
-        int64_t n = w0 / windows, w = w0 % windows;
-        for (int64_t v = w0; v < w1; ++v) {
-          const float* base = x + n * in + first[w];
-          for (int64_t d = 0; d < window; ++d) *rows++ = base + offset[d];
-          if (++w == windows) w = 0, ++n;
-        }
-      };
-      pooled_gemm(batch * windows, window, ARuns{g.kw * g.c, g.kh, g.w * g.c}, s.filters,
-                  rows_of, s.w, ep, y);
-      return;
-    }
+    const int64_t k = g.kh * g.kw * g.c, out = p.oh * p.ow * s.filters;
+    const bool inside = g.pad_top == 0 && g.pad_left == 0 && (g.oh - 1) * g.sh + g.kh <= g.h &&
+                        (g.ow - 1) * g.sw + g.kw <= g.w;
+    if (g.dh == 1 && g.dw == 1 && inside) return conv_pool_in_place(s, g, x, batch, y);
     // Tiles shared among the threads (one tile: its panels are); images are independent.
-    const int64_t per = windows * window * k;
+    const int64_t per = conv_pool_scratch(g, p);
     parallel_for((batch + tile - 1) / tile, 1, [&](int64_t t0, int64_t t1) {
       for (int64_t n0 = t0 * tile; n0 < std::min(batch, t1 * tile); n0 += tile) {
         const int64_t n = std::min(tile, batch - n0);
         float* c = cols + n0 * per;
-        deepcore::im2col_pooled(g, p, x + n0 * in, n, c);
+        if (g.dh == 1 && g.dw == 1) {  // padding: the tile's images padded with zeros, in place
+          const Window2D padded = pad_images(g, x + n0 * g.h * g.w * g.c, n, c);
+          conv_pool_in_place(s, padded, c, n, y + n0 * out);
+          continue;
+        }
+        const int64_t window = p.kh * p.kw;
+        deepcore::im2col_pooled(g, p, x + n0 * g.h * g.w * g.c, n, c);
         auto rows_of = [&](int64_t w0, int64_t w1, const float** rows) {
           for (int64_t r = w0 * window; r < w1 * window; ++r) *rows++ = c + r * k;
         };
-        pooled_gemm(n * windows, window, ARuns{k, 1, 0}, s.filters, rows_of, s.w, ep,
+        pooled_gemm(n * p.oh * p.ow, window, ARuns{k, 1, 0}, s.filters, rows_of, s.w, ep_of(s),
                     y + n0 * out);
       }
     });
   }
+
+ private:
+  static Epilogue ep_of(const ConvPool& s) { return {s.bias, s.act.kind == Act::Relu}; }
+
+  // conv_maxpool_forward of windows g that lie in the images x: the kernel reads each
+  // window where it is (kh runs of kw * c floats), no im2col.
+  static void conv_pool_in_place(const ConvPool& s, const Window2D& g, const float* x,
+                                 int64_t batch, float* y) {
+    const Window2D& p = s.pool;
+    const int64_t windows = p.oh * p.ow, window = p.kh * p.kw, in = g.h * g.w * g.c;
+    // Where each pooling window's first convolution window starts in its image, and where
+    // each of its positions' starts from there (no division per row).
+    thread_local std::vector<int64_t> at;
+    at.resize(size_t(windows + window));
+    for (int64_t w = 0; w < windows; ++w)
+      at[w] = (w / p.ow * p.sh * g.sh * g.w + w % p.ow * p.sw * g.sw) * g.c;
+    for (int64_t d = 0; d < window; ++d)
+      at[windows + d] = (d / p.kw * g.sh * g.w + d % p.kw * g.sw) * g.c;
+    const int64_t* first = at.data();
+    const int64_t* offset = first + windows;
+    auto rows_of = [&](int64_t w0, int64_t w1, const float** rows) {
+      int64_t n = w0 / windows, w = w0 % windows;
+      for (int64_t v = w0; v < w1; ++v) {
+        const float* base = x + n * in + first[w];
+        for (int64_t d = 0; d < window; ++d) *rows++ = base + offset[d];
+        if (++w == windows) w = 0, ++n;
+      }
+    };
+    pooled_gemm(batch * windows, window, ARuns{g.kw * g.c, g.kh, g.w * g.c}, s.filters, rows_of,
+                s.w, ep_of(s), y);
+  }
+
+  // The `batch` images x as window g reads them, zeros around, into out; the window over
+  // them (no padding: every window inside).
+  static Window2D pad_images(const Window2D& g, const float* x, int64_t batch, float* out) {
+    Window2D p = g;
+    p.h = (g.oh - 1) * g.sh + g.kh;
+    p.w = (g.ow - 1) * g.sw + g.kw;
+    p.pad_top = p.pad_left = 0;
+    const int64_t row = g.w * g.c, prow = p.w * p.c;
+    const int64_t x0 = std::min(g.pad_left, p.w), len = std::max<int64_t>(0, std::min(g.w, p.w - x0)) * g.c;
+    for (int64_t n = 0; n < batch; ++n)
+      for (int64_t i = 0; i < p.h; ++i) {
+        float* d = out + (n * p.h + i) * prow;
+        const int64_t iy = i - g.pad_top;
+        if (iy < 0 || iy >= g.h || len == 0) {
+          std::fill(d, d + prow, 0.f);
+          continue;
+        }
+        std::fill(d, d + x0 * p.c, 0.f);
+        std::memcpy(d + x0 * p.c, x + (n * g.h + iy) * row, sizeof(float) * len);
+        std::fill(d + x0 * p.c + len, d + prow, 0.f);
+      }
+    return p;
+  }
+
+ public:
 #endif
 
   void resample(const Resample& r, const float* x, int64_t batch, float* y) override {

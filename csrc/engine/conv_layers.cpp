@@ -71,8 +71,16 @@ std::vector<Shape> Conv2D::param_shapes() const {
 
 void Conv2D::reserve(Backend& be, int64_t rows) {
   const int64_t m = rows * g_.oh * g_.ow;
-  cols_.reserve(be, m * kh_ * kw_ * g_.c);
+  cols_.reserve(be, rows * conv_pool_scratch(g_, each_position()));  // (im2col's or more)
   reserve_affine(be, m, filters_);
+}
+
+Window2D Conv2D::each_position() const {
+  Window2D each;
+  each.h = each.oh = g_.oh;
+  each.w = each.ow = g_.ow;
+  each.c = filters_;
+  return each;
 }
 
 void Conv2D::forward(Backend& be, const float* x, float* y, int64_t rows, bool training,
@@ -80,12 +88,8 @@ void Conv2D::forward(Backend& be, const float* x, float* y, int64_t rows, bool t
   const int64_t per = g_.oh * g_.ow, k = kh_ * kw_ * g_.c;
   // Inference where the backend has the fused kernel: as max pooling over windows of one
   // position, whose maximum is that position's value.
-  Window2D each;
-  each.h = each.oh = g_.oh;
-  each.w = each.ow = g_.ow;
-  each.c = filters_;
-  if (!training && be.fuses_conv_maxpool(pooled(each)))
-    return forward_pooled(be, x, y, rows, each);
+  if (!training && be.fuses_conv_maxpool(pooled(each_position())))
+    return forward_pooled(be, x, y, rows, each_position());
   // Else on the CPU a tile of images at a time, its columns still in cache for the product;
   // training keeps the whole batch's columns for the backward pass.
   const int64_t tile = training || !be.host_memory() ? rows : conv_tile(per, k, filters_);

@@ -194,6 +194,8 @@ class Conv2D final : public AffineLayer {
   // Inference whose outputs only max pooling over windows `pool` reads (see Model::forward):
   // y = the pooled outputs, where the backend fuses_conv_maxpool.
   ConvPool pooled(const Window2D& pool) const { return {g_, pool, filters_, act_, w_, b_}; }
+  // Max pooling over windows of one position: the convolution's outputs themselves.
+  Window2D each_position() const;
   void forward_pooled(Backend& be, const float* x, float* y, int64_t rows, const Window2D& pool);
 
  private:

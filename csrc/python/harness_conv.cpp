@@ -146,11 +146,11 @@ void add_conv(py::module_& m) {
         check_size(tile, "tile");
         ActSpec act;
         act.kind = relu ? Act::Relu : Act::Linear;
-        const int64_t rows = count(s[0], {p.oh, p.ow, ph, pw}, "cols");
+        count(count(s[0], {p.oh, p.ow, ph, pw}, "cols"), {k[0], k[1], s[3]}, "cols");
         const int64_t out = count(s[0], {p.oh, p.ow, k[3]}, "y");
         Dev d(device);
         DeviceArray<float> dx = d.put(x), dw = d.put(kernel), y(d.be, out);
-        DeviceArray<float> cols(d.be, count(rows, {k[0], k[1], s[3]}, "cols"));
+        DeviceArray<float> cols(d.be, count(s[0], {conv_pool_scratch(g, p)}, "cols"));
         std::optional<DeviceArray<float>> db;
         if (bias) db = d.put(*bias);
         const ConvPool spec{g, p, k[3], act, dw.data(), data_or_null(db)};

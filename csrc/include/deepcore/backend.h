@@ -134,8 +134,9 @@ class Backend {
   // Inference of a Conv2D (window `conv`, weights w: (kh*kw*c) x filters, bias, relu or
   // linear) whose outputs only max pooling over non-overlapping windows `pool` reads: y =
   // the pooled outputs of `batch` images, without writing the convolution's. It goes `tile`
-  // images at a time (each tile's im2col rows, those the pooling reads, at its own place in
-  // cols, made and multiplied while in cache). A backend that has this kernel answers true
+  // images at a time where it needs scratch (cols: conv_pool_scratch floats per image; each
+  // tile's im2col rows or padded images at its own place, made and used while in cache).
+  // A backend that has this kernel answers true
   // in fuses_conv_maxpool for the shapes where its bits are those of im2col,
   // affine_forward and maxpool_forward in turn.
   virtual bool fuses_conv_maxpool(const ConvPool& /*s*/) const { return false; }

@@ -200,6 +200,14 @@ struct ConvPool {
   const float* bias = nullptr;
 };
 
+// The scratch floats per image of Backend::conv_maxpool_forward: the im2col rows the
+// pooling reads, or the image padded as the windows read it.
+inline int64_t conv_pool_scratch(const Window2D& g, const Window2D& p) {
+  const int64_t rows = p.oh * p.ow * p.kh * p.kw * g.kh * g.kw * g.c;
+  const int64_t padded = ((g.oh - 1) * g.sh + g.kh) * ((g.ow - 1) * g.sw + g.kw) * g.c;
+  return rows > padded ? rows : padded;
+}
+
 // Keras' padding of a 1-D window: none, TensorFlow's "same" split, or "causal" (all of it
 // on the left: (kernel - 1) * dilation positions).
 enum class Padding : int { Valid = 0, Same = 1, Causal = 2 };
