@@ -132,6 +132,7 @@ void run_parts(Pool& p, uint64_t gen, int id) {
 // `seen`: the generation before the first job this worker is to run.
 void worker(Pool* p, int id, uint64_t seen) {
   t_inside = true;
+  const FlushDenormals flush;  // (for all its parts)
   auto current = [p] { return Ticket::gen(p->ticket.load(std::memory_order_acquire)); };
   for (;;) {
     uint64_t g = current();
