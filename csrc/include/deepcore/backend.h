@@ -136,9 +136,8 @@ class Backend {
   // the pooled outputs of `batch` images, without writing the convolution's. It goes `tile`
   // images at a time where it needs scratch (cols: conv_pool_scratch floats per image; each
   // tile's im2col rows or padded images at its own place, made and used while in cache).
-  // A backend that has this kernel answers true
-  // in fuses_conv_maxpool for the shapes where its bits are those of im2col,
-  // affine_forward and maxpool_forward in turn.
+  // A backend that has this kernel answers true in fuses_conv_maxpool for the shapes where
+  // its bits are those of im2col, affine_forward and maxpool_forward in turn.
   virtual bool fuses_conv_maxpool(const ConvPool& /*s*/) const { return false; }
   virtual void conv_maxpool_forward(const ConvPool& s, const float* x, int64_t batch,
                                     int64_t tile, float* cols, float* y) {
