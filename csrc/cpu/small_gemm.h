@@ -27,10 +27,14 @@ namespace {
 constexpr int64_t kSmallGemm = 48 * 48 * 48;
 constexpr int64_t kL2Panel = 20 * 1024;
 constexpr int64_t kRegisterPanel = 32 * 64;
+constexpr int64_t kFewRows = 32, kL2Weights = 256 * 1024;
 
 bool use_small_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k) {
   if (m * n * k <= kSmallGemm) return true;
   if (!ta && !tb && m <= 4) return true;  // a few rows (predicting one sample): B streams once
+  // Up to a panel of rows against weights that stay in L2 (predict's pieces through a CNN's
+  // first Dense layer): packing B would cost more than the product.
+  if (!ta && !tb && m <= kFewRows && k * n <= kL2Weights) return true;
   return ta ? m * n <= kRegisterPanel : k * n <= kL2Panel;
 }
 
@@ -300,8 +304,11 @@ void transpose_into(const float* a, int64_t rows, int64_t cols, int64_t lda, flo
     }
 }
 
-// Multiply-adds per part of our kernel's work that the threads share.
+// Multiply-adds per part of our kernel's work that the threads share; panels of rows
+// from which the threads share panels (fewer: blocks of columns, as even as the rows are
+// few: 32 rows are panels of 24 and 8).
 constexpr int64_t kMinMacs = int64_t(1) << 20;
+constexpr int64_t kMinPanels = 4;
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 // y (windows x n) = the maxima over each window's p consecutive rows of A B (A's rows of
@@ -369,14 +376,16 @@ void small_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, 
                            c + i0 * ldc + j0, ldc, e);
   };
   const int64_t panels = (m + kPanel - 1) / kPanel, blocks = (n + 15) / 16;
-  if (panels > 1) {
+  if (panels >= kMinPanels) {
     const int64_t grain = std::max<int64_t>(1, kMinMacs / (kPanel * n * k));
     parallel_for(panels, grain, [&](int64_t p0, int64_t p1) {
       run(p0 * kPanel, std::min(p1 * kPanel, m), 0, n);
     });
   } else {
-    // Memory-bound: B's columns stream once, each thread's share from its own cache
-    const int64_t grain = grain_for(16 * k);
+    // Few rows (panels too few to share evenly): B's columns stream once, each thread's
+    // share from its own cache, in parts of kMinMacs or of grain_for's memory
+    const int64_t grain =
+        std::min(grain_for(16 * k), std::max<int64_t>(1, kMinMacs / (16 * k * m)));
     parallel_for_pinned(blocks, grain, [&](int64_t b0, int64_t b1) {
       run(0, m, b0 * 16, std::min(b1 * 16, n));
     });
