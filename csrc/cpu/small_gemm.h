@@ -99,6 +99,18 @@ struct Vec {
 #endif
 constexpr int64_t kW = Vec::kWidth;
 
+// A block's column masks (C's columns j0.. within n) and its accumulators at zero.
+template <int MR, int NV>
+inline void start_block(int64_t n, int64_t j0, Vec::M (&mask)[NV], Vec::V (&acc)[MR][NV]) {
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v)
+    mask[v] = Vec::mask(std::min<int64_t>(kW, std::max<int64_t>(0, n - j0 - kW * v)));
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = Vec::zero();
+}
+
 // C's rows c[0:MR, j0:j0+kW*NV] = alpha * acc + beta * C, + bias per column, relu (ep).
 template <int MR, int NV>
 inline void store_block(const Vec::V (&acc)[MR][NV], const Vec::M (&mask)[NV], float alpha,
@@ -126,14 +138,8 @@ void small_block(int64_t i0, int64_t n, int64_t k, float alpha, const float* a, 
                  const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int64_t j0,
                  Epilogue ep) {
   Vec::M mask[NV];
-#pragma GCC unroll 4
-  for (int v = 0; v < NV; ++v)
-    mask[v] = Vec::mask(std::min<int64_t>(kW, std::max<int64_t>(0, n - j0 - kW * v)));
   Vec::V acc[MR][NV];
-#pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[r][v] = Vec::zero();
+  start_block<MR, NV>(n, j0, mask, acc);
   for (int64_t p = 0; p < k; ++p) {
     Vec::V bv[NV];
 #pragma GCC unroll 4
@@ -162,14 +168,8 @@ template <int MR, int NV>
 void gather_block(const float* const* rows, ARuns ar, int64_t n, const float* b, int64_t ldb,
                   float* c, int64_t ldc, int64_t j0, Epilogue ep) {
   Vec::M mask[NV];
-#pragma GCC unroll 4
-  for (int v = 0; v < NV; ++v)
-    mask[v] = Vec::mask(std::min<int64_t>(kW, std::max<int64_t>(0, n - j0 - kW * v)));
   Vec::V acc[MR][NV];
-#pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[r][v] = Vec::zero();
+  start_block<MR, NV>(n, j0, mask, acc);
   const float* row[MR];
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) row[r] = rows[r];
