@@ -333,9 +333,7 @@ class CpuBackend final : public Backend {
                             float* cols, float* y) override {
     const Window2D &g = s.conv, &p = s.pool;
     const int64_t k = g.kh * g.kw * g.c, out = p.oh * p.ow * s.filters;
-    const bool inside = g.pad_top == 0 && g.pad_left == 0 && (g.oh - 1) * g.sh + g.kh <= g.h &&
-                        (g.ow - 1) * g.sw + g.kw <= g.w;
-    if (g.dh == 1 && g.dw == 1 && inside) return conv_pool_in_place(s, g, x, batch, y);
+    if (windows_inside(g)) return conv_pool_in_place(s, g, x, batch, y);
     // Tiles shared among the threads (one tile: its panels are); images are independent.
     const int64_t per = conv_pool_scratch(g, p);
     parallel_for((batch + tile - 1) / tile, 1, [&](int64_t t0, int64_t t1) {

@@ -187,9 +187,7 @@ void im2col_pooled(const Window2D& g, const Window2D& p, const float* x, int64_t
             for (int64_t dx = 0; dx < p.kw; ++dx, dst += row) f(dst, n, oy + dy, ox + dx);
         }
   };
-  const bool inside = !dilated(g) && g.pad_top == 0 && g.pad_left == 0 &&
-                      (g.oh - 1) * g.sh + g.kh <= g.h && (g.ow - 1) * g.sw + g.kw <= g.w;
-  if (!inside)
+  if (!windows_inside(g))
     return rows([&](float* dst, int64_t n, int64_t oy, int64_t ox) {
       window_row(g, x + n * image, oy, ox, dst);
     });

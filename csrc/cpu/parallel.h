@@ -41,23 +41,14 @@ int pool_threads();
 // bits for any thread count and any claiming order. Runs serially when n < 2 * grain,
 // with one thread, or when called from inside another parallel_for or while another
 // thread is using the workers.
+// pinned: one part per thread, part i offered first to thread i (the caller is thread 0),
+// then to any: a memory-bound kernel that reads the same data at each call (a layer's
+// weights, one sample at a time) finds each thread's share in its core's cache.
 template <class F>
-inline void parallel_for(int64_t n, int64_t grain, F&& f) {
+inline void parallel_for(int64_t n, int64_t grain, F&& f, bool pinned = false) {
   const FlushDenormals flush;
   if (n >= 2 * grain && n >= 2 && pool_threads() > 1)
-    parallel_run(n, grain, std::ref(f));
-  else if (n > 0)
-    f(int64_t(0), n);
-}
-
-// parallel_for with one part per thread, part i offered first to thread i (the caller is
-// thread 0), then to any: a memory-bound kernel that reads the same data at each call (a
-// layer's weights, one sample at a time) finds each thread's share in its core's cache.
-template <class F>
-inline void parallel_for_pinned(int64_t n, int64_t grain, F&& f) {
-  const FlushDenormals flush;
-  if (n >= 2 * grain && n >= 2 && pool_threads() > 1)
-    parallel_run(n, grain, std::ref(f), true);
+    parallel_run(n, grain, std::ref(f), pinned);
   else if (n > 0)
     f(int64_t(0), n);
 }

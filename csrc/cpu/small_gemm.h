@@ -386,9 +386,10 @@ void small_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, 
     // share from its own cache, in parts of kMinMacs or of grain_for's memory
     const int64_t grain =
         std::min(grain_for(16 * k), std::max<int64_t>(1, kMinMacs / (16 * k * m)));
-    parallel_for_pinned(blocks, grain, [&](int64_t b0, int64_t b1) {
-      run(0, m, b0 * 16, std::min(b1 * 16, n));
-    });
+    const bool pinned = true;
+    parallel_for(
+        blocks, grain, [&](int64_t b0, int64_t b1) { run(0, m, b0 * 16, std::min(b1 * 16, n)); },
+        pinned);
   }
 }
 

@@ -200,6 +200,13 @@ struct ConvPool {
   const float* bias = nullptr;
 };
 
+// Whether every window of g lies in the image (no padding read, not dilated): its im2col row
+// is kh runs of kw * c floats, an image row apart.
+inline bool windows_inside(const Window2D& g) {
+  return g.dh == 1 && g.dw == 1 && g.pad_top == 0 && g.pad_left == 0 &&
+         (g.oh - 1) * g.sh + g.kh <= g.h && (g.ow - 1) * g.sw + g.kw <= g.w;
+}
+
 // The scratch floats per image of Backend::conv_maxpool_forward: the im2col rows the
 // pooling reads, or the image padded as the windows read it.
 inline int64_t conv_pool_scratch(const Window2D& g, const Window2D& p) {
