@@ -24,6 +24,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import deepcore as dc
+from deepcore.layers import image_preprocessing
 
 small = st.integers(1, 4)
 pairs = st.one_of(small, st.tuples(small, small))
@@ -189,15 +190,7 @@ IMAGE_LAYERS = (
     "MaxPooling2D",
     "AveragePooling2D",
     "GlobalAveragePooling2D",
-    "Resizing",
-    "CenterCrop",
-    "RandomFlip",
-    "RandomRotation",
-    "RandomTranslation",
-    "RandomZoom",
-    "RandomCrop",
-    "RandomContrast",
-    "RandomBrightness",
+    *image_preprocessing.__all__,
 )
 FOLLOWERS = [
     (),
