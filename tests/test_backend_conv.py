@@ -61,6 +61,11 @@ CONV_POOLS = [
     (2, 7, 7, 3, 2, 2, 3, 3, True, 4, 1, 1, True, True),
     (2, 9, 8, 4, 5, 5, 2, 3, True, 6, 2, 1, False, True),
     (3, 5, 5, 2, 6, 6, 1, 1, True, 3, 2, 2, True, False),
+    # Winograd's tiles (3x3 convolution, 2x2 pooling, channels x filters large enough): odd
+    # sizes padded, linear, no bias; weights beyond our direct kernel's panel
+    (6, 11, 9, 8, 3, 3, 1, 1, True, 32, 2, 2, True, False),
+    (3, 10, 13, 16, 3, 3, 1, 1, False, 20, 2, 2, False, True),
+    (2, 16, 16, 64, 3, 3, 1, 1, True, 64, 2, 2, True, True),
 ]
 
 # m, channels
@@ -213,11 +218,12 @@ def test_conv_maxpool(rng, case):
 
 
 def test_conv_maxpool_is_left_to_the_layers_where_the_kernel_would_differ(rng):
-    """Weights too wide for the CPU's own product (OpenBLAS computes the unfused layer) and
-    the guarded backend: not fused (None), the layers run one after the other."""
+    """Weights too wide for the CPU's own product (OpenBLAS computes the unfused layer)
+    where Winograd's tiles do not fit (a 3x3 pooling) and the guarded backend: not fused
+    (None), the layers run one after the other."""
     x = rng.standard_normal((2, 8, 8, 64)).astype(np.float32)
     kernel = rng.standard_normal((3, 3, 64, 64)).astype(np.float32)
-    assert _core.device_conv_maxpool(0, x, kernel, None, True, 1, 1, False, 2, 2) is None
+    assert _core.device_conv_maxpool(0, x, kernel, None, True, 1, 1, False, 3, 3) is None
     x, small = x[..., :4].copy(), kernel[:, :, :4, :8].copy()
     assert _core.device_conv_maxpool(2, x, small, None, True, 1, 1, False, 2, 2) is None
 
