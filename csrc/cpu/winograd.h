@@ -33,7 +33,8 @@ constexpr int64_t kWinogradTiles = 24;
 inline bool winograd_fits(const ConvPool& s) {
   const Window2D &g = s.conv, &p = s.pool;
   return g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
-         p.kh == 2 && p.kw == 2 && p.sh == 2 && p.sw == 2 && g.c >= kWinogradChannels &&
+         p.kh == 2 && p.kw == 2 && p.sh == 2 && p.sw == 2 && p.pad_top == 0 &&
+         p.pad_left == 0 && 2 * p.oh <= g.oh && 2 * p.ow <= g.ow && g.c >= kWinogradChannels &&
          s.filters >= kWinogradFilters && g.c * s.filters >= kWinogradWeights;
 }
 
