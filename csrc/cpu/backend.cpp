@@ -336,14 +336,7 @@ class CpuBackend final : public Backend {
                             float* cols, float* y) override {
     const Window2D &g = s.conv, &p = s.pool;
     const int64_t k = g.kh * g.kw * g.c, out = p.oh * p.ow * s.filters;
-    thread_local std::vector<float> u;  // the kernels as Winograd's tiles take them
-    const float* wu = nullptr;
-    if (winograd_fits(s)) {
-      u.resize(size_t(16 * g.c * s.filters));
-      winograd_kernels(s.w, g.c, s.filters, u.data());
-      wu = u.data();
-    }
-    if (windows_inside(g)) return conv_pool_in_place(s, g, x, batch, y, wu);
+    if (windows_inside(g)) return conv_pool_in_place(s, g, x, batch, y);
     // Tiles shared among the threads (one tile: its panels are); images are independent.
     const int64_t per = conv_pool_scratch(g, p);
     parallel_for((batch + tile - 1) / tile, 1, [&](int64_t t0, int64_t t1) {
@@ -352,7 +345,7 @@ class CpuBackend final : public Backend {
         float* c = cols + n0 * per;
         if (g.dh == 1 && g.dw == 1) {  // padding: the tile's images padded with zeros, in place
           const Window2D padded = pad_images(g, x + n0 * g.h * g.w * g.c, n, c);
-          conv_pool_in_place(s, padded, c, n, y + n0 * out, wu);
+          conv_pool_in_place(s, padded, c, n, y + n0 * out);
           continue;
         }
         const int64_t window = p.kh * p.kw;
@@ -370,11 +363,11 @@ class CpuBackend final : public Backend {
   static Epilogue ep_of(const ConvPool& s) { return {s.bias, s.act.kind == Act::Relu}; }
 
   // conv_maxpool_forward of windows g that lie in the images x: the kernel reads each
-  // window where it is (kh runs of kw * c floats), no im2col; or Winograd's tiles, from the
-  // transformed kernels u where winograd_fits.
+  // window where it is (kh runs of kw * c floats), no im2col; or Winograd's tiles where
+  // winograd_fits.
   static void conv_pool_in_place(const ConvPool& s, const Window2D& g, const float* x,
-                                 int64_t batch, float* y, const float* u) {
-    if (u) return winograd_pooled(s, g, x, batch, u, y);
+                                 int64_t batch, float* y) {
+    if (winograd_fits(s)) return winograd_pooled(s, g, x, batch, y);
     const Window2D& p = s.pool;
     const int64_t windows = p.oh * p.ow, window = p.kh * p.kw, in = g.h * g.w * g.c;
     // Where each pooling window's first convolution window starts in its image, and where

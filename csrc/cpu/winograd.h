@@ -38,34 +38,44 @@ inline bool winograd_fits(const ConvPool& s) {
          s.filters >= kWinogradFilters && g.c * s.filters >= kWinogradWeights;
 }
 
-// u (16 x c x f: one c x f matrix per position of the 4x4 tile) = G g G^T of each 3x3 kernel
-// g of w (3 x 3 x c x f, Keras' layout).
-inline void winograd_kernels(const float* w, int64_t c, int64_t f, float* u) {
-  const int64_t cf = c * f;
+// The floats between two of the 16 matrices of a transform (rows x cols each): theirs and
+// a cache line, so that the 16 are not a multiple of 4 KB apart (LeNet's kernels, 32 x 64:
+// winograd_kernels' 16 streams fell in one set of L1 and took 2.5 times as long).
+inline int64_t plane_of(int64_t rows, int64_t cols) { return rows * cols + 16; }
+
+// u's columns [f0, f1) (u: 16 matrices c x f, plane_of(c, f) apart, one per position of the
+// 4x4 tile) = G g G^T of each 3x3 kernel g of w (3 x 3 x c x f, Keras' layout).
+inline void winograd_kernels(const float* w, int64_t c, int64_t f, int64_t f0, int64_t f1,
+                             float* u) {
+  const int64_t cf = c * f, plane = plane_of(c, f);
+  for (int64_t ch = 0; ch < c; ++ch) {
+    const float* __restrict g = w + ch * f;
+    float* __restrict o = u + ch * f;
 #pragma omp simd
-  for (int64_t i = 0; i < cf; ++i) {
-    float t[4][3];
-    for (int s = 0; s < 3; ++s) {
-      const float g0 = w[s * cf + i], g1 = w[(3 + s) * cf + i], g2 = w[(6 + s) * cf + i];
-      t[0][s] = g0;
-      t[1][s] = 0.5f * (g0 + g1 + g2);
-      t[2][s] = 0.5f * (g0 - g1 + g2);
-      t[3][s] = g2;
-    }
-    for (int r = 0; r < 4; ++r) {
-      u[(r * 4 + 0) * cf + i] = t[r][0];
-      u[(r * 4 + 1) * cf + i] = 0.5f * (t[r][0] + t[r][1] + t[r][2]);
-      u[(r * 4 + 2) * cf + i] = 0.5f * (t[r][0] - t[r][1] + t[r][2]);
-      u[(r * 4 + 3) * cf + i] = t[r][2];
+    for (int64_t j = f0; j < f1; ++j) {
+      float t[4][3];  // G g
+      for (int s = 0; s < 3; ++s) {
+        const float g0 = g[s * cf + j], g1 = g[(3 + s) * cf + j], g2 = g[(6 + s) * cf + j];
+        t[0][s] = g0;
+        t[1][s] = 0.5f * (g0 + g1 + g2);
+        t[2][s] = 0.5f * (g0 - g1 + g2);
+        t[3][s] = g2;
+      }
+      for (int r = 0; r < 4; ++r) {  // (G g) G^T
+        o[(r * 4 + 0) * plane + j] = t[r][0];
+        o[(r * 4 + 1) * plane + j] = 0.5f * (t[r][0] + t[r][1] + t[r][2]);
+        o[(r * 4 + 2) * plane + j] = 0.5f * (t[r][0] - t[r][1] + t[r][2]);
+        o[(r * 4 + 3) * plane + j] = t[r][2];
+      }
     }
   }
 }
 
-// v (16 x tiles x c) = B^T d B of each tile's 4x4 patch d (top-left corner at patch[t], rows
-// `row` floats apart, c channels per position).
+// v (16 matrices tiles x c, plane_of apart) = B^T d B of each tile's 4x4 patch d (top-left
+// corner at patch[t], rows `row` floats apart, c channels per position).
 inline void winograd_inputs(const float* const* patch, int64_t tiles, int64_t c, int64_t row,
                             float* v) {
-  const int64_t plane = tiles * c;
+  const int64_t plane = plane_of(tiles, c);
   for (int64_t t = 0; t < tiles; ++t) {
     const float* __restrict d = patch[t];
     float* __restrict o = v + t * c;
@@ -90,14 +100,16 @@ inline void winograd_inputs(const float* const* patch, int64_t tiles, int64_t c,
   }
 }
 
-// y's rows (one per tile, f values) = the maximum, in the pooling's row-major order, of
-// A^T m A + bias (relu) over each tile's 2x2 outputs, from its 16 products m (16 x tiles x f).
+// y's rows (one per tile, f values, ldy apart) = the maximum, in the pooling's row-major
+// order, of A^T m A + bias (relu) over each tile's 2x2 outputs, from its 16 products m
+// (16 matrices tiles x f, plane_of apart).
 template <bool Bias, bool Relu>
-void winograd_outputs(const float* m, int64_t tiles, int64_t f, const float* bias, float* y) {
-  const int64_t plane = tiles * f;
+void winograd_outputs(const float* m, int64_t tiles, int64_t f, const float* bias, float* y,
+                      int64_t ldy) {
+  const int64_t plane = plane_of(tiles, f);
   for (int64_t t = 0; t < tiles; ++t) {
     const float* __restrict p = m + t * f;
-    float* __restrict o = y + t * f;
+    float* __restrict o = y + t * ldy;
 #pragma omp simd
     for (int64_t j = 0; j < f; ++j) {
       float a[2][4];  // A^T m
@@ -122,45 +134,73 @@ void winograd_outputs(const float* m, int64_t tiles, int64_t f, const float* bia
   }
 }
 
-inline void winograd_outputs(const float* m, int64_t tiles, int64_t f, Epilogue ep, float* y) {
+inline void winograd_outputs(const float* m, int64_t tiles, int64_t f, Epilogue ep, float* y,
+                             int64_t ldy) {
   if (ep.bias)
-    ep.relu ? winograd_outputs<true, true>(m, tiles, f, ep.bias, y)
-            : winograd_outputs<true, false>(m, tiles, f, ep.bias, y);
+    ep.relu ? winograd_outputs<true, true>(m, tiles, f, ep.bias, y, ldy)
+            : winograd_outputs<true, false>(m, tiles, f, ep.bias, y, ldy);
   else
-    ep.relu ? winograd_outputs<false, true>(m, tiles, f, ep.bias, y)
-            : winograd_outputs<false, false>(m, tiles, f, ep.bias, y);
+    ep.relu ? winograd_outputs<false, true>(m, tiles, f, ep.bias, y, ldy)
+            : winograd_outputs<false, false>(m, tiles, f, ep.bias, y, ldy);
+}
+
+// The pooled outputs y (windows x f) of tiles [t0, t0 + n) for filters [f0, f1), from the
+// images x of winograd_pooled and the transformed kernels u.
+inline void winograd_panel(const ConvPool& s, const Window2D& g, const float* x, int64_t t0,
+                           int64_t n, int64_t f0, int64_t f1, const float* u, float* y) {
+  const Window2D& p = s.pool;
+  const int64_t c = g.c, f = s.filters, fw = f1 - f0, windows = p.oh * p.ow, in = g.h * g.w * c;
+  thread_local std::vector<float> v, m;
+  thread_local std::vector<const float*> patch;
+  v.resize(size_t(16 * plane_of(n, c)));
+  m.resize(size_t(16 * plane_of(n, fw)));
+  patch.resize(size_t(n));
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t image = (t0 + t) / windows, w = (t0 + t) % windows;
+    patch[t] = x + image * in + (w / p.ow * 2 * g.w + w % p.ow * 2) * c;
+  }
+  winograd_inputs(patch.data(), n, c, g.w * c, v.data());
+  for (int64_t xi = 0; xi < 16; ++xi)
+    small_gemm_nn<false>(n, fw, c, 1.f, v.data() + xi * plane_of(n, c), c,
+                         u + xi * plane_of(c, f) + f0, f, 0.f, m.data() + xi * plane_of(n, fw),
+                         fw, {});
+  const Epilogue ep{s.bias ? s.bias + f0 : nullptr, s.act.kind == Act::Relu};
+  winograd_outputs(m.data(), n, fw, ep, y + t0 * f + f0, f);
+}
+
+// The kernels of s as the tiles take them, in this thread's own buffer.
+inline const float* winograd_kernels_here(const ConvPool& s) {
+  thread_local std::vector<float> u;
+  const int64_t c = s.conv.c, f = s.filters;
+  u.resize(size_t(16 * plane_of(c, f)));
+  winograd_kernels(s.w, c, f, 0, f, u.data());
+  return u.data();
 }
 
 // y (windows x f) for the pooling windows of images x whose 3x3 convolution windows lie in
-// the image (g: no padding; a padded convolution's images padded first), u: the kernels
-// (winograd_kernels). Panels of tiles are shared among the threads.
+// the image (g: no padding; a padded convolution's images padded first). Panels of tiles are
+// shared among the threads, which read the kernels the caller transformed; a few tiles (a
+// sample's predict) go in one panel per thread, each transforming the kernels itself
+// (reading the caller's from another core's cache cost more).
 inline void winograd_pooled(const ConvPool& s, const Window2D& g, const float* x, int64_t batch,
-                            const float* u, float* y) {
-  const Window2D& p = s.pool;
-  const int64_t c = g.c, f = s.filters, windows = p.oh * p.ow, in = g.h * g.w * c;
-  const int64_t tiles = batch * windows;
-  const int64_t panels = (tiles + kWinogradTiles - 1) / kWinogradTiles;
+                            float* y) {
+  const int64_t c = g.c, f = s.filters, tiles = batch * s.pool.oh * s.pool.ow;
+  auto panels = [&](int64_t per, const float* u, int64_t q0, int64_t q1) {
+    for (int64_t t0 = q0 * per; t0 < std::min(tiles, q1 * per); t0 += per)
+      winograd_panel(s, g, x, t0, std::min(per, tiles - t0), 0, f, u, y);
+  };
+  if (tiles < kMinPanels * kWinogradTiles) {
+    const int64_t parts = std::min<int64_t>(pool_threads(), (tiles + 5) / 6);
+    const int64_t per = (tiles + parts - 1) / parts;
+    parallel_for(parts, 1, [&](int64_t q0, int64_t q1) {
+      panels(per, winograd_kernels_here(s), q0, q1);
+    });
+    return;
+  }
+  const float* u = winograd_kernels_here(s);
   const int64_t grain = std::max<int64_t>(1, kMinMacs / (kWinogradTiles * 16 * c * f));
-  const Epilogue ep{s.bias, s.act.kind == Act::Relu};
-  parallel_for(panels, grain, [&](int64_t q0, int64_t q1) {
-    thread_local std::vector<float> v, m;
-    thread_local std::vector<const float*> patch;
-    v.resize(size_t(16 * kWinogradTiles * c));
-    m.resize(size_t(16 * kWinogradTiles * f));
-    patch.resize(size_t(kWinogradTiles));
-    for (int64_t q = q0; q < q1; ++q) {
-      const int64_t t0 = q * kWinogradTiles, n = std::min(kWinogradTiles, tiles - t0);
-      for (int64_t t = 0; t < n; ++t) {
-        const int64_t image = (t0 + t) / windows, w = (t0 + t) % windows;
-        patch[t] = x + image * in + (w / p.ow * 2 * g.w + w % p.ow * 2) * c;
-      }
-      winograd_inputs(patch.data(), n, c, g.w * c, v.data());
-      for (int64_t xi = 0; xi < 16; ++xi)
-        small_gemm_nn<false>(n, f, c, 1.f, v.data() + xi * n * c, c, u + xi * c * f, f, 0.f,
-                             m.data() + xi * n * f, f, {});
-      winograd_outputs(m.data(), n, f, ep, y + t0 * f);
-    }
-  });
+  parallel_for((tiles + kWinogradTiles - 1) / kWinogradTiles, grain,
+               [&](int64_t q0, int64_t q1) { panels(kWinogradTiles, u, q0, q1); });
 }
 
 }  // namespace
