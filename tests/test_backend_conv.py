@@ -66,6 +66,11 @@ CONV_POOLS = [
     (6, 11, 9, 8, 3, 3, 1, 1, True, 32, 2, 2, True, False),
     (3, 10, 13, 16, 3, 3, 1, 1, False, 20, 2, 2, False, True),
     (2, 16, 16, 64, 3, 3, 1, 1, True, 64, 2, 2, True, True),
+    # and without pooling (windows of one position): outputs of even height and width in
+    # tiles, odd ones by the direct kernel
+    (3, 12, 10, 16, 3, 3, 1, 1, False, 32, 1, 1, True, True),
+    (2, 8, 6, 32, 3, 3, 1, 1, True, 16, 1, 1, False, False),
+    (2, 9, 9, 16, 3, 3, 1, 1, True, 32, 1, 1, True, True),
 ]
 
 # m, channels

@@ -138,10 +138,18 @@ POOLED = {
     "winograd: same, linear, no bias": lambda: dc.Sequential(
         [L.Input((11, 9, 8)), L.Conv2D(32, 3, padding="same", use_bias=False), L.MaxPooling2D()]
     ),
+    "winograd, no pooling": lambda: dc.Sequential(
+        [
+            L.Input((10, 12, 16)),
+            L.Conv2D(16, 3, padding="same", activation="relu"),
+            L.Conv2D(24, 3),
+            L.Flatten(),
+        ]
+    ),
 }
-# Models whose pooled 3x3 convolutions the CPU's inference computes with Winograd's tiles
-# (LeNet's second, the wide weights'): the same values within float rounding, not the bits.
-WINOGRAD = {"lenet", "wide weights", "winograd: same, linear, no bias"}
+# Models with 3x3 convolutions the CPU's inference computes with Winograd's tiles (LeNet's
+# second, the wide weights'): the same values within float rounding, not the bits.
+WINOGRAD = {"lenet", "wide weights", "winograd: same, linear, no bias", "winograd, no pooling"}
 
 
 @pytest.mark.parametrize("name", list(POOLED))

@@ -367,7 +367,7 @@ class CpuBackend final : public Backend {
   // winograd_fits.
   static void conv_pool_in_place(const ConvPool& s, const Window2D& g, const float* x,
                                  int64_t batch, float* y) {
-    if (winograd_fits(s)) return winograd_pooled(s, g, x, batch, y);
+    if (winograd_fits(s)) return winograd_conv(s, g, x, batch, y);
     const Window2D& p = s.pool;
     const int64_t windows = p.oh * p.ow, window = p.kh * p.kw, in = g.h * g.w * g.c;
     // Where each pooling window's first convolution window starts in its image, and where

@@ -1,13 +1,13 @@
-// Winograd's F(2x2, 3x3) for the fused convolution and max pooling of inference: a 3x3
-// convolution of stride 1 whose outputs a 2x2 max pooling reads (the Keras tutorials' CNN
-// block, Conv2D(f, 3) then MaxPooling2D()). Each pooling window's four outputs are one
-// Winograd tile: the 4x4 input patch under them, transformed (B^T d B), times the transformed
-// kernels (G g G^T) position by position (16 products of tiles x channels by channels x
-// filters, our kernel), transformed back (A^T m A), + bias, relu, and their maximum: 2.25
-// times fewer multiply-adds than the direct convolution, ~1e-7 relative apart from it (not
-// its bits). Each tile's values depend on its own patch alone, so predictions stay the same
-// bits for any batch size, piece or thread count. Internal header of cpu/backend.cpp,
-// compiled once per kernel set.
+// Winograd's F(2x2, 3x3) for the 3x3 convolutions of stride 1 of CPU inference: those whose
+// outputs a 2x2 max pooling reads (the Keras tutorials' CNN block, Conv2D(f, 3) then
+// MaxPooling2D()), each pooling window's four outputs one tile, and those without pooling
+// whose outputs come in whole 2x2 tiles. A tile's 4x4 input patch is transformed (B^T d B),
+// multiplied by the transformed kernels (G g G^T) position by position (16 products of tiles
+// x channels by channels x filters, our kernel) and transformed back (A^T m A), + bias,
+// relu (and the maximum): 2.25 times fewer multiply-adds than the direct convolution, ~2e-7
+// relative apart from it (not its bits). Each tile's values depend on its own patch alone,
+// so predictions stay the same bits for any batch size, piece or thread count. Internal
+// header of cpu/backend.cpp, compiled once per kernel set.
 #pragma once
 
 #include <algorithm>
@@ -29,13 +29,19 @@ constexpr int64_t kWinogradChannels = 8, kWinogradFilters = 16, kWinogradWeights
 // Tiles per panel: their transformed inputs and products stay in L2.
 constexpr int64_t kWinogradTiles = 24;
 
-// Whether conv_maxpool_forward takes s through winograd_pooled.
+// Whether conv_maxpool_forward takes s through winograd_conv: a 3x3 convolution of stride 1
+// whose outputs a 2x2 max pooling reads (its windows within them), or whose outputs are all
+// stored (no pooling: a window of one position) and come in whole tiles (even height and
+// width).
 inline bool winograd_fits(const ConvPool& s) {
   const Window2D &g = s.conv, &p = s.pool;
+  const bool pooled = p.kh == 2 && p.kw == 2 && p.sh == 2 && p.sw == 2 && p.pad_top == 0 &&
+                      p.pad_left == 0 && 2 * p.oh <= g.oh && 2 * p.ow <= g.ow;
+  const bool plain = p.kh == 1 && p.kw == 1 && p.sh == 1 && p.sw == 1 && g.oh % 2 == 0 &&
+                     g.ow % 2 == 0;
   return g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
-         p.kh == 2 && p.kw == 2 && p.sh == 2 && p.sw == 2 && p.pad_top == 0 &&
-         p.pad_left == 0 && 2 * p.oh <= g.oh && 2 * p.ow <= g.ow && g.c >= kWinogradChannels &&
-         s.filters >= kWinogradFilters && g.c * s.filters >= kWinogradWeights;
+         (pooled || plain) && g.c >= kWinogradChannels && s.filters >= kWinogradFilters &&
+         g.c * s.filters >= kWinogradWeights;
 }
 
 // The floats between two of the 16 matrices of a transform (rows x cols each): theirs and
@@ -43,16 +49,15 @@ inline bool winograd_fits(const ConvPool& s) {
 // winograd_kernels' 16 streams fell in one set of L1 and took 2.5 times as long).
 inline int64_t plane_of(int64_t rows, int64_t cols) { return rows * cols + 16; }
 
-// u's columns [f0, f1) (u: 16 matrices c x f, plane_of(c, f) apart, one per position of the
-// 4x4 tile) = G g G^T of each 3x3 kernel g of w (3 x 3 x c x f, Keras' layout).
-inline void winograd_kernels(const float* w, int64_t c, int64_t f, int64_t f0, int64_t f1,
-                             float* u) {
+// u (16 matrices c x f, plane_of(c, f) apart, one per position of the 4x4 tile) = G g G^T
+// of each 3x3 kernel g of w (3 x 3 x c x f, Keras' layout).
+inline void winograd_kernels(const float* w, int64_t c, int64_t f, float* u) {
   const int64_t cf = c * f, plane = plane_of(c, f);
   for (int64_t ch = 0; ch < c; ++ch) {
     const float* __restrict g = w + ch * f;
     float* __restrict o = u + ch * f;
 #pragma omp simd
-    for (int64_t j = f0; j < f1; ++j) {
+    for (int64_t j = 0; j < f; ++j) {
       float t[4][3];  // G g
       for (int s = 0; s < 3; ++s) {
         const float g0 = g[s * cf + j], g1 = g[(3 + s) * cf + j], g2 = g[(6 + s) * cf + j];
@@ -100,16 +105,17 @@ inline void winograd_inputs(const float* const* patch, int64_t tiles, int64_t c,
   }
 }
 
-// y's rows (one per tile, f values, ldy apart) = the maximum, in the pooling's row-major
-// order, of A^T m A + bias (relu) over each tile's 2x2 outputs, from its 16 products m
-// (16 matrices tiles x f, plane_of apart).
-template <bool Bias, bool Relu>
-void winograd_outputs(const float* m, int64_t tiles, int64_t f, const float* bias, float* y,
-                      int64_t ldy) {
+// Each tile's outputs (f values each), from its 16 products m (16 matrices tiles x f,
+// plane_of apart): A^T m A + bias (relu), then, pooled, their maximum in the pooling's
+// row-major order at out[t]; else the four at out[t], out[t] + f (the next column) and
+// out[t] + row, out[t] + row + f (the next row).
+template <bool Bias, bool Relu, bool Pooled>
+void winograd_outputs(const float* m, int64_t tiles, int64_t f, const float* bias,
+                      float* const* out, int64_t row) {
   const int64_t plane = plane_of(tiles, f);
   for (int64_t t = 0; t < tiles; ++t) {
     const float* __restrict p = m + t * f;
-    float* __restrict o = y + t * ldy;
+    float* __restrict o = out[t];
 #pragma omp simd
     for (int64_t j = 0; j < f; ++j) {
       float a[2][4];  // A^T m
@@ -119,53 +125,76 @@ void winograd_outputs(const float* m, int64_t tiles, int64_t f, const float* bia
         a[0][s] = m0 + m1 + m2;
         a[1][s] = m1 - m2 - m3;
       }
-      auto out = [&](float v) {  // as bias_act finishes a value
+      auto fin = [&](float v) {  // as bias_act finishes a value
         if (Bias) v += bias[j];
         return Relu ? (v > 0.f ? v : 0.f) : v;
       };
-      float best = out(a[0][0] + a[0][1] + a[0][2]);
-      const float y01 = out(a[0][1] - a[0][2] - a[0][3]);
-      best = window::beats(y01, best) ? y01 : best;
-      const float y10 = out(a[1][0] + a[1][1] + a[1][2]);
-      best = window::beats(y10, best) ? y10 : best;
-      const float y11 = out(a[1][1] - a[1][2] - a[1][3]);
-      o[j] = window::beats(y11, best) ? y11 : best;
+      const float y00 = fin(a[0][0] + a[0][1] + a[0][2]), y01 = fin(a[0][1] - a[0][2] - a[0][3]);
+      const float y10 = fin(a[1][0] + a[1][1] + a[1][2]), y11 = fin(a[1][1] - a[1][2] - a[1][3]);
+      if (Pooled) {
+        float best = window::beats(y01, y00) ? y01 : y00;
+        best = window::beats(y10, best) ? y10 : best;
+        o[j] = window::beats(y11, best) ? y11 : best;
+      } else {
+        o[j] = y00, o[f + j] = y01, o[row + j] = y10, o[row + f + j] = y11;
+      }
     }
   }
 }
 
-inline void winograd_outputs(const float* m, int64_t tiles, int64_t f, Epilogue ep, float* y,
-                             int64_t ldy) {
+template <bool Pooled>
+void winograd_outputs(const float* m, int64_t tiles, int64_t f, Epilogue ep, float* const* out,
+                      int64_t row) {
   if (ep.bias)
-    ep.relu ? winograd_outputs<true, true>(m, tiles, f, ep.bias, y, ldy)
-            : winograd_outputs<true, false>(m, tiles, f, ep.bias, y, ldy);
+    ep.relu ? winograd_outputs<true, true, Pooled>(m, tiles, f, ep.bias, out, row)
+            : winograd_outputs<true, false, Pooled>(m, tiles, f, ep.bias, out, row);
   else
-    ep.relu ? winograd_outputs<false, true>(m, tiles, f, ep.bias, y, ldy)
-            : winograd_outputs<false, false>(m, tiles, f, ep.bias, y, ldy);
+    ep.relu ? winograd_outputs<false, true, Pooled>(m, tiles, f, ep.bias, out, row)
+            : winograd_outputs<false, false, Pooled>(m, tiles, f, ep.bias, out, row);
 }
 
-// The pooled outputs y (windows x f) of tiles [t0, t0 + n) for filters [f0, f1), from the
-// images x of winograd_pooled and the transformed kernels u.
-inline void winograd_panel(const ConvPool& s, const Window2D& g, const float* x, int64_t t0,
-                           int64_t n, int64_t f0, int64_t f1, const float* u, float* y) {
-  const Window2D& p = s.pool;
-  const int64_t c = g.c, f = s.filters, fw = f1 - f0, windows = p.oh * p.ow, in = g.h * g.w * c;
+// Where winograd_conv's tiles lie: tile t of the images at tile row (t % per_image) / across,
+// column t % across of image t / per_image (its input patch two rows and columns further per
+// tile); pooled: one output per tile, the pooling's window; else its 2x2 outputs.
+struct Tiles {
+  int64_t across = 0, per_image = 0;
+  bool pooled = false;
+};
+
+inline Tiles tiles_of(const ConvPool& s) {
+  const bool pooled = s.pool.kh == 2;
+  const int64_t rows = pooled ? s.pool.oh : s.conv.oh / 2, across = pooled ? s.pool.ow : s.conv.ow / 2;
+  return {across, rows * across, pooled};
+}
+
+// y's outputs of tiles [t0, t0 + n) of the images x, from the transformed kernels u: the
+// patches transformed into v, the 16 products into m, transformed back.
+inline void winograd_panel(const ConvPool& s, const Window2D& g, Tiles tl, const float* x,
+                           int64_t t0, int64_t n, const float* u, float* y) {
+  const int64_t c = g.c, f = s.filters, in = g.h * g.w * c;
+  const int64_t out = tl.pooled ? tl.per_image * f : g.oh * g.ow * f;
   thread_local std::vector<float> v, m;
   thread_local std::vector<const float*> patch;
+  thread_local std::vector<float*> outs;
   v.resize(size_t(16 * plane_of(n, c)));
-  m.resize(size_t(16 * plane_of(n, fw)));
+  m.resize(size_t(16 * plane_of(n, f)));
   patch.resize(size_t(n));
+  outs.resize(size_t(n));
   for (int64_t t = 0; t < n; ++t) {
-    const int64_t image = (t0 + t) / windows, w = (t0 + t) % windows;
-    patch[t] = x + image * in + (w / p.ow * 2 * g.w + w % p.ow * 2) * c;
+    const int64_t image = (t0 + t) / tl.per_image, k = (t0 + t) % tl.per_image;
+    const int64_t i = k / tl.across, j = k % tl.across;
+    patch[t] = x + image * in + (2 * i * g.w + 2 * j) * c;
+    outs[t] = y + image * out + (tl.pooled ? k : 2 * i * g.ow + 2 * j) * f;
   }
   winograd_inputs(patch.data(), n, c, g.w * c, v.data());
   for (int64_t xi = 0; xi < 16; ++xi)
-    small_gemm_nn<false>(n, fw, c, 1.f, v.data() + xi * plane_of(n, c), c,
-                         u + xi * plane_of(c, f) + f0, f, 0.f, m.data() + xi * plane_of(n, fw),
-                         fw, {});
-  const Epilogue ep{s.bias ? s.bias + f0 : nullptr, s.act.kind == Act::Relu};
-  winograd_outputs(m.data(), n, fw, ep, y + t0 * f + f0, f);
+    small_gemm_nn<false>(n, f, c, 1.f, v.data() + xi * plane_of(n, c), c, u + xi * plane_of(c, f),
+                         f, 0.f, m.data() + xi * plane_of(n, f), f, {});
+  const Epilogue ep{s.bias, s.act.kind == Act::Relu};
+  if (tl.pooled)
+    winograd_outputs<true>(m.data(), n, f, ep, outs.data(), 0);
+  else
+    winograd_outputs<false>(m.data(), n, f, ep, outs.data(), g.ow * f);
 }
 
 // The kernels of s as the tiles take them, in this thread's own buffer.
@@ -173,21 +202,22 @@ inline const float* winograd_kernels_here(const ConvPool& s) {
   thread_local std::vector<float> u;
   const int64_t c = s.conv.c, f = s.filters;
   u.resize(size_t(16 * plane_of(c, f)));
-  winograd_kernels(s.w, c, f, 0, f, u.data());
+  winograd_kernels(s.w, c, f, u.data());
   return u.data();
 }
 
-// y (windows x f) for the pooling windows of images x whose 3x3 convolution windows lie in
-// the image (g: no padding; a padded convolution's images padded first). Panels of tiles are
-// shared among the threads, which read the kernels the caller transformed; a few tiles (a
-// sample's predict) go in one panel per thread, each transforming the kernels itself
-// (reading the caller's from another core's cache cost more).
-inline void winograd_pooled(const ConvPool& s, const Window2D& g, const float* x, int64_t batch,
-                            float* y) {
-  const int64_t c = g.c, f = s.filters, tiles = batch * s.pool.oh * s.pool.ow;
+// y (the pooling's windows, or the convolution's outputs, x f) for the images x whose 3x3
+// convolution windows lie in the image (g: no padding; a padded convolution's images padded
+// first). Panels of tiles are shared among the threads, which read the kernels the caller
+// transformed; a few tiles (a sample's predict) go in one panel per thread, each
+// transforming the kernels itself (reading the caller's from another core's cache cost more).
+inline void winograd_conv(const ConvPool& s, const Window2D& g, const float* x, int64_t batch,
+                          float* y) {
+  const Tiles tl = tiles_of(s);
+  const int64_t c = g.c, f = s.filters, tiles = batch * tl.per_image;
   auto panels = [&](int64_t per, const float* u, int64_t q0, int64_t q1) {
     for (int64_t t0 = q0 * per; t0 < std::min(tiles, q1 * per); t0 += per)
-      winograd_panel(s, g, x, t0, std::min(per, tiles - t0), 0, f, u, y);
+      winograd_panel(s, g, tl, x, t0, std::min(per, tiles - t0), u, y);
   };
   if (tiles < kMinPanels * kWinogradTiles) {
     const int64_t parts = std::min<int64_t>(pool_threads(), (tiles + 5) / 6);
