@@ -163,7 +163,8 @@ struct Tiles {
 
 inline Tiles tiles_of(const ConvPool& s) {
   const bool pooled = s.pool.kh == 2;
-  const int64_t rows = pooled ? s.pool.oh : s.conv.oh / 2, across = pooled ? s.pool.ow : s.conv.ow / 2;
+  const int64_t rows = pooled ? s.pool.oh : s.conv.oh / 2;
+  const int64_t across = pooled ? s.pool.ow : s.conv.ow / 2;
   return {across, rows * across, pooled};
 }
 
