@@ -66,11 +66,14 @@ CONV_POOLS = [
     (6, 11, 9, 8, 3, 3, 1, 1, True, 32, 2, 2, True, False),
     (3, 10, 13, 16, 3, 3, 1, 1, False, 20, 2, 2, False, True),
     (2, 16, 16, 64, 3, 3, 1, 1, True, 64, 2, 2, True, True),
-    # and without pooling (windows of one position): outputs of even height and width in
-    # tiles, odd ones by the direct kernel
+    # and without pooling (windows of one position): 2x2 outputs a tile, an odd last row or
+    # column by the direct kernel
     (3, 12, 10, 16, 3, 3, 1, 1, False, 32, 1, 1, True, True),
     (2, 8, 6, 32, 3, 3, 1, 1, True, 16, 1, 1, False, False),
     (2, 9, 9, 16, 3, 3, 1, 1, True, 32, 1, 1, True, True),
+    (3, 11, 8, 16, 3, 3, 1, 1, False, 24, 1, 1, False, True),
+    (2, 4, 7, 8, 3, 3, 1, 1, False, 32, 1, 1, True, True),
+    (61, 9, 11, 16, 3, 3, 1, 1, False, 24, 1, 1, True, True),  # (the edges shared by threads)
 ]
 
 # m, channels

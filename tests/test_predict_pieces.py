@@ -146,10 +146,24 @@ POOLED = {
             L.Flatten(),
         ]
     ),
+    "winograd, odd outputs": lambda: dc.Sequential(
+        [
+            L.Input((9, 11, 16)),
+            L.Conv2D(16, 3, padding="same", activation="relu"),
+            L.Conv2D(24, 3, activation="relu"),
+            L.Flatten(),
+        ]
+    ),
 }
 # Models with 3x3 convolutions the CPU's inference computes with Winograd's tiles (LeNet's
 # second, the wide weights'): the same values within float rounding, not the bits.
-WINOGRAD = {"lenet", "wide weights", "winograd: same, linear, no bias", "winograd, no pooling"}
+WINOGRAD = {
+    "lenet",
+    "wide weights",
+    "winograd: same, linear, no bias",
+    "winograd, no pooling",
+    "winograd, odd outputs",
+}
 
 
 @pytest.mark.parametrize("name", list(POOLED))

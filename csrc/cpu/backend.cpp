@@ -367,7 +367,11 @@ class CpuBackend final : public Backend {
   // winograd_fits.
   static void conv_pool_in_place(const ConvPool& s, const Window2D& g, const float* x,
                                  int64_t batch, float* y) {
-    if (winograd_fits(s)) return winograd_conv(s, g, x, batch, y);
+    if (winograd_fits(s)) {
+      winograd_conv(s, g, x, batch, y);
+      if (s.pool.kh == 1 && (g.oh % 2 || g.ow % 2)) conv_edges(s, g, x, batch, y);
+      return;
+    }
     const Window2D& p = s.pool;
     const int64_t windows = p.oh * p.ow, window = p.kh * p.kw, in = g.h * g.w * g.c;
     // Where each pooling window's first convolution window starts in its image, and where
@@ -390,6 +394,31 @@ class CpuBackend final : public Backend {
     };
     pooled_gemm(batch * windows, window, ARuns{g.kw * g.c, g.kh, g.w * g.c}, s.filters, rows_of,
                 s.w, ep_of(s), y);
+  }
+
+  // The outputs Winograd's 2x2 tiles leave of an unpooled convolution (windows g in the
+  // images x) with an odd height or width: its last row, its last column, by our kernel.
+  static void conv_edges(const ConvPool& s, const Window2D& g, const float* x, int64_t batch,
+                         float* y) {
+    const int64_t rows = g.oh - g.oh % 2, f = s.filters, in = g.h * g.w * g.c;
+    thread_local std::vector<int64_t> at;  // each edge output's place in the outputs
+    at.clear();
+    for (int64_t j = 0; g.oh % 2 && j < g.ow; ++j) at.push_back(rows * g.ow + j);
+    for (int64_t i = 0; g.ow % 2 && i < rows; ++i) at.push_back(i * g.ow + g.ow - 1);
+    const int64_t edges = static_cast<int64_t>(at.size());
+    const int64_t* place = at.data();  // (the workers' own thread_local `at` is not this one)
+    auto rows_of = [&](int64_t e0, int64_t e1, const float** r) {
+      for (int64_t e = e0; e < e1; ++e) {
+        const int64_t o = place[e % edges];
+        *r++ = x + e / edges * in + (o / g.ow * g.w + o % g.ow) * g.c;
+      }
+    };
+    thread_local std::vector<float> out;
+    out.resize(size_t(batch * edges * f));
+    pooled_gemm(batch * edges, 1, ARuns{g.kw * g.c, g.kh, g.w * g.c}, f, rows_of, s.w, ep_of(s),
+                out.data());
+    for (int64_t e = 0; e < batch * edges; ++e)
+      std::copy_n(out.data() + e * f, f, y + (e / edges * g.oh * g.ow + place[e % edges]) * f);
   }
 
   // The `batch` images x as window g reads them, zeros around, into out; the window over

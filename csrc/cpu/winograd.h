@@ -1,7 +1,8 @@
 // Winograd's F(2x2, 3x3) for the 3x3 convolutions of stride 1 of CPU inference: those whose
 // outputs a 2x2 max pooling reads (the Keras tutorials' CNN block, Conv2D(f, 3) then
 // MaxPooling2D()), each pooling window's four outputs one tile, and those without pooling
-// whose outputs come in whole 2x2 tiles. A tile's 4x4 input patch is transformed (B^T d B),
+// (2x2 outputs a tile; an odd last row or column is the direct kernel's: CpuBackend's
+// conv_edges). A tile's 4x4 input patch is transformed (B^T d B),
 // multiplied by the transformed kernels (G g G^T) position by position (16 products of tiles
 // x channels by channels x filters, our kernel) and transformed back (A^T m A), + bias,
 // relu (and the maximum): 2.25 times fewer multiply-adds than the direct convolution, ~2e-7
@@ -31,14 +32,13 @@ constexpr int64_t kWinogradTiles = 24;
 
 // Whether conv_maxpool_forward takes s through winograd_conv: a 3x3 convolution of stride 1
 // whose outputs a 2x2 max pooling reads (its windows within them), or whose outputs are all
-// stored (no pooling: a window of one position) and come in whole tiles (even height and
-// width).
+// stored (no pooling: a window of one position; an odd last row or column is left to the
+// direct kernel).
 inline bool winograd_fits(const ConvPool& s) {
   const Window2D &g = s.conv, &p = s.pool;
   const bool pooled = p.kh == 2 && p.kw == 2 && p.sh == 2 && p.sw == 2 && p.pad_top == 0 &&
                       p.pad_left == 0 && 2 * p.oh <= g.oh && 2 * p.ow <= g.ow;
-  const bool plain = p.kh == 1 && p.kw == 1 && p.sh == 1 && p.sw == 1 && g.oh % 2 == 0 &&
-                     g.ow % 2 == 0;
+  const bool plain = p.kh == 1 && p.kw == 1 && p.sh == 1 && p.sw == 1 && g.oh >= 2 && g.ow >= 2;
   return g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
          (pooled || plain) && g.c >= kWinogradChannels && s.filters >= kWinogradFilters &&
          g.c * s.filters >= kWinogradWeights;
