@@ -18,8 +18,6 @@
 namespace deepcore {
 namespace {
 
-inline Epilogue ep_of(const ConvPool& s) { return {s.bias, s.act.kind == Act::Relu}; }
-
 // The outputs Winograd's 2x2 tiles leave of an unpooled convolution (windows g in the
 // images x) with an odd height or width: its last row, its last column, by our kernel.
 inline void conv_edges(const ConvPool& s, const Window2D& g, const float* x, int64_t batch,

@@ -153,6 +153,9 @@ void winograd_outputs(const float* m, int64_t tiles, int64_t f, Epilogue ep, flo
             : winograd_outputs<false, false, Pooled>(m, tiles, f, ep.bias, out, row);
 }
 
+// What the fused convolution applies to its outputs as it stores them: its bias, relu.
+inline Epilogue ep_of(const ConvPool& s) { return {s.bias, s.act.kind == Act::Relu}; }
+
 // Where winograd_conv's tiles lie: tile t of the images at tile row (t % per_image) / across,
 // column t % across of image t / per_image (its input patch two rows and columns further per
 // tile); pooled: one output per tile, the pooling's window; else its 2x2 outputs.
@@ -191,11 +194,10 @@ inline void winograd_panel(const ConvPool& s, const Window2D& g, Tiles tl, const
   for (int64_t xi = 0; xi < 16; ++xi)
     small_gemm_nn<false>(n, f, c, 1.f, v.data() + xi * plane_of(n, c), c, u + xi * plane_of(c, f),
                          f, 0.f, m.data() + xi * plane_of(n, f), f, {});
-  const Epilogue ep{s.bias, s.act.kind == Act::Relu};
   if (tl.pooled)
-    winograd_outputs<true>(m.data(), n, f, ep, outs.data(), 0);
+    winograd_outputs<true>(m.data(), n, f, ep_of(s), outs.data(), 0);
   else
-    winograd_outputs<false>(m.data(), n, f, ep, outs.data(), g.ow * f);
+    winograd_outputs<false>(m.data(), n, f, ep_of(s), outs.data(), g.ow * f);
 }
 
 // The kernels of s as the tiles take them, in this thread's own buffer.
