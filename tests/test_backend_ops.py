@@ -46,6 +46,8 @@ def test_roundtrip_and_fill(rng):
         (130, 300, 257),
         (40, 1100, 1000),
         (100, 300, 40),
+        (1, 1000, 50),  # (one row: blocks of whole rows' vectors, then narrow ones)
+        (1, 200, 33),
     ],
 )
 def test_gemm(rng, ta, tb, m, n, k):
@@ -59,12 +61,23 @@ def test_gemm(rng, ta, tb, m, n, k):
     assert rel_err(got, 0.5 * want + 2.0 * c) < 1e-5
 
 
+def test_gemm_one_row_is_the_same_bits_as_in_a_block(rng):
+    """A single row (predicting one sample) goes through wider blocks than several rows do;
+    each row's values are the same bits either way (row i of A B = A[i] B)."""
+    for n, k in ((700, 30), (256, 100), (129, 17)):
+        a = rng.standard_normal((4, k)).astype(np.float32)
+        b = rng.standard_normal((k, n)).astype(np.float32)
+        whole = _core.device_gemm(CPU, a, b)
+        for i in range(4):
+            assert np.array_equal(_core.device_gemm(CPU, a[i : i + 1], b), whole[i : i + 1])
+
+
 @pytest.mark.parametrize("name", ACTS)
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("in_place", [False, True])
-def test_affine(rng, name, bias, in_place):
+@pytest.mark.parametrize("m,k,n", [(19, 23, 11), (1, 40, 700)])  # (one row: wide blocks)
+def test_affine(rng, name, bias, in_place, m, k, n):
     spec = dc.activations.spec(name)
-    m, k, n = 19, 23, 11
     a = rng.standard_normal((m, k)).astype(np.float32)
     w = (rng.standard_normal((k, n)) * 0.3).astype(np.float32)
     b = rng.standard_normal(n).astype(np.float32) if bias else None
