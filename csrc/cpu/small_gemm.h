@@ -349,7 +349,8 @@ void row_block(int64_t k, float alpha, const float* a, const float* b, int64_t l
 // A single row (predicting one sample): blocks as wide as the registers hold, so that each
 // step of k reads B's row (nearly) whole and B streams from L3 as one run, not as runs of
 // kMaxCols vectors a row apart (the MNIST MLP's 784 x 512 weights on one core of an AMD
-// EPYC: 18.4 -> 16.4 us, its 512 x 256 6.2 -> 5.3 us). Widths of kRowCols, 16, 12 and 8
+// EPYC: 18.4 -> 16.4 us, its 512 x 256 6.2 -> 5.3 us; blocks of half rows were slower than
+// narrow ones). Widths of kRowCols, 16, 12 and 8
 // vectors, the widest that fits first; returns the first column left to the narrow blocks.
 int64_t row_blocks(int64_t n, int64_t k, float alpha, const float* a, const float* b,
                    int64_t ldb, float beta, float* c, Epilogue ep) {
@@ -377,7 +378,9 @@ void small_gemm_nn(int64_t m, int64_t n, int64_t k, float alpha, const float* a,
     const int64_t mi = std::min(kPanel, m - i0);
     const float* ai = TA ? a + i0 : a + i0 * lda;
     float* ci = c + i0 * ldc;
-    const int64_t first = !TA && mi == 1 ? row_blocks(n, k, alpha, ai, b, ldb, beta, ci, ep) : 0;
+    // (a thread's share of the columns, half of B's rows: narrow blocks were faster)
+    const bool whole_rows = !TA && mi == 1 && 4 * n >= 3 * ldb;
+    const int64_t first = whole_rows ? row_blocks(n, k, alpha, ai, b, ldb, beta, ci, ep) : 0;
     for (int64_t j0 = first; j0 < n; j0 += kW * Vec::kMaxCols) {
       switch (std::min<int64_t>(Vec::kMaxCols, (n - j0 + kW - 1) / kW)) {
         case 1: small_cols<TA, 1>(mi, n, k, alpha, ai, lda, b, ldb, beta, ci, ldc, j0, ep); break;
@@ -428,6 +431,7 @@ void transpose_into(const float* a, int64_t rows, int64_t cols, int64_t lda, flo
 // few: 32 rows are panels of 24 and 8).
 constexpr int64_t kMinMacs = int64_t(1) << 20;
 constexpr int64_t kMinPanels = 4;
+constexpr int64_t kL2B = 256 * 1024;  // floats of B that stay in one core's L2 (1 MB)
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 // y (windows x n) = the maxima over each window's p consecutive rows of A B (A's rows of
@@ -502,14 +506,17 @@ void small_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, 
                            c + i0 * ldc + j0, ldc, e);
   };
   const int64_t panels = (m + kPanel - 1) / kPanel, blocks = (n + 15) / 16;
-  if (panels >= kMinPanels) {
+  const bool wide_b = k * n > kL2B && n >= 128;
+  if (panels >= kMinPanels && !wide_b) {
     const int64_t grain = std::max<int64_t>(1, kMinMacs / (kPanel * n * k));
     parallel_for(panels, grain, [&](int64_t p0, int64_t p1) {
       run(p0 * kPanel, std::min(p1 * kPanel, m), 0, n);
     });
   } else {
-    // Few rows (panels too few to share evenly): B's columns stream once, each thread's
-    // share from its own cache, in parts of kMinMacs or of grain_for's memory
+    // Few rows (panels too few to share evenly), or B past L2 (each thread streaming all
+    // of it would share the cores' L3 bandwidth: the MNIST MLP's step on 2 threads 1.92 ->
+    // 1.83 ms): the threads share B's columns, each streaming its part once per panel,
+    // from its own cache, in parts of kMinMacs or of grain_for's memory
     const int64_t grain =
         std::min(grain_for(16 * k), std::max<int64_t>(1, kMinMacs / (16 * k * m)));
     const bool pinned = true;
