@@ -13,6 +13,10 @@
 #include <string>
 #include <vector>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "deepcore/backend.h"
 #include "deepcore/model.h"
 
@@ -58,6 +62,37 @@ static double sgemm_peak(Backend& be, std::mt19937& g) {
   return 2.0 * n * n * n / s / 1e9;
 }
 
+#if defined(__x86_64__)
+// One core's FMA peak: 12 independent chains of vector multiply-adds (more than the FMA
+// units' latency times their count), on the widest vectors the CPU runs; GFLOP/s.
+#define FMA_PEAK(NAME, TARGET, V, LANES, SET1, FMA)                                      \
+  __attribute__((target(TARGET))) static double NAME() {                                \
+    V acc[12];                                                                         \
+    for (int j = 0; j < 12; ++j) acc[j] = SET1(float(j));                              \
+    const V x = SET1(0.999f), y = SET1(1e-4f);                                         \
+    const int64_t n = 20000000;                                                        \
+    double best = 1e9;                                                                 \
+    for (int r = 0; r < 3; ++r) {                                                      \
+      const auto t0 = Clock::now();                                                    \
+      for (int64_t i = 0; i < n; ++i)                                                  \
+        _Pragma("GCC unroll 12") for (int j = 0; j < 12; ++j) acc[j] = FMA(acc[j], x, y); \
+      best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count()); \
+    }                                                                                  \
+    float sum = 0.f; /* (the chains' results used) */                                  \
+    for (int j = 0; j < 12; ++j) sum += reinterpret_cast<const float*>(&acc[j])[0];    \
+    return sum == -1.f ? 0.0 : 12.0 * 2 * LANES * n / best / 1e9;                      \
+  }
+FMA_PEAK(fma_peak512, "avx512f", __m512, 16, _mm512_set1_ps, _mm512_fmadd_ps)
+FMA_PEAK(fma_peak256, "avx2,fma", __m256, 8, _mm256_set1_ps, _mm256_fmadd_ps)
+static double fma_peak() {
+  if (__builtin_cpu_supports("avx512f")) return fma_peak512();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return fma_peak256();
+  return 0.0;
+}
+#else
+static double fma_peak() { return 0.0; }
+#endif
+
 static void mlp_tables(Backend& be, std::mt19937& g);
 static void seq_table(std::mt19937& g, const std::string& only);
 
@@ -73,7 +108,8 @@ int main(int argc, char** argv) {
 
 static void mlp_tables(Backend& be, std::mt19937& g) {
   const double peak = sgemm_peak(be, g);
-  std::printf("threads: %d, sgemm 1024^3 peak: %.1f GFLOP/s\n\n", get_num_threads(), peak);
+  std::printf("threads: %d, sgemm 1024^3 peak: %.1f GFLOP/s, one core's FMA peak: %.1f GFLOP/s\n\n",
+              get_num_threads(), peak, fma_peak());
 
   // Dense forward and backward alone (relu, batch 128, 784 -> 512).
   {

@@ -254,6 +254,13 @@ def main():
             (f"{kind} train step, batch {batch}", {k: t / steps[k] for k, t in times.items()})
         )
     table(rows)
+    # The MLP's step in GFLOP/s: 2 flops per multiply-add of the forward pass, the weight
+    # gradients and the input gradients of every layer but the first (to compare with one
+    # core's FMA peak, which ./build/bench/bench_engine prints).
+    sizes = [784, 512, 256, 10]
+    macs = 128 * (3 * sum(a * b for a, b in zip(sizes, sizes[1:])) - sizes[0] * sizes[1])
+    t = dict(rows)["mlp train step, batch 128"]["deepcore"]  # (seconds per step)
+    print(f"\nmlp train step, deepcore: {2 * macs / t / 1e9:.1f} GFLOP/s")
 
 
 if __name__ == "__main__":
