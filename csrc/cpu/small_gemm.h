@@ -34,6 +34,7 @@ namespace {
 constexpr int64_t kSmallGemm = 48 * 48 * 48;
 constexpr int64_t kL2Panel = 20 * 1024;
 constexpr int64_t kRegisterPanel = 32 * 64;
+constexpr int64_t kFewRows = 32, kL2Weights = 256 * 1024;
 #if defined(__AVX512F__)
 constexpr int64_t kStreamedB = 1024 * 1024;
 #else
@@ -43,6 +44,9 @@ constexpr int64_t kStreamedB = 0;
 bool use_small_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k) {
   if (m * n * k <= kSmallGemm) return true;
   if (!ta && !tb && m <= 4) return true;  // a few rows (predicting one sample): B streams once
+  // Up to a panel of rows against weights that stay in L2 (predict's pieces through a CNN's
+  // first Dense layer): packing B would cost more than the product.
+  if (!ta && !tb && m <= kFewRows && k * n <= kL2Weights) return true;
   if (!tb && k * n <= kStreamedB && k >= 64) return true;
   return ta ? m * n <= kRegisterPanel : k * n <= kL2Panel;
 }
@@ -350,8 +354,8 @@ void row_block(int64_t k, float alpha, const float* a, const float* b, int64_t l
 // step of k reads B's row (nearly) whole and B streams from L3 as one run, not as runs of
 // kMaxCols vectors a row apart (the MNIST MLP's 784 x 512 weights on one core of an AMD
 // EPYC: 18.4 -> 16.4 us, its 512 x 256 6.2 -> 5.3 us; blocks of half rows were slower than
-// narrow ones). Widths of kRowCols, 16, 12 and 8
-// vectors, the widest that fits first; returns the first column left to the narrow blocks.
+// narrow ones). Widths of kRowCols, 16, 12 and 8 vectors, the widest that fits first;
+// returns the first column left to the narrow blocks.
 int64_t row_blocks(int64_t n, int64_t k, float alpha, const float* a, const float* b,
                    int64_t ldb, float beta, float* c, Epilogue ep) {
   int64_t j0 = 0;
@@ -378,7 +382,7 @@ void small_gemm_nn(int64_t m, int64_t n, int64_t k, float alpha, const float* a,
     const int64_t mi = std::min(kPanel, m - i0);
     const float* ai = TA ? a + i0 : a + i0 * lda;
     float* ci = c + i0 * ldc;
-    // (a thread's share of the columns, half of B's rows: narrow blocks were faster)
+    // (not on a thread's share of the columns, half of each row: narrow blocks were faster)
     const bool whole_rows = !TA && mi == 1 && 4 * n >= 3 * ldb;
     const int64_t first = whole_rows ? row_blocks(n, k, alpha, ai, b, ldb, beta, ci, ep) : 0;
     for (int64_t j0 = first; j0 < n; j0 += kW * Vec::kMaxCols) {
@@ -449,7 +453,8 @@ void transpose_into(const float* a, int64_t rows, int64_t cols, int64_t lda, flo
 #if defined(__AVX2__)
       if (r1 - r0 == kTile && c1 - c0 == kTile) {
         for (int64_t r = r0; r < r1; r += 8)
-          for (int64_t c = c0; c < c1; c += 8) transpose8(a + r * lda + c, lda, out + c * rows + r, rows);
+          for (int64_t c = c0; c < c1; c += 8)
+            transpose8(a + r * lda + c, lda, out + c * rows + r, rows);
         continue;
       }
 #endif
@@ -546,8 +551,8 @@ void small_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, 
     });
   } else {
     // Few rows (panels too few to share evenly), or B past L2 (each thread streaming all
-    // of it would share the cores' L3 bandwidth: the MNIST MLP's step on 2 threads 1.92 ->
-    // 1.83 ms): the threads share B's columns, each streaming its part once per panel,
+    // of it would share the cores' L3 bandwidth: the MNIST MLP's step on 2 threads 1.88-1.95
+    // -> 1.78-1.80 ms): the threads share B's columns, each streaming its part once per panel,
     // from its own cache, in parts of kMinMacs or of grain_for's memory
     const int64_t grain =
         std::min(grain_for(16 * k), std::max<int64_t>(1, kMinMacs / (16 * k * m)));
