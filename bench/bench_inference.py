@@ -68,8 +68,12 @@ def lenet():
     return bench_cnn.deepcore_model()  # (compiled: Adam, sparse categorical cross-entropy)
 
 
+MLP_SIZES = [784, 512, 256, 10]
+MLP_BATCH = 128  # (the training step's)
+
+
 def mlp():
-    return bench_mlp.deepcore_model([784, 512, 256, 10])
+    return bench_mlp.deepcore_model(MLP_SIZES)
 
 
 def jax_forward(kind):
@@ -245,7 +249,8 @@ def main():
             fns = predict_contenders(kind, model, x)
             times = interleaved(fns, ARGS.rounds, min_s, reduce=statistics.median)
             rows.append((f"{kind} predict, batch {n}", times))
-    for kind, make, shape, batch in (("mlp", mlp, (784,), 128), ("lenet", lenet, (28, 28, 1), 64)):
+    train_cases = (("mlp", mlp, (784,), MLP_BATCH), ("lenet", lenet, (28, 28, 1), 64))
+    for kind, make, shape, batch in train_cases:
         x = rng.random((batch, *shape), dtype=np.float32)
         y = rng.integers(0, 10, batch)
         fns, steps = train_contenders(kind, make(), x, y)
@@ -257,9 +262,9 @@ def main():
     # The MLP's step in GFLOP/s: 2 flops per multiply-add of the forward pass, the weight
     # gradients and the input gradients of every layer but the first (to compare with one
     # core's FMA peak, which ./build/bench/bench_engine prints).
-    sizes = [784, 512, 256, 10]
-    macs = 128 * (3 * sum(a * b for a, b in zip(sizes, sizes[1:])) - sizes[0] * sizes[1])
-    t = dict(rows)["mlp train step, batch 128"]["deepcore"]  # (seconds per step)
+    pairs = list(zip(MLP_SIZES, MLP_SIZES[1:]))
+    macs = MLP_BATCH * (3 * sum(a * b for a, b in pairs) - MLP_SIZES[0] * MLP_SIZES[1])
+    t = dict(rows)[f"mlp train step, batch {MLP_BATCH}"]["deepcore"]  # (seconds per step)
     print(f"\nmlp train step, deepcore: {2 * macs / t / 1e9:.1f} GFLOP/s")
 
 

@@ -15,10 +15,10 @@
 #include "deepcore/mask_maths.h"
 #include "deepcore/merge_maths.h"
 #include "deepcore/optimizer_rules.h"
+#include "conv_pool.h"
 #include "ops.h"
 #include "parallel.h"
 #include "small_gemm.h"
-#include "conv_pool.h"
 
 #ifndef DEEPCORE_KERNEL_SET  // (CMake names the set it compiles)
 #define DEEPCORE_KERNEL_SET "native"

@@ -1,7 +1,7 @@
 // Winograd's F(2x2, 3x3) for the 3x3 convolutions of stride 1 of CPU inference: those whose
 // outputs a 2x2 max pooling reads (the Keras tutorials' CNN block, Conv2D(f, 3) then
 // MaxPooling2D()), each pooling window's four outputs one tile, and those without pooling
-// (2x2 outputs a tile; an odd last row or column is the direct kernel's: CpuBackend's
+// (2x2 outputs a tile; an odd last row or column is the direct kernel's: conv_pool.h's
 // conv_edges). A tile's 4x4 input patch is transformed (B^T d B),
 // multiplied by the transformed kernels (G g G^T) position by position (16 products of tiles
 // x channels by channels x filters, our kernel) and transformed back (A^T m A), + bias,
